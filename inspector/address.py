@@ -1,0 +1,38 @@
+"""Addresses returned by ``getHost()`` and ``getPeer()``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from zope.interface import implementer
+
+from inspector.interfaces import IAddress
+
+
+@implementer(IAddress)
+@dataclass(frozen=True, slots=True)
+class IPv4Address:
+    """An IPv4 socket address: transport type, host and port."""
+
+    type: Literal["TCP", "UDP"]
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@implementer(IAddress)
+@dataclass(frozen=True, slots=True)
+class IPv6Address:
+    """An IPv6 socket address; ``flowInfo`` and ``scopeID`` as the socket reports them."""
+
+    type: Literal["TCP", "UDP"]
+    host: str
+    port: int
+    flowInfo: int = 0
+    scopeID: int | str = 0
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}"

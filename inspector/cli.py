@@ -1,0 +1,44 @@
+"""The ``inspector`` command: opens the window, or runs servers and clients headless."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from inspector import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for ``inspector`` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="inspector",
+        description="A desktop network inspector. Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"inspector {__version__}")
+    parser.add_argument(
+        "--reactor",
+        choices=["selectors", "qt", "asyncio"],
+        help="reactor to run on (default: INSPECTOR_REACTOR, else selectors; the window uses qt)",
+    )
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``inspector`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        try:
+            from inspector.ui.app import run_window  # type: ignore[attr-defined]
+        except ImportError:
+            parser.print_help()
+            print(f"\ninspector {__version__}: the window is not built yet.")
+            return 0
+        return run_window(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""The framework's contracts as ``zope.interface`` interfaces.
+
+Classes declare them with ``@implementer`` and tests check them with
+``zope.interface.verify.verifyObject``. Names and meanings follow Twisted's, so code
+written against Twisted's documentation reads the same here. Deferred is a class, not
+an interface.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+# --------------------------------------------------------------------------- addresses
+
+
+class IAddress(Interface):
+    """An address a transport is bound or connected to."""
+
+
+# ---------------------------------------------------------------------------- reactor
+
+
+class IDelayedCall(Interface):
+    """A call scheduled with ``callLater``."""
+
+    def getTime():
+        """Return the time (on the reactor's clock) at which the call will run."""
+
+    def cancel():
+        """Cancel the call; raise AlreadyCalled or AlreadyCancelled if it is too late."""
+
+    def delay(secondsLater):
+        """Move the call ``secondsLater`` seconds later (negative moves it earlier)."""
+
+    def reset(secondsFromNow):
+        """Reschedule the call to run ``secondsFromNow`` seconds from now."""
+
+    def active():
+        """Return True while the call has neither run nor been cancelled."""
+
+
+class IReactorTime(Interface):
+    """Time and scheduled calls."""
+
+    def seconds():
+        """Return the current time in seconds from a monotonic clock."""
+
+    def callLater(delay, callable, *args, **kw):
+        """Call ``callable(*args, **kw)`` after ``delay`` seconds; return an IDelayedCall."""
+
+    def getDelayedCalls():
+        """Return the pending IDelayedCall objects."""
+
+
+class IReactorCore(Interface):
+    """Running, stopping and system event triggers."""
+
+    running = Attribute("True while the reactor is running (after startup, before shutdown).")
+
+    def resolve(name, timeout=None):
+        """Resolve a host name without blocking; return a Deferred of an address string."""
+
+    def run():
+        """Fire the startup triggers and run the loop until ``stop`` is called."""
+
+    def stop():
+        """Fire the shutdown triggers and then stop the loop."""
+
+    def crash():
+        """Stop the loop at once without firing shutdown triggers."""
+
+    def iterate(delay=0):
+        """Run one turn of the loop, waiting at most ``delay`` seconds."""
+
+    def fireSystemEvent(eventType):
+        """Fire the before/during/after triggers of ``eventType`` ("startup", "shutdown")."""
+
+    def addSystemEventTrigger(phase, eventType, callable, *args, **kw):
+        """Add a trigger for ``phase`` ("before", "during", "after") of ``eventType``."""
+
+    def removeSystemEventTrigger(triggerID):
+        """Remove a trigger added with ``addSystemEventTrigger``."""
+
+    def callWhenRunning(callable, *args, **kw):
+        """Call now if running, otherwise once the reactor has started."""
+
+
+class IReactorThreads(Interface):
+    """Running code in threads and handing results back to the loop thread."""
+
+    def getThreadPool():
+        """Return the reactor's thread pool, starting it if needed."""
+
+    def callInThread(callable, *args, **kwargs):
+        """Run ``callable`` in a pool thread."""
+
+    def callFromThread(callable, *args, **kw):
+        """Run ``callable`` in the loop thread soon; safe to call from any thread."""
+
+    def suggestThreadPoolSize(size):
+        """Set the largest number of pool threads."""
+
+
+class IReactorFDSet(Interface):
+    """Watching descriptors; what each backend supplies."""
+
+    def addReader(reader):
+        """Call ``reader.doRead()`` whenever its descriptor is readable."""
+
+    def addWriter(writer):
+        """Call ``writer.doWrite()`` whenever its descriptor is writable."""
+
+    def removeReader(reader):
+        """Stop watching ``reader`` for readability."""
+
+    def removeWriter(writer):
+        """Stop watching ``writer`` for writability."""
+
+    def removeAll():
+        """Stop watching everything except internal descriptors; return what was removed."""
+
+    def getReaders():
+        """Return the watched readers."""
+
+    def getWriters():
+        """Return the watched writers."""
+
+
+class IReactorTCP(Interface):
+    """TCP listening and connecting."""
+
+    def listenTCP(port, factory, backlog=50, interface="127.0.0.1"):
+        """Listen on ``port`` (0 picks one); return an IListeningPort."""
+
+    def connectTCP(host, port, factory, timeout=30, bindAddress=None):
+        """Connect to ``host:port`` using ``factory``; return an IConnector."""
+
+
+class IReactorUDP(Interface):
+    """UDP."""
+
+    def listenUDP(port, protocol, interface="127.0.0.1", maxPacketSize=8192):
+        """Bind a DatagramProtocol to ``port``; return an IListeningPort."""
+
+
+class IReactorPluggableResolver(Interface):
+    """Name resolution that does not block the loop."""
+
+    def resolve(name, timeout=None):
+        """Return a Deferred of the first address of ``name``."""
+
+
+# ------------------------------------------------------------------------- transports
+
+
+class IListeningPort(Interface):
+    """A listening TCP or UDP port."""
+
+    def startListening():
+        """Start listening; raise CannotListenError on failure."""
+
+    def stopListening():
+        """Stop listening; may return a Deferred that fires once closed."""
+
+    def getHost():
+        """Return the IAddress this port is bound to."""
+
+
+class IConnector(Interface):
+    """An outgoing connection attempt, able to be retried."""
+
+    def stopConnecting():
+        """Stop an attempt in progress."""
+
+    def disconnect():
+        """Disconnect, or stop connecting."""
+
+    def connect():
+        """Try to connect (again)."""
+
+    def getDestination():
+        """Return the IAddress being connected to."""
+
+
+class ITransport(Interface):
+    """The protocol's view of a connection."""
+
+    def write(data):
+        """Write bytes; buffered and sent without blocking."""
+
+    def writeSequence(data):
+        """Write an iterable of bytes."""
+
+    def loseConnection():
+        """Close after the buffered data has been written."""
+
+    def getPeer():
+        """Return the remote IAddress."""
+
+    def getHost():
+        """Return the local IAddress."""
+
+
+class ITCPTransport(ITransport):
+    """A TCP transport."""
+
+    def loseWriteConnection():
+        """Half-close: send FIN after the buffer drains, keep reading."""
+
+    def abortConnection():
+        """Close at once, discarding buffered data."""
+
+    def getTcpNoDelay():
+        """Return whether Nagle's algorithm is disabled."""
+
+    def setTcpNoDelay(enabled):
+        """Disable (True) or enable Nagle's algorithm."""
+
+    def getTcpKeepAlive():
+        """Return whether SO_KEEPALIVE is on."""
+
+    def setTcpKeepAlive(enabled):
+        """Turn SO_KEEPALIVE on or off."""
+
+
+class IUDPTransport(Interface):
+    """A UDP transport."""
+
+    def write(packet, addr=None):
+        """Send a datagram to ``addr`` (or to the connected address)."""
+
+    def connect(host, port):
+        """Connect: only exchange datagrams with ``host:port``."""
+
+    def getHost():
+        """Return the local IAddress."""
+
+    def stopListening():
+        """Close the port."""
+
+
+class IProducer(Interface):
+    """Something that produces data for a consumer."""
+
+    def stopProducing():
+        """Stop producing for good."""
+
+
+class IPushProducer(IProducer):
+    """A producer that produces until paused."""
+
+    def pauseProducing():
+        """Stop producing until ``resumeProducing``."""
+
+    def resumeProducing():
+        """Produce again."""
+
+
+class IPullProducer(IProducer):
+    """A producer asked for each chunk."""
+
+    def resumeProducing():
+        """Produce one chunk."""
+
+
+class IConsumer(Interface):
+    """Something that consumes data from a producer."""
+
+    def registerProducer(producer, streaming):
+        """Register a producer; ``streaming`` True for push producers."""
+
+    def unregisterProducer():
+        """Forget the producer."""
+
+    def write(data):
+        """Consume bytes."""
+
+
+# -------------------------------------------------------------------------- protocols
+
+
+class IProtocol(Interface):
+    """A stream protocol: reacts to connection events and bytes."""
+
+    def makeConnection(transport):
+        """Attach the transport and call ``connectionMade``."""
+
+    def connectionMade():
+        """The connection is up."""
+
+    def dataReceived(data):
+        """Bytes arrived."""
+
+    def connectionLost(reason):
+        """The connection ended; ``reason`` is a Failure."""
+
+
+class IHalfCloseableProtocol(Interface):
+    """A protocol that is told when each direction closes."""
+
+    def readConnectionLost():
+        """The peer will send no more data."""
+
+    def writeConnectionLost():
+        """Our side will send no more data."""
+
+
+class IProtocolFactory(Interface):
+    """Builds a protocol instance per connection."""
+
+    def buildProtocol(addr):
+        """Return a new protocol for ``addr``, or None to refuse the connection."""
+
+    def doStart():
+        """Called by each port/connector as it starts using the factory."""
+
+    def doStop():
+        """Called by each port/connector as it stops using the factory."""
+
+
+class IDatagramProtocol(Interface):
+    """A datagram protocol."""
+
+    def datagramReceived(datagram, addr):
+        """A datagram arrived from ``addr``."""
+
+
+# -------------------------------------------------------------------------- endpoints
+
+
+class IStreamServerEndpoint(Interface):
+    """Somewhere a stream server can listen."""
+
+    def listen(protocolFactory):
+        """Return a Deferred of an IListeningPort."""
+
+
+class IStreamClientEndpoint(Interface):
+    """Somewhere a stream client can connect."""
+
+    def connect(protocolFactory):
+        """Return a Deferred of the connected protocol."""
+
+
+# --------------------------------------------------------------------------- services
+
+
+class IService(Interface):
+    """A thing that starts and stops with the application."""
+
+    name = Attribute("The service's name, or None.")
+    running = Attribute("True while started.")
+    parent = Attribute("The IServiceCollection holding it, or None.")
+
+    def setName(name):
+        """Name the service (only before it has a parent)."""
+
+    def setServiceParent(parent):
+        """Add to a service collection."""
+
+    def disownServiceParent():
+        """Remove from the parent collection; may return a Deferred."""
+
+    def privilegedStartService():
+        """Do work that needs privileges, before ``startService``."""
+
+    def startService():
+        """Start."""
+
+    def stopService():
+        """Stop; may return a Deferred."""
+
+
+class IServiceCollection(Interface):
+    """A service holding other services."""
+
+    def getServiceNamed(name):
+        """Return the child called ``name``."""
+
+    def addService(service):
+        """Add a child."""
+
+    def removeService(service):
+        """Remove a child; may return a Deferred."""
+
+
+# -------------------------------------------------------------------------- protocols
+
+
+class IQuoter(Interface):
+    """Source of quotes for the QOTD protocol."""
+
+    def getQuote():
+        """Return a quote as a str."""
