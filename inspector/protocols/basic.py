@@ -1,0 +1,419 @@
+"""Framing protocols: lines, netstrings and length-prefixed strings.
+
+Each receiver turns a byte stream cut at arbitrary places into whole messages and
+hands them to one method (``lineReceived``, ``stringReceived``). They keep a buffer and
+an offset into it, so a chunk carrying many messages is split without re-copying the
+rest of the chunk for every message.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import Any
+
+from inspector.protocol import Protocol
+
+log = logging.getLogger("inspector.basic")
+
+__all__ = [
+    "LineReceiver",
+    "LineOnlyReceiver",
+    "NetstringReceiver",
+    "NetstringParseError",
+    "IntNStringReceiver",
+    "Int8StringReceiver",
+    "Int16StringReceiver",
+    "Int32StringReceiver",
+    "StringTooLongError",
+]
+
+
+class StringTooLongError(AssertionError):
+    """A string was too long to send with this framing's length prefix."""
+
+
+class NetstringParseError(ValueError):
+    """The peer sent something that is not a valid netstring."""
+
+
+def _disconnecting(transport: Any) -> bool:
+    """True when the transport is closing (or absent), so no more input should be handled."""
+    return transport is not None and getattr(transport, "disconnecting", False)
+
+
+class _PauseableMixin:
+    """Lets a receiver be paused as a push producer: parsing stops until resumed."""
+
+    paused = False
+    transport: Any
+
+    def pauseProducing(self) -> None:
+        """Stop delivering messages and ask the transport to stop reading."""
+        self.paused = True
+        self.transport.pauseProducing()
+
+    def resumeProducing(self) -> None:
+        """Deliver any buffered messages and let the transport read again."""
+        self.paused = False
+        self.transport.resumeProducing()
+        self.dataReceived(b"")  # type: ignore[attr-defined]
+
+    def stopProducing(self) -> None:
+        """Stop for good."""
+        self.paused = True
+        self.transport.stopProducing()
+
+
+class LineReceiver(Protocol, _PauseableMixin):
+    """Splits input into lines ending in ``delimiter``; can switch to raw mode and back.
+
+    In line mode each complete line (without its delimiter) goes to ``lineReceived``;
+    a line longer than ``MAX_LENGTH`` goes to ``lineLengthExceeded`` instead, which by
+    default drops the connection. In raw mode (``setRawMode``) bytes go to
+    ``rawDataReceived`` as they come. Switching modes inside a callback applies to the
+    very next byte.
+    """
+
+    line_mode = 1
+    delimiter = b"\r\n"
+    MAX_LENGTH = 16384
+    _buffer = b""
+    _start = 0  # the unconsumed input is self._buffer[self._start:]
+    _busyReceiving = False
+
+    def clearLineBuffer(self) -> bytes:
+        """Forget the buffered input and return it (e.g. to hand to another parser)."""
+        rest = self._buffer[self._start :]
+        self._buffer = b""
+        self._start = 0
+        return rest
+
+    def dataReceived(self, data: bytes) -> Any:
+        """Split ``data`` (plus what was buffered) into lines or raw data."""
+        if self._busyReceiving:
+            # Called again from inside lineReceived/rawDataReceived (setLineMode(extra)):
+            # queue the bytes behind the ones the running loop still has to handle.
+            self._buffer += data
+            return None
+        if self._start < len(self._buffer):
+            self._buffer = self._buffer[self._start :] + data
+        else:
+            self._buffer = data
+        self._start = 0
+        self._busyReceiving = True
+        try:
+            while not self.paused:
+                buf = self._buffer
+                start = self._start
+                if start >= len(buf):
+                    break
+                if self.line_mode:
+                    delimiter = self.delimiter
+                    end = buf.find(delimiter, start)
+                    if end < 0:
+                        # Allow for a delimiter that has only partly arrived.
+                        if len(buf) - start >= self.MAX_LENGTH + len(delimiter):
+                            return self.lineLengthExceeded(self.clearLineBuffer())
+                        break
+                    if end - start > self.MAX_LENGTH:
+                        return self.lineLengthExceeded(self.clearLineBuffer())
+                    self._start = end + len(delimiter)
+                    why = self.lineReceived(buf[start:end])
+                    if why or _disconnecting(self.transport):
+                        return why
+                else:
+                    why = self.rawDataReceived(self.clearLineBuffer())
+                    if why:
+                        return why
+        finally:
+            self._busyReceiving = False
+            if self._start:
+                self._buffer = self._buffer[self._start :]
+                self._start = 0
+        return None
+
+    def setLineMode(self, extra: bytes = b"") -> Any:
+        """Deliver lines again; ``extra`` bytes are parsed as if just received."""
+        self.line_mode = 1
+        if extra:
+            return self.dataReceived(extra)
+        return None
+
+    def setRawMode(self) -> None:
+        """Deliver bytes to ``rawDataReceived`` as they arrive, without splitting lines."""
+        self.line_mode = 0
+
+    def rawDataReceived(self, data: bytes) -> Any:
+        """Override to handle bytes received in raw mode."""
+        raise NotImplementedError(f"{type(self).__name__} is in raw mode but has no rawDataReceived")
+
+    def lineReceived(self, line: bytes) -> Any:
+        """Override to handle one line, without its delimiter."""
+        raise NotImplementedError(f"{type(self).__name__} must implement lineReceived")
+
+    def sendLine(self, line: bytes) -> Any:
+        """Write ``line`` followed by the delimiter."""
+        try:
+            framed = line + self.delimiter
+        except TypeError:
+            raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
+        return self.transport.write(framed)
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        """Called with the buffered input when a line passes ``MAX_LENGTH``; drops the connection."""
+        log.warning(
+            "%s: line longer than %d bytes; closing the connection",
+            self.logPrefix(),
+            self.MAX_LENGTH,
+        )
+        return self.transport.loseConnection()
+
+
+class LineOnlyReceiver(Protocol):
+    """A lighter LineReceiver without raw mode: every byte belongs to some line."""
+
+    delimiter = b"\r\n"
+    MAX_LENGTH = 16384
+    _buffer = b""
+
+    def dataReceived(self, data: bytes) -> Any:
+        """Split ``data`` (plus what was buffered) into lines."""
+        lines = (self._buffer + data).split(self.delimiter)
+        self._buffer = lines.pop()
+        transport = self.transport
+        max_length = self.MAX_LENGTH
+        for line in lines:
+            if _disconnecting(transport):
+                return None
+            if len(line) > max_length:
+                self._buffer = b""
+                return self.lineLengthExceeded(line)
+            self.lineReceived(line)
+        if len(self._buffer) > max_length:
+            line, self._buffer = self._buffer, b""
+            return self.lineLengthExceeded(line)
+        return None
+
+    def lineReceived(self, line: bytes) -> Any:
+        """Override to handle one line, without its delimiter."""
+        raise NotImplementedError(f"{type(self).__name__} must implement lineReceived")
+
+    def sendLine(self, line: bytes) -> Any:
+        """Write ``line`` followed by the delimiter."""
+        try:
+            framed = line + self.delimiter
+        except TypeError:
+            raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
+        return self.transport.write(framed)
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        """Called with the offending line when it passes ``MAX_LENGTH``; drops the connection."""
+        log.warning(
+            "%s: line longer than %d bytes; closing the connection",
+            self.logPrefix(),
+            self.MAX_LENGTH,
+        )
+        return self.transport.loseConnection()
+
+
+class NetstringReceiver(Protocol):
+    """Receives netstrings (``b"5:hello,"``) and hands each payload to ``stringReceived``.
+
+    A malformed netstring, or one announcing more than ``MAX_LENGTH`` bytes, is a
+    protocol error: it is logged, kept in ``parseError``, ``brokenPeer`` is set and the
+    connection is dropped; later input is ignored.
+    """
+
+    MAX_LENGTH = 99999
+    brokenPeer = 0
+    parseError: NetstringParseError | None = None
+    _buffer = b""
+    _start = 0
+
+    def stringReceived(self, string: bytes) -> None:
+        """Override to handle one netstring's payload."""
+        raise NotImplementedError(f"{type(self).__name__} must implement stringReceived")
+
+    def sendString(self, string: bytes) -> None:
+        """Write ``string`` as a netstring."""
+        if not isinstance(string, (bytes, bytearray, memoryview)):
+            raise TypeError(f"sendString needs bytes, not {type(string).__name__}")
+        self.transport.write(b"%d:%s," % (len(string), string))
+
+    def _max_digits(self) -> int:
+        return len(str(self.MAX_LENGTH))
+
+    def dataReceived(self, data: bytes) -> None:
+        """Parse as many netstrings as ``data`` (plus what was buffered) completes."""
+        if self.brokenPeer:
+            return
+        if self._start < len(self._buffer):
+            buf = self._buffer[self._start :] + data
+        else:
+            buf = data
+        start = 0
+        try:
+            while start < len(buf):
+                colon = buf.find(b":", start, start + self._max_digits() + 1)
+                if colon < 0:
+                    self._check_length_prefix(buf[start:], complete=False)
+                    break
+                length = self._check_length_prefix(buf[start:colon], complete=True)
+                end = colon + 1 + length
+                if end >= len(buf):
+                    break  # payload or comma still to come
+                if buf[end : end + 1] != b",":
+                    raise NetstringParseError(
+                        f"netstring of length {length} is not followed by ',' "
+                        f"(got {buf[end:end + 1]!r})"
+                    )
+                payload = buf[colon + 1 : end]
+                start = end + 1
+                self._buffer, self._start = buf, start
+                self.stringReceived(payload)
+                if self.brokenPeer or _disconnecting(self.transport):
+                    return
+        except NetstringParseError as error:
+            self._buffer, self._start = b"", 0
+            self._broken(error)
+            return
+        self._buffer, self._start = (buf[start:] if start < len(buf) else b""), 0
+
+    def _check_length_prefix(self, prefix: bytes, complete: bool) -> int:
+        """Validate the digits before ':' (all of them when ``complete``); return the length.
+
+        An incomplete prefix is checked too, so garbage or an oversized length is
+        rejected at once instead of after buffering up to MAX_LENGTH bytes.
+        """
+        digits = self._max_digits()
+        if not complete and len(prefix) > digits:
+            raise NetstringParseError(
+                f"netstring length prefix {prefix[:digits + 1]!r}... has more than {digits} digits "
+                f"(MAX_LENGTH is {self.MAX_LENGTH})"
+            )
+        if not prefix:
+            if complete:
+                raise NetstringParseError("netstring has an empty length before ':'")
+            return 0
+        if not prefix.isdigit():
+            raise NetstringParseError(f"netstring length must be decimal digits, got {prefix[:20]!r}")
+        if len(prefix) > 1 and prefix[:1] == b"0":
+            raise NetstringParseError(f"netstring length {prefix!r} has a leading zero")
+        length = int(prefix)
+        if length > self.MAX_LENGTH:
+            raise NetstringParseError(
+                f"netstring length {length} is more than MAX_LENGTH {self.MAX_LENGTH}"
+            )
+        return length
+
+    def _broken(self, error: NetstringParseError) -> None:
+        self.brokenPeer = 1
+        self.parseError = error
+        log.warning("%s: bad netstring from peer: %s; closing the connection", self.logPrefix(), error)
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+
+class IntNStringReceiver(Protocol, _PauseableMixin):
+    """Receives strings each prefixed by its length as a big-endian unsigned integer.
+
+    Subclasses set ``structFormat`` and ``prefixLength``. A prefix announcing more than
+    ``MAX_LENGTH`` bytes goes to ``lengthLimitExceeded``, which drops the connection.
+    """
+
+    structFormat = "!I"
+    prefixLength = 4
+    MAX_LENGTH = 99999
+    _buffer = b""
+    _start = 0
+    _busyReceiving = False
+
+    def stringReceived(self, string: bytes) -> None:
+        """Override to handle one string."""
+        raise NotImplementedError(f"{type(self).__name__} must implement stringReceived")
+
+    def lengthLimitExceeded(self, length: int) -> Any:
+        """Called when a prefix announces ``length`` > ``MAX_LENGTH``; drops the connection."""
+        log.warning(
+            "%s: peer announced a %d-byte string (MAX_LENGTH %d); closing the connection",
+            self.logPrefix(),
+            length,
+            self.MAX_LENGTH,
+        )
+        return self.transport.loseConnection()
+
+    def sendString(self, string: bytes) -> None:
+        """Write ``string`` with its length prefix; StringTooLongError if it cannot fit."""
+        if not isinstance(string, (bytes, bytearray, memoryview)):
+            raise TypeError(f"sendString needs bytes, not {type(string).__name__}")
+        if len(string) >= 2 ** (8 * self.prefixLength):
+            raise StringTooLongError(
+                f"{len(string)} bytes is too long for a {self.prefixLength}-byte length prefix"
+            )
+        self.transport.write(struct.pack(self.structFormat, len(string)) + bytes(string))
+
+    def dataReceived(self, data: bytes) -> None:
+        """Parse as many strings as ``data`` (plus what was buffered) completes."""
+        if self._busyReceiving:
+            self._buffer += data
+            return
+        if self._start < len(self._buffer):
+            self._buffer = self._buffer[self._start :] + data
+        else:
+            self._buffer = data
+        self._start = 0
+        unpack = struct.Struct(self.structFormat).unpack_from
+        prefix = self.prefixLength
+        self._busyReceiving = True
+        try:
+            while not self.paused:
+                buf = self._buffer
+                start = self._start
+                if len(buf) - start < prefix:
+                    break
+                (length,) = unpack(buf, start)
+                if length > self.MAX_LENGTH:
+                    self.clearLineBuffer()
+                    self.lengthLimitExceeded(length)
+                    return
+                end = start + prefix + length
+                if end > len(buf):
+                    break
+                self._start = end
+                self.stringReceived(buf[start + prefix : end])
+                if _disconnecting(self.transport):
+                    return
+        finally:
+            self._busyReceiving = False
+            if self._start:
+                self._buffer = self._buffer[self._start :]
+                self._start = 0
+
+    def clearLineBuffer(self) -> bytes:
+        """Forget the buffered input and return it."""
+        rest = self._buffer[self._start :]
+        self._buffer = b""
+        self._start = 0
+        return rest
+
+
+class Int32StringReceiver(IntNStringReceiver):
+    """Strings prefixed by a 4-byte big-endian length."""
+
+    structFormat = "!I"
+    prefixLength = 4
+
+
+class Int16StringReceiver(IntNStringReceiver):
+    """Strings prefixed by a 2-byte big-endian length."""
+
+    structFormat = "!H"
+    prefixLength = 2
+
+
+class Int8StringReceiver(IntNStringReceiver):
+    """Strings prefixed by a 1-byte length."""
+
+    structFormat = "!B"
+    prefixLength = 1
