@@ -96,36 +96,41 @@ class LineReceiver(Protocol, _PauseableMixin):
             # queue the bytes behind the ones the running loop still has to handle.
             self._buffer += data
             return None
-        if self._start < len(self._buffer):
-            self._buffer = self._buffer[self._start :] + data
-        else:
-            self._buffer = data
-        self._start = 0
+        # Between calls self._start is 0: the whole buffer is unconsumed.
+        buf = self._buffer + data if self._buffer else data
+        self._buffer = buf
         self._busyReceiving = True
         try:
-            while not self.paused:
-                buf = self._buffer
-                start = self._start
-                if start >= len(buf):
-                    break
+            start = 0
+            while not self.paused and start < len(buf):
                 if self.line_mode:
                     delimiter = self.delimiter
                     end = buf.find(delimiter, start)
                     if end < 0:
                         # Allow for a delimiter that has only partly arrived.
                         if len(buf) - start >= self.MAX_LENGTH + len(delimiter):
+                            self._start = start
                             return self.lineLengthExceeded(self.clearLineBuffer())
                         break
                     if end - start > self.MAX_LENGTH:
+                        self._start = start
                         return self.lineLengthExceeded(self.clearLineBuffer())
                     self._start = end + len(delimiter)
                     why = self.lineReceived(buf[start:end])
-                    if why or _disconnecting(self.transport):
+                    if why:
                         return why
+                    transport = self.transport
+                    if transport is not None and getattr(transport, "disconnecting", False):
+                        return None
                 else:
+                    self._start = start
                     why = self.rawDataReceived(self.clearLineBuffer())
                     if why:
                         return why
+                # The callback may have cleared, extended or replaced the buffer.
+                buf = self._buffer
+                start = self._start
+            self._start = start
         finally:
             self._busyReceiving = False
             if self._start:
@@ -182,9 +187,10 @@ class LineOnlyReceiver(Protocol):
         lines = (self._buffer + data).split(self.delimiter)
         self._buffer = lines.pop()
         transport = self.transport
+        check_closing = transport is not None and hasattr(transport, "disconnecting")
         max_length = self.MAX_LENGTH
         for line in lines:
-            if _disconnecting(transport):
+            if check_closing and transport.disconnecting:
                 return None
             if len(line) > max_length:
                 self._buffer = b""
