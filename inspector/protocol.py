@@ -8,10 +8,12 @@ come and go, so ``startFactory``/``stopFactory`` run once per period of use.
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any, Callable
 
 from zope.interface import implementer
 
+from inspector.error import NotConnectingError
 from inspector.interfaces import (
     IDatagramProtocol,
     IProtocol,
@@ -29,6 +31,8 @@ __all__ = [
     "AbstractDatagramProtocol",
     "DatagramProtocol",
     "ConnectedDatagramProtocol",
+    "ReconnectingClientFactory",
+    "ClientCreator",
 ]
 
 
@@ -191,3 +195,150 @@ class ConnectedDatagramProtocol(DatagramProtocol):
 
     def connectionFailed(self, failure: Any) -> None:
         """Connecting the port failed (e.g. the name did not resolve)."""
+
+
+# ------------------------------------------------- reconnecting and one-shot clients
+
+
+class ReconnectingClientFactory(ClientFactory):
+    """A client factory that reconnects after a failed or lost connection, backing off.
+
+    Each retry waits ``factor`` times longer than the last (from ``initialDelay``, at
+    most ``maxDelay``), scattered by ``jitter`` so many clients do not return in step.
+    Call ``resetDelay`` once connected (typically in ``buildProtocol``), ``stopTrying``
+    to give up. Delays are scheduled on ``clock``, else on the connector's reactor.
+    """
+
+    maxDelay: float = 3600
+    initialDelay: float = 1.0
+    factor: float = 2.7182818284590451
+    jitter: float = 0.11962656472
+    delay: float = initialDelay
+    retries = 0
+    maxRetries: int | None = None
+    continueTrying = 1
+    connector: Any = None
+    clock: Any = None
+    _callID: Any = None
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        """Schedule another attempt, unless told to stop trying."""
+        if self.continueTrying:
+            self.connector = connector
+            self.retry()
+
+    def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+        """Schedule a reconnection, unless told to stop trying."""
+        if self.continueTrying:
+            self.connector = connector
+            self.retry()
+
+    def retry(self, connector: Any = None) -> None:
+        """Schedule ``connector.connect()`` after the next back-off delay."""
+        if not self.continueTrying:
+            if self.noisy:
+                log.info("%s: abandoning %r on explicit request", self.logPrefix(), connector)
+            return
+        if connector is None:
+            if self.connector is None:
+                raise ValueError(f"{self.logPrefix()}: no connector to retry")
+            connector = self.connector
+        self.retries += 1
+        if self.maxRetries is not None and self.retries > self.maxRetries:
+            if self.noisy:
+                log.info("%s: abandoning %r after %d retries", self.logPrefix(), connector, self.retries - 1)
+            return
+        delay = min(self.delay * self.factor, self.maxDelay)
+        if self.jitter:
+            delay = random.normalvariate(delay, delay * self.jitter)
+        self.delay = max(0.0, min(delay, self.maxDelay))
+        if self.noisy:
+            log.info("%s: will retry %r in %.3g seconds", self.logPrefix(), connector, self.delay)
+
+        def reconnect() -> None:
+            self._callID = None
+            connector.connect()
+
+        self._callID = self._clock_for(connector).callLater(self.delay, reconnect)
+
+    def _clock_for(self, connector: Any) -> Any:
+        """The object whose ``callLater`` schedules retries."""
+        if self.clock is None:
+            self.clock = getattr(connector, "reactor", None)
+            if self.clock is None:
+                from inspector.reactors import default_reactor
+
+                self.clock = default_reactor()
+        return self.clock
+
+    def stopTrying(self) -> None:
+        """Cancel a scheduled retry, stop an attempt in progress and make no more."""
+        if self._callID is not None:
+            self._callID.cancel()
+            self._callID = None
+        self.continueTrying = 0
+        if self.connector is not None:
+            try:
+                self.connector.stopConnecting()
+            except NotConnectingError:
+                pass
+
+    def resetDelay(self) -> None:
+        """Start back-off afresh: call this once a connection succeeds."""
+        self.delay = self.initialDelay
+        self.retries = 0
+        self._callID = None
+        self.continueTrying = 1
+
+
+class _InstanceFactory(ClientFactory):
+    """Hands one ready-made protocol to one connection and reports through a Deferred."""
+
+    noisy = False
+
+    def __init__(self, reactor: Any, instance: Any, deferred: Any) -> None:
+        self.reactor = reactor
+        self.instance = instance
+        self.deferred = deferred
+
+    def __repr__(self) -> str:
+        return f"<ClientCreator factory: {self.instance!r}>"
+
+    def buildProtocol(self, addr: Any) -> Any:
+        # Fire on the next turn, so connectionMade has run when the caller gets it.
+        self.reactor.callLater(0, self._fire, "callback", self.instance)
+        return self.instance
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        self.reactor.callLater(0, self._fire, "errback", reason)
+
+    def _fire(self, how: str, result: Any) -> None:
+        deferred, self.deferred = self.deferred, None
+        if deferred is not None and not deferred.called:
+            getattr(deferred, how)(result)
+
+
+class ClientCreator:
+    """Connects an instance of ``protocolClass(*args, **kwargs)``; a Deferred gives it back.
+
+    ``ClientCreator(reactor, Greeter).connectTCP(host, port)`` fires with the connected
+    protocol, or fails with the connection error. Cancelling it drops the attempt.
+    """
+
+    def __init__(self, reactor: Any, protocolClass: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.reactor = reactor
+        self.protocolClass = protocolClass
+        self.args = args
+        self.kwargs = kwargs
+
+    def connectTCP(self, host: str, port: int, timeout: float = 30, bindAddress: Any = None) -> Any:
+        """Connect to ``host:port``; return a Deferred of the protocol instance."""
+        from inspector.defer import Deferred
+
+        def cancel(deferred: Any) -> None:
+            connector.disconnect()
+
+        deferred = Deferred(cancel)
+        factory = _InstanceFactory(self.reactor, self.protocolClass(*self.args, **self.kwargs), deferred)
+        connector = self.reactor.connectTCP(host, port, factory, timeout=timeout, bindAddress=bindAddress)
+        return deferred

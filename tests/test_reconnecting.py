@@ -1,0 +1,146 @@
+"""ReconnectingClientFactory: back-off arithmetic, giving up, and real reconnection.
+
+The arithmetic tests drive the factory with a hand-cranked clock (written here) so the
+schedule can be read exactly; the loopback tests reconnect over real sockets on every
+reactor.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from inspector.error import NotConnectingError
+from inspector.protocol import ReconnectingClientFactory
+
+
+class ManualClock:
+    """A clock whose time moves only when told to; records every callLater delay."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[list] = []  # [when, fn, cancelled]
+        self.delays: list[float] = []
+
+    def callLater(self, delay, fn, *args):
+        self.delays.append(delay)
+        entry = [self.now + delay, lambda: fn(*args), False]
+        self.calls.append(entry)
+        clock = self
+
+        class Handle:
+            def cancel(self) -> None:
+                entry[2] = True
+
+            def active(self) -> bool:
+                return not entry[2] and entry in clock.calls
+
+        return Handle()
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        due = [c for c in self.calls if c[0] <= self.now]
+        self.calls = [c for c in self.calls if c[0] > self.now]
+        for when, fn, cancelled in sorted(due, key=lambda c: c[0]):
+            if not cancelled:
+                fn()
+
+    def pending(self) -> int:
+        return sum(1 for c in self.calls if not c[2])
+
+
+class CountingConnector:
+    """Counts connect() calls; stopConnecting() only works while 'connecting'."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.connecting = False
+        self.stopped = 0
+
+    def connect(self) -> None:
+        self.attempts += 1
+        self.connecting = True
+
+    def stopConnecting(self) -> None:
+        if not self.connecting:
+            raise NotConnectingError("not connecting")
+        self.connecting = False
+        self.stopped += 1
+
+
+def make_factory(**attrs) -> tuple[ReconnectingClientFactory, ManualClock]:
+    factory = ReconnectingClientFactory()
+    factory.clock = ManualClock()
+    for name, value in attrs.items():
+        setattr(factory, name, value)
+    return factory, factory.clock
+
+
+def test_delays_grow_by_factor_up_to_max_delay_without_jitter():
+    factory, clock = make_factory(initialDelay=1.0, factor=2.0, jitter=0, maxDelay=10)
+    connector = CountingConnector()
+    for _ in range(6):
+        connector.connecting = False
+        factory.clientConnectionFailed(connector, None)
+        clock.advance(100)
+    assert clock.delays == [2.0, 4.0, 8.0, 10, 10, 10]
+    assert connector.attempts == 6
+
+
+def test_jitter_scatters_delays_but_never_past_max_delay_or_below_zero():
+    random.seed(1234)
+    factory, clock = make_factory(initialDelay=1.0, factor=2.0, jitter=0.5, maxDelay=5)
+    connector = CountingConnector()
+    for _ in range(40):
+        factory.clientConnectionLost(connector, None)
+        clock.advance(100)
+    assert len(set(clock.delays)) > 10  # really scattered
+    assert all(0.0 <= d <= 5 for d in clock.delays)
+
+
+def test_max_retries_abandons_after_that_many_attempts():
+    factory, clock = make_factory(initialDelay=0.1, jitter=0, maxRetries=3)
+    connector = CountingConnector()
+    for _ in range(10):
+        factory.clientConnectionFailed(connector, None)
+        clock.advance(1e6)
+    assert connector.attempts == 3
+    assert clock.pending() == 0
+
+
+def test_reset_delay_starts_the_back_off_again():
+    factory, clock = make_factory(initialDelay=1.0, factor=3.0, jitter=0)
+    connector = CountingConnector()
+    factory.clientConnectionFailed(connector, None)
+    clock.advance(10)
+    factory.clientConnectionFailed(connector, None)
+    clock.advance(10)
+    factory.resetDelay()
+    factory.clientConnectionLost(connector, None)
+    assert clock.delays == [3.0, 9.0, 3.0]
+    assert factory.retries == 1
+
+
+def test_stop_trying_cancels_the_pending_retry_and_stops_the_attempt():
+    factory, clock = make_factory(initialDelay=1.0, jitter=0)
+    connector = CountingConnector()
+    factory.clientConnectionFailed(connector, None)
+    factory.stopTrying()
+    clock.advance(1e6)
+    assert connector.attempts == 0
+    factory.clientConnectionLost(connector, None)  # later losses are not retried
+    assert clock.pending() == 0
+    # While an attempt is in progress, stopTrying stops it too.
+    factory.resetDelay()
+    factory.clientConnectionFailed(connector, None)
+    clock.advance(1e6)
+    assert connector.connecting
+    factory.stopTrying()
+    assert connector.stopped == 1 and not connector.connecting
+
+
+def test_retry_without_any_connector_is_a_clear_error():
+    factory, _ = make_factory()
+    with pytest.raises(ValueError, match="no connector"):
+        factory.retry()
