@@ -1,0 +1,269 @@
+"""Quote of the Day (RFC 865) over TCP and UDP, with quoters and clients.
+
+A quoter (:class:`~inspector.interfaces.IQuoter`) supplies the text: a
+:class:`StaticQuoter` always gives the same quote, a :class:`FortuneQuoter` picks one
+at random from fortune-format files (quotes separated by lines holding only ``%``).
+Over TCP the server sends a quote and closes; over UDP it answers any datagram with
+one. The clients return a Deferred of the quote as text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import random
+from pathlib import Path
+from typing import Any, Iterable
+
+from zope.interface import implementer
+
+from inspector.defer import Deferred
+from inspector.error import ConnectionRefusedError, TimeoutError
+from inspector.failure import Failure
+from inspector.interfaces import IQuoter
+from inspector.protocol import DatagramProtocol, Factory, Protocol
+from inspector.protocols.oneshot import fetch
+
+__all__ = [
+    "QOTD_PORT",
+    "QuoteFileError",
+    "QOTDError",
+    "StaticQuoter",
+    "FortuneQuoter",
+    "parse_fortunes",
+    "encode_quote",
+    "decode_quote",
+    "QOTD",
+    "QOTDFactory",
+    "QOTDUDP",
+    "get_quote",
+    "QOTDUDPClient",
+    "get_quote_udp",
+]
+
+#: The port RFC 865 assigns (privileged; pass another one when not root).
+QOTD_PORT = 17
+
+#: RFC 865: a quote "should be limited to" 512 characters; UDP answers are cut there.
+UDP_QUOTE_LIMIT = 512
+
+#: The most a client accepts before deciding the server is not a QOTD server.
+CLIENT_MAX_BYTES = 64 * 1024
+
+
+class QuoteFileError(ValueError):
+    """A quote file is missing, unreadable, not UTF-8 or holds no quotes."""
+
+
+class QOTDError(Exception):
+    """The server's answer was not a quote (nothing sent, or far too much)."""
+
+
+# ------------------------------------------------------------------------------ quoters
+
+
+@implementer(IQuoter)
+class StaticQuoter:
+    """Always gives the same quote."""
+
+    def __init__(self, quote: str) -> None:
+        if not isinstance(quote, str) or not quote.strip():
+            raise ValueError("a static quote must be a non-empty string")
+        self.quote = quote
+
+    def getQuote(self) -> str:
+        """Return the quote."""
+        return self.quote
+
+
+def parse_fortunes(text: str) -> list[str]:
+    """Split fortune-format text into quotes; ``%`` lines separate them, blanks are dropped."""
+    quotes: list[str] = []
+    current: list[str] = []
+    for line in text.splitlines():
+        if line.rstrip() == "%":
+            quotes.append("\n".join(current).strip("\n"))
+            current = []
+        else:
+            current.append(line.rstrip())
+    quotes.append("\n".join(current).strip("\n"))
+    return [quote for quote in quotes if quote.strip()]
+
+
+@implementer(IQuoter)
+class FortuneQuoter:
+    """Gives a random quote from one or more fortune files, read once at creation.
+
+    Raises :class:`QuoteFileError` naming the file when one is missing, unreadable,
+    not UTF-8, or holds no quotes, so a bad path fails at start rather than per client.
+    """
+
+    def __init__(
+        self, filenames: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        rng: random.Random | None = None,
+    ) -> None:
+        if isinstance(filenames, (str, os.PathLike)):
+            filenames = [filenames]
+        self.filenames = [Path(name) for name in filenames]
+        if not self.filenames:
+            raise QuoteFileError("no quote file given")
+        self._rng = rng or random.Random()
+        self.quotes: list[str] = []
+        for path in self.filenames:
+            self.quotes.extend(load_fortune_file(path))
+
+    def getQuote(self) -> str:
+        """Return one of the loaded quotes, chosen at random."""
+        return self._rng.choice(self.quotes)
+
+
+def load_fortune_file(path: str | os.PathLike[str]) -> list[str]:
+    """Return the quotes of the fortune file at ``path``; QuoteFileError says what is wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise QuoteFileError(f"quote file not found: {path}") from None
+    except IsADirectoryError:
+        raise QuoteFileError(f"quote file is a directory: {path}") from None
+    except OSError as exc:
+        raise QuoteFileError(f"cannot read quote file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QuoteFileError(f"quote file {path} is not UTF-8 text (byte {exc.start})") from None
+    quotes = parse_fortunes(text)
+    if not quotes:
+        raise QuoteFileError(f"quote file holds no quotes: {path}")
+    return quotes
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def encode_quote(quote: str, limit: int | None = None) -> bytes:
+    """Return ``quote`` as UTF-8 with CRLF line ends, cut to ``limit`` bytes if given."""
+    lines = quote.splitlines() or [""]
+    data = "\r\n".join(lines).encode("utf-8") + b"\r\n"
+    if limit is not None and len(data) > limit:
+        cut = data[: limit - 2].decode("utf-8", "ignore").encode("utf-8")
+        data = cut + b"\r\n"
+    return data
+
+
+def decode_quote(data: bytes) -> str:
+    """Return the text of a received quote: UTF-8 (bad bytes replaced), LF line ends."""
+    text = data.decode("utf-8", "replace")
+    return "\n".join(text.splitlines())
+
+
+# ------------------------------------------------------------------------------ servers
+
+
+class QOTD(Protocol):
+    """Sends the factory quoter's quote and closes the connection (RFC 865, TCP)."""
+
+    def connectionMade(self) -> None:
+        self.transport.write(encode_quote(self.factory.quoter.getQuote()))
+        self.transport.loseConnection()
+
+
+class QOTDFactory(Factory):
+    """Builds :class:`QOTD` protocols quoting from ``quoter``."""
+
+    protocol = QOTD
+
+    def __init__(self, quoter: IQuoter) -> None:
+        self.quoter = quoter
+
+
+class QOTDUDP(DatagramProtocol):
+    """Answers every datagram with a quote (RFC 865, UDP); the datagram is ignored."""
+
+    def __init__(self, quoter: IQuoter) -> None:
+        self.quoter = quoter
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.transport.write(encode_quote(self.quoter.getQuote(), UDP_QUOTE_LIMIT), addr)
+
+
+# ------------------------------------------------------------------------------ clients
+
+
+def _check_quote(data: bytes) -> str:
+    if not data.strip():
+        raise QOTDError("the server closed the connection without sending a quote")
+    return decode_quote(data)
+
+
+def get_quote(reactor: Any, host: str, port: int = QOTD_PORT, timeout: float = 30) -> Deferred:
+    """Connect over TCP and return a Deferred of the quote text (LF line ends).
+
+    Fails with the connection error, TimeoutError after ``timeout`` seconds, QOTDError
+    when the server sends nothing, or ReplyTooLong past 64 KiB.
+    """
+    return fetch(reactor, host, port, timeout=timeout, limit=CLIENT_MAX_BYTES).addCallback(_check_quote)
+
+
+class QOTDUDPClient(DatagramProtocol):
+    """Sends one datagram to a QOTD server and fires ``deferred`` with the answer."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        # Cancelling closes the port; the Deferred then fails with CancelledError.
+        self.deferred: Deferred = Deferred(lambda _: self.transport and self.transport.stopListening())
+
+    def startProtocol(self) -> None:
+        self.transport.connect(self.host, self.port)
+        self.transport.write(b"")
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        try:
+            self.finish(_check_quote(datagram))
+        except QOTDError as exc:
+            self.finish(Failure(exc))
+
+    def connectionRefused(self) -> None:
+        self.finish(Failure(ConnectionRefusedError(string=f"{self.host}:{self.port} (UDP)")))
+
+    def finish(self, outcome: Any) -> None:
+        """Fire ``deferred`` once (quote or Failure) and close the port."""
+        if self.deferred.called:
+            return
+        if self.transport is not None:
+            self.transport.stopListening()
+        if isinstance(outcome, Failure):
+            self.deferred.errback(outcome)
+        else:
+            self.deferred.callback(outcome)
+
+
+def get_quote_udp(reactor: Any, host: str, port: int = QOTD_PORT, timeout: float = 5) -> Deferred:
+    """Ask over UDP and return a Deferred of the quote; TimeoutError if none comes back."""
+
+    def send(address: str) -> Deferred:
+        client = QOTDUDPClient(address, port)
+        interface = "::" if ":" in address else "0.0.0.0"
+        reactor.listenUDP(0, client, interface=interface)
+
+        def expire() -> None:
+            client.finish(
+                Failure(TimeoutError(string=f"no quote from {host}:{port} (UDP) after {timeout:g} s"))
+            )
+
+        deadline = reactor.callLater(timeout, expire)
+
+        def done(result: Any) -> Any:
+            if deadline.active():
+                deadline.cancel()
+            return result
+
+        return client.deferred.addBoth(done)
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return reactor.resolve(host).addCallback(send)
+    return send(host)
+
