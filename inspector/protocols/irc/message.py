@@ -1,0 +1,424 @@
+"""IRC messages without I/O: parse a line, serialize a message, CTCP, numerics.
+
+RFC 1459/2812 framing with IRCv3 message tags tolerated. ``parse_message`` never
+raises on what a peer sends: garbage yields a :class:`ParseError` value the caller
+reports. ``serialize`` is for our own messages and raises ``ValueError`` on a message
+that cannot be sent (a space in a middle parameter, CR/LF/NUL anywhere, too long).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+__all__ = [
+    "MAX_LINE_LENGTH",
+    "MAX_TAGS_LENGTH",
+    "Message",
+    "ParseError",
+    "parse_message",
+    "serialize",
+    "split_prefix",
+    "escape_tag_value",
+    "unescape_tag_value",
+    "decode_line",
+    "X_DELIM",
+    "ctcp_quote",
+    "ctcp_dequote",
+    "low_quote",
+    "low_dequote",
+    "ctcp_extract",
+    "ctcp_stringify",
+    "NUMERICS",
+    "symbolic_to_numeric",
+    "numeric_to_symbolic",
+]
+
+#: A line, CRLF included, may hold this many bytes (tags excluded).
+MAX_LINE_LENGTH = 512
+#: The IRCv3 tags section ("@" ... " ") may hold this many bytes.
+MAX_TAGS_LENGTH = 8191
+
+X_DELIM = "\x01"
+
+
+@dataclass
+class Message:
+    """One IRC message: IRCv3 tags, optional source prefix, command, parameters.
+
+    ``command`` is upper-cased (numerics stay three digits); ``params`` holds every
+    parameter, the trailing one included, without its leading colon.
+    """
+
+    command: str
+    params: list[str] = field(default_factory=list)
+    prefix: str | None = None
+    tags: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def nick(self) -> str | None:
+        """The nick (or server name) of the prefix, if there is one."""
+        return split_prefix(self.prefix)[0] if self.prefix else None
+
+    def to_bytes(self) -> bytes:
+        """Serialize without the CRLF; see :func:`serialize`."""
+        return serialize(self)
+
+
+@dataclass
+class ParseError:
+    """What ``parse_message`` returns for a line that is not an IRC message."""
+
+    reason: str
+    line: bytes | str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def decode_line(line: bytes) -> str:
+    """Decode a received line: UTF-8 when it is valid, else Latin-1 (lossless)."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
+_TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_TAG_QUOTES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
+
+
+def unescape_tag_value(value: str) -> str:
+    """Undo IRCv3 tag-value escaping; unknown escapes keep the character, a lone final backslash is dropped."""
+    if "\\" not in value:
+        return value
+    out = []
+    i = 0
+    n = len(value)
+    while i < n:
+        ch = value[i]
+        if ch == "\\":
+            if i + 1 < n:
+                nxt = value[i + 1]
+                out.append(_TAG_ESCAPES.get(nxt, nxt))
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def escape_tag_value(value: str) -> str:
+    """Escape a tag value so it survives in the tags section."""
+    return "".join(_TAG_QUOTES.get(ch, ch) for ch in value)
+
+
+def _parse_tags(text: str) -> dict[str, str | None]:
+    tags: dict[str, str | None] = {}
+    for item in text.split(";"):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if key:
+            tags[key] = unescape_tag_value(value) if eq else None
+    return tags
+
+
+def parse_message(line: bytes | str, max_length: int | None = None) -> Message | ParseError:
+    """Parse one line (CRLF optional) into a :class:`Message`, or return a :class:`ParseError`.
+
+    ``max_length`` (bytes, CRLF counted, tags not) reports over-long lines as errors;
+    by default any length is accepted, since some servers relay longer lines.
+    """
+    raw = line
+    if isinstance(line, bytes):
+        text = decode_line(line)
+    elif isinstance(line, str):
+        text = line
+    else:
+        return ParseError(f"expected bytes or str, not {type(line).__name__}", repr(line))
+    text = text.rstrip("\r\n")
+    if "\n" in text or "\r" in text:
+        return ParseError("line contains CR or LF before its end", raw)
+    if "\x00" in text:
+        return ParseError("line contains a NUL byte", raw)
+    tags: dict[str, str | None] = {}
+    rest = text.lstrip(" ")
+    if rest.startswith("@"):
+        tag_text, _, rest = rest[1:].partition(" ")
+        if len(tag_text.encode("utf-8", "surrogatepass")) + 2 > MAX_TAGS_LENGTH:
+            return ParseError("tags section too long", raw)
+        tags = _parse_tags(tag_text)
+        rest = rest.lstrip(" ")
+    if max_length is not None:
+        body_length = len(rest.encode("utf-8", "surrogatepass")) + 2
+        if body_length > max_length:
+            return ParseError(f"line too long ({body_length} > {max_length} bytes)", raw)
+    prefix = None
+    if rest.startswith(":"):
+        prefix, _, rest = rest[1:].partition(" ")
+        if not prefix:
+            return ParseError("empty prefix", raw)
+        rest = rest.lstrip(" ")
+    if not rest:
+        return ParseError("no command", raw)
+    trailing = None
+    head, sep, tail = rest.partition(" :")
+    if sep:
+        trailing = tail
+    elif rest.startswith(":"):
+        head, trailing = "", rest[1:]
+    words = [word for word in head.split(" ") if word]
+    if not words:
+        return ParseError("no command", raw)
+    command = words[0]
+    if not (command.isascii() and (command.isalpha() or (len(command) == 3 and command.isdigit()))):
+        return ParseError(f"bad command {command[:32]!r}", raw)
+    params = words[1:]
+    if trailing is not None:
+        params.append(trailing)
+    return Message(command.upper(), params, prefix, tags)
+
+
+def _check_text(what: str, value: str) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if "\r" in value or "\n" in value or "\x00" in value:
+        raise ValueError(f"{what} must not contain CR, LF or NUL: {value[:40]!r}")
+
+
+def serialize(message: Message, max_length: int | None = MAX_LINE_LENGTH) -> bytes:
+    """Encode ``message`` as UTF-8 bytes without CRLF.
+
+    Raises ``ValueError`` if it cannot be sent as one line: CR/LF/NUL anywhere, a space
+    or leading colon in a parameter other than the last, or longer than ``max_length``
+    bytes with CRLF (tags excluded; ``None`` disables the check).
+    """
+    parts = []
+    if message.tags:
+        items = []
+        for key, value in message.tags.items():
+            _check_text("tag key", key)
+            if not key or " " in key or ";" in key or "=" in key:
+                raise ValueError(f"bad tag key {key!r}")
+            items.append(key if value is None else f"{key}={escape_tag_value(value)}")
+        tags = "@" + ";".join(items)
+        if len(tags.encode("utf-8")) + 1 > MAX_TAGS_LENGTH:
+            raise ValueError("tags section too long")
+    else:
+        tags = ""
+    if message.prefix is not None:
+        _check_text("prefix", message.prefix)
+        if not message.prefix or " " in message.prefix:
+            raise ValueError(f"bad prefix {message.prefix!r}")
+        parts.append(":" + message.prefix)
+    _check_text("command", message.command)
+    if not message.command or " " in message.command or message.command.startswith(":"):
+        raise ValueError(f"bad command {message.command!r}")
+    parts.append(message.command)
+    params = list(message.params)
+    for index, param in enumerate(params):
+        _check_text("parameter", param)
+        last = index == len(params) - 1
+        if last and (not param or " " in param or param.startswith(":")):
+            parts.append(":" + param)
+        elif not last and (not param or " " in param or param.startswith(":")):
+            raise ValueError(f"only the last parameter may be empty, hold spaces or start with ':' ({param[:40]!r})")
+        else:
+            parts.append(param)
+    body = " ".join(parts).encode("utf-8")
+    if max_length is not None and len(body) + 2 > max_length:
+        raise ValueError(f"message is {len(body) + 2} bytes with CRLF; the limit is {max_length}")
+    if tags:
+        return tags.encode("utf-8") + b" " + body
+    return body
+
+
+def split_prefix(prefix: str) -> tuple[str, str | None, str | None]:
+    """Split ``nick!user@host`` into (nick, user, host); missing parts are None."""
+    nick, bang, rest = prefix.partition("!")
+    if bang:
+        user, at, host = rest.partition("@")
+        return nick, user, (host if at else None)
+    nick, at, host = prefix.partition("@")
+    return nick, None, (host if at else None)
+
+
+# ------------------------------------------------------------------------------ CTCP
+
+_M_QUOTE = "\x10"
+_LOW_QUOTES = {"\x10": "\x10\x10", "\x00": "\x100", "\n": "\x10n", "\r": "\x10r"}
+_LOW_UNQUOTES = {"\x10": "\x10", "0": "\x00", "n": "\n", "r": "\r"}
+_X_QUOTE = "\\"
+_CTCP_QUOTES = {"\\": "\\\\", X_DELIM: "\\a"}
+_CTCP_UNQUOTES = {"\\": "\\", "a": X_DELIM}
+
+
+def _dequote(text: str, mark: str, table: dict[str, str]) -> str:
+    if mark not in text:
+        return text
+    out = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch == mark and i + 1 < n and text[i + 1] in table:
+            out.append(table[text[i + 1]])
+            i += 2
+        else:
+            # An unknown escape is kept as it is: nothing a user typed is lost.
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def low_quote(text: str) -> str:
+    """CTCP low-level (M-QUOTE) quoting of NUL, CR, LF and the quote character."""
+    return "".join(_LOW_QUOTES.get(ch, ch) for ch in text)
+
+
+def low_dequote(text: str) -> str:
+    """Undo :func:`low_quote`."""
+    return _dequote(text, _M_QUOTE, _LOW_UNQUOTES)
+
+
+def ctcp_quote(text: str) -> str:
+    """CTCP-level (X-QUOTE) quoting of the backslash and the \\x01 delimiter."""
+    return "".join(_CTCP_QUOTES.get(ch, ch) for ch in text)
+
+
+def ctcp_dequote(text: str) -> str:
+    """Undo :func:`ctcp_quote`; unknown escapes are left as written."""
+    return _dequote(text, _X_QUOTE, _CTCP_UNQUOTES)
+
+
+def ctcp_extract(text: str) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """Split a PRIVMSG/NOTICE text into CTCP messages and plain text.
+
+    Returns (extended, normal): extended is a list of (TAG, data or None), normal a
+    list of the plain text pieces. An unterminated final CTCP message (no closing
+    \\x01, as some clients send ACTION) is accepted.
+    """
+    extended: list[tuple[str, str | None]] = []
+    normal: list[str] = []
+    pieces = text.split(X_DELIM)
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            if piece:
+                normal.append(piece)
+        elif piece:
+            tag, space, data = piece.partition(" ")
+            if tag:
+                extended.append((tag.upper(), ctcp_dequote(data) if space else None))
+            else:
+                normal.append(piece)
+    return extended, normal
+
+
+def ctcp_stringify(messages: Iterable[tuple[str, str | None]]) -> str:
+    """Build the text of CTCP messages: each (TAG, data or None) between \\x01 delimiters."""
+    out = []
+    for tag, data in messages:
+        if not tag or " " in tag or X_DELIM in tag:
+            raise ValueError(f"bad CTCP tag {tag!r}")
+        body = tag if data is None else f"{tag} {ctcp_quote(data)}"
+        out.append(X_DELIM + body + X_DELIM)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- numerics
+
+#: Symbolic name -> three-digit numeric (RFC 1459/2812 plus common modern ones).
+NUMERICS: dict[str, str] = {
+    "RPL_WELCOME": "001",
+    "RPL_YOURHOST": "002",
+    "RPL_CREATED": "003",
+    "RPL_MYINFO": "004",
+    "RPL_ISUPPORT": "005",
+    "RPL_BOUNCE": "010",
+    "RPL_USERHOST": "302",
+    "RPL_ISON": "303",
+    "RPL_AWAY": "301",
+    "RPL_UNAWAY": "305",
+    "RPL_NOWAWAY": "306",
+    "RPL_WHOISUSER": "311",
+    "RPL_WHOISSERVER": "312",
+    "RPL_WHOISOPERATOR": "313",
+    "RPL_WHOWASUSER": "314",
+    "RPL_ENDOFWHO": "315",
+    "RPL_WHOISIDLE": "317",
+    "RPL_ENDOFWHOIS": "318",
+    "RPL_WHOISCHANNELS": "319",
+    "RPL_LISTSTART": "321",
+    "RPL_LIST": "322",
+    "RPL_LISTEND": "323",
+    "RPL_CHANNELMODEIS": "324",
+    "RPL_CREATIONTIME": "329",
+    "RPL_NOTOPIC": "331",
+    "RPL_TOPIC": "332",
+    "RPL_TOPICWHOTIME": "333",
+    "RPL_INVITING": "341",
+    "RPL_VERSION": "351",
+    "RPL_WHOREPLY": "352",
+    "RPL_NAMREPLY": "353",
+    "RPL_LINKS": "364",
+    "RPL_ENDOFLINKS": "365",
+    "RPL_ENDOFNAMES": "366",
+    "RPL_BANLIST": "367",
+    "RPL_ENDOFBANLIST": "368",
+    "RPL_ENDOFWHOWAS": "369",
+    "RPL_INFO": "371",
+    "RPL_MOTD": "372",
+    "RPL_ENDOFINFO": "374",
+    "RPL_MOTDSTART": "375",
+    "RPL_ENDOFMOTD": "376",
+    "RPL_YOUREOPER": "381",
+    "RPL_TIME": "391",
+    "RPL_UMODEIS": "221",
+    "RPL_LUSERCLIENT": "251",
+    "RPL_LUSEROP": "252",
+    "RPL_LUSERUNKNOWN": "253",
+    "RPL_LUSERCHANNELS": "254",
+    "RPL_LUSERME": "255",
+    "RPL_ADMINME": "256",
+    "RPL_LOCALUSERS": "265",
+    "RPL_GLOBALUSERS": "266",
+    "ERR_NOSUCHNICK": "401",
+    "ERR_NOSUCHSERVER": "402",
+    "ERR_NOSUCHCHANNEL": "403",
+    "ERR_CANNOTSENDTOCHAN": "404",
+    "ERR_TOOMANYCHANNELS": "405",
+    "ERR_WASNOSUCHNICK": "406",
+    "ERR_TOOMANYTARGETS": "407",
+    "ERR_NOORIGIN": "409",
+    "ERR_NORECIPIENT": "411",
+    "ERR_NOTEXTTOSEND": "412",
+    "ERR_INPUTTOOLONG": "417",
+    "ERR_UNKNOWNCOMMAND": "421",
+    "ERR_NOMOTD": "422",
+    "ERR_NONICKNAMEGIVEN": "431",
+    "ERR_ERRONEUSNICKNAME": "432",
+    "ERR_NICKNAMEINUSE": "433",
+    "ERR_NICKCOLLISION": "436",
+    "ERR_USERNOTINCHANNEL": "441",
+    "ERR_NOTONCHANNEL": "442",
+    "ERR_USERONCHANNEL": "443",
+    "ERR_NOTREGISTERED": "451",
+    "ERR_NEEDMOREPARAMS": "461",
+    "ERR_ALREADYREGISTRED": "462",
+    "ERR_PASSWDMISMATCH": "464",
+    "ERR_YOUREBANNEDCREEP": "465",
+    "ERR_CHANNELISFULL": "471",
+    "ERR_UNKNOWNMODE": "472",
+    "ERR_INVITEONLYCHAN": "473",
+    "ERR_BANNEDFROMCHAN": "474",
+    "ERR_BADCHANNELKEY": "475",
+    "ERR_BADCHANMASK": "476",
+    "ERR_NOPRIVILEGES": "481",
+    "ERR_CHANOPRIVSNEEDED": "482",
+    "ERR_UMODEUNKNOWNFLAG": "501",
+    "ERR_USERSDONTMATCH": "502",
+}
+
+symbolic_to_numeric: dict[str, str] = dict(NUMERICS)
+numeric_to_symbolic: dict[str, str] = {code: name for name, code in NUMERICS.items()}

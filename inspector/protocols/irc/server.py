@@ -1,0 +1,815 @@
+"""A small IRC server: registration, channels, messages, PING/idle handling and limits.
+
+:class:`IRCServerFactory` holds the network state (users by nick, channels) and the
+limits, each a constructor parameter with a sane default; one
+:class:`IRCServerProtocol` serves each connection. Nicks and channel names compare
+with ASCII case-mapping (advertised as ``CASEMAPPING=ascii``). Replies to NOTICE are
+never sent, as RFC 2812 asks, so errors only answer PRIVMSG.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any, Iterable
+
+from inspector import __version__ as _inspector_version
+from inspector.protocol import ServerFactory
+from inspector.protocols.irc.framing import IRCLineProtocol
+from inspector.protocols.irc.message import (
+    MAX_LINE_LENGTH,
+    Message,
+    ParseError,
+    serialize,
+)
+
+log = logging.getLogger("inspector.irc.server")
+
+__all__ = ["IRCServerFactory", "IRCServerProtocol", "Channel"]
+
+_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
+_CHANNEL_RE = re.compile(r"[#&][^\x00\x07\r\n ,:]+\Z")
+#: Channel modes we keep: flags without arguments, and member modes (with a nick).
+_CHANNEL_FLAGS = "mnt"
+_MEMBER_MODES = {"o": "@", "v": "+"}
+#: Commands an unregistered connection may send.
+_BEFORE_REGISTRATION = frozenset({"NICK", "USER", "PASS", "CAP", "PING", "PONG", "QUIT"})
+_VERSION = f"inspector-{_inspector_version}"
+
+
+def irc_lower(name: str) -> str:
+    """Case-fold a nick or channel name (ASCII case-mapping)."""
+    return name.lower()
+
+
+def _truncate_utf8(text: str, size: int) -> str:
+    return text.encode("utf-8")[: max(size, 0)].decode("utf-8", "ignore")
+
+
+def _line(prefix: str | None, command: str, params: Iterable[str]) -> bytes:
+    """Serialize one outgoing line (CRLF included), cutting the last parameter to fit 512 bytes."""
+    params = list(params)
+    for index in range(len(params) - 1):
+        param = params[index]
+        if not param or " " in param or param[0] == ":":
+            # Echoed user input must not break the line's structure.
+            params[index] = param.replace(" ", "_").lstrip(":") or "*"
+    message = Message(command, params, prefix)
+    body = serialize(message, max_length=None)
+    excess = len(body) + 2 - MAX_LINE_LENGTH
+    if excess > 0 and message.params:
+        last = message.params[-1]
+        message.params[-1] = _truncate_utf8(last, len(last.encode("utf-8")) - excess)
+        body = serialize(message, max_length=None)
+    return body + b"\r\n"
+
+
+class Channel:
+    """A channel: its members (each with a set of member modes), topic and flags."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.members: dict[IRCServerProtocol, set[str]] = {}
+        self.topic = ""
+        self.topic_setter = ""
+        self.topic_time = 0
+        self.flags: set[str] = {"n", "t"}
+        self.created = int(time.time())
+
+    def send(self, line: bytes, exclude: Any = None) -> None:
+        """Write ``line`` to every member but ``exclude``."""
+        for member in self.members:
+            if member is not exclude:
+                member.write(line)
+
+    def prefixed_nick(self, member: IRCServerProtocol) -> str:
+        """``member``'s nick with its highest member-mode prefix (@ or +)."""
+        modes = self.members.get(member, ())
+        if "o" in modes:
+            return "@" + member.nick
+        if "v" in modes:
+            return "+" + member.nick
+        return member.nick
+
+
+class IRCServerProtocol(IRCLineProtocol):
+    """One client connection to :class:`IRCServerFactory`'s network."""
+
+    factory: IRCServerFactory
+
+    nick: str = "*"
+    user: str | None = None
+    realname = ""
+    host = "unknown"
+    registered = False
+
+    def connectionMade(self) -> None:
+        """Count the connection, refuse it past ``max_connections``, start the idle timer."""
+        factory = self.factory
+        self.MAX_LENGTH = factory.max_line_length
+        self.channels: dict[str, Channel] = {}
+        self._closing = False
+        self._nick_given = False
+        self._cap_negotiating = False
+        self._password: str | None = None
+        peer = self.transport.getPeer()
+        self.host = getattr(peer, "host", None) or "unknown"
+        self._now = factory.reactor.seconds
+        now = self._now()
+        self._connected_at = now
+        self._last_seen = now
+        self._ping_sent: float | None = None
+        self._tokens = float(factory.flood_burst)
+        self._timer = None
+        factory.connection_count += 1
+        if factory.connection_count > factory.max_connections:
+            self.close("Too many connections")
+            return
+        first = min(factory.registration_timeout, factory.ping_interval)
+        self._timer = factory.reactor.callLater(first, self._check_idle)
+
+    def connectionLost(self, reason: Any) -> None:
+        """Leave every channel (telling their members) and free the nick."""
+        super().connectionLost(reason)
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self.factory.connection_count -= 1
+        if not self.registered and self._nick_given:
+            if self.factory.users.get(irc_lower(self.nick)) is self:
+                del self.factory.users[irc_lower(self.nick)]
+        if self.registered:
+            self._quit(self._quit_reason if hasattr(self, "_quit_reason") else "Connection closed")
+
+    # ------------------------------------------------------------ output
+
+    @property
+    def mask(self) -> str:
+        """This user's ``nick!user@host``."""
+        return f"{self.nick}!{self.user}@{self.host}"
+
+    def write(self, line: bytes) -> None:
+        """Send raw bytes (one or more CRLF-terminated lines) unless we are closing."""
+        if not self._closing:
+            self.transport.write(line)
+
+    def reply(self, command: str, *params: str) -> None:
+        """Send a numeric or command from the server, addressed to our nick (or *)."""
+        self.write(_line(self.factory.server_name, command, (self.nick, *params)))
+
+    def send_from(self, prefix: str, command: str, *params: str) -> None:
+        """Send a message with an explicit source prefix."""
+        self.write(_line(prefix, command, params))
+
+    def close(self, reason: str) -> None:
+        """Send ``ERROR :Closing Link`` and close once it is written."""
+        if self._closing:
+            return
+        self.transport.write(_line(None, "ERROR", (f"Closing Link: {self.host} ({reason})",)))
+        self._closing = True
+        self._quit_reason = reason
+        self.transport.loseConnection()
+
+    # ------------------------------------------------------------ input
+
+    def message_received(self, message: Message) -> None:
+        """Dispatch one parsed message to ``irc_<COMMAND>``; the trace hooks this method."""
+        if self._closing or not self._take_token():
+            return
+        command = message.command
+        if not self.registered and command not in _BEFORE_REGISTRATION:
+            if command.isdigit() or not hasattr(self, "irc_" + command):
+                self.reply("421", command, "Unknown command")
+            else:
+                self.reply("451", "You have not registered")
+            return
+        handler = getattr(self, "irc_" + command, None)
+        if handler is None:
+            self.reply("421", command, "Unknown command")
+            return
+        try:
+            handler(message.prefix, message.params)
+        except Exception:
+            log.exception("error handling %s from %s", command, self.mask)
+
+    def bad_line_received(self, line: bytes, error: ParseError) -> None:
+        """Answer a line that is not an IRC message with 421 and go on."""
+        if self._closing or not self._take_token():
+            return
+        word = line.split(None, 1)[0] if line.split() else b"*"
+        shown = "".join(ch for ch in word.decode("latin-1") if ch.isprintable() and ch != ":")[:32]
+        self.reply("421", shown or "*", f"Unknown command ({error.reason})")
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """Answer an over-long line with 417, drop it, and keep the connection."""
+        if self._closing or not self._take_token():
+            return
+        self.reply("417", "Input line was too long")
+
+    def _take_token(self) -> bool:
+        """Flood limit (token bucket) and idle bookkeeping: False once the client flooded."""
+        factory = self.factory
+        now = self._now()
+        self._tokens = min(factory.flood_burst, self._tokens + (now - self._last_seen) * factory.flood_rate) - 1
+        self._last_seen = now
+        if self._tokens < 0:
+            self.close("Excess Flood")
+            return False
+        return True
+
+    def _check_idle(self) -> None:
+        """Drop connections that never registered or stopped answering PING."""
+        self._timer = None
+        if self._closing:
+            return
+        factory = self.factory
+        now = self._now()
+        if not self.registered:
+            if now - self._connected_at >= factory.registration_timeout:
+                self.close("Registration timed out")
+                return
+        if self._ping_sent is not None:
+            if self._last_seen <= self._ping_sent:
+                self.close(f"Ping timeout: {factory.ping_timeout:g} seconds")
+                return
+            self._ping_sent = None
+        idle = now - self._last_seen
+        if idle >= factory.ping_interval:
+            self._ping_sent = now
+            self.write(_line(None, "PING", (factory.server_name,)))
+            delay = factory.ping_timeout
+        else:
+            delay = factory.ping_interval - idle
+        if not self.registered:
+            delay = min(delay, max(factory.registration_timeout - (now - self._connected_at), 0.0))
+        self._timer = factory.reactor.callLater(delay, self._check_idle)
+
+    # ------------------------------------------------------------ registration
+
+    def irc_CAP(self, prefix: str | None, params: list[str]) -> None:
+        """CAP LS/LIST (no capabilities offered), REQ (refused), END (registration resumes)."""
+        if not params:
+            self.reply("461", "CAP", "Not enough parameters")
+            return
+        sub = params[0].upper()
+        if sub == "LS":
+            if not self.registered:
+                self._cap_negotiating = True
+            self.reply("CAP", "LS", "")
+        elif sub == "LIST":
+            self.reply("CAP", "LIST", "")
+        elif sub == "REQ":
+            if not self.registered:
+                self._cap_negotiating = True
+            self.reply("CAP", "NAK", params[-1] if len(params) > 1 else "")
+        elif sub == "END":
+            self._cap_negotiating = False
+            self._maybe_register()
+        else:
+            self.reply("410", params[0], "Invalid CAP command")
+
+    def irc_PASS(self, prefix: str | None, params: list[str]) -> None:
+        if not params:
+            self.reply("461", "PASS", "Not enough parameters")
+        elif self.registered:
+            self.reply("462", "You may not reregister")
+        else:
+            self._password = params[0]
+
+    def irc_NICK(self, prefix: str | None, params: list[str]) -> None:
+        """Choose or change nick: 431 none, 432 invalid, 433 taken; tell channel peers."""
+        factory = self.factory
+        if not params or not params[0]:
+            self.reply("431", "No nickname given")
+            return
+        new = params[0]
+        if len(new) > factory.nick_length or not _NICK_RE.match(new):
+            self.reply("432", new, "Erroneous nickname")
+            return
+        key = irc_lower(new)
+        holder = factory.users.get(key)
+        if holder is not None and holder is not self:
+            self.reply("433", new, "Nickname is already in use")
+            return
+        if new == self.nick:
+            return
+        if not self.registered:
+            if self._nick_given:
+                factory.users.pop(irc_lower(self.nick), None)
+            self.nick = new
+            self._nick_given = True
+            factory.users[key] = self
+            self._maybe_register()
+            return
+        line = _line(self.mask, "NICK", (new,))
+        del factory.users[irc_lower(self.nick)]
+        factory.users[key] = self
+        self.nick = new
+        for peer in self._peers():
+            peer.write(line)
+        self.write(line)
+
+    def irc_USER(self, prefix: str | None, params: list[str]) -> None:
+        if self.registered:
+            self.reply("462", "You may not reregister")
+            return
+        if len(params) < 4 or not params[0]:
+            self.reply("461", "USER", "Not enough parameters")
+            return
+        self.user = "".join(ch for ch in params[0] if ch.isalnum() or ch in "-_.[]{}`^|")[:10] or "user"
+        self.realname = params[3]
+        self._maybe_register()
+
+    def _maybe_register(self) -> None:
+        if self.registered or not self._nick_given or self.user is None or self._cap_negotiating:
+            return
+        factory = self.factory
+        if factory.password is not None and self._password != factory.password:
+            self.reply("464", "Password incorrect")
+            self.close("Bad password")
+            return
+        self.registered = True
+        name = factory.server_name
+        self.reply("001", f"Welcome to the {factory.network} IRC Network {self.mask}")
+        self.reply("002", f"Your host is {name}, running version {_VERSION}")
+        self.reply("003", f"This server was created {factory.created}")
+        self.reply("004", name, _VERSION, "i", "mntov")
+        self.reply("005", *factory.isupport_tokens(), "are supported by this server")
+        self.irc_LUSERS(None, [])
+        self.irc_MOTD(None, [])
+
+    def irc_LUSERS(self, prefix: str | None, params: list[str]) -> None:
+        factory = self.factory
+        users = sum(1 for user in factory.users.values() if user.registered)
+        self.reply("251", f"There are {users} users and 0 invisible on 1 servers")
+        unknown = factory.connection_count - users
+        if unknown > 0:
+            self.reply("253", str(unknown), "unknown connection(s)")
+        if factory.channels:
+            self.reply("254", str(len(factory.channels)), "channels formed")
+        self.reply("255", f"I have {users} clients and 0 servers")
+
+    def irc_MOTD(self, prefix: str | None, params: list[str]) -> None:
+        motd = self.factory.motd
+        if not motd:
+            self.reply("422", "MOTD File is missing")
+            return
+        self.reply("375", f"- {self.factory.server_name} Message of the day - ")
+        for text in motd:
+            self.reply("372", f"- {text}")
+        self.reply("376", "End of /MOTD command.")
+
+    def irc_PING(self, prefix: str | None, params: list[str]) -> None:
+        if not params or not params[0]:
+            self.reply("409", "No origin specified")
+            return
+        name = self.factory.server_name
+        self.send_from(name, "PONG", name, params[-1])
+
+    def irc_PONG(self, prefix: str | None, params: list[str]) -> None:
+        """Any input counts as alive; PONG needs no answer."""
+
+    def irc_QUIT(self, prefix: str | None, params: list[str]) -> None:
+        """Tell channel peers, answer ERROR, close."""
+        reason = f"Quit: {params[0]}" if params and params[0] else "Quit"
+        if self.registered:
+            self._quit(reason)
+        self.close(reason)
+
+    def _quit(self, reason: str) -> None:
+        """Leave the network: QUIT to every channel peer once, free the nick."""
+        if not self.registered:
+            return
+        self.registered = False
+        line = _line(self.mask, "QUIT", (reason,))
+        for peer in self._peers():
+            peer.write(line)
+        for channel in list(self.channels.values()):
+            self._remove_from(channel)
+        self.factory.users.pop(irc_lower(self.nick), None)
+
+    def _peers(self) -> set[IRCServerProtocol]:
+        """Everyone sharing a channel with us, ourselves excluded."""
+        peers: set[IRCServerProtocol] = set()
+        for channel in self.channels.values():
+            peers.update(channel.members)
+        peers.discard(self)
+        return peers
+
+    # ------------------------------------------------------------ channels
+
+    def _remove_from(self, channel: Channel) -> None:
+        channel.members.pop(self, None)
+        self.channels.pop(irc_lower(channel.name), None)
+        if not channel.members:
+            self.factory.channels.pop(irc_lower(channel.name), None)
+
+    def _channel_or_403(self, name: str) -> Channel | None:
+        channel = self.factory.channels.get(irc_lower(name))
+        if channel is None:
+            self.reply("403", name, "No such channel")
+        return channel
+
+    def irc_JOIN(self, prefix: str | None, params: list[str]) -> None:
+        """Join channels: JOIN to every member (us included), then topic and names."""
+        if not params or not params[0]:
+            self.reply("461", "JOIN", "Not enough parameters")
+            return
+        if params[0] == "0":
+            for channel in list(self.channels.values()):
+                self._part(channel, self.nick)
+            return
+        factory = self.factory
+        for name in params[0].split(","):
+            if not name:
+                continue
+            key = irc_lower(name)
+            if key in self.channels:
+                continue
+            if len(name) > factory.channel_length or not _CHANNEL_RE.match(name):
+                self.reply("403", name, "No such channel")
+                continue
+            if len(self.channels) >= factory.max_channels_per_user:
+                self.reply("405", name, "You have joined too many channels")
+                continue
+            channel = factory.channels.get(key)
+            if channel is None:
+                channel = factory.channels[key] = Channel(name)
+                channel.members[self] = {"o"}
+            else:
+                channel.members[self] = set()
+            self.channels[key] = channel
+            channel.send(_line(self.mask, "JOIN", (channel.name,)))
+            if channel.topic:
+                self._send_topic(channel)
+            self._send_names(channel)
+
+    def irc_PART(self, prefix: str | None, params: list[str]) -> None:
+        if not params or not params[0]:
+            self.reply("461", "PART", "Not enough parameters")
+            return
+        reason = params[1] if len(params) > 1 else ""
+        for name in params[0].split(","):
+            channel = self._channel_or_403(name)
+            if channel is None:
+                continue
+            if self not in channel.members:
+                self.reply("442", channel.name, "You're not on that channel")
+                continue
+            self._part(channel, reason)
+
+    def _part(self, channel: Channel, reason: str) -> None:
+        params = (channel.name, reason) if reason else (channel.name,)
+        channel.send(_line(self.mask, "PART", params))
+        self._remove_from(channel)
+
+    def irc_KICK(self, prefix: str | None, params: list[str]) -> None:
+        if len(params) < 2:
+            self.reply("461", "KICK", "Not enough parameters")
+            return
+        channel = self._channel_or_403(params[0])
+        if channel is None:
+            return
+        if self not in channel.members:
+            self.reply("442", channel.name, "You're not on that channel")
+            return
+        if "o" not in channel.members[self]:
+            self.reply("482", channel.name, "You're not channel operator")
+            return
+        target = self.factory.users.get(irc_lower(params[1]))
+        if target is None or target not in channel.members:
+            self.reply("441", params[1], channel.name, "They aren't on that channel")
+            return
+        reason = params[2] if len(params) > 2 else self.nick
+        channel.send(_line(self.mask, "KICK", (channel.name, target.nick, reason)))
+        target._remove_from(channel)
+
+    def irc_TOPIC(self, prefix: str | None, params: list[str]) -> None:
+        if not params:
+            self.reply("461", "TOPIC", "Not enough parameters")
+            return
+        channel = self._channel_or_403(params[0])
+        if channel is None:
+            return
+        if self not in channel.members:
+            self.reply("442", channel.name, "You're not on that channel")
+            return
+        if len(params) == 1:
+            if channel.topic:
+                self._send_topic(channel)
+            else:
+                self.reply("331", channel.name, "No topic is set")
+            return
+        if "t" in channel.flags and "o" not in channel.members[self]:
+            self.reply("482", channel.name, "You're not channel operator")
+            return
+        channel.topic = _truncate_utf8(params[1], self.factory.topic_length)
+        channel.topic_setter = self.mask
+        channel.topic_time = int(time.time())
+        channel.send(_line(self.mask, "TOPIC", (channel.name, channel.topic)))
+
+    def _send_topic(self, channel: Channel) -> None:
+        self.reply("332", channel.name, channel.topic)
+        self.reply("333", channel.name, channel.topic_setter, str(channel.topic_time))
+
+    def _send_names(self, channel: Channel) -> None:
+        """353 lines (each kept under 512 bytes) and 366."""
+        name = self.factory.server_name
+        head = len(f":{name} 353 {self.nick} = {channel.name} :".encode("utf-8")) + 2
+        batch: list[str] = []
+        size = head
+        for member in channel.members:
+            shown = channel.prefixed_nick(member)
+            if batch and size + len(shown) + 1 > MAX_LINE_LENGTH:
+                self.reply("353", "=", channel.name, " ".join(batch))
+                batch, size = [], head
+            batch.append(shown)
+            size += len(shown) + 1
+        if batch:
+            self.reply("353", "=", channel.name, " ".join(batch))
+        self.reply("366", channel.name, "End of /NAMES list")
+
+    def irc_NAMES(self, prefix: str | None, params: list[str]) -> None:
+        if not params or not params[0]:
+            self.reply("366", "*", "End of /NAMES list")
+            return
+        for name in params[0].split(","):
+            channel = self.factory.channels.get(irc_lower(name))
+            if channel is None:
+                self.reply("366", name, "End of /NAMES list")
+            else:
+                self._send_names(channel)
+
+    def irc_LIST(self, prefix: str | None, params: list[str]) -> None:
+        self.reply("321", "Channel", "Users  Name")
+        for channel in list(self.factory.channels.values()):
+            self.reply("322", channel.name, str(len(channel.members)), channel.topic)
+        self.reply("323", "End of /LIST")
+
+    def irc_WHO(self, prefix: str | None, params: list[str]) -> None:
+        """WHO #channel lists its members; WHO nick that user; 315 ends the list."""
+        mask = params[0] if params and params[0] else "*"
+        channel = self.factory.channels.get(irc_lower(mask))
+        if channel is not None:
+            for member in channel.members:
+                self._who_line(channel.name, member, channel.members[member])
+        else:
+            user = self.factory.users.get(irc_lower(mask))
+            if user is not None and user.registered:
+                self._who_line("*", user, set())
+        self.reply("315", mask, "End of /WHO list")
+
+    def _who_line(self, where: str, user: IRCServerProtocol, modes: set[str]) -> None:
+        flags = "H" + ("@" if "o" in modes else "+" if "v" in modes else "")
+        name = self.factory.server_name
+        self.reply("352", where, user.user or "user", user.host, name, user.nick, flags, f"0 {user.realname}")
+
+    def irc_WHOIS(self, prefix: str | None, params: list[str]) -> None:
+        if not params or not params[-1]:
+            self.reply("431", "No nickname given")
+            return
+        nick = params[-1]
+        user = self.factory.users.get(irc_lower(nick))
+        if user is None or not user.registered:
+            self.reply("401", nick, "No such nick/channel")
+        else:
+            self.reply("311", user.nick, user.user or "user", user.host, "*", user.realname)
+            names = " ".join(c.prefixed_nick(user) for c in user.channels.values())
+            if names:
+                self.reply("319", user.nick, names)
+            self.reply("312", user.nick, self.factory.server_name, self.factory.network)
+        self.reply("318", nick, "End of /WHOIS list")
+
+    def irc_ISON(self, prefix: str | None, params: list[str]) -> None:
+        if not params:
+            self.reply("461", "ISON", "Not enough parameters")
+            return
+        users = self.factory.users
+        online = [u.nick for word in " ".join(params).split() if (u := users.get(irc_lower(word))) and u.registered]
+        self.reply("303", " ".join(online))
+
+    def irc_MODE(self, prefix: str | None, params: list[str]) -> None:
+        """Channel flags +m +n +t, member modes +o +v; our own user modes (only +i)."""
+        if not params:
+            self.reply("461", "MODE", "Not enough parameters")
+            return
+        target = params[0]
+        if target[:1] in "#&":
+            self._channel_mode(target, params[1:])
+            return
+        user = self.factory.users.get(irc_lower(target))
+        if user is None:
+            self.reply("401", target, "No such nick/channel")
+        elif user is not self:
+            self.reply("502", "Cannot change mode for other users")
+        elif len(params) == 1:
+            self.reply("221", "+")
+        else:
+            for ch in params[1]:
+                if ch not in "+-i":
+                    self.reply("501", "Unknown MODE flag")
+                    break
+
+    def _channel_mode(self, name: str, args: list[str]) -> None:
+        channel = self._channel_or_403(name)
+        if channel is None:
+            return
+        if not args:
+            self.reply("324", channel.name, "+" + "".join(sorted(channel.flags)))
+            self.reply("329", channel.name, str(channel.created))
+            return
+        if args[0] in ("b", "+b"):
+            self.reply("368", channel.name, "End of channel ban list")
+            return
+        if self not in channel.members or "o" not in channel.members[self]:
+            self.reply("482", channel.name, "You're not channel operator")
+            return
+        adding = True
+        values = iter(args[1:])
+        applied: list[tuple[str, str, str | None]] = []
+        for ch in args[0]:
+            if ch in "+-":
+                adding = ch == "+"
+            elif ch in _CHANNEL_FLAGS:
+                (channel.flags.add if adding else channel.flags.discard)(ch)
+                applied.append(("+" if adding else "-", ch, None))
+            elif ch in _MEMBER_MODES:
+                nick = next(values, None)
+                if nick is None:
+                    self.reply("461", "MODE", "Not enough parameters")
+                    continue
+                member = self.factory.users.get(irc_lower(nick))
+                if member is None or member not in channel.members:
+                    self.reply("441", nick, channel.name, "They aren't on that channel")
+                    continue
+                (channel.members[member].add if adding else channel.members[member].discard)(ch)
+                applied.append(("+" if adding else "-", ch, member.nick))
+            else:
+                self.reply("472", ch, "is unknown mode char to me")
+        if applied:
+            modes = ""
+            sign = ""
+            extra = []
+            for applied_sign, letter, arg in applied:
+                if applied_sign != sign:
+                    modes += applied_sign
+                    sign = applied_sign
+                modes += letter
+                if arg is not None:
+                    extra.append(arg)
+            channel.send(_line(self.mask, "MODE", (channel.name, modes, *extra)))
+
+    # ------------------------------------------------------------ messages
+
+    def irc_PRIVMSG(self, prefix: str | None, params: list[str]) -> None:
+        self._relay("PRIVMSG", params)
+
+    def irc_NOTICE(self, prefix: str | None, params: list[str]) -> None:
+        self._relay("NOTICE", params)
+
+    def _relay(self, command: str, params: list[str]) -> None:
+        """Deliver to channels (every member but us) and nicks; errors answer PRIVMSG only."""
+        answer = command == "PRIVMSG"
+        if not params or not params[0]:
+            if answer:
+                self.reply("411", f"No recipient given ({command})")
+            return
+        if len(params) < 2 or not params[-1]:
+            if answer:
+                self.reply("412", "No text to send")
+            return
+        text = params[-1]
+        factory = self.factory
+        for target in params[0].split(",")[: factory.max_targets]:
+            if target[:1] in "#&":
+                channel = factory.channels.get(irc_lower(target))
+                if channel is None:
+                    if answer:
+                        self.reply("403", target, "No such channel")
+                    continue
+                modes = channel.members.get(self)
+                if (modes is None and "n" in channel.flags) or (
+                    "m" in channel.flags and not (modes and modes & {"o", "v"})
+                ):
+                    if answer:
+                        self.reply("404", channel.name, "Cannot send to channel")
+                    continue
+                channel.send(_line(self.mask, command, (channel.name, text)), exclude=self)
+            else:
+                user = factory.users.get(irc_lower(target))
+                if user is None or not user.registered:
+                    if answer:
+                        self.reply("401", target, "No such nick/channel")
+                    continue
+                user.write(_line(self.mask, command, (user.nick, text)))
+
+
+class IRCServerFactory(ServerFactory):
+    """The network: users by nick, channels by name, and the server's limits.
+
+    Every limit is a parameter: ``max_line_length`` (bytes with CRLF; longer lines get
+    417), ``max_connections`` (more get ERROR and a close), ``max_channels_per_user``
+    (405), ``flood_burst``/``flood_rate`` (a token bucket of lines; an empty bucket
+    means ERROR "Excess Flood" and a close), ``ping_interval``/``ping_timeout`` (idle
+    clients get PING; no answer means a close), ``registration_timeout``.
+    """
+
+    protocol = IRCServerProtocol
+
+    def __init__(
+        self,
+        reactor: Any = None,
+        *,
+        server_name: str = "irc.inspector.local",
+        network: str = "Inspector",
+        motd: str | Iterable[str] | None = None,
+        password: str | None = None,
+        max_line_length: int = MAX_LINE_LENGTH,
+        max_connections: int = 1024,
+        max_channels_per_user: int = 20,
+        max_targets: int = 4,
+        flood_burst: int = 30,
+        flood_rate: float = 10.0,
+        ping_interval: float = 120.0,
+        ping_timeout: float = 60.0,
+        registration_timeout: float = 60.0,
+        nick_length: int = 30,
+        channel_length: int = 50,
+        topic_length: int = 390,
+    ) -> None:
+        if max_line_length < 64:
+            raise ValueError(f"max_line_length must be at least 64 bytes, not {max_line_length}")
+        for name, value in (
+            ("max_connections", max_connections),
+            ("max_channels_per_user", max_channels_per_user),
+            ("max_targets", max_targets),
+            ("flood_burst", flood_burst),
+            ("nick_length", nick_length),
+            ("channel_length", channel_length),
+            ("topic_length", topic_length),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, not {value}")
+        for name, number in (
+            ("flood_rate", flood_rate),
+            ("ping_interval", ping_interval),
+            ("ping_timeout", ping_timeout),
+            ("registration_timeout", registration_timeout),
+        ):
+            if not number > 0:
+                raise ValueError(f"{name} must be positive, not {number}")
+        if not server_name or " " in server_name:
+            raise ValueError(f"bad server name {server_name!r}")
+        self._reactor = reactor
+        self.server_name = server_name
+        self.network = network
+        if isinstance(motd, str):
+            motd = motd.splitlines()
+        self.motd = list(motd) if motd is not None else []
+        self.password = password
+        self.max_line_length = max_line_length
+        self.max_connections = max_connections
+        self.max_channels_per_user = max_channels_per_user
+        self.max_targets = max_targets
+        self.flood_burst = flood_burst
+        self.flood_rate = flood_rate
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.registration_timeout = registration_timeout
+        self.nick_length = nick_length
+        self.channel_length = channel_length
+        self.topic_length = topic_length
+        self.created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        self.users: dict[str, IRCServerProtocol] = {}
+        self.channels: dict[str, Channel] = {}
+        self.connection_count = 0
+
+    @property
+    def reactor(self) -> Any:
+        """The reactor for timers: the one given, else the process default."""
+        if self._reactor is None:
+            from inspector.reactors import default_reactor
+
+            self._reactor = default_reactor()
+        return self._reactor
+
+    @reactor.setter
+    def reactor(self, value: Any) -> None:
+        self._reactor = value
+
+    def isupport_tokens(self) -> list[str]:
+        """The 005 tokens that describe this server."""
+        return [
+            f"NETWORK={self.network.replace(' ', '_')}",
+            "CASEMAPPING=ascii",
+            "CHANTYPES=#&",
+            f"CHANMODES=b,,,{_CHANNEL_FLAGS}",
+            "PREFIX=(ov)@+",
+            f"CHANLIMIT=#&:{self.max_channels_per_user}",
+            f"NICKLEN={self.nick_length}",
+            f"CHANNELLEN={self.channel_length}",
+            f"TOPICLEN={self.topic_length}",
+            f"MAXTARGETS={self.max_targets}",
+            f"LINELEN={self.max_line_length}",
+        ]
