@@ -1,0 +1,319 @@
+"""Services: long-running parts of an application that start and stop together.
+
+A ``Service`` has a name, a parent and a ``running`` flag; a ``MultiService`` holds
+services and starts or stops them all (stopping in reverse order, and waiting for any
+Deferred their ``stopService`` returns). An ``Application`` is the top ``MultiService``.
+``start_application`` ties it to a reactor: start when the reactor starts, stop (and
+wait) before it shuts down — what the headless ``inspector serve`` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+from zope.interface import implementer
+
+from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
+from inspector.interfaces import IService, IServiceCollection
+
+log = logging.getLogger("inspector.service")
+
+__all__ = [
+    "Service",
+    "MultiService",
+    "Application",
+    "StreamServerEndpointService",
+    "TCPServer",
+    "TCPClient",
+    "start_application",
+    "run_application",
+]
+
+
+@implementer(IService)
+class Service:
+    """A thing that is started and stopped; override ``startService``/``stopService``."""
+
+    name: str | None = None
+    parent: Any = None
+    running = False
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name else ""
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__}{label} {state}>"
+
+    def setName(self, name: str) -> None:
+        """Name the service; only allowed before it joins a parent, which indexes by name."""
+        if self.parent is not None:
+            raise RuntimeError(f"cannot rename {self!r}: it already has a parent")
+        self.name = name
+
+    def setServiceParent(self, parent: Any) -> Any:
+        """Join ``parent`` (a service collection, or anything adaptable to one)."""
+        if self.parent is not None:
+            self.disownServiceParent()
+        parent = IServiceCollection(parent, parent)
+        self.parent = parent
+        return self.parent.addService(self)
+
+    def disownServiceParent(self) -> Any:
+        """Leave the parent; returns what its ``removeService`` returns (maybe a Deferred)."""
+        if self.parent is None:
+            raise RuntimeError(f"{self!r} has no parent to leave")
+        result = self.parent.removeService(self)
+        self.parent = None
+        return result
+
+    def privilegedStartService(self) -> None:
+        """Do start-up work that needs privileges (binding low ports) before ``startService``."""
+
+    def startService(self) -> None:
+        """Start; subclasses call this first."""
+        self.running = True
+
+    def stopService(self) -> Any:
+        """Stop; subclasses may return a Deferred that fires once fully stopped."""
+        self.running = False
+        return None
+
+
+@implementer(IServiceCollection)
+class MultiService(Service):
+    """A service made of services: starts them in order, stops them in reverse."""
+
+    def __init__(self) -> None:
+        self.services: list[Any] = []
+        self.namedServices: dict[str, Any] = {}
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.services)
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        for service in self:
+            service.privilegedStartService()
+
+    def startService(self) -> None:
+        Service.startService(self)
+        for service in list(self):
+            service.startService()
+
+    def stopService(self) -> Deferred:
+        """Stop every child, last first; a DeferredList of their ``stopService`` results."""
+        Service.stopService(self)
+        stopping = [maybeDeferred(service.stopService) for service in reversed(self.services)]
+        return DeferredList(stopping)
+
+    def getServiceNamed(self, name: str) -> Any:
+        """Return the child called ``name``; KeyError if there is none."""
+        return self.namedServices[name]
+
+    def addService(self, service: Any) -> None:
+        """Add a child (started at once if this service is running)."""
+        if service.name is not None:
+            if service.name in self.namedServices:
+                raise RuntimeError(f"cannot have two services named {service.name!r}")
+            self.namedServices[service.name] = service
+        self.services.append(service)
+        if self.running:
+            service.privilegedStartService()
+            service.startService()
+
+    def removeService(self, service: Any) -> Any:
+        """Remove a child; if running, stop it and return what its ``stopService`` returns."""
+        if service.name is not None:
+            del self.namedServices[service.name]
+        self.services.remove(service)
+        if self.running:
+            return service.stopService()
+        return None
+
+
+@implementer(IService, IServiceCollection)
+class Application(MultiService):
+    """The top of an application's service tree, named for logs and ``inspector serve``.
+
+    It is itself the service collection, so Twisted's idioms work unchanged:
+    ``IServiceCollection(application)`` and ``IService(application)`` both return it,
+    and ``service.setServiceParent(application)`` adds a service to it.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+# -------------------------------------------------------------------- network services
+
+
+class StreamServerEndpointService(Service):
+    """Listens on ``endpoint`` with ``factory`` while running.
+
+    A failure to listen is logged; set ``_raiseSynchronously`` to have
+    ``privilegedStartService`` raise it instead (if it is known at once).
+    """
+
+    _raiseSynchronously = False
+
+    def __init__(self, endpoint: Any, factory: Any) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+        self._waitingForPort: Deferred | None = None
+        self.port: Any = None
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        self._waitingForPort = self.endpoint.listen(self.factory)
+        raised: list[Any] = []
+
+        def got_port(port: Any) -> Any:
+            self.port = port
+            return port
+
+        def failed(failure: Any) -> None:
+            if self._raiseSynchronously:
+                raised.append(failure)
+            else:
+                log.error(
+                    "%r could not listen on %r: %s",
+                    self,
+                    self.endpoint,
+                    failure.getErrorMessage(),
+                )
+            return None
+
+        self._waitingForPort.addCallbacks(got_port, failed)
+        if raised:
+            raised[0].raiseException()
+
+    def startService(self) -> None:
+        Service.startService(self)
+        if self._waitingForPort is None:
+            self.privilegedStartService()
+
+    def stopService(self) -> Deferred:
+        """Stop listening; the Deferred fires once the port is closed."""
+        waiting, self._waitingForPort = self._waitingForPort, None
+        if waiting is None:
+            Service.stopService(self)
+            return succeed(None)
+        waiting.cancel()
+
+        def stop_listening(port: Any) -> Any:
+            self.port = None
+            if port is not None:
+                return port.stopListening()
+            return None
+
+        def stopped(result: Any) -> Any:
+            self.running = False
+            return result
+
+        return waiting.addCallback(stop_listening).addBoth(stopped)
+
+
+def _reactor_or_default(reactor: Any) -> Any:
+    if reactor is not None:
+        return reactor
+    from inspector.reactors import default_reactor
+
+    return default_reactor()
+
+
+class TCPServer(Service):
+    """``listenTCP(port, factory, backlog, interface)`` while running."""
+
+    def __init__(
+        self,
+        port: int,
+        factory: Any,
+        backlog: int = 50,
+        interface: str = "127.0.0.1",
+        reactor: Any = None,
+    ) -> None:
+        self.args = (port, factory)
+        self.kwargs = {"backlog": backlog, "interface": interface}
+        self.reactor = reactor
+        self._port: Any = None
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        self._port = self._listen()
+
+    def startService(self) -> None:
+        Service.startService(self)
+        if self._port is None:
+            self._port = self._listen()
+
+    def _listen(self) -> Any:
+        return _reactor_or_default(self.reactor).listenTCP(*self.args, **self.kwargs)
+
+    def getHost(self) -> Any:
+        """The address the port is bound to (useful with port 0)."""
+        return self._port.getHost()
+
+    def stopService(self) -> Any:
+        """Stop listening; returns what ``stopListening`` returns (maybe a Deferred)."""
+        Service.stopService(self)
+        port, self._port = self._port, None
+        if port is not None:
+            return port.stopListening()
+        return None
+
+
+class TCPClient(Service):
+    """``connectTCP(host, port, factory, timeout, bindAddress)`` while running."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        factory: Any,
+        timeout: float = 30,
+        bindAddress: Any = None,
+        reactor: Any = None,
+    ) -> None:
+        self.args = (host, port, factory)
+        self.kwargs = {"timeout": timeout, "bindAddress": bindAddress}
+        self.reactor = reactor
+        self._connection: Any = None
+
+    def startService(self) -> None:
+        Service.startService(self)
+        self._connection = _reactor_or_default(self.reactor).connectTCP(*self.args, **self.kwargs)
+
+    def stopService(self) -> None:
+        """Disconnect (or stop connecting)."""
+        Service.stopService(self)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.disconnect()
+
+
+# --------------------------------------------------------------------- the application
+
+
+def start_application(application: Any, reactor: Any) -> None:
+    """Start ``application``'s services once ``reactor`` runs; stop them before it shuts down.
+
+    The reactor waits for the Deferred the services' ``stopService`` returns before
+    completing shutdown, so ports are closed and connections finished first.
+    """
+    service = IService(application)
+    service.privilegedStartService()
+    reactor.callWhenRunning(service.startService)
+    reactor.addSystemEventTrigger("before", "shutdown", _stop_if_running, service)
+
+
+def _stop_if_running(service: Any) -> Any:
+    if service.running:
+        return service.stopService()
+    return None
+
+
+def run_application(application: Any, reactor: Any) -> None:
+    """``start_application`` and run ``reactor`` until it is stopped."""
+    start_application(application, reactor)
+    reactor.run()
