@@ -1,0 +1,764 @@
+"""The machinery every reactor shares: time, timers, triggers, run/stop, threads.
+
+A backend subclasses ``ReactorBase`` and supplies only how descriptors are watched and
+how the loop waits. Everything else (``callLater``, system event triggers, the thread
+pool, ``callFromThread``, name resolution, dispatching a ready descriptor, slow-callback
+reports) lives here, so the selectors, Qt and asyncio reactors behave the same.
+
+Hooks for backends (stable; foreign-loop reactors override these):
+
+``addReader/addWriter/removeReader/removeWriter/removeAll/getReaders/getWriters``
+    Watch and unwatch a selectable (an object with ``fileno()``, ``doRead()``,
+    ``doWrite()``, ``connectionLost(reason)``). When its descriptor is ready, the
+    backend calls ``self._doReadOrWrite(selectable, readable, writable)`` -- the
+    shared dispatch helper: it calls ``doRead``/``doWrite``, disconnects the
+    selectable when one returns a reason (an exception instance) or raises (logged
+    with traceback), and reports a slow handler. Backends may inline it on their
+    hot path but must keep its behaviour.
+
+``doIteration(timeout)``
+    Wait up to ``timeout`` seconds (None: forever) for readiness and dispatch what is
+    ready. Used by the built-in loop (``mainLoop``) and by ``iterate()``. Foreign
+    loops that never call ``mainLoop`` need not implement it.
+
+``mainLoop()``
+    Enter the loop; ``run()`` is ``startRunning()`` then ``mainLoop()``. The built-in
+    loop repeats ``runUntilCurrent(); doIteration(timeout())`` while ``_started``.
+    A foreign loop overrides it to run the host loop (``app.exec()``,
+    ``loop.run_forever()``), or to return at once when the host loop already runs.
+
+``_leave_loop()``
+    Called by ``crash()`` (and therefore at the end of ``stop()``'s shutdown) after
+    ``_started`` is cleared, so a host loop can exit (``app.exit()``,
+    ``loop.stop()``) -- only a loop the reactor entered itself. Default: nothing; the
+    built-in loop sees ``_started`` go False.
+
+``_timers_changed()``
+    Called whenever the earliest timer deadline may have changed: ``callLater``
+    adding a call that becomes the earliest, ``reset``/``delay`` moving a call earlier
+    or moving the earliest one later, ``cancel`` of the earliest call, and at the end
+    of every ``runUntilCurrent``. A foreign loop re-arms ONE host timer for
+    ``self.timeout()`` seconds from now (None: disarm). Default: nothing, since the
+    built-in loop asks ``timeout()`` every turn. Always called in the loop thread.
+
+``wakeUp()``
+    Make a loop blocked in its wait return at once; called by ``callFromThread`` from
+    any thread. Default: write to the waker, a descriptor registered with
+    ``addReader`` in ``__init__``, whose ``doRead`` runs the queued thread calls. A
+    backend may replace it (asyncio: ``call_soon_threadsafe``) but must then run
+    ``_run_thread_calls()`` in the loop thread.
+
+``_report_slow(what, duration)``
+    Called when one callback or handler held the loop longer than
+    ``slow_callback_threshold`` seconds (None turns detection off). Logs a warning
+    naming the callable and its ``file:line``.
+
+Thread calls are taken off their queue one by one before each runs, so a nested loop
+(a modal dialog opened by one of them) runs each call exactly once and the others keep
+flowing under the dialog. Timers live in a binary heap of ``(time, seq, call)``
+entries: a cancelled or rescheduled call leaves a stale entry behind (lazy deletion),
+and the heap is rebuilt when stale entries make up most of it. ``seq`` keeps calls due
+at the same time in the order they were scheduled.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+from zope.interface import implementer
+
+from inspector import error
+from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
+from inspector.failure import Failure
+from inspector.interfaces import (
+    IDelayedCall,
+    IReactorCore,
+    IReactorPluggableResolver,
+    IReactorTCP,
+    IReactorThreads,
+    IReactorTime,
+    IReactorUDP,
+)
+
+log = logging.getLogger("inspector.reactor")
+
+__all__ = ["DelayedCall", "ReactorBase", "describe_callable"]
+
+_monotonic = time.monotonic
+
+#: Compaction starts once the heap has this many entries and most are stale.
+_COMPACT_MIN = 256
+
+
+def describe_callable(func: Any) -> str:
+    """Return ``name (file:line)`` for a callable, looking through bound methods and partials."""
+    target = func
+    for _ in range(5):
+        inner = getattr(target, "func", None)  # functools.partial
+        if inner is None or inner is target:
+            break
+        target = inner
+    target = getattr(target, "__func__", target)
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    code = getattr(target, "__code__", None)
+    if code is None:
+        call = getattr(type(target), "__call__", None)
+        code = getattr(call, "__code__", None)
+    if code is not None:
+        return f"{name} ({code.co_filename}:{code.co_firstlineno})"
+    return str(name)
+
+
+@implementer(IDelayedCall)
+class DelayedCall:
+    """A call scheduled with ``callLater``: cancel it, move it, ask when it runs."""
+
+    __slots__ = ("time", "func", "args", "kw", "cancelled", "called", "_seq", "_reactor", "__weakref__")
+
+    def __init__(self, reactor: "ReactorBase", when: float, seq: int, func: Callable[..., Any], args: tuple, kw: dict) -> None:
+        self._reactor = reactor
+        self.time = when
+        self._seq = seq
+        self.func = func
+        self.args = args
+        self.kw = kw
+        self.cancelled = 0
+        self.called = 0
+
+    def getTime(self) -> float:
+        """Return when the call will run, on the reactor's ``seconds()`` clock."""
+        return self.time
+
+    def active(self) -> bool:
+        """Return True while the call has neither run nor been cancelled."""
+        return not (self.cancelled or self.called)
+
+    def _check_active(self) -> None:
+        if self.cancelled:
+            raise error.AlreadyCancelled(self)
+        if self.called:
+            raise error.AlreadyCalled(self)
+
+    def cancel(self) -> None:
+        """Cancel the call; AlreadyCalled/AlreadyCancelled if it is too late."""
+        self._check_active()
+        self.cancelled = 1
+        self._reactor._cancelled_call(self)
+        self.func = self.args = self.kw = None  # drop references early
+
+    def reset(self, secondsFromNow: float) -> None:
+        """Run the call ``secondsFromNow`` seconds from now instead."""
+        self._check_active()
+        self._reactor._move_call(self, self._reactor.seconds() + secondsFromNow)
+
+    def delay(self, secondsLater: float) -> None:
+        """Run the call ``secondsLater`` seconds later than planned (negative: earlier)."""
+        self._check_active()
+        self._reactor._move_call(self, self.time + secondsLater)
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self.cancelled else "called" if self.called else "pending"
+        func = describe_callable(self.func) if self.func is not None else "-"
+        return f"<DelayedCall {func} at {self.time:.6f} {state}>"
+
+
+class _Waker:
+    """The descriptor ``callFromThread`` writes to so a blocked loop wakes at once.
+
+    Writes happen only when no wake-up is pending, so a burst of thread calls costs one
+    system call. Uses eventfd where available, else a socket pair.
+    """
+
+    def __init__(self, reactor: "ReactorBase") -> None:
+        self.reactor = reactor
+        self.pending = False
+        self._closed = False
+        if hasattr(os, "eventfd"):
+            self._rfd = self._wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            self._pair = None
+        else:  # pragma: no cover - non-Linux
+            r, w = socket.socketpair()
+            r.setblocking(False)
+            w.setblocking(False)
+            self._pair = (r, w)
+            self._rfd, self._wfd = r.fileno(), w.fileno()
+
+    def fileno(self) -> int:
+        return self._rfd
+
+    def wake(self) -> None:
+        """Make the descriptor readable (any thread)."""
+        if self.pending or self._closed:
+            return
+        self.pending = True
+        try:
+            if self._pair is None:
+                os.eventfd_write(self._wfd, 1)
+            else:  # pragma: no cover
+                self._pair[1].send(b"x")
+        except OSError:
+            pass  # full or closed: a wake-up is already due, or we are shutting down
+
+    def doRead(self) -> None:
+        """Drain, then run the queued thread calls."""
+        try:
+            if self._pair is None:
+                os.eventfd_read(self._rfd)
+            else:  # pragma: no cover
+                self._pair[0].recv(4096)
+        except OSError:
+            pass
+        self.pending = False  # cleared after draining: a racing wake() is never lost
+        self.reactor._run_thread_calls()
+
+    def doWrite(self) -> None:
+        return None
+
+    def connectionLost(self, reason: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._pair is None:
+            os.close(self._rfd)
+        else:  # pragma: no cover
+            self._pair[0].close()
+            self._pair[1].close()
+
+
+class _ThreePhaseEvent:
+    """The before/during/after triggers of one system event ("startup", "shutdown").
+
+    'before' triggers may return Deferreds; 'during' and 'after' run once all of
+    those have fired.
+    """
+
+    def __init__(self) -> None:
+        self.phases: dict[str, list] = {"before": [], "during": [], "after": []}
+        self.state = "BASE"
+        self.finishedBefore: list = []
+
+    def add(self, phase: str, func: Callable[..., Any], args: tuple, kw: dict) -> tuple:
+        if phase not in self.phases:
+            raise KeyError(f"invalid phase {phase!r}; use 'before', 'during' or 'after'")
+        entry = (func, args, kw)
+        self.phases[phase].append(entry)
+        return (phase, entry)
+
+    def remove(self, phase: str, entry: tuple) -> None:
+        if phase not in self.phases:
+            raise KeyError(f"invalid phase {phase!r}")
+        triggers = self.phases[phase]
+        for i, item in enumerate(triggers):
+            if item is entry:
+                if phase == "before" and self.state == "BEFORE":
+                    triggers[i] = None  # firing: keep indices stable, skip it
+                else:
+                    del triggers[i]
+                return
+        if phase == "before" and any(item is entry for item in self.finishedBefore):
+            self.finishedBefore = [item for item in self.finishedBefore if item is not entry]
+            return
+        raise ValueError(f"trigger not found: {entry!r}")
+
+    def fire(self) -> None:
+        if self.state != "BASE":
+            return  # already firing; a second fire is a no-op, as in Twisted
+        self.state = "BEFORE"
+        self.finishedBefore = []
+        waits = []
+        while self.phases["before"]:
+            entry = self.phases["before"].pop(0)
+            if entry is None:
+                continue
+            self.finishedBefore.append(entry)
+            func, args, kw = entry
+            try:
+                result = func(*args, **kw)
+            except Exception:
+                log.error("Error in 'before' system event trigger %s", describe_callable(func), exc_info=True)
+                continue
+            if isinstance(result, Deferred):
+                waits.append(result)
+        if waits:
+            DeferredList(waits, consumeErrors=True).addCallback(self._continue)
+        else:
+            self._continue(None)
+
+    def _continue(self, _: Any) -> None:
+        self.phases["before"] = self.finishedBefore
+        self.finishedBefore = []
+        self.state = "DURING"
+        for phase in ("during", "after"):
+            while self.phases[phase]:
+                func, args, kw = self.phases[phase].pop(0)
+                try:
+                    func(*args, **kw)
+                except Exception:
+                    log.error("Error in %r system event trigger %s", phase, describe_callable(func), exc_info=True)
+        self.state = "BASE"
+
+
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP)
+class ReactorBase:
+    """Shared reactor machinery; subclasses add descriptor watching and waiting."""
+
+    #: A callback or handler holding the loop longer than this (seconds) is reported.
+    slow_callback_threshold: float | None = 0.05
+
+    def __init__(self) -> None:
+        self.running = False
+        self._started = False
+        self._stopped = False
+        self._startedBefore = False
+        self._closed = False
+        self._heap: list[tuple[float, int, DelayedCall]] = []
+        self._stale = 0
+        self._seq = itertools.count().__next__
+        self._thread_calls: deque[tuple[Callable[..., Any], tuple, dict]] = deque()
+        self._events: dict[str, _ThreePhaseEvent] = {}
+        self.threadpool: Any = None
+        self._pool_size = 10
+        self._pool_shutdown_id: Any = None
+        self._loop_thread: threading.Thread | None = None
+        self.addSystemEventTrigger("during", "shutdown", self.crash)
+        self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
+        self.waker = _Waker(self)
+        self._install_waker()
+
+    def _install_waker(self) -> None:
+        """Register the waker with the backend (the backend's ``addReader``)."""
+        self.addReader(self.waker)
+
+    # ------------------------------------------------------------------ time
+
+    def seconds(self) -> float:
+        """Return the current time from a monotonic clock, in seconds."""
+        return _monotonic()
+
+    def callLater(self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
+        """Call ``callable(*args, **kw)`` in ``delay`` seconds; return the DelayedCall."""
+        if not hasattr(callable, "__call__"):
+            raise TypeError(f"{callable!r} is not callable")
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, got {delay!r}")
+        seq = self._seq()
+        call = DelayedCall(self, _monotonic() + delay, seq, callable, args, kw)
+        heap = self._heap
+        heapq.heappush(heap, (call.time, seq, call))
+        if heap[0][2] is call:
+            self._timers_changed()
+        return call
+
+    def getDelayedCalls(self) -> list[DelayedCall]:
+        """Return the pending DelayedCalls."""
+        return [entry[2] for entry in self._heap if entry[1] == entry[2]._seq and entry[2].active()]
+
+    def _cancelled_call(self, call: DelayedCall) -> None:
+        self._stale += 1
+        heap = self._heap
+        if heap and heap[0][2] is call:
+            self._drop_stale_top()
+            self._timers_changed()
+        elif self._stale > _COMPACT_MIN and self._stale * 2 > len(heap):
+            self._compact()
+
+    def _move_call(self, call: DelayedCall, when: float) -> None:
+        heap = self._heap
+        was_first = bool(heap) and heap[0][2] is call
+        old_first = heap[0][0] if heap else None
+        call.time = when
+        call._seq = seq = self._seq()
+        self._stale += 1  # the old entry
+        heapq.heappush(heap, (when, seq, call))
+        if was_first or old_first is None or when < old_first:
+            self._drop_stale_top()
+            self._timers_changed()
+        elif self._stale > _COMPACT_MIN and self._stale * 2 > len(heap):
+            self._compact()
+
+    def _drop_stale_top(self) -> None:
+        heap = self._heap
+        while heap:
+            when, seq, call = heap[0]
+            if seq == call._seq and not call.cancelled and not call.called:
+                return
+            heapq.heappop(heap)
+            self._stale -= 1
+
+    def _compact(self) -> None:
+        """Rebuild the heap without stale entries (cancelled or rescheduled calls)."""
+        self._heap = [e for e in self._heap if e[1] == e[2]._seq and not e[2].cancelled and not e[2].called]
+        heapq.heapify(self._heap)
+        self._stale = 0
+
+    def timeout(self) -> float | None:
+        """Return how long the loop may wait: 0 if work is due, None if nothing is scheduled."""
+        if self._thread_calls:
+            return 0.0
+        heap = self._heap
+        if not heap:
+            return None
+        if heap[0][1] != heap[0][2]._seq or heap[0][2].cancelled:
+            self._drop_stale_top()
+            if not heap:
+                return None
+        delay = heap[0][0] - _monotonic()
+        return delay if delay > 0.0 else 0.0
+
+    def runUntilCurrent(self) -> None:
+        """Run the queued thread calls and every DelayedCall that is due."""
+        if self._thread_calls:
+            self._run_thread_calls()
+        heap = self._heap
+        if heap:
+            now = _monotonic()
+            # Calls scheduled while this pass runs wait for the next pass, so a call
+            # that reschedules itself with delay 0 cannot starve the loop.
+            limit = self._seq()
+            threshold = self.slow_callback_threshold
+            pop = heapq.heappop
+            while heap:
+                when, seq, call = heap[0]
+                if when > now or seq >= limit:
+                    break
+                pop(heap)
+                if seq != call._seq or call.cancelled or call.called:
+                    self._stale -= 1
+                    continue
+                call.called = 1
+                func, args, kw = call.func, call.args, call.kw
+                call.func = call.args = call.kw = None
+                try:
+                    if threshold is None:
+                        func(*args, **kw)
+                    else:
+                        start = _monotonic()
+                        func(*args, **kw)
+                        took = _monotonic() - start
+                        if took > threshold:
+                            self._report_slow(func, took)
+                except Exception:
+                    log.error("Error in delayed call %s", describe_callable(func), exc_info=True)
+        self._timers_changed()
+
+    def _report_slow(self, what: Any, duration: float) -> None:
+        """Log that ``what`` (a callable, or a selectable) held the loop for ``duration`` s."""
+        log.warning("Slow callback: %s held the loop for %.3f s", describe_callable(what), duration)
+
+    # ------------------------------------------------------------- backend hooks
+
+    def _timers_changed(self) -> None:
+        """The earliest deadline may have moved; foreign loops re-arm their one timer."""
+
+    def _leave_loop(self) -> None:
+        """``crash()`` ran; a foreign loop leaves the host loop it entered."""
+
+    def wakeUp(self) -> None:
+        """Wake the loop from any thread."""
+        self.waker.wake()
+
+    def doIteration(self, timeout: float | None) -> None:  # pragma: no cover - abstract
+        """Wait up to ``timeout`` seconds for readiness and dispatch it."""
+        raise NotImplementedError
+
+    def _doReadOrWrite(self, selectable: Any, readable: bool, writable: bool) -> None:
+        """Dispatch one ready selectable; disconnect it on a returned reason or an error."""
+        threshold = self.slow_callback_threshold
+        start = _monotonic() if threshold is not None else 0.0
+        why = None
+        in_read = False
+        try:
+            if readable:
+                in_read = True
+                why = selectable.doRead()
+            if why is None and writable:
+                in_read = False
+                why = selectable.doWrite()
+        except Exception as exc:
+            why = self._handler_failed(selectable, in_read, exc)
+        if why is not None:
+            self._disconnectSelectable(selectable, why, in_read)
+        if threshold is not None:
+            took = _monotonic() - start
+            if took > threshold:
+                self._report_slow(self._handler_target(selectable, in_read), took)
+
+    def _handler_failed(self, selectable: Any, in_read: bool, exc: Exception) -> BaseException:
+        """Log an exception escaping a handler; return the reason to drop the selectable with."""
+        log.error("Error in %s", describe_callable(self._handler_target(selectable, in_read)), exc_info=exc)
+        return error.ConnectionLost(f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _handler_target(selectable: Any, in_read: bool) -> Any:
+        """The user-level callable behind a selectable's handler, for reports."""
+        protocol = getattr(selectable, "protocol", None)
+        if protocol is not None and in_read:
+            return getattr(protocol, "dataReceived", selectable.doRead)
+        return selectable.doRead if in_read else selectable.doWrite
+
+    def _forget(self, selectable: Any) -> None:
+        """Stop watching ``selectable`` whose descriptor is about to be closed.
+
+        Backends may skip system calls here (closing removes it from an epoll set).
+        """
+        self.removeReader(selectable)
+        self.removeWriter(selectable)
+
+    def _disconnectSelectable(self, selectable: Any, why: BaseException, isRead: bool) -> None:
+        """Stop watching ``selectable`` and tell it the connection is lost because of ``why``."""
+        self.removeReader(selectable)
+        self.removeWriter(selectable)
+        try:
+            selectable.connectionLost(Failure(why))
+        except Exception:
+            log.error("Error in connectionLost of %r", selectable, exc_info=True)
+
+    # ------------------------------------------------------------ run and stop
+
+    def startRunning(self) -> None:
+        """Mark the reactor started and fire the startup triggers."""
+        if self._startedBefore:
+            raise error.ReactorNotRestartable("the reactor has already run; reactors run once")
+        if self._started:
+            raise error.ReactorAlreadyRunning("the reactor is already running")
+        if self._closed:
+            raise error.ReactorNotRestartable("the reactor has been closed")
+        self._started = True
+        self._stopped = False
+        self._loop_thread = threading.current_thread()
+        self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
+        self.fireSystemEvent("startup")
+
+    def _reallyStartRunning(self) -> None:
+        self.running = True
+
+    def run(self) -> None:
+        """Fire the startup triggers and run the loop until ``stop()`` (or ``crash()``)."""
+        self.startRunning()
+        self.mainLoop()
+
+    def mainLoop(self) -> None:
+        """The built-in loop: run due calls, wait for readiness, repeat while started."""
+        runUntilCurrent = self.runUntilCurrent
+        timeout = self.timeout
+        doIteration = self.doIteration
+        while self._started:
+            try:
+                while self._started:
+                    runUntilCurrent()
+                    if not self._started:
+                        break
+                    doIteration(timeout())
+            except Exception:
+                # Handlers catch their own errors; reaching here is a reactor bug.
+                log.critical("Unexpected error in the reactor's main loop", exc_info=True)
+
+    def iterate(self, delay: float = 0) -> None:
+        """Run one turn of the loop, waiting at most ``delay`` seconds for readiness."""
+        self.runUntilCurrent()
+        self.doIteration(delay)
+
+    def stop(self) -> None:
+        """Fire the shutdown triggers (waiting for their Deferreds), then leave the loop."""
+        if self._stopped or not self._started:
+            raise error.ReactorNotRunning("Can't stop a reactor that isn't running.")
+        self._stopped = True
+        self._startedBefore = True
+        # Shut down in a turn of our own: works the same when called from a callback,
+        # a protocol method or a foreign loop's slot while the reactor is idle.
+        self.callLater(0, self.fireSystemEvent, "shutdown")
+
+    def crash(self) -> None:
+        """Leave the loop at once without shutdown triggers (tests and emergencies)."""
+        was_started = self._started
+        self._started = False
+        self.running = False
+        if was_started:
+            self._startedBefore = True
+        self._leave_loop()
+
+    def disconnectAll(self) -> list:
+        """Drop every watched selectable with ConnectionLost; return them."""
+        selectables = self.removeAll()
+        for selectable in selectables:
+            try:
+                selectable.connectionLost(Failure(error.ConnectionLost("the reactor shut down")))
+            except Exception:
+                log.error("Error in connectionLost of %r", selectable, exc_info=True)
+        return selectables
+
+    def close(self) -> None:
+        """Release the reactor's own descriptors and threads; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_thread_pool()
+        try:
+            self.removeReader(self.waker)
+        except Exception:
+            pass
+        self.waker.close()
+
+    # ---------------------------------------------------------------- triggers
+
+    def fireSystemEvent(self, eventType: str) -> None:
+        """Fire the before, during and after triggers of ``eventType``."""
+        event = self._events.get(eventType)
+        if event is not None:
+            event.fire()
+
+    def addSystemEventTrigger(self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kw: Any) -> tuple:
+        """Add a trigger for ``phase`` of ``eventType``; return an ID for removal."""
+        if not hasattr(callable, "__call__"):
+            raise TypeError(f"{callable!r} is not callable")
+        event = self._events.get(eventType)
+        if event is None:
+            event = self._events[eventType] = _ThreePhaseEvent()
+        return (eventType, event.add(phase, callable, args, kw))
+
+    def removeSystemEventTrigger(self, triggerID: tuple) -> None:
+        """Remove a trigger; ValueError if it is unknown or already ran."""
+        try:
+            eventType, (phase, entry) = triggerID
+            event = self._events[eventType]
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"invalid trigger ID: {triggerID!r}") from None
+        event.remove(phase, entry)
+
+    def callWhenRunning(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        """Call now if running; otherwise once startup finishes. Returns a trigger ID or None."""
+        if self.running:
+            callable(*args, **kw)
+            return None
+        return self.addSystemEventTrigger("after", "startup", callable, *args, **kw)
+
+    # ----------------------------------------------------------------- threads
+
+    def callFromThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None:
+        """Run ``callable`` in the loop thread soon; safe from any thread."""
+        self._thread_calls.append((callable, args, kw))
+        self.wakeUp()
+
+    def _run_thread_calls(self) -> None:
+        """Run the thread calls queued so far, each taken off the queue before it runs."""
+        queue = self._thread_calls
+        popleft = queue.popleft
+        for _ in range(len(queue)):
+            try:
+                func, args, kw = popleft()
+            except IndexError:
+                return  # a nested loop ran the rest
+            try:
+                func(*args, **kw)
+            except Exception:
+                log.error("Error in thread call %s", describe_callable(func), exc_info=True)
+
+    def getThreadPool(self) -> Any:
+        """Return the reactor's thread pool, starting it if needed (stopped at shutdown)."""
+        if self.threadpool is None:
+            from inspector.threads import ThreadPool
+
+            self.threadpool = ThreadPool(0, self._pool_size, name=f"reactor-{id(self):x}")
+            self.threadpool.start()
+            self._pool_shutdown_id = self.addSystemEventTrigger("during", "shutdown", self._stop_thread_pool)
+        return self.threadpool
+
+    def _stop_thread_pool(self) -> None:
+        pool, self.threadpool = self.threadpool, None
+        if pool is not None:
+            pool.stop()
+        if self._pool_shutdown_id is not None:
+            trigger, self._pool_shutdown_id = self._pool_shutdown_id, None
+            try:
+                self.removeSystemEventTrigger(trigger)
+            except ValueError:
+                pass  # it is the trigger running now
+
+    def callInThread(self, callable: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``callable`` in a pool thread."""
+        self.getThreadPool().callInThread(callable, *args, **kwargs)
+
+    def suggestThreadPoolSize(self, size: int) -> None:
+        """Set the largest number of pool threads."""
+        self._pool_size = size
+        if self.threadpool is not None:
+            self.threadpool.adjustPoolsize(maxthreads=size)
+
+    # -------------------------------------------------------------- resolution
+
+    def resolve(self, name: str, timeout: Any = None) -> Deferred:
+        """Return a Deferred of ``name``'s first address (IPv4 preferred); never blocks.
+
+        An address literal answers at once; names are looked up in the thread pool and
+        a failed lookup errbacks with DNSLookupError.
+        """
+        if not isinstance(name, str):
+            raise TypeError(f"host name must be str, not {type(name).__name__}")
+        if is_ip_address(name):
+            return succeed(name)
+        from inspector.threads import deferToThreadPool
+
+        d = deferToThreadPool(self, self.getThreadPool(), _lookup, name)
+        return d
+
+
+    # -------------------------------------------------------------- transports
+
+    def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "127.0.0.1") -> Any:
+        """Listen for TCP connections on ``interface:port`` (0 picks a port); return the port."""
+        from inspector.tcp import Port
+
+        listening = Port(port, factory, backlog, interface, self)
+        listening.startListening()
+        return listening
+
+    def connectTCP(self, host: str, port: int, factory: Any, timeout: float | None = 30, bindAddress: Any = None) -> Any:
+        """Connect to ``host:port`` with ``factory``; return the connector."""
+        from inspector.tcp import Connector
+
+        connector = Connector(host, port, factory, timeout, bindAddress, self)
+        connector.connect()
+        return connector
+
+    def listenUDP(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 8192) -> Any:
+        """Bind ``protocol`` (a DatagramProtocol) to UDP ``interface:port``; return the port."""
+        from inspector.udp import Port
+
+        listening = Port(port, protocol, interface, maxPacketSize, self)
+        listening.startListening()
+        return listening
+
+def is_ip_address(host: str) -> bool:
+    """Return True if ``host`` is an IPv4 or IPv6 address literal."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host.split("%", 1)[0] if family == socket.AF_INET6 else host)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
+
+
+def _lookup(name: str) -> str:
+    """Blocking lookup (pool thread): first IPv4 address, else first IPv6."""
+    try:
+        infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise error.DNSLookupError(exc, name) from None
+    if not infos:
+        raise error.DNSLookupError(None, f"{name}: no addresses")
+    for family, _, _, _, sockaddr in infos:
+        if family == socket.AF_INET:
+            return sockaddr[0]
+    return infos[0][4][0]

@@ -1,0 +1,212 @@
+"""The default reactor: the stdlib's readiness polling (epoll on Linux, poll elsewhere).
+
+It talks to ``select.epoll`` directly rather than through ``selectors.DefaultSelector``:
+the wrapper's per-event key objects cost more than the rest of the hot path. Each
+descriptor is registered once per change of interest; a loop turn costs one
+``epoll_wait`` plus the handlers of the descriptors that are ready.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import time
+from typing import Any
+
+from zope.interface import implementer
+
+from inspector.interfaces import IReactorFDSet
+from inspector.reactors.base import ReactorBase
+
+__all__ = ["SelectorsReactor"]
+
+_IN = select.POLLIN
+_OUT = select.POLLOUT
+_ERR = select.POLLERR | select.POLLHUP | getattr(select, "POLLNVAL", 0)
+_READ_EVENTS = _IN | _ERR
+_WRITE_EVENTS = _OUT | _ERR
+_monotonic = time.monotonic
+
+
+class _Poll:
+    """``select.poll`` with epoll's calling convention (timeout in seconds, -1 forever)."""
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self.register = self._poll.register
+        self.modify = self._poll.modify
+        self.unregister = self._poll.unregister
+
+    def poll(self, timeout: float = -1) -> list[tuple[int, int]]:
+        if timeout is None or timeout < 0:
+            return self._poll.poll()
+        return self._poll.poll(math.ceil(timeout * 1000))
+
+    def close(self) -> None:
+        self._poll = None  # type: ignore[assignment]
+
+
+def _make_poller() -> Any:
+    if hasattr(select, "epoll"):
+        return select.epoll()
+    return _Poll()
+
+
+@implementer(IReactorFDSet)
+class SelectorsReactor(ReactorBase):
+    """A reactor on epoll (Linux) or poll; the default."""
+
+    def __init__(self) -> None:
+        self._poller = _make_poller()
+        self._selectables: dict[int, Any] = {}
+        self._reads: dict[Any, int] = {}
+        self._writes: dict[Any, int] = {}
+        super().__init__()
+
+    # ------------------------------------------------------------- watching
+
+    def _update(self, selectable: Any, fd: int, mask: int, was_registered: bool) -> None:
+        poller = self._poller
+        other = self._selectables.get(fd)
+        if other is not None and other is not selectable:
+            # The descriptor number was reused by a new socket before the old owner
+            # was removed: forget the stale owner.
+            self._reads.pop(other, None)
+            self._writes.pop(other, None)
+            was_registered = True
+        if was_registered:
+            try:
+                poller.modify(fd, mask)
+            except FileNotFoundError:
+                poller.register(fd, mask)
+        else:
+            try:
+                poller.register(fd, mask)
+            except FileExistsError:
+                poller.modify(fd, mask)
+        self._selectables[fd] = selectable
+
+    def addReader(self, reader: Any) -> None:
+        """Call ``reader.doRead()`` whenever its descriptor is readable."""
+        if reader in self._reads:
+            return
+        fd = reader.fileno()
+        if fd < 0:
+            raise ValueError(f"{reader!r} has no open descriptor")
+        writing = reader in self._writes
+        self._update(reader, fd, _IN | _OUT if writing else _IN, writing)
+        self._reads[reader] = fd
+
+    def addWriter(self, writer: Any) -> None:
+        """Call ``writer.doWrite()`` whenever its descriptor is writable."""
+        if writer in self._writes:
+            return
+        fd = writer.fileno()
+        if fd < 0:
+            raise ValueError(f"{writer!r} has no open descriptor")
+        reading = writer in self._reads
+        self._update(writer, fd, _IN | _OUT if reading else _OUT, reading)
+        self._writes[writer] = fd
+
+    def _remove(self, selectable: Any, mine: dict, other: dict, other_mask: int) -> None:
+        fd = mine.pop(selectable, None)
+        if fd is None:
+            return
+        if self._selectables.get(fd) is not selectable:
+            return  # stale: the number now belongs to someone else
+        try:
+            if selectable in other:
+                self._poller.modify(fd, other_mask)
+                return
+            self._poller.unregister(fd)
+        except (OSError, ValueError):
+            pass  # already closed: the kernel dropped it from the set
+        del self._selectables[fd]
+
+    def removeReader(self, reader: Any) -> None:
+        """Stop watching ``reader`` for readability."""
+        self._remove(reader, self._reads, self._writes, _OUT)
+
+    def removeWriter(self, writer: Any) -> None:
+        """Stop watching ``writer`` for writability."""
+        self._remove(writer, self._writes, self._reads, _IN)
+
+    def removeAll(self) -> list[Any]:
+        """Stop watching everything but the reactor's own waker; return what was removed."""
+        removed = [s for s in set(self._reads) | set(self._writes) if s is not self.waker]
+        for selectable in removed:
+            self.removeReader(selectable)
+            self.removeWriter(selectable)
+        return removed
+
+    def getReaders(self) -> list[Any]:
+        """Return the selectables watched for reading (the waker excluded)."""
+        return [s for s in self._reads if s is not self.waker]
+
+    def getWriters(self) -> list[Any]:
+        """Return the selectables watched for writing."""
+        return list(self._writes)
+
+    def _forget(self, selectable: Any) -> None:
+        """Drop ``selectable`` without a system call; its descriptor is about to close.
+
+        Closing a descriptor removes it from the epoll set, so a transport that closes
+        its socket right after this saves an ``epoll_ctl`` per connection.
+        """
+        fd = self._reads.pop(selectable, None)
+        wfd = self._writes.pop(selectable, None)
+        fd = fd if fd is not None else wfd
+        if fd is not None and self._selectables.get(fd) is selectable:
+            del self._selectables[fd]
+            if not isinstance(self._poller, _Poll):
+                return
+            try:
+                self._poller.unregister(fd)
+            except (OSError, ValueError, KeyError):
+                pass
+
+    # -------------------------------------------------------------- waiting
+
+    def doIteration(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` seconds for readiness, then dispatch every ready descriptor."""
+        try:
+            events = self._poller.poll(-1 if timeout is None else timeout)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            return
+        if not events:
+            return
+        selectables = self._selectables
+        reads = self._reads
+        writes = self._writes
+        threshold = self.slow_callback_threshold
+        started = _monotonic() if threshold is not None else 0.0
+        for fd, event in events:
+            selectable = selectables.get(fd)
+            if selectable is None:
+                continue
+            why = None
+            in_read = False
+            try:
+                if event & _READ_EVENTS and selectable in reads:
+                    in_read = True
+                    why = selectable.doRead()
+                if why is None and event & _WRITE_EVENTS and selectable in writes:
+                    in_read = False
+                    why = selectable.doWrite()
+            except Exception as exc:
+                why = self._handler_failed(selectable, in_read, exc)
+            if why is not None:
+                self._disconnectSelectable(selectable, why, in_read)
+            if threshold is not None:
+                now = _monotonic()
+                if now - started > threshold:
+                    self._report_slow(self._handler_target(selectable, in_read), now - started)
+                started = now
+
+    def close(self) -> None:
+        """Release the poller, the waker and the thread pool; safe to call twice."""
+        if self._closed:
+            return
+        super().close()
+        self._poller.close()
+

@@ -1,0 +1,140 @@
+"""Running and stopping, system event triggers, callWhenRunning, verifyObject."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from zope.interface.verify import verifyObject
+
+from inspector.defer import Deferred
+from inspector.error import ReactorNotRestartable, ReactorNotRunning
+from inspector.interfaces import IReactorCore, IReactorFDSet, IReactorTCP, IReactorThreads, IReactorUDP
+
+
+def test_reactor_provides_its_interfaces(reactor):
+    for iface in (IReactorCore, IReactorThreads, IReactorFDSet, IReactorTCP, IReactorUDP):
+        verifyObject(iface, reactor)
+
+
+def test_call_when_running_before_and_during_run(reactor, run):
+    seen = []
+    reactor.callWhenRunning(seen.append, "queued before run")
+
+    def scenario():
+        assert reactor.running
+        reactor.callWhenRunning(seen.append, "called at once")
+        return list(seen)
+
+    assert run(scenario) == ["queued before run", "called at once"]
+    assert not reactor.running
+
+
+def test_stop_when_not_running_raises(reactor):
+    with pytest.raises(ReactorNotRunning):
+        reactor.stop()
+
+
+def test_reactor_runs_once(reactor, run):
+    run(lambda: None)
+    with pytest.raises(ReactorNotRestartable):
+        reactor.run()
+
+
+def test_stop_twice_raises(reactor, run):
+    def scenario():
+        d = Deferred()
+
+        def stop_twice():
+            reactor.stop()
+            with pytest.raises(ReactorNotRunning):
+                reactor.stop()
+            d.callback("ok")
+
+        reactor.callLater(0, stop_twice)
+        return d
+
+    assert run(scenario) == "ok"
+
+
+def test_shutdown_triggers_run_in_phase_order(reactor, run):
+    order = []
+    reactor.addSystemEventTrigger("after", "shutdown", order.append, "after")
+    reactor.addSystemEventTrigger("during", "shutdown", order.append, "during")
+    reactor.addSystemEventTrigger("before", "shutdown", order.append, "before")
+    reactor.addSystemEventTrigger("before", "startup", order.append, "startup")
+    run(lambda: None)
+    assert order == ["startup", "before", "during", "after"]
+
+
+def test_before_shutdown_deferred_delays_shutdown(reactor, run):
+    events = []
+
+    def slow_cleanup():
+        d = Deferred()
+        events.append("cleanup started")
+
+        def finish():
+            events.append("cleanup done")
+            d.callback(None)
+
+        reactor.callLater(0.05, finish)
+        return d
+
+    reactor.addSystemEventTrigger("before", "shutdown", slow_cleanup)
+    reactor.addSystemEventTrigger("during", "shutdown", events.append, "during")
+    run(lambda: None)
+    assert events == ["cleanup started", "cleanup done", "during"]
+
+
+def test_removed_trigger_does_not_run_and_unknown_id_raises(reactor, run):
+    ran = []
+    trigger = reactor.addSystemEventTrigger("before", "shutdown", ran.append, "x")
+    reactor.removeSystemEventTrigger(trigger)
+    with pytest.raises(ValueError):
+        reactor.removeSystemEventTrigger(trigger)
+    with pytest.raises(ValueError):
+        reactor.removeSystemEventTrigger("nonsense")
+    with pytest.raises(KeyError):
+        reactor.addSystemEventTrigger("sometime", "shutdown", print)
+    run(lambda: None)
+    assert ran == []
+
+
+def test_custom_event_fires_its_triggers(reactor, run):
+    seen = []
+    reactor.addSystemEventTrigger("during", "flush", seen.append, "flushed")
+
+    def scenario():
+        reactor.fireSystemEvent("flush")
+        reactor.fireSystemEvent("no-such-event")  # nothing registered: no error
+        return list(seen)
+
+    assert run(scenario) == ["flushed"]
+
+
+def test_exception_in_trigger_is_logged_and_shutdown_completes(reactor, run, caplog):
+    def broken():
+        raise ValueError("trigger broke")
+
+    after = []
+    reactor.addSystemEventTrigger("before", "shutdown", broken)
+    reactor.addSystemEventTrigger("after", "shutdown", after.append, "done")
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        run(lambda: None)
+    assert after == ["done"]
+    assert any(r.exc_info and "trigger broke" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_crash_leaves_without_shutdown_triggers(reactor):
+    ran = []
+    reactor.addSystemEventTrigger("before", "shutdown", ran.append, "shutdown")
+    reactor.callWhenRunning(reactor.crash)
+    reactor.run()
+    assert not reactor.running
+    assert ran == []
+
+
+def test_close_is_idempotent(reactor):
+    reactor.close()
+    reactor.close()
