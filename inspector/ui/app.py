@@ -1,0 +1,88 @@
+"""Start the window: a QApplication, the Qt reactor, tracing on, the main window.
+
+``run_window(args)`` is what ``inspector`` runs without a sub-command. With
+``--screenshot FILE`` it runs the chosen scenario for a few seconds, saves a PNG of
+the window and exits, which works on a machine with no display (offscreen platform).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+log = logging.getLogger("inspector.ui")
+
+#: Seconds a scenario runs before ``--screenshot`` takes its picture.
+SCREENSHOT_AFTER = 4.0
+
+
+def _application() -> Any:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "inspector"])
+    app.setApplicationName("Inspector")
+    app.setOrganizationName("Inspector")
+    return app
+
+
+def build_window(reactor: Any, settings: Any = None, trace: bool = True) -> Any:
+    """Make the main window on ``reactor`` (a QtReactor), with tracing on unless told not."""
+    from inspector.ui.main_window import MainWindow
+
+    tracer = None
+    if trace:
+        import inspector.trace
+
+        tracer = inspector.trace.enable()
+    return MainWindow(reactor, tracer, settings)
+
+
+def take_screenshot(window: Any, path: str) -> bool:
+    """Save a PNG of ``window`` to ``path``; True when it was written."""
+    window.refresh()
+    window.timing.redraw()
+    ok = bool(window.grab().save(path, "PNG"))
+    if ok:
+        log.info("saved a screenshot of the window to %s", path)
+    else:
+        print(f"inspector: could not write the screenshot {path}", file=sys.stderr)
+    return ok
+
+
+def run_window(args: Any) -> int:
+    """Open the window and run until it closes; return the exit status."""
+    screenshot = getattr(args, "screenshot", None)
+    scenario = getattr(args, "scenario", None)
+    if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = _application()
+    from inspector.reactors import install
+
+    reactor = install("qt")
+    window = build_window(reactor)
+    window.show()
+    status = {"code": 0}
+
+    def begin() -> None:
+        if scenario == "demo":
+            window.start_demo()
+        if screenshot:
+            reactor.callLater(SCREENSHOT_AFTER, finish_screenshot)
+
+    def finish_screenshot() -> None:
+        status["code"] = 0 if take_screenshot(window, screenshot) else 1
+        window.close()
+        reactor.stop()
+
+    def closing() -> None:
+        window.shutdown()
+
+    app.aboutToQuit.connect(closing)
+    reactor.callWhenRunning(begin)
+    reactor.run()
+    return status["code"]

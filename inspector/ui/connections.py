@@ -1,0 +1,114 @@
+"""The connections panel: filter bar over a sortable table of every connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from inspector.ui.models.connections import ID_ROLE, ConnectionsFilter, ConnectionsModel
+from inspector.ui.store import STATES, Store
+
+
+class ConnectionsPanel(QWidget):
+    """Shows every connection; selecting a row announces its id."""
+
+    connection_selected = Signal(int)
+
+    def __init__(self, store: Store, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("connections")
+        self.model = ConnectionsModel(store, self)
+        self.proxy = ConnectionsFilter(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.protocol_box = QComboBox(objectName="connections.protocol")
+        self.protocol_box.setAccessibleName("Protocol filter")
+        self.protocol_box.addItem("All protocols", "")
+        self.protocol_box.currentIndexChanged.connect(self._filters_changed)
+        self.state_box = QComboBox(objectName="connections.state")
+        self.state_box.setAccessibleName("State filter")
+        self.state_box.addItem("Any state", "")
+        self.state_box.addItem("Open", "open")
+        for state in STATES:
+            self.state_box.addItem(state.capitalize(), state)
+        self.state_box.currentIndexChanged.connect(self._filters_changed)
+        self.text_edit = QLineEdit(objectName="connections.search")
+        self.text_edit.setAccessibleName("Search connections")
+        self.text_edit.setPlaceholderText("Filter: address, id, reason… (Ctrl+F)")
+        self.text_edit.setClearButtonEnabled(True)
+        self.text_edit.textChanged.connect(self._filters_changed)
+
+        self.table = QTableView(objectName="connections.table")
+        self.table.setAccessibleName("Connections")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        for column, width in enumerate((44, 56, 60, 120, 120, 84, 70, 70, 80, 50, 90)):
+            self.table.setColumnWidth(column, width)
+        self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(self.protocol_box)
+        bar.addWidget(self.state_box)
+        bar.addWidget(self.text_edit, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.table)
+        self._protocols: set[str] = set()
+
+    def set_store(self, store: Store) -> None:
+        """Show another store's connections."""
+        self.model.set_store(store)
+        self._protocols.clear()
+        while self.protocol_box.count() > 1:
+            self.protocol_box.removeItem(1)
+        self._add_protocols()
+
+    def refresh(self) -> None:
+        """Apply the store's changes since the last refresh."""
+        self.model.refresh()
+        if self.model.store.new_connections:
+            self._add_protocols()
+
+    def refilter(self) -> None:
+        """Re-apply the filters (the selected time range moved)."""
+        self.proxy.invalidateFilter()
+
+    def _add_protocols(self) -> None:
+        for conn in self.model.store.connections.values():
+            if conn.protocol and conn.protocol not in self._protocols:
+                self._protocols.add(conn.protocol)
+                self.protocol_box.addItem(conn.protocol, conn.protocol)
+
+    def _filters_changed(self) -> None:
+        self.proxy.set_filters(
+            protocol=self.protocol_box.currentData() or "",
+            state=self.state_box.currentData() or "",
+            text=self.text_edit.text(),
+        )
+
+    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
+        indexes = selected.indexes()
+        if indexes:
+            self.connection_selected.emit(int(indexes[0].data(ID_ROLE)))
+
+    def select_connection(self, conn_id: int) -> None:
+        """Select the row of connection ``conn_id`` (if shown)."""
+        row = self.model.row_of(conn_id)
+        if row is None:
+            return
+        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        if index.isValid():
+            self.table.selectRow(index.row())
+            self.table.scrollTo(index)

@@ -1,0 +1,212 @@
+"""Translate trace events into the window's :class:`~inspector.ui.store.Store`.
+
+The same translation serves the live trace (drained about 30 times a second) and a
+recording loaded from disk, so the window shows a recording exactly as it showed the
+session live.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from inspector.trace import events as ev
+from inspector.ui.store import Store
+
+
+def _conn_opened(store: Store, e: ev.ConnectionOpened) -> None:
+    protocol = e.protocol
+    if e.transport == "udp":
+        protocol = f"{protocol} (udp)" if protocol else "udp"
+    store.connection_opened(e.conn, e.ts, e.role, protocol, e.local, e.peer, "connecting")
+
+
+def _conn_state(store: Store, e: ev.ConnectionState) -> None:
+    if e.conn not in store.connections:
+        store.connection_opened(e.conn, e.ts, "", "", "", "", e.state)
+    store.connection_state(e.conn, e.ts, e.state)
+
+
+def _bytes_in(store: Store, e: ev.BytesIn) -> None:
+    store.connection_bytes(e.conn, e.ts, "in", e.size, e.data)
+
+
+def _bytes_out(store: Store, e: ev.BytesOut) -> None:
+    store.connection_bytes(e.conn, e.ts, "out", e.size, e.data)
+
+
+def _conn_closed(store: Store, e: ev.ConnectionClosed) -> None:
+    conn = store.connections.get(e.conn)
+    if conn is None:
+        return
+    reason = f"{e.reason_type}: {e.reason}" if e.reason else e.reason_type
+    state = "failed" if conn.state == "failed" or conn.state == "connecting" else "closed"
+    store.connection_state(e.conn, e.ts, state, reason or "closed")
+
+
+def _message(store: Store, e: ev.ProtocolMessage) -> None:
+    text = e.text
+    params: tuple[str, ...] = ()
+    if e.message_kind == "irc":
+        params = tuple(_irc_params(text))
+    store.connection_message(e.conn, e.ts, e.direction, e.message_kind or e.protocol, text, params)
+
+
+def _irc_params(line: str) -> list[str]:
+    """Split an IRC line for the tooltip: prefix, command, middle params, trailing."""
+    body, _, trailing = line.partition(" :") if not line.startswith(":") else _split_prefixed(line)
+    parts = body.split()
+    if trailing:
+        parts.append(trailing)
+    return parts
+
+
+def _split_prefixed(line: str) -> tuple[str, str, str]:
+    prefix, _, rest = line.partition(" ")
+    body, sep, trailing = rest.partition(" :")
+    return f"{prefix} {body}", sep, trailing
+
+
+def _port_refused(store: Store, e: ev.PortRefused) -> None:
+    store.add_log(e.ts, "ERROR", "port", f"Cannot listen on {e.address}: {e.error}")
+
+
+def _port_started(store: Store, e: ev.PortStarted) -> None:
+    store.add_log(e.ts, "INFO", "port", f"Listening on {e.address} ({e.transport}) for {e.factory}")
+
+
+def _port_stopped(store: Store, e: ev.PortStopped) -> None:
+    store.add_log(e.ts, "INFO", "port", f"Stopped listening on {e.address}")
+
+
+def _d_created(store: Store, e: ev.DeferredCreated) -> None:
+    info = store.deferred_created(e.deferred, e.ts, e.site, e.function, e.conn or None)
+    if e.conn:
+        info.waits_on_text = f"connection #{e.conn}"
+    elif e.timer:
+        info.waits_on_text = f"timer {e.timer}"
+
+
+def _d_added(store: Store, e: ev.CallbackAdded) -> None:
+    store.deferred_callback_added(e.deferred, e.name, e.callback_kind)
+
+
+def _d_ran(store: Store, e: ev.CallbackRan) -> None:
+    branch = "errback" if e.input_kind == "failure" else "callback"
+    failed = e.output_type == "Failure"
+    store.deferred_callback_ran(e.deferred, e.ts + e.duration, e.name, branch, e.duration, e.output_type, e.output_repr, failed)
+    info = store.deferreds.get(e.deferred)
+    if info is not None and info.fired_at is not None and info.state != "paused":
+        # The Deferred's current result is what the latest callback returned.
+        info.state = "failed" if failed else "succeeded"
+        info.result_repr = e.output_repr
+
+
+def _d_chained(store: Store, e: ev.DeferredChained) -> None:
+    store.deferred_chained(e.deferred, e.waiting_on)
+
+
+def _d_paused(store: Store, e: ev.DeferredPaused) -> None:
+    info = store.deferreds.get(e.deferred)
+    if info is not None:
+        store.deferred_state(e.deferred, e.ts, "paused")
+
+
+def _d_unpaused(store: Store, e: ev.DeferredUnpaused) -> None:
+    info = store.deferreds.get(e.deferred)
+    if info is not None and info.state == "paused":
+        info.waits_on = None
+        store.deferred_state(e.deferred, e.ts, "succeeded" if info.fired_at is not None else "pending")
+
+
+def _d_fired(store: Store, e: ev.DeferredFired) -> None:
+    store.deferred_state(e.deferred, e.ts, "succeeded", e.result_repr)
+
+
+def _d_failed(store: Store, e: ev.DeferredFailed) -> None:
+    store.deferred_state(e.deferred, e.ts, "failed", f"{e.error_type}: {e.message}", f"{e.error_type}: {e.message}")
+
+
+def _d_cancelled(store: Store, e: ev.DeferredCancelled) -> None:
+    store.deferred_state(e.deferred, e.ts, "cancelled")
+
+
+def _d_unhandled(store: Store, e: ev.DeferredUnhandled) -> None:
+    store.deferred_unhandled(e.deferred, e.ts, e.traceback or f"{e.error_type}: {e.message}", f"Unhandled error in Deferred #{e.deferred}: {e.error_type}: {e.message}")
+
+
+def _loop_turn(store: Store, e: ev.LoopTurn) -> None:
+    store.loop_turn(e.ts + e.duration, e.duration)
+
+
+def _timer_fired(store: Store, e: ev.TimerFired) -> None:
+    store.timer_fired(e.ts, e.lateness)
+    # A timer's function is a callback too: it counts in the duration histogram.
+    store.callback_durations.append(e.duration)
+    store.callback_times.append(e.ts)
+
+
+def _warning(store: Store, e: ev.TraceWarning) -> None:
+    if e.category == "unhandled":
+        return  # the unhandled event itself is logged with its traceback
+    level = "WARNING"
+    if e.category == "pending" and e.subject in store.deferreds:
+        store.deferred_waits(e.subject, e.message)
+    location = e.details if e.category == "slow" else ""
+    details = "" if e.category == "slow" else e.details
+    store.add_log(e.ts, level, f"trace.{e.category}", e.message, location, details)
+
+
+HANDLERS: dict[str, Callable[[Store, Any], None]] = {
+    ev.ConnectionOpened.kind: _conn_opened,
+    ev.ConnectionState.kind: _conn_state,
+    ev.BytesIn.kind: _bytes_in,
+    ev.BytesOut.kind: _bytes_out,
+    ev.ConnectionClosed.kind: _conn_closed,
+    ev.ProtocolMessage.kind: _message,
+    ev.PortStarted.kind: _port_started,
+    ev.PortStopped.kind: _port_stopped,
+    ev.PortRefused.kind: _port_refused,
+    ev.DeferredCreated.kind: _d_created,
+    ev.CallbackAdded.kind: _d_added,
+    ev.CallbackRan.kind: _d_ran,
+    ev.DeferredChained.kind: _d_chained,
+    ev.DeferredPaused.kind: _d_paused,
+    ev.DeferredUnpaused.kind: _d_unpaused,
+    ev.DeferredFired.kind: _d_fired,
+    ev.DeferredFailed.kind: _d_failed,
+    ev.DeferredCancelled.kind: _d_cancelled,
+    ev.DeferredUnhandled.kind: _d_unhandled,
+    ev.LoopTurn.kind: _loop_turn,
+    ev.TimerFired.kind: _timer_fired,
+    ev.TraceWarning.kind: _warning,
+}
+
+
+def apply(store: Store, events: Iterable[ev.Event]) -> int:
+    """Feed ``events`` (in order) into ``store``; return how many were applied."""
+    handlers = HANDLERS
+    applied = 0
+    for event in events:
+        handler = handlers.get(event.kind)
+        if handler is not None:
+            handler(store, event)
+            applied += 1
+    return applied
+
+
+class LiveFeed:
+    """Drains a live :class:`~inspector.trace.model.Trace` into a store on each poll."""
+
+    def __init__(self, trace: Any, store: Store, from_start: bool = True) -> None:
+        self.trace = trace
+        self.store = store
+        self.cursor = trace.subscribe(from_start=from_start)
+
+    def poll(self, now: float) -> int:
+        """Apply what arrived since the last poll and close the store's rate bins."""
+        events = self.cursor.drain()
+        applied = apply(self.store, events)
+        self.store.dropped = self.cursor.missed
+        self.store.sample(now)
+        self.store.now = max(self.store.now, now)
+        return applied

@@ -1,0 +1,338 @@
+"""The launcher panel: a form built from the catalogue, and the list of running services.
+
+The form's fields come from the chosen entry's parameters (defaults as placeholders,
+help as tooltips, the catalogue's own validation); a bad value, a busy port or a
+refused connection shows in red under the form and in the log panel. Every started
+service is listed until it ends; "Stop" stops the selected one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSettings, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector import catalog
+
+log = logging.getLogger("inspector.ui.launcher")
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class Service:
+    """A handle started from the launcher, with what the window knows about it."""
+
+    number: int
+    entry: Any
+    handle: Any
+    params: dict[str, Any]
+    status: str = "running"
+    last_output: str = ""
+    error: str = ""
+    connection_ids: list[int] = field(default_factory=list)
+
+    @property
+    def running(self) -> bool:
+        """True until the handle's ``done`` fired."""
+        return self.status in ("running", "stopping")
+
+
+class ServicesModel(QAbstractTableModel):
+    """Running (and recently ended) services: number, what, status, last output."""
+
+    HEADERS = ("#", "Service", "Status", "Last output")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.services: list[Service] = []
+
+    def add(self, service: Service) -> None:
+        """Append a service row."""
+        row = len(self.services)
+        self.beginInsertRows(QModelIndex(), row, row)
+        self.services.append(service)
+        self.endInsertRows()
+
+    def changed(self, service: Service) -> None:
+        """Repaint ``service``'s row."""
+        if service in self.services:
+            row = self.services.index(service)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+
+    def remove_ended(self) -> None:
+        """Drop the rows of services that have ended."""
+        self.beginResetModel()
+        self.services = [s for s in self.services if s.running]
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.services)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        service = self.services[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (str(service.number), service.handle.description, service.status, service.error or service.last_output)[column]
+        if role == Qt.ItemDataRole.ForegroundRole and column == 2:
+            return {"failed": QColor(220, 50, 50), "running": QColor(40, 160, 70)}.get(service.status)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "\n".join(list(service.handle.transcript)[-20:]) or None
+        return None
+
+
+def _peer_hint(params: dict[str, Any]) -> str:
+    host, port = params.get("host"), params.get("port")
+    return f"{host}:{port}" if host and port else ""
+
+
+class LauncherPanel(QWidget):
+    """Pick a catalogue entry, fill its parameters, start it; stop what runs."""
+
+    started = Signal(object)  # Service
+    ended = Signal(object)  # Service
+    demo_requested = Signal()
+
+    def __init__(self, reactor: Any, settings: QSettings, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("launcher")
+        self.reactor = reactor
+        self.settings = settings
+        self.entries = catalog.entries()
+        self.fields: dict[str, QLineEdit] = {}
+        self._counter = 0
+        self.output_listener: Callable[[Service, str], None] | None = None
+
+        self.entry_box = QComboBox(objectName="launcher.entry")
+        self.entry_box.setAccessibleName("What to launch")
+        for entry in self.entries:
+            self.entry_box.addItem(f"{entry.title} ({entry.transport.upper()})", entry.key)
+        self.description = QLabel(objectName="launcher.description")
+        self.description.setWordWrap(True)
+        self.form_host = QWidget()
+        self.form = QFormLayout(self.form_host)
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.error = QLabel(objectName="launcher.error")
+        self.error.setAccessibleName("Launch error")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #d03030; font-weight: bold")
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.start_button = QPushButton("Start", objectName="launcher.start")
+        self.start_button.setToolTip("Start with these parameters (Ctrl+Enter)")
+        self.start_button.clicked.connect(self.start_current)
+        self.demo_button = QPushButton("Demo", objectName="launcher.demo")
+        self.demo_button.setToolTip("Start the demo: echo, QOTD and IRC with bots (Ctrl+D)")
+        self.demo_button.clicked.connect(self.demo_requested)
+
+        self.model = ServicesModel(self)
+        self.table = QTableView(objectName="launcher.services")
+        self.table.setAccessibleName("Running services")
+        self.table.setModel(self.model)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(1, 210)
+        self.table.setColumnWidth(2, 64)
+        self.stop_button = QPushButton("Stop", objectName="launcher.stop")
+        self.stop_button.setToolTip("Stop the selected service")
+        self.stop_button.clicked.connect(self.stop_selected)
+        self.stop_all_button = QPushButton("Stop all", objectName="launcher.stop_all")
+        self.stop_all_button.clicked.connect(self.stop_all)
+        self.clear_button = QPushButton("Clear ended", objectName="launcher.clear")
+        self.clear_button.clicked.connect(self.model.remove_ended)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.demo_button)
+        stops = QHBoxLayout()
+        stops.addWidget(self.stop_button)
+        stops.addWidget(self.stop_all_button)
+        stops.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.entry_box)
+        layout.addWidget(self.description)
+        layout.addWidget(self.form_host)
+        layout.addLayout(buttons)
+        layout.addWidget(self.error)
+        layout.addWidget(QLabel("Running:"))
+        layout.addWidget(self.table, 1)
+        layout.addLayout(stops)
+
+        self.entry_box.currentIndexChanged.connect(self._entry_changed)
+        last = self.settings.value("launcher/entry", "")
+        found = self.entry_box.findData(last)
+        if found >= 0:
+            self.entry_box.setCurrentIndex(found)
+        self._entry_changed()
+
+    # -- the form ----------------------------------------------------------------------
+
+    @property
+    def entry(self) -> Any:
+        """The catalogue entry the form is for."""
+        return self.entries[self.entry_box.currentIndex()]
+
+    def select_entry(self, name: str, role: str, transport: str = "tcp") -> None:
+        """Choose the entry ``name``/``role``/``transport`` (as picking it in the box would)."""
+        index = self.entry_box.findData(f"{name} {role} {transport}")
+        if index < 0:
+            raise KeyError(f"no {name} {role} over {transport} in the catalogue")
+        self.entry_box.setCurrentIndex(index)
+
+    def _entry_changed(self) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.fields.clear()
+        entry = self.entry
+        self.description.setText(entry.description)
+        self.error.clear()
+        for param in entry.params:
+            edit = QLineEdit(objectName=f"launcher.param.{param.name}")
+            edit.setAccessibleName(param.name.replace("_", " "))
+            edit.setToolTip(param.help)
+            edit.setPlaceholderText("" if param.default is None else str(param.default))
+            saved = self.settings.value(f"launcher/{entry.key}/{param.name}")
+            text = str(saved) if saved is not None else ("" if param.default is None else str(param.default))
+            edit.setText(text)
+            edit.returnPressed.connect(self.start_current)
+            self.fields[param.name] = edit
+            label = param.name.replace("_", " ").capitalize()
+            if param.kind == "path":
+                row = QWidget()
+                row_layout = QHBoxLayout(row)
+                row_layout.setContentsMargins(0, 0, 0, 0)
+                browse = QToolButton(text="…", objectName=f"launcher.browse.{param.name}")
+                browse.setToolTip(f"Choose the {label.lower()}")
+                browse.clicked.connect(lambda _=False, e=edit: self._browse(e))
+                row_layout.addWidget(edit, 1)
+                row_layout.addWidget(browse)
+                self.form.addRow(label, row)
+            else:
+                self.form.addRow(label, edit)
+
+    def _browse(self, edit: QLineEdit) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a file", edit.text())
+        if path:
+            edit.setText(path)
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Type ``value`` into the form field ``name``."""
+        self.fields[name].setText(str(value))
+
+    def values(self) -> dict[str, str]:
+        """The form's current text, by parameter name."""
+        return {name: edit.text() for name, edit in self.fields.items()}
+
+    # -- starting and stopping -----------------------------------------------------------
+
+    def start_current(self) -> Service | None:
+        """Start the chosen entry with the form's values; show an error if that fails."""
+        entry = self.entry
+        values = self.values()
+        service = self.start_entry(entry, values)
+        if service is not None:
+            self.settings.setValue("launcher/entry", entry.key)
+            for name, text in values.items():
+                self.settings.setValue(f"launcher/{entry.key}/{name}", text)
+        return service
+
+    def start_entry(self, entry: Any, values: dict[str, Any]) -> Service | None:
+        """Start ``entry`` with ``values`` (text or typed); list it; None and an error if it fails."""
+        self.error.clear()
+        try:
+            params = entry.validate(values)
+            handle = entry.start(self.reactor, **params)
+        except Exception as exc:  # a busy port, a bad value: show it, keep the window
+            message = f"{entry.title} ({entry.transport}): {exc}"
+            self.error.setText(message)
+            log.error("could not start %s", message)
+            return None
+        self._counter += 1
+        service = Service(self._counter, entry, handle, params)
+        self.model.add(service)
+        handle.on_output(lambda line, s=service: self._output(s, line))
+        handle.done.addCallbacks(lambda result, s=service: self._ended(s, None), lambda failure, s=service: self._ended(s, failure))
+        log.info("started %s", handle.description)
+        self.started.emit(service)
+        return service
+
+    def _output(self, service: Service, line: str) -> None:
+        service.last_output = line
+        self.model.changed(service)
+        if self.output_listener is not None:
+            self.output_listener(service, line)
+
+    def _ended(self, service: Service, failure: Any) -> None:
+        if failure is not None:
+            service.status = "failed"
+            service.error = failure.getErrorMessage()
+            self.error.setText(f"{service.handle.description}: {service.error}")
+            log.error("%s failed: %s", service.handle.description, service.error)
+        else:
+            service.status = "ended"
+        self.model.changed(service)
+        self.ended.emit(service)
+        return None
+
+    def running(self) -> list[Service]:
+        """Services that have not ended."""
+        return [s for s in self.model.services if s.running]
+
+    def selected_service(self) -> Service | None:
+        """The service selected in the list."""
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.services[rows[0].row()] if rows else None
+
+    def stop_selected(self) -> None:
+        """Stop the selected service."""
+        service = self.selected_service()
+        if service is not None:
+            self.stop(service)
+
+    def stop(self, service: Service) -> Any:
+        """Stop ``service``; returns the handle's Deferred."""
+        if not service.running:
+            return None
+        service.status = "stopping"
+        self.model.changed(service)
+        return service.handle.stop()
+
+    def stop_all(self) -> None:
+        """Stop every running service."""
+        for service in self.running():
+            self.stop(service)
+
+    def peer_hint(self, service: Service) -> str:
+        """The "host:port" a client service connects to."""
+        return _peer_hint(service.params)

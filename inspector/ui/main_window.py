@@ -1,0 +1,488 @@
+"""The main window: docks for every panel, menus, shortcuts, refresh timer, persistence.
+
+About 30 times a second the window drains the trace into its store, lets every panel
+apply the batch of changes, then forgets them; nothing is redrawn per event. The
+dock layout, the palette and the launcher's last values live in QSettings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+
+from inspector.ui.connections import ConnectionsPanel
+from inspector.ui.deferreds import DeferredsPanel
+from inspector.ui.demo import Demo
+from inspector.ui.feed import LiveFeed
+from inspector.ui.launcher import LauncherPanel, Service
+from inspector.ui.log import LogPanel, WindowLogHandler
+from inspector.ui.palette import apply_theme
+from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript
+from inspector.ui.session import SessionPanel
+from inspector.ui.store import Store
+from inspector.ui.timing import TimingPanel
+
+log = logging.getLogger("inspector.ui")
+
+#: Milliseconds between refreshes (about 30 per second).
+REFRESH_MS = 33
+LAYOUT_VERSION = 1
+
+
+class MainWindow(QMainWindow):
+    """The inspector: launcher, connections, session, Deferreds, timing and log docks."""
+
+    def __init__(self, reactor: Any, tracer: Any = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setObjectName("inspector.main")
+        self.setWindowTitle("Inspector")
+        self.reactor = reactor
+        self.tracer = tracer
+        self.settings = settings if settings is not None else QSettings("Inspector", "inspector")
+        self.store = Store(clock=time.monotonic())
+        self.live_store = self.store
+        self.live = True
+        self.feed = LiveFeed(tracer.trace, self.store) if tracer is not None else None
+        self.recorder: Any = None
+        self.demo: Demo | None = None
+        self.loader: RecordingLoader | None = None
+        self.loaded_trace: Any = None
+        self.frame_times: list[float] = []
+
+        self.log_handler = WindowLogHandler()
+        logging.getLogger("inspector").addHandler(self.log_handler)
+        if logging.getLogger("inspector").level == logging.NOTSET or logging.getLogger("inspector").level > logging.INFO:
+            logging.getLogger("inspector").setLevel(logging.INFO)
+
+        self.launcher = LauncherPanel(reactor, self.settings)
+        self.connections = ConnectionsPanel(self.store)
+        self.session = SessionPanel(self.store)
+        self.deferreds = DeferredsPanel(self.store)
+        self.timing = TimingPanel(self.store)
+        self.log_panel = LogPanel(self.store)
+        self._claims: dict[int, Service] = {}
+
+        self.setDockNestingEnabled(True)
+        self.setCentralWidget(QWidget())
+        self.centralWidget().hide()
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("Launcher", self.launcher, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Connections", self.connections, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Session", self.session, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Deferreds", self.deferreds, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Timing", self.timing, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Log", self.log_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._default_layout()
+        self.default_state = self.saveState(LAYOUT_VERSION)
+
+        self.connections.connection_selected.connect(self._connection_selected)
+        self.session.send_requested.connect(self._send_line)
+        self.session.can_send = self._can_send
+        self.timing.range_selected.connect(self._range_selected)
+        self.launcher.demo_requested.connect(self.start_demo)
+        self.launcher.started.connect(self._service_started)
+        self.launcher.output_listener = self._service_output
+
+        self.status = QLabel(objectName="status.summary")
+        self.statusBar().addPermanentWidget(self.status)
+        self._build_menus()
+        self._restore()
+
+        self.timer = QTimer(self)
+        self.timer.setObjectName("inspector.refresh")
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(REFRESH_MS)
+        if tracer is None:
+            self.statusBar().showMessage("Tracing is off: connections and Deferreds are not shown.")
+
+    # -- layout ------------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock.{title.lower()}")
+        dock.setWidget(widget)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+        return dock
+
+    def _default_layout(self) -> None:
+        docks = self.docks
+        for dock in docks.values():
+            dock.setFloating(False)
+            dock.show()
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, docks["Launcher"])
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, docks["Connections"])
+        self.splitDockWidget(docks["Launcher"], docks["Connections"], Qt.Orientation.Horizontal)
+        self.splitDockWidget(docks["Connections"], docks["Session"], Qt.Orientation.Vertical)
+        self.tabifyDockWidget(docks["Session"], docks["Deferreds"])
+        self.tabifyDockWidget(docks["Deferreds"], docks["Timing"])
+        self.splitDockWidget(docks["Launcher"], docks["Log"], Qt.Orientation.Vertical)
+        docks["Session"].raise_()
+        self.resizeDocks([docks["Launcher"], docks["Connections"]], [330, 950], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["Connections"], docks["Session"]], [330, 420], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["Launcher"], docks["Log"]], [480, 270], Qt.Orientation.Vertical)
+
+    def reset_layout(self) -> None:
+        """Put every dock back where it starts."""
+        self.restoreState(self.default_state, LAYOUT_VERSION)
+        for dock in self.docks.values():
+            dock.show()
+
+    def show_dock(self, title: str) -> None:
+        """Show and raise the dock called ``title``."""
+        dock = self.docks[title]
+        dock.show()
+        dock.raise_()
+
+    # -- menus and shortcuts --------------------------------------------------------------
+
+    def _action(self, menu: Any, text: str, slot: Any, shortcut: Any = None, name: str = "") -> QAction:
+        action = QAction(text, self)
+        if name:
+            action.setObjectName(name)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.record_action = self._action(file_menu, "&Record trace…", self.toggle_recording, "Ctrl+R", "action.record")
+        self._action(file_menu, "&Open recording…", self.open_recording_dialog, QKeySequence.StandardKey.Open, "action.open")
+        self.live_action = self._action(file_menu, "Back to &live session", self.show_live, "Ctrl+L", "action.live")
+        self.live_action.setEnabled(False)
+        file_menu.addSeparator()
+        self._action(file_menu, "Export &Perfetto JSON…", self.export_perfetto_dialog, "Ctrl+E", "action.export_perfetto")
+        self._action(file_menu, "Export session &transcript…", self.export_transcript_dialog, "Ctrl+Shift+E", "action.export_transcript")
+        self._action(file_menu, "Save &screenshot…", self.screenshot_dialog, "Ctrl+Shift+P", "action.screenshot")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "action.quit")
+
+        run_menu = bar.addMenu("&Run")
+        self._action(run_menu, "&Start", self.launcher.start_current, "Ctrl+Return", "action.start")
+        self._action(run_menu, "Stop &selected service", self.launcher.stop_selected, "Ctrl+Shift+X", "action.stop")
+        self._action(run_menu, "Stop &all services", self.launcher.stop_all, "Ctrl+Shift+S", "action.stop_all")
+        run_menu.addSeparator()
+        self._action(run_menu, "&Demo", self.start_demo, "Ctrl+D", "action.demo")
+
+        view_menu = bar.addMenu("&View")
+        for number, (title, dock) in enumerate(self.docks.items(), 1):
+            toggle = dock.toggleViewAction()
+            toggle.setShortcut(QKeySequence(f"Alt+{number}"))
+            view_menu.addAction(toggle)
+        view_menu.addSeparator()
+        self._action(view_menu, "&Find connections", self._focus_search, QKeySequence.StandardKey.Find, "action.find")
+        self.dark_action = self._action(view_menu, "&Dark palette", self._dark_toggled, "Ctrl+Shift+D", "action.dark")
+        self.dark_action.setCheckable(True)
+        self._action(view_menu, "&Reset layout", self.reset_layout, None, "action.reset_layout")
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&About Inspector", self._about, None, "action.about")
+
+    def _focus_search(self) -> None:
+        self.show_dock("Connections")
+        self.connections.text_edit.setFocus()
+        self.connections.text_edit.selectAll()
+
+    def _dark_toggled(self) -> None:
+        self.set_theme("dark" if self.dark_action.isChecked() else "light")
+
+    def set_theme(self, theme: str) -> None:
+        """Switch to the "light" or "dark" palette and remember it."""
+        app = QApplication.instance()
+        assert isinstance(app, QApplication)
+        apply_theme(app, theme)
+        self.dark_action.setChecked(theme == "dark")
+        self.settings.setValue("window/theme", theme)
+        self.timing.apply_palette()
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "Inspector", "Inspector: a network inspector on its own Twisted-style framework.")
+
+    # -- persistence --------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1440, 900)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state, LAYOUT_VERSION)
+        self.set_theme(str(self.settings.value("window/theme", "light")))
+
+    def save_settings(self) -> None:
+        """Write the layout, geometry and palette to QSettings."""
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.save_settings()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop refreshing, recording, the demo and every service; detach the log handler."""
+        self.timer.stop()
+        if self.demo is not None:
+            self.demo.stop()
+        self.launcher.stop_all()
+        self.stop_recording()
+        logging.getLogger("inspector").removeHandler(self.log_handler)
+
+    # -- the refresh ---------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Drain the trace, let every panel apply the batch, forget the batch."""
+        store = self.store
+        now = time.monotonic()
+        if self.live:
+            if self.feed is not None:
+                self.feed.poll(now)
+            else:
+                store.now = now
+            self._claim_connections()
+        self.log_handler.drain_into(self.live_store)
+        self.connections.refresh()
+        self.session.refresh()
+        self.deferreds.refresh()
+        self.timing.refresh()
+        self.log_panel.refresh()
+        store.reset_changes()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        store = self.store
+        parts = [
+            "live" if self.live else "recording (offline)",
+            f"{store.open_count()} open / {len(store.connections)} connections",
+            f"{sum(1 for d in store.deferreds.values() if d.state in ('pending', 'paused'))} pending Deferreds",
+            f"{len(self.launcher.running())} services",
+        ]
+        if store.dropped:
+            parts.append(f"{store.dropped} events missed")
+        if self.recorder is not None:
+            parts.append(f"● recording {self.recorder.path}")
+        self.status.setText("   ·   ".join(parts))
+
+    # -- launcher <-> connections -----------------------------------------------------------
+
+    def _service_started(self, service: Service) -> None:
+        self.statusBar().showMessage(f"Started {service.handle.description}", 4000)
+
+    def _service_output(self, service: Service, line: str) -> None:
+        self.live_store.add_log(time.monotonic(), "INFO", service.handle.description, line)
+
+    def _claim_connections(self) -> None:
+        """Tie each new client connection to the launched client that made it (by peer)."""
+        if not self.store.new_connections:
+            return
+        for conn_id in [c for c, s in self._claims.items() if not s.running]:
+            del self._claims[conn_id]
+        waiting = [
+            s for s in self.launcher.running()
+            if s.entry.role == "client" and s.entry.accepts_lines and not s.connection_ids
+        ]
+        for conn_id in self.store.new_connections:
+            conn = self.store.connections[conn_id]
+            if conn.role != "client":
+                continue
+            port = conn.peer.rpartition(":")[2]
+            for service in waiting:
+                if str(service.params.get("port")) == port:
+                    service.connection_ids.append(conn_id)
+                    self._claims[conn_id] = service
+                    waiting.remove(service)
+                    break
+
+    def _can_send(self, conn: Any) -> bool:
+        service = self._claims.get(conn.id)
+        return self.live and service is not None and service.running
+
+    def _send_line(self, conn_id: int, text: str) -> None:
+        service = self._claims.get(conn_id)
+        if service is None or not service.running:
+            self.statusBar().showMessage("This connection has no client that can send lines.", 5000)
+            return
+        try:
+            d = service.handle.send_line(text)
+        except Exception as exc:
+            log.error("could not send on %s: %s", service.handle.description, exc)
+            return
+        d.addErrback(lambda failure: log.error("sending on %s failed: %s", service.handle.description, failure.getErrorMessage()))
+
+    def _connection_selected(self, conn_id: int) -> None:
+        self.session.show_connection(conn_id)
+        self.timing.show_connection(conn_id)
+        self.statusBar().showMessage(f"Connection #{conn_id}", 2000)
+
+    def _range_selected(self, time_range: Any) -> None:
+        self.store.select_time_range(time_range)
+        self.connections.refilter()
+        self.deferreds.refilter()
+        self.log_panel.refilter()
+        self.timing.redraw()
+
+    # -- demo ---------------------------------------------------------------------------
+
+    def start_demo(self) -> None:
+        """Start the demo scenario (once; a second start stops the first)."""
+        if self.demo is not None and self.demo.running:
+            self.demo.stop()
+        self.demo = Demo(self.launcher, self.reactor)
+        problems = self.demo.start()
+        message = "Demo running" + (f" (without {', '.join(problems)})" if problems else "")
+        self.statusBar().showMessage(message, 6000)
+
+    # -- recording, opening, exporting -------------------------------------------------------
+
+    def toggle_recording(self) -> None:
+        """Start recording the trace to a file the user picks, or stop recording."""
+        if self.recorder is not None:
+            self.stop_recording()
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Record trace to", "inspector-trace.jsonl", "Trace recordings (*.jsonl)")
+        if path:
+            self.start_recording(path)
+
+    def start_recording(self, path: str) -> bool:
+        """Record the live trace to ``path`` as JSON Lines; False (and a message) if not."""
+        if self.tracer is None:
+            self._error("Recording", "Tracing is off, so there is nothing to record.")
+            return False
+        from inspector.trace import record
+
+        try:
+            self.recorder = record(path, self.tracer)
+        except OSError as exc:
+            self._error("Recording", f"Cannot record to {path}: {exc}")
+            return False
+        self.record_action.setText("Stop &recording")
+        log.info("recording the trace to %s", path)
+        return True
+
+    def stop_recording(self) -> None:
+        """Finish the recording file, if one is being written."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return
+        if self.tracer is not None:
+            self.tracer.remove_periodic(recorder.flush)
+        recorder.close()
+        self.record_action.setText("&Record trace…")
+        log.info("recorded %d events to %s", recorder.written, recorder.path)
+
+    def open_recording_dialog(self) -> None:
+        """Ask for a recording and open it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", "", "Trace recordings (*.jsonl);;All files (*)")
+        if path:
+            self.open_recording(path)
+
+    def open_recording(self, path: str) -> RecordingLoader:
+        """Load ``path`` in steps with a progress dialog; the panels show it when done."""
+        if self.loader is not None:
+            self.loader.cancel()
+        store = Store(clock=0.0)
+        self.loader = RecordingLoader(path, store, self)
+        self.loader.finished.connect(self._recording_loaded)
+        self.loader.start()
+        return self.loader
+
+    def _recording_loaded(self, loader: RecordingLoader) -> None:
+        self.loader = None
+        if loader.error:
+            self._error("Open recording", loader.error)
+            return
+        self.show_store(loader.store, live=False)
+        self.loaded_trace = loader.trace
+        for problem in loader.problems:
+            self.store.add_log(self.store.now, "WARNING", "recording", problem)
+        self.setWindowTitle(f"Inspector — {loader.path}")
+        self.statusBar().showMessage(f"Opened {loader.path}: {loader.events} events", 8000)
+
+    def show_store(self, store: Store, live: bool) -> None:
+        """Point every panel at ``store`` (a recording's, or the live one)."""
+        self.live = live
+        self.store = store
+        self.connections.set_store(store)
+        self.session.set_store(store)
+        self.deferreds.set_store(store)
+        self.timing.set_store(store)
+        self.log_panel.set_store(store)
+        self.live_action.setEnabled(not live)
+        self.refresh()
+
+    def show_live(self) -> None:
+        """Leave a recording and show the live session again."""
+        self.show_store(self.live_store, live=True)
+        self.loaded_trace = None
+        self.setWindowTitle("Inspector")
+
+    def current_trace(self) -> Any:
+        """The trace the window shows: the loaded recording's, or the live one."""
+        if not self.live:
+            return self.loaded_trace
+        return self.tracer.trace if self.tracer is not None else None
+
+    def export_perfetto_dialog(self) -> None:
+        """Export the shown trace as Chrome/Perfetto trace-event JSON."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export Perfetto trace", "inspector-trace.json", "Trace events (*.json)")
+        if path:
+            self.export_perfetto(path)
+
+    def export_perfetto(self, path: str) -> bool:
+        """Write the Perfetto JSON to ``path``; False (and a message) if that fails."""
+        try:
+            count = export_perfetto(self.current_trace(), path)
+        except Exception as exc:
+            self._error("Export", str(exc))
+            return False
+        self.statusBar().showMessage(f"Exported {count} trace events to {path}", 8000)
+        return True
+
+    def export_transcript_dialog(self) -> None:
+        """Export the selected connection's session as a text transcript."""
+        conn = self.session.connection
+        if conn is None:
+            self._error("Export", "Select a connection first.")
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Export session transcript", f"connection-{conn.id}.txt", "Text (*.txt)")
+        if path:
+            self.export_transcript(conn.id, path)
+
+    def export_transcript(self, conn_id: int, path: str) -> bool:
+        """Write connection ``conn_id``'s transcript to ``path``."""
+        try:
+            export_transcript(self.current_trace(), conn_id, path)
+        except Exception as exc:
+            self._error("Export", str(exc))
+            return False
+        self.statusBar().showMessage(f"Wrote the transcript of connection #{conn_id} to {path}", 8000)
+        return True
+
+    def screenshot_dialog(self) -> None:
+        """Save a PNG of the window."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "inspector.png", "PNG (*.png)")
+        if path:
+            self.grab().save(path, "PNG")
+
+    def _error(self, title: str, message: str) -> None:
+        """Show ``message`` in the window (status bar and log panel), never only on stderr."""
+        log.error("%s: %s", title, message)
+        self.statusBar().showMessage(f"{title}: {message}", 10000)

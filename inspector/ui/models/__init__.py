@@ -1,0 +1,1 @@
+"""Qt item models over the window's :mod:`inspector.ui.store`."""

@@ -1,0 +1,135 @@
+"""Opening recordings with progress, and the export commands of the File menu.
+
+A recording is read in slices of lines between refreshes, so the window stays
+responsive and a progress dialog (with Cancel) shows how far it got. Each slice goes
+into a :class:`~inspector.trace.model.Trace` (kept for exports) and, through the same
+translation as the live view, into a new :class:`~inspector.ui.store.Store`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import IO, Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QProgressDialog, QWidget
+
+from inspector.trace import Trace, export_perfetto as _export_perfetto, transcript
+from inspector.trace import recording as _recording
+from inspector.ui.feed import apply
+from inspector.ui.store import Store
+
+#: Lines read per slice: small enough to keep each slice well under a frame.
+LINES_PER_SLICE = 2_000
+#: Files smaller than this load without showing a progress dialog.
+QUIET_BYTES = 256 * 1024
+
+
+class RecordingLoader(QObject):
+    """Loads one recording in slices; emits ``finished(self)`` when done, failed or cancelled."""
+
+    finished = Signal(object)
+    progressed = Signal(int)  # per mille of the file read
+
+    def __init__(self, path: str, store: Store, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.store = store
+        self.trace = Trace()
+        self.error = ""
+        self.problems: list[str] = []
+        self.events = 0
+        self.cancelled = False
+        self.done = False
+        self._file: IO[bytes] | None = None
+        self._size = 1
+        self._line = 1
+        self._cursor: Any = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._step)
+        self._dialog: QProgressDialog | None = None
+        self._parent = parent
+
+    def start(self) -> None:
+        """Open the file and read its header; the rest loads slice by slice."""
+        try:
+            self._size = max(1, os.path.getsize(self.path))
+            self._file = open(self.path, "rb")
+            header = _recording._parse_header(self._file.readline(), self.path)
+        except (OSError, _recording.RecordingError) as exc:
+            self._finish(str(exc))
+            return
+        self.trace.header.update(header)
+        self._cursor = self.trace.subscribe(from_start=True)
+        origin = header.get("start_monotonic")
+        if isinstance(origin, (int, float)):
+            self.store.origin = self.store.now = float(origin)
+            self.store._bin_start = float(origin)
+        if self._size > QUIET_BYTES and self._parent is not None:
+            self._dialog = QProgressDialog(f"Loading {os.path.basename(self.path)}…", "Cancel", 0, 1000, self._parent)
+            self._dialog.setObjectName("recording.progress")
+            self._dialog.setWindowTitle("Open recording")
+            self._dialog.setMinimumDuration(0)
+            self._dialog.canceled.connect(self.cancel)
+            self.progressed.connect(self._dialog.setValue)
+        self._timer.start()
+
+    def cancel(self) -> None:
+        """Stop loading; what was read so far is dropped."""
+        if not self.done:
+            self.cancelled = True
+            self._finish("loading cancelled")
+
+    def _step(self) -> None:
+        assert self._file is not None
+        for _ in range(LINES_PER_SLICE):
+            raw = self._file.readline()
+            if not raw:
+                self._drain()
+                self._finish("")
+                return
+            self._line += 1
+            problem = _recording._load_line(self.trace, raw, self._line)
+            if problem is not None:
+                self.problems.append(f"{self.path}, line {self._line}: {problem}; showing what came before it")
+                self._drain()
+                self._finish("")
+                return
+        self._drain()
+        self.progressed.emit(int(1000 * self._file.tell() / self._size))
+
+    def _drain(self) -> None:
+        events = self._cursor.drain()
+        self.events += len(events)
+        apply(self.store, events)
+        for event in events:
+            self.store.sample(event.ts)
+
+    def _finish(self, error: str) -> None:
+        self._timer.stop()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._dialog is not None:
+            self._dialog.close()
+            self._dialog = None
+        self.error = error
+        self.done = True
+        self.finished.emit(self)
+
+
+def export_perfetto(trace: Any, path: str) -> int:
+    """Write ``trace`` as Chrome/Perfetto trace-event JSON; return the number of events."""
+    if trace is None:
+        raise ValueError("there is no trace to export (tracing is off)")
+    return _export_perfetto(trace, path)
+
+
+def export_transcript(trace: Any, conn_id: int, path: str) -> None:
+    """Write connection ``conn_id``'s text transcript from ``trace`` to ``path``."""
+    if trace is None:
+        raise ValueError("there is no trace to export (tracing is off)")
+    text = transcript(trace, conn_id)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,288 @@
+"""The session panel: one connection's bytes (text and hex), its parsed messages, a send line.
+
+Incoming bytes are tinted blue and marked ``◀``, outgoing ones orange and marked ``▶``,
+in both the text and the hex view. New data is appended; the view follows the end
+only while the user has not scrolled away from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inspector.ui import format as fmt
+from inspector.ui.hexdump import hex_lines, printable
+from inspector.ui.store import Connection, Message, Store
+
+DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
+DIRECTION_MARKS = {"in": "◀", "out": "▶"}
+MAX_BLOCKS = 20_000
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class MessagesModel(QAbstractTableModel):
+    """The parsed messages of one connection: time, direction, kind, text."""
+
+    HEADERS = ("Time", "Dir", "Kind", "Message")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.messages: list[Message] = []
+        self.origin = 0.0
+
+    def show(self, messages: list[Message], origin: float) -> None:
+        """Show ``messages`` (the connection's own list, which grows in place)."""
+        self.beginResetModel()
+        self.messages = messages
+        self.origin = origin
+        self._shown = len(messages)
+        self.endResetModel()
+
+    def grow(self) -> None:
+        """Announce the messages appended since the last call."""
+        count = len(self.messages)
+        if count > self._shown:
+            self.beginInsertRows(QModelIndex(), self._shown, count - 1)
+            self._shown = count
+            self.endInsertRows()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else getattr(self, "_shown", 0)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        message = self.messages[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == 0:
+                return f"{message.time - self.origin:.3f}"
+            if column == 1:
+                return DIRECTION_MARKS.get(message.direction, message.direction)
+            if column == 2:
+                return message.kind
+            return message.summary
+        if role == Qt.ItemDataRole.ForegroundRole and column == 1:
+            return DIRECTION_COLOURS.get(message.direction)
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3 and message.params:
+            return "\n".join(f"[{i}] {p}" for i, p in enumerate(message.params))
+        return None
+
+
+class StreamView(QPlainTextEdit):
+    """A read-only text view that follows its end unless the user scrolled up."""
+
+    def __init__(self, name: str, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(name)
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(MAX_BLOCKS)
+        self.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+
+    def at_end(self) -> bool:
+        """True when the view shows the end of the stream."""
+        bar = self.verticalScrollBar()
+        return bar.value() >= bar.maximum() - 2
+
+    def append_runs(self, runs: list[tuple[str, str]]) -> None:
+        """Append (direction, text) runs, coloured by direction, keeping the user's place."""
+        if not runs:
+            return
+        bar = self.verticalScrollBar()
+        follow = self.at_end()
+        position = bar.value()
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.beginEditBlock()
+        for direction, text in runs:
+            style = QTextCharFormat()
+            style.setForeground(DIRECTION_COLOURS.get(direction, QColor(128, 128, 128)))
+            cursor.insertText(text, style)
+        cursor.endEditBlock()
+        if follow:
+            bar.setValue(bar.maximum())
+        else:
+            bar.setValue(position)
+
+
+class SessionPanel(QWidget):
+    """Shows the selected connection's stream; clients get a line to send."""
+
+    send_requested = Signal(int, str)
+
+    def __init__(self, store: Store, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("session")
+        self.store = store
+        self.connection: Connection | None = None
+        self._chunk_index = 0
+        self._chunk_offset = 0
+        self._offsets = {"in": 0, "out": 0}
+        self._last_direction = ""
+
+        self.title = QLabel("Select a connection to read its session.", objectName="session.title")
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text_view = StreamView("session.text")
+        self.text_view.setAccessibleName("Session text")
+        self.hex_view = StreamView("session.hex")
+        self.hex_view.setAccessibleName("Session hex")
+        self.tabs = QTabWidget(objectName="session.tabs")
+        self.tabs.addTab(self.text_view, "Text")
+        self.tabs.addTab(self.hex_view, "Hex")
+
+        self.messages = MessagesModel(self)
+        self.message_table = QTableView(objectName="session.messages")
+        self.message_table.setAccessibleName("Parsed messages")
+        self.message_table.setModel(self.messages)
+        self.message_table.verticalHeader().hide()
+        self.message_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
+        self.message_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.message_table.horizontalHeader().setStretchLastSection(True)
+        self.message_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.message_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+
+        self.input = QLineEdit(objectName="session.input")
+        self.input.setAccessibleName("Line to send")
+        self.input.setPlaceholderText("Type a line and press Enter to send it")
+        self.input.returnPressed.connect(self._send)
+        self.send_button = QPushButton("Send", objectName="session.send")
+        self.send_button.clicked.connect(self._send)
+        self._set_input_enabled(False)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.tabs)
+        splitter.addWidget(self.message_table)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        send_row = QHBoxLayout()
+        send_row.addWidget(self.input, 1)
+        send_row.addWidget(self.send_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.title)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(send_row)
+        self.can_send = lambda conn: False
+
+    def set_store(self, store: Store) -> None:
+        """Read sessions from another store; clears the view."""
+        self.store = store
+        self.show_connection(None)
+
+    def show_connection(self, conn_id: int | None) -> None:
+        """Show connection ``conn_id`` from its first byte (None clears the view)."""
+        self.connection = self.store.connections.get(conn_id) if conn_id is not None else None
+        self.text_view.clear()
+        self.hex_view.clear()
+        self._chunk_index = 0
+        self._chunk_offset = 0
+        self._offsets = {"in": 0, "out": 0}
+        self._last_direction = ""
+        conn = self.connection
+        if conn is None:
+            self.title.setText("Select a connection to read its session.")
+            self.messages.show([], 0.0)
+            self._set_input_enabled(False)
+            return
+        self.messages.show(conn.messages, conn.opened_at)
+        self._update_title()
+        self._append_new()
+        self._set_input_enabled(conn.is_open and self.can_send(conn))
+
+    def refresh(self) -> None:
+        """Append what the selected connection received or sent since the last refresh."""
+        conn = self.connection
+        if conn is None:
+            return
+        if conn.id in self.store.grown_sessions:
+            self._append_new()
+            self.messages.grow()
+            if self.message_table.verticalScrollBar().value() >= self.message_table.verticalScrollBar().maximum() - 2:
+                self.message_table.scrollToBottom()
+        if conn.id in self.store.changed_connections:
+            self._update_title()
+            self._set_input_enabled(conn.is_open and self.can_send(conn))
+
+    def _update_title(self) -> None:
+        conn = self.connection
+        assert conn is not None
+        reason = f" — {conn.close_reason}" if conn.close_reason else ""
+        self.title.setText(
+            f"#{conn.id} {conn.protocol} {conn.role}  {conn.local} ⇄ {conn.peer}  [{conn.state}]  "
+            f"◀ {fmt.size(conn.bytes_in)}  ▶ {fmt.size(conn.bytes_out)}{reason}"
+        )
+
+    def _append_new(self) -> None:
+        conn = self.connection
+        assert conn is not None
+        text_runs: list[tuple[str, str]] = []
+        hex_runs: list[tuple[str, str]] = []
+        chunks = conn.chunks
+        while self._chunk_index < len(chunks):
+            chunk = chunks[self._chunk_index]
+            piece = chunk.data[self._chunk_offset :]
+            if piece:
+                self._render(chunk.direction, piece, text_runs, hex_runs)
+            if self._chunk_index == len(chunks) - 1:
+                self._chunk_offset = len(chunk.data)
+                break
+            self._chunk_index += 1
+            self._chunk_offset = 0
+        self.text_view.append_runs(text_runs)
+        self.hex_view.append_runs(hex_runs)
+
+    def _render(self, direction: str, piece: bytes, text_runs: list[tuple[str, str]], hex_runs: list[tuple[str, str]]) -> None:
+        mark = DIRECTION_MARKS[direction]
+        text = printable(piece)
+        if direction != self._last_direction:
+            prefix = "" if not self._last_direction or self._ends_with_newline(text_runs) else "\n"
+            text = f"{prefix}{mark} {text}"
+            self._last_direction = direction
+        text_runs.append((direction, text))
+        lines = hex_lines(piece, self._offsets[direction])
+        self._offsets[direction] += len(piece)
+        hex_runs.append((direction, "".join(f"{mark} {line}\n" for line in lines)))
+
+    def _ends_with_newline(self, runs: list[tuple[str, str]]) -> bool:
+        if runs:
+            return runs[-1][1].endswith("\n")
+        return self.text_view.document().toPlainText().endswith("\n")
+
+    def _set_input_enabled(self, enabled: bool) -> None:
+        self.input.setEnabled(enabled)
+        self.send_button.setEnabled(enabled)
+
+    def _send(self) -> None:
+        conn = self.connection
+        text = self.input.text()
+        if conn is None or not text or not self.input.isEnabled():
+            return
+        self.send_requested.emit(conn.id, text)
+        self.input.clear()

@@ -1,0 +1,489 @@
+"""The window's view-model: what the panels show, kept as plain Python objects.
+
+The trace (live or loaded from a recording) is translated into calls on
+:class:`Store`; the panels read the store on every refresh (about 30 Hz) and ask it
+what changed since the last refresh, so a burst of events costs one repaint, never
+one Qt signal per event. Nothing here imports Qt.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable
+
+#: Connection states in the order a connection lives through them.
+STATES = ("connecting", "connected", "half-closed", "closing", "closed", "failed")
+
+#: Bytes of session data kept per connection and direction (counts stay exact).
+SESSION_BUDGET = 256 * 1024
+
+#: How many finished Deferreds the panel keeps.
+RECENT_DEFERREDS = 2000
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A piece of one session's stream: when, which direction ("in"/"out"), the bytes."""
+
+    time: float
+    direction: str
+    data: bytes
+
+
+@dataclass(slots=True)
+class Message:
+    """A protocol message a parser recognised in a session (an IRC command, a line)."""
+
+    time: float
+    direction: str
+    kind: str
+    summary: str
+    params: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Connection:
+    """One row of the connections table and the stream behind it."""
+
+    id: int
+    role: str
+    protocol: str
+    local: str
+    peer: str
+    state: str
+    opened_at: float
+    last_activity: float
+    bytes_in: int = 0
+    bytes_out: int = 0
+    closed_at: float | None = None
+    close_reason: str = ""
+    service: str = ""
+    chunks: list[Chunk] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+    kept: int = 0
+    rate: float = 0.0
+    _window_bytes: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        """True until the connection is closed or failed."""
+        return self.state not in ("closed", "failed")
+
+
+@dataclass(slots=True)
+class CallbackNode:
+    """One callback/errback pair on a Deferred's chain, and what happened when it ran."""
+
+    name: str
+    kind: str  # "callback", "errback" or "both"
+    location: str = ""
+    ran: bool = False
+    branch: str = ""  # the side taken: "callback" or "errback"
+    duration: float | None = None
+    result_type: str = ""
+    result_repr: str = ""
+    failed: bool = False
+    chained_to: int | None = None
+
+
+@dataclass(slots=True)
+class DeferredInfo:
+    """One Deferred: where it was made, its chain, what it waits on, how it ended."""
+
+    id: int
+    created_at: float
+    site: str
+    function: str = ""
+    state: str = "pending"  # pending, paused, succeeded, failed, cancelled
+    fired_at: float | None = None
+    callbacks: list[CallbackNode] = field(default_factory=list)
+    waits_on: int | None = None
+    waits_on_text: str = ""
+    result_repr: str = ""
+    traceback: str = ""
+    unhandled: bool = False
+    connection_id: int | None = None
+    next_step: int = 0
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from creation until it fired, None while it waits."""
+        return None if self.fired_at is None else self.fired_at - self.created_at
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """A warning, error or notice for the log panel."""
+
+    time: float
+    level: str
+    source: str
+    message: str
+    location: str = ""
+    details: str = ""
+
+
+class Series:
+    """A bounded (time, value) series for a plot, cheap to append and to slice by time."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.times: deque[float] = deque(maxlen=limit)
+        self.values: deque[float] = deque(maxlen=limit)
+
+    def append(self, when: float, value: float) -> None:
+        """Add one sample."""
+        self.times.append(when)
+        self.values.append(value)
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def between(self, start: float, end: float) -> list[float]:
+        """Return the values sampled within [start, end]."""
+        times = list(self.times)
+        lo = bisect.bisect_left(times, start)
+        hi = bisect.bisect_right(times, end)
+        return list(self.values)[lo:hi]
+
+
+class Store:
+    """Everything the window shows, with "what changed since the last refresh" lists."""
+
+    def __init__(self, clock: float | None = None) -> None:
+        self.connections: dict[int, Connection] = {}
+        self.order: list[int] = []
+        self.deferreds: dict[int, DeferredInfo] = {}
+        self.deferred_order: list[int] = []
+        self.log: list[LogEntry] = []
+        self.loop_turns = Series()
+        self.timer_lateness = Series()
+        self.throughput = Series()
+        self.connection_rates: dict[int, Series] = {}
+        self.open_counts = Series()
+        self.callback_durations: deque[float] = deque(maxlen=50_000)
+        self.callback_times: deque[float] = deque(maxlen=50_000)
+        self.time_range: tuple[float, float] | None = None
+        self.origin = time.monotonic() if clock is None else clock
+        self.now = self.origin
+        self.dropped = 0
+        self._bin_start = self.origin
+        self._bin_bytes = 0
+        self.reset_changes()
+
+    # -- change tracking -------------------------------------------------------------
+
+    def reset_changes(self) -> None:
+        """Forget what changed; the window calls this after every panel refreshed."""
+        self.new_connections: list[int] = []
+        self.changed_connections: set[int] = set()
+        self.grown_sessions: set[int] = set()
+        self.new_deferreds: list[int] = []
+        self.changed_deferreds: set[int] = set()
+        self.new_log = 0
+        self.log_trimmed = False
+        self.removed_deferreds = False
+
+    # -- connections -----------------------------------------------------------------
+
+    def connection_opened(
+        self,
+        conn_id: int,
+        when: float,
+        role: str,
+        protocol: str,
+        local: str,
+        peer: str,
+        state: str = "connecting",
+        service: str = "",
+    ) -> Connection:
+        """Record a new connection (a client connecting or a server accepting)."""
+        self.now = max(self.now, when)
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            conn = Connection(conn_id, role, protocol, local, peer, state, when, when, service=service)
+            self.connections[conn_id] = conn
+            self.order.append(conn_id)
+            self.new_connections.append(conn_id)
+        else:
+            conn.role, conn.protocol, conn.local, conn.peer = role, protocol, local, peer
+            conn.state = state
+            self.changed_connections.add(conn_id)
+        return conn
+
+    def connection_state(self, conn_id: int, when: float, state: str, reason: str = "") -> None:
+        """Move a connection to ``state``; ``reason`` explains a close or failure."""
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        self.now = max(self.now, when)
+        conn.state = state
+        conn.last_activity = when
+        if state in ("closed", "failed"):
+            conn.closed_at = when
+            conn.rate = 0.0
+            if reason:
+                conn.close_reason = reason
+        self.changed_connections.add(conn_id)
+
+    def connection_address(self, conn_id: int, local: str = "", peer: str = "") -> None:
+        """Fill in addresses learnt after the connection was opened."""
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        if local:
+            conn.local = local
+        if peer:
+            conn.peer = peer
+        self.changed_connections.add(conn_id)
+
+    def connection_bytes(
+        self, conn_id: int, when: float, direction: str, count: int, data: bytes = b""
+    ) -> None:
+        """Count ``count`` bytes in ("in") or out ("out"); keep ``data`` within the budget."""
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        self.now = max(self.now, when)
+        if direction == "in":
+            conn.bytes_in += count
+        else:
+            conn.bytes_out += count
+        conn.last_activity = when
+        conn._window_bytes += count
+        self._bin_bytes += count
+        if data and conn.kept < 2 * SESSION_BUDGET:
+            data = data[: 2 * SESSION_BUDGET - conn.kept]
+            chunks = conn.chunks
+            if chunks and chunks[-1].direction == direction and when - chunks[-1].time < 0.05:
+                chunks[-1].data += data
+            else:
+                chunks.append(Chunk(when, direction, data))
+            conn.kept += len(data)
+            self.grown_sessions.add(conn_id)
+        self.changed_connections.add(conn_id)
+
+    def connection_message(
+        self,
+        conn_id: int,
+        when: float,
+        direction: str,
+        kind: str,
+        summary: str,
+        params: Iterable[str] = (),
+    ) -> None:
+        """Record a parsed protocol message on a connection."""
+        conn = self.connections.get(conn_id)
+        if conn is None:
+            return
+        if len(conn.messages) < 20_000:
+            conn.messages.append(Message(when, direction, kind, summary, tuple(params)))
+            self.grown_sessions.add(conn_id)
+
+    def open_count(self) -> int:
+        """How many connections are open now."""
+        return sum(1 for conn in self.connections.values() if conn.is_open)
+
+    def sample(self, when: float) -> None:
+        """Close a one-second bin: per-connection rates, total bytes/s, open count."""
+        self.now = max(self.now, when)
+        elapsed = when - self._bin_start
+        if elapsed < 1.0:
+            return
+        for conn in self.connections.values():
+            if conn._window_bytes or conn.rate:
+                conn.rate = conn._window_bytes / elapsed
+                conn._window_bytes = 0
+                self.changed_connections.add(conn.id)
+                series = self.connection_rates.get(conn.id)
+                if series is None:
+                    series = self.connection_rates[conn.id] = Series(limit=3600)
+                series.append(when, conn.rate)
+        self.throughput.append(when, self._bin_bytes / elapsed)
+        self.open_counts.append(when, self.open_count())
+        self._bin_bytes = 0
+        self._bin_start = when
+
+    # -- Deferreds -------------------------------------------------------------------
+
+    def deferred_created(
+        self, def_id: int, when: float, site: str, function: str = "", connection_id: int | None = None
+    ) -> DeferredInfo:
+        """Record a new Deferred and where it was made."""
+        self.now = max(self.now, when)
+        info = DeferredInfo(def_id, when, site, function, connection_id=connection_id)
+        if def_id not in self.deferreds:
+            self.deferred_order.append(def_id)
+            self.new_deferreds.append(def_id)
+        self.deferreds[def_id] = info
+        self._forget_old_deferreds()
+        return info
+
+    def _forget_old_deferreds(self) -> None:
+        excess = len(self.deferred_order) - RECENT_DEFERREDS
+        if excess <= len(self.deferred_order) // 4 or excess <= 0:
+            return
+        keep: list[int] = []
+        for def_id in self.deferred_order:
+            info = self.deferreds[def_id]
+            if excess > 0 and info.state not in ("pending", "paused") and not info.unhandled:
+                del self.deferreds[def_id]
+                excess -= 1
+            else:
+                keep.append(def_id)
+        self.deferred_order = keep
+        kept = set(keep)
+        self.new_deferreds = [d for d in self.new_deferreds if d in kept]
+        self.changed_deferreds &= kept
+        self.removed_deferreds = True
+
+    def deferred_callback_added(self, def_id: int, name: str, kind: str, location: str = "") -> None:
+        """A callback, errback or both were added to a Deferred's chain."""
+        info = self.deferreds.get(def_id)
+        if info is None:
+            return
+        info.callbacks.append(CallbackNode(name, kind, location))
+        self.changed_deferreds.add(def_id)
+
+    def deferred_callback_ran(
+        self,
+        def_id: int,
+        when: float,
+        name: str | None,
+        branch: str,
+        duration: float,
+        result_type: str,
+        result_repr: str,
+        failed: bool,
+    ) -> None:
+        """A callback on the chain ran: which side, how long, what it returned."""
+        info = self.deferreds.get(def_id)
+        self.callback_durations.append(duration)
+        self.callback_times.append(when)
+        if info is None:
+            return
+        node = self._match(info, name, branch)
+        if node is not None:
+            node.ran = True
+            node.branch = branch
+            node.duration = duration
+            node.result_type = result_type
+            node.result_repr = result_repr
+            node.failed = failed
+        self.changed_deferreds.add(def_id)
+
+    @staticmethod
+    def _match(info: DeferredInfo, name: str | None, branch: str) -> CallbackNode | None:
+        """Find the step that just ran: the next one by that name, else the next on that side.
+
+        Steps passed over (an errback while the result is a value, and so on) are
+        skipped: they never ran.
+        """
+        steps = info.callbacks
+        sides = ("callback", "both") if branch == "callback" else ("errback", "both")
+        found = None
+        if name is not None:
+            for index in range(info.next_step, len(steps)):
+                if steps[index].name == name and steps[index].kind in sides:
+                    found = index
+                    break
+        if found is None:
+            for index in range(info.next_step, len(steps)):
+                if steps[index].kind in sides:
+                    found = index
+                    break
+        if found is None:
+            return None
+        info.next_step = found + 1
+        return steps[found]
+
+    def deferred_chained(self, def_id: int, waits_on: int) -> None:
+        """A callback returned another Deferred: this one now waits on ``waits_on``."""
+        info = self.deferreds.get(def_id)
+        if info is None:
+            return
+        info.waits_on = waits_on
+        info.state = "paused"
+        node = self._last_ran(info)
+        if node is not None and node.chained_to is None:
+            node.chained_to = waits_on
+        self.changed_deferreds.add(def_id)
+
+    @staticmethod
+    def _last_ran(info: DeferredInfo) -> CallbackNode | None:
+        for node in reversed(info.callbacks):
+            if node.ran:
+                return node
+        return None
+
+    def deferred_waits(self, def_id: int, text: str) -> None:
+        """Describe what a pending Deferred waits on (a connection, a timer, a thread)."""
+        info = self.deferreds.get(def_id)
+        if info is not None:
+            info.waits_on_text = text
+            self.changed_deferreds.add(def_id)
+
+    def deferred_state(
+        self, def_id: int, when: float, state: str, result_repr: str = "", traceback: str = ""
+    ) -> None:
+        """A Deferred fired, failed, was cancelled, paused or resumed."""
+        info = self.deferreds.get(def_id)
+        if info is None:
+            return
+        self.now = max(self.now, when)
+        info.state = state
+        if state in ("succeeded", "failed", "cancelled") and info.fired_at is None:
+            info.fired_at = when
+        if state == "pending":
+            info.waits_on = None
+        if result_repr:
+            info.result_repr = result_repr
+        if traceback:
+            info.traceback = traceback
+        self.changed_deferreds.add(def_id)
+
+    def deferred_unhandled(self, def_id: int, when: float, traceback: str, message: str = "") -> None:
+        """A failed Deferred was garbage-collected with its error unhandled."""
+        info = self.deferreds.get(def_id)
+        if info is not None:
+            info.unhandled = True
+            info.state = "failed"
+            if traceback:
+                info.traceback = traceback
+            self.changed_deferreds.add(def_id)
+        site = info.site if info is not None else ""
+        self.add_log(when, "ERROR", "deferred", message or "Unhandled error in Deferred", site, traceback)
+
+    # -- timing and log --------------------------------------------------------------
+
+    def loop_turn(self, when: float, duration: float) -> None:
+        """One turn of the loop took ``duration`` seconds."""
+        self.now = max(self.now, when)
+        self.loop_turns.append(when, duration)
+
+    def timer_fired(self, when: float, lateness: float) -> None:
+        """A DelayedCall ran ``lateness`` seconds after its deadline."""
+        self.timer_lateness.append(when, lateness)
+
+    def add_log(
+        self, when: float, level: str, source: str, message: str, location: str = "", details: str = ""
+    ) -> None:
+        """Append a warning, error or notice to the log panel."""
+        self.log.append(LogEntry(when, level, source, message, location, details))
+        self.new_log += 1
+        if len(self.log) > 20_000:
+            del self.log[:5_000]
+            self.log_trimmed = True
+
+    def select_time_range(self, time_range: tuple[float, float] | None) -> None:
+        """Limit the other panels to what happened within ``time_range`` (None: no limit)."""
+        self.time_range = time_range
+
+    def in_range(self, start: float, end: float | None) -> bool:
+        """True when the interval [start, end] (end None: still going) meets the range."""
+        if self.time_range is None:
+            return True
+        lo, hi = self.time_range
+        return start <= hi and (end is None or end >= lo)

@@ -1,0 +1,177 @@
+"""The timing panel: pyqtgraph plots of the loop, timers, throughput and callbacks.
+
+The four time plots share one x axis (seconds since the session began). Ticking
+"Select range" puts a draggable region on them; the region filters the other panels
+to what happened inside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from inspector.ui.store import Series, Store
+
+#: Plots redraw at most this often (every Nth window refresh), and only when visible.
+REDRAW_EVERY = 6
+
+
+def _xy(series: Series, origin: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    times = np.fromiter(series.times, dtype=float, count=len(series)) - origin
+    values = np.fromiter(series.values, dtype=float, count=len(series)) * scale
+    return times, values
+
+
+class TimingPanel(QWidget):
+    """Loop turn duration, timer lateness, bytes/s, open connections, callback histogram."""
+
+    range_selected = Signal(object)  # (start, end) in store time, or None
+
+    def __init__(self, store: Store, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timing")
+        self.store = store
+        self.connection_id: int | None = None
+        self._ticks = 0
+        pg.setConfigOptions(antialias=False, background=None, foreground=self.palette().text().color())
+
+        self.graphs = pg.GraphicsLayoutWidget()
+        self.graphs.setObjectName("timing.graphs")
+        self.loop_plot = self._plot("Loop turn", "ms", row=0)
+        self.late_plot = self._plot("Timer lateness", "ms", row=1)
+        self.rate_plot = self._plot("Throughput", "B/s", row=2)
+        self.open_plot = self._plot("Open connections", "", row=3)
+        self.hist_plot = self.graphs.addPlot(row=0, col=1, rowspan=4, title="Callback durations")
+        self.hist_plot.setLabel("bottom", "log10 µs")
+        self.hist_plot.setLabel("left", "callbacks")
+        for plot in (self.late_plot, self.rate_plot, self.open_plot):
+            plot.setXLink(self.loop_plot)
+        self.graphs.ci.layout.setColumnStretchFactor(0, 3)
+        self.graphs.ci.layout.setColumnStretchFactor(1, 1)
+
+        self.loop_curve = self.loop_plot.plot(pen=pg.mkPen((60, 130, 220), width=1))
+        self.late_curve = self.late_plot.plot(pen=pg.mkPen((230, 140, 30), width=1))
+        self.rate_curve = self.rate_plot.plot(pen=pg.mkPen((40, 170, 70), width=2), name="total")
+        self.conn_rate_curve = self.rate_plot.plot(pen=pg.mkPen((200, 60, 200), width=1), name="selected")
+        self.open_curve = self.open_plot.plot(pen=pg.mkPen((120, 120, 220), width=2), stepMode=None)
+        self.hist_bars = pg.BarGraphItem(x=[], height=[], width=0.2, brush=(60, 130, 220, 160))
+        self.hist_plot.addItem(self.hist_bars)
+
+        self.region = pg.LinearRegionItem(brush=(60, 130, 220, 40))
+        self.region.setZValue(10)
+        self.region.sigRegionChangeFinished.connect(self._region_moved)
+        self.range_box = QCheckBox("Select range", objectName="timing.range")
+        self.range_box.setAccessibleName("Select a time range")
+        self.range_box.setToolTip("Drag the shaded region to filter connections, Deferreds and the log")
+        self.range_box.toggled.connect(self._range_toggled)
+        self.summary = QLabel(objectName="timing.summary")
+
+        bar = QHBoxLayout()
+        bar.addWidget(self.range_box)
+        bar.addWidget(self.summary, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.graphs, 1)
+
+    def _plot(self, title: str, unit: str, row: int) -> pg.PlotItem:
+        plot = self.graphs.addPlot(row=row, col=0, title=title)
+        plot.titleLabel.setMaximumHeight(18)
+        plot.titleLabel.item.setHtml(f"<span style='font-size:9pt'>{title}</span>")
+        if unit:
+            plot.setLabel("left", units=unit)
+        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.setMouseEnabled(x=True, y=False)
+        plot.enableAutoRange(y=True)
+        if row == 3:
+            plot.setLabel("bottom", "seconds")
+        return plot
+
+    def apply_palette(self) -> None:
+        """Follow the window's palette (light or dark) in the plots' background and axes."""
+        palette = QApplication.palette()
+        self.graphs.setBackground(palette.base().color())
+        text = palette.text().color()
+        for plot in (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot, self.hist_plot):
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(text)
+                axis.setTextPen(text)
+            plot.titleLabel.item.setDefaultTextColor(text)
+
+    def set_store(self, store: Store) -> None:
+        """Plot another store's samples."""
+        self.store = store
+        self.range_box.setChecked(False)
+        self.redraw()
+
+    def show_connection(self, conn_id: int | None) -> None:
+        """Overlay the selected connection's bytes/s on the throughput plot."""
+        self.connection_id = conn_id
+        self.redraw()
+
+    def refresh(self) -> None:
+        """Redraw now and then, and only while the panel is visible."""
+        self._ticks += 1
+        if self._ticks % REDRAW_EVERY == 0 and self.isVisible():
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Give every curve the store's current samples."""
+        store = self.store
+        origin = store.origin
+        self.loop_curve.setData(*_xy(store.loop_turns, origin, 1e3))
+        self.late_curve.setData(*_xy(store.timer_lateness, origin, 1e3))
+        self.rate_curve.setData(*_xy(store.throughput, origin))
+        rates = store.connection_rates.get(self.connection_id) if self.connection_id is not None else None
+        if rates is not None:
+            self.conn_rate_curve.setData(*_xy(rates, origin))
+        else:
+            self.conn_rate_curve.setData([], [])
+        self.open_curve.setData(*_xy(store.open_counts, origin))
+        durations = np.fromiter(store.callback_durations, dtype=float, count=len(store.callback_durations))
+        if store.time_range is not None and len(durations):
+            times = np.fromiter(store.callback_times, dtype=float, count=len(store.callback_times))
+            lo, hi = store.time_range
+            durations = durations[(times >= lo) & (times <= hi)]
+        if len(durations):
+            logs = np.log10(np.maximum(durations, 1e-7) * 1e6)
+            heights, edges = np.histogram(logs, bins=30)
+            self.hist_bars.setOpts(x=(edges[:-1] + edges[1:]) / 2, height=heights, width=(edges[1] - edges[0]) * 0.9)
+        else:
+            self.hist_bars.setOpts(x=[], height=[])
+        turns = store.loop_turns
+        if len(turns):
+            recent = list(turns.values)[-300:]
+            self.summary.setText(
+                f"loop turns: {len(turns)}   median {np.median(recent) * 1e3:.2f} ms   "
+                f"max {max(recent) * 1e3:.1f} ms   callbacks: {len(store.callback_durations)}"
+            )
+
+    def _range_toggled(self, on: bool) -> None:
+        if on:
+            low, high = self.loop_plot.viewRange()[0]
+            span = high - low
+            self.region.setRegion((low + span * 0.6, low + span * 0.9))
+            self.loop_plot.addItem(self.region)
+            self._region_moved()
+        else:
+            self.loop_plot.removeItem(self.region)
+            self.range_selected.emit(None)
+
+    def _region_moved(self) -> None:
+        if not self.range_box.isChecked():
+            return
+        low, high = self.region.getRegion()
+        self.range_selected.emit((self.store.origin + low, self.store.origin + high))
+
+    def select_range(self, start: float, end: float) -> None:
+        """Select [start, end] seconds since the session began (as dragging would)."""
+        if not self.range_box.isChecked():
+            self.range_box.setChecked(True)
+        self.region.setRegion((start, end))
+        self._region_moved()
