@@ -213,13 +213,22 @@ class ReconnectingClientFactory(ClientFactory):
     initialDelay: float = 1.0
     factor: float = 2.7182818284590451
     jitter: float = 0.11962656472
-    delay: float = initialDelay
     retries = 0
     maxRetries: int | None = None
     continueTrying = 1
     connector: Any = None
     clock: Any = None
     _callID: Any = None
+    _delay: float | None = None
+
+    @property
+    def delay(self) -> float:
+        """The last back-off delay; ``initialDelay`` (even a subclass's) until the first retry."""
+        return self.initialDelay if self._delay is None else self._delay
+
+    @delay.setter
+    def delay(self, value: float) -> None:
+        self._delay = value
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
         """Schedule another attempt, unless told to stop trying."""

@@ -144,3 +144,16 @@ def test_retry_without_any_connector_is_a_clear_error():
     factory, _ = make_factory()
     with pytest.raises(ValueError, match="no connector"):
         factory.retry()
+
+
+def test_a_subclass_initial_delay_is_where_back_off_starts():
+    class Quick(ReconnectingClientFactory):
+        initialDelay = 0.01
+        factor = 2.0
+        jitter = 0
+
+    factory = Quick()
+    factory.clock = ManualClock()
+    assert factory.delay == 0.01
+    factory.clientConnectionFailed(CountingConnector(), None)
+    assert factory.clock.delays == [0.02]
