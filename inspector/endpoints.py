@@ -147,6 +147,9 @@ class TCP4ClientEndpoint:
         connector: Any = None
 
         def cancel(deferred: Deferred) -> None:
+            # Detach first: the Deferred fails with CancelledError, not with the
+            # UserError the connector reports for the abandoned attempt.
+            factory._deferred = None
             if connector is not None:
                 connector.disconnect()
 
