@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeader
 
 from inspector.ui.models.connections import ID_ROLE, ConnectionsFilter, ConnectionsModel
 from inspector.ui.store import STATES, Store
+from inspector.ui.models import refilter
 
 
 class ConnectionsPanel(QWidget):
@@ -83,7 +84,7 @@ class ConnectionsPanel(QWidget):
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
-        self.proxy.invalidateFilter()
+        refilter(self.proxy)
 
     def _add_protocols(self) -> None:
         for conn in self.model.store.connections.values():

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from inspector.ui import format as fmt
 from inspector.ui.chain_diagram import ChainDiagram
 from inspector.ui.store import DeferredInfo, Store
+from inspector.ui.models import refilter
 
 Index = QModelIndex | QPersistentModelIndex
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -159,7 +160,7 @@ class DeferredsFilter(QSortFilterProxyModel):
             self.mode = mode
         if text is not None:
             self.text = text.lower()
-        self.invalidateFilter()
+        refilter(self)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
         model = self.sourceModel()
@@ -263,7 +264,7 @@ class DeferredsPanel(QWidget):
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
-        self.proxy.invalidateFilter()
+        refilter(self.proxy)
 
     def select_deferred(self, def_id: int) -> None:
         """Select Deferred ``def_id`` in the table (clearing filters that hide it)."""

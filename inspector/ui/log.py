@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QSplitter, QTableView, QVBoxLayout, QWidget
 
 from inspector.ui.store import LogEntry, Store
+from inspector.ui.models import refilter
 
 Index = QModelIndex | QPersistentModelIndex
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -132,7 +133,7 @@ class LogFilter(QSortFilterProxyModel):
             self.minimum = LEVELS.index(level) if level in LEVELS else 0
         if text is not None:
             self.text = text.lower()
-        self.invalidateFilter()
+        refilter(self)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
         model = self.sourceModel()
@@ -213,7 +214,7 @@ class LogPanel(QWidget):
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
-        self.proxy.invalidateFilter()
+        refilter(self.proxy)
 
     def _filters_changed(self) -> None:
         self.proxy.set_filters(level=self.level_box.currentData(), text=self.search.text())

@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor
 
 from inspector.ui import format as fmt
 from inspector.ui.store import Connection, Store
+from inspector.ui.models import refilter
 
 COLUMNS = (
     "ID",
@@ -188,7 +189,7 @@ class ConnectionsFilter(QSortFilterProxyModel):
             self.state = state
         if text is not None:
             self.text = text.lower()
-        self.invalidateFilter()
+        refilter(self)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
         model = self.sourceModel()
