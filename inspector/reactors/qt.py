@@ -1,0 +1,488 @@
+"""The Qt reactor: the framework's loop hosted inside Qt's own event loop.
+
+Windows, servers and clients share one thread and one loop. ``run()`` starts
+``app.exec()`` when no Qt loop is running (making a ``QCoreApplication`` if there is
+none); inside a running application (a window, pytest-qt) it only starts the reactor.
+
+Readiness: on Linux every descriptor lives in one epoll set whose own descriptor is
+watched by one ``QSocketNotifier``; when it fires, the set is polled without blocking
+and the ready descriptors are dispatched here, so a loop turn costs the ready
+descriptors, not the watched ones. Elsewhere (or with ``use_epoll=False``) each
+descriptor and direction gets one cached notifier, toggled with ``setEnabled``.
+
+Timers: the reactor keeps its own heap (``base.py``) and aims ONE precise single-shot
+``QTimer`` at the earliest deadline, rounded up to whole milliseconds, so no call runs
+early and the loop never spins waiting for one.
+
+Nested loops (``QDialog.exec()``, ``QMessageBox``, menus) opened from any callback keep
+every other timer and connection flowing; a descriptor whose handler is still running
+under such a loop is set aside until that handler returns, so no protocol method
+re-enters itself. To ask the user something from protocol code without a nested loop,
+use :func:`modal`, which opens the dialog and returns a Deferred of its result.
+
+This module and ``inspector/ui/`` are the only places that import Qt.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+from typing import Any, Callable
+
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSocketNotifier, QThread, QTimer, Qt
+from zope.interface import implementer
+
+from inspector.defer import Deferred
+from inspector.interfaces import IReactorFDSet
+from inspector.reactors.base import ReactorBase
+
+__all__ = ["QtReactor", "modal"]
+
+_READ = QSocketNotifier.Type.Read
+_WRITE = QSocketNotifier.Type.Write
+
+#: The longest interval a QTimer takes (a signed 32-bit number of milliseconds).
+_MAX_MS = 2**31 - 1
+
+_HAS_EPOLL = hasattr(select, "epoll")
+if _HAS_EPOLL:
+    _EPOLLIN = select.EPOLLIN
+    _EPOLLOUT = select.EPOLLOUT
+    _EPOLL_TROUBLE = select.EPOLLHUP | select.EPOLLERR
+
+#: The application this module made (kept alive for the life of the process).
+_made_app: Any = None
+
+
+def _application() -> Any:
+    """Return the running Qt application, making a QCoreApplication if there is none."""
+    global _made_app
+    app = QCoreApplication.instance()
+    if app is None:
+        _made_app = app = QCoreApplication([])
+    return app
+
+
+def modal(dialog: Any) -> Deferred:
+    """Open ``dialog`` window-modally without a nested loop; fire with its result code.
+
+    This is the way to ask the user something from protocol code: ``exec()`` would run
+    a nested event loop under the caller, while ``open()`` returns at once and the
+    Deferred fires from the dialog's ``finished`` signal. Cancelling the Deferred
+    rejects the dialog.
+    """
+
+    def cancel(_: Deferred) -> None:
+        if dialog.isVisible():
+            dialog.reject()
+
+    result: Deferred = Deferred(cancel)
+
+    def finished(code: int) -> None:
+        dialog.finished.disconnect(finished)
+        if not result.called:
+            result.callback(code)
+
+    dialog.finished.connect(finished)
+    dialog.open()
+    return result
+
+
+class _EpollWatcher:
+    """Every descriptor in one epoll set, whose descriptor one QSocketNotifier watches."""
+
+    def __init__(self, reactor: "QtReactor", parent: QObject) -> None:
+        self._reactor = reactor
+        self._epoll = select.epoll()
+        self._masks: dict[int, int] = {}
+        self._selectables: dict[int, Any] = {}
+        self._busy: dict[int, Any] = {}  # fd -> selectable whose handler is running
+        self._parked: set[int] = set()  # busy fds taken out of the set by a nested turn
+        self._notifier = QSocketNotifier(self._epoll.fileno(), _READ, parent)
+        self._notifier.activated.connect(self._on_ready)
+
+    def update(self, fd: int, selectable: Any, reading: bool, writing: bool) -> None:
+        """Watch ``fd`` (owned by ``selectable``) for the given directions; none: forget it."""
+        mask = (_EPOLLIN if reading else 0) | (_EPOLLOUT if writing else 0)
+        masks = self._masks
+        old = masks.get(fd)
+        if not mask:
+            if old is not None and self._selectables.get(fd) is selectable:
+                del masks[fd]
+                del self._selectables[fd]
+                if fd in self._parked:
+                    self._parked.discard(fd)
+                else:
+                    self._unregister(fd)
+            return
+        self._selectables[fd] = selectable
+        if old == mask:
+            return
+        masks[fd] = mask
+        if fd in self._parked:
+            return  # registered again with this mask when its handler returns
+        try:
+            if old is None:
+                self._epoll.register(fd, mask)
+            else:
+                self._epoll.modify(fd, mask)
+        except FileExistsError:  # the number of a closed descriptor, reused
+            self._epoll.modify(fd, mask)
+        except FileNotFoundError:  # closed and reopened under the same number
+            self._epoll.register(fd, mask)
+
+    def forget(self, fd: int, selectable: Any) -> None:
+        """Drop ``fd`` without a system call: it is about to be closed, which leaves the set."""
+        if self._selectables.get(fd) is selectable:
+            del self._selectables[fd]
+            del self._masks[fd]
+            self._parked.discard(fd)
+
+    def _unregister(self, fd: int) -> None:
+        try:
+            self._epoll.unregister(fd)
+        except (OSError, ValueError):
+            pass  # already closed: the kernel dropped it from the set
+
+    def _on_ready(self) -> None:
+        """Poll the set without blocking and dispatch every ready descriptor."""
+        selectables = self._selectables
+        busy = self._busy
+        dispatch = self._reactor._doReadOrWrite
+        waker = self._reactor.waker
+        for fd, events in self._epoll.poll(0):
+            selectable = selectables.get(fd)
+            if selectable is None:
+                continue
+            if selectable is waker:  # re-entrant by design: a nested loop must see thread calls
+                dispatch(waker, True, False)
+                continue
+            if fd in busy:
+                # Its handler opened a nested loop further up: set it aside until it returns.
+                if busy[fd] is selectable:
+                    self._parked.add(fd)
+                    self._unregister(fd)
+                continue
+            if events & _EPOLL_TROUBLE:
+                events |= self._masks.get(fd, 0)
+            busy[fd] = selectable
+            try:
+                dispatch(selectable, events & _EPOLLIN, events & _EPOLLOUT)
+            finally:
+                del busy[fd]
+                if fd in self._parked:
+                    self._unpark(fd)
+
+    def _unpark(self, fd: int) -> None:
+        self._parked.discard(fd)
+        mask = self._masks.get(fd)
+        if mask:
+            try:
+                self._epoll.register(fd, mask)
+            except OSError:
+                pass  # closed meanwhile
+
+    def close(self) -> None:
+        self._notifier.setEnabled(False)
+        self._notifier.activated.disconnect(self._on_ready)
+        self._epoll.close()
+        self._masks.clear()
+        self._selectables.clear()
+
+
+class _FdNotifiers:
+    """One descriptor's cached notifiers (read, write), toggled with setEnabled.
+
+    A notifier that fires again under a nested loop opened by its own handler is
+    disabled ("parked") until that handler returns, then enabled again if still wanted.
+    """
+
+    __slots__ = (
+        "selectable", "reader", "writer", "dispatch", "waker",
+        "wants_read", "wants_write", "busy_read", "busy_write", "parked_read", "parked_write",
+    )
+
+    def __init__(self, fd: int, selectable: Any, reactor: "QtReactor", parent: QObject) -> None:
+        self.selectable = selectable
+        self.dispatch = reactor._doReadOrWrite
+        self.waker = selectable is reactor.waker
+        self.wants_read = self.wants_write = False
+        self.busy_read = self.busy_write = False
+        self.parked_read = self.parked_write = False
+        self.reader = QSocketNotifier(fd, _READ, parent)
+        self.reader.setEnabled(False)
+        self.reader.activated.connect(self.on_read)
+        self.writer = QSocketNotifier(fd, _WRITE, parent)
+        self.writer.setEnabled(False)
+        self.writer.activated.connect(self.on_write)
+
+    def on_read(self) -> None:
+        if self.waker:  # re-entrant by design: a nested loop must see thread calls
+            self.dispatch(self.selectable, True, False)
+            return
+        if self.busy_read:
+            self.parked_read = True
+            self.reader.setEnabled(False)
+            return
+        self.busy_read = True
+        try:
+            self.dispatch(self.selectable, True, False)
+        finally:
+            self.busy_read = False
+            if self.parked_read:
+                self.parked_read = False
+                if self.wants_read and self.selectable is not None:
+                    self.reader.setEnabled(True)
+
+    def on_write(self) -> None:
+        if self.busy_write:
+            self.parked_write = True
+            self.writer.setEnabled(False)
+            return
+        self.busy_write = True
+        try:
+            self.dispatch(self.selectable, False, True)
+        finally:
+            self.busy_write = False
+            if self.parked_write:
+                self.parked_write = False
+                if self.wants_write and self.selectable is not None:
+                    self.writer.setEnabled(True)
+
+    def drop(self) -> None:
+        """Disable and schedule deletion (the descriptor number now belongs to someone else)."""
+        self.selectable = None
+        for notifier, slot in ((self.reader, self.on_read), (self.writer, self.on_write)):
+            notifier.setEnabled(False)
+            notifier.activated.disconnect(slot)
+            notifier.deleteLater()
+
+
+class _NotifierWatcher:
+    """One cached QSocketNotifier per descriptor and direction (where epoll is unavailable)."""
+
+    def __init__(self, reactor: "QtReactor", parent: QObject) -> None:
+        self._reactor = reactor
+        self._parent = parent
+        self._entries: dict[int, _FdNotifiers] = {}
+
+    def update(self, fd: int, selectable: Any, reading: bool, writing: bool) -> None:
+        entry = self._entries.get(fd)
+        if entry is not None and entry.selectable is not selectable:
+            if not reading and not writing:
+                return  # a stale owner unwatching a number someone else now holds
+            entry.drop()  # the number was reused by a new descriptor
+            entry = None
+        if entry is None:
+            if not reading and not writing:
+                return
+            entry = self._entries[fd] = _FdNotifiers(fd, selectable, self._reactor, self._parent)
+        if entry.wants_read != reading:
+            entry.wants_read = reading
+            if not (reading and entry.parked_read):  # a parked one comes back on its own
+                entry.reader.setEnabled(reading)
+        if entry.wants_write != writing:
+            entry.wants_write = writing
+            if not (writing and entry.parked_write):
+                entry.writer.setEnabled(writing)
+
+    def forget(self, fd: int, selectable: Any) -> None:
+        self.update(fd, selectable, False, False)
+
+    def close(self) -> None:
+        for entry in self._entries.values():
+            entry.drop()
+        self._entries.clear()
+
+
+@implementer(IReactorFDSet)
+class QtReactor(ReactorBase):
+    """A reactor whose loop is Qt's: use it for anything with a window.
+
+    ``use_epoll=False`` forces one notifier per descriptor even where epoll exists
+    (tests use it to cover the path other platforms take).
+    """
+
+    def __init__(self, use_epoll: bool | None = None) -> None:
+        self._app = _application()
+        # Everything Qt the reactor makes hangs under one holder that close() deletes.
+        self._holder = QObject(self._app)
+        self._holder.setObjectName("inspector-reactor")
+        if use_epoll is None:
+            use_epoll = _HAS_EPOLL
+        if use_epoll and not _HAS_EPOLL:
+            raise ValueError("use_epoll=True needs select.epoll, which this platform lacks")
+        self._watcher: Any = _EpollWatcher(self, self._holder) if use_epoll else _NotifierWatcher(self, self._holder)
+        self._reads: dict[Any, int] = {}
+        self._writes: dict[Any, int] = {}
+        self._timer = QTimer(self._holder)
+        self._timer.setSingleShot(True)
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.timeout.connect(self._on_timer)
+        self._armed_for: float | None = None  # the deadline the timer aims at
+        self._entered_app = False  # run() started app.exec(): stop() may leave it
+        self._quit_loop: Any = None  # a local loop waiting for shutdown after aboutToQuit
+        self._quit_connected = False
+        self._shutdown_fired = False
+        super().__init__()
+
+    # ------------------------------------------------------------ descriptors
+
+    def _fd_of(self, selectable: Any) -> int:
+        fd = selectable.fileno()
+        if fd < 0:
+            raise ValueError(f"{selectable!r} has no open descriptor")
+        return fd
+
+    def addReader(self, reader: Any) -> None:
+        """Call ``reader.doRead()`` whenever its descriptor is readable."""
+        if reader in self._reads:
+            return
+        fd = self._fd_of(reader)
+        self._watcher.update(fd, reader, True, reader in self._writes)
+        self._reads[reader] = fd
+
+    def addWriter(self, writer: Any) -> None:
+        """Call ``writer.doWrite()`` whenever its descriptor is writable."""
+        if writer in self._writes:
+            return
+        fd = self._fd_of(writer)
+        self._watcher.update(fd, writer, writer in self._reads, True)
+        self._writes[writer] = fd
+
+    def removeReader(self, reader: Any) -> None:
+        """Stop watching ``reader`` for readability."""
+        fd = self._reads.pop(reader, None)
+        if fd is not None:
+            self._watcher.update(fd, reader, False, reader in self._writes)
+
+    def removeWriter(self, writer: Any) -> None:
+        """Stop watching ``writer`` for writability."""
+        fd = self._writes.pop(writer, None)
+        if fd is not None:
+            self._watcher.update(fd, writer, writer in self._reads, False)
+
+    def removeAll(self) -> list[Any]:
+        """Stop watching everything but the reactor's own waker; return what was removed."""
+        removed = [s for s in set(self._reads) | set(self._writes) if s is not self.waker]
+        for selectable in removed:
+            self.removeReader(selectable)
+            self.removeWriter(selectable)
+        return removed
+
+    def getReaders(self) -> list[Any]:
+        """Return the selectables watched for reading (the waker excluded)."""
+        return [s for s in self._reads if s is not self.waker]
+
+    def getWriters(self) -> list[Any]:
+        """Return the selectables watched for writing."""
+        return list(self._writes)
+
+    def _forget(self, selectable: Any) -> None:
+        """Drop ``selectable`` whose descriptor is about to close (no system call needed)."""
+        fd = self._reads.pop(selectable, None)
+        wfd = self._writes.pop(selectable, None)
+        fd = fd if fd is not None else wfd
+        if fd is not None:
+            self._watcher.forget(fd, selectable)
+
+    # ------------------------------------------------------------------ timers
+
+    def _timers_changed(self) -> None:
+        """Aim the one QTimer at the earliest deadline, rounded up to whole milliseconds."""
+        timer = self._timer
+        delay = self.timeout()
+        if delay is None:
+            if self._armed_for is not None:
+                self._armed_for = None
+                timer.stop()
+            return
+        heap = self._heap
+        deadline = heap[0][0] if heap and not self._thread_calls else -1.0
+        if deadline == self._armed_for and deadline >= 0:
+            return  # already aimed there
+        self._armed_for = deadline
+        ms = math.ceil(delay * 1000.0)
+        timer.start(ms if ms < _MAX_MS else _MAX_MS)
+
+    def _on_timer(self) -> None:
+        # Should a due call open a nested loop, the timer fires again under it at once so
+        # the other due calls still run; runUntilCurrent re-aims it when it returns.
+        self._armed_for = -1.0
+        self._timer.start(0)
+        self.runUntilCurrent()
+
+    # ------------------------------------------------------------ run and stop
+
+    def startRunning(self) -> None:
+        """Start the reactor; shut it down too should the application quit."""
+        super().startRunning()
+        if not self._quit_connected:
+            self._app.aboutToQuit.connect(self._on_about_to_quit)
+            self._quit_connected = True
+
+    def mainLoop(self) -> None:
+        """Run ``app.exec()`` until the reactor stops, unless a Qt loop already runs."""
+        if QThread.currentThread().loopLevel() > 0 or not self._started:
+            return  # a window or test runs the loop: the reactor just lives in it
+        self._entered_app = True
+        try:
+            self._app.exec()
+        finally:
+            self._entered_app = False
+
+    def _leave_loop(self) -> None:
+        """After crash(): leave the loop run() started, never one someone else runs."""
+        self._disconnect_quit()
+        if self._quit_loop is not None:
+            self._quit_loop.exit(0)
+        elif self._entered_app:
+            self._entered_app = False
+            self._app.exit(0)
+
+    def fireSystemEvent(self, eventType: str) -> None:
+        """Fire the triggers of ``eventType``; shutdown's only once (stop() and aboutToQuit may both ask)."""
+        if eventType == "shutdown":
+            if self._shutdown_fired:
+                return
+            self._shutdown_fired = True
+        super().fireSystemEvent(eventType)
+
+    def _on_about_to_quit(self) -> None:
+        """The application is quitting: run the shutdown triggers once, waiting for their Deferreds."""
+        self._disconnect_quit()
+        if not self._started or self._shutdown_fired:
+            return
+        self._entered_app = False  # app.exec() has returned already
+        self._stopped = True
+        self._startedBefore = True
+        self.fireSystemEvent("shutdown")
+        if self._started:
+            # A 'before' trigger returned a Deferred: keep Qt's loop turning until it fires.
+            self._quit_loop = QEventLoop()
+            try:
+                self._quit_loop.exec()
+            finally:
+                self._quit_loop = None
+
+    def _disconnect_quit(self) -> None:
+        if self._quit_connected:
+            self._quit_connected = False
+            try:
+                self._app.aboutToQuit.disconnect(self._on_about_to_quit)
+            except (RuntimeError, TypeError):
+                pass
+
+    def close(self) -> None:
+        """Release the epoll set, notifiers, timer, waker and threads; safe to call twice."""
+        if self._closed:
+            return
+        super().close()
+        self._disconnect_quit()
+        self._timer.stop()
+        self._timer.timeout.disconnect(self._on_timer)
+        self._watcher.close()
+        holder, self._holder = self._holder, None
+        holder.setParent(None)
+        shiboken6.delete(holder)
