@@ -1,0 +1,1060 @@
+"""Deferred: Twisted's semantics, case by case, plus property tests of the chain loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import gc
+import logging
+from typing import Any, Callable, Optional
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inspector import defer
+from inspector.defer import (
+    AlreadyCalledError,
+    CancelledError,
+    Deferred,
+    DeferredList,
+    FirstError,
+    NotACoroutineError,
+    ensureDeferred,
+    fail,
+    gatherResults,
+    inlineCallbacks,
+    maybeDeferred,
+    succeed,
+)
+from inspector.error import TimeoutError
+from inspector.failure import Failure, NoCurrentExceptionError
+
+
+def outcome(d: Deferred[Any]) -> Any:
+    """The result of a fired Deferred, consumed so no unhandled error is reported."""
+    box: list[Any] = []
+    d.addBoth(box.append)
+    assert box, f"{d!r} has no result yet"
+    return box[0]
+
+
+def failure_of(d: Deferred[Any]) -> Failure:
+    result = outcome(d)
+    assert isinstance(result, Failure), f"expected a Failure, got {result!r}"
+    return result
+
+
+class FakeClock:
+    """Just enough of IReactorTime for addTimeout: callLater and a hand-moved clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[FakeCall] = []
+
+    def callLater(self, delay: float, f: Callable[..., Any], *args: Any, **kw: Any) -> "FakeCall":
+        call = FakeCall(self, self.now + delay, f, args, kw)
+        self.calls.append(call)
+        return call
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        for call in sorted(self.calls, key=lambda c: c.time):
+            if call.time <= self.now and call.active():
+                self.calls.remove(call)
+                call.called = True
+                call.f(*call.args, **call.kw)
+
+
+class FakeCall:
+    def __init__(self, clock: FakeClock, time: float, f: Callable[..., Any], args: tuple, kw: dict) -> None:
+        self.clock, self.time, self.f, self.args, self.kw = clock, time, f, args, kw
+        self.called = self.cancelled = False
+
+    def active(self) -> bool:
+        return not (self.called or self.cancelled)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        self.clock.calls.remove(self)
+
+
+# -- adding callbacks and the flow of results ---------------------------------------------
+
+
+def test_results_flow_down_callbacks_with_extra_args_and_kwargs() -> None:
+    d: Deferred[int] = Deferred()
+    seen = []
+    d.addCallback(lambda r, a, b=0: r + a + b, 10, b=100)
+    d.addCallbacks(lambda r, m: r * m, lambda f: 0, callbackArgs=(2,))
+    d.addBoth(lambda r, tag: seen.append((tag, r)) or r, "both")
+    d.callback(1)
+    assert seen == [("both", 222)]
+    assert outcome(d) == 222
+
+
+def test_exception_in_callback_becomes_a_failure_for_the_next_errback() -> None:
+    d: Deferred[int] = Deferred()
+    skipped = []
+    d.addCallback(lambda r: 1 / r)
+    d.addCallback(skipped.append)  # a failure passes callbacks by
+    d.addErrback(lambda f, extra: (f.type, f.getErrorMessage(), extra), extra="x")
+    d.callback(0)
+    assert skipped == []
+    assert outcome(d) == (ZeroDivisionError, "division by zero", "x")
+
+
+def test_errback_returning_a_value_switches_back_to_callbacks() -> None:
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: "recovered")
+    d.addCallbacks(lambda r: r + "!", lambda f: "not me")
+    d.errback(ValueError("x"))
+    assert outcome(d) == "recovered!"
+
+
+def test_addcallbacks_errback_args_and_keywords() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallbacks(
+        lambda r: "cb",
+        lambda f, a, k=None: (f.type, a, k),
+        errbackArgs=("a",),
+        errbackKeywords={"k": "kw"},
+    )
+    d.errback(KeyError("k"))
+    assert outcome(d) == (KeyError, "a", "kw")
+
+
+def test_callbacks_added_after_firing_run_at_once() -> None:
+    d = succeed(2)
+    seen = []
+    d.addCallback(seen.append)
+    assert seen == [2]
+
+
+def test_adding_a_non_callable_is_a_clear_error() -> None:
+    d: Deferred[int] = Deferred()
+    for add in (d.addCallback, d.addErrback, d.addBoth, d.addCallbacks):
+        with pytest.raises(TypeError, match="callable"):
+            add("not a function")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="callable"):
+        d.addCallbacks(print, "nope")  # type: ignore[arg-type]
+    d.callback(1)
+    assert outcome(d) == 1
+
+
+def test_chain_deferred_passes_the_result_on() -> None:
+    a: Deferred[int] = Deferred()
+    b: Deferred[int] = Deferred()
+    a.chainDeferred(b)
+    a.callback(5)
+    assert outcome(b) == 5
+
+
+# -- chaining --------------------------------------------------------------------------------
+
+
+def test_callback_returning_unfired_deferred_pauses_outer_until_inner_fires() -> None:
+    outer: Deferred[int] = Deferred()
+    inner: Deferred[int] = Deferred()
+    seen = []
+    outer.addCallback(lambda _: inner)
+    outer.addCallback(lambda r: seen.append(r) or r * 2)
+    outer.callback("start")
+    assert seen == []
+    assert "waiting on" in repr(outer)
+    inner.callback(21)
+    assert seen == [21]
+    assert outcome(outer) == 42
+    assert inner.result is None  # the result moved to the outer chain
+
+
+def test_callback_returning_fired_deferred_takes_its_result_at_once() -> None:
+    outer: Deferred[int] = Deferred()
+    inner = succeed(3)
+    outer.addCallback(lambda _: inner)
+    outer.callback(None)
+    assert outcome(outer) == 3
+    assert inner.result is None
+
+
+def test_failure_of_inner_deferred_goes_to_outer_errbacks() -> None:
+    outer: Deferred[int] = Deferred()
+    inner: Deferred[int] = Deferred()
+    outer.addCallback(lambda _: inner)
+    outer.callback(None)
+    inner.errback(KeyError("inner"))
+    assert failure_of(outer).check(KeyError)
+
+
+def test_callback_returning_its_own_deferred_fails_clearly() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda _: d)
+    d.callback(1)
+    f = failure_of(d)
+    assert f.check(TypeError) and "returned the Deferred it was added to" in f.getErrorMessage()
+
+
+def test_hundred_thousand_chained_deferreds_do_not_recurse() -> None:
+    links = [Deferred() for _ in range(100_000)]
+    for outer, inner in zip(links, links[1:]):
+        outer.addCallback(lambda _r, inner=inner: inner)
+    for link in links[:-1]:
+        link.callback(None)
+    links[-1].callback("deep")
+    assert outcome(links[0]) == "deep"
+
+
+def test_hundred_thousand_links_each_with_own_callbacks_do_not_recurse() -> None:
+    # Every link also has a callback after the point where it chains, so the loop must
+    # come back down through each link after the one below it has finished.
+    links = [Deferred() for _ in range(100_000)]
+    for outer, inner in zip(links, links[1:]):
+        outer.addCallback(lambda _r, inner=inner: inner)
+        outer.addCallback(lambda r: r + 1)
+    for link in links[:-1]:
+        link.callback(None)
+    links[-1].callback(0)
+    assert outcome(links[0]) == 99_999
+
+
+def test_hundred_thousand_plain_callbacks_do_not_recurse() -> None:
+    d: Deferred[int] = Deferred()
+    for _ in range(100_000):
+        d.addCallback(lambda r: r + 1)
+    d.callback(0)
+    assert outcome(d) == 100_000
+
+
+# -- firing rules ----------------------------------------------------------------------------
+
+
+def test_callback_twice_raises_already_called() -> None:
+    d: Deferred[int] = Deferred()
+    d.callback(1)
+    with pytest.raises(AlreadyCalledError):
+        d.callback(2)
+    with pytest.raises(AlreadyCalledError):
+        d.errback(ValueError())
+    assert outcome(d) == 1
+
+
+def test_errback_twice_raises_already_called() -> None:
+    d: Deferred[int] = Deferred()
+    d.errback(ValueError("first"))
+    with pytest.raises(AlreadyCalledError):
+        d.errback(ValueError("second"))
+    with pytest.raises(AlreadyCalledError):
+        d.callback(1)
+    assert failure_of(d).getErrorMessage() == "first"
+
+
+def test_callback_with_a_deferred_is_an_error() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(AssertionError, match="given a Deferred"):
+        d.callback(Deferred())  # type: ignore[arg-type]
+    assert not d.called  # nothing was lost: it can still fire
+    d.callback(1)
+    assert outcome(d) == 1
+
+
+def test_errback_without_argument_captures_the_current_exception() -> None:
+    d: Deferred[int] = Deferred()
+    try:
+        {}["missing"]
+    except KeyError:
+        d.errback()
+    f = failure_of(d)
+    assert f.check(KeyError) and f.value.args == ("missing",)
+    assert "test_errback_without_argument" in f.getTraceback()
+
+
+def test_errback_without_argument_outside_except_is_an_error() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(NoCurrentExceptionError):
+        d.errback()
+    assert not d.called
+
+
+@pytest.mark.parametrize("bad", ["x", 3, KeyError])
+def test_errback_with_a_non_exception_is_rejected(bad: object) -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(TypeError, match="needs a Failure or an exception"):
+        d.errback(bad)  # type: ignore[arg-type]
+    assert not d.called
+
+
+def test_failure_raised_in_callback_is_passed_on_unchanged() -> None:
+    original = Failure(ValueError("original"))
+    d: Deferred[int] = Deferred()
+    d.addErrback(lambda f: f.trap(KeyError))
+    d.addErrback(lambda f: f.raiseException())
+    d.errback(original)
+    assert failure_of(d) is original
+
+
+# -- pause / unpause -------------------------------------------------------------------------
+
+
+def test_pause_holds_callbacks_until_unpause() -> None:
+    d: Deferred[int] = Deferred()
+    seen = []
+    d.addCallback(seen.append)
+    d.pause()
+    d.pause()
+    d.callback(1)
+    assert seen == []
+    d.unpause()
+    assert seen == []
+    d.unpause()
+    assert seen == [1]
+
+
+def test_pause_inside_a_callback_stops_the_rest() -> None:
+    d: Deferred[int] = Deferred()
+    seen = []
+
+    def first(r: int) -> int:
+        d.pause()
+        return r + 1
+
+    d.addCallback(first)
+    d.addCallback(seen.append)
+    d.callback(1)
+    assert seen == []
+    d.unpause()
+    assert seen == [2]
+
+
+def test_unpause_without_pause_is_a_clear_error() -> None:
+    d: Deferred[int] = Deferred()
+    with pytest.raises(RuntimeError, match="matching pause"):
+        d.unpause()
+    d.callback(1)
+    assert outcome(d) == 1
+
+
+# -- cancellation ----------------------------------------------------------------------------
+
+
+def test_cancel_calls_the_canceller_then_errbacks_with_cancelled_error() -> None:
+    called_with = []
+    d: Deferred[int] = Deferred(called_with.append)
+    d.cancel()
+    assert called_with == [d]
+    assert failure_of(d).check(CancelledError)
+
+
+def test_canceller_that_fires_the_deferred_decides_the_result() -> None:
+    d: Deferred[str] = Deferred(lambda d: d.callback("alternative"))
+    d.cancel()
+    assert outcome(d) == "alternative"
+
+
+def test_cancel_without_canceller_swallows_the_late_result() -> None:
+    d: Deferred[int] = Deferred()
+    d.cancel()
+    d.callback("late")  # the operation finishing later must not raise
+    assert failure_of(d).check(CancelledError)
+
+
+def test_cancel_with_canceller_then_late_callback_is_already_called() -> None:
+    d: Deferred[int] = Deferred(lambda d: None)
+    d.cancel()
+    with pytest.raises(AlreadyCalledError):
+        d.callback("late")
+    assert failure_of(d).check(CancelledError)
+
+
+def test_cancel_cancels_the_inner_deferred_being_waited_on() -> None:
+    inner_cancelled = []
+    inner: Deferred[int] = Deferred(inner_cancelled.append)
+    outer: Deferred[int] = Deferred()
+    outer.addCallback(lambda _: inner)
+    outer.callback(None)
+    outer.cancel()
+    assert inner_cancelled == [inner]
+    assert failure_of(outer).check(CancelledError)
+
+
+def test_cancel_after_result_does_nothing() -> None:
+    d = succeed(1)
+    d.cancel()
+    assert outcome(d) == 1
+
+
+def test_add_timeout_cancels_and_reports_timeout_error() -> None:
+    clock = FakeClock()
+    cancelled = []
+    d: Deferred[int] = Deferred(cancelled.append)
+    d.addTimeout(5, clock)
+    clock.advance(4.9)
+    assert not d.called
+    clock.advance(0.2)
+    assert cancelled == [d]
+    f = failure_of(d)
+    assert f.check(TimeoutError)
+
+
+def test_add_timeout_result_in_time_cancels_the_timer() -> None:
+    clock = FakeClock()
+    d: Deferred[int] = Deferred()
+    d.addTimeout(5, clock)
+    d.callback("quick")
+    assert clock.calls == []  # the delayed call was cancelled
+    clock.advance(10)
+    assert outcome(d) == "quick"
+
+
+def test_add_timeout_on_timeout_cancel_chooses_the_result() -> None:
+    clock = FakeClock()
+    d: Deferred[int] = Deferred()
+    d.addTimeout(1, clock, onTimeoutCancel=lambda result, timeout: ("timed out", timeout, result.type))
+    clock.advance(1)
+    assert outcome(d) == ("timed out", 1, CancelledError)
+
+
+def test_add_timeout_user_cancel_stays_cancelled_error() -> None:
+    clock = FakeClock()
+    d: Deferred[int] = Deferred()
+    d.addTimeout(1, clock)
+    d.cancel()
+    assert failure_of(d).check(CancelledError) is CancelledError
+    assert clock.calls == []
+
+
+# -- succeed, fail, maybeDeferred ------------------------------------------------------------
+
+
+def test_succeed_and_fail() -> None:
+    assert outcome(succeed("ok")) == "ok"
+    assert failure_of(fail(ValueError("no"))).getErrorMessage() == "no"
+    f = Failure(KeyError())
+    assert failure_of(fail(f)) is f
+    try:
+        raise IndexError("current")
+    except IndexError:
+        d = fail()
+    assert failure_of(d).check(IndexError)
+
+
+def test_maybe_deferred_with_value_exception_failure_and_deferred() -> None:
+    assert outcome(maybeDeferred(lambda a, b: a + b, 1, b=2)) == 3
+    assert failure_of(maybeDeferred(lambda: 1 / 0)).check(ZeroDivisionError)
+    f = Failure(KeyError())
+    assert failure_of(maybeDeferred(lambda: f)) is f
+    d: Deferred[int] = Deferred()
+    assert maybeDeferred(lambda: d) is d
+
+
+def test_maybe_deferred_runs_a_coroutine() -> None:
+    gate: Deferred[int] = Deferred()
+
+    async def work(x: int) -> int:
+        return x + await gate
+
+    d = maybeDeferred(work, 1)
+    assert not d.called
+    gate.callback(41)
+    assert outcome(d) == 42
+
+
+# -- DeferredList and gatherResults ----------------------------------------------------------
+
+
+def test_deferred_list_collects_results_in_order() -> None:
+    a: Deferred[int] = Deferred()
+    b: Deferred[int] = Deferred()
+    dl = DeferredList([a, b])
+    b.callback("b")
+    assert not dl.called
+    a.errback(ValueError("a"))
+    results = outcome(dl)
+    assert results[1] == (True, "b")
+    assert results[0][0] is False and results[0][1].check(ValueError)
+    assert failure_of(a).check(ValueError)  # without consumeErrors the error stays in `a`
+
+
+def test_deferred_list_empty_fires_at_once() -> None:
+    assert outcome(DeferredList([])) == []
+    assert not DeferredList([], fireOnOneCallback=True).called
+
+
+def test_deferred_list_fire_on_one_callback() -> None:
+    a: Deferred[int] = Deferred()
+    b: Deferred[int] = Deferred()
+    dl = DeferredList([a, b], fireOnOneCallback=True)
+    b.callback("first")
+    assert outcome(dl) == ("first", 1)
+    a.callback("later")  # nothing breaks
+    assert outcome(a) == "later"
+
+
+def test_deferred_list_fire_on_one_errback() -> None:
+    a: Deferred[int] = Deferred()
+    b: Deferred[int] = Deferred()
+    dl = DeferredList([a, b], fireOnOneErrback=True, consumeErrors=True)
+    b.errback(KeyError("b"))
+    f = failure_of(dl)
+    assert f.check(FirstError)
+    assert f.value.index == 1 and f.value.subFailure.check(KeyError)
+
+
+def test_deferred_list_consume_errors_leaves_nothing_unhandled(caplog: pytest.LogCaptureFixture) -> None:
+    a: Deferred[int] = Deferred()
+    dl = DeferredList([a], consumeErrors=True)
+    a.errback(ValueError("consumed"))
+    assert outcome(a) is None
+    assert outcome(dl)[0][1].check(ValueError)
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        del a, dl
+        gc.collect()
+    assert "Unhandled error" not in caplog.text
+
+
+def test_deferred_list_cancel_cancels_its_members() -> None:
+    a: Deferred[int] = Deferred()
+    b = succeed(2)
+    dl = DeferredList([a, b])
+    dl.cancel()
+    assert failure_of(a).check(CancelledError)
+    results = outcome(dl)
+    assert results[1] == (True, 2) and results[0][1].check(CancelledError)
+
+
+def test_gather_results_gives_the_values() -> None:
+    a: Deferred[int] = Deferred()
+    d = gatherResults([a, succeed(2)])
+    a.callback(1)
+    assert outcome(d) == [1, 2]
+
+
+def test_gather_results_first_error() -> None:
+    a: Deferred[int] = Deferred()
+    d = gatherResults([a, fail(ValueError("second"))], consumeErrors=True)
+    f = failure_of(d)
+    assert f.check(FirstError)
+    assert f.value.index == 1
+    assert f.value.subFailure.getErrorMessage() == "second"
+    assert "FirstError[#1" in str(f.value)
+    a.callback(1)
+
+
+# -- generators and coroutines ---------------------------------------------------------------
+
+
+def test_inline_callbacks_plain_return_and_waiting() -> None:
+    gate: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def work(x: int):  # type: ignore[no-untyped-def]
+        a = yield succeed(x)
+        b = yield gate
+        c = yield "not a Deferred"
+        return (a, b, c)
+
+    d = work(1)
+    assert not d.called
+    gate.callback(2)
+    assert outcome(d) == (1, 2, "not a Deferred")
+
+
+def test_inline_callbacks_failure_raises_at_the_yield() -> None:
+    @inlineCallbacks
+    def work():  # type: ignore[no-untyped-def]
+        try:
+            yield fail(KeyError("k"))
+        except KeyError as e:
+            caught = e
+        yield fail(ValueError("escapes"))
+        return caught
+
+    f = failure_of(work())
+    assert f.check(ValueError) and f.getErrorMessage() == "escapes"
+
+
+def test_inline_callbacks_requires_a_generator() -> None:
+    @inlineCallbacks
+    def not_a_generator():  # type: ignore[no-untyped-def]
+        return 1
+
+    with pytest.raises(TypeError, match="generator"):
+        not_a_generator()
+
+
+def test_inline_callbacks_many_synchronous_yields_do_not_recurse() -> None:
+    @inlineCallbacks
+    def count():  # type: ignore[no-untyped-def]
+        total = 0
+        for _ in range(100_000):
+            total += yield succeed(1)
+        return total
+
+    assert outcome(count()) == 100_000
+
+
+def test_inline_callbacks_cancel_cancels_what_it_waits_on() -> None:
+    waited: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def work():  # type: ignore[no-untyped-def]
+        yield waited
+
+    d = work()
+    d.cancel()
+    assert waited.called and outcome(waited) is None  # its CancelledError went to the generator
+    assert failure_of(d).check(CancelledError)
+
+
+def test_inline_callbacks_may_catch_cancellation_and_go_on() -> None:
+    waited: Deferred[int] = Deferred()
+
+    @inlineCallbacks
+    def work():  # type: ignore[no-untyped-def]
+        try:
+            yield waited
+        except CancelledError:
+            more = yield succeed(5)
+            return ("caught", more)
+
+    d = work()
+    d.cancel()
+    assert outcome(d) == ("caught", 5)
+
+
+def test_inline_callbacks_keeps_context_variables_across_yields() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outside")
+    gate: Deferred[None] = Deferred()
+
+    @inlineCallbacks
+    def work():  # type: ignore[no-untyped-def]
+        var.set("inside")
+        yield gate
+        return var.get()
+
+    d = work()
+    assert var.get() == "outside"
+    gate.callback(None)
+    assert outcome(d) == "inside"
+
+
+def test_await_deferred_in_async_def_with_ensure_deferred() -> None:
+    gate: Deferred[int] = Deferred()
+
+    async def work() -> str:
+        a = await succeed(1)
+        b = await gate
+        try:
+            await fail(KeyError("k"))
+        except KeyError:
+            c = "caught"
+        return f"{a}{b}{c}"
+
+    d = ensureDeferred(work())
+    assert not d.called
+    gate.callback(2)
+    assert outcome(d) == "12caught"
+
+
+def test_await_failed_deferred_later_raises_in_the_coroutine() -> None:
+    gate: Deferred[int] = Deferred()
+
+    async def work() -> int:
+        return await gate
+
+    d = ensureDeferred(work())
+    gate.errback(ValueError("later"))
+    f = failure_of(d)
+    assert f.check(ValueError) and f.getErrorMessage() == "later"
+    assert outcome(gate) is None  # the awaiting coroutine consumed the error
+
+
+def test_ensure_deferred_and_from_coroutine() -> None:
+    async def seven() -> int:
+        return 7
+
+    d: Deferred[int] = Deferred()
+    assert ensureDeferred(d) is d
+    assert outcome(ensureDeferred(seven())) == 7
+    assert outcome(Deferred.fromCoroutine(seven())) == 7
+    with pytest.raises(NotACoroutineError):
+        ensureDeferred(7)  # type: ignore[arg-type]
+    with pytest.raises(NotACoroutineError):
+        Deferred.fromCoroutine(seven)  # type: ignore[arg-type]
+
+
+def test_coroutine_returning_a_deferred_gives_its_result() -> None:
+    inner: Deferred[int] = Deferred()
+
+    async def work() -> Any:
+        return inner
+
+    d = ensureDeferred(work())
+    inner.callback("through")
+    assert outcome(d) == "through"
+
+
+def test_cancel_coroutine_cancels_what_it_awaits() -> None:
+    cancelled = []
+    gate: Deferred[int] = Deferred(cancelled.append)
+
+    async def work() -> int:
+        return await gate
+
+    d = ensureDeferred(work())
+    d.cancel()
+    assert cancelled == [gate]
+    assert failure_of(d).check(CancelledError)
+
+
+# -- asyncio ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loop() -> Any:
+    made = asyncio.new_event_loop()
+    yield made
+    made.close()
+
+
+def test_from_future_success_and_failure(loop: asyncio.AbstractEventLoop) -> None:
+    ok = loop.create_future()
+    bad = loop.create_future()
+    d_ok = Deferred.fromFuture(ok)
+    d_bad = Deferred.fromFuture(bad)
+    ok.set_result("value")
+    bad.set_exception(KeyError("k"))
+    loop.run_until_complete(asyncio.sleep(0))
+    assert outcome(d_ok) == "value"
+    assert failure_of(d_bad).check(KeyError)
+
+
+def test_from_future_cancel_cancels_the_future(loop: asyncio.AbstractEventLoop) -> None:
+    future = loop.create_future()
+    d = Deferred.fromFuture(future)
+    d.cancel()
+    assert future.cancelled()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert failure_of(d).check(CancelledError)
+
+
+def test_as_future_success_failure_and_cancel(loop: asyncio.AbstractEventLoop) -> None:
+    async def wait(f: Any) -> Any:
+        return await f
+
+    d: Deferred[int] = Deferred()
+    future = d.asFuture(loop)
+    loop.call_soon(d.callback, 5)
+    assert loop.run_until_complete(wait(future)) == 5
+
+    d2: Deferred[int] = Deferred()
+    future2 = d2.asFuture(loop)
+    loop.call_soon(d2.errback, ValueError("v"))
+    with pytest.raises(ValueError, match="v"):
+        loop.run_until_complete(wait(future2))
+
+    cancelled = []
+    d3: Deferred[int] = Deferred(cancelled.append)
+    future3 = d3.asFuture(loop)
+    future3.cancel()
+    loop.run_until_complete(asyncio.sleep(0))
+    assert cancelled == [d3]
+    assert d3.called
+
+
+def test_coroutine_may_await_asyncio_futures_in_a_running_loop(loop: asyncio.AbstractEventLoop) -> None:
+    async def work() -> int:
+        await asyncio.sleep(0)
+        return 3
+
+    async def main() -> int:
+        return await ensureDeferred(work()).asFuture(loop)
+
+    assert loop.run_until_complete(main()) == 3
+
+
+# -- unhandled errors ------------------------------------------------------------------------
+
+
+def _lose_a_failed_deferred() -> None:
+    d: Deferred[int] = Deferred()
+    d.addCallback(lambda r: r)
+    try:
+        raise LookupError("nobody handled me")
+    except LookupError:
+        d.errback()
+
+
+def test_garbage_collected_unhandled_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        _lose_a_failed_deferred()
+        gc.collect()
+    records = [r for r in caplog.records if "Unhandled error in Deferred" in r.getMessage()]
+    assert len(records) == 1
+    assert records[0].name == "inspector"
+    message = records[0].getMessage()
+    assert "LookupError: nobody handled me" in message
+    assert "_lose_a_failed_deferred" in message  # the traceback
+    assert isinstance(records[0].failure, Failure)  # type: ignore[attr-defined]
+
+
+def test_handled_failure_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        d = fail(ValueError("handled later"))
+        d.addErrback(lambda f: None)
+        d2 = fail(ValueError("handled by chaining"))
+        outer: Deferred[int] = Deferred()
+        outer.addCallback(lambda _: d2)
+        outer.addErrback(lambda f: None)
+        outer.callback(None)
+        del d, d2, outer
+        gc.collect()
+    assert "Unhandled error" not in caplog.text
+
+
+def test_debugging_reports_where_a_deferred_was_created_and_fired() -> None:
+    defer.setDebugging(True)
+    try:
+        assert defer.getDebugging()
+        d: Deferred[int] = Deferred()
+        d.callback(1)
+        with pytest.raises(AlreadyCalledError) as info:
+            d.callback(2)
+    finally:
+        defer.setDebugging(False)
+    assert "created" in str(info.value) and "test_debugging_reports" in str(info.value)
+
+
+# -- properties of the chain machinery -------------------------------------------------------
+
+# A scripted chain is run twice: on the real Deferred, and on a small model that applies
+# the same steps one after another. Whatever the order of pauses, cancels and firings,
+# the final outcome must agree and no exception may escape the machinery.
+
+CALLBACK_KINDS = ["inc", "raise", "inner", "fired_inner"]
+ERRBACK_KINDS = ["recover", "reraise", "trap_other", "pass"]
+
+operation = st.one_of(
+    st.tuples(st.just("callback"), st.sampled_from(CALLBACK_KINDS)),
+    st.tuples(st.just("errback"), st.sampled_from(ERRBACK_KINDS)),
+    st.tuples(st.just("both"), st.sampled_from(["inc_or_recover"])),
+    st.tuples(st.just("pause"), st.none()),
+    st.tuples(st.just("unpause"), st.none()),
+    st.tuples(st.just("fire"), st.booleans()),
+    st.tuples(st.just("cancel"), st.none()),
+    st.tuples(st.just("fire_inner"), st.tuples(st.integers(0, 5), st.booleans())),
+)
+
+
+class Model:
+    """Straight-line reference: the steps applied one at a time, no re-entrancy."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, str]] = []
+        self.called = False
+        self.suppress = False
+        self.paused = 0
+        self.pos = 0
+        self.result: Any = None
+        self.waiting: Optional[int] = None
+        self.inners: list[dict[str, Any]] = []
+
+    def run(self) -> None:
+        while self.called and not self.paused and self.waiting is None and self.pos < len(self.steps):
+            where, kind = self.steps[self.pos]
+            self.pos += 1
+            failed = isinstance(self.result, tuple) and self.result[0] == "failure"
+            if where == "callback" and not failed:
+                self.result = self.apply_callback(kind, self.result)
+            elif where == "errback" and failed:
+                self.result = self.apply_errback(kind, self.result)
+            elif where == "both":
+                self.result = 0 if failed else self.result + 1
+
+    def apply_callback(self, kind: str, value: int) -> Any:
+        if kind == "inc":
+            return value + 1
+        if kind == "raise":
+            return ("failure", "ValueError", value)
+        if kind == "fired_inner":
+            return value * 10
+        self.inners.append({"fired": False, "cancelled": False})
+        self.waiting = len(self.inners) - 1
+        return None
+
+    def apply_errback(self, kind: str, failure: tuple) -> Any:
+        if kind == "recover":
+            return 100
+        return failure
+
+    def fire(self, ok: bool) -> None:
+        if self.called:
+            self.suppress = False  # the real Deferred swallows exactly one late result
+            return
+        self.called = True
+        self.result = 1 if ok else ("failure", "KeyError", 0)
+        self.run()
+
+    def fire_inner(self, index: int, ok: bool) -> None:
+        inner = self.inners[index]
+        if inner["fired"]:
+            return
+        inner["fired"] = True
+        if self.waiting == index:
+            self.waiting = None
+            self.result = 7 if ok else ("failure", "IndexError", index)
+            self.run()
+
+    def cancel(self) -> None:
+        if not self.called:
+            self.called = True
+            self.suppress = True
+            self.result = ("failure", "CancelledError", None)
+            self.run()
+        elif self.waiting is not None:
+            index = self.waiting
+            self.inners[index]["fired"] = True
+            self.waiting = None
+            self.result = ("failure", "CancelledError", None)
+            self.run()
+
+
+def describe(result: Any) -> Any:
+    if isinstance(result, Failure):
+        name = result.type.__name__
+        if name == "CancelledError":
+            return ("failure", name, None)
+        return ("failure", name, result.value.args[0])
+    return result
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(operation, max_size=40))
+def test_random_chains_never_lose_a_result_or_an_error(ops: list[tuple[str, Any]]) -> None:
+    d: Deferred[int] = Deferred()
+    model = Model()
+    inners: list[Deferred[int]] = []
+    inner_fired: list[bool] = []
+
+    def make_callback(kind: str) -> Callable[[int], Any]:
+        def cb(value: int) -> Any:
+            if kind == "inc":
+                return value + 1
+            if kind == "raise":
+                raise ValueError(value)
+            if kind == "fired_inner":
+                return succeed(value * 10)
+            inner: Deferred[int] = Deferred()
+            inners.append(inner)
+            inner_fired.append(False)
+            return inner
+
+        return cb
+
+    def make_errback(kind: str) -> Callable[[Failure], Any]:
+        def eb(f: Failure) -> Any:
+            if kind == "recover":
+                return 100
+            if kind == "reraise":
+                f.raiseException()
+            if kind == "trap_other":
+                f.trap(OverflowError)
+            return f
+
+        return eb
+
+    def fire_inner(index: int, ok: bool) -> None:
+        if index >= len(inners) or inner_fired[index]:
+            return
+        inner_fired[index] = True
+        # A cancelled inner swallows this late result, as documented.
+        if ok:
+            inners[index].callback(7)
+        else:
+            inners[index].errback(IndexError(index))
+        model.fire_inner(index, ok)
+
+    fired = False
+    for name, arg in ops:
+        if name == "callback":
+            d.addCallback(make_callback(arg))
+            model.steps.append(("callback", arg))
+            model.run()
+        elif name == "errback":
+            d.addErrback(make_errback(arg))
+            model.steps.append(("errback", arg))
+            model.run()
+        elif name == "both":
+            d.addBoth(lambda r: 0 if isinstance(r, Failure) else r + 1)
+            model.steps.append(("both", arg))
+            model.run()
+        elif name == "pause":
+            d.pause()
+            model.paused += 1
+        elif name == "unpause":
+            if model.paused:
+                model.paused -= 1
+                d.unpause()
+                model.run()
+        elif name == "fire":
+            if fired:
+                continue
+            fired = True
+            model.fire(arg)  # after a cancel, the late result is swallowed
+            if arg:
+                d.callback(1)
+            else:
+                d.errback(KeyError(0))
+        elif name == "cancel":
+            d.cancel()
+            model.cancel()
+        elif name == "fire_inner":
+            fire_inner(*arg)
+
+    # Let everything finish: unpause, fire, and fire every inner Deferred still pending.
+    while model.paused:
+        model.paused -= 1
+        d.unpause()
+        model.run()
+    if not fired and not model.called:
+        d.callback(1)
+        model.fire(True)
+    while any(not done for done in inner_fired):
+        fire_inner(inner_fired.index(False), True)
+
+    assert d.called and not d.paused
+    assert model.waiting is None and model.pos == len(model.steps)
+    assert describe(outcome(d)) == model.result
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from(["ok", "fail", "pending_ok", "pending_fail"]), max_size=8),
+    st.booleans(),
+)
+def test_gather_results_property(kinds: list[str], consume: bool) -> None:
+    ds: list[Deferred[int]] = []
+    later: list[tuple[Deferred[int], bool]] = []
+    for i, kind in enumerate(kinds):
+        if kind == "ok":
+            ds.append(succeed(i))
+        elif kind == "fail":
+            ds.append(fail(ValueError(i)))
+        else:
+            d: Deferred[int] = Deferred()
+            ds.append(d)
+            later.append((d, kind == "pending_ok"))
+    gathered = gatherResults(ds, consumeErrors=consume)
+    for d, ok in later:
+        if ok:
+            d.callback(ds.index(d))
+        else:
+            d.errback(ValueError(ds.index(d)))
+    result = outcome(gathered)
+    failing = [i for i, k in enumerate(kinds) if k in ("fail", "pending_fail")]
+    if not failing:
+        assert result == list(range(len(kinds)))
+    else:
+        assert isinstance(result, Failure) and result.check(FirstError)
+        assert result.value.index in failing
+    for d in ds:  # consume what the gather left in each one
+        outcome(d)
