@@ -10,11 +10,12 @@ wait) before it shuts down — what the headless ``inspector serve`` runs.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator
+import random
+from typing import Any, Callable, Iterator
 
 from zope.interface import implementer
 
-from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
+from inspector.defer import CancelledError, Deferred, DeferredList, fail, maybeDeferred, succeed
 from inspector.interfaces import IService, IServiceCollection
 
 log = logging.getLogger("inspector.service")
@@ -26,6 +27,8 @@ __all__ = [
     "StreamServerEndpointService",
     "TCPServer",
     "TCPClient",
+    "ClientService",
+    "backoffPolicy",
     "start_application",
     "run_application",
 ]
@@ -290,6 +293,209 @@ class TCPClient(Service):
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.disconnect()
+
+
+# ------------------------------------------------------------ a connection kept alive
+
+
+def backoffPolicy(
+    initialDelay: float = 1.0,
+    maxDelay: float = 60.0,
+    factor: float = 1.5,
+    jitter: Callable[[], float] = random.random,
+) -> Callable[[int], float]:
+    """Return ``policy(failedAttempts) -> seconds``: exponential, capped, plus ``jitter()``."""
+
+    def policy(failedAttempts: int) -> float:
+        try:
+            delay = min(initialDelay * factor ** min(failedAttempts, 100), maxDelay)
+        except OverflowError:
+            delay = maxDelay
+        return delay + jitter()
+
+    return policy
+
+
+class _LossWatchingFactory:
+    """Builds the user's protocols and tells the ClientService when each one's connection ends.
+
+    The protocol is handed to the transport itself (no proxy on the data path); only
+    its ``connectionLost`` is wrapped, on the instance.
+    """
+
+    def __init__(self, wrapped: Any, service: "ClientService") -> None:
+        self._wrapped = wrapped
+        self._service = service
+
+    def doStart(self) -> None:
+        self._wrapped.doStart()
+
+    def doStop(self) -> None:
+        self._wrapped.doStop()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = self._wrapped.buildProtocol(addr)
+        if protocol is None:
+            return None
+        original = protocol.connectionLost
+        service = self._service
+
+        def connectionLost(reason: Any) -> None:
+            # Forget it first, so code run by the protocol's own connectionLost
+            # (whenConnected, say) never gets the dead connection back.
+            service._forget(protocol)
+            try:
+                original(reason)
+            finally:
+                service._connection_lost(protocol)
+
+        protocol.connectionLost = connectionLost
+        return protocol
+
+
+class ClientService(Service):
+    """Keeps one connection to ``endpoint`` open while running, reconnecting when it drops.
+
+    ``whenConnected()`` gives a Deferred of the current protocol (at once if connected).
+    Failed attempts and lost connections are retried after ``retryPolicy(failures)``
+    seconds (default: ``backoffPolicy()``), on ``clock`` (default: the endpoint's
+    reactor). ``prepareConnection(protocol)``, if given, runs on every new connection
+    (it may return a Deferred) before ``whenConnected`` waiters see it. ``stopService``
+    stops retrying, closes the connection and fires once it is gone.
+    """
+
+    def __init__(
+        self,
+        endpoint: Any,
+        factory: Any,
+        retryPolicy: Callable[[int], float] | None = None,
+        clock: Any = None,
+        prepareConnection: Callable[[Any], Any] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.factory = factory
+        self._retry_policy = retryPolicy if retryPolicy is not None else backoffPolicy()
+        self._clock = clock
+        self._prepare = prepareConnection
+        self._protocol: Any = None
+        self._attempt: Deferred | None = None
+        self._retry_call: Any = None
+        self._failures = 0
+        self._waiters: list[tuple[Deferred, int | None]] = []
+        self._stopped: list[Deferred] = []
+
+    def _reactor_clock(self) -> Any:
+        if self._clock is None:
+            self._clock = _reactor_or_default(getattr(self.endpoint, "_reactor", None))
+        return self._clock
+
+    def startService(self) -> None:
+        if self.running:
+            return
+        Service.startService(self)
+        self._failures = 0
+        self._connect()
+
+    def whenConnected(self, failAfterFailures: int | None = None) -> Deferred:
+        """A Deferred of the connected protocol; fails after ``failAfterFailures`` failed attempts.
+
+        While the service is stopped it fails with CancelledError.
+        """
+        if self._protocol is not None:
+            return succeed(self._protocol)
+        if not self.running:
+            return fail(CancelledError(f"{self!r} is not running"))
+        waiter: Deferred = Deferred()
+        self._waiters.append((waiter, failAfterFailures))
+        return waiter
+
+    def _connect(self) -> None:
+        self._retry_call = None
+        attempt = self.endpoint.connect(_LossWatchingFactory(self.factory, self))
+        self._attempt = attempt
+        attempt.addCallbacks(self._connected, self._attempt_failed)
+
+    def _connected(self, protocol: Any) -> Any:
+        self._attempt = None
+        if not self.running:
+            protocol.transport.loseConnection()
+            return None
+        if self._prepare is None:
+            self._ready(protocol)
+            return None
+        return maybeDeferred(self._prepare, protocol).addCallbacks(
+            lambda _: self._ready(protocol), self._prepare_failed, errbackArgs=(protocol,)
+        )
+
+    def _ready(self, protocol: Any) -> None:
+        if not self.running:  # stopped while prepareConnection ran
+            protocol.transport.loseConnection()
+            return
+        self._failures = 0
+        self._protocol = protocol
+        waiters, self._waiters = self._waiters, []
+        for waiter, _ in waiters:
+            waiter.callback(protocol)
+
+    def _prepare_failed(self, failure: Any, protocol: Any) -> None:
+        log.error("%r: prepareConnection failed: %s", self, failure.getErrorMessage())
+        protocol.transport.loseConnection()  # _connection_lost schedules the retry
+
+    def _attempt_failed(self, failure: Any) -> None:
+        self._attempt = None
+        if not self.running:
+            return None
+        self._failures += 1
+        keep = []
+        for waiter, limit in self._waiters:
+            if limit is not None and self._failures >= limit:
+                waiter.errback(failure)
+            else:
+                keep.append((waiter, limit))
+        self._waiters = keep
+        self._schedule_retry()
+        return None
+
+    def _forget(self, protocol: Any) -> None:
+        if protocol is self._protocol:
+            self._protocol = None
+
+    def _connection_lost(self, protocol: Any) -> None:
+        if not self.running:
+            stopped, self._stopped = self._stopped, []
+            for d in stopped:
+                d.callback(None)
+            return
+        self._failures += 1
+        self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        delay = max(0.0, self._retry_policy(self._failures))
+        log.info("%r: connecting again in %.3g s", self, delay)
+        self._retry_call = self._reactor_clock().callLater(delay, self._connect)
+
+    def stopService(self) -> Deferred:
+        """Stop reconnecting and close the connection; fires once it is closed."""
+        if not self.running:
+            return succeed(None)
+        Service.stopService(self)
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
+        if self._attempt is not None:
+            attempt, self._attempt = self._attempt, None
+            attempt.addErrback(lambda f: f.trap(CancelledError))
+            attempt.cancel()
+        waiters, self._waiters = self._waiters, []
+        for waiter, _ in waiters:
+            waiter.errback(CancelledError(f"{self!r} stopped before connecting"))
+        protocol, self._protocol = self._protocol, None
+        if protocol is None or protocol.transport is None:
+            return succeed(None)
+        gone: Deferred = Deferred()
+        self._stopped.append(gone)
+        protocol.transport.loseConnection()
+        return gone
 
 
 # --------------------------------------------------------------------- the application
