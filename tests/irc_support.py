@@ -1,0 +1,261 @@
+"""Helpers for the IRC tests: recording clients, a raw line client, peers in subprocesses.
+
+Every helper works over real loopback sockets on the reactor the test runs on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any, Callable
+
+from inspector.defer import Deferred
+from inspector.protocol import ClientFactory, Protocol
+from inspector.protocols.irc import IRCClient, Message, parse_message
+
+
+class Waiters:
+    """Events recorded in order; ``wait_for`` returns a Deferred of the first matching one."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self._waiting: list[tuple[Callable[[tuple], bool], Deferred]] = []
+
+    def record(self, *event: Any) -> None:
+        self.events.append(event)
+        for item in list(self._waiting):
+            match, waiting = item
+            if match(event):
+                self._waiting.remove(item)
+                waiting.callback(event)
+
+    def wait_for(self, kind: str, *values: Any, since: int = 0) -> Deferred:
+        """Fire with the first event (from index ``since``) named ``kind`` whose leading values equal ``values``."""
+
+        def match(event: tuple) -> bool:
+            return event[0] == kind and event[1 : 1 + len(values)] == values
+
+        for event in self.events[since:]:
+            if match(event):
+                d: Deferred = Deferred()
+                d.callback(event)
+                return d
+        d = Deferred()
+        self._waiting.append((match, d))
+        return d
+
+    def kinds(self) -> list[str]:
+        return [event[0] for event in self.events]
+
+
+class RecordingClient(IRCClient):
+    """An IRCClient that records every event users override."""
+
+    def __init__(self, nickname: str = "tester", **attributes: Any) -> None:
+        self.nickname = nickname
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        self.log = Waiters()
+        self.lost: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.log.record("connected")
+        super().connectionMade()
+
+    def connectionLost(self, reason: Any) -> None:
+        super().connectionLost(reason)
+        self.log.record("lost", reason)
+        if not self.lost.called:
+            self.lost.callback(getattr(reason, "value", reason))  # the exception, not a Failure
+
+    def message_received(self, message: Message) -> None:
+        super().message_received(message)  # handled first: waiters see the handled state
+        self.log.record("message", message.command, message)
+
+    def signedOn(self) -> None:
+        self.log.record("signedOn", self.nickname)
+
+    def receivedMOTD(self, motd: list[str]) -> None:
+        self.log.record("motd", motd)
+
+    def joined(self, channel: str) -> None:
+        self.log.record("joined", channel)
+
+    def left(self, channel: str) -> None:
+        self.log.record("left", channel)
+
+    def privmsg(self, user: str, channel: str, message: str) -> None:
+        self.log.record("privmsg", user.split("!")[0], channel, message)
+
+    def noticed(self, user: str, channel: str, message: str) -> None:
+        self.log.record("noticed", user.split("!")[0], channel, message)
+
+    def action(self, user: str, channel: str, data: str) -> None:
+        self.log.record("action", user.split("!")[0], channel, data)
+
+    def userJoined(self, user: str, channel: str) -> None:
+        self.log.record("userJoined", user, channel)
+
+    def userLeft(self, user: str, channel: str) -> None:
+        self.log.record("userLeft", user, channel)
+
+    def userQuit(self, user: str, quitMessage: str) -> None:
+        self.log.record("userQuit", user, quitMessage)
+
+    def userRenamed(self, oldname: str, newname: str) -> None:
+        self.log.record("userRenamed", oldname, newname)
+
+    def nickChanged(self, nick: str) -> None:
+        self.log.record("nickChanged", nick)
+
+    def topicUpdated(self, user: str, channel: str, newTopic: str) -> None:
+        self.log.record("topicUpdated", channel, newTopic, user)
+
+    def namesReceived(self, channel: str, nicks: list[str]) -> None:
+        self.log.record("names", channel, nicks)
+
+    def modeChanged(self, user: str, channel: str, set: bool, modes: str, args: tuple) -> None:
+        self.log.record("mode", channel, set, modes, args)
+
+    def kickedFrom(self, channel: str, kicker: str, message: str) -> None:
+        self.log.record("kickedFrom", channel, kicker, message)
+
+    def userKicked(self, kickee: str, channel: str, kicker: str, message: str) -> None:
+        self.log.record("userKicked", kickee, channel, kicker)
+
+    def isupport(self, options: list[str]) -> None:
+        self.log.record("isupport", options)
+
+    def irc_unknown(self, prefix: str, command: str, params: list[str]) -> None:
+        self.log.record("unknown", command, params)
+
+    def numeric(self, code: str) -> Deferred:
+        """Fire with the first message whose command is ``code``."""
+        return self.log.wait_for("message", code)
+
+
+class SingleClientFactory(ClientFactory):
+    """Connects one given protocol instance; ``failed`` fires if connecting fails."""
+
+    def __init__(self, protocol: Any, reactor: Any) -> None:
+        self.instance = protocol
+        self.reactor = reactor
+        self.failed: Deferred = Deferred()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        self.instance.factory = self
+        return self.instance
+
+    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+        self.failed.callback(reason)
+
+
+def connect(reactor: Any, port: int, protocol: Any) -> Any:
+    """Connect ``protocol`` to 127.0.0.1:``port``; return the protocol."""
+    reactor.connectTCP("127.0.0.1", port, SingleClientFactory(protocol, reactor))
+    return protocol
+
+
+class RawClient(Protocol):
+    """Sends raw bytes and records the server's lines (parsed) and the close."""
+
+    def __init__(self) -> None:
+        self.log = Waiters()
+        self.buffer = b""
+        self.lost: Deferred = Deferred()
+        self.made: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.made.callback(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\r\n")
+        for line in lines:
+            message = parse_message(line)
+            assert isinstance(message, Message), (line, message)
+            self.log.record(message.command, *message.params)
+            if message.command == "PING":
+                self.transport.write(b"PONG :" + message.params[-1].encode() + b"\r\n")
+
+    def connectionLost(self, reason: Any) -> None:
+        self.log.record("lost")
+        self.lost.callback(getattr(reason, "value", reason))  # the exception, not a Failure
+
+    def send(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def register(self, nick: str) -> Deferred:
+        """Send NICK/USER and fire on 001."""
+        self.send(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
+        return self.log.wait_for("001")
+
+
+class SilentClient(RawClient):
+    """A raw client that never answers PING (a dead client, as the server sees it)."""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\r\n")
+        for line in lines:
+            message = parse_message(line)
+            if isinstance(message, Message):
+                self.log.record(message.command, *message.params)
+
+
+# ------------------------------------------------------------------ subprocess peers
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Block until something accepts on 127.0.0.1:``port`` (or the process died)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"peer exited early with {process.returncode}: {process.stderr.read()[-2000:]!r}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout} s")
+
+
+def start_peer(args: list[str], port: int) -> subprocess.Popen:
+    """Start a peer server process and wait until it listens; the caller must ``stop_peer`` it."""
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        wait_listening(port, process)
+    except BaseException:
+        stop_peer(process)
+        raise
+    return process
+
+
+def stop_peer(process: subprocess.Popen) -> None:
+    """Terminate the peer, kill it if it lingers."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+    if process.stderr:
+        process.stderr.close()
+
+
+def script(name: str) -> str:
+    """The path of a console script installed next to the running interpreter."""
+    return os.path.join(os.path.dirname(sys.executable), name)

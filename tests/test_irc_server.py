@@ -1,0 +1,489 @@
+"""Our IRC server driven by our IRCClient and by raw lines, over loopback, on every reactor."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from inspector.defer import Deferred, gatherResults
+from inspector.protocols.irc import IRCServerFactory
+from irc_support import RawClient, RecordingClient, SilentClient, connect
+
+
+def serve(reactor: Any, **options: Any) -> tuple[IRCServerFactory, int, Any]:
+    factory = IRCServerFactory(reactor, **options)
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    return factory, port.getHost().port, port
+
+
+async def signed_on(reactor: Any, port: int, nick: str, **attributes: Any) -> RecordingClient:
+    client = connect(reactor, port, RecordingClient(nick, **attributes))
+    await client.log.wait_for("signedOn")
+    return client
+
+
+async def raw(reactor: Any, port: int) -> RawClient:
+    client = connect(reactor, port, RawClient())
+    await client.made
+    return client
+
+
+async def sync(client: RecordingClient) -> None:
+    """Round-trip a PING, so everything the server sent before has arrived."""
+    await client.ping_server()
+
+
+async def sync_raw(client: RawClient, token: str = "sync") -> None:
+    client.send(f"PING {token}\r\n".encode())
+    await client.log.wait_for("PONG", "irc.inspector.local", token)
+
+
+async def quit_all(*clients: Any) -> None:
+    for client in clients:
+        if client.transport is not None and not client.lost.called:
+            client.transport.loseConnection()
+    for client in clients:
+        await client.lost
+
+
+# ------------------------------------------------------------------ registration
+
+
+def test_registration_sends_001_to_005_lusers_and_motd(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, motd="first line\nsecond line")
+        client = await signed_on(reactor, port, "alice")
+        await client.numeric("376")
+        codes = [e[1] for e in client.log.events if e[0] == "message"]
+        assert codes[:5] == ["001", "002", "003", "004", "005"]
+        assert "251" in codes and "255" in codes
+        assert codes.index("375") < codes.index("372") < codes.index("376")
+        assert ("motd", ["- irc.inspector.local Message of the day - ", "- first line", "- second line"]) in client.log.events
+        assert client.nickname == "alice"
+        assert client.supported["CASEMAPPING"] == "ascii"
+        assert client.supported["NICKLEN"] == "30"
+        await quit_all(client)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_registration_without_motd_sends_422_and_supports_cap_and_password(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, password="sesame")
+        client = await signed_on(reactor, port, "bob", password="sesame", cap_negotiation=True)
+        await client.numeric("422")
+        assert ("motd", []) in client.log.events
+        assert client.offered_capabilities == {}
+        wrong = connect(reactor, port, RecordingClient("mallory", password="nope"))
+        await wrong.lost
+        codes = [e[1] for e in wrong.log.events if e[0] == "message"]
+        assert codes == ["464", "ERROR"]
+        assert "signedOn" not in wrong.log.kinds()
+        await quit_all(client)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_nick_collision_gets_433_and_the_client_retries(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        first = await signed_on(reactor, port, "carol")
+        second = await signed_on(reactor, port, "carol")
+        assert second.nickname == "carol_"
+        assert [e[2].params[1] for e in second.log.events if e[:2] == ("message", "433")] == ["carol"]
+        await quit_all(first, second)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+# ------------------------------------------------------------------ channels and messages
+
+
+def test_join_is_broadcast_to_everyone_then_names(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        alice = await signed_on(reactor, port, "alice")
+        alice.join("#room")
+        await alice.log.wait_for("names", "#room")
+        bob = await signed_on(reactor, port, "bob")
+        mark = len(bob.log.events)
+        bob.join("room")  # the client adds the "#"
+        await bob.numeric("366")
+        await alice.log.wait_for("userJoined", "bob", "#room")
+        kinds = [e[0] if e[0] != "message" else e[1] for e in bob.log.events[mark:]]
+        assert kinds.index("JOIN") < kinds.index("353") < kinds.index("366")
+        assert ("joined", "#room") in bob.log.events
+        assert ("names", "#room", ["@alice", "bob"]) in bob.log.events
+        await quit_all(alice, bob)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_privmsg_notice_and_action_reach_everyone_but_the_sender(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        clients = [await signed_on(reactor, port, nick) for nick in ("ann", "ben", "cat")]
+        for client in clients:
+            client.join("#c")
+            await client.log.wait_for("names", "#c")
+        ann, ben, cat = clients
+        ann.say("#c", "hello all")
+        ann.notice("#c", "a notice")
+        ann.describe("#c", "waves")
+        ann.msg("ben", "just for ben")
+        for peer in (ben, cat):
+            await peer.log.wait_for("privmsg", "ann", "#c", "hello all")
+            await peer.log.wait_for("noticed", "ann", "#c", "a notice")
+            await peer.log.wait_for("action", "ann", "#c", "waves")
+        await ben.log.wait_for("privmsg", "ann", "ben", "just for ben")
+        await sync(ann)
+        await sync(cat)
+        assert not [e for e in ann.log.events if e[0] in ("privmsg", "noticed", "action")]
+        assert ("privmsg", "ann", "ben", "just for ben") not in cat.log.events
+        await quit_all(*clients)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_long_message_is_split_and_every_relayed_line_fits_512_bytes(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        ann = await signed_on(reactor, port, "ann")
+        watcher = await raw(reactor, port)
+        await watcher.register("watcher")
+        text = " ".join(f"word{i}" for i in range(400))
+        ann.msg("watcher", text)
+        await sync(ann)
+        await sync_raw(watcher)
+        received = [e[2] for e in watcher.log.events if e[0] == "PRIVMSG"]
+        assert " ".join(received) == text
+        assert len(received) > 1
+        assert watcher.log.events.count(("417", "watcher", "Input line was too long")) == 0
+        await quit_all(ann, watcher)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_nick_change_topic_part_and_quit_reach_channel_members(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        op = await signed_on(reactor, port, "op")
+        op.join("#t")
+        await op.log.wait_for("names", "#t")
+        user = await signed_on(reactor, port, "user")
+        user.join("#t")
+        await op.log.wait_for("userJoined", "user", "#t")
+        op.topic("#t", "the topic")
+        await user.log.wait_for("topicUpdated", "#t", "the topic")
+        user.topic("#t", "not allowed")  # +t: only operators
+        await user.numeric("482")
+        user.setNick("renamed")
+        await op.log.wait_for("userRenamed", "user", "renamed")
+        await user.log.wait_for("nickChanged", "renamed")
+        user.leave("#t", "bye")
+        await op.log.wait_for("userLeft", "renamed", "#t")
+        await user.log.wait_for("left", "#t")
+        user.join("#t")
+        await user.log.wait_for("topicUpdated", "#t", "the topic", "irc.inspector.local")
+        user.quit("gone")
+        await op.log.wait_for("userQuit", "renamed", "Quit: gone")
+        reason = await user.lost
+        errors = [e for e in user.log.events if e[:2] == ("message", "ERROR")]
+        assert errors and "Quit: gone" in errors[0][2].params[0]
+        assert reason is not None
+        assert list(factory.users) == ["op"]
+        await quit_all(op)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_who_names_mode_and_kick(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        op = await signed_on(reactor, port, "op")
+        op.join("#m")
+        await op.log.wait_for("names", "#m")
+        other = await raw(reactor, port)
+        await other.register("other")
+        other.send(b"JOIN #m\r\nWHO #m\r\nMODE #m\r\n")
+        await other.log.wait_for("315", "other", "#m")
+        who = sorted(e[6] for e in other.log.events if e[0] == "352")
+        assert who == ["op", "other"]
+        await other.log.wait_for("324", "other", "#m", "+nt")
+        op.mode("#m", "+v", "other")
+        await other.log.wait_for("MODE", "#m", "+v", "other")
+        op.names("#m")
+        await op.log.wait_for("names", "#m", ["@op", "+other"])
+        other.send(b"MODE #m -t\r\n")
+        await other.log.wait_for("482", "other", "#m")
+        op.kick("#m", "other", "out")
+        await other.log.wait_for("KICK", "#m", "other", "out")
+        await op.log.wait_for("userKicked", "other", "#m", "op")
+        await sync_raw(other)
+        assert set(factory.channels["#m"].members) == {factory.users["op"]}
+        await quit_all(op, other)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+# ------------------------------------------------------------------ error numerics
+
+
+def test_error_numerics(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        busy = await signed_on(reactor, port, "busy")
+        busy.join("#here")
+        await busy.log.wait_for("names", "#here")
+        client = await raw(reactor, port)
+        client.send(b"JOIN #x\r\n")
+        await client.log.wait_for("451", "*", "You have not registered")
+        client.send(b"NICK\r\n")
+        await client.log.wait_for("431")
+        client.send(b"NICK 9lives\r\n")
+        await client.log.wait_for("432", "*", "9lives")
+        client.send(b"NICK busy\r\n")
+        await client.log.wait_for("433", "*", "busy")
+        await client.register("me")
+        checks = [
+            (b"PRIVMSG\r\n", ("411", "me")),
+            (b"PRIVMSG busy\r\n", ("412", "me")),
+            (b"PRIVMSG nobody :hi\r\n", ("401", "me", "nobody")),
+            (b"PRIVMSG #nowhere :hi\r\n", ("403", "me", "#nowhere")),
+            (b"PART #nowhere\r\n", ("403", "me", "#nowhere")),
+            (b"PART #here\r\n", ("442", "me", "#here")),
+            (b"FROBNICATE now\r\n", ("421", "me", "FROBNICATE")),
+            (b"USER a b\r\n", ("462", "me")),
+            (b"JOIN\r\n", ("461", "me", "JOIN")),
+            (b"TOPIC\r\n", ("461", "me", "TOPIC")),
+            (b"PRIVMSG #here :" + b"x" * 600 + b"\r\n", ("417", "me")),
+            (b"PING\r\n", ("409", "me")),
+        ]
+        for line, expected in checks:
+            client.send(line)
+            await client.log.wait_for(*expected)
+        await sync_raw(client)
+        # NOTICE never gets an error reply.
+        mark = len(client.log.events)
+        client.send(b"NOTICE nobody :hi\r\nNOTICE\r\n")
+        await sync_raw(client, "after-notice")
+        assert [e[0] for e in client.log.events[mark:]] == ["PONG"]
+        await quit_all(busy, client)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_connection_limit_refuses_with_error(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, max_connections=2)
+        a = await signed_on(reactor, port, "a")
+        b = await raw(reactor, port)
+        c = await raw(reactor, port)
+        await c.lost
+        assert c.log.events[0][0] == "ERROR" and "Too many connections" in c.log.events[0][1]
+        await b.register("b")  # the admitted ones keep working
+        await quit_all(a, b)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_channels_per_user_limit(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, max_channels_per_user=2)
+        client = await raw(reactor, port)
+        await client.register("joiner")
+        client.send(b"JOIN #a,#b,#c\r\n")
+        await client.log.wait_for("405", "joiner", "#c")
+        assert sorted(factory.users["joiner"].channels) == ["#a", "#b"]
+        await quit_all(client)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_flood_limit_closes_the_flooder_only(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, flood_burst=10, flood_rate=1.0)
+        calm = await signed_on(reactor, port, "calm")
+        flooder = await raw(reactor, port)
+        flooder.send(b"".join(b"PING x%d\r\n" % i for i in range(200)))
+        await flooder.lost
+        errors = [e for e in flooder.log.events if e[0] == "ERROR"]
+        assert errors and "Excess Flood" in errors[0][1]
+        assert len([e for e in flooder.log.events if e[0] == "PONG"]) <= 10
+        await sync(calm)
+        await quit_all(calm)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_idle_clients_are_pinged_and_dead_ones_dropped(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, ping_interval=0.3, ping_timeout=0.3)
+        alive = await raw(reactor, port)  # answers PING
+        await alive.register("alive")
+        dead = connect(reactor, port, SilentClient())
+        await dead.made
+        await dead.register("dead")
+        await dead.lost
+        assert dead.log.events[-2][0] == "ERROR" and "Ping timeout" in dead.log.events[-2][1]
+        assert ("PING", "irc.inspector.local") in dead.log.events
+        assert ("PING", "irc.inspector.local") in alive.log.events
+        assert not alive.lost.called
+        await sync_raw(alive)
+        await quit_all(alive)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_unregistered_connections_time_out(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, registration_timeout=0.3)
+        lurker = await raw(reactor, port)
+        lurker.send(b"NICK lurker\r\n")
+        await lurker.lost
+        assert "Registration timed out" in lurker.log.events[-2][1]
+        assert factory.users == {}
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_factory_rejects_bad_limits() -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        IRCServerFactory(max_connections=0)
+    with pytest.raises(ValueError, match="ping_interval"):
+        IRCServerFactory(ping_interval=-1)
+    with pytest.raises(ValueError, match="max_line_length"):
+        IRCServerFactory(max_line_length=10)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_binary_junk_gets_421_and_the_session_goes_on(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        client = await raw(reactor, port)
+        await client.register("junk")
+        client.send(b"\x00\xff\xfe garbage\r\n\x01\x02\x03\r\n:\r\n@@@\r\n\xc3\x28 x\r\n")
+        for _ in range(5):
+            await client.log.wait_for("421")
+        await sync_raw(client)
+        assert len([e for e in client.log.events if e[0] == "421"]) == 5
+        client.send(b"JOIN #ok\r\n")
+        await client.log.wait_for("366", "junk", "#ok")
+        await quit_all(client)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_over_long_lines_get_417_and_later_lines_still_work(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        client = await raw(reactor, port)
+        await client.register("longer")
+        # An over-long line, a good line in the same chunk, then a long line in pieces.
+        client.send(b"PRIVMSG longer :" + b"a" * 1000 + b"\r\nJOIN #after\r\n" + b"b" * 700)
+        await client.log.wait_for("366", "longer", "#after")
+        client.send(b"c" * 3000)
+        client.send(b"d\r\nPING :done\r\n")
+        await client.log.wait_for("PONG", "irc.inspector.local", "done")
+        assert len([e for e in client.log.events if e[0] == "417"]) == 2
+        await quit_all(client)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_disconnect_mid_line_and_unterminated_lines_lose_nothing_else(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        stayer = await signed_on(reactor, port, "stayer")
+        stayer.join("#c")
+        await stayer.log.wait_for("names", "#c")
+        leaver = await raw(reactor, port)
+        await leaver.register("leaver")
+        leaver.send(b"JOIN #c\r\nPRIVMSG #c :half a li")
+        await stayer.log.wait_for("userJoined", "leaver", "#c")
+        leaver.transport.loseConnection()
+        await leaver.lost
+        await stayer.log.wait_for("userQuit", "leaver", "Connection closed")
+        assert not [e for e in stayer.log.events if e[0] == "privmsg"]
+        assert "leaver" not in factory.users
+        await sync(stayer)
+        await quit_all(stayer)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_thousands_of_connections_opened_and_dropped(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        keeper = await signed_on(reactor, port, "keeper")
+        for batch in range(50):  # 2000 in all, 40 at a time: within the default listen backlog
+            clients = [connect(reactor, port, RawClient()) for _ in range(40)]
+            await gatherResults([c.made for c in clients])
+            for index, client in enumerate(clients):
+                if index % 3 == 0:
+                    client.send(b"NICK half")  # dropped mid-line
+                elif index % 3 == 1:
+                    client.transport.abortConnection()
+                    continue
+                client.transport.loseConnection()
+            await gatherResults([c.lost for c in clients])
+        await sync(keeper)
+        fresh = await signed_on(reactor, port, "fresh")
+        fresh.msg("keeper", "still here")
+        await keeper.log.wait_for("privmsg", "fresh", "keeper", "still here")
+        await quit_all(keeper, fresh)
+        for _ in range(100):  # the server notices the last closes promptly
+            if factory.connection_count == 0:
+                break
+            waited: Deferred = Deferred()
+            reactor.callLater(0.02, waited.callback, None)
+            await waited
+        assert factory.connection_count == 0
+        assert list(factory.users) == []
+        await listening.stopListening()
+
+    run(scenario, timeout=60)
+
+
+def test_exception_in_a_handler_is_logged_and_the_server_goes_on(reactor: Any, run: Any, caplog: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+
+        def explode(prefix: Any, params: Any) -> None:
+            raise RuntimeError("boom")
+
+        client = await raw(reactor, port)
+        await client.register("victim")
+        factory.users["victim"].irc_LIST = explode
+        client.send(b"LIST\r\n")
+        await sync_raw(client)
+        await quit_all(client)
+        await listening.stopListening()
+
+    with caplog.at_level(logging.ERROR, logger="inspector.irc.server"):
+        run(scenario)
+    assert any("boom" in (r.exc_text or "") or (r.exc_info and "boom" in str(r.exc_info[1])) for r in caplog.records)
