@@ -1,0 +1,778 @@
+"""TCP over non-blocking sockets: listening ports, connectors and the transport.
+
+Shared by every reactor: the reactor only tells a selectable when its descriptor is
+ready. The hot path is ``Connection.doRead`` -> ``protocol.dataReceived`` ->
+``Connection.write``, which sends at once when nothing is buffered and buffers (and
+watches for writability) only when the kernel would block.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+from typing import Any
+
+from zope.interface import implementer
+
+from inspector import error
+from inspector.address import IPv4Address, IPv6Address
+from inspector.defer import succeed
+from inspector.failure import Failure
+from inspector.interfaces import (
+    IConnector,
+    IConsumer,
+    IHalfCloseableProtocol,
+    IListeningPort,
+    IPushProducer,
+    ITCPTransport,
+)
+from inspector.reactors.base import describe_callable, is_ip_address
+
+log = logging.getLogger("inspector.tcp")
+
+__all__ = ["Connection", "Port", "Connector"]
+
+_CONNECT_PENDING = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR)
+#: accept() failures that mean "out of resources for now": stop accepting this turn.
+_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+def make_address(sockaddr: Any, kind: str = "TCP") -> IPv4Address | IPv6Address:
+    """Turn a socket address tuple into an IPv4Address or IPv6Address."""
+    if len(sockaddr) == 2:
+        return IPv4Address(kind, sockaddr[0], sockaddr[1])  # type: ignore[arg-type]
+    return IPv6Address(kind, sockaddr[0], sockaddr[1], sockaddr[2], sockaddr[3])  # type: ignore[arg-type]
+
+
+def family_for(host: str) -> socket.AddressFamily:
+    """AF_INET6 for an IPv6 literal, AF_INET otherwise."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def check_port(port: Any) -> int:
+    """Return ``port`` if it is a valid port number; TypeError/ValueError otherwise."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        raise TypeError(f"port must be an int, not {type(port).__name__}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535, got {port}")
+    return port
+
+
+def _call_logged(what: str, func: Any, *args: Any) -> None:
+    """Call a user callback; log (with traceback) instead of raising."""
+    try:
+        func(*args)
+    except Exception:
+        log.error("Error in %s %s", what, describe_callable(func), exc_info=True)
+
+
+@implementer(ITCPTransport, IConsumer, IPushProducer)
+class Connection:
+    """A connected TCP socket: the transport a stream protocol writes to.
+
+    Writes go straight to ``send`` while nothing is buffered; the rest waits in a
+    bytearray until the socket is writable. Past ``high_water`` buffered bytes a
+    registered producer is paused, and resumed below ``low_water``.
+    """
+
+    #: Bytes asked of one recv().
+    read_size = 65536
+    #: Buffered bytes above which a registered producer is paused.
+    high_water = 64 * 1024
+    #: Buffered bytes at or below which a paused producer is resumed.
+    low_water = 16 * 1024
+
+    def __init__(self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None) -> None:
+        self.socket = sock
+        self._fd = sock.fileno()
+        self._recv = sock.recv
+        self._send = sock.send
+        self.protocol = protocol
+        self.reactor = reactor
+        self.connector = connector
+        self._peer = peer
+        self._host: Any = None
+        self.connected = True
+        self.disconnecting = False
+        self.disconnected = False
+        self._buffer = bytearray()
+        self._live = False  # registered with the reactor (after connectionMade)
+        self._reading = True
+        self._writing = False
+        self._read_closed = False  # the peer sent FIN (half-closeable protocols only)
+        self._write_closing = False  # loseWriteConnection was asked
+        self._write_closed = False  # we sent FIN
+        self._lost = False
+        self._close_call: Any = None
+        self.producer: Any = None
+        self.streamingProducer = False
+        self.producerPaused = False
+
+    # --------------------------------------------------------- reactor side
+
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 once closed)."""
+        return self._fd if not self._lost else -1
+
+    def _start(self) -> None:
+        """Attach the protocol, then start watching the socket for what it wants."""
+        try:
+            self.protocol.makeConnection(self)
+        except Exception as exc:
+            log.error("Error in %s", describe_callable(self.protocol.connectionMade), exc_info=True)
+            self.connectionLost(Failure(error.ConnectionLost(f"{type(exc).__name__}: {exc}")))
+            return
+        if self._lost:
+            return
+        self._live = True
+        reactor = self.reactor
+        if self._reading:
+            reactor.addReader(self)
+        if self._writing:
+            reactor.addWriter(self)
+
+    def doRead(self) -> BaseException | None:
+        """Read what the socket has and hand it to the protocol."""
+        try:
+            data = self._recv(self.read_size)
+        except BlockingIOError:
+            return None
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            return None
+        except OSError as exc:
+            return error.ConnectionLost(exc)
+        if data:
+            self.protocol.dataReceived(data)
+            return None
+        return self._read_eof()
+
+    def _read_eof(self) -> BaseException | None:
+        if not IHalfCloseableProtocol.providedBy(self.protocol):
+            return error.ConnectionDone()
+        self._read_closed = True
+        self._stop_reading()
+        self.protocol.readConnectionLost()
+        if self._write_closed:
+            return error.ConnectionDone()
+        return None
+
+    def doWrite(self) -> BaseException | None:
+        """Send buffered bytes; finish a pending close or half-close once drained."""
+        buf = self._buffer
+        if buf:
+            try:
+                sent = self._send(buf)
+            except BlockingIOError:
+                return None
+            except InterruptedError:  # pragma: no cover
+                return None
+            except OSError as exc:
+                return error.ConnectionLost(exc)
+            del buf[:sent]
+            producer = self.producer
+            if producer is not None and self.producerPaused and len(buf) <= self.low_water:
+                self.producerPaused = False
+                producer.resumeProducing()
+            if buf:
+                return None
+        # Drained.
+        producer = self.producer
+        if producer is not None and not self.streamingProducer and not self._write_closing:
+            producer.resumeProducing()  # a pull producer is asked for the next chunk
+            if self._buffer or self.producer is not None:
+                return None  # stay watched: asked again when writable
+        self._stop_writing()
+        if self.producer is None:
+            if self.disconnecting:
+                return error.ConnectionDone()
+            if self._write_closing and not self._write_closed:
+                return self._close_write()
+        return None
+
+    def _close_write(self) -> BaseException | None:
+        self._write_closed = True
+        try:
+            self.socket.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            return error.ConnectionLost(exc)
+        if IHalfCloseableProtocol.providedBy(self.protocol):
+            self.protocol.writeConnectionLost()
+        if self._read_closed:
+            return error.ConnectionDone()
+        return None
+
+    def connectionLost(self, reason: Failure) -> None:
+        """Close the socket and tell the protocol (exactly once) why the connection ended."""
+        if self._lost:
+            return
+        if self._close_call is not None and self._close_call.active():
+            self._close_call.cancel()
+        self._close_call = None
+        self.reactor._forget(self)
+        self._lost = True
+        self.connected = False
+        self.disconnected = True
+        self._live = False
+        self._reading = self._writing = False
+        self._buffer = bytearray()
+        try:
+            self.socket.close()
+        except OSError:  # pragma: no cover
+            pass
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            _call_logged("producer", producer.stopProducing)
+        protocol = self.protocol
+        _call_logged("connectionLost of", protocol.connectionLost, reason)
+        if self.connector is not None:
+            self.connector.connectionLost(reason)
+
+    # ------------------------------------------------------- watching state
+
+    def _start_reading(self) -> None:
+        if not self._reading and not self._lost:
+            self._reading = True
+            if self._live:
+                self.reactor.addReader(self)
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            if self._live:
+                self.reactor.removeReader(self)
+
+    def _start_writing(self) -> None:
+        if not self._writing and not self._lost:
+            self._writing = True
+            if self._live:
+                self.reactor.addWriter(self)
+
+    def _stop_writing(self) -> None:
+        if self._writing:
+            self._writing = False
+            if self._live:
+                self.reactor.removeWriter(self)
+
+    # ----------------------------------------------------- ITransport: write
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` now if possible, else buffer it; never blocks."""
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        if not data or self._lost or self._write_closing:
+            return
+        buf = self._buffer
+        if buf:
+            buf += data
+        else:
+            try:
+                sent = self._send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # broken: the buffered write fails in doWrite and drops us
+            if sent == len(data):
+                return
+            buf += memoryview(data)[sent:]
+            self._start_writing()
+        if len(buf) > self.high_water:
+            producer = self.producer
+            if producer is not None and self.streamingProducer and not self.producerPaused:
+                self.producerPaused = True
+                producer.pauseProducing()
+
+    def writeSequence(self, iovec: Any) -> None:
+        """Write each bytes object of ``iovec`` in order."""
+        chunks = [c if type(c) is bytes else _as_bytes(c) for c in iovec]
+        self.write(b"".join(chunks))
+
+    def getBufferSize(self) -> int:
+        """Return how many written bytes wait to be sent."""
+        return len(self._buffer)
+
+    # ------------------------------------------------------------- closing
+
+    def loseConnection(self) -> None:
+        """Close once everything written has been sent (and a producer unregistered)."""
+        if self._lost or self.disconnecting:
+            return
+        self.disconnecting = True
+        self._stop_reading()
+        if self._buffer or self.producer is not None:
+            if self._buffer:
+                self._start_writing()
+            return
+        # Nothing to flush: close in a turn of our own, never inside the caller.
+        self._close_call = self.reactor.callLater(0, self._close_now)
+
+    def _close_now(self) -> None:
+        self._close_call = None
+        if self._lost:
+            return
+        if self._buffer:
+            self._start_writing()
+            return
+        self.connectionLost(Failure(error.ConnectionDone()))
+
+    def abortConnection(self) -> None:
+        """Close at once, discarding buffered data; the protocol sees ConnectionAborted."""
+        if self._lost:
+            return
+        self.disconnecting = True
+        self._buffer = bytearray()
+        self._stop_reading()
+        self._stop_writing()
+        if self._close_call is not None and self._close_call.active():
+            self._close_call.cancel()
+        self._close_call = self.reactor.callLater(0, self._abort_now)
+
+    def _abort_now(self) -> None:
+        self._close_call = None
+        self.connectionLost(Failure(error.ConnectionAborted()))
+
+    def loseWriteConnection(self) -> None:
+        """Half-close: send FIN once the buffer drains, and keep reading."""
+        if self._lost or self._write_closing:
+            return
+        self._write_closing = True
+        self._start_writing()  # doWrite sends what is left, then shuts the write side
+
+    # -------------------------------------------------------- addresses
+
+    def getPeer(self) -> Any:
+        """Return the remote address."""
+        return self._peer
+
+    def getHost(self) -> Any:
+        """Return the local address."""
+        if self._host is None:
+            self._host = make_address(self.socket.getsockname())
+        return self._host
+
+    def getHandle(self) -> socket.socket:
+        """Return the socket."""
+        return self.socket
+
+    # ------------------------------------------------------------ options
+
+    def getTcpNoDelay(self) -> bool:
+        """Return whether Nagle's algorithm is off."""
+        return bool(self.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        """Turn Nagle's algorithm off (True) or on."""
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(bool(enabled)))
+
+    def getTcpKeepAlive(self) -> bool:
+        """Return whether SO_KEEPALIVE is on."""
+        return bool(self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        """Turn SO_KEEPALIVE on or off."""
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, int(bool(enabled)))
+
+    # ------------------------------------------- consumer (a producer writes to us)
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Register a push (``streaming``) or pull producer feeding this transport."""
+        if self.producer is not None:
+            raise RuntimeError(f"{self!r} already has a producer ({self.producer!r}); unregister it first")
+        if self._lost:
+            producer.stopProducing()
+            return
+        self.producer = producer
+        self.streamingProducer = bool(streaming)
+        self.producerPaused = False
+        if streaming:
+            if len(self._buffer) > self.high_water:
+                self.producerPaused = True
+                producer.pauseProducing()
+        else:
+            self._start_writing()  # doWrite asks a pull producer for data when drained
+
+    def unregisterProducer(self) -> None:
+        """Forget the producer; a pending close can now finish."""
+        self.producer = None
+        self.producerPaused = False
+        if self._lost:
+            return
+        if (self.disconnecting or self._write_closing) and not self._buffer:
+            self._start_writing()  # doWrite completes the close
+
+    # ------------------------------------------- producer (the peer feeds us)
+
+    def pauseProducing(self) -> None:
+        """Stop reading from the peer until ``resumeProducing``."""
+        self._stop_reading()
+
+    def resumeProducing(self) -> None:
+        """Read from the peer again."""
+        if not (self.disconnecting or self._read_closed):
+            self._start_reading()
+
+    def stopProducing(self) -> None:
+        """Stop for good: close the connection."""
+        self.loseConnection()
+
+    def logPrefix(self) -> str:
+        return getattr(self.protocol, "logPrefix", lambda: type(self.protocol).__name__)()
+
+    def __repr__(self) -> str:
+        return f"<{type(self.protocol).__name__} transport fd={self._fd} peer={self._peer}>"
+
+
+def _as_bytes(data: Any) -> bytes:
+    if isinstance(data, str):
+        raise TypeError("write() takes bytes, not str; encode it first (e.g. data.encode())")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+
+
+# ------------------------------------------------------------------ listening
+
+
+@implementer(IListeningPort)
+class Port:
+    """A listening TCP socket: accepts connections and builds their protocols."""
+
+    #: Most connections accepted per readiness event, so one busy port cannot starve others.
+    accepts_per_turn = 128
+
+    def __init__(self, port: int, factory: Any, backlog: int = 50, interface: str = "127.0.0.1", reactor: Any = None) -> None:
+        self.port = check_port(port)
+        if not hasattr(factory, "buildProtocol"):
+            raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
+        if not isinstance(interface, str):
+            raise TypeError(f"interface must be a str, not {type(interface).__name__}")
+        self.factory = factory
+        self.backlog = backlog
+        self.interface = interface
+        self.reactor = reactor
+        self.socket: socket.socket | None = None
+        self.connected = False
+        self._fd = -1
+        self._family = family_for(interface)
+
+    def startListening(self) -> None:
+        """Bind and listen; CannotListenError names the address if that fails."""
+        try:
+            sock = socket.socket(self._family, socket.SOCK_STREAM)
+        except OSError as exc:
+            raise error.CannotListenError(self.interface, self.port, exc) from None
+        try:
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.interface, self.port))
+            sock.listen(self.backlog)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            raise error.CannotListenError(self.interface, self.port, exc) from None
+        self.socket = sock
+        self._fd = sock.fileno()
+        self._accept = sock._accept  # (fd, address) without building a Python-level socket twice
+        self._host = make_address(sock.getsockname())
+        self.connected = True
+        self.factory.doStart()
+        self.reactor.addReader(self)
+
+    def fileno(self) -> int:
+        return self._fd if self.connected else -1
+
+    def doRead(self) -> None:
+        """Accept waiting connections and start a protocol for each."""
+        accept = self._accept
+        family = self._family
+        factory = self.factory
+        reactor = self.reactor
+        for _ in range(self.accepts_per_turn):
+            if not self.connected:
+                return None
+            try:
+                fd, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:
+                if exc.errno in _ACCEPT_EXHAUSTED:
+                    log.error("Could not accept on %s: %s", self._host, exc)
+                    return None
+                continue  # ECONNABORTED and friends: that one is gone, try the next
+            sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
+            sock.setblocking(False)
+            peer = make_address(addr)
+            try:
+                protocol = factory.buildProtocol(peer)
+            except Exception:
+                log.error("Error in %s", describe_callable(factory.buildProtocol), exc_info=True)
+                sock.close()
+                continue
+            if protocol is None:
+                sock.close()
+                continue
+            Connection(sock, protocol, reactor, peer)._start()
+        return None
+
+    def doWrite(self) -> None:
+        return None
+
+    def connectionLost(self, reason: Any) -> None:
+        """The reactor dropped the port (shutdown): close it."""
+        self._close()
+
+    def _close(self) -> None:
+        if not self.connected:
+            return
+        self.connected = False
+        self.reactor.removeReader(self)
+        if self.socket is not None:
+            self.socket.close()
+        self.factory.doStop()
+
+    def stopListening(self) -> Any:
+        """Close the port; return a Deferred that has fired once it is closed."""
+        self._close()
+        return succeed(None)
+
+    loseConnection = stopListening
+
+    def getHost(self) -> Any:
+        """Return the address the port is bound to (the real port when 0 was asked)."""
+        return self._host if self.socket is not None else None
+
+    def __repr__(self) -> str:
+        state = "listening" if self.connected else "closed"
+        return f"<{type(self.factory).__name__} on {self.interface}:{self.port} {state}>"
+
+
+# ------------------------------------------------------------------ connecting
+
+
+def _connect_error(code: int) -> error.ConnectError:
+    text = os.strerror(code)
+    if code == errno.ECONNREFUSED:
+        return error.ConnectionRefusedError(code, text)
+    if code == errno.ETIMEDOUT:
+        return error.TimeoutError(code, text)
+    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return error.NoRouteError(code, text)
+    return error.ConnectError(code, text)
+
+
+class _ConnectAttempt:
+    """One attempt of a Connector: resolve, non-blocking connect, wait for writability."""
+
+    def __init__(self, connector: "Connector") -> None:
+        self.connector = connector
+        self.reactor = connector.reactor
+        self.socket: socket.socket | None = None
+        self.done = False
+        self._watching = False
+        self._start_call = self.reactor.callLater(0, self._begin)
+
+    def fileno(self) -> int:
+        return self.socket.fileno() if self.socket is not None else -1
+
+    def _begin(self) -> None:
+        self._start_call = None
+        if self.done:
+            return
+        host = self.connector.host
+        if is_ip_address(host):
+            self._connect_to(host)
+        else:
+            self.reactor.resolve(host).addCallbacks(self._connect_to, self._resolve_failed)
+
+    def _resolve_failed(self, failure: Failure) -> None:
+        if failure.check(error.DNSLookupError):
+            self.failIfNotConnected(failure.value)
+        else:
+            self.failIfNotConnected(error.DNSLookupError(failure.value, self.connector.host))
+
+    def _connect_to(self, address: str) -> None:
+        if self.done:
+            return
+        connector = self.connector
+        try:
+            sock = socket.socket(family_for(address), socket.SOCK_STREAM)
+        except OSError as exc:
+            self.failIfNotConnected(error.ConnectError(exc.errno, str(exc)))
+            return
+        self.socket = sock
+        try:
+            sock.setblocking(False)
+            if connector.bindAddress is not None:
+                sock.bind(connector.bindAddress)
+        except OSError as exc:
+            self.failIfNotConnected(error.ConnectError(exc.errno, f"bind {connector.bindAddress}: {exc}"))
+            return
+        code = sock.connect_ex((address, connector.port))
+        if code == 0 or code == errno.EISCONN:
+            self._connected()
+        elif code in _CONNECT_PENDING:
+            self._watching = True
+            self.reactor.addWriter(self)
+        else:
+            self.failIfNotConnected(_connect_error(code))
+
+    def doRead(self) -> None:
+        return None
+
+    def doWrite(self) -> None:
+        """Writable: the connect finished; SO_ERROR says how."""
+        if self.done or self.socket is None:
+            return None
+        code = self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.failIfNotConnected(_connect_error(code))
+        else:
+            self._connected()
+        return None
+
+    def _unwatch(self) -> None:
+        if self._watching:
+            self._watching = False
+            self.reactor.removeWriter(self)
+
+    def _connected(self) -> None:
+        self.done = True
+        self._unwatch()
+        sock = self.socket
+        assert sock is not None
+        connector = self.connector
+        try:
+            peer = make_address(sock.getpeername())
+        except OSError as exc:  # reset between connect and now
+            self.done = False
+            self.failIfNotConnected(error.ConnectError(exc.errno, str(exc)))
+            return
+        try:
+            protocol = connector.buildProtocol(peer)
+        except Exception as exc:
+            log.error("Error in %s", describe_callable(connector.factory.buildProtocol), exc_info=True)
+            self.done = False
+            self.failIfNotConnected(error.ConnectError(None, f"buildProtocol failed: {exc!r}"))
+            return
+        if protocol is None:
+            self.done = False
+            self.failIfNotConnected(error.ConnectError(None, "the factory refused the connection (buildProtocol returned None)"))
+            return
+        connection = Connection(sock, protocol, self.reactor, peer, connector)
+        connector.transport = connection
+        connection._start()
+
+    def connectionLost(self, reason: Any) -> None:
+        """The reactor dropped the attempt (shutdown)."""
+        self.failIfNotConnected(error.UserError(None, "the reactor shut down"))
+
+    def failIfNotConnected(self, err: BaseException) -> None:
+        """End the attempt with ``err`` unless it already succeeded or failed."""
+        if self.done:
+            return
+        self.done = True
+        if self._start_call is not None and self._start_call.active():
+            self._start_call.cancel()
+        self._unwatch()
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+        self.connector.connectionFailed(Failure(err))
+
+    def loseConnection(self) -> None:
+        self.failIfNotConnected(error.UserError(None, "the connection attempt was stopped"))
+
+
+@implementer(IConnector)
+class Connector:
+    """An outgoing TCP connection that can be stopped and tried again."""
+
+    def __init__(self, host: str, port: int, factory: Any, timeout: float | None, bindAddress: Any, reactor: Any) -> None:
+        if not isinstance(host, str) or not host:
+            raise TypeError(f"host must be a non-empty str, got {host!r}")
+        self.host = host.strip("[]")
+        self.port = check_port(port)
+        if not hasattr(factory, "buildProtocol"):
+            raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be positive or None, got {timeout!r}")
+        self.factory = factory
+        self.timeout = timeout
+        self.bindAddress = bindAddress
+        self.reactor = reactor
+        self.state = "disconnected"
+        self.transport: Any = None
+        self.factoryStarted = False
+        self._timeout_call: Any = None
+
+    def connect(self) -> None:
+        """Start an attempt; RuntimeError unless disconnected."""
+        if self.state != "disconnected":
+            raise RuntimeError(f"can't connect in state {self.state!r}")
+        self.state = "connecting"
+        if not self.factoryStarted:
+            self.factory.doStart()
+            self.factoryStarted = True
+        self.transport = attempt = _ConnectAttempt(self)
+        if self.timeout is not None:
+            self._timeout_call = self.reactor.callLater(
+                self.timeout, attempt.failIfNotConnected, error.TimeoutError(None, f"no connection after {self.timeout} s")
+            )
+        started = getattr(self.factory, "startedConnecting", None)
+        if started is not None:
+            _call_logged("startedConnecting of", started, self)
+
+    def _cancel_timeout(self) -> None:
+        call, self._timeout_call = self._timeout_call, None
+        if call is not None and call.active():
+            call.cancel()
+
+    def stopConnecting(self) -> None:
+        """Stop the attempt in progress (the factory sees UserError)."""
+        if self.state != "connecting":
+            raise error.NotConnectingError(f"not connecting (state {self.state!r})")
+        self.transport.failIfNotConnected(error.UserError(None, "stopConnecting() was called"))
+
+    def disconnect(self) -> None:
+        """Stop connecting, or close the established connection."""
+        if self.state == "connecting":
+            self.stopConnecting()
+        elif self.state == "connected" and self.transport is not None:
+            self.transport.loseConnection()
+
+    def getDestination(self) -> Any:
+        """Return the address being connected to."""
+        if ":" in self.host:
+            return IPv6Address("TCP", self.host, self.port)
+        return IPv4Address("TCP", self.host, self.port)
+
+    def buildProtocol(self, addr: Any) -> Any:
+        self.state = "connected"
+        self._cancel_timeout()
+        return self.factory.buildProtocol(addr)
+
+    def connectionFailed(self, reason: Failure) -> None:
+        self._cancel_timeout()
+        self.transport = None
+        self.state = "disconnected"
+        failed = getattr(self.factory, "clientConnectionFailed", None)
+        if failed is not None:
+            _call_logged("clientConnectionFailed of", failed, self, reason)
+        self._maybe_stop_factory()
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.state = "disconnected"
+        self.transport = None
+        lost = getattr(self.factory, "clientConnectionLost", None)
+        if lost is not None:
+            _call_logged("clientConnectionLost of", lost, self, reason)
+        self._maybe_stop_factory()
+
+    def _maybe_stop_factory(self) -> None:
+        if self.state == "disconnected" and self.factoryStarted:
+            self.factoryStarted = False
+            self.factory.doStop()
+
+    def __repr__(self) -> str:
+        return f"<Connector to {self.host}:{self.port} {self.state}>"
