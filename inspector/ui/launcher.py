@@ -260,7 +260,8 @@ class LauncherPanel(QWidget):
         """Start the chosen entry with the form's values; show an error if that fails."""
         entry = self.entry
         values = self.values()
-        service = self.start_entry(entry, values)
+        # An empty field means "the default" (for optional ones: not given at all).
+        service = self.start_entry(entry, {name: text for name, text in values.items() if text.strip()})
         if service is not None:
             self.settings.setValue("launcher/entry", entry.key)
             for name, text in values.items():
