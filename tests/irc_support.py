@@ -259,3 +259,130 @@ def stop_peer(process: subprocess.Popen) -> None:
 def script(name: str) -> str:
     """The path of a console script installed next to the running interpreter."""
     return os.path.join(os.path.dirname(sys.executable), name)
+
+
+# ------------------------------------------------------------------ a scripted server
+
+
+class ScriptedServer(Protocol):
+    """The server side of a client test: records the client's lines, sends what the test says."""
+
+    def __init__(self) -> None:
+        self.log = Waiters()
+        self.buffer = b""
+        self.lost: Deferred = Deferred()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\r\n")
+        for line in lines:
+            message = parse_message(line)
+            assert isinstance(message, Message), (line, message)
+            assert len(line) + 2 <= 512, f"the client sent a {len(line) + 2}-byte line"
+            self.log.record(message.command, *message.params)
+
+    def connectionLost(self, reason: Any) -> None:
+        self.lost.callback(None)
+
+    def send(self, *lines: str | bytes) -> None:
+        for line in lines:
+            self.transport.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
+
+    def commands(self) -> list[str]:
+        return [event[0] for event in self.log.events]
+
+    async def sync(self, token: str = "sync") -> None:
+        """PING the client and wait for its PONG: all it sent before has arrived."""
+        self.send(f"PING :{token}")
+        await self.log.wait_for("PONG", token)
+
+
+class ScriptedServerFactory(ClientFactory):
+    """Builds ScriptedServer protocols; ``connected`` fires with the first one."""
+
+    def __init__(self) -> None:
+        self.connected: Deferred = Deferred()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        server = ScriptedServer()
+        server.factory = self
+        if not self.connected.called:
+            self.connected.callback(server)
+        return server
+
+
+async def scripted(reactor: Any, client: Any) -> tuple[Any, ScriptedServer, Any]:
+    """Listen with a scripted server, connect ``client`` to it; return (client, server, port)."""
+    factory = ScriptedServerFactory()
+    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    connect(reactor, port.getHost().port, client)
+    server = await factory.connected
+    return client, server, port
+
+
+class LogBot(IRCClient):
+    """A logging bot written the way Twisted's documentation writes one.
+
+    It subclasses the client, joins its factory's channel on ``signedOn``, logs what is
+    said to a file, and answers when addressed by name or whispered to.
+    """
+
+    nickname = "logbot"
+
+    def connectionMade(self) -> None:
+        IRCClient.connectionMade(self)
+        self.logfile = open(self.factory.filename, "a", encoding="utf-8")
+        self.log_line("[connected]")
+
+    def connectionLost(self, reason: Any) -> None:
+        IRCClient.connectionLost(self, reason)
+        self.log_line("[disconnected]")
+        self.logfile.close()
+        self.factory.done.callback(None)
+
+    def log_line(self, text: str) -> None:
+        self.logfile.write(text + "\n")
+        self.logfile.flush()
+
+    def signedOn(self) -> None:
+        self.join(self.factory.channel)
+
+    def joined(self, channel: str) -> None:
+        self.log_line(f"[joined {channel}]")
+        self.factory.joined.callback(channel)
+
+    def privmsg(self, user: str, channel: str, msg: str) -> None:
+        nick = user.split("!", 1)[0]
+        self.log_line(f"<{nick}> {msg}")
+        if channel == self.nickname:
+            self.msg(nick, "Whispering is rude; talk in the channel.")
+            return
+        if msg.startswith(self.nickname + ":"):
+            answer = f"{nick}: I log this channel"
+            self.msg(channel, answer)
+            self.log_line(f"<{self.nickname}> {answer}")
+
+    def action(self, user: str, channel: str, msg: str) -> None:
+        self.log_line(f"* {user.split('!', 1)[0]} {msg}")
+
+    def irc_NICK(self, prefix: str, params: list[str]) -> None:
+        self.log_line(f"{prefix.split('!')[0]} is now {params[0]}")
+
+    def alterCollidedNick(self, nickname: str) -> str:
+        return nickname + "^"
+
+
+class LogBotFactory(ClientFactory):
+    """Builds LogBots for one channel and log file; ``joined`` and ``done`` report progress."""
+
+    def __init__(self, channel: str, filename: str, reactor: Any) -> None:
+        self.channel = channel
+        self.filename = filename
+        self.reactor = reactor
+        self.joined: Deferred = Deferred()
+        self.done: Deferred = Deferred()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        bot = LogBot()
+        bot.factory = self
+        return bot

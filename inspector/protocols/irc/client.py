@@ -288,7 +288,10 @@ class IRCClient(IRCLineProtocol):
 
     @staticmethod
     def _channel(channel: str) -> str:
-        return channel if channel[:1] in "#&+!" and channel else "#" + channel
+        """``channel`` with "#" added when it has no channel prefix; ValueError if unusable."""
+        if not channel or any(ch in channel for ch in " ,\x07\r\n\x00"):
+            raise ValueError(f"bad channel name {channel!r}")
+        return channel if channel[0] in "#&+!" else "#" + channel
 
     # ------------------------------------------------------------ events users override
 
@@ -573,11 +576,24 @@ class IRCClient(IRCLineProtocol):
     def irc_MODE(self, prefix: str, params: list[str]) -> None:
         if len(params) < 2:
             return
-        target, modes, args = params[0], params[1], tuple(params[2:])
-        adding = True
+        target, modes = params[0], params[1]
+        values = iter(params[2:])
+        is_channel = target != self.nickname
         for sign, letters in _mode_runs(modes):
             adding = sign == "+"
+            args = tuple(
+                next(values, "") for letter in letters if is_channel and self._mode_takes_value(letter, adding)
+            )
             self.modeChanged(prefix, target, adding, letters, args)
+
+    def _mode_takes_value(self, letter: str, adding: bool) -> bool:
+        """Whether a channel mode letter carries a parameter, from 005 PREFIX/CHANMODES."""
+        prefix = self.supported.get("PREFIX") or "(ov)@+"
+        member_modes = prefix[1 : prefix.find(")")] if prefix.startswith("(") else "ov"
+        kinds = ((self.supported.get("CHANMODES") or "beI,k,l,imnpst").split(",") + ["", "", ""])[:3]
+        if letter in member_modes or letter in kinds[0] or letter in kinds[1]:
+            return True
+        return adding and letter in kinds[2]
 
     # messages
 
