@@ -71,8 +71,16 @@ def run_window(args: Any) -> int:
     def begin() -> None:
         if scenario == "demo":
             window.start_demo()
+            reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if screenshot:
             reactor.callLater(SCREENSHOT_AFTER, finish_screenshot)
+
+    def show_a_session() -> None:
+        # Open an echo client's session, so the picture shows a live stream.
+        for conn in window.store.connections.values():
+            if conn.role == "client" and "echo" in conn.protocol.lower() and conn.is_open:
+                window.connections.select_connection(conn.id)
+                return
 
     def finish_screenshot() -> None:
         status["code"] = 0 if take_screenshot(window, screenshot) else 1
@@ -85,4 +93,9 @@ def run_window(args: Any) -> int:
     app.aboutToQuit.connect(closing)
     reactor.callWhenRunning(begin)
     reactor.run()
+    # Tear the window down while Qt and Python are both still whole.
+    window.shutdown()
+    window.deleteLater()
+    app.processEvents()
+    reactor.close()
     return status["code"]

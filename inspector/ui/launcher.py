@@ -323,7 +323,7 @@ class LauncherPanel(QWidget):
 
     def stop(self, service: Service) -> Any:
         """Stop ``service``; returns the handle's Deferred."""
-        if not service.running:
+        if service.status != "running":
             return None
         service.status = "stopping"
         self.model.changed(service)

@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
         self.demo: Demo | None = None
         self.loader: RecordingLoader | None = None
         self.loaded_trace: Any = None
-        self.frame_times: list[float] = []
+        self._shut_down = False
 
         self.log_handler = WindowLogHandler()
         logging.getLogger("inspector").addHandler(self.log_handler)
@@ -239,6 +239,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop refreshing, recording, the demo and every service; detach the log handler."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.timer.stop()
         if self.demo is not None:
             self.demo.stop()

@@ -145,6 +145,7 @@ class SessionPanel(QWidget):
         self._chunk_offset = 0
         self._offsets = {"in": 0, "out": 0}
         self._last_direction = ""
+        self._ends_with_newline = True
 
         self.title = QLabel("Select a connection to read its session.", objectName="session.title")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -205,6 +206,7 @@ class SessionPanel(QWidget):
         self._chunk_offset = 0
         self._offsets = {"in": 0, "out": 0}
         self._last_direction = ""
+        self._ends_with_newline = True
         conn = self.connection
         if conn is None:
             self.title.setText("Select a connection to read its session.")
@@ -262,18 +264,15 @@ class SessionPanel(QWidget):
         mark = DIRECTION_MARKS[direction]
         text = printable(piece)
         if direction != self._last_direction:
-            prefix = "" if not self._last_direction or self._ends_with_newline(text_runs) else "\n"
+            prefix = "" if not self._last_direction or self._ends_with_newline else "\n"
             text = f"{prefix}{mark} {text}"
             self._last_direction = direction
+        if text:
+            self._ends_with_newline = text.endswith("\n")
         text_runs.append((direction, text))
         lines = hex_lines(piece, self._offsets[direction])
         self._offsets[direction] += len(piece)
         hex_runs.append((direction, "".join(f"{mark} {line}\n" for line in lines)))
-
-    def _ends_with_newline(self, runs: list[tuple[str, str]]) -> bool:
-        if runs:
-            return runs[-1][1].endswith("\n")
-        return self.text_view.document().toPlainText().endswith("\n")
 
     def _set_input_enabled(self, enabled: bool) -> None:
         self.input.setEnabled(enabled)

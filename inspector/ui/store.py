@@ -30,7 +30,7 @@ class Chunk:
 
     time: float
     direction: str
-    data: bytes
+    data: bytearray
 
 
 @dataclass(slots=True)
@@ -260,7 +260,7 @@ class Store:
             if chunks and chunks[-1].direction == direction and when - chunks[-1].time < 0.05:
                 chunks[-1].data += data
             else:
-                chunks.append(Chunk(when, direction, data))
+                chunks.append(Chunk(when, direction, bytearray(data)))
             conn.kept += len(data)
             self.grown_sessions.add(conn_id)
         self.changed_connections.add(conn_id)
