@@ -12,11 +12,13 @@ inside a value is written ``\\:``, or the value is put in brackets: ``[::1]``.
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable
 
 from zope.interface import implementer
 
 from inspector.defer import Deferred, maybeDeferred
+from inspector.error import DNSLookupError
 from inspector.failure import Failure
 from inspector.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from inspector.protocol import ClientFactory, Factory
@@ -26,6 +28,8 @@ __all__ = [
     "TCP6ServerEndpoint",
     "TCP4ClientEndpoint",
     "TCP6ClientEndpoint",
+    "HostnameEndpoint",
+    "UDPServerEndpoint",
     "serverFromString",
     "clientFromString",
     "connectProtocol",
@@ -172,6 +176,176 @@ class TCP6ClientEndpoint(TCP4ClientEndpoint):
     """A TCP server to connect to over IPv6 (an IPv6 address or a name)."""
 
 
+class _LostRace(Exception):
+    """An attempt connected after another had already won; its socket is closed."""
+
+
+class _Entrant:
+    """The factory of one racing attempt: only the first to connect builds a protocol."""
+
+    def __init__(self, race: "_Race") -> None:
+        self._race = race
+
+    def doStart(self) -> None:
+        self._race.wrapped.doStart()
+
+    def doStop(self) -> None:
+        self._race.wrapped.doStop()
+
+    def buildProtocol(self, addr: Any) -> Any:
+        race = self._race
+        if race.winner is not None:
+            raise _LostRace(addr)
+        race.winner = self
+        return race.wrapped.buildProtocol(addr)
+
+
+def resolve_all(host: str, port: int) -> list[str]:
+    """Every distinct address of ``host`` for TCP, in the system resolver's order (blocking).
+
+    Raises DNSLookupError when the name does not resolve.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        raise DNSLookupError(host, str(error)) from None
+    addresses: list[str] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        if sockaddr[0] not in addresses:
+            addresses.append(sockaddr[0])
+    return addresses
+
+
+@implementer(IStreamClientEndpoint)
+class HostnameEndpoint:
+    """Connects to a host name trying every address it resolves to, IPv6 and IPv4.
+
+    Addresses are tried in the resolver's order; when one has not answered within
+    ``attemptDelay`` seconds the next is tried alongside it, and the first to connect
+    wins (the others are abandoned). So ``localhost`` reaches a server listening only
+    on ``::1`` or only on ``127.0.0.1``. Fails with the last attempt's error, or with
+    DNSLookupError when the name does not resolve. ``resolver(host, port)`` returns the
+    addresses to try and runs in the thread pool (default: ``resolve_all``).
+    """
+
+    def __init__(
+        self,
+        reactor: Any,
+        host: str,
+        port: int,
+        timeout: float = 30,
+        bindAddress: tuple[str, int] | None = None,
+        attemptDelay: float = 0.3,
+        resolver: Callable[[str, int], list[str]] | None = None,
+    ) -> None:
+        self._reactor = reactor
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._bindAddress = bindAddress
+        self._attemptDelay = attemptDelay
+        self._resolver = resolver if resolver is not None else resolve_all
+
+    def __repr__(self) -> str:
+        return f"<HostnameEndpoint {self._host}:{self._port}>"
+
+    def _addresses(self) -> Deferred:
+        """A Deferred of the host's addresses, looked up off the loop thread."""
+        from inspector.threads import deferToThreadPool
+
+        reactor = self._reactor
+        return deferToThreadPool(reactor, reactor.getThreadPool(), self._resolver, self._host, self._port)
+
+    def connect(self, protocolFactory: Any) -> Deferred:
+        """Connect; a Deferred of the protocol built for the first address that answers."""
+        race = _Race(self, protocolFactory)
+        lookup = self._addresses()
+        race.lookup = lookup
+        lookup.addCallbacks(race.start, race.fail)
+        return race.result
+
+
+class _Race:
+    """One HostnameEndpoint.connect: staggered attempts, the first to connect wins."""
+
+    def __init__(self, endpoint: HostnameEndpoint, wrapped: Any) -> None:
+        self.endpoint = endpoint
+        self.wrapped = wrapped
+        self.winner: Any = None  # the _Entrant that built the protocol (or a cancel marker)
+        self.result: Deferred = Deferred(self.cancel)
+        self.lookup: Deferred | None = None
+        self.addresses: list[str] = []
+        self.next_index = 0
+        self.in_flight: list[Deferred] = []
+        self.timer: Any = None
+
+    def start(self, addresses: list[str]) -> None:
+        self.lookup = None
+        self.addresses = addresses
+        if not addresses:
+            self.fail(Failure(DNSLookupError(self.endpoint._host, "no addresses")))
+            return
+        self.launch()
+
+    def launch(self) -> None:
+        """Start the next address's attempt and arm the timer for the one after."""
+        self.timer = None
+        if self.result.called or self.next_index >= len(self.addresses):
+            return
+        address = self.addresses[self.next_index]
+        self.next_index += 1
+        ep = self.endpoint
+        entrant = _Entrant(self)
+        attempt = TCP4ClientEndpoint(ep._reactor, address, ep._port, ep._timeout, ep._bindAddress).connect(entrant)
+        self.in_flight.append(attempt)
+        attempt.addCallbacks(self.won, self.lost, errbackArgs=(attempt, entrant))
+        if self.next_index < len(self.addresses):
+            self.timer = ep._reactor.callLater(ep._attemptDelay, self.launch)
+
+    def won(self, protocol: Any) -> None:
+        self.stop_others()
+        if not self.result.called:
+            self.result.callback(protocol)
+
+    def lost(self, failure: Any, attempt: Deferred, entrant: _Entrant) -> None:
+        if attempt in self.in_flight:
+            self.in_flight.remove(attempt)
+        if self.result.called or failure.check(_LostRace):
+            return
+        if self.winner is entrant:  # connected, but the factory could not build
+            self.stop_others()
+            self.result.errback(failure)
+            return
+        if self.winner is not None:
+            return  # the winner is being delivered; this one lost anyway
+        if self.next_index < len(self.addresses):
+            if self.timer is not None:
+                self.timer.cancel()
+            self.launch()  # after a failure, try the next address at once
+        elif not self.in_flight:
+            self.result.errback(failure)
+
+    def fail(self, failure: Any) -> None:
+        if not self.result.called:
+            self.result.errback(failure)
+
+    def stop_others(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        attempts, self.in_flight = self.in_flight, []
+        for attempt in attempts:
+            if not attempt.called:
+                attempt.cancel()
+
+    def cancel(self, _: Deferred) -> None:
+        if self.winner is None:
+            self.winner = object()  # no late attempt may build a protocol now
+        if self.lookup is not None:
+            self.lookup.addErrback(lambda f: None)
+        self.stop_others()
+
+
 class _OneShotFactory(Factory):
     """Returns one given protocol instance."""
 
@@ -187,6 +361,33 @@ class _OneShotFactory(Factory):
 def connectProtocol(endpoint: Any, protocol: Any) -> Deferred:
     """Connect ``protocol`` (an instance) through ``endpoint``; a Deferred of it once connected."""
     return endpoint.connect(_OneShotFactory(protocol))
+
+
+class UDPServerEndpoint:
+    """A UDP port (127.0.0.1 unless told otherwise) for a DatagramProtocol.
+
+    Not a stream endpoint: ``listen`` takes the protocol instance itself, as
+    ``listenUDP`` does, and gives a Deferred of the port.
+    """
+
+    def __init__(self, reactor: Any, port: int, interface: str | None = None, maxPacketSize: int = 8192) -> None:
+        self._reactor = reactor
+        self._port = port
+        self._interface = "127.0.0.1" if interface is None else interface
+        self._maxPacketSize = maxPacketSize
+
+    def __repr__(self) -> str:
+        return f"<UDPServerEndpoint {self._interface}:{self._port}>"
+
+    def listen(self, protocol: Any) -> Deferred:
+        """Bind ``protocol`` to the port; a Deferred of the port, or CannotListenError."""
+        return maybeDeferred(
+            self._reactor.listenUDP,
+            self._port,
+            protocol,
+            interface=self._interface,
+            maxPacketSize=self._maxPacketSize,
+        )
 
 
 # ------------------------------------------------------------------ string parsing
@@ -295,7 +496,11 @@ def _seconds(text: str, name: str, description: str) -> float:
 
 
 _SERVER_ARGS = (["port", "interface", "backlog"], {"port", "interface", "backlog"})
-_SERVERS: dict[str, tuple[list[str], set[str]]] = {"tcp": _SERVER_ARGS, "tcp6": _SERVER_ARGS}
+_SERVERS: dict[str, tuple[list[str], set[str]]] = {
+    "tcp": _SERVER_ARGS,
+    "tcp6": _SERVER_ARGS,
+    "udp": (["port", "interface"], {"port", "interface", "maxPacketSize"}),
+}
 _SERVER_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ServerEndpoint, "tcp6": TCP6ServerEndpoint}
 
 _CLIENT_ARGS = (["host", "port"], {"host", "port", "timeout", "bindAddress"})
@@ -306,12 +511,18 @@ _CLIENT_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ClientEndpoint, "tc
 def serverFromString(reactor: Any, description: str) -> Any:
     """Make a server endpoint from ``tcp:PORT[:interface=ADDR][:backlog=N]`` (or ``tcp6:``).
 
+    ``udp:PORT[:interface=ADDR][:maxPacketSize=N]`` gives a UDPServerEndpoint, whose
+    ``listen`` takes a DatagramProtocol.
+
     Raises ValueError naming the problem: unknown type or option, missing port, bad number.
     """
     type_name, args = _parse(description, "server", _SERVERS)
     port = _port(args, description)
-    backlog = _integer(args.get("backlog", "50"), "backlog", description, 1, 1 << 16)
     interface = args.get("interface") or None
+    if type_name == "udp":
+        size = _integer(args.get("maxPacketSize", "8192"), "maxPacketSize", description, 1, 65535)
+        return UDPServerEndpoint(reactor, port, interface=interface, maxPacketSize=size)
+    backlog = _integer(args.get("backlog", "50"), "backlog", description, 1, 1 << 16)
     return _SERVER_CLASSES[type_name](reactor, port, backlog=backlog, interface=interface)
 
 
