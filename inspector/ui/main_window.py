@@ -401,11 +401,11 @@ class MainWindow(QMainWindow):
         """Load ``path`` in steps with a progress dialog; the panels show it when done."""
         if self.loader is not None:
             self.loader.cancel()
-        store = Store(clock=0.0)
-        self.loader = RecordingLoader(path, store, self)
-        self.loader.finished.connect(self._recording_loaded)
-        self.loader.start()
-        return self.loader
+        loader = RecordingLoader(path, Store(clock=0.0), self)
+        self.loader = loader
+        loader.finished.connect(self._recording_loaded)
+        loader.start()
+        return loader
 
     def _recording_loaded(self, loader: RecordingLoader) -> None:
         self.loader = None
