@@ -53,6 +53,7 @@ class MainWindow(QMainWindow):
         self.loader: RecordingLoader | None = None
         self.loaded_trace: Any = None
         self._shut_down = False
+        self._ticks = 0
 
         self.log_handler = WindowLogHandler()
         logging.getLogger("inspector").addHandler(self.log_handler)
@@ -268,7 +269,9 @@ class MainWindow(QMainWindow):
         self.timing.refresh()
         self.log_panel.refresh()
         store.reset_changes()
-        self._update_status()
+        self._ticks += 1
+        if self._ticks % 10 == 0:
+            self._update_status()
 
     def _update_status(self) -> None:
         store = self.store

@@ -169,6 +169,7 @@ class Store:
         self.origin = time.monotonic() if clock is None else clock
         self.now = self.origin
         self.dropped = 0
+        self._open = 0
         self._bin_start = self.origin
         self._bin_bytes = 0
         self.reset_changes()
@@ -207,9 +208,12 @@ class Store:
             self.connections[conn_id] = conn
             self.order.append(conn_id)
             self.new_connections.append(conn_id)
+            self._open += conn.is_open
         else:
+            was_open = conn.is_open
             conn.role, conn.protocol, conn.local, conn.peer = role, protocol, local, peer
             conn.state = state
+            self._open += conn.is_open - was_open
             self.changed_connections.add(conn_id)
         return conn
 
@@ -219,7 +223,9 @@ class Store:
         if conn is None:
             return
         self.now = max(self.now, when)
+        was_open = conn.is_open
         conn.state = state
+        self._open += conn.is_open - was_open
         conn.last_activity = when
         if state in ("closed", "failed"):
             conn.closed_at = when
@@ -284,7 +290,7 @@ class Store:
 
     def open_count(self) -> int:
         """How many connections are open now."""
-        return sum(1 for conn in self.connections.values() if conn.is_open)
+        return self._open
 
     def sample(self, when: float) -> None:
         """Close a one-second bin: per-connection rates, total bytes/s, open count."""
