@@ -385,4 +385,5 @@ class LogBotFactory(ClientFactory):
     def buildProtocol(self, addr: Any) -> Any:
         bot = LogBot()
         bot.factory = self
+        self.bot = bot
         return bot
