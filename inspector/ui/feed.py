@@ -45,10 +45,15 @@ def _conn_closed(store: Store, e: ev.ConnectionClosed) -> None:
 
 def _message(store: Store, e: ev.ProtocolMessage) -> None:
     text = e.text
+    kind = e.message_kind or e.protocol
     params: tuple[str, ...] = ()
     if e.message_kind == "irc":
-        params = tuple(_irc_params(text))
-    store.connection_message(e.conn, e.ts, e.direction, e.message_kind or e.protocol, text, params)
+        parts = _irc_params(text)
+        if parts and parts[0].startswith(":"):
+            parts = parts[1:]  # the prefix is in the message text already
+        if parts:
+            kind, params = parts[0].upper(), tuple(parts[1:])
+    store.connection_message(e.conn, e.ts, e.direction, kind, text, params)
 
 
 def _irc_params(line: str) -> list[str]:
@@ -194,6 +199,11 @@ def apply(store: Store, events: Iterable[ev.Event]) -> int:
     return applied
 
 
+#: Events applied per refresh at most, so one frame's work stays bounded under a flood;
+#: the rest waits for the next refresh (the trace's feed counts any it had to drop).
+MAX_EVENTS_PER_POLL = 20_000
+
+
 class LiveFeed:
     """Drains a live :class:`~inspector.trace.model.Trace` into a store on each poll."""
 
@@ -204,7 +214,7 @@ class LiveFeed:
 
     def poll(self, now: float) -> int:
         """Apply what arrived since the last poll and close the store's rate bins."""
-        events = self.cursor.drain()
+        events = self.cursor.drain(MAX_EVENTS_PER_POLL)
         applied = apply(self.store, events)
         self.store.dropped = self.cursor.missed
         self.store.sample(now)

@@ -40,7 +40,7 @@ Index = QModelIndex | QPersistentModelIndex
 class MessagesModel(QAbstractTableModel):
     """The parsed messages of one connection: time, direction, kind, text."""
 
-    HEADERS = ("Time", "Dir", "Kind", "Message")
+    HEADERS = ("Time", "Dir", "Kind", "Message", "Parameters")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -86,7 +86,9 @@ class MessagesModel(QAbstractTableModel):
                 return DIRECTION_MARKS.get(message.direction, message.direction)
             if column == 2:
                 return message.kind
-            return message.summary
+            if column == 3:
+                return message.summary
+            return "  ·  ".join(message.params)
         if role == Qt.ItemDataRole.ForegroundRole and column == 1:
             return DIRECTION_COLOURS.get(message.direction)
         if role == Qt.ItemDataRole.ToolTipRole and column == 3 and message.params:
