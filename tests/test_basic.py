@@ -352,6 +352,18 @@ def test_send_string_rejects_text():
         p.sendString("text")
 
 
+@given(st.binary(max_size=200), cuts)
+def test_random_bytes_never_break_the_netstring_parser(garbage, cut_at):
+    """Whatever arrives, the parser either delivers strings or reports a broken peer."""
+    p = connect(Strings())
+    feed(p, garbage, cut_at)
+    whole = connect(Strings())
+    whole.dataReceived(garbage)
+    assert (p.strings, p.brokenPeer) == (whole.strings, whole.brokenPeer)
+    if p.brokenPeer:
+        assert p.transport.disconnecting
+
+
 # ---------------------------------------------------------- length-prefixed strings
 
 
@@ -407,3 +419,72 @@ def test_an_announced_length_over_max_length_drops_the_connection():
     assert p.strings == [b"ok"]
     assert seen == [101]
     assert p.transport.disconnecting
+
+
+# ------------------------------------------------------------ over real sockets
+
+
+def _record_until_closed(cls):
+    """A server class that hands its parsed messages to ``factory.results`` when closed."""
+
+    class Recorded(cls):
+        def connectionLost(self, reason) -> None:
+            messages = getattr(self, "events", None) or getattr(self, "lines", None)
+            if messages is None:
+                messages = self.strings
+            self.factory.results.callback(messages)
+
+    return Recorded
+
+
+def _send_in_pieces(reactor, stream: bytes, pieces: list[int]):
+    """A client protocol writing ``stream`` cut at ``pieces``, one piece per loop turn."""
+    from inspector.protocol import Protocol
+
+    points = sorted({p % (len(stream) + 1) for p in pieces} | {0, len(stream)})
+
+    class Sender(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.setTcpNoDelay(True)
+            self.step(1)
+
+        def step(self, i: int) -> None:
+            if i < len(points):
+                self.transport.write(stream[points[i - 1] : points[i]])
+                reactor.callLater(0.001, self.step, i + 1)
+            else:
+                self.transport.loseConnection()
+
+    return Sender
+
+
+@pytest.mark.parametrize(
+    "server", [Chunked, Strings, int_receiver(Int32StringReceiver)], ids=["lines-and-raw", "netstring", "int32"]
+)
+def test_receivers_parse_a_stream_cut_by_real_sockets(reactor, run, server):
+    from inspector.defer import Deferred, maybeDeferred
+    from inspector.protocol import ClientCreator, Factory
+
+    if server is Chunked:
+        expected = [("line", b"hello"), ("raw", b"\r\nraw\r\nbytes"), ("line", b""), ("raw", b""), ("line", b"end")]
+        stream = encode_chunked(expected)
+    else:
+        expected = [b"one", b"", b"x" * 3000, b"two"]
+        sender = connect(server())
+        for s in expected:
+            sender.sendString(s)
+        stream = bytes(sender.transport.written)
+    factory = Factory.forProtocol(_record_until_closed(server))
+    factory.results = Deferred()
+
+    def scenario():
+        port = reactor.listenTCP(0, factory)
+        client = ClientCreator(reactor, _send_in_pieces(reactor, stream, list(range(1, len(stream), 13))))
+        client.connectTCP("127.0.0.1", port.getHost().port)
+
+        def done(messages):
+            return maybeDeferred(port.stopListening).addCallback(lambda _: messages)
+
+        return factory.results.addCallback(done)
+
+    assert run(scenario) == expected
