@@ -7,7 +7,7 @@ import pytest
 from inspector.trace import events as ev
 from inspector.trace.buffers import Feed, RingBuffer
 from inspector.trace.model import Trace, TraceConfig
-from inspector.trace.tracer import safe_repr
+from inspector.trace.util import safe_repr
 
 
 def test_ring_buffer_keeps_newest_and_counts_dropped() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -105,16 +105,19 @@ class Feed:
 class Cursor:
     """One observer's read position in a :class:`Feed`: ``drain()`` returns what is new."""
 
-    __slots__ = ("_feed", "position", "missed")
+    __slots__ = ("_feed", "_sync", "position", "missed")
 
-    def __init__(self, feed: Feed, position: int = 0) -> None:
+    def __init__(self, feed: Feed, position: int = 0, sync: Callable[[], None] | None = None) -> None:
         self._feed = feed
+        self._sync = sync
         self.position = position
         #: Total events this observer missed because it fell too far behind.
         self.missed = 0
 
     def drain(self, limit: int | None = None) -> list[Any]:
         """Return the events that arrived since the last drain (at most ``limit``)."""
+        if self._sync is not None:
+            self._sync()
         events, missed = self._feed.since(self.position)
         self.missed += missed
         if limit is not None and len(events) > limit:

@@ -29,7 +29,7 @@ def _register(cls: type["Event"]) -> type["Event"]:
     return cls
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class Event:
     """Base of every trace event."""
 
@@ -91,7 +91,7 @@ def event_from_json(obj: Any) -> Event:
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class ConnectionOpened(Event):
     """A connection (or UDP port, treated as one) came into being."""
 
@@ -104,7 +104,7 @@ class ConnectionOpened(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class ConnectionState(Event):
     """A connection moved from one state to another (see :data:`STATES`)."""
 
@@ -118,7 +118,7 @@ STATES = ("connecting", "connected", "half-closed", "closing", "closed", "failed
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class BytesIn(Event):
     """Bytes arrived; ``size`` is exact, ``data`` may be cut to the capture budget."""
 
@@ -129,7 +129,7 @@ class BytesIn(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class BytesOut(Event):
     """The application wrote bytes; ``size`` is exact, ``data`` may be cut."""
 
@@ -140,7 +140,7 @@ class BytesOut(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class ConnectionClosed(Event):
     """A connection ended, with the reason's exception type and message."""
 
@@ -152,7 +152,7 @@ class ConnectionClosed(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class PortStarted(Event):
     """A listening port started accepting (TCP) or receiving (UDP)."""
 
@@ -164,7 +164,7 @@ class PortStarted(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class PortStopped(Event):
     """A listening port stopped."""
 
@@ -174,7 +174,7 @@ class PortStopped(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class PortRefused(Event):
     """Listening failed (address in use, permission ...)."""
 
@@ -184,7 +184,7 @@ class PortRefused(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class ProtocolMessage(Event):
     """A protocol parsed (``direction="in"``) or produced (``"out"``) one message."""
 
@@ -199,7 +199,7 @@ class ProtocolMessage(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredCreated(Event):
     """A Deferred was made; ``site`` is ``file:line``, ``timer`` the timer running then."""
 
@@ -211,7 +211,7 @@ class DeferredCreated(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class CallbackAdded(Event):
     """A callback, errback or both were added to a Deferred."""
 
@@ -222,7 +222,7 @@ class CallbackAdded(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class CallbackRan(Event):
     """One callback ran: ``ts`` is its start, ``duration`` seconds, what went in and out."""
 
@@ -236,7 +236,7 @@ class CallbackRan(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredChained(Event):
     """A callback returned another Deferred; this one now waits on ``waiting_on``."""
 
@@ -246,7 +246,7 @@ class DeferredChained(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredPaused(Event):
     """The Deferred's callback processing was paused."""
 
@@ -255,7 +255,7 @@ class DeferredPaused(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredUnpaused(Event):
     """The Deferred's callback processing resumed."""
 
@@ -264,7 +264,7 @@ class DeferredUnpaused(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredFired(Event):
     """The Deferred got its result (a value)."""
 
@@ -275,7 +275,7 @@ class DeferredFired(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredFailed(Event):
     """The Deferred got a Failure as its result."""
 
@@ -286,7 +286,7 @@ class DeferredFailed(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredCancelled(Event):
     """``cancel()`` was called on the Deferred."""
 
@@ -295,7 +295,7 @@ class DeferredCancelled(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class DeferredUnhandled(Event):
     """A Deferred was garbage-collected holding an unhandled Failure."""
 
@@ -310,7 +310,7 @@ class DeferredUnhandled(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class LoopTurn(Event):
     """One loop iteration: ``ts`` is its start, with what it did."""
 
@@ -322,7 +322,7 @@ class LoopTurn(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class TimerScheduled(Event):
     """``callLater`` scheduled ``name`` to run ``delay`` seconds later (at ``due``)."""
 
@@ -334,7 +334,7 @@ class TimerScheduled(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class TimerFired(Event):
     """A timer's function ran: ``ts`` is its start, ``lateness`` past its due time."""
 
@@ -346,7 +346,7 @@ class TimerFired(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class SlowCallback(Event):
     """Some callback held the loop longer than the configured threshold."""
 
@@ -357,7 +357,7 @@ class SlowCallback(Event):
 
 
 @_register
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class TraceWarning(Event):
     """Something a user should look at; ``category`` is one of :data:`WARNING_CATEGORIES`."""
 

@@ -25,6 +25,9 @@ class TraceConfig:
     default_buffer: int = 10_000
     #: Events kept for observers that have not drained yet.
     feed_size: int = 100_000
+    #: Hook calls held in compact form until someone reads the trace; past this the
+    #: oldest bytes/loop-turn/message records are reduced to exact counts.
+    raw_size: int = 50_000
     #: Payload bytes captured per connection (each direction counts); sizes stay exact.
     capture_bytes: int = 64 * 1024
     #: Protocol messages kept per connection.
@@ -35,7 +38,7 @@ class TraceConfig:
     #: Pending Deferreds tracked at once (the oldest are forgotten past this).
     pending_deferreds: int = 20_000
     #: Warning thresholds (seconds).
-    slow_callback: float = 0.1
+    slow_callback: float = 0.05
     late_timer: float = 0.05
     pending_deferred: float = 30.0
     #: Bytes buffered unsent on one connection before a write-buffer warning.
@@ -131,11 +134,12 @@ class Trace:
             kind: RingBuffer(self.config.buffer_size(kind)) for kind in ev.EVENT_TYPES
         }
         self.feed = Feed(self.config.feed_size)
-        self.connections: OrderedDict[int, ConnectionSummary] = OrderedDict()
+        self._connections: OrderedDict[int, ConnectionSummary] = OrderedDict()
         self.connections_dropped = 0
         self._closed_order: deque[int] = deque()
-        self.pending: OrderedDict[int, DeferredSummary] = OrderedDict()
-        self.finished: OrderedDict[int, DeferredSummary] = OrderedDict()
+        self._pending: OrderedDict[int, DeferredSummary] = OrderedDict()
+        self._finished: OrderedDict[int, DeferredSummary] = OrderedDict()
+        self._source: Callable[[], None] | None = None
         self.deferreds_dropped = 0
         self.ports: dict[int, ev.PortStarted] = {}
         self._seq = count(1)
@@ -181,17 +185,61 @@ class Trace:
         """Reserve the next sequence number (the tracer numbers events as it makes them)."""
         return next(self._seq)
 
+    def attach_source(self, source: Callable[[], None] | None) -> None:
+        """Have :meth:`sync` call ``source`` (a live tracer's decoder) before every read."""
+        self._source = source
+
+    def sync(self) -> None:
+        """Bring the trace up to date with what a live tracer captured but not yet decoded."""
+        if self._source is not None:
+            self._source()
+
+    def count_dropped(self, kind: str, count: int = 1) -> None:
+        """Count ``count`` events of ``kind`` that were captured but not kept."""
+        self.buffers[kind].total += count
+
+    def count_bytes(self, conn: int, direction: str, size: int, ts: float) -> None:
+        """Add ``size`` to a connection's exact byte count without keeping the bytes."""
+        summary = self._connections.get(conn)
+        if summary is None:
+            summary = ConnectionSummary(id=conn, opened=ts)
+            self._connections[conn] = summary
+        if direction == "in":
+            summary.bytes_in += size
+        else:
+            summary.bytes_out += size
+
     # -- reading ------------------------------------------------------------------
+
+    @property
+    def connections(self) -> OrderedDict[int, ConnectionSummary]:
+        """Connection id -> summary: open ones and the most recently closed."""
+        self.sync()
+        return self._connections
+
+    @property
+    def pending(self) -> OrderedDict[int, DeferredSummary]:
+        """Deferred id -> summary of Deferreds still waiting for a result."""
+        self.sync()
+        return self._pending
+
+    @property
+    def finished(self) -> OrderedDict[int, DeferredSummary]:
+        """Deferred id -> summary of recently finished Deferreds."""
+        self.sync()
+        return self._finished
 
     def subscribe(self, from_start: bool = False) -> Cursor:
         """Return a cursor whose ``drain()`` yields events that arrive from now on.
 
         With ``from_start`` the first drain also returns what the feed still holds.
         """
-        return Cursor(self.feed, 0 if from_start else self.feed.last_seq)
+        self.sync()
+        return Cursor(self.feed, 0 if from_start else self.feed.last_seq, self.sync)
 
     def events(self, *kinds: str) -> list[ev.Event]:
         """Return the kept events of the given kinds (all kinds if none) in ``seq`` order."""
+        self.sync()
         chosen = kinds or tuple(self.buffers)
         merged: list[ev.Event] = []
         for kind in chosen:
@@ -201,25 +249,30 @@ class Trace:
 
     def dropped(self) -> dict[str, int]:
         """Events pushed out of each kind's buffer, for kinds that lost any."""
+        self.sync()
         return {kind: ring.dropped for kind, ring in self.buffers.items() if ring.dropped}
 
     def totals(self) -> dict[str, int]:
         """Events seen per kind (kept or dropped), for kinds seen at least once."""
+        self.sync()
         return {kind: ring.total for kind, ring in self.buffers.items() if ring.total}
 
     @property
     def warnings(self) -> RingBuffer[ev.Event]:
         """The kept warning events."""
+        self.sync()
         return self.buffers[ev.TraceWarning.kind]
 
     def deferred(self, deferred_id: int) -> DeferredSummary | None:
         """The summary of the Deferred numbered ``deferred_id``, while it is kept."""
-        return self.pending.get(deferred_id) or self.finished.get(deferred_id)
+        self.sync()
+        return self._pending.get(deferred_id) or self._finished.get(deferred_id)
 
     def deferreds(self) -> Iterator[DeferredSummary]:
         """Pending, then recently finished Deferreds."""
-        yield from self.pending.values()
-        yield from self.finished.values()
+        self.sync()
+        yield from self._pending.values()
+        yield from self._finished.values()
 
     def chain(self, deferred_id: int) -> list[DeferredSummary]:
         """The Deferred and the ones it waited on, outermost first (the chain behind it)."""
@@ -235,10 +288,10 @@ class Trace:
     # -- summaries ------------------------------------------------------------------
 
     def _connection(self, event: ev.Event) -> ConnectionSummary:
-        summary = self.connections.get(event.conn)
+        summary = self._connections.get(event.conn)
         if summary is None:
             summary = ConnectionSummary(id=event.conn, opened=event.ts, reactor=event.reactor)
-            self.connections[event.conn] = summary
+            self._connections[event.conn] = summary
         return summary
 
     def _on_opened(self, event: ev.ConnectionOpened) -> None:
@@ -256,7 +309,7 @@ class Trace:
         self._connection(event).state = event.state
 
     def _on_bytes(self, event: ev.BytesIn | ev.BytesOut) -> None:
-        summary = self.connections.get(event.conn)
+        summary = self._connections.get(event.conn)
         if summary is None:
             summary = self._connection(event)
         if event.kind == "conn.in":
@@ -279,7 +332,7 @@ class Trace:
         closed = self._closed_order
         closed.append(event.conn)
         while len(closed) > self.config.closed_connections:
-            if self.connections.pop(closed.popleft(), None) is not None:
+            if self._connections.pop(closed.popleft(), None) is not None:
                 self.connections_dropped += 1
 
     def _on_message(self, event: ev.ProtocolMessage) -> None:
@@ -298,7 +351,7 @@ class Trace:
         self.ports.pop(event.port, None)
 
     def _on_d_created(self, event: ev.DeferredCreated) -> None:
-        self.pending[event.deferred] = DeferredSummary(
+        self._pending[event.deferred] = DeferredSummary(
             id=event.deferred,
             created=event.ts,
             site=event.site,
@@ -308,12 +361,12 @@ class Trace:
             timer=event.timer,
             turn=event.turn,
         )
-        if len(self.pending) > self.config.pending_deferreds:
-            self.pending.popitem(last=False)
+        if len(self._pending) > self.config.pending_deferreds:
+            self._pending.popitem(last=False)
             self.deferreds_dropped += 1
 
     def _summary(self, deferred_id: int) -> DeferredSummary | None:
-        return self.pending.get(deferred_id) or self.finished.get(deferred_id)
+        return self._pending.get(deferred_id) or self._finished.get(deferred_id)
 
     def _on_d_added(self, event: ev.CallbackAdded) -> None:
         summary = self._summary(event.deferred)
@@ -359,13 +412,13 @@ class Trace:
             summary.paused -= 1
 
     def _finish(self, deferred_id: int, ts: float) -> DeferredSummary | None:
-        summary = self.pending.pop(deferred_id, None)
+        summary = self._pending.pop(deferred_id, None)
         if summary is None:
-            return self.finished.get(deferred_id)
+            return self._finished.get(deferred_id)
         summary.fired = ts
-        self.finished[deferred_id] = summary
-        if len(self.finished) > self.config.finished_deferreds:
-            self.finished.popitem(last=False)
+        self._finished[deferred_id] = summary
+        if len(self._finished) > self.config.finished_deferreds:
+            self._finished.popitem(last=False)
         return summary
 
     def _on_d_fired(self, event: ev.DeferredFired) -> None:

@@ -1,0 +1,209 @@
+"""Hooks for Deferreds (a mixin of the Tracer), called from ``inspector/defer.py``.
+
+These run at the hook, not later: a Deferred's number and creation site, and a
+callback's result description, must be taken while the objects exist, and holding a
+Deferred for later would change when "Unhandled error in Deferred" is reported.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from inspector.trace import events as ev
+from inspector.trace.util import callable_location, callable_name, is_failure, reason_parts, safe_repr
+
+_now = time.monotonic
+
+#: Frames in these files are skipped when looking for where a Deferred was created.
+_SKIP_FILES: set[str] = {__file__}
+
+
+def skip_frames_in(filename: str) -> None:
+    """Treat code in ``filename`` as framework plumbing when finding creation sites."""
+    _SKIP_FILES.add(filename)
+
+
+def describe_result(result: Any, limit: int) -> str:
+    """A short, safe description of a callback's result or a Deferred's outcome."""
+    if is_failure(result):
+        error_type, message = reason_parts(result)
+        return f"{error_type}: {message}"[:limit]
+    return safe_repr(result, limit)
+
+
+class DeferredHooks:
+    """Deferred hooks; expects the Tracer's capture machinery and context."""
+
+    config: Any
+    trace: Any
+    turn: int
+    reactor: str
+    timer: int
+
+    def _emit(self, event: ev.Event) -> None:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    def _warn(self, category: str, message: str, subject: int = 0, details: str = "") -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _slow(self, name: str, location: str, duration: float) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _context_conn(self) -> int:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    def sync(self) -> None:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    # -- ids ------------------------------------------------------------------------
+
+    def _did(self, d: Any) -> int:
+        did = self._deferreds.get(id(d))
+        if did is None:
+            did = self._register_deferred(d, "", "(created before tracing)")
+        return did
+
+    def _register_deferred(self, d: Any, site: str, function: str) -> int:
+        self._deferred_ids += 1
+        did = self._deferred_ids
+        deferreds = self._deferreds
+        deferreds[id(d)] = did
+        if len(deferreds) > self.config.pending_deferreds + self.config.finished_deferreds:
+            del deferreds[next(iter(deferreds))]
+        now = _now()
+        conn = self._context_conn()
+        self._pending_since[did] = (now, site, function)
+        if len(self._pending_since) > self.config.pending_deferreds:
+            del self._pending_since[next(iter(self._pending_since))]
+        self._emit(ev.DeferredCreated(0, now, self.reactor, self.turn, conn, did, site, function,
+                                      self.timer))
+        return did
+
+    # -- hooks ----------------------------------------------------------------------
+
+    def deferred_created(self, d: Any) -> None:
+        """``d`` was just constructed; its site is the first caller outside plumbing."""
+        frame = sys._getframe(1)
+        skip = _SKIP_FILES
+        while frame is not None and frame.f_code.co_filename in skip:
+            frame = frame.f_back
+        if frame is None:
+            site = function = ""
+        else:
+            code = frame.f_code
+            site, function = f"{code.co_filename}:{frame.f_lineno}", code.co_name
+        self._register_deferred(d, site, function)
+
+    def callback_added(self, d: Any, fn: Any, kind: str = "callback") -> None:
+        """``fn`` was added to ``d`` as a ``callback``, ``errback`` or ``both``."""
+        self._emit(ev.CallbackAdded(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                    self._did(d), callable_name(fn), kind))
+
+    def callback_started(self, d: Any, fn: Any, current: Any) -> None:
+        """``fn`` is about to run on ``d`` with ``current`` (a value or a Failure)."""
+        self._callbacks.append((self._did(d), "failure" if is_failure(current) else "value",
+                                _now(), fn))
+
+    def callback_finished(self, d: Any, result: Any) -> None:
+        """The callback of the matching :meth:`callback_started` returned ``result``."""
+        if not self._callbacks:
+            return
+        did, input_kind, start, fn = self._callbacks.pop()
+        duration = _now() - start
+        name = callable_name(fn)
+        self._emit(ev.CallbackRan(0, start, self.reactor, self.turn, self._context_conn(), did,
+                                  name, duration, input_kind, type(result).__name__,
+                                  describe_result(result, self.config.repr_limit)))
+        self._waiting_on.pop(did, None)
+        if duration > self.config.slow_callback:
+            self._slow(name, callable_location(fn), duration)
+
+    def deferred_chained(self, d: Any, other: Any) -> None:
+        """A callback of ``d`` returned ``other``; ``d`` waits for it."""
+        did, other_id = self._did(d), self._did(other)
+        self._waiting_on[did] = other_id
+        self._emit(ev.DeferredChained(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                      did, other_id))
+
+    def deferred_paused(self, d: Any) -> None:
+        """``d.pause()`` was called."""
+        self._emit(ev.DeferredPaused(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                     self._did(d)))
+
+    def deferred_unpaused(self, d: Any) -> None:
+        """``d.unpause()`` was called."""
+        self._emit(ev.DeferredUnpaused(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                       self._did(d)))
+
+    def deferred_fired(self, d: Any, result: Any) -> None:
+        """``d`` got its result (``callback`` or ``errback``)."""
+        did = self._did(d)
+        self._pending_since.pop(did, None)
+        if is_failure(result):
+            error_type, message = reason_parts(result)
+            self._emit(ev.DeferredFailed(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                         did, error_type, message))
+        else:
+            self._emit(ev.DeferredFired(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                        did, type(result).__name__,
+                                        describe_result(result, self.config.repr_limit)))
+
+    def deferred_cancelled(self, d: Any) -> None:
+        """``d.cancel()`` was called."""
+        self._emit(ev.DeferredCancelled(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                        self._did(d)))
+
+    def deferred_failure_held(self, d: Any, holder: Any) -> None:
+        """``d``'s chain ended in a Failure, now kept by ``holder`` until handled or collected."""
+        self._held[id(holder)] = self._did(d)
+        if len(self._held) > self.config.pending_deferreds:
+            del self._held[next(iter(self._held))]
+
+    def deferred_unhandled(self, holder: Any, failure: Any) -> None:
+        """The Failure kept by ``holder`` (named by :meth:`deferred_failure_held`, or a
+        Deferred) was garbage-collected without anyone handling it."""
+        did = self._held.pop(id(holder), 0) or self._deferreds.get(id(holder), 0)
+        error_type, message = reason_parts(failure)
+        text = ""
+        get_traceback = getattr(failure, "getTraceback", None)
+        if get_traceback is not None:
+            try:
+                text = get_traceback()
+            except Exception:  # noqa: BLE001 - report what we can
+                text = ""
+        self._emit(ev.DeferredUnhandled(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                        did, error_type, message, text))
+        self.sync()
+        chain = self.trace.chain(did) if did else []
+        details = "\n".join(
+            f"Deferred {s.id} created at {s.site or '?'} in {s.function or '?'}: "
+            + (", ".join(c.name for c in s.callbacks) or "no callbacks")
+            for s in chain
+        )
+        self._warn("unhandled", f"Unhandled error in Deferred {did}: {error_type}: {message}",
+                   subject=did, details=details)
+
+    # -- the long-pending check -----------------------------------------------------------
+
+    def _check_pending(self, now: float) -> None:
+        """Warn once about each Deferred pending longer than the configured limit."""
+        limit = now - self.config.pending_deferred
+        warned = self._pending_warned
+        for did, (created, site, function) in self._pending_since.items():
+            if created > limit:
+                break  # in creation order
+            if did in warned:
+                continue
+            warned.add(did)
+            other = self._waiting_on.get(did)
+            waits = f"waits on Deferred {other}" if other else "waits for callback() or errback()"
+            self._warn(
+                "pending",
+                f"Deferred {did} pending for {now - created:.0f} s; {waits}",
+                subject=did,
+                details=f"created at {site or '?'} in {function or '?'}",
+            )
+        if len(warned) > 2 * self.config.pending_deferreds:
+            warned.intersection_update(self._pending_since)
