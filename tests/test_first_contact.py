@@ -257,6 +257,40 @@ def test_client_creator_reports_a_refused_connection(reactor, run):
     assert run(scenario) == "refused"
 
 
+def test_client_creator_passes_arguments_and_can_be_cancelled(reactor, run):
+    from inspector.defer import CancelledError
+
+    class Named(Protocol):
+        def __init__(self, name, *, punctuation):
+            self.name = name + punctuation
+
+        def connectionMade(self):
+            self.transport.write(self.name)
+            self.transport.loseConnection()
+
+    server_factory = Factory.forProtocol(Journal)
+    server_factory.sessions = Deferred()
+
+    @inlineCallbacks
+    def scenario():
+        port = reactor.listenTCP(0, server_factory)
+        number = port.getHost().port
+        cancelled = ClientCreator(reactor, Named, b"never", punctuation=b"?\n").connectTCP("127.0.0.1", number)
+        cancelled.cancel()
+        try:
+            yield cancelled
+        except CancelledError:
+            outcome = "cancelled"
+        else:
+            outcome = "connected"
+        named = yield ClientCreator(reactor, Named, b"named", punctuation=b"!\n").connectTCP("127.0.0.1", number)
+        lines = yield server_factory.sessions
+        yield port.stopListening()
+        return outcome, named.name, lines
+
+    assert run(scenario) == ("cancelled", b"named!\n", [b"named!"])
+
+
 # --------------------------------------------------------------- EchoClientFactory
 
 

@@ -157,3 +157,82 @@ def test_a_subclass_initial_delay_is_where_back_off_starts():
     assert factory.delay == 0.01
     factory.clientConnectionFailed(CountingConnector(), None)
     assert factory.clock.delays == [0.02]
+
+
+# ------------------------------------------------------------- over real sockets
+
+
+def closed_port(reactor) -> int:
+    """A loopback port number that nothing listens on any more."""
+    from inspector.protocol import Factory, Protocol
+
+    port = reactor.listenTCP(0, Factory.forProtocol(Protocol))
+    number = port.getHost().port
+    port.stopListening()
+    return number
+
+
+class Refused(ReconnectingClientFactory):
+    """Counts refusals; reports when it has given up."""
+
+    initialDelay = 0.005
+    factor = 1.5
+    jitter = 0
+
+    def __init__(self) -> None:
+        from inspector.defer import Deferred
+
+        self.failures = []
+        self.gave_up = Deferred()
+
+    def clientConnectionFailed(self, connector, reason):
+        self.failures.append(reason.type)
+        ReconnectingClientFactory.clientConnectionFailed(self, connector, reason)
+        if self._callID is None and not self.gave_up.called:
+            self.gave_up.callback(len(self.failures))
+
+
+def test_max_retries_over_real_refused_connections(reactor, run):
+    from inspector.error import ConnectionRefusedError
+
+    factory = Refused()
+    factory.maxRetries = 4
+
+    def scenario():
+        reactor.connectTCP("127.0.0.1", closed_port(reactor), factory)
+        return factory.gave_up
+
+    # The first attempt plus four retries, each refused; then it stops.
+    assert run(scenario) == 5
+    assert factory.failures == [ConnectionRefusedError] * 5
+
+
+def test_stop_trying_between_attempts_over_real_sockets(reactor, run):
+    from inspector.defer import Deferred
+
+    class GiveUpAfterTwo(Refused):
+        def clientConnectionFailed(self, connector, reason):
+            Refused.clientConnectionFailed(self, connector, reason)
+            if len(self.failures) == 2:
+                self.stopTrying()  # cancels the retry just scheduled
+
+    factory = GiveUpAfterTwo()
+    factory.initialDelay = 0.02
+
+    def scenario():
+        reactor.connectTCP("127.0.0.1", closed_port(reactor), factory)
+        done = Deferred()
+        # Long enough for several more attempts had the factory gone on trying.
+        reactor.callLater(0.3, lambda: done.callback(len(factory.failures)))
+        return done
+
+    assert run(scenario) == 2
+    assert not factory.continueTrying
+
+
+def test_reconnecting_factory_provides_the_factory_interface():
+    from zope.interface.verify import verifyObject
+
+    from inspector.interfaces import IProtocolFactory
+
+    verifyObject(IProtocolFactory, ReconnectingClientFactory())
