@@ -100,6 +100,8 @@ class LineReceiver(Protocol, _PauseableMixin):
         buf = self._buffer + data if self._buffer else data
         self._buffer = buf
         self._busyReceiving = True
+        transport = self.transport
+        watch_closing = transport is not None and hasattr(transport, "disconnecting")
         try:
             start = 0
             while not self.paused and start < len(buf):
@@ -119,8 +121,7 @@ class LineReceiver(Protocol, _PauseableMixin):
                     why = self.lineReceived(buf[start:end])
                     if why:
                         return why
-                    transport = self.transport
-                    if transport is not None and getattr(transport, "disconnecting", False):
+                    if watch_closing and transport.disconnecting:
                         return None
                 else:
                     self._start = start
