@@ -293,8 +293,9 @@ class ScriptedServer(Protocol):
 
     async def sync(self, token: str = "sync") -> None:
         """PING the client and wait for its PONG: all it sent before has arrived."""
+        mark = len(self.log.events)
         self.send(f"PING :{token}")
-        await self.log.wait_for("PONG", token)
+        await self.log.wait_for("PONG", token, since=mark)
 
 
 class ScriptedServerFactory(ClientFactory):

@@ -36,8 +36,9 @@ async def sync(client: RecordingClient) -> None:
 
 
 async def sync_raw(client: RawClient, token: str = "sync") -> None:
+    mark = len(client.log.events)
     client.send(f"PING {token}\r\n".encode())
-    await client.log.wait_for("PONG", "irc.inspector.local", token)
+    await client.log.wait_for("PONG", "irc.inspector.local", token, since=mark)
 
 
 async def quit_all(*clients: Any) -> None:
@@ -487,3 +488,28 @@ def test_exception_in_a_handler_is_logged_and_the_server_goes_on(reactor: Any, r
     with caplog.at_level(logging.ERROR, logger="inspector.irc.server"):
         run(scenario)
     assert any("boom" in (r.exc_text or "") or (r.exc_info and "boom" in str(r.exc_info[1])) for r in caplog.records)
+
+
+def test_a_client_that_never_reads_is_dropped_and_the_sender_goes_on(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, max_send_queue=64 * 1024, flood_burst=100_000)
+        sleeper = await raw(reactor, port)
+        await sleeper.register("sleeper")
+        sleeper.transport.pauseProducing()  # stops reading: the server's send queue to it grows
+        talker = await raw(reactor, port)
+        await talker.register("talker")
+        line = b"PRIVMSG sleeper :" + b"z" * 400 + b"\r\n"
+        for _ in range(40):
+            talker.send(line * 500)
+            await sync_raw(talker)
+            if "sleeper" not in factory.users:
+                break
+        assert "sleeper" not in factory.users  # dropped with "SendQ exceeded"
+        assert factory.connection_count == 1
+        await sync_raw(talker, "still-served")
+        sleeper.transport.resumeProducing()
+        await sleeper.lost
+        await quit_all(talker)
+        await listening.stopListening()
+
+    run(scenario, timeout=30)

@@ -103,6 +103,7 @@ class IRCServerProtocol(IRCLineProtocol):
     realname = ""
     host = "unknown"
     registered = False
+    _quit_reason = "Connection closed"
 
     def connectionMade(self) -> None:
         """Count the connection, refuse it past ``max_connections``, start the idle timer."""
@@ -140,7 +141,7 @@ class IRCServerProtocol(IRCLineProtocol):
             if self.factory.users.get(irc_lower(self.nick)) is self:
                 del self.factory.users[irc_lower(self.nick)]
         if self.registered:
-            self._quit(self._quit_reason if hasattr(self, "_quit_reason") else "Connection closed")
+            self._quit(self._quit_reason)
 
     # ------------------------------------------------------------ output
 
@@ -150,9 +151,17 @@ class IRCServerProtocol(IRCLineProtocol):
         return f"{self.nick}!{self.user}@{self.host}"
 
     def write(self, line: bytes) -> None:
-        """Send raw bytes (one or more CRLF-terminated lines) unless we are closing."""
-        if not self._closing:
-            self.transport.write(line)
+        """Send raw bytes (one or more CRLF-terminated lines) unless we are closing.
+
+        A client that stops reading is dropped once ``max_send_queue`` bytes wait for it,
+        so it cannot make the server's memory grow without bound.
+        """
+        if self._closing:
+            return
+        transport = self.transport
+        transport.write(line)
+        if transport.getBufferSize() > self.factory.max_send_queue:
+            self.close("SendQ exceeded", abort=True)
 
     def reply(self, command: str, *params: str) -> None:
         """Send a numeric or command from the server, addressed to our nick (or *)."""
@@ -162,13 +171,16 @@ class IRCServerProtocol(IRCLineProtocol):
         """Send a message with an explicit source prefix."""
         self.write(_line(prefix, command, params))
 
-    def close(self, reason: str) -> None:
-        """Send ``ERROR :Closing Link`` and close once it is written."""
+    def close(self, reason: str, abort: bool = False) -> None:
+        """Send ``ERROR :Closing Link`` and close once it is written (at once if ``abort``)."""
         if self._closing:
             return
-        self.transport.write(_line(None, "ERROR", (f"Closing Link: {self.host} ({reason})",)))
         self._closing = True
         self._quit_reason = reason
+        if abort:
+            self.transport.abortConnection()
+            return
+        self.transport.write(_line(None, "ERROR", (f"Closing Link: {self.host} ({reason})",)))
         self.transport.loseConnection()
 
     # ------------------------------------------------------------ input
@@ -710,7 +722,8 @@ class IRCServerFactory(ServerFactory):
 
     Every limit is a parameter: ``max_line_length`` (bytes with CRLF; longer lines get
     417), ``max_connections`` (more get ERROR and a close), ``max_channels_per_user``
-    (405), ``flood_burst``/``flood_rate`` (a token bucket of lines; an empty bucket
+    (405), ``max_send_queue`` (bytes waiting for a client that does not read; past it
+    the client is dropped), ``flood_burst``/``flood_rate`` (a token bucket of lines; an empty bucket
     means ERROR "Excess Flood" and a close), ``ping_interval``/``ping_timeout`` (idle
     clients get PING; no answer means a close), ``registration_timeout``.
     """
@@ -729,6 +742,7 @@ class IRCServerFactory(ServerFactory):
         max_connections: int = 1024,
         max_channels_per_user: int = 20,
         max_targets: int = 4,
+        max_send_queue: int = 1 << 20,
         flood_burst: int = 30,
         flood_rate: float = 10.0,
         ping_interval: float = 120.0,
@@ -744,6 +758,7 @@ class IRCServerFactory(ServerFactory):
             ("max_connections", max_connections),
             ("max_channels_per_user", max_channels_per_user),
             ("max_targets", max_targets),
+            ("max_send_queue", max_send_queue),
             ("flood_burst", flood_burst),
             ("nick_length", nick_length),
             ("channel_length", channel_length),
@@ -772,6 +787,7 @@ class IRCServerFactory(ServerFactory):
         self.max_connections = max_connections
         self.max_channels_per_user = max_channels_per_user
         self.max_targets = max_targets
+        self.max_send_queue = max_send_queue
         self.flood_burst = flood_burst
         self.flood_rate = flood_rate
         self.ping_interval = ping_interval
