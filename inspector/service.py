@@ -255,6 +255,8 @@ class TCPServer(Service):
 
     def getHost(self) -> Any:
         """The address the port is bound to (useful with port 0)."""
+        if self._port is None:
+            raise RuntimeError(f"{self!r} is not listening; start it first")
         return self._port.getHost()
 
     def stopService(self) -> Any:

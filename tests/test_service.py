@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from builtins import ConnectionRefusedError as ConnectionRefusedError_
+
 import pytest
 from zope.interface.verify import verifyObject
 
@@ -19,8 +22,10 @@ from inspector.service import (
     TCPClient,
     TCPServer,
     backoffPolicy,
+    run_application,
     start_application,
 )
+from inspector.threads import deferToThreadPool
 
 
 class Recorder(Service):
@@ -396,3 +401,35 @@ def test_stopping_a_client_service_cancels_waiters(reactor, run):
 def test_backoff_policy_grows_and_caps():
     policy = backoffPolicy(initialDelay=1.0, maxDelay=10.0, factor=2.0, jitter=lambda: 0.5)
     assert [policy(n) for n in (0, 1, 2, 3, 4, 10_000)] == [1.5, 2.5, 4.5, 8.5, 10.5, 10.5]
+
+
+def test_run_application_serves_until_the_reactor_stops(reactor):
+    """What headless ``inspector serve`` does: listen while running, close before exit."""
+    app = Application("qotd")
+    server = TCPServer(0, Factory.forProtocol(Greeter), reactor=reactor)
+    server.setServiceParent(app)
+    seen = []
+    with pytest.raises(RuntimeError, match="not listening"):
+        server.getHost()
+
+    def client():
+        seen.append(server.getHost().port)
+
+        def exchange():
+            with socket.create_connection(("127.0.0.1", seen[0]), timeout=5) as sock:
+                return sock.makefile("rb").read()
+
+        def got(greeting):
+            seen.append(greeting)
+            reactor.stop()
+
+        deferToThreadPool(reactor, reactor.getThreadPool(), exchange).addBoth(got)
+
+    reactor.callWhenRunning(client)
+    reactor.callLater(10, reactor.stop)  # a safety net, should the exchange hang
+    run_application(app, reactor)
+    number, greeting = seen
+    assert greeting == b"hello\r\n"
+    assert not app.running and not server.running
+    with pytest.raises(ConnectionRefusedError_):
+        socket.create_connection(("127.0.0.1", number), timeout=5).close()
