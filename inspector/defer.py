@@ -22,8 +22,8 @@ from asyncio import AbstractEventLoop, Future
 from functools import wraps
 from inspect import isgenerator
 from typing import (
+    TYPE_CHECKING,
     Any,
-    Awaitable,
     Callable,
     Coroutine,
     Generator,
@@ -138,6 +138,7 @@ class _DebugInfo:
     def __del__(self) -> None:
         failure = self.failResult
         if failure is not None:
+            if _tracer is not None: _tracer.deferred_unhandled(self, failure)
             try:
                 log.error(
                     "Unhandled error in Deferred:%s\n%s",
@@ -161,7 +162,19 @@ class _Continue:
 _CONTINUE: Any = _Continue()
 
 
-class Deferred(Generic[_T]):
+if TYPE_CHECKING:
+    _GenericBase = Generic
+else:
+
+    class _GenericBase:
+        """Makes ``Deferred[int]`` work at run time without ``typing.Generic``, which
+        would add a third to the cost of creating every Deferred."""
+
+        __slots__ = ()
+        __class_getitem__ = classmethod(types.GenericAlias)
+
+
+class Deferred(_GenericBase[_T]):
     """A result that will arrive later, with the callbacks and errbacks waiting for it.
 
     ``callback(result)`` or ``errback(failure)`` fires it once; each callback receives
@@ -178,7 +191,6 @@ class Deferred(Generic[_T]):
         "_canceller",
         "_runningCallbacks",
         "_suppressAlreadyCalled",
-        "_chainedTo",
         "_debugInfo",
         "__weakref__",
     )
@@ -193,13 +205,11 @@ class Deferred(Generic[_T]):
         self._canceller = canceller
         self._runningCallbacks = False
         self._suppressAlreadyCalled = False
-        self._chainedTo: Optional[Deferred[Any]] = None
+        if _tracer is not None: _tracer.deferred_created(self)
         self._debugInfo: Optional[_DebugInfo] = None
         if _debugging:
             info = self._debugInfo = _DebugInfo()
             info.creator = traceback.format_stack()[:-1]
-
-    __class_getitem__ = classmethod(types.GenericAlias)
 
     # -- adding callbacks ---------------------------------------------------------
 
@@ -233,6 +243,7 @@ class Deferred(Generic[_T]):
         if errback is passthru:
             errback = None
         self.callbacks.append((callback, cbExtra, errback, ebExtra))
+        if _tracer is not None: _tracer.callbacks_added(self, callback, errback)
         if self.called:
             self._runCallbacks()
         return self
@@ -242,6 +253,7 @@ class Deferred(Generic[_T]):
         if not callable(callback):
             raise TypeError(f"callback must be callable, got {callback!r}")
         self.callbacks.append((callback, (args, kwargs) if args or kwargs else None, None, None))
+        if _tracer is not None: _tracer.callbacks_added(self, callback, None)
         if self.called:
             self._runCallbacks()
         return self
@@ -251,6 +263,7 @@ class Deferred(Generic[_T]):
         if not callable(errback):
             raise TypeError(f"errback must be callable, got {errback!r}")
         self.callbacks.append((None, None, errback, (args, kwargs) if args or kwargs else None))
+        if _tracer is not None: _tracer.callbacks_added(self, None, errback)
         if self.called:
             self._runCallbacks()
         return self
@@ -261,13 +274,13 @@ class Deferred(Generic[_T]):
             raise TypeError(f"callback must be callable, got {callback!r}")
         extra = (args, kwargs) if args or kwargs else None
         self.callbacks.append((callback, extra, callback, extra))
+        if _tracer is not None: _tracer.callbacks_added(self, callback, callback)
         if self.called:
             self._runCallbacks()
         return self
 
     def chainDeferred(self, d: "Deferred[Any]") -> "Deferred[Any]":
         """Fire ``d`` with this Deferred's result at this point of the chain."""
-        d._chainedTo = self
         return self.addCallbacks(d.callback, d.errback)
 
     def addTimeout(
@@ -319,6 +332,7 @@ class Deferred(Generic[_T]):
             raise AlreadyCalledError(self._alreadyCalledMessage())
         self.called = True
         self.result = result
+        if _tracer is not None: _tracer.deferred_fired(self, result)
         if _debugging:
             self._noteInvoker()
         self._runCallbacks()
@@ -341,6 +355,7 @@ class Deferred(Generic[_T]):
             raise AlreadyCalledError(self._alreadyCalledMessage())
         self.called = True
         self.result = fail
+        if _tracer is not None: _tracer.deferred_fired(self, fail)
         if _debugging:
             self._noteInvoker()
         self._runCallbacks()
@@ -359,12 +374,14 @@ class Deferred(Generic[_T]):
 
     def pause(self) -> None:
         """Stop running callbacks until a matching ``unpause``."""
+        if _tracer is not None: _tracer.deferred_paused(self)
         self.paused += 1
 
     def unpause(self) -> None:
         """Undo one ``pause``; when none remain, run the callbacks that are due."""
         if self.paused <= 0:
             raise RuntimeError(f"unpause() without a matching pause() on {self!r}")
+        if _tracer is not None: _tracer.deferred_unpaused(self)
         self.paused -= 1
         if not self.paused and self.called:
             self._runCallbacks()
@@ -373,6 +390,7 @@ class Deferred(Generic[_T]):
         """Ask for this Deferred to stop waiting: calls the canceller, then errbacks with
         CancelledError if the canceller did not fire it. When the chain is waiting on
         another Deferred, that one is cancelled instead."""
+        if _tracer is not None: _tracer.deferred_cancelled(self)
         if not self.called:
             canceller = self._canceller
             if canceller is not None:
@@ -400,7 +418,6 @@ class Deferred(Generic[_T]):
                 callbacks = current.callbacks
                 result = current.result
                 current._runningCallbacks = True
-                current._chainedTo = None
                 outer = None
                 i = 0
                 while i < len(callbacks):
@@ -421,6 +438,7 @@ class Deferred(Generic[_T]):
                         result = None
                         outer.paused -= 1
                         break
+                    if _tracer is not None: _tracer.callback_started(current, fn, result)
                     try:
                         if extra is None:
                             result = fn(result)
@@ -428,7 +446,9 @@ class Deferred(Generic[_T]):
                             result = fn(result, *extra[0], **extra[1])
                     except BaseException:
                         result = Failure._fromCurrent()
+                        if _tracer is not None: _tracer.callback_finished(current, result)
                     else:
+                        if _tracer is not None: _tracer.callback_finished(current, result)
                         if isinstance(result, Deferred):
                             inner = result
                             if inner is current:
@@ -445,7 +465,7 @@ class Deferred(Generic[_T]):
                                     inner._debugInfo.failResult = None
                             else:
                                 current.paused += 1
-                                current._chainedTo = inner
+                                if _tracer is not None: _tracer.deferred_chained(current, inner)
                                 inner.callbacks.append((_CONTINUE, current, _CONTINUE, current))
                                 break
                     if current.paused:
@@ -467,6 +487,7 @@ class Deferred(Generic[_T]):
                         if info is None:
                             info = current._debugInfo = _DebugInfo()
                         info.failResult = result
+                        if _tracer is not None: _tracer.deferred_failure_held(current, info)
                     elif current._debugInfo is not None:
                         current._debugInfo.failResult = None
             if not stack:
@@ -542,8 +563,8 @@ class Deferred(Generic[_T]):
 
     def __repr__(self) -> str:
         name = "Deferred" if type(self) is _InlineDeferred else type(self).__name__
-        if self._chainedTo is not None:
-            return f"<{name} at 0x{id(self):x} waiting on Deferred at 0x{id(self._chainedTo):x}>"
+        if self.called and isinstance(self.result, Deferred):
+            return f"<{name} at 0x{id(self):x} waiting on Deferred at 0x{id(self.result):x}>"
         if self.called:
             return f"<{name} at 0x{id(self):x} current result: {self.result!r}>"
         return f"<{name} at 0x{id(self):x}>"
