@@ -205,11 +205,11 @@ class Deferred(_GenericBase[_T]):
         self._canceller = canceller
         self._runningCallbacks = False
         self._suppressAlreadyCalled = False
-        if _tracer is not None: _tracer.deferred_created(self)
         self._debugInfo: Optional[_DebugInfo] = None
         if _debugging:
             info = self._debugInfo = _DebugInfo()
             info.creator = traceback.format_stack()[:-1]
+        if _tracer is not None: _tracer.deferred_created(self)
 
     # -- adding callbacks ---------------------------------------------------------
 

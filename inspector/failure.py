@@ -172,17 +172,22 @@ class Failure:
 
     # -- raising ------------------------------------------------------------------
 
+    def _stamp(self) -> BaseException:
+        """Mark the exception as ours, so catching it again finds this Failure."""
+        value = self.value
+        try:
+            value.__failure__ = self  # type: ignore[union-attr]
+        except AttributeError:  # an exception type that refuses attributes
+            pass
+        return value
+
     def raiseException(self) -> NoReturn:
         """Raise the wrapped exception with its original traceback."""
-        value = self.value
-        value.__failure__ = self  # type: ignore[union-attr]
-        raise value.with_traceback(self.tb)
+        raise self._stamp().with_traceback(self.tb)
 
     def throwExceptionIntoGenerator(self, g: Generator[Any, Any, Any]) -> Any:
         """Throw the exception into generator (or coroutine) ``g`` at its current yield."""
-        value = self.value
-        value.__failure__ = self  # type: ignore[union-attr]
-        return g.throw(value.with_traceback(self.tb))
+        return g.throw(self._stamp().with_traceback(self.tb))
 
     # -- formatting ---------------------------------------------------------------
 
