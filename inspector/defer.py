@@ -17,7 +17,6 @@ import contextvars
 import logging
 import traceback
 import types
-import warnings
 from asyncio import AbstractEventLoop, Future
 from functools import wraps
 from inspect import isgenerator

@@ -16,9 +16,8 @@ from typing import IO, Any, Generator, NoReturn, Optional, Union
 
 __all__ = ["Failure", "NoCurrentExceptionError"]
 
-# Plain-data frame: (function name, file name, line number, locals items, globals items).
-# The last two stay empty (we never capture variables) but keep Twisted's shape.
-FrameData = tuple
+# A frame as plain data: (function name, file name, line number, locals, globals);
+# the last two stay empty (variables are never captured) but keep Twisted's shape.
 
 
 class NoCurrentExceptionError(Exception):
