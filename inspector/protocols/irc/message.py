@@ -42,7 +42,7 @@ MAX_TAGS_LENGTH = 8191
 X_DELIM = "\x01"
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One IRC message: IRCv3 tags, optional source prefix, command, parameters.
 
@@ -124,6 +124,24 @@ def _parse_tags(text: str) -> dict[str, str | None]:
     return tags
 
 
+#: Raw command -> canonical (upper-case) command, for commands already validated once.
+_COMMANDS: dict[str, str] = {}
+_COMMANDS_MAX = 512
+
+
+def _command(word: str) -> str | None:
+    """The canonical form of a command word (letters, or three digits), or None if invalid."""
+    known = _COMMANDS.get(word)
+    if known is not None:
+        return known
+    if not (word.isascii() and (word.isalpha() or (len(word) == 3 and word.isdigit()))):
+        return None
+    canonical = word.upper()
+    if len(_COMMANDS) < _COMMANDS_MAX:
+        _COMMANDS[word] = canonical
+    return canonical
+
+
 def parse_message(line: bytes | str, max_length: int | None = None) -> Message | ParseError:
     """Parse one line (CRLF optional) into a :class:`Message`, or return a :class:`ParseError`.
 
@@ -131,53 +149,64 @@ def parse_message(line: bytes | str, max_length: int | None = None) -> Message |
     by default any length is accepted, since some servers relay longer lines.
     """
     raw = line
-    if isinstance(line, bytes):
-        text = decode_line(line)
-    elif isinstance(line, str):
-        text = line
+    if type(line) is bytes:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            text = line.decode("latin-1")
+    elif isinstance(line, (str, bytes, bytearray)):
+        text = line if isinstance(line, str) else decode_line(bytes(line))
     else:
         return ParseError(f"expected bytes or str, not {type(line).__name__}", repr(line))
-    text = text.rstrip("\r\n")
+    if text[-1:] in ("\n", "\r"):
+        text = text.rstrip("\r\n")
     if "\n" in text or "\r" in text:
         return ParseError("line contains CR or LF before its end", raw)
     if "\x00" in text:
         return ParseError("line contains a NUL byte", raw)
+    if text[:1] == " ":
+        text = text.lstrip(" ")
+    if not text:
+        return ParseError("no command", raw)
     tags: dict[str, str | None] = {}
-    rest = text.lstrip(" ")
-    if rest.startswith("@"):
-        tag_text, _, rest = rest[1:].partition(" ")
+    if text[0] == "@":
+        tag_text, _, text = text[1:].partition(" ")
         if len(tag_text.encode("utf-8", "surrogatepass")) + 2 > MAX_TAGS_LENGTH:
             return ParseError("tags section too long", raw)
         tags = _parse_tags(tag_text)
-        rest = rest.lstrip(" ")
+        if text[:1] == " ":
+            text = text.lstrip(" ")
     if max_length is not None:
-        body_length = len(rest.encode("utf-8", "surrogatepass")) + 2
+        body_length = len(text.encode("utf-8", "surrogatepass")) + 2
         if body_length > max_length:
             return ParseError(f"line too long ({body_length} > {max_length} bytes)", raw)
     prefix = None
-    if rest.startswith(":"):
-        prefix, _, rest = rest[1:].partition(" ")
+    if text[:1] == ":":
+        space = text.find(" ")
+        if space == -1:
+            return ParseError("no command", raw)
+        prefix = text[1:space]
         if not prefix:
             return ParseError("empty prefix", raw)
-        rest = rest.lstrip(" ")
-    if not rest:
+        text = text[space + 1 :]
+        if text[:1] == " ":
+            text = text.lstrip(" ")
+    if not text or text[0] == ":":
         return ParseError("no command", raw)
-    trailing = None
-    head, sep, tail = rest.partition(" :")
-    if sep:
-        trailing = tail
-    elif rest.startswith(":"):
-        head, trailing = "", rest[1:]
-    words = [word for word in head.split(" ") if word]
-    if not words:
-        return ParseError("no command", raw)
-    command = words[0]
-    if not (command.isascii() and (command.isalpha() or (len(command) == 3 and command.isdigit()))):
-        return ParseError(f"bad command {command[:32]!r}", raw)
-    params = words[1:]
-    if trailing is not None:
-        params.append(trailing)
-    return Message(command.upper(), params, prefix, tags)
+    trailing_at = text.find(" :")
+    if trailing_at == -1:
+        params = text.split(" ")
+    else:
+        params = text[:trailing_at].split(" ")
+    if "" in params:  # runs of spaces separate parameters too
+        params = [word for word in params if word]
+    command = _command(params[0])
+    if command is None:
+        return ParseError(f"bad command {params[0][:32]!r}", raw)
+    del params[0]
+    if trailing_at != -1:
+        params.append(text[trailing_at + 2 :])
+    return Message(command, params, prefix, tags)
 
 
 def _check_text(what: str, value: str) -> None:
