@@ -9,6 +9,11 @@ A Deferred that is garbage-collected while its chain ends in a Failure logs
 "Unhandled error in Deferred" on the ``inspector`` logger. That bookkeeping lives in a
 small helper object made only when a chain ends in a Failure, so the success path pays
 nothing for it.
+
+Two corner cases follow Twisted's documentation where Twisted's code does otherwise:
+``pause()`` called inside a callback holds the callbacks after it at once, and an inner
+Deferred whose result went to a paused outer one still runs its own later callbacks
+(Twisted strands them until another callback is added).
 """
 
 from __future__ import annotations
