@@ -46,9 +46,14 @@ __all__ = [
     "CancelledError",
     "Deferred",
     "DeferredList",
+    "DeferredLock",
+    "DeferredQueue",
+    "DeferredSemaphore",
     "FAILURE",
     "FirstError",
     "NotACoroutineError",
+    "QueueOverflow",
+    "QueueUnderflow",
     "SUCCESS",
     "TimeoutError",
     "ensureDeferred",
@@ -805,3 +810,142 @@ def ensureDeferred(coro: Union[Coroutine[Any, Any, _T], Generator[Any, Any, _T],
         return Deferred.fromCoroutine(coro)
     except NotACoroutineError:
         raise NotACoroutineError(f"{coro!r} is not a coroutine or a Deferred") from None
+
+
+# -- locks, semaphores and queues ----------------------------------------------------
+
+
+class QueueOverflow(Exception):
+    """``DeferredQueue.put`` on a queue that already holds ``size`` items."""
+
+
+class QueueUnderflow(Exception):
+    """``DeferredQueue.get`` with ``backlog`` getters already waiting."""
+
+
+class _ConcurrencyPrimitive:
+    """What locks and semaphores share: ``run`` a function while holding one token."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Deferred[Any]] = []
+
+    def _cancelAcquire(self, d: Deferred[Any]) -> None:
+        # Still queued (not yet granted): leave the queue; cancel() then fails it.
+        if d in self.waiting:
+            self.waiting.remove(d)
+
+    def acquire(self) -> Deferred[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def run(self, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Deferred[Any]:
+        """Acquire, call ``f(*args, **kwargs)``, release once its result (or Deferred's
+        result) is in; a Deferred for that result."""
+
+        def execute(_ignored: Any) -> Deferred[Any]:
+            d = maybeDeferred(f, *args, **kwargs)
+
+            def release(result: Any) -> Any:
+                self.release()
+                return result
+
+            return d.addBoth(release)
+
+        return self.acquire().addCallback(execute)
+
+    def __aenter__(self) -> Deferred[Any]:
+        return self.acquire()
+
+    def __aexit__(self, *exc: Any) -> Deferred[bool]:
+        self.release()
+        return succeed(False)
+
+
+class DeferredLock(_ConcurrencyPrimitive):
+    """A lock for asynchronous code: ``acquire()`` fires (with the lock) once it is
+    ours, in request order. Cancelling a pending acquire leaves the queue."""
+
+    locked = False
+
+    def acquire(self) -> Deferred["DeferredLock"]:
+        d: Deferred[DeferredLock] = Deferred(canceller=self._cancelAcquire)
+        if self.locked:
+            self.waiting.append(d)
+        else:
+            self.locked = True
+            d.callback(self)
+        return d
+
+    def release(self) -> None:
+        """Give the lock to the next waiter, or unlock it."""
+        if not self.locked:
+            raise RuntimeError("release() of a DeferredLock that is not locked")
+        self.locked = False
+        if self.waiting:
+            self.locked = True
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredSemaphore(_ConcurrencyPrimitive):
+    """At most ``tokens`` holders at once; ``acquire()`` fires when one is free."""
+
+    def __init__(self, tokens: int) -> None:
+        if tokens < 1:
+            raise ValueError(f"DeferredSemaphore needs at least one token, got {tokens!r}")
+        super().__init__()
+        self.tokens = tokens
+        self.limit = tokens
+
+    def acquire(self) -> Deferred["DeferredSemaphore"]:
+        d: Deferred[DeferredSemaphore] = Deferred(canceller=self._cancelAcquire)
+        if self.tokens <= 0:
+            self.waiting.append(d)
+        else:
+            self.tokens -= 1
+            d.callback(self)
+        return d
+
+    def release(self) -> None:
+        """Return a token, handing it straight to the next waiter if there is one."""
+        if self.tokens >= self.limit:
+            raise RuntimeError("release() of a DeferredSemaphore with no token taken")
+        self.tokens += 1
+        if self.waiting:
+            self.tokens -= 1
+            self.waiting.pop(0).callback(self)
+
+
+class DeferredQueue(Generic[_T]):
+    """A queue whose ``get()`` returns a Deferred for the next item. ``size`` bounds
+    the items held (QueueOverflow beyond), ``backlog`` the getters waiting
+    (QueueUnderflow beyond); None means unbounded."""
+
+    def __init__(self, size: Optional[int] = None, backlog: Optional[int] = None) -> None:
+        self.waiting: list[Deferred[_T]] = []
+        self.pending: list[_T] = []
+        self.size = size
+        self.backlog = backlog
+
+    def _cancelGet(self, d: Deferred[_T]) -> None:
+        self.waiting.remove(d)
+
+    def put(self, obj: _T) -> None:
+        """Hand ``obj`` to the oldest waiting getter, or keep it."""
+        if self.waiting:
+            self.waiting.pop(0).callback(obj)
+        elif self.size is None or len(self.pending) < self.size:
+            self.pending.append(obj)
+        else:
+            raise QueueOverflow(f"the queue already holds {self.size} items")
+
+    def get(self) -> Deferred[_T]:
+        """A Deferred for the next item; cancelling it gives up its place in line."""
+        if self.pending:
+            return succeed(self.pending.pop(0))
+        if self.backlog is not None and len(self.waiting) >= self.backlog:
+            raise QueueUnderflow(f"{self.backlog} getters are already waiting")
+        d: Deferred[_T] = Deferred(canceller=self._cancelGet)
+        self.waiting.append(d)
+        return d

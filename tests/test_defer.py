@@ -39,6 +39,11 @@ def outcome(d: Deferred[Any]) -> Any:
     return box[0]
 
 
+def has_result(d: Deferred[Any]) -> bool:
+    """Whether ``d`` has a result a new callback would receive now."""
+    return d.called and not d.paused and not isinstance(d.result, Deferred)
+
+
 def failure_of(d: Deferred[Any]) -> Failure:
     result = outcome(d)
     assert isinstance(result, Failure), f"expected a Failure, got {result!r}"
@@ -1226,3 +1231,90 @@ def test_random_webs_of_deferreds_match_the_naive_reference(ops: list[tuple[str,
 
 def passthrough(r: Any) -> Any:
     return r
+
+
+# -- locks, semaphores and queues --------------------------------------------------------------
+
+
+def test_deferred_lock_grants_in_order_and_run_releases() -> None:
+    lock = defer.DeferredLock()
+    first = lock.acquire()
+    second = lock.acquire()
+    assert outcome(first) is lock and lock.locked
+    assert not second.called
+    lock.release()
+    assert outcome(second) is lock
+    gate: Deferred[str] = Deferred()
+    ran = lock.run(lambda x: gate.addCallback(lambda r: r + x), "!")
+    assert not has_result(ran)  # still waiting for the lock
+    lock.release()
+    assert lock.locked and not has_result(ran)  # now holding it, waiting for the gate
+    gate.callback("done")
+    assert outcome(ran) == "done!"
+    assert not lock.locked
+
+
+def test_deferred_lock_cancelled_waiter_leaves_the_queue() -> None:
+    lock = defer.DeferredLock()
+    lock.acquire()
+    waiter = lock.acquire()
+    waiter.cancel()
+    assert failure_of(waiter).check(CancelledError)
+    lock.release()
+    assert not lock.locked and lock.waiting == []
+    with pytest.raises(RuntimeError, match="not locked"):
+        lock.release()
+
+
+def test_deferred_lock_async_with() -> None:
+    lock = defer.DeferredLock()
+    order = []
+
+    async def worker(name: str, gate: Deferred[None]) -> None:
+        async with lock:
+            order.append(f"{name} in")
+            await gate
+            order.append(f"{name} out")
+
+    gate_a: Deferred[None] = Deferred()
+    gate_b: Deferred[None] = Deferred()
+    a = ensureDeferred(worker("a", gate_a))
+    b = ensureDeferred(worker("b", gate_b))
+    gate_b.callback(None)
+    assert order == ["a in"]
+    gate_a.callback(None)
+    assert order == ["a in", "a out", "b in", "b out"]
+    assert outcome(a) is None and outcome(b) is None
+
+
+def test_deferred_semaphore_limits_holders() -> None:
+    with pytest.raises(ValueError):
+        defer.DeferredSemaphore(0)
+    sem = defer.DeferredSemaphore(2)
+    a, b, c = sem.acquire(), sem.acquire(), sem.acquire()
+    assert a.called and b.called and not c.called
+    sem.release()
+    assert outcome(c) is sem and sem.tokens == 0
+    sem.release()
+    sem.release()
+    with pytest.raises(RuntimeError, match="no token"):
+        sem.release()
+    assert outcome(sem.run(lambda: "ran")) == "ran" and sem.tokens == 2
+
+
+def test_deferred_queue_put_get_and_limits() -> None:
+    q: defer.DeferredQueue[int] = defer.DeferredQueue(size=1, backlog=1)
+    q.put(1)
+    with pytest.raises(defer.QueueOverflow):
+        q.put(2)
+    assert outcome(q.get()) == 1
+    waiting = q.get()
+    with pytest.raises(defer.QueueUnderflow):
+        q.get()
+    q.put(3)
+    assert outcome(waiting) == 3
+    gone = q.get()
+    gone.cancel()
+    assert failure_of(gone).check(CancelledError)
+    q.put(4)  # not given to the cancelled getter
+    assert outcome(q.get()) == 4
