@@ -32,11 +32,13 @@ class Waiters:
                 self._waiting.remove(item)
                 waiting.callback(event)
 
-    def wait_for(self, kind: str, *values: Any, since: int = 0) -> Deferred:
-        """Fire with the first event (from index ``since``) named ``kind`` whose leading values equal ``values``."""
+    def wait_for(self, kind: str | tuple[str, ...], *values: Any, since: int = 0) -> Deferred:
+        """Fire with the first event (from index ``since``) named ``kind`` (or any of a
+        tuple of kinds) whose leading values equal ``values``."""
+        kinds = kind if isinstance(kind, tuple) else (kind,)
 
         def match(event: tuple) -> bool:
-            return event[0] == kind and event[1 : 1 + len(values)] == values
+            return event[0] in kinds and event[1 : 1 + len(values)] == values
 
         for event in self.events[since:]:
             if match(event):
@@ -189,9 +191,9 @@ class RawClient(Protocol):
         self.transport.write(data)
 
     def register(self, nick: str) -> Deferred:
-        """Send NICK/USER and fire on 001."""
+        """Send NICK/USER and fire once registration ends (the MOTD's 376, or 422)."""
         self.send(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
-        return self.log.wait_for("001")
+        return self.log.wait_for(("376", "422"), since=len(self.log.events))
 
 
 class SilentClient(RawClient):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import pytest
@@ -269,6 +270,10 @@ def test_error_numerics(reactor: Any, run: Any) -> None:
             (b"TOPIC\r\n", ("461", "me", "TOPIC")),
             (b"PRIVMSG #here :" + b"x" * 600 + b"\r\n", ("417", "me")),
             (b"PING\r\n", ("409", "me")),
+            (b"PRIVMSG #here :outsider\r\n", ("404", "me", "#here")),  # +n: members only
+            (b"KICK #here busy\r\n", ("442", "me", "#here")),
+            (b"MODE nobody\r\n", ("401", "me", "nobody")),
+            (b"MODE busy +i\r\n", ("502", "me")),
         ]
         for line, expected in checks:
             client.send(line)
@@ -513,3 +518,69 @@ def test_a_client_that_never_reads_is_dropped_and_the_sender_goes_on(reactor: An
         await listening.stopListening()
 
     run(scenario, timeout=30)
+
+
+def test_whois_ison_list_lusers_and_motd_commands(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor)
+        target = await signed_on(reactor, port, "target", realname="Tar Get")
+        target.join("#seen")
+        await target.log.wait_for("names", "#seen")
+        asker = await raw(reactor, port)
+        await asker.register("asker")
+        mark = len(asker.log.events)
+        asker.send(b"WHOIS target\r\nWHOIS ghost\r\nISON target ghost asker\r\nLIST\r\nLUSERS\r\nMOTD\r\n")
+        await asker.log.wait_for("422", "asker", since=mark)
+        assert ("311", "asker", "target", "target", "127.0.0.1", "*", "Tar Get") in asker.log.events
+        assert ("319", "asker", "target", "@#seen") in asker.log.events
+        assert ("401", "asker", "ghost", "No such nick/channel") in asker.log.events
+        assert ("303", "asker", "target asker") in asker.log.events
+        assert ("322", "asker", "#seen", "1", "") in asker.log.events
+        assert ("251", "asker", "There are 2 users and 0 invisible on 1 servers") in asker.log.events
+        await quit_all(target, asker)
+        await listening.stopListening()
+
+    run(scenario)
+
+
+def test_random_junk_split_anywhere_never_stops_the_server(reactor: Any, run: Any) -> None:
+    """Random bytes (with line ends mixed in), written in random pieces, over a real connection."""
+    rng = random.Random(20261122)
+    alphabet = bytes(range(256)) + b"\r\n" * 40 + b" :" * 20
+
+    async def scenario() -> None:
+        factory, port, listening = serve(reactor, flood_burst=100_000)
+        bystander = await signed_on(reactor, port, "bystander")
+        for round_ in range(3):
+            junk = bytes(rng.choice(alphabet) for _ in range(5000))
+            client = await raw(reactor, port)
+            offset = 0
+            while offset < len(junk):
+                step = rng.randint(1, 700)
+                client.send(junk[offset : offset + step])
+                offset += step
+            client.send(b"\r\n")
+            if not client.lost.called:
+                mark = len(client.log.events)
+                client.send(b"PING :after-junk\r\n")
+                first = await _first(client.log.wait_for("PONG", "irc.inspector.local", "after-junk", since=mark), client.lost)
+                if first == "lost":  # the junk happened to say QUIT or similar: a clean close
+                    assert client.log.events[-2][0] == "ERROR"
+            answered = {event[0] for event in client.log.events}
+            assert answered & {"421", "417", "451"}  # the junk was read and answered
+            client.transport.loseConnection()
+            await client.lost
+        await sync(bystander)
+        again = await signed_on(reactor, port, "again")
+        await quit_all(bystander, again)
+        await listening.stopListening()
+
+    run(scenario, timeout=30)
+
+
+async def _first(event: Deferred, lost: Deferred) -> str:
+    """Wait for ``event`` or for the connection to close, whichever comes first."""
+    done: Deferred = Deferred()
+    event.addCallback(lambda _: done.called or done.callback("event"))
+    lost.addBoth(lambda result: (done.called or done.callback("lost")) and result)
+    return await done

@@ -83,14 +83,18 @@ class Channel:
             if member is not exclude:
                 member.write(line)
 
-    def prefixed_nick(self, member: IRCServerProtocol) -> str:
-        """``member``'s nick with its highest member-mode prefix (@ or +)."""
+    def member_prefix(self, member: IRCServerProtocol) -> str:
+        """``member``'s highest member-mode symbol: "@", "+" or ""."""
         modes = self.members.get(member, ())
         if "o" in modes:
-            return "@" + member.nick
+            return "@"
         if "v" in modes:
-            return "+" + member.nick
-        return member.nick
+            return "+"
+        return ""
+
+    def prefixed_nick(self, member: IRCServerProtocol) -> str:
+        """``member``'s nick with its highest member-mode prefix (@ or +)."""
+        return self.member_prefix(member) + member.nick
 
 
 class IRCServerProtocol(IRCLineProtocol):
@@ -587,7 +591,7 @@ class IRCServerProtocol(IRCLineProtocol):
             self.reply("401", nick, "No such nick/channel")
         else:
             self.reply("311", user.nick, user.user or "user", user.host, "*", user.realname)
-            names = " ".join(c.prefixed_nick(user) for c in user.channels.values())
+            names = " ".join(c.member_prefix(user) + c.name for c in user.channels.values())
             if names:
                 self.reply("319", user.nick, names)
             self.reply("312", user.nick, self.factory.server_name, self.factory.network)
