@@ -330,6 +330,24 @@ def test_pause_inside_a_callback_stops_the_rest() -> None:
     assert seen == [2]
 
 
+def test_inner_runs_its_later_callbacks_even_when_the_outer_is_paused() -> None:
+    outer: Deferred[int] = Deferred()
+    inner: Deferred[int] = Deferred()
+    seen = []
+    outer.addCallback(lambda _: inner)
+    outer.addCallback(lambda r: seen.append(r) or r)
+    outer.callback(None)
+    outer.pause()
+    after = []
+    inner.addCallback(after.append)  # added after the outer started waiting on it
+    inner.callback(5)
+    assert after == [None]  # the result went to the outer chain, as documented
+    assert seen == []  # ... which holds it while paused
+    outer.unpause()
+    assert seen == [5]
+    assert outcome(outer) == 5
+
+
 def test_unpause_without_pause_is_a_clear_error() -> None:
     d: Deferred[int] = Deferred()
     with pytest.raises(RuntimeError, match="matching pause"):
