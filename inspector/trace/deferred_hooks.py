@@ -70,13 +70,13 @@ class DeferredHooks:
         did = self._deferred_ids
         deferreds = self._deferreds
         deferreds[id(d)] = did
-        if len(deferreds) > self.config.pending_deferreds + self.config.finished_deferreds:
-            del deferreds[next(iter(deferreds))]
+        if len(deferreds) > self.config.tracked_deferreds:
+            deferreds.popitem(last=False)
         now = _now()
         conn = self._context_conn()
         self._pending_since[did] = (now, site, function)
         if len(self._pending_since) > self.config.pending_deferreds:
-            del self._pending_since[next(iter(self._pending_since))]
+            self._pending_since.popitem(last=False)
         self._emit(ev.DeferredCreated(0, now, self.reactor, self.turn, conn, did, site, function,
                                       self.timer))
         return did
@@ -96,10 +96,20 @@ class DeferredHooks:
             site, function = f"{code.co_filename}:{frame.f_lineno}", code.co_name
         self._register_deferred(d, site, function)
 
-    def callback_added(self, d: Any, fn: Any, kind: str = "callback") -> None:
-        """``fn`` was added to ``d`` as a ``callback``, ``errback`` or ``both``."""
+    def callbacks_added(self, d: Any, callback: Any, errback: Any) -> None:
+        """``callback`` and/or ``errback`` were added to ``d`` at one point of its chain."""
+        if callback is None and errback is None:
+            return
+        if callback is errback:
+            kind, name = "both", callable_name(callback)
+        elif errback is None:
+            kind, name = "callback", callable_name(callback)
+        elif callback is None:
+            kind, name = "errback", callable_name(errback)
+        else:
+            kind, name = "both", f"{callable_name(callback)} / {callable_name(errback)}"
         self._emit(ev.CallbackAdded(0, _now(), self.reactor, self.turn, self._context_conn(),
-                                    self._did(d), callable_name(fn), kind))
+                                    self._did(d), name, kind))
 
     def callback_started(self, d: Any, fn: Any, current: Any) -> None:
         """``fn`` is about to run on ``d`` with ``current`` (a value or a Failure)."""
@@ -159,11 +169,18 @@ class DeferredHooks:
         """``d``'s chain ended in a Failure, now kept by ``holder`` until handled or collected."""
         self._held[id(holder)] = self._did(d)
         if len(self._held) > self.config.pending_deferreds:
-            del self._held[next(iter(self._held))]
+            self._held.popitem(last=False)
 
     def deferred_unhandled(self, holder: Any, failure: Any) -> None:
         """The Failure kept by ``holder`` (named by :meth:`deferred_failure_held`, or a
-        Deferred) was garbage-collected without anyone handling it."""
+        Deferred) was garbage-collected without anyone handling it. Never raises: it runs
+        from garbage collection."""
+        try:
+            self._report_unhandled(holder, failure)
+        except Exception:  # noqa: BLE001 - never raise out of garbage collection
+            pass
+
+    def _report_unhandled(self, holder: Any, failure: Any) -> None:
         did = self._held.pop(id(holder), 0) or self._deferreds.get(id(holder), 0)
         error_type, message = reason_parts(failure)
         text = ""

@@ -37,6 +37,9 @@ class TraceConfig:
     finished_deferreds: int = 2_000
     #: Pending Deferreds tracked at once (the oldest are forgotten past this).
     pending_deferreds: int = 20_000
+    #: Live Deferreds the tracer can tell apart (id -> number); past this the oldest
+    #: are forgotten and show up again as "created before tracing".
+    tracked_deferreds: int = 200_000
     #: Warning thresholds (seconds).
     slow_callback: float = 0.05
     late_timer: float = 0.05
@@ -163,7 +166,6 @@ class Trace:
             ev.DeferredCancelled.kind: self._on_d_cancelled,
             ev.DeferredUnhandled.kind: self._on_d_unhandled,
         }
-        self._appenders = {kind: ring.append for kind, ring in self.buffers.items()}
         self._feed_append = self.feed.append
 
     # -- adding -------------------------------------------------------------------
@@ -174,7 +176,9 @@ class Trace:
             event.seq = next(self._seq)
         else:
             self._seq = count(event.seq + 1)
-        self._appenders[event.kind](event)
+        ring = self.buffers[event.kind]
+        ring._items.append(event)
+        ring.total += 1
         self._feed_append(event)
         handler = self._handlers.get(event.kind)
         if handler is not None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections import OrderedDict
 from typing import Any, Callable
 
 from inspector.trace import events as ev
@@ -59,9 +60,9 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._conn_ids = 0
         self._ports: dict[int, int] = {}
         self._port_ids = 0
-        self._deferreds: dict[int, int] = {}
+        self._deferreds: OrderedDict[int, int] = OrderedDict()
         self._deferred_ids = 0
-        self._timers: dict[int, int] = {}
+        self._timers: OrderedDict[int, int] = OrderedDict()
         self._timer_ids = 0
         self._reactors: dict[int, str] = {}
         self._reactor_key = 0
@@ -80,10 +81,10 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._callbacks: list[tuple[int, str, float, Any]] = []
         self._timer_stack: list[tuple[int, float, float, float, Any, Any, int]] = []
         # Deferred bookkeeping done at the hook (see deferred_hooks).
-        self._pending_since: dict[int, tuple[float, str, str]] = {}
+        self._pending_since: OrderedDict[int, tuple[float, str, str]] = OrderedDict()
         self._waiting_on: dict[int, int] = {}
         self._pending_warned: set[int] = set()
-        self._held: dict[int, int] = {}
+        self._held: OrderedDict[int, int] = OrderedDict()
         # Periodic work.
         self._periodic: list[Callable[[], None]] = []
         self._next_periodic = 0.0
@@ -91,7 +92,10 @@ class Tracer(ConnectionHooks, DeferredHooks):
     # -- capture and decoding ----------------------------------------------------------
 
     def _emit(self, event: ev.Event) -> None:
-        self._raw.append((EVENT, event))
+        raw = self._raw
+        raw.append((EVENT, event))
+        if len(raw) > self._raw_limit:
+            self._trim()
 
     def _m_event(self, item: tuple) -> None:
         self._store(item[1])
@@ -299,7 +303,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         timer_id = self._timer_ids
         self._timers[id(call)] = timer_id
         if len(self._timers) > 100_000:
-            del self._timers[next(iter(self._timers))]
+            self._timers.popitem(last=False)
         now = _now()
         due = float(getattr(call, "time", now))
         self._emit(ev.TimerScheduled(0, now, self.reactor, self.turn, self._context_conn(),

@@ -14,8 +14,18 @@ _short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 4
 _short.maxlevel = 2
 
 
+_PLAIN = (type(None), bool, int, float)
+
+
 def safe_repr(value: Any, limit: int = 80) -> str:
     """A bounded repr that never raises (a broken ``__repr__`` is reported, not raised)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        text = repr(value)
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+    if kind is str or kind is bytes:
+        text = repr(value[:limit])
+        return text if len(text) <= limit and len(value) <= limit else text[: limit - 3] + "..."
     try:
         text = _short.repr(value)
     except Exception as exc:  # noqa: BLE001 - user code; report, never propagate
