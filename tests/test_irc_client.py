@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 from inspector.defer import Deferred
@@ -406,5 +407,27 @@ def test_client_survives_callback_errors_against_our_server(reactor: Any, run: A
         assert rtt >= 0
         grumpy.transport.loseConnection()
         await listening.stopListening()
+
+    run(scenario)
+
+
+def test_random_junk_from_the_server_never_breaks_the_client(reactor: Any, run: Any) -> None:
+    """Random bytes with line ends mixed in, written in random pieces, then a real PING."""
+    rng = random.Random(1122)
+    alphabet = bytes(range(256)) + b"\r\n" * 40 + b" :!@#\x01" * 20
+
+    async def scenario() -> None:
+        client, server, port = await registered(reactor, RecordingClient("sturdy"))
+        junk = bytes(rng.choice(alphabet) for _ in range(20000))
+        offset = 0
+        while offset < len(junk):
+            step = rng.randint(1, 900)
+            server.transport.write(junk[offset : offset + step])
+            offset += step
+        server.send(b"", b":a!u@h PRIVMSG sturdy :still listening")
+        await client.log.wait_for("privmsg", "a", "sturdy", "still listening")
+        await server.sync("after-junk")
+        assert not client.lost.called
+        await close(client, port)
 
     run(scenario)
