@@ -392,7 +392,10 @@ class Store:
         found = None
         if name is not None:
             for index in range(info.next_step, len(steps)):
-                if steps[index].name == name and steps[index].kind in sides:
+                step = steps[index]
+                # A callback/errback pair is named "callback / errback".
+                pair = step.name.split(" / ")
+                if step.kind in sides and (step.name == name or name in pair):
                     found = index
                     break
         if found is None:
