@@ -133,8 +133,15 @@ class Failure:
         if self._frames is None:
             self._frames = _frames_from_tb(self.tb)
         self.tb = None
-        if self.value.__traceback__ is not None:
-            self.value.__traceback__ = None
+        # The exception, and those it was raised from or during, would otherwise keep
+        # their frames (and every local variable in them) alive.
+        seen: set[int] = set()
+        exc: Optional[BaseException] = self.value
+        while exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            if exc.__traceback__ is not None:
+                exc.__traceback__ = None
+            exc = exc.__cause__ or exc.__context__
 
     def getTracebackObject(self) -> Optional[TracebackType]:
         """The live traceback object, or None once the Failure has been cleaned."""

@@ -187,6 +187,27 @@ def test_clean_failure_drops_frames_but_keeps_the_traceback_text() -> None:
     assert "hold_and_raise" in f.getTraceback()
 
 
+def test_clean_failure_also_drops_frames_of_the_exception_it_was_raised_during() -> None:
+    holder: list[weakref.ref] = []
+
+    def fail_first() -> None:
+        big = Payload()
+        holder.append(weakref.ref(big))
+        raise KeyError("first")
+
+    try:
+        try:
+            fail_first()
+        except KeyError:
+            raise ValueError("second")
+    except ValueError:
+        f = Failure()
+    f.cleanFailure()
+    gc.collect()
+    assert holder[0]() is None
+    assert f.getErrorMessage() == "second"
+
+
 def test_get_traceback_reads_like_python() -> None:
     f = _failure_from_function()
     text = f.getTraceback()
