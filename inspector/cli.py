@@ -21,6 +21,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["selectors", "qt", "asyncio"],
         help="reactor to run on (default: INSPECTOR_REACTOR, else selectors; the window uses qt)",
     )
+    parser.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="open the window, run the scenario a few seconds, save a PNG of it to FILE, exit "
+        "(works with no display)",
+    )
+    parser.add_argument(
+        "--scenario", choices=["demo"], help="what the window starts with (the demo: echo, QOTD, IRC)"
+    )
     parser.add_subparsers(dest="command", metavar="COMMAND")
     return parser
 
