@@ -128,6 +128,9 @@ class RecordingClient(IRCClient):
     def userKicked(self, kickee: str, channel: str, kicker: str, message: str) -> None:
         self.log.record("userKicked", kickee, channel, kicker)
 
+    def pong(self, user: str, secs: float) -> None:
+        self.log.record("pong", user, secs)
+
     def isupport(self, options: list[str]) -> None:
         self.log.record("isupport", options)
 

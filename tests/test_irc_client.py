@@ -431,3 +431,32 @@ def test_random_junk_from_the_server_never_breaks_the_client(reactor: Any, run: 
         await close(client, port)
 
     run(scenario)
+
+
+def test_ctcp_ping_between_two_clients_through_our_server(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        server_factory = IRCServerFactory(reactor)
+        listening = reactor.listenTCP(0, server_factory, interface="127.0.0.1")
+        port = listening.getHost().port
+        asker = connect(reactor, port, RecordingClient("asker"))
+        answerer = connect(reactor, port, RecordingClient("answerer", versionName="inspector-test"))
+        await asker.log.wait_for("signedOn")
+        await answerer.log.wait_for("signedOn")
+        asker.ping("answerer", "t1")
+        event = await asker.log.wait_for("pong", "answerer")
+        assert event[2] >= 0
+        await asker.ping_server()  # the PING reply's message event is recorded too
+        mark = len(asker.log.events)
+        asker.ctcpMakeQuery("answerer", [("VERSION", None)])
+        reply = await asker.log.wait_for("message", "NOTICE", since=mark)
+        assert reply[2].params == ["asker", "\x01VERSION inspector-test::\x01"]
+        # The CTCP reply came as a NOTICE and was not answered: the answerer saw no NOTICE at all.
+        await asker.ping_server()
+        await answerer.ping_server()
+        assert not [e for e in answerer.log.events if e[:2] == ("message", "NOTICE")]
+        for client in (asker, answerer):
+            client.transport.loseConnection()
+            await client.lost
+        await listening.stopListening()
+
+    run(scenario)

@@ -88,6 +88,7 @@ class IRCClient(IRCLineProtocol):
     MAX_LENGTH = 16384
 
     _registered = False
+    _cap_pending = False
     _attemptedNick: str | None = None
     _queue: deque | None = None
     _queue_call: Any = None
@@ -102,6 +103,7 @@ class IRCClient(IRCLineProtocol):
         self.enabled_capabilities: set[str] = set()
         self._names: dict[str, list[str]] = {}
         self._pings: deque = deque()
+        self._ctcp_pings: dict[tuple[str, str], float] = {}
         self._queue = deque()
         self.register(self.nickname)
 
@@ -113,7 +115,7 @@ class IRCClient(IRCLineProtocol):
         self._queue_call = None
         if self._queue:
             self._queue.clear()
-        pings, self._pings = getattr(self, "_pings", deque()), deque()
+        pings, self._pings = self._pings, deque()
         for _token, _sent, waiting in pings:
             waiting.errback(reason)
 
@@ -466,7 +468,7 @@ class IRCClient(IRCLineProtocol):
             for item in params[-1].split():
                 key, eq, value = item.partition("=")
                 self.offered_capabilities[key] = value if eq else None
-            if more or not getattr(self, "_cap_pending", False):
+            if more or not self._cap_pending:
                 return
             wanted = [c for c in self.requested_capabilities if c in self.offered_capabilities]
             if wanted:
@@ -476,7 +478,7 @@ class IRCClient(IRCLineProtocol):
         elif sub in ("ACK", "NAK"):
             if sub == "ACK":
                 self.enabled_capabilities.update(params[-1].split())
-            if getattr(self, "_cap_pending", False):
+            if self._cap_pending:
                 self._cap_end()
 
     def _cap_end(self) -> None:
@@ -657,14 +659,12 @@ class IRCClient(IRCLineProtocol):
                 handler(user, channel, data)
 
     def ctcpReply_PING(self, user: str, channel: str, data: str | None) -> None:
-        sent = self._ctcp_pings.pop((split_prefix(user)[0], data), None) if hasattr(self, "_ctcp_pings") else None
+        sent = self._ctcp_pings.pop((split_prefix(user)[0], data or ""), None)
         if sent is not None:
             self.pong(split_prefix(user)[0], time.monotonic() - sent)
 
     def ping(self, user: str, text: str | None = None) -> None:
         """Send a CTCP PING to ``user``; ``pong`` reports the round trip."""
-        if not hasattr(self, "_ctcp_pings"):
-            self._ctcp_pings: dict[tuple[str, str], float] = {}
         key = text or str(time.monotonic_ns())
         self._ctcp_pings[(user, key)] = time.monotonic()
         self.ctcpMakeQuery(user, [("PING", key)])
