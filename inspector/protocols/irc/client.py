@@ -223,9 +223,28 @@ class IRCClient(IRCLineProtocol):
         else:
             self.send_message("TOPIC", self._channel(channel), topic)
 
-    def mode(self, target: str, modes: str | None = None, *args: str) -> None:
-        """Query or change the modes of a channel or of ourselves."""
-        self.send_message("MODE", target, *([modes] if modes else []), *args)
+    def mode(
+        self,
+        chan: str,
+        set: bool,
+        modes: str,
+        limit: int | None = None,
+        user: str | None = None,
+        mask: str | None = None,
+    ) -> None:
+        """Set (``set`` True) or unset ``modes`` on a channel or ourselves, as in Twisted.
+
+        One argument at most goes with them: a ``limit`` (+l), a ``user`` (+o, +v) or a
+        ban ``mask`` (+b).
+        """
+        params = [chan, ("+" if set else "-") + modes]
+        if limit is not None:
+            params.append(str(int(limit)))
+        elif user is not None:
+            params.append(user)
+        elif mask is not None:
+            params.append(mask)
+        self.send_message("MODE", *params)
 
     def names(self, *channels: str) -> None:
         """Ask for the members of ``channels``; ``namesReceived`` gets each list."""
