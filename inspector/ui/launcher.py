@@ -12,10 +12,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSettings, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, QSettings, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionButton,
+    QStyleOptionViewItem,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -55,10 +60,35 @@ class Service:
         return self.status in ("running", "stopping")
 
 
+class StopButtonDelegate(QStyledItemDelegate):
+    """Draws a Stop button in a running service's first cell; clicking it stops that service."""
+
+    def __init__(self, on_click: Callable[[int], None], parent: Any = None) -> None:
+        super().__init__(parent)
+        self.on_click = on_click
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Index) -> None:
+        if not index.data():
+            super().paint(painter, option, index)
+            return
+        button = QStyleOptionButton()
+        button.rect = option.rect.adjusted(2, 1, -2, -1)
+        button.text = str(index.data())
+        button.state = QStyle.StateFlag.State_Enabled | QStyle.StateFlag.State_Raised
+        style = option.widget.style() if option.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_PushButton, button, painter, option.widget)
+
+    def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: Index) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.MouseButtonRelease and index.data():
+            self.on_click(index.row())
+            return True
+        return super().editorEvent(event, model, option, index)
+
+
 class ServicesModel(QAbstractTableModel):
     """Running (and recently ended) services: number, what, status, last output."""
 
-    HEADERS = ("#", "Service", "Status", "Last output")
+    HEADERS = ("", "#", "Service", "Status", "Last output")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -100,8 +130,10 @@ class ServicesModel(QAbstractTableModel):
         service = self.services[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (str(service.number), service.handle.description, service.status, service.error or service.last_output)[column]
-        if role == Qt.ItemDataRole.ForegroundRole and column == 2:
+            return ("Stop" if service.status == "running" else "", str(service.number), service.handle.description, service.status, service.error or service.last_output)[column]
+        if role == Qt.ItemDataRole.AccessibleTextRole and column == 0:
+            return f"Stop {service.handle.description}"
+        if role == Qt.ItemDataRole.ForegroundRole and column == 3:
             return {"failed": QColor(220, 50, 50), "running": QColor(40, 160, 70)}.get(service.status)
         if role == Qt.ItemDataRole.ToolTipRole:
             return "\n".join(list(service.handle.transcript)[-20:]) or None
@@ -160,9 +192,11 @@ class LauncherPanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setColumnWidth(1, 210)
-        self.table.setColumnWidth(2, 64)
+        self.table.setItemDelegateForColumn(0, StopButtonDelegate(lambda row: self.stop(self.model.services[row]), self.table))
+        self.table.setColumnWidth(0, 48)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setColumnWidth(2, 200)
+        self.table.setColumnWidth(3, 64)
         self.stop_button = QPushButton("Stop", objectName="launcher.stop")
         self.stop_button.setToolTip("Stop the selected service")
         self.stop_button.clicked.connect(self.stop_selected)
