@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
@@ -119,6 +120,8 @@ class DeferredsModel(QAbstractTableModel):
                 return UNHANDLED_TINT
             if column == 1:
                 return STATE_TINTS.get(info.state)
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
+            return info.site or None
         if role == Qt.ItemDataRole.FontRole and info.unhandled:
             font = QFont()
             font.setBold(True)
@@ -135,7 +138,7 @@ class DeferredsModel(QAbstractTableModel):
                 return fmt.duration(info.duration)
             return fmt.duration(self.store.now - info.created_at) + " …"
         if column == 3:
-            return f"{info.function} {info.site}".strip()
+            return f"{info.function} ({os.path.basename(info.site)})" if info.site else info.function
         if column == 4:
             if info.state not in ("pending", "paused"):
                 return ""
