@@ -188,6 +188,17 @@ def _port(default: int, server: bool) -> Param:
 
 _INTERFACE = Param("interface", "str", "127.0.0.1", "address to listen on (0.0.0.0 or :: for all)",
                    check_host)
+
+
+def _check_server_endpoint(value: str) -> None:
+    from inspector.endpoints import serverFromString
+
+    serverFromString(None, value)  # ValueError names what is wrong
+
+
+_ENDPOINT = Param("endpoint", "str", None,
+                  "where to listen, e.g. tcp:8007:interface=127.0.0.1 or tcp6:8007 "
+                  "(replaces port and interface)", _check_server_endpoint, optional=True)
 _HOST = Param("host", "str", "127.0.0.1", "server to connect to (name or address)", check_host)
 _TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server", _check_positive)
 
@@ -415,9 +426,24 @@ class Entry:
 # ------------------------------------------------------------------------- starters
 
 
-def _listen_tcp(entry: Entry, reactor: Any, factory: Any, port: int, interface: str) -> ServerHandle:
+def _listen_tcp(
+    entry: Entry, reactor: Any, factory: Any, port: int, interface: str, endpoint: str | None
+) -> ServerHandle:
     handle = ServerHandle(entry, entry.title.lower(), factory)
-    handle.listening(reactor.listenTCP(port, factory, interface=interface))
+    if not endpoint:
+        handle.listening(reactor.listenTCP(port, factory, interface=interface))
+        return handle
+    from inspector.endpoints import serverFromString
+
+    outcome: list[Any] = []
+    listening = serverFromString(reactor, endpoint).listen(factory)
+    listening.addBoth(outcome.append)
+    if not outcome:  # an endpoint that listens later: record the port when it does
+        listening.addCallback(handle.listening)
+    elif isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    else:
+        handle.listening(outcome[0])
     return handle
 
 
@@ -427,12 +453,14 @@ def _listen_udp(entry: Entry, reactor: Any, protocol: Any, port: int, interface:
     return handle
 
 
-def _start_echo_server(entry: Entry, reactor: Any, port: int, interface: str) -> Handle:
+def _start_echo_server(
+    entry: Entry, reactor: Any, port: int, interface: str, endpoint: str | None = None
+) -> Handle:
     from inspector.protocols.echo import EchoFactory, EchoUDP
 
     if entry.transport == "udp":
         return _listen_udp(entry, reactor, EchoUDP(), port, interface)
-    return _listen_tcp(entry, reactor, EchoFactory(), port, interface)
+    return _listen_tcp(entry, reactor, EchoFactory(), port, interface, endpoint)
 
 
 def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:
@@ -493,14 +521,15 @@ def _make_quoter(quote: str | None, quote_file: str) -> Any:
 
 
 def _start_qotd_server(
-    entry: Entry, reactor: Any, port: int, interface: str, quote_file: str, quote: str | None
+    entry: Entry, reactor: Any, port: int, interface: str, quote_file: str, quote: str | None,
+    endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.qotd import QOTDUDP, QOTDFactory
 
     quoter = _make_quoter(quote, quote_file)
     if entry.transport == "udp":
         return _listen_udp(entry, reactor, QOTDUDP(quoter), port, interface)
-    return _listen_tcp(entry, reactor, QOTDFactory(quoter), port, interface)
+    return _listen_tcp(entry, reactor, QOTDFactory(quoter), port, interface, endpoint)
 
 
 def _one_shot(entry: Entry, description: str, deferred: Deferred, show: Callable[[Any], str]) -> Handle:
@@ -541,12 +570,14 @@ DEMO_USERS = {
 
 
 def _start_finger_server(
-    entry: Entry, reactor: Any, port: int, interface: str, users_file: str | None, idle_timeout: float
+    entry: Entry, reactor: Any, port: int, interface: str, users_file: str | None,
+    idle_timeout: float, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.finger import FingerFactory, UserDatabase
 
     users = UserDatabase.from_file(users_file) if users_file else UserDatabase(DEMO_USERS)
-    return _listen_tcp(entry, reactor, FingerFactory(users, reactor, idle_timeout), port, interface)
+    factory = FingerFactory(users, reactor, idle_timeout)
+    return _listen_tcp(entry, reactor, factory, port, interface, endpoint)
 
 
 def _start_finger_client(
@@ -561,8 +592,9 @@ def _start_finger_client(
 # ---------------------------------------------------------------------------- the list
 
 
-def _server_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
-    return (_port(default_port, server=True), _INTERFACE, *extra)
+def _server_params(default_port: int, *extra: Param, tcp: bool = True) -> tuple[Param, ...]:
+    endpoint = (_ENDPOINT,) if tcp else ()
+    return (_port(default_port, server=True), _INTERFACE, *extra, *endpoint)
 
 
 def _client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
@@ -580,7 +612,8 @@ _BUILTIN: list[Entry] = [
           "Sends back every byte; stops reading from a client that does not read its echoes.",
           _server_params(8007), _start_echo_server),
     Entry("echo", "server", "udp", "Echo server",
-          "Sends every datagram back to its sender.", _server_params(8007), _start_echo_server),
+          "Sends every datagram back to its sender.", _server_params(8007, tcp=False),
+          _start_echo_server),
     Entry("echo", "client", "tcp", "Echo client",
           "Sends lines and shows each echo with its round-trip time.",
           _client_params(8007), _start_echo_client, accepts_lines=True),
@@ -589,7 +622,7 @@ _BUILTIN: list[Entry] = [
           _server_params(8017, *_QUOTE_PARAMS), _start_qotd_server),
     Entry("qotd", "server", "udp", "QOTD server",
           "Quote of the Day (RFC 865): answers every datagram with a quote.",
-          _server_params(8017, *_QUOTE_PARAMS), _start_qotd_server),
+          _server_params(8017, *_QUOTE_PARAMS, tcp=False), _start_qotd_server),
     Entry("qotd", "client", "tcp", "QOTD client", "Fetches one quote.",
           _client_params(8017), _start_qotd_client),
     Entry("qotd", "client", "udp", "QOTD client", "Asks for one quote with a datagram.",

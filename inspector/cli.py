@@ -30,7 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--scenario", choices=["demo"], help="what the window starts with (the demo: echo, QOTD, IRC)"
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from inspector.commands import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -46,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\ninspector {__version__}: the window is not built yet.")
             return 0
         return run_window(args)
+    if getattr(args, "run_command", None) is not None:
+        return args.run_command(args)
     return 0
 
 

@@ -107,7 +107,10 @@ class EchoClient(LineReceiver):
         """Send ``text`` (one line, no newline in it) and return a Deferred of its EchoReply."""
         if "\n" in text or "\r" in text:
             raise ValueError("send_line takes one line: the text must not contain CR or LF")
-        encoded = text.encode("utf-8")
+        try:
+            encoded = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"send_line: the text cannot be encoded as UTF-8 ({exc.reason})") from None
         if len(encoded) + 2 > self.MAX_LENGTH:
             raise ValueError(f"line too long: {len(encoded)} bytes (limit {self.MAX_LENGTH - 2})")
         d = Deferred()

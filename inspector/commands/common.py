@@ -1,0 +1,173 @@
+"""What ``inspector serve`` and ``inspector connect`` share: catalogue options, the
+reactor choice, logging, and clean shutdown on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import sys
+from typing import Any, Callable
+
+from inspector import catalog, reactors
+
+log = logging.getLogger("inspector.commands")
+
+__all__ = [
+    "add_entry_parsers",
+    "entry_for",
+    "given_params",
+    "choose_reactor",
+    "setup_logging",
+    "install_signal_handlers",
+]
+
+
+def add_entry_parsers(
+    subparsers: Any, role: str, extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> None:
+    """Add one sub-parser per catalogue protocol with ``role``, its options from the entries.
+
+    Entries of one protocol over TCP and UDP share a sub-parser with ``--transport``.
+    """
+    for name in catalog.names(role):
+        kinds = [e for e in catalog.entries() if (e.name, e.role) == (name, role)]
+        first = kinds[0]
+        parser = subparsers.add_parser(
+            name,
+            help=f"{first.title}: {first.description}".replace("%", "%%"),
+            description=f"{first.title}: {first.description}",
+        )
+        transports = [entry.transport for entry in kinds]
+        parser.add_argument(
+            "--transport", choices=transports, default=transports[0],
+            help=f"transport (default: {transports[0]})",
+        )
+        parser.add_argument(
+            "--reactor", dest="sub_reactor", choices=sorted(reactors.REACTORS),
+            help="reactor to run on (default: INSPECTOR_REACTOR, else selectors)",
+        )
+        parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
+        if extra is not None:
+            extra(parser)
+        seen: set[str] = set()
+        for entry in kinds:
+            for param in entry.params:
+                if param.name in seen:
+                    continue
+                seen.add(param.name)
+                only = [e.transport for e in kinds if any(p.name == param.name for p in e.params)]
+                note = "" if len(only) == len(kinds) else f" [{'/'.join(only)} only]"
+                default = "" if param.default is None else f" (default: {param.default or 'empty'})"
+                parser.add_argument(
+                    param.option, dest=f"param_{param.name}", metavar=param.kind.upper(),
+                    help=f"{param.help}{default}{note}".replace("%", "%%"),
+                )
+        parser.set_defaults(role=role)
+
+
+def entry_for(args: argparse.Namespace) -> catalog.Entry:
+    """Return the catalogue entry the parsed arguments name."""
+    return catalog.find(args.protocol, args.role, args.transport)
+
+
+def given_params(args: argparse.Namespace, entry: catalog.Entry) -> dict[str, Any]:
+    """Return the parameters given on the command line, as text, for ``entry``."""
+    params = {}
+    for key, value in vars(args).items():
+        if key.startswith("param_") and value is not None:
+            name = key[len("param_"):]
+            if not any(param.name == name for param in entry.params):
+                raise catalog.ParameterError(
+                    f"--{name.replace('_', '-')} does not apply to {entry.title} over {entry.transport}"
+                )
+            params[name] = value
+    return params
+
+
+def choose_reactor(args: argparse.Namespace) -> Any:
+    """Make the reactor named by ``--reactor`` (either position), INSPECTOR_REACTOR or selectors."""
+    name = getattr(args, "sub_reactor", None) or args.reactor
+    name = name or os.environ.get("INSPECTOR_REACTOR") or "selectors"
+    return reactors.install(name)
+
+
+def setup_logging(verbose: bool) -> None:
+    """Log to standard error: INFO and up, or DEBUG with ``--verbose``."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+class _SignalWaker:
+    """Readable when a signal arrived: ``signal.set_wakeup_fd`` writes to its pair.
+
+    Watching it makes every reactor (even one inside a foreign C++ loop) run Python
+    code promptly after a signal, so the Python-level handler gets to run.
+    """
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.reader.fileno()
+
+    def doRead(self) -> None:
+        try:
+            while self.reader.recv(512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def connectionLost(self, reason: Any) -> None:
+        self.close()
+
+    def logPrefix(self) -> str:
+        return "signal-waker"
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
+def install_signal_handlers(reactor: Any) -> Callable[[], None]:
+    """Make SIGINT/SIGTERM stop ``reactor`` cleanly (shutdown triggers run).
+
+    A second signal while shutting down stops at once, without waiting for the
+    triggers. Returns a function that restores the previous handlers.
+    """
+    waker = _SignalWaker()
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        reactor.callFromThread(shutdown, signum, len(received))
+
+    def shutdown(signum: int, count: int) -> None:
+        name = signal.Signals(signum).name
+        if count == 1:
+            log.info("%s received: shutting down", name)
+            if reactor.running:
+                reactor.stop()
+        elif count == 2:
+            log.warning("%s received again: stopping without waiting", name)
+            reactor.crash()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old_fd = signal.set_wakeup_fd(waker.writer.fileno())
+    reactor.addReader(waker)
+
+    def restore() -> None:
+        signal.set_wakeup_fd(old_fd)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        reactor.removeReader(waker)
+        waker.close()
+
+    return restore
