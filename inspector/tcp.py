@@ -31,6 +31,8 @@ from inspector.interfaces import (
 from inspector.reactors.base import describe_callable, is_ip_address
 
 log = logging.getLogger("inspector.tcp")
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 __all__ = ["Connection", "Port", "Connector"]
 
@@ -118,6 +120,7 @@ class Connection:
 
     def _start(self) -> None:
         """Attach the protocol, then start watching the socket for what it wants."""
+        if _tracer is not None: _tracer.connection_opened(self, "client" if self.connector is not None else "server")
         try:
             self.protocol.makeConnection(self)
         except Exception as exc:
@@ -144,6 +147,7 @@ class Connection:
         except OSError as exc:
             return error.ConnectionLost(exc)
         if data:
+            if _tracer is not None: _tracer.bytes_in(self, data)
             self.protocol.dataReceived(data)
             return None
         return self._read_eof()
@@ -152,6 +156,7 @@ class Connection:
         if not IHalfCloseableProtocol.providedBy(self.protocol):
             return error.ConnectionDone()
         self._read_closed = True
+        if _tracer is not None: _tracer.connection_state(self, "half-closed")
         self._stop_reading()
         self.protocol.readConnectionLost()
         if self._write_closed:
@@ -193,6 +198,7 @@ class Connection:
 
     def _close_write(self) -> BaseException | None:
         self._write_closed = True
+        if _tracer is not None: _tracer.connection_state(self, "half-closed")
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError as exc:
@@ -224,6 +230,7 @@ class Connection:
         producer, self.producer = self.producer, None
         if producer is not None:
             _call_logged("producer", producer.stopProducing)
+        if _tracer is not None: _tracer.connection_closed(self, reason)
         protocol = self.protocol
         _call_logged("connectionLost of", protocol.connectionLost, reason)
         if self.connector is not None:
@@ -263,6 +270,7 @@ class Connection:
             data = _as_bytes(data)
         if not data or self._lost or self._write_closing:
             return
+        if _tracer is not None: _tracer.bytes_out(self, data)
         buf = self._buffer
         if buf:
             buf += data
@@ -277,6 +285,7 @@ class Connection:
                 return
             buf += memoryview(data)[sent:]
             self._start_writing()
+        if _tracer is not None: _tracer.write_buffered(self, len(buf))
         if len(buf) > self.high_water:
             producer = self.producer
             if producer is not None and self.streamingProducer and not self.producerPaused:
@@ -299,6 +308,7 @@ class Connection:
         if self._lost or self.disconnecting:
             return
         self.disconnecting = True
+        if _tracer is not None: _tracer.connection_state(self, "closing")
         self._stop_reading()
         if self._buffer or self.producer is not None:
             if self._buffer:
@@ -321,6 +331,7 @@ class Connection:
         if self._lost:
             return
         self.disconnecting = True
+        if _tracer is not None: _tracer.connection_state(self, "closing")
         self._buffer = bytearray()
         self._stop_reading()
         self._stop_writing()
@@ -461,6 +472,7 @@ class Port:
         try:
             sock = socket.socket(self._family, socket.SOCK_STREAM)
         except OSError as exc:
+            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         try:
             if os.name == "posix":
@@ -470,6 +482,7 @@ class Port:
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
+            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         self.socket = sock
         self._fd = sock.fileno()
@@ -478,6 +491,7 @@ class Port:
         self.connected = True
         self.factory.doStart()
         self.reactor.addReader(self)
+        if _tracer is not None: _tracer.port_started(self)
 
     def fileno(self) -> int:
         return self._fd if self.connected else -1
@@ -526,6 +540,7 @@ class Port:
         if not self.connected:
             return
         self.connected = False
+        if _tracer is not None: _tracer.port_stopped(self)
         self.reactor.removeReader(self)
         if self.socket is not None:
             self.socket.close()
@@ -571,6 +586,7 @@ class _ConnectAttempt:
         self.done = False
         self._watching = False
         self._start_call = self.reactor.callLater(0, self._begin)
+        if _tracer is not None: _tracer.connection_connecting(self, connector.host, connector.port)
 
     def fileno(self) -> int:
         return self.socket.fileno() if self.socket is not None else -1
@@ -661,6 +677,7 @@ class _ConnectAttempt:
             return
         connection = Connection(sock, protocol, self.reactor, peer, connector)
         connector.transport = connection
+        if _tracer is not None: _tracer.connection_handover(self, connection)
         connection._start()
 
     def connectionLost(self, reason: Any) -> None:
@@ -672,6 +689,7 @@ class _ConnectAttempt:
         if self.done:
             return
         self.done = True
+        if _tracer is not None: _tracer.connection_closed(self, err)
         if self._start_call is not None and self._start_call.active():
             self._start_call.cancel()
         self._unwatch()

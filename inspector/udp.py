@@ -20,6 +20,8 @@ from inspector.reactors.base import describe_callable, is_ip_address
 from inspector.tcp import check_port, family_for, make_address
 
 log = logging.getLogger("inspector.udp")
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 __all__ = ["Port"]
 
@@ -55,17 +57,21 @@ class Port:
         try:
             sock = socket.socket(self._family, socket.SOCK_DGRAM)
         except OSError as exc:
+            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         try:
             sock.bind((self.interface, self.port))
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
+            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         self.socket = sock
         self._fd = sock.fileno()
         self._host = make_address(sock.getsockname(), "UDP")
         self.connected = True
+        if _tracer is not None: _tracer.port_started(self, "udp")
+        if _tracer is not None: _tracer.connection_opened(self, "udp", "udp")
         self.protocol.makeConnection(self)
         if self.connected:
             self.reactor.addReader(self)
@@ -90,6 +96,7 @@ class Port:
                     continue
                 log.error("UDP read error on %s: %s", self._host, exc)
                 return None
+            if _tracer is not None: _tracer.bytes_in(self, data, addr)
             try:
                 self.protocol.datagramReceived(data, addr[:2])
             except Exception:
@@ -119,6 +126,7 @@ class Port:
                 datagram = bytes(datagram)
             else:
                 raise TypeError(f"write() takes bytes, not {type(datagram).__name__}")
+        if _tracer is not None: _tracer.bytes_out(self, datagram, addr if addr is not None else self._connected_addr)
         try:
             if self._connected_addr is not None:
                 if addr is not None and tuple(addr[:2]) != self._connected_addr:
@@ -175,6 +183,8 @@ class Port:
         if not self.connected:
             return
         self.connected = False
+        if _tracer is not None: _tracer.port_stopped(self)
+        if _tracer is not None: _tracer.connection_closed(self, None)
         self.reactor.removeReader(self)
         if self.socket is not None:
             self.socket.close()

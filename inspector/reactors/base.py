@@ -93,6 +93,8 @@ log = logging.getLogger("inspector.reactor")
 __all__ = ["DelayedCall", "ReactorBase", "describe_callable"]
 
 _monotonic = time.monotonic
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 #: Compaction starts once the heap has this many entries and most are stale.
 _COMPACT_MIN = 256
@@ -152,6 +154,7 @@ class DelayedCall:
         self._check_active()
         self.cancelled = 1
         self._reactor._cancelled_call(self)
+        if _tracer is not None: _tracer.timer_cancelled(self)
         self.func = self.args = self.kw = None  # drop references early
 
     def reset(self, secondsFromNow: float) -> None:
@@ -354,6 +357,7 @@ class ReactorBase:
             raise ValueError(f"delay must be >= 0, got {delay!r}")
         seq = self._seq()
         call = DelayedCall(self, _monotonic() + delay, seq, callable, args, kw)
+        if _tracer is not None: _tracer.timer_scheduled(call)
         heap = self._heap
         heapq.heappush(heap, (call.time, seq, call))
         if heap[0][2] is call:
@@ -439,6 +443,7 @@ class ReactorBase:
                 call.called = 1
                 func, args, kw = call.func, call.args, call.kw
                 call.func = call.args = call.kw = None
+                if _tracer is not None: _tracer.timer_started(self, call, func, now)
                 try:
                     if threshold is None:
                         func(*args, **kw)
@@ -450,10 +455,13 @@ class ReactorBase:
                             self._report_slow(func, took)
                 except Exception:
                     log.error("Error in delayed call %s", describe_callable(func), exc_info=True)
+                if _tracer is not None: _tracer.timer_finished(call)
         self._timers_changed()
+        if _tracer is not None: _tracer.turn_ended(self)
 
     def _report_slow(self, what: Any, duration: float) -> None:
         """Log that ``what`` (a callable, or a selectable) held the loop for ``duration`` s."""
+        if _tracer is not None: _tracer.slow_callback(what, duration)
         log.warning("Slow callback: %s held the loop for %.3f s", describe_callable(what), duration)
 
     # ------------------------------------------------------------- backend hooks
@@ -474,6 +482,7 @@ class ReactorBase:
 
     def _doReadOrWrite(self, selectable: Any, readable: bool, writable: bool) -> None:
         """Dispatch one ready selectable; disconnect it on a returned reason or an error."""
+        if _tracer is not None: _tracer.dispatch_started(self)
         threshold = self.slow_callback_threshold
         start = _monotonic() if threshold is not None else 0.0
         why = None
@@ -493,6 +502,7 @@ class ReactorBase:
             took = _monotonic() - start
             if took > threshold:
                 self._report_slow(self._handler_target(selectable, in_read), took)
+        if _tracer is not None: _tracer.dispatch_ended(self)
 
     def _handler_failed(self, selectable: Any, in_read: bool, exc: Exception) -> BaseException:
         """Log an exception escaping a handler; return the reason to drop the selectable with."""
@@ -653,6 +663,7 @@ class ReactorBase:
     def _run_thread_calls(self) -> None:
         """Run the thread calls queued so far, each taken off the queue before it runs."""
         queue = self._thread_calls
+        if _tracer is not None: _tracer.thread_calls_run(self, len(queue))
         popleft = queue.popleft
         for _ in range(len(queue)):
             try:

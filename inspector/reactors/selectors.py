@@ -26,6 +26,8 @@ _ERR = select.POLLERR | select.POLLHUP | getattr(select, "POLLNVAL", 0)
 _READ_EVENTS = _IN | _ERR
 _WRITE_EVENTS = _OUT | _ERR
 _monotonic = time.monotonic
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 
 class _Poll:
@@ -176,6 +178,7 @@ class SelectorsReactor(ReactorBase):
         if not events:
             return
         selectables = self._selectables
+        if _tracer is not None: _tracer.turn_started(self, len(events))
         reads = self._reads
         writes = self._writes
         threshold = self.slow_callback_threshold

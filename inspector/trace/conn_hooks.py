@@ -83,6 +83,19 @@ class ConnectionHooks:
         self._emit(ev.ConnectionState(ts=_now(), reactor=conn.reactor, turn=self.turn,
                                       conn=conn.id, previous=previous, state=state))
 
+    def connection_connecting(self, attempt: Any, host: str, port: int) -> None:
+        """A client connection attempt to ``host:port`` began (``attempt`` stands for it)."""
+        conn = self._adopt(attempt)
+        self._emit(ev.ConnectionOpened(0, _now(), conn.reactor, self.turn, conn.id, "client",
+                                       "tcp", "", "", address_text((host, port))))
+        self.connection_state(attempt, "connecting")
+
+    def connection_handover(self, attempt: Any, transport: Any) -> None:
+        """The attempt succeeded: ``transport`` carries on under the attempt's connection id."""
+        conn = self._conns.pop(id(attempt), None)
+        if conn is not None:
+            self._conns[id(transport)] = conn
+
     def connection_opened(self, transport: Any, role: str, kind: str = "tcp") -> None:
         """``transport`` is connected (role ``client``/``server``) or a UDP port (``udp``)."""
         conn = self._conns.get(id(transport))

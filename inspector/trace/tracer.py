@@ -273,6 +273,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
 
     def thread_calls_run(self, reactor: Any, count: int) -> None:
         """``count`` functions queued by ``callFromThread`` are about to run."""
+        if not count:
+            return
         if not self._turn_open:
             self.turn_started(reactor)
         self._turn_threads += count
