@@ -124,11 +124,6 @@ class AsyncioReactor(ReactorBase):
         if fd is not None and self._release(writer, fd):
             self.loop.remove_writer(fd)
 
-    def _forget(self, selectable: Any) -> None:
-        """``selectable``'s descriptor is about to close: stop watching it."""
-        self.removeReader(selectable)
-        self.removeWriter(selectable)
-
     def removeAll(self) -> list[Any]:
         """Stop watching every selectable; return them."""
         removed = list(set(self._reads) | set(self._writes))

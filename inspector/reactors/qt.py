@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import select
+import time
 from typing import Any, Callable
 
 import shiboken6
@@ -49,7 +50,10 @@ _HAS_EPOLL = hasattr(select, "epoll")
 if _HAS_EPOLL:
     _EPOLLIN = select.EPOLLIN
     _EPOLLOUT = select.EPOLLOUT
-    _EPOLL_TROUBLE = select.EPOLLHUP | select.EPOLLERR
+    _READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
+    _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
+
+_monotonic = time.monotonic
 
 #: The application this module made (kept alive for the life of the process).
 _made_app: Any = None
@@ -146,33 +150,56 @@ class _EpollWatcher:
             pass  # already closed: the kernel dropped it from the set
 
     def _on_ready(self) -> None:
-        """Poll the set without blocking and dispatch every ready descriptor."""
+        """Poll the set without blocking and dispatch every ready descriptor.
+
+        The shared dispatch (``ReactorBase._doReadOrWrite``) is inlined: this is the
+        hot path. A descriptor whose handler is still running further up the stack
+        (it opened a nested loop) is parked: taken out of the set until it returns.
+        """
+        reactor = self._reactor
         selectables = self._selectables
         busy = self._busy
-        dispatch = self._reactor._doReadOrWrite
-        waker = self._reactor.waker
+        parked = self._parked
+        reads = reactor._reads
+        writes = reactor._writes
+        waker = reactor.waker
+        threshold = reactor.slow_callback_threshold
+        started = _monotonic() if threshold is not None else 0.0
         for fd, events in self._epoll.poll(0):
             selectable = selectables.get(fd)
             if selectable is None:
                 continue
-            if selectable is waker:  # re-entrant by design: a nested loop must see thread calls
-                dispatch(waker, True, False)
+            if selectable is waker:  # re-entrant by design: nested loops must see thread calls
+                waker.doRead()
                 continue
             if fd in busy:
-                # Its handler opened a nested loop further up: set it aside until it returns.
                 if busy[fd] is selectable:
-                    self._parked.add(fd)
+                    parked.add(fd)
                     self._unregister(fd)
                 continue
-            if events & _EPOLL_TROUBLE:
-                events |= self._masks.get(fd, 0)
             busy[fd] = selectable
+            why = None
+            in_read = False
             try:
-                dispatch(selectable, events & _EPOLLIN, events & _EPOLLOUT)
+                if events & _READ_EVENTS and selectable in reads:
+                    in_read = True
+                    why = selectable.doRead()
+                if why is None and events & _WRITE_EVENTS and selectable in writes:
+                    in_read = False
+                    why = selectable.doWrite()
+            except Exception as exc:
+                why = reactor._handler_failed(selectable, in_read, exc)
             finally:
                 del busy[fd]
-                if fd in self._parked:
+                if fd in parked:
                     self._unpark(fd)
+            if why is not None:
+                reactor._disconnectSelectable(selectable, why, in_read)
+            if threshold is not None:
+                now = _monotonic()
+                if now - started > threshold:
+                    reactor._report_slow(reactor._handler_target(selectable, in_read), now - started)
+                started = now
 
     def _unpark(self, fd: int) -> None:
         self._parked.discard(fd)
