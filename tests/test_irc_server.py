@@ -10,7 +10,7 @@ import pytest
 
 from inspector.defer import Deferred, gatherResults
 from inspector.protocols.irc import IRCServerFactory
-from irc_support import RawClient, RecordingClient, SilentClient, connect
+from irc_support import RawClient, RecordingClient, SilentClient, SingleClientFactory, connect
 
 
 def serve(reactor: Any, **options: Any) -> tuple[IRCServerFactory, int, Any]:
@@ -588,3 +588,20 @@ async def _first(event: Deferred, lost: Deferred) -> str:
     event.addCallback(lambda _: done.called or done.callback("event"))
     lost.addBoth(lambda result: (done.called or done.callback("lost")) and result)
     return await done
+
+
+def test_server_and_client_over_ipv6_loopback(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        factory = IRCServerFactory(reactor)
+        listening = reactor.listenTCP(0, factory, interface="::1")
+        port = listening.getHost().port
+        six = RecordingClient("six")
+        reactor.connectTCP("::1", port, SingleClientFactory(six, reactor))
+        welcome = (await six.numeric("001"))[2]
+        assert welcome.params[-1].endswith("six!six@::1")  # a host with colons is fine in a prefix
+        six.join("#v6")
+        await six.log.wait_for("joined", "#v6")
+        await quit_all(six)
+        await listening.stopListening()
+
+    run(scenario)
