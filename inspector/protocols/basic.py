@@ -15,6 +15,8 @@ from typing import Any
 from inspector.protocol import Protocol
 
 log = logging.getLogger("inspector.basic")
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 __all__ = [
     "LineReceiver",
@@ -118,6 +120,7 @@ class LineReceiver(Protocol, _PauseableMixin):
                         self._start = start
                         return self.lineLengthExceeded(self.clearLineBuffer())
                     self._start = end + len(delimiter)
+                    if _tracer is not None: _tracer.message(self, "line", buf[start:end])
                     why = self.lineReceived(buf[start:end])
                     if why:
                         return why
@@ -164,6 +167,7 @@ class LineReceiver(Protocol, _PauseableMixin):
             framed = line + self.delimiter
         except TypeError:
             raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
+        if _tracer is not None: _tracer.message(self, "line", line, "out")
         return self.transport.write(framed)
 
     def lineLengthExceeded(self, line: bytes) -> Any:
@@ -196,6 +200,7 @@ class LineOnlyReceiver(Protocol):
             if len(line) > max_length:
                 self._buffer = b""
                 return self.lineLengthExceeded(line)
+            if _tracer is not None: _tracer.message(self, "line", line)
             self.lineReceived(line)
         if len(self._buffer) > max_length:
             line, self._buffer = self._buffer, b""
@@ -212,6 +217,7 @@ class LineOnlyReceiver(Protocol):
             framed = line + self.delimiter
         except TypeError:
             raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
+        if _tracer is not None: _tracer.message(self, "line", line, "out")
         return self.transport.write(framed)
 
     def lineLengthExceeded(self, line: bytes) -> Any:

@@ -209,6 +209,8 @@ class ConnectionHooks:
         conn = self._conns.get(id(transport)) if transport is not None else None
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
+        if text.endswith("\n"):
+            text = text.rstrip("\r\n")
         self._store(ev.ProtocolMessage(0, ts, self.reactor, turn, conn.id if conn else 0,
                                        type(protocol).__name__, kind, direction, text))
 

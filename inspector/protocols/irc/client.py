@@ -28,6 +28,8 @@ from inspector.protocols.irc.message import (
 )
 
 log = logging.getLogger("inspector.irc")
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 __all__ = ["IRCClient", "split_text"]
 
@@ -147,6 +149,7 @@ class IRCClient(IRCLineProtocol):
 
     def _reallySendLine(self, line: bytes) -> None:
         if self.transport is not None:
+            if _tracer is not None: _tracer.message(self, "irc", line, "out")
             self.transport.write(line + b"\r\n")
 
     def _send_queued(self) -> None:

@@ -13,6 +13,9 @@ from typing import Any
 from inspector.protocol import Protocol
 from inspector.protocols.irc.message import Message, ParseError, parse_message
 
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
+
 
 class IRCLineProtocol(Protocol):
     """Frames bytes into IRC lines, parses them, and hands each one to ``message_received``.
@@ -57,6 +60,7 @@ class IRCLineProtocol(Protocol):
 
     def lineReceived(self, line: bytes) -> None:
         """Parse one line (without its line ending) and dispatch it."""
+        if _tracer is not None: _tracer.message(self, "irc", line)
         message = parse_message(line)
         if isinstance(message, ParseError):
             self.bad_line_received(line, message)

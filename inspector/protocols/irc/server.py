@@ -25,6 +25,8 @@ from inspector.protocols.irc.message import (
 )
 
 log = logging.getLogger("inspector.irc.server")
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 __all__ = ["IRCServerFactory", "IRCServerProtocol", "Channel"]
 
@@ -163,6 +165,7 @@ class IRCServerProtocol(IRCLineProtocol):
         if self._closing:
             return
         transport = self.transport
+        if _tracer is not None: _tracer.message(self, "irc", line, "out")
         transport.write(line)
         if transport.getBufferSize() > self.factory.max_send_queue:
             self.close("SendQ exceeded", abort=True)
