@@ -122,10 +122,10 @@ class IRCClient(IRCLineProtocol):
             waiting.errback(reason)
 
     def _reactor(self) -> Any:
-        """The reactor used for timers: ours, the factory's, or the default one."""
-        found = getattr(self, "reactor", None) or getattr(self.factory, "reactor", None)
+        """The reactor used for timers: one set on us, the connection's, the factory's, or the default."""
+        found = getattr(self, "reactor", None) or getattr(self.transport, "reactor", None)
         if found is None:
-            found = getattr(self.transport, "reactor", None)
+            found = getattr(self.factory, "reactor", None)
         if found is None:
             from inspector.reactors import default_reactor
 
