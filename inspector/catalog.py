@@ -211,8 +211,9 @@ class Handle:
 
     ``description`` is one short line for lists ("echo server on 127.0.0.1:8007/tcp").
     ``done`` fires with None (or a client's result) when it ends by itself or is
-    stopped, and errbacks if a client fails. Output lines (replies, quotes, events)
-    go to every ``on_output`` callback and the last ``TRANSCRIPT`` are kept.
+    stopped, and errbacks if a client fails. Output lines (replies, quotes, chat)
+    go to every ``on_output`` callback; status notes (connected, closed) go to the
+    log. The last ``TRANSCRIPT`` of both are kept in ``transcript``.
     """
 
     TRANSCRIPT = 500
@@ -245,6 +246,12 @@ class Handle:
                 callback(line)
             except Exception:
                 log.exception("output listener %r failed", callback)
+
+    def note(self, text: str) -> None:
+        """Record a status event (connected, closed, failed): logged and kept in the
+        transcript as "-- text", but not passed to the output listeners."""
+        log.info("%s: %s", self.description, text)
+        self.transcript.append(f"-- {text}")
 
     def finish(self, result: Any = None) -> None:
         """Fire ``done`` once, with a result or a Failure."""
@@ -337,6 +344,10 @@ class ServerHandle(Handle):
             waits.append(protocol._inspector_closed)
             transport = protocol.transport
             if transport is not None:
+                # A registered producer would hold the close back until it
+                # unregisters (Twisted's rule); the server is going away, so drop it.
+                if getattr(transport, "producer", None) is not None:
+                    transport.unregisterProducer()
                 transport.loseConnection()
         log.info("%s stopping", self.description)
 
@@ -473,10 +484,10 @@ def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout
 
     def connected(protocol: Any) -> None:
         state["protocol"] = protocol
-        handle.output(f"connected to {host}:{port}")
+        handle.note(f"connected to {host}:{port}")
 
     def failed(reason: Failure) -> None:
-        handle.output(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+        handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
         handle.finish(reason)
 
     def send(text: str) -> Deferred:
@@ -496,7 +507,7 @@ def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout
         return later
 
     def lost(reason: Any) -> None:
-        handle.output(f"connection closed: {reason}")
+        handle.note(f"connection closed: {reason}")
         handle.finish(None)
 
     def stop() -> None:
@@ -542,10 +553,10 @@ def _one_shot(entry: Entry, description: str, deferred: Deferred, show: Callable
 
     def failed(reason: Failure) -> None:
         if reason.check(CancelledError):
-            handle.output(f"{description} stopped")
+            handle.note("stopped")
             handle.finish(None)
             return
-        handle.output(f"{description} failed: {reason.getErrorMessage()}")
+        handle.note(f"failed: {reason.getErrorMessage()}")
         handle.finish(reason)
 
     handle._stopper = lambda: deferred.cancel()
@@ -642,13 +653,183 @@ _BUILTIN: list[Entry] = [
 ]
 
 
+# ------------------------------------------------------------------------------- IRC
+# The IRC package is imported only when an IRC entry starts.
+
+
+def _start_irc_server(
+    entry: Entry, reactor: Any, port: int, interface: str, motd: str | None,
+    max_connections: int, endpoint: str | None = None,
+) -> Handle:
+    from inspector.protocols.irc import IRCServerFactory
+
+    factory = IRCServerFactory(reactor, motd=motd, max_connections=max_connections)
+    return _listen_tcp(entry, reactor, factory, port, interface, endpoint)
+
+
+#: What an IRC client handle understands in ``send_line`` besides plain text.
+IRC_COMMANDS = {
+    "/me": "/me ACTION: describe an action in the channel",
+    "/join": "/join #CHANNEL: join (and talk in) another channel",
+    "/part": "/part: leave the current channel",
+    "/msg": "/msg NICK TEXT: a private message",
+    "/notice": "/notice TARGET TEXT: a notice",
+    "/nick": "/nick NEW: change nickname",
+    "/quote": "/quote LINE: send a raw IRC line",
+    "/quit": "/quit [MESSAGE]: leave the server",
+}
+
+
+def _irc_client_protocol(handle: ClientHandle, nick: str, channel: str) -> Any:
+    """Make an IRCClient that joins ``channel`` and reports what it sees to ``handle``."""
+    from inspector.protocols.irc import IRCClient
+
+    def who(user: str) -> str:
+        return user.split("!", 1)[0]
+
+    class LauncherIRCClient(IRCClient):
+        nickname = nick
+        current = channel
+
+        def signedOn(self) -> None:
+            handle.output(f"signed on as {self.nickname}")
+            self.join(self.current)
+
+        def joined(self, name: str) -> None:
+            self.current = name
+            handle.output(f"joined {name}")
+
+        def left(self, name: str) -> None:
+            handle.output(f"left {name}")
+
+        def privmsg(self, user: str, target: str, message: str) -> None:
+            handle.output(f"[{target}] <{who(user)}> {message}")
+
+        def noticed(self, user: str, target: str, message: str) -> None:
+            handle.output(f"[{target}] -{who(user)}- {message}")
+
+        def action(self, user: str, target: str, data: str) -> None:
+            handle.output(f"[{target}] * {who(user)} {data}")
+
+        def userJoined(self, user: str, name: str) -> None:
+            handle.output(f"{who(user)} joined {name}")
+
+        def userLeft(self, user: str, name: str) -> None:
+            handle.output(f"{who(user)} left {name}")
+
+        def userQuit(self, user: str, message: str) -> None:
+            handle.output(f"{who(user)} quit ({message})")
+
+        def userRenamed(self, old: str, new: str) -> None:
+            handle.output(f"{old} is now {new}")
+
+        def topicUpdated(self, user: str, name: str, topic: str) -> None:
+            handle.output(f"topic of {name}: {topic}")
+
+        def send_user_line(self, text: str) -> None:
+            """Act on one typed line: text goes to the channel, /commands do their job."""
+            if not text.startswith("/") or text.startswith("//"):
+                text = text[1:] if text.startswith("//") else text
+                self.say(self.current, text)
+                handle.output(f"[{self.current}] <{self.nickname}> {text}")
+                return
+            command, _, rest = text.partition(" ")
+            command = command.lower()
+            target, _, words = rest.partition(" ")
+            if command == "/me" and rest:
+                self.describe(self.current, rest)
+            elif command == "/join" and rest:
+                self.join(target)
+            elif command == "/part":
+                self.leave(self.current, rest or None)
+            elif command in ("/msg", "/notice") and words:
+                (self.msg if command == "/msg" else self.notice)(target, words)
+            elif command == "/nick" and rest:
+                check_nick(rest)
+                self.setNick(rest)
+            elif command == "/quote" and rest:
+                self.sendLine(rest)
+            elif command == "/quit":
+                self.quit(rest)
+            else:
+                usage = IRC_COMMANDS.get(command)
+                raise ValueError(
+                    f"usage: {usage}" if usage else f"unknown command {command}; known: {', '.join(IRC_COMMANDS)}"
+                )
+
+    return LauncherIRCClient()
+
+
+def _start_irc_client(
+    entry: Entry, reactor: Any, host: str, port: int, nick: str, channel: str, timeout: float
+) -> Handle:
+    from inspector.protocol import ClientFactory
+
+    handle = ClientHandle(entry, f"irc client {nick} to {host}:{port}/tcp")
+    state: dict[str, Any] = {}
+
+    class Factory(ClientFactory):
+        def buildProtocol(self, addr: Any) -> Any:
+            protocol = _irc_client_protocol(handle, nick, channel)
+            protocol.factory = self
+            protocol.reactor = reactor
+            state["protocol"] = protocol
+            return protocol
+
+        def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+            handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+            handle.finish(reason)
+
+        def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+            handle.note(f"connection closed: {reason.getErrorMessage()}")
+            handle.finish(None)
+
+    connector = reactor.connectTCP(host, port, Factory(), timeout=timeout)
+
+    def send(text: str) -> Deferred:
+        protocol = state.get("protocol")
+        if protocol is None or protocol.transport is None:
+            raise RuntimeError(f"{handle.description}: not connected yet")
+        protocol.send_user_line(text)
+        return succeed(None)
+
+    def stop() -> None:
+        protocol = state.get("protocol")
+        if protocol is not None and protocol.transport is not None:
+            protocol.quit("stopped from Inspector")
+            # The server closes after ERROR; don't wait for it forever.
+            reactor.callLater(2, protocol.transport.loseConnection)
+        else:
+            connector.disconnect()
+
+    handle._sender = send
+    handle._stopper = stop
+    return handle
+
+
 def _irc_entries() -> list[Entry]:
-    """The IRC entries, if the IRC package is importable (it is imported lazily)."""
-    try:
-        from inspector.catalog_irc import irc_entries
-    except ImportError:
+    """The IRC entries, when the IRC package is there (it is imported only to start one)."""
+    import importlib.util
+
+    if importlib.util.find_spec("inspector.protocols.irc") is None:
         return []
-    return irc_entries()
+    return [
+        Entry("irc", "server", "tcp", "IRC server",
+              "A small IRC server: channels, messages, nick changes, limits.",
+              _server_params(
+                  6667,
+                  Param("motd", "str", None, "message of the day (none: 422)", optional=True),
+                  Param("max_connections", "int", 1024, "most clients at once",
+                        lambda v: _check_positive(v)),
+              ), _start_irc_server),
+        Entry("irc", "client", "tcp", "IRC client",
+              "Joins a channel; typed lines go to it (/me, /join, /msg, /nick, /quote, /quit).",
+              _client_params(
+                  6667,
+                  Param("nick", "str", "inspector", "nickname", check_nick),
+                  Param("channel", "str", "#inspector", "channel to join", check_channel),
+              ), _start_irc_client, accepts_lines=True),
+    ]
 
 
 def entries() -> list[Entry]:
