@@ -54,6 +54,8 @@ if _HAS_EPOLL:
     _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 
 _monotonic = time.monotonic
+# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+_tracer = None
 
 #: The application this module made (kept alive for the life of the process).
 _made_app: Any = None
@@ -165,6 +167,7 @@ class _EpollWatcher:
         waker = reactor.waker
         threshold = reactor.slow_callback_threshold
         started = _monotonic() if threshold is not None else 0.0
+        if _tracer is not None: _tracer.dispatch_started(reactor)
         for fd, events in self._epoll.poll(0):
             selectable = selectables.get(fd)
             if selectable is None:
@@ -200,6 +203,7 @@ class _EpollWatcher:
                 if now - started > threshold:
                     reactor._report_slow(reactor._handler_target(selectable, in_read), now - started)
                 started = now
+        if _tracer is not None: _tracer.dispatch_ended(reactor)
 
     def _unpark(self, fd: int) -> None:
         self._parked.discard(fd)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 from types import ModuleType
 from typing import Any
 
@@ -26,6 +27,10 @@ HOOK_MODULES = (
 )
 #: Packages whose every module may carry hook lines.
 HOOK_PACKAGES = ("inspector.protocols.irc",)
+#: Hooked modules that are only touched once something else imported them (importing
+#: the Qt reactor here would import Qt into the core). A reactor module imported later
+#: is hooked when the tracer first sees one of its reactors (:func:`hook_module`).
+LOADED_ONLY_MODULES = ("inspector.reactors.qt", "inspector.reactors.asyncio")
 
 #: Modules whose frames are plumbing when finding where a Deferred was created.
 PLUMBING_MODULES = ("inspector.defer",)
@@ -55,7 +60,18 @@ def hooked_modules() -> list[ModuleType]:
             module = _import(info.name)
             if module is not None and hasattr(module, "_tracer"):
                 found.append(module)
+    for name in LOADED_ONLY_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and hasattr(module, "_tracer"):
+            found.append(module)
     return found
+
+
+def hook_module(name: str, tracer: Any) -> None:
+    """Point ``name``'s ``_tracer`` at ``tracer`` if it is loaded, declares one, and is unset."""
+    module = sys.modules.get(name)
+    if module is not None and getattr(module, "_tracer", False) is None:
+        module._tracer = tracer  # type: ignore[attr-defined]
 
 
 def install(tracer: Any) -> list[str]:
@@ -67,10 +83,14 @@ def install(tracer: Any) -> list[str]:
     modules = hooked_modules()
     for module in modules:
         module._tracer = tracer  # type: ignore[attr-defined]
+    tracer.installed = True
     return [module.__name__ for module in modules]
 
 
 def uninstall() -> None:
     """Switch every hook back off."""
     for module in hooked_modules():
+        tracer = module._tracer  # type: ignore[attr-defined]
+        if tracer is not None:
+            tracer.installed = False
         module._tracer = None  # type: ignore[attr-defined]

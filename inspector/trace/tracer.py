@@ -50,6 +50,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._raw: list[tuple] = []
         self._raw_limit = self.config.raw_size
         self._syncing = False
+        #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
+        self.installed = False
         decoders: dict[int, Callable[[tuple], None]] = {
             EVENT: self._m_event, BYTES_IN: self._m_bytes_in, BYTES_OUT: self._m_bytes_out,
             MESSAGE: self._m_message, CLOSED: self._m_closed, TURN: self._m_turn,
@@ -190,6 +192,10 @@ class Tracer(ConnectionHooks, DeferredHooks):
     def _enter_reactor(self, reactor: Any) -> None:
         self._reactor_key = id(reactor)
         self.reactor = self.reactor_label(reactor)
+        if self.installed:
+            from inspector.trace.hooks import hook_module
+
+            hook_module(type(reactor).__module__, self)
 
     def add_periodic(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` from the loop about five times a second (recorders flush here)."""
