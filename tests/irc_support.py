@@ -164,17 +164,13 @@ def connect(reactor: Any, port: int, protocol: Any) -> Any:
     return protocol
 
 
-class RawClient(Protocol):
-    """Sends raw bytes and records the server's lines (parsed) and the close."""
+class LineRecorder(Protocol):
+    """Splits the peer's CRLF lines, checks each parses, and records it as (COMMAND, *params)."""
 
     def __init__(self) -> None:
         self.log = Waiters()
         self.buffer = b""
         self.lost: Deferred = Deferred()
-        self.made: Deferred = Deferred()
-
-    def connectionMade(self) -> None:
-        self.made.callback(self)
 
     def dataReceived(self, data: bytes) -> None:
         self.buffer += data
@@ -182,16 +178,36 @@ class RawClient(Protocol):
         for line in lines:
             message = parse_message(line)
             assert isinstance(message, Message), (line, message)
+            assert len(line) + 2 <= 512, f"the peer sent a {len(line) + 2}-byte line"
             self.log.record(message.command, *message.params)
-            if message.command == "PING":
-                self.transport.write(b"PONG :" + message.params[-1].encode() + b"\r\n")
+            self.line_received(message)
+
+    def line_received(self, message: Message) -> None:
+        """Override to react to a line after it was recorded."""
 
     def connectionLost(self, reason: Any) -> None:
         self.log.record("lost")
         self.lost.callback(getattr(reason, "value", reason))  # the exception, not a Failure
 
+
+
+class RawClient(LineRecorder):
+    """Sends raw bytes to a server, records its lines and the close; answers PING."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.made: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.made.callback(self)
+
     def send(self, data: bytes) -> None:
+        """Write ``data`` exactly as given (line ends included, or not)."""
         self.transport.write(data)
+
+    def line_received(self, message: Message) -> None:
+        if message.command == "PING":
+            self.transport.write(b"PONG :" + message.params[-1].encode() + b"\r\n")
 
     def register(self, nick: str) -> Deferred:
         """Send NICK/USER and fire once registration ends (the MOTD's 376, or 422)."""
@@ -202,13 +218,8 @@ class RawClient(Protocol):
 class SilentClient(RawClient):
     """A raw client that never answers PING (a dead client, as the server sees it)."""
 
-    def dataReceived(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\r\n")
-        for line in lines:
-            message = parse_message(line)
-            if isinstance(message, Message):
-                self.log.record(message.command, *message.params)
+    def line_received(self, message: Message) -> None:
+        pass
 
 
 # ------------------------------------------------------------------ subprocess peers
@@ -269,27 +280,14 @@ def script(name: str) -> str:
 # ------------------------------------------------------------------ a scripted server
 
 
-class ScriptedServer(Protocol):
+class ScriptedServer(LineRecorder):
     """The server side of a client test: records the client's lines, sends what the test says."""
-
-    def __init__(self) -> None:
-        self.log = Waiters()
-        self.buffer = b""
-        self.lost: Deferred = Deferred()
-
-    def dataReceived(self, data: bytes) -> None:
-        self.buffer += data
-        *lines, self.buffer = self.buffer.split(b"\r\n")
-        for line in lines:
-            message = parse_message(line)
-            assert isinstance(message, Message), (line, message)
-            assert len(line) + 2 <= 512, f"the client sent a {len(line) + 2}-byte line"
-            self.log.record(message.command, *message.params)
 
     def connectionLost(self, reason: Any) -> None:
         self.lost.callback(None)
 
     def send(self, *lines: str | bytes) -> None:
+        """Write each line with CRLF added."""
         for line in lines:
             self.transport.write((line.encode() if isinstance(line, str) else line) + b"\r\n")
 
