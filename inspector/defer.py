@@ -172,7 +172,7 @@ _CONTINUE: Any = _Continue()
 
 
 if TYPE_CHECKING:
-    _GenericBase = Generic
+    from typing import Generic as _GenericBase
 else:
 
     class _GenericBase:

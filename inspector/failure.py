@@ -89,7 +89,7 @@ class Failure:
         self.value = exc_value
         self.type = exc_type if exc_type is not None else type(exc_value)
         self.tb = exc_tb
-        self._frames = None
+        self._frames: Optional[list] = None
 
     def _copy(self, other: "Failure") -> None:
         self.value = other.value
@@ -182,7 +182,7 @@ class Failure:
         """Mark the exception as ours, so catching it again finds this Failure."""
         value = self.value
         try:
-            value.__failure__ = self  # type: ignore[union-attr]
+            value.__failure__ = self  # type: ignore[attr-defined]
         except AttributeError:  # an exception type that refuses attributes
             pass
         return value
