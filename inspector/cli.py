@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     from inspector.commands import add_parsers
 
     add_parsers(commands)
+    from inspector.trace.cli import add_arguments as add_trace_arguments
+
+    add_trace_arguments(parser, commands)
     return parser
 
 
@@ -41,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inspector`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "open":
+        from inspector.trace.cli import start_from_args
+
+        start_from_args(args)
     if args.command is None:
         try:
             from inspector.ui.app import run_window  # type: ignore[attr-defined]
