@@ -680,8 +680,13 @@ IRC_COMMANDS = {
 }
 
 
-def _irc_client_protocol(handle: ClientHandle, nick: str, channel: str) -> Any:
-    """Make an IRCClient that joins ``channel`` and reports what it sees to ``handle``."""
+def _irc_client_protocol(
+    handle: ClientHandle, nick: str, channel: str, ready: Callable[[Any], None]
+) -> Any:
+    """Make an IRCClient that joins ``channel`` and reports what it sees to ``handle``.
+
+    ``ready(protocol)`` is called on each join: typed lines can go to the channel.
+    """
     from inspector.protocols.irc import IRCClient
 
     def who(user: str) -> str:
@@ -698,6 +703,7 @@ def _irc_client_protocol(handle: ClientHandle, nick: str, channel: str) -> Any:
         def joined(self, name: str) -> None:
             self.current = name
             handle.output(f"joined {name}")
+            ready(self)
 
         def left(self, name: str) -> None:
             handle.output(f"left {name}")
@@ -767,10 +773,27 @@ def _start_irc_client(
 
     handle = ClientHandle(entry, f"irc client {nick} to {host}:{port}/tcp")
     state: dict[str, Any] = {}
+    # Lines typed before the first join wait here, then go to the channel in order.
+    waiting: list[tuple[str, Deferred]] = []
+
+    def ready(protocol: Any) -> None:
+        state["joined"] = True
+        while waiting and protocol.transport is not None:
+            text, d = waiting.pop(0)
+            try:
+                protocol.send_user_line(text)
+            except ValueError as exc:
+                d.errback(Failure(exc))
+            else:
+                d.callback(None)
+
+    def fail_waiting(reason: Failure) -> None:
+        while waiting:
+            waiting.pop(0)[1].errback(reason)
 
     class Factory(ClientFactory):
         def buildProtocol(self, addr: Any) -> Any:
-            protocol = _irc_client_protocol(handle, nick, channel)
+            protocol = _irc_client_protocol(handle, nick, channel, ready)
             protocol.factory = self
             protocol.reactor = reactor
             state["protocol"] = protocol
@@ -778,18 +801,22 @@ def _start_irc_client(
 
         def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
             handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+            fail_waiting(reason)
             handle.finish(reason)
 
         def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
             handle.note(f"connection closed: {reason.getErrorMessage()}")
+            fail_waiting(reason)
             handle.finish(None)
 
     connector = reactor.connectTCP(host, port, Factory(), timeout=timeout)
 
     def send(text: str) -> Deferred:
         protocol = state.get("protocol")
-        if protocol is None or protocol.transport is None:
-            raise RuntimeError(f"{handle.description}: not connected yet")
+        if not state.get("joined") or protocol is None or protocol.transport is None:
+            d: Deferred = Deferred()
+            waiting.append((text, d))
+            return d
         protocol.send_user_line(text)
         return succeed(None)
 
