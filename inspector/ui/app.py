@@ -64,7 +64,16 @@ def run_window(args: Any) -> int:
     from inspector.reactors import install
 
     reactor = install("qt")
-    window = build_window(reactor)
+    settings = None
+    if screenshot:
+        # A picture must not depend on (or change) the user's saved layout.
+        from PySide6.QtCore import QSettings, QTemporaryDir
+
+        scratch = QTemporaryDir()
+        settings = QSettings(os.path.join(scratch.path(), "screenshot.ini"), QSettings.Format.IniFormat)
+    window = build_window(reactor, settings)
+    if screenshot:
+        window.resize(1440, 900)
     window.show()
     status = {"code": 0}
 
@@ -76,11 +85,13 @@ def run_window(args: Any) -> int:
             reactor.callLater(SCREENSHOT_AFTER, finish_screenshot)
 
     def show_a_session() -> None:
-        # Open an echo client's session, so the picture shows a live stream.
-        for conn in window.store.connections.values():
-            if conn.role == "client" and "echo" in conn.protocol.lower() and conn.is_open:
-                window.connections.select_connection(conn.id)
-                return
+        # Open an IRC bot's session (else an echo client's): the picture shows a live
+        # stream and its parsed messages.
+        for kind in ("irc", "echo"):
+            for conn in window.store.connections.values():
+                if conn.role == "client" and kind in conn.protocol.lower() and conn.is_open:
+                    window.connections.select_connection(conn.id)
+                    return
 
     def finish_screenshot() -> None:
         status["code"] = 0 if take_screenshot(window, screenshot) else 1

@@ -53,7 +53,7 @@ class ConnectionsPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((44, 56, 60, 120, 120, 84, 70, 70, 80, 50, 90)):
+        for column, width in enumerate((44, 56, 130, 120, 120, 84, 70, 70, 80, 50, 90)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 

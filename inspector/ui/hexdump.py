@@ -20,8 +20,9 @@ def hex_lines(data: bytes, offset: int = 0, width: int = 16) -> list[str]:
 
 
 def printable(data: bytes) -> str:
-    """Decode bytes as UTF-8 for reading; undecodable bytes and controls become escapes."""
-    text = data.decode("utf-8", "backslashreplace")
+    """Decode bytes as UTF-8 for reading: CRLF reads as a line end; undecodable bytes and
+    other control characters become escapes (the hex view shows every byte as it is)."""
+    text = bytes(data).replace(b"\r\n", b"\n").decode("utf-8", "backslashreplace")
     out = []
     for char in text:
         if char in "\n\t" or char >= " " and char != "\x7f":

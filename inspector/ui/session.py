@@ -167,6 +167,7 @@ class SessionPanel(QWidget):
         self.message_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
         self.message_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.message_table.horizontalHeader().setStretchLastSection(True)
+        self.message_table.setColumnWidth(3, 200)
         self.message_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
