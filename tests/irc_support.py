@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from inspector.defer import Deferred
 from inspector.protocol import ClientFactory, Protocol
-from inspector.protocols.irc import IRCClient, Message, parse_message
+from inspector.protocols.irc import IRCClient, IRCServerFactory, Message, parse_message
 
 
 class Waiters:
@@ -162,6 +162,29 @@ def connect(reactor: Any, port: int, protocol: Any) -> Any:
     """Connect ``protocol`` to 127.0.0.1:``port``; return the protocol."""
     reactor.connectTCP("127.0.0.1", port, SingleClientFactory(protocol, reactor))
     return protocol
+
+
+def serve(reactor: Any, **options: Any) -> tuple[IRCServerFactory, int, Any]:
+    """Start our IRC server on a free loopback port: (factory, port number, listening port)."""
+    factory = IRCServerFactory(reactor, **options)
+    listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    return factory, listening.getHost().port, listening
+
+
+async def signed_on(reactor: Any, port: int, nick: str, **attributes: Any) -> RecordingClient:
+    """Connect a RecordingClient and wait until it has registered."""
+    client = connect(reactor, port, RecordingClient(nick, **attributes))
+    await client.log.wait_for("signedOn")
+    return client
+
+
+async def close_all(*clients: Any) -> None:
+    """Close the clients' connections (those still open) and wait until each is gone."""
+    for client in clients:
+        if client.transport is not None and not client.lost.called:
+            client.transport.loseConnection()
+    for client in clients:
+        await client.lost
 
 
 class LineRecorder(Protocol):

@@ -7,8 +7,16 @@ import random
 from typing import Any
 
 from inspector.defer import Deferred
-from inspector.protocols.irc import IRCClient, IRCServerFactory
-from irc_support import LogBotFactory, RecordingClient, SingleClientFactory, connect, scripted
+from inspector.protocols.irc import IRCClient
+from irc_support import (
+    LogBotFactory,
+    RecordingClient,
+    SingleClientFactory,
+    close_all,
+    connect,
+    scripted,
+    serve,
+)
 
 SERVER = "irc.test"
 
@@ -347,9 +355,7 @@ def test_sending_a_line_with_newline_is_refused(reactor: Any, run: Any) -> None:
 
 def test_twisted_style_log_bot_against_our_server(reactor: Any, run: Any, tmp_path: Any) -> None:
     async def scenario() -> None:
-        server_factory = IRCServerFactory(reactor)
-        listening = reactor.listenTCP(0, server_factory, interface="127.0.0.1")
-        port = listening.getHost().port
+        server_factory, port, listening = serve(reactor)
         squatter = connect(reactor, port, RecordingClient("logbot"))  # forces the ^ retry
         await squatter.log.wait_for("signedOn")
         squatter.join("#logs")
@@ -396,12 +402,11 @@ def test_client_survives_callback_errors_against_our_server(reactor: Any, run: A
             raise ValueError("signedOn failed")
 
     async def scenario() -> None:
-        server_factory = IRCServerFactory(reactor)
-        listening = reactor.listenTCP(0, server_factory, interface="127.0.0.1")
+        _, port, listening = serve(reactor)
         grumpy = Grumpy()
         factory = SingleClientFactory(grumpy, reactor)
         factory.ready = Deferred()
-        reactor.connectTCP("127.0.0.1", listening.getHost().port, factory)
+        reactor.connectTCP("127.0.0.1", port, factory)
         await factory.ready
         rtt = await grumpy.ping_server()
         assert rtt >= 0
@@ -435,9 +440,7 @@ def test_random_junk_from_the_server_never_breaks_the_client(reactor: Any, run: 
 
 def test_ctcp_ping_between_two_clients_through_our_server(reactor: Any, run: Any) -> None:
     async def scenario() -> None:
-        server_factory = IRCServerFactory(reactor)
-        listening = reactor.listenTCP(0, server_factory, interface="127.0.0.1")
-        port = listening.getHost().port
+        _, port, listening = serve(reactor)
         asker = connect(reactor, port, RecordingClient("asker"))
         answerer = connect(reactor, port, RecordingClient("answerer", versionName="inspector-test"))
         await asker.log.wait_for("signedOn")
@@ -454,9 +457,7 @@ def test_ctcp_ping_between_two_clients_through_our_server(reactor: Any, run: Any
         await asker.ping_server()
         await answerer.ping_server()
         assert not [e for e in answerer.log.events if e[:2] == ("message", "NOTICE")]
-        for client in (asker, answerer):
-            client.transport.loseConnection()
-            await client.lost
+        await close_all(asker, answerer)
         await listening.stopListening()
 
     run(scenario)

@@ -17,14 +17,16 @@ from typing import Any, Iterator
 
 import pytest
 
-from inspector.protocols.irc import IRCServerFactory, serialize
+from inspector.protocols.irc import serialize
 from inspector.threads import deferToThreadPool
 from irc_support import (
     LogBotFactory,
     RecordingClient,
+    close_all,
     connect,
     free_port,
     script,
+    serve,
     start_peer,
     stop_peer,
 )
@@ -55,14 +57,6 @@ def jaraco_server() -> Iterator[int]:
         yield port
     finally:
         stop_peer(process)
-
-
-async def close_all(*clients: RecordingClient) -> None:
-    for client in clients:
-        if not client.lost.called:
-            client.transport.loseConnection()
-    for client in clients:
-        await client.lost
 
 
 # ------------------------------------------------------------------ our client, their server
@@ -238,9 +232,7 @@ def test_our_server_driven_by_jaraco_client(reactor: Any, run: Any) -> None:
     """jaraco's client parses our 005 (its FeatureSet) and our NAMES; it closes after QUIT's ERROR."""
 
     async def scenario() -> dict[str, Any]:
-        factory = IRCServerFactory(reactor, motd="welcome")
-        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        port = listening.getHost().port
+        factory, port, listening = serve(reactor, motd="welcome")
         ours = connect(reactor, port, RecordingClient("ours"))
         await ours.log.wait_for("signedOn")
         ours.join("#mixed")
@@ -324,9 +316,7 @@ def test_our_server_driven_by_pydle(reactor: Any, run: Any) -> None:
     """
 
     async def scenario() -> dict[str, Any]:
-        factory = IRCServerFactory(reactor)
-        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        port = listening.getHost().port
+        factory, port, listening = serve(reactor)
         ours = connect(reactor, port, RecordingClient("ours"))
         await ours.log.wait_for("signedOn")
         ours.join("#py")

@@ -10,19 +10,16 @@ import pytest
 
 from inspector.defer import Deferred, gatherResults
 from inspector.protocols.irc import IRCServerFactory
-from irc_support import RawClient, RecordingClient, SilentClient, SingleClientFactory, connect
-
-
-def serve(reactor: Any, **options: Any) -> tuple[IRCServerFactory, int, Any]:
-    factory = IRCServerFactory(reactor, **options)
-    port = reactor.listenTCP(0, factory, interface="127.0.0.1")
-    return factory, port.getHost().port, port
-
-
-async def signed_on(reactor: Any, port: int, nick: str, **attributes: Any) -> RecordingClient:
-    client = connect(reactor, port, RecordingClient(nick, **attributes))
-    await client.log.wait_for("signedOn")
-    return client
+from irc_support import (
+    RawClient,
+    RecordingClient,
+    SilentClient,
+    SingleClientFactory,
+    close_all,
+    connect,
+    serve,
+    signed_on,
+)
 
 
 async def raw(reactor: Any, port: int) -> RawClient:
@@ -42,14 +39,6 @@ async def sync_raw(client: RawClient, token: str = "sync") -> None:
     await client.log.wait_for("PONG", "irc.inspector.local", token, since=mark)
 
 
-async def quit_all(*clients: Any) -> None:
-    for client in clients:
-        if client.transport is not None and not client.lost.called:
-            client.transport.loseConnection()
-    for client in clients:
-        await client.lost
-
-
 # ------------------------------------------------------------------ registration
 
 
@@ -66,7 +55,7 @@ def test_registration_sends_001_to_005_lusers_and_motd(reactor: Any, run: Any) -
         assert client.nickname == "alice"
         assert client.supported["CASEMAPPING"] == "ascii"
         assert client.supported["NICKLEN"] == "30"
-        await quit_all(client)
+        await close_all(client)
         await listening.stopListening()
 
     run(scenario)
@@ -84,7 +73,7 @@ def test_registration_without_motd_sends_422_and_supports_cap_and_password(react
         codes = [e[1] for e in wrong.log.events if e[0] == "message"]
         assert codes == ["464", "ERROR"]
         assert "signedOn" not in wrong.log.kinds()
-        await quit_all(client)
+        await close_all(client)
         await listening.stopListening()
 
     run(scenario)
@@ -97,7 +86,7 @@ def test_nick_collision_gets_433_and_the_client_retries(reactor: Any, run: Any) 
         second = await signed_on(reactor, port, "carol")
         assert second.nickname == "carol_"
         assert [e[2].params[1] for e in second.log.events if e[:2] == ("message", "433")] == ["carol"]
-        await quit_all(first, second)
+        await close_all(first, second)
         await listening.stopListening()
 
     run(scenario)
@@ -121,7 +110,7 @@ def test_join_is_broadcast_to_everyone_then_names(reactor: Any, run: Any) -> Non
         assert kinds.index("JOIN") < kinds.index("353") < kinds.index("366")
         assert ("joined", "#room") in bob.log.events
         assert ("names", "#room", ["@alice", "bob"]) in bob.log.events
-        await quit_all(alice, bob)
+        await close_all(alice, bob)
         await listening.stopListening()
 
     run(scenario)
@@ -148,7 +137,7 @@ def test_privmsg_notice_and_action_reach_everyone_but_the_sender(reactor: Any, r
         await sync(cat)
         assert not [e for e in ann.log.events if e[0] in ("privmsg", "noticed", "action")]
         assert ("privmsg", "ann", "ben", "just for ben") not in cat.log.events
-        await quit_all(*clients)
+        await close_all(*clients)
         await listening.stopListening()
 
     run(scenario)
@@ -168,7 +157,7 @@ def test_long_message_is_split_and_every_relayed_line_fits_512_bytes(reactor: An
         assert " ".join(received) == text
         assert len(received) > 1
         assert watcher.log.events.count(("417", "watcher", "Input line was too long")) == 0
-        await quit_all(ann, watcher)
+        await close_all(ann, watcher)
         await listening.stopListening()
 
     run(scenario)
@@ -202,7 +191,7 @@ def test_nick_change_topic_part_and_quit_reach_channel_members(reactor: Any, run
         assert errors and "Quit: gone" in errors[0][2].params[0]
         assert reason is not None
         assert list(factory.users) == ["op"]
-        await quit_all(op)
+        await close_all(op)
         await listening.stopListening()
 
     run(scenario)
@@ -236,7 +225,7 @@ def test_who_names_mode_and_kick(reactor: Any, run: Any) -> None:
         await op.log.wait_for("userKicked", "other", "#m", "op")
         await sync_raw(other)
         assert set(factory.channels["#m"].members) == {factory.users["op"]}
-        await quit_all(op, other)
+        await close_all(op, other)
         await listening.stopListening()
 
     run(scenario)
@@ -288,7 +277,7 @@ def test_error_numerics(reactor: Any, run: Any) -> None:
         client.send(b"NOTICE nobody :hi\r\nNOTICE\r\n")
         await sync_raw(client, "after-notice")
         assert [e[0] for e in client.log.events[mark:]] == ["PONG"]
-        await quit_all(busy, client)
+        await close_all(busy, client)
         await listening.stopListening()
 
     run(scenario)
@@ -306,7 +295,7 @@ def test_connection_limit_refuses_with_error(reactor: Any, run: Any) -> None:
         await c.lost
         assert c.log.events[0][0] == "ERROR" and "Too many connections" in c.log.events[0][1]
         await b.register("b")  # the admitted ones keep working
-        await quit_all(a, b)
+        await close_all(a, b)
         await listening.stopListening()
 
     run(scenario)
@@ -320,7 +309,7 @@ def test_channels_per_user_limit(reactor: Any, run: Any) -> None:
         client.send(b"JOIN #a,#b,#c\r\n")
         await client.log.wait_for("405", "joiner", "#c")
         assert sorted(factory.users["joiner"].channels) == ["#a", "#b"]
-        await quit_all(client)
+        await close_all(client)
         await listening.stopListening()
 
     run(scenario)
@@ -337,7 +326,7 @@ def test_flood_limit_closes_the_flooder_only(reactor: Any, run: Any) -> None:
         assert errors and "Excess Flood" in errors[0][1]
         assert len([e for e in flooder.log.events if e[0] == "PONG"]) <= 10
         await sync(calm)
-        await quit_all(calm)
+        await close_all(calm)
         await listening.stopListening()
 
     run(scenario)
@@ -357,7 +346,7 @@ def test_idle_clients_are_pinged_and_dead_ones_dropped(reactor: Any, run: Any) -
         assert ("PING", "irc.inspector.local") in alive.log.events
         assert not alive.lost.called
         await sync_raw(alive)
-        await quit_all(alive)
+        await close_all(alive)
         await listening.stopListening()
 
     run(scenario)
@@ -400,7 +389,7 @@ def test_binary_junk_gets_421_and_the_session_goes_on(reactor: Any, run: Any) ->
         assert len([e for e in client.log.events if e[0] == "421"]) == 5
         client.send(b"JOIN #ok\r\n")
         await client.log.wait_for("366", "junk", "#ok")
-        await quit_all(client)
+        await close_all(client)
         await listening.stopListening()
 
     run(scenario)
@@ -418,7 +407,7 @@ def test_over_long_lines_get_417_and_later_lines_still_work(reactor: Any, run: A
         client.send(b"d\r\nPING :done\r\n")
         await client.log.wait_for("PONG", "irc.inspector.local", "done")
         assert len([e for e in client.log.events if e[0] == "417"]) == 2
-        await quit_all(client)
+        await close_all(client)
         await listening.stopListening()
 
     run(scenario)
@@ -440,7 +429,7 @@ def test_disconnect_mid_line_and_unterminated_lines_lose_nothing_else(reactor: A
         assert not [e for e in stayer.log.events if e[0] == "privmsg"]
         assert "leaver" not in factory.users
         await sync(stayer)
-        await quit_all(stayer)
+        await close_all(stayer)
         await listening.stopListening()
 
     run(scenario)
@@ -465,7 +454,7 @@ def test_thousands_of_connections_opened_and_dropped(reactor: Any, run: Any) -> 
         fresh = await signed_on(reactor, port, "fresh")
         fresh.msg("keeper", "still here")
         await keeper.log.wait_for("privmsg", "fresh", "keeper", "still here")
-        await quit_all(keeper, fresh)
+        await close_all(keeper, fresh)
         for _ in range(100):  # the server notices the last closes promptly
             if factory.connection_count == 0:
                 break
@@ -491,7 +480,7 @@ def test_exception_in_a_handler_is_logged_and_the_server_goes_on(reactor: Any, r
         factory.users["victim"].irc_LIST = explode
         client.send(b"LIST\r\n")
         await sync_raw(client)
-        await quit_all(client)
+        await close_all(client)
         await listening.stopListening()
 
     with caplog.at_level(logging.ERROR, logger="inspector.irc.server"):
@@ -518,7 +507,7 @@ def test_a_client_that_never_reads_is_dropped_and_the_sender_goes_on(reactor: An
         await sync_raw(talker, "still-served")
         sleeper.transport.resumeProducing()
         await sleeper.lost
-        await quit_all(talker)
+        await close_all(talker)
         await listening.stopListening()
 
     run(scenario, timeout=30)
@@ -541,7 +530,7 @@ def test_whois_ison_list_lusers_and_motd_commands(reactor: Any, run: Any) -> Non
         assert ("303", "asker", "target asker") in asker.log.events
         assert ("322", "asker", "#seen", "1", "") in asker.log.events
         assert ("251", "asker", "There are 2 users and 0 invisible on 1 servers") in asker.log.events
-        await quit_all(target, asker)
+        await close_all(target, asker)
         await listening.stopListening()
 
     run(scenario)
@@ -576,7 +565,7 @@ def test_random_junk_split_anywhere_never_stops_the_server(reactor: Any, run: An
             await client.lost
         await sync(bystander)
         again = await signed_on(reactor, port, "again")
-        await quit_all(bystander, again)
+        await close_all(bystander, again)
         await listening.stopListening()
 
     run(scenario, timeout=30)
@@ -601,7 +590,7 @@ def test_server_and_client_over_ipv6_loopback(reactor: Any, run: Any) -> None:
         assert welcome.params[-1].endswith("six!six@::1")  # a host with colons is fine in a prefix
         six.join("#v6")
         await six.log.wait_for("joined", "#v6")
-        await quit_all(six)
+        await close_all(six)
         await listening.stopListening()
 
     run(scenario)
