@@ -187,6 +187,17 @@ async def close_all(*clients: Any) -> None:
         await client.lost
 
 
+def write_junk(write: Callable[[bytes], Any], rng: Any, size: int, max_piece: int) -> None:
+    """Write ``size`` random bytes (CR/LF, spaces and colons made frequent) in random-sized pieces."""
+    alphabet = bytes(range(256)) + b"\r\n" * 40 + b" :!@#\x01" * 20
+    junk = bytes(rng.choice(alphabet) for _ in range(size))
+    offset = 0
+    while offset < len(junk):
+        step = rng.randint(1, max_piece)
+        write(junk[offset : offset + step])
+        offset += step
+
+
 class LineRecorder(Protocol):
     """Splits the peer's CRLF lines, checks each parses, and records it as (COMMAND, *params)."""
 

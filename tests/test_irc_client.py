@@ -16,6 +16,7 @@ from irc_support import (
     connect,
     scripted,
     serve,
+    write_junk,
 )
 
 SERVER = "irc.test"
@@ -419,16 +420,10 @@ def test_client_survives_callback_errors_against_our_server(reactor: Any, run: A
 def test_random_junk_from_the_server_never_breaks_the_client(reactor: Any, run: Any) -> None:
     """Random bytes with line ends mixed in, written in random pieces, then a real PING."""
     rng = random.Random(1122)
-    alphabet = bytes(range(256)) + b"\r\n" * 40 + b" :!@#\x01" * 20
 
     async def scenario() -> None:
         client, server, port = await registered(reactor, RecordingClient("sturdy"))
-        junk = bytes(rng.choice(alphabet) for _ in range(20000))
-        offset = 0
-        while offset < len(junk):
-            step = rng.randint(1, 900)
-            server.transport.write(junk[offset : offset + step])
-            offset += step
+        write_junk(server.transport.write, rng, 20000, 900)
         server.send(b"", b":a!u@h PRIVMSG sturdy :still listening")
         await client.log.wait_for("privmsg", "a", "sturdy", "still listening")
         await server.sync("after-junk")

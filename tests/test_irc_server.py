@@ -19,6 +19,7 @@ from irc_support import (
     connect,
     serve,
     signed_on,
+    write_junk,
 )
 
 
@@ -539,19 +540,13 @@ def test_whois_ison_list_lusers_and_motd_commands(reactor: Any, run: Any) -> Non
 def test_random_junk_split_anywhere_never_stops_the_server(reactor: Any, run: Any) -> None:
     """Random bytes (with line ends mixed in), written in random pieces, over a real connection."""
     rng = random.Random(20261122)
-    alphabet = bytes(range(256)) + b"\r\n" * 40 + b" :" * 20
 
     async def scenario() -> None:
         factory, port, listening = serve(reactor, flood_burst=100_000)
         bystander = await signed_on(reactor, port, "bystander")
         for round_ in range(3):
-            junk = bytes(rng.choice(alphabet) for _ in range(5000))
             client = await raw(reactor, port)
-            offset = 0
-            while offset < len(junk):
-                step = rng.randint(1, 700)
-                client.send(junk[offset : offset + step])
-                offset += step
+            write_junk(client.send, rng, 5000, 700)
             client.send(b"\r\n")
             if not client.lost.called:
                 mark = len(client.log.events)
