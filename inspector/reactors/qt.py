@@ -222,108 +222,99 @@ class _EpollWatcher:
         self._selectables.clear()
 
 
-class _FdNotifiers:
-    """One descriptor's cached notifiers (read, write), toggled with setEnabled.
+class _Notifier:
+    """One descriptor's notifier for one direction: made on first use, then toggled.
 
-    A notifier that fires again under a nested loop opened by its own handler is
-    disabled ("parked") until that handler returns, then enabled again if still wanted.
+    Should it fire again under a nested loop opened by its own handler, it is disabled
+    ("parked") until that handler returns, then enabled again if still wanted.
     """
 
-    __slots__ = (
-        "selectable", "reader", "writer", "dispatch", "waker",
-        "wants_read", "wants_write", "busy_read", "busy_write", "parked_read", "parked_write",
-    )
+    __slots__ = ("selectable", "notifier", "reading", "dispatch", "reentrant", "wanted", "busy", "parked")
 
-    def __init__(self, fd: int, selectable: Any, reactor: "QtReactor", parent: QObject) -> None:
+    def __init__(self, fd: int, selectable: Any, reading: bool, reactor: "QtReactor", parent: QObject) -> None:
         self.selectable = selectable
+        self.reading = reading
         self.dispatch = reactor._doReadOrWrite
-        self.waker = selectable is reactor.waker
-        self.wants_read = self.wants_write = False
-        self.busy_read = self.busy_write = False
-        self.parked_read = self.parked_write = False
-        self.reader = QSocketNotifier(fd, _READ, parent)
-        self.reader.setEnabled(False)
-        self.reader.activated.connect(self.on_read)
-        self.writer = QSocketNotifier(fd, _WRITE, parent)
-        self.writer.setEnabled(False)
-        self.writer.activated.connect(self.on_write)
+        self.reentrant = selectable is reactor.waker  # nested loops must still see thread calls
+        self.wanted = True  # a new notifier starts enabled
+        self.busy = self.parked = False
+        self.notifier = QSocketNotifier(fd, _READ if reading else _WRITE, parent)
+        self.notifier.activated.connect(self.on_activated)
 
-    def on_read(self) -> None:
-        if self.waker:  # re-entrant by design: a nested loop must see thread calls
-            self.dispatch(self.selectable, True, False)
-            return
-        if self.busy_read:
-            self.parked_read = True
-            self.reader.setEnabled(False)
-            return
-        self.busy_read = True
-        try:
-            self.dispatch(self.selectable, True, False)
-        finally:
-            self.busy_read = False
-            if self.parked_read:
-                self.parked_read = False
-                if self.wants_read and self.selectable is not None:
-                    self.reader.setEnabled(True)
+    def want(self, wanted: bool) -> None:
+        if wanted != self.wanted:
+            self.wanted = wanted
+            if not (wanted and self.parked):  # a parked one comes back when its handler returns
+                self.notifier.setEnabled(wanted)
 
-    def on_write(self) -> None:
-        if self.busy_write:
-            self.parked_write = True
-            self.writer.setEnabled(False)
+    def on_activated(self) -> None:
+        if self.reentrant:
+            self.dispatch(self.selectable, self.reading, not self.reading)
             return
-        self.busy_write = True
+        if self.busy:
+            self.parked = True
+            self.notifier.setEnabled(False)
+            return
+        self.busy = True
         try:
-            self.dispatch(self.selectable, False, True)
+            self.dispatch(self.selectable, self.reading, not self.reading)
         finally:
-            self.busy_write = False
-            if self.parked_write:
-                self.parked_write = False
-                if self.wants_write and self.selectable is not None:
-                    self.writer.setEnabled(True)
+            self.busy = False
+            if self.parked:
+                self.parked = False
+                if self.wanted and self.selectable is not None:
+                    self.notifier.setEnabled(True)
 
     def drop(self) -> None:
-        """Disable and schedule deletion (the descriptor number now belongs to someone else)."""
+        """Disable it and schedule its deletion (its descriptor number now belongs to someone else)."""
         self.selectable = None
-        for notifier, slot in ((self.reader, self.on_read), (self.writer, self.on_write)):
-            notifier.setEnabled(False)
-            notifier.activated.disconnect(slot)
-            notifier.deleteLater()
+        self.notifier.setEnabled(False)
+        self.notifier.activated.disconnect(self.on_activated)
+        self.notifier.deleteLater()
 
 
 class _NotifierWatcher:
-    """One cached QSocketNotifier per descriptor and direction (where epoll is unavailable)."""
+    """One cached QSocketNotifier per descriptor and direction (where epoll is unavailable).
+
+    Entries are keyed by descriptor number; when a number turns up with a new owner
+    (the old socket was closed and the number reused) the old notifiers are dropped.
+    """
 
     def __init__(self, reactor: "QtReactor", parent: QObject) -> None:
         self._reactor = reactor
         self._parent = parent
-        self._entries: dict[int, _FdNotifiers] = {}
+        self._entries: dict[int, list] = {}  # fd -> [owner, read _Notifier|None, write _Notifier|None]
 
     def update(self, fd: int, selectable: Any, reading: bool, writing: bool) -> None:
         entry = self._entries.get(fd)
-        if entry is not None and entry.selectable is not selectable:
-            if not reading and not writing:
+        if entry is not None and entry[0] is not selectable:
+            if not (reading or writing):
                 return  # a stale owner unwatching a number someone else now holds
-            entry.drop()  # the number was reused by a new descriptor
+            self._drop(entry)
             entry = None
         if entry is None:
-            if not reading and not writing:
+            if not (reading or writing):
                 return
-            entry = self._entries[fd] = _FdNotifiers(fd, selectable, self._reactor, self._parent)
-        if entry.wants_read != reading:
-            entry.wants_read = reading
-            if not (reading and entry.parked_read):  # a parked one comes back on its own
-                entry.reader.setEnabled(reading)
-        if entry.wants_write != writing:
-            entry.wants_write = writing
-            if not (writing and entry.parked_write):
-                entry.writer.setEnabled(writing)
+            entry = self._entries[fd] = [selectable, None, None]
+        for index, wanted in ((1, reading), (2, writing)):
+            notifier = entry[index]
+            if notifier is not None:
+                notifier.want(wanted)
+            elif wanted:
+                entry[index] = _Notifier(fd, selectable, index == 1, self._reactor, self._parent)
 
     def forget(self, fd: int, selectable: Any) -> None:
         self.update(fd, selectable, False, False)
 
+    @staticmethod
+    def _drop(entry: list) -> None:
+        for notifier in entry[1:]:
+            if notifier is not None:
+                notifier.drop()
+
     def close(self) -> None:
         for entry in self._entries.values():
-            entry.drop()
+            self._drop(entry)
         self._entries.clear()
 
 
