@@ -456,3 +456,19 @@ def test_ctcp_ping_between_two_clients_through_our_server(reactor: Any, run: Any
         await listening.stopListening()
 
     run(scenario)
+
+
+def test_heartbeat_pings_the_server_once_registered(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        client, server, port = await scripted(reactor, RecordingClient("beating", heartbeatInterval=0.05))
+        await server.log.wait_for("USER")
+        assert "PING" not in server.commands()  # not before registration
+        server.send(f":{SERVER} 001 beating :Welcome")
+        for _ in range(3):
+            await server.log.wait_for("PING", since=len(server.log.events))
+        client.transport.loseConnection()
+        await client.lost
+        assert client._heartbeat is None  # stopped with the connection
+        await port.stopListening()
+
+    run(scenario)

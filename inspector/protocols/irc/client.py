@@ -84,6 +84,8 @@ class IRCClient(IRCLineProtocol):
     versionNum: str | None = None
     versionEnv: str | None = None
     erroneousNickFallback = "defaultnick"
+    #: Seconds between the PINGs we send once registered (None: never), as in Twisted.
+    heartbeatInterval: float | None = None
     cap_negotiation = False
     requested_capabilities: tuple[str, ...] = ()
     #: Received lines may be longer than RFC 1459 allows: some servers relay them.
@@ -94,6 +96,7 @@ class IRCClient(IRCLineProtocol):
     _attemptedNick: str | None = None
     _queue: deque | None = None
     _queue_call: Any = None
+    _heartbeat: Any = None
 
     # ------------------------------------------------------------ connection
 
@@ -110,8 +113,9 @@ class IRCClient(IRCLineProtocol):
         self.register(self.nickname)
 
     def connectionLost(self, reason: Any) -> None:
-        """Stop the send queue and fail pending server pings."""
+        """Stop the send queue and the heartbeat, and fail pending server pings."""
         super().connectionLost(reason)
+        self.stopHeartbeat()
         if self._queue_call is not None and self._queue_call.active():
             self._queue_call.cancel()
         self._queue_call = None
@@ -159,6 +163,25 @@ class IRCClient(IRCLineProtocol):
             return
         self._reallySendLine(queue.popleft())
         self._queue_call = self._reactor().callLater(self.lineRate, self._send_queued)
+
+    def startHeartbeat(self) -> None:
+        """Send a PING every ``heartbeatInterval`` seconds, so idle links stay alive."""
+        self.stopHeartbeat()
+        if self.heartbeatInterval:
+            self._heartbeat = self._reactor().callLater(self.heartbeatInterval, self._sendHeartbeat)
+
+    def stopHeartbeat(self) -> None:
+        """Stop sending heartbeat PINGs."""
+        if self._heartbeat is not None and self._heartbeat.active():
+            self._heartbeat.cancel()
+        self._heartbeat = None
+
+    def _sendHeartbeat(self) -> None:
+        self._heartbeat = None
+        if self.transport is None or getattr(self.transport, "disconnecting", False):
+            return
+        self.send_message("PING", f"heartbeat-{time.monotonic_ns()}")
+        self.startHeartbeat()
 
     def send_message(self, command: str, *params: str) -> None:
         """Serialize and send a message; ``ValueError`` if it cannot be one line."""
@@ -425,6 +448,7 @@ class IRCClient(IRCLineProtocol):
             self.nickname = params[0]
         self._registered = True
         self._cap_pending = False
+        self.startHeartbeat()
         self.signedOn()
 
     def irc_RPL_YOURHOST(self, prefix: str, params: list[str]) -> None:
