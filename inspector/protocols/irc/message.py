@@ -8,6 +8,7 @@ that cannot be sent (a space in a middle parameter, CR/LF/NUL anywhere, too long
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -88,24 +89,19 @@ _TAG_ESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 _TAG_QUOTES = {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"}
 
 
+_TAG_ESCAPE_RE = re.compile(r"\\(.?)", re.DOTALL)
+
+
+def _tag_unescape_one(match: re.Match) -> str:
+    ch = match.group(1)
+    return _TAG_ESCAPES.get(ch, ch)
+
+
 def unescape_tag_value(value: str) -> str:
     """Undo IRCv3 tag-value escaping; unknown escapes keep the character, a lone final backslash is dropped."""
     if "\\" not in value:
         return value
-    out = []
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\":
-            if i + 1 < n:
-                nxt = value[i + 1]
-                out.append(_TAG_ESCAPES.get(nxt, nxt))
-            i += 2
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
+    return _TAG_ESCAPE_RE.sub(_tag_unescape_one, value)
 
 
 def escape_tag_value(value: str) -> str:
