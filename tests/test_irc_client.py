@@ -472,3 +472,16 @@ def test_heartbeat_pings_the_server_once_registered(reactor: Any, run: Any) -> N
         await port.stopListening()
 
     run(scenario)
+
+
+def test_erroneous_nick_falls_back_before_registration(reactor: Any, run: Any) -> None:
+    async def scenario() -> None:
+        client, server, port = await scripted(reactor, RecordingClient("b@d", erroneousNickFallback="fallback"))
+        await server.log.wait_for("USER")
+        server.send(f":{SERVER} 432 * b@d :Erroneous nickname")
+        await server.log.wait_for("NICK", "fallback")
+        server.send(f":{SERVER} 001 fallback :Welcome")
+        await client.log.wait_for("signedOn", "fallback")
+        await close(client, port)
+
+    run(scenario)
