@@ -130,6 +130,8 @@ def run_connect(args: argparse.Namespace) -> int:
             except (ValueError, RuntimeError) as exc:
                 log.error("not sent: %s", exc)
                 return
+            if len(sent) > 1000:  # keep only the replies still due
+                sent[:] = [waiting for waiting in sent if not waiting.called]
             sent.append(d)
 
             def failed(reason: Failure) -> None:

@@ -1,8 +1,9 @@
 """``inspector serve NAME``: run a catalogue server headless until interrupted.
 
-Connections are logged as they open and close; SIGINT (Ctrl-C) or SIGTERM stops
-the reactor, and the server is stopped in a "before shutdown" trigger so open
-connections are closed and the port released before the process exits.
+The server runs as a service of an Application (``inspector.service``): it starts
+with the reactor, connections are logged as they open and close, and SIGINT
+(Ctrl-C) or SIGTERM stops the reactor, whose "before shutdown" trigger stops the
+service, so open connections are closed and the port released before the exit.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from inspector.commands.common import (
     install_signal_handlers,
     setup_logging,
 )
+from inspector.service import Application, Service, run_application
 
 log = logging.getLogger("inspector.serve")
 
-__all__ = ["add_parser", "run_serve"]
+__all__ = ["add_parser", "EntryService", "run_serve"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,6 +41,40 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run_command=run_serve)
 
 
+class EntryService(Service):
+    """A catalogue server as a service: started with the reactor, stopped before shutdown.
+
+    If it cannot start (port in use, bad quote file ...), the error is logged and
+    the reactor stopped, with ``failed`` set so the command exits with status 1.
+    """
+
+    def __init__(self, entry: catalog.Entry, params: dict[str, Any], reactor: Any) -> None:
+        self.entry = entry
+        self.params = params
+        self.reactor = reactor
+        self.handle: catalog.Handle | None = None
+        self.failed = False
+        self.setName(entry.key)
+
+    def startService(self) -> None:
+        super().startService()
+        try:
+            self.handle = self.entry.start(self.reactor, **self.params)
+        except Exception as exc:  # CannotListenError, a bad quote file ...
+            log.error("cannot start %s: %s", self.entry.title.lower(), exc)
+            self.failed = True
+            self.running = False
+            self.reactor.stop()
+            return
+        log.info("%s running; press Ctrl-C to stop", self.handle.description)
+
+    def stopService(self) -> Any:
+        super().stopService()
+        if self.handle is not None:
+            return self.handle.stop()
+        return None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Start the server the arguments name and run until interrupted; return the exit status."""
     setup_logging(args.verbose)
@@ -50,25 +86,14 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"inspector serve {args.protocol}: error: {message}", file=sys.stderr)
         return 2
     reactor = choose_reactor(args)
-    status = {"code": 0}
-
-    def start() -> None:
-        try:
-            handle = entry.start(reactor, **params)
-        except Exception as exc:  # CannotListenError, a bad quote file ...
-            log.error("cannot start %s: %s", entry.title.lower(), exc)
-            status["code"] = 1
-            reactor.stop()
-            return
-        reactor.addSystemEventTrigger("before", "shutdown", handle.stop)
-        log.info("%s running; press Ctrl-C to stop", handle.description)
-
+    application = Application("inspector serve")
+    server = EntryService(entry, params, reactor)
+    server.setServiceParent(application)
     restore = install_signal_handlers(reactor)
-    reactor.callWhenRunning(start)
     try:
-        reactor.run()
+        run_application(application, reactor)
     finally:
         restore()
         reactor.close()
     log.info("stopped")
-    return status["code"]
+    return 1 if server.failed else 0

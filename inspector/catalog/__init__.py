@@ -1,0 +1,69 @@
+"""The catalogue: everything a user can launch, described once for the window and the CLI.
+
+Each :class:`Entry` names a protocol ("echo", "qotd", "finger", "irc"), a role
+("server" or "client") and a transport ("tcp" or "udp"), lists its parameters
+(:class:`Param`: type, default, help and validation), and starts it on a reactor:
+``entry.start(reactor, **params)`` validates the parameters and returns a
+:class:`Handle` whose ``stop()`` returns a Deferred. Client handles of line-based
+protocols (echo, irc) also take ``send_line(text)``.
+
+Nothing about a protocol is written anywhere else: the launcher form, ``inspector
+serve --help`` and ``inspector connect --help`` are all built from these entries.
+
+Inside: ``model`` (Param, Entry), ``checks`` (parameter validation), ``handles``
+(what a start returns, and the listening helpers), ``builtin`` (echo, QOTD, finger)
+and ``irc`` (the IRC entries).
+"""
+
+from __future__ import annotations
+
+from inspector.catalog.builtin import BUILTIN, DEFAULT_QUOTES, DEMO_USERS
+from inspector.catalog.checks import check_channel, check_host, check_nick, check_port
+from inspector.catalog.handles import ClientHandle, Handle, ServerHandle
+from inspector.catalog.irc import IRC_COMMANDS, irc_entries
+from inspector.catalog.model import Entry, Param, ParameterError
+
+__all__ = [
+    "ParameterError",
+    "Param",
+    "Entry",
+    "Handle",
+    "ServerHandle",
+    "ClientHandle",
+    "entries",
+    "find",
+    "names",
+    "DEFAULT_QUOTES",
+    "DEMO_USERS",
+    "IRC_COMMANDS",
+    "check_port",
+    "check_host",
+    "check_nick",
+    "check_channel",
+]
+
+
+def entries() -> list[Entry]:
+    """Return every catalogue entry, in display order."""
+    return [*BUILTIN, *irc_entries()]
+
+
+def find(name: str, role: str, transport: str = "tcp") -> Entry:
+    """Return the entry for ``name``/``role``/``transport``; KeyError lists what exists."""
+    for entry in entries():
+        if (entry.name, entry.role, entry.transport) == (name, role, transport):
+            return entry
+    known = ", ".join(sorted({e.name for e in entries() if e.role == role})) or "none"
+    kinds = sorted(e.transport for e in entries() if (e.name, e.role) == (name, role))
+    if kinds:
+        raise KeyError(f"{name} {role} runs over {' or '.join(kinds)}, not {transport}")
+    raise KeyError(f"no {role} called {name!r}; known: {known}")
+
+
+def names(role: str) -> list[str]:
+    """Return the protocol names that have a ``role`` entry, in display order."""
+    seen: list[str] = []
+    for entry in entries():
+        if entry.role == role and entry.name not in seen:
+            seen.append(entry.name)
+    return seen

@@ -1,0 +1,201 @@
+"""The entries for echo, QOTD and finger: their parameters and how each one starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from inspector.catalog.checks import (
+    check_finger_query,
+    check_host,
+    check_port,
+    check_positive,
+    check_quote_file,
+    check_server_endpoint,
+    check_server_port,
+    check_user_file,
+)
+from inspector.catalog.handles import ClientHandle, Handle, listen_tcp, listen_udp, one_shot
+from inspector.catalog.model import Entry, Param
+from inspector.defer import Deferred
+from inspector.failure import Failure
+
+__all__ = ["BUILTIN", "DEFAULT_QUOTES", "DEMO_USERS", "server_params", "client_params"]
+
+#: The quotes file shipped with Inspector (fortune format).
+DEFAULT_QUOTES = Path(__file__).resolve().parent.parent.parent / "resources" / "quotes.txt"
+
+INTERFACE = Param("interface", "str", "127.0.0.1", "address to listen on (0.0.0.0 or :: for all)",
+                  check_host)
+ENDPOINT = Param("endpoint", "str", None,
+                 "where to listen, e.g. tcp:8007:interface=127.0.0.1 or tcp6:8007 "
+                 "(replaces port and interface)", check_server_endpoint, optional=True)
+HOST = Param("host", "str", "127.0.0.1", "server to connect to (name or address)", check_host)
+TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server", check_positive)
+
+
+def server_params(default_port: int, *extra: Param, tcp: bool = True) -> tuple[Param, ...]:
+    """Port and interface, then ``extra``, then (over TCP) an endpoint string."""
+    port = Param("port", "int", default_port, "port to listen on (0: any free port)", check_server_port)
+    return (port, INTERFACE, *extra, *((ENDPOINT,) if tcp else ()))
+
+
+def client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
+    """Host and port, then ``extra``, then the timeout."""
+    port = Param("port", "int", default_port, "port to connect to", check_port)
+    return (HOST, port, *extra, TIMEOUT)
+
+
+def _start_echo_server(
+    entry: Entry, reactor: Any, port: int, interface: str, endpoint: str | None = None
+) -> Handle:
+    from inspector.protocols.echo import EchoFactory, EchoUDP
+
+    if entry.transport == "udp":
+        return listen_udp(entry, reactor, EchoUDP(), port, interface)
+    return listen_tcp(entry, reactor, EchoFactory(), port, interface, endpoint)
+
+
+def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:
+    from inspector.protocols.echo import EchoClientFactory
+
+    handle = ClientHandle(entry, f"echo client to {host}:{port}/tcp")
+    factory = EchoClientFactory(reactor, on_reply=lambda reply: handle.output(str(reply)))
+    connector = reactor.connectTCP(host, port, factory, timeout=timeout)
+    state: dict[str, Any] = {}
+
+    def connected(protocol: Any) -> None:
+        state["protocol"] = protocol
+        handle.note(f"connected to {host}:{port}")
+
+    def failed(reason: Failure) -> None:
+        handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+        handle.finish(reason)
+
+    def send(text: str) -> Deferred:
+        protocol = state.get("protocol")
+        if protocol is not None:
+            return protocol.send_line(text)
+        # Still connecting: send once connected.
+        later: Deferred = Deferred()
+
+        def go(_: Any) -> None:
+            if "protocol" in state:
+                state["protocol"].send_line(text).chainDeferred(later)
+            else:
+                later.errback(Failure(RuntimeError(f"{handle.description}: not connected")))
+
+        factory_connected.addBoth(go)
+        return later
+
+    def lost(reason: Any) -> None:
+        handle.note(f"connection closed: {reason}")
+        handle.finish(None)
+
+    def stop() -> None:
+        protocol = state.get("protocol")
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.loseConnection()
+        else:
+            connector.disconnect()
+
+    factory_connected: Deferred = Deferred()
+    factory.connected.addCallbacks(connected, failed).chainDeferred(factory_connected)
+    factory.lost.addCallback(lost)
+    handle.attach(stop, send)
+    return handle
+
+
+def _make_quoter(quote: str | None, quote_file: str) -> Any:
+    from inspector.protocols.qotd import FortuneQuoter, StaticQuoter
+
+    return StaticQuoter(quote) if quote else FortuneQuoter(quote_file)
+
+
+def _start_qotd_server(
+    entry: Entry, reactor: Any, port: int, interface: str, quote_file: str, quote: str | None,
+    endpoint: str | None = None,
+) -> Handle:
+    from inspector.protocols.qotd import QOTDUDP, QOTDFactory
+
+    quoter = _make_quoter(quote, quote_file)
+    if entry.transport == "udp":
+        return listen_udp(entry, reactor, QOTDUDP(quoter), port, interface)
+    return listen_tcp(entry, reactor, QOTDFactory(quoter), port, interface, endpoint)
+
+
+def _start_qotd_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:
+    from inspector.protocols.qotd import get_quote, get_quote_udp
+
+    ask = get_quote_udp if entry.transport == "udp" else get_quote
+    d = ask(reactor, host, port, timeout=timeout)
+    return one_shot(entry, f"qotd client to {host}:{port}/{entry.transport}", d, str)
+
+
+#: Who a finger server describes when no user file is given.
+DEMO_USERS = {
+    "alice": "Alice Liddell\nOffice: down the rabbit hole\nPlan: follow the white rabbit",
+    "bob": "Bob the builder\nPlan: fix it",
+    "root": "The system administrator",
+}
+
+
+def _start_finger_server(
+    entry: Entry, reactor: Any, port: int, interface: str, users_file: str | None,
+    idle_timeout: float, endpoint: str | None = None,
+) -> Handle:
+    from inspector.protocols.finger import FingerFactory, UserDatabase
+
+    users = UserDatabase.from_file(users_file) if users_file else UserDatabase(DEMO_USERS)
+    factory = FingerFactory(users, reactor, idle_timeout)
+    return listen_tcp(entry, reactor, factory, port, interface, endpoint)
+
+
+def _start_finger_client(
+    entry: Entry, reactor: Any, host: str, port: int, query: str, timeout: float
+) -> Handle:
+    from inspector.protocols.finger import finger
+
+    d = finger(reactor, host, port, query, timeout=timeout)
+    return one_shot(entry, f"finger client to {host}:{port}/tcp ({query or 'all users'})", d, str)
+
+
+_QUOTE_PARAMS = (
+    Param("quote_file", "path", str(DEFAULT_QUOTES), "fortune file: quotes separated by % lines",
+          check_quote_file),
+    Param("quote", "str", None, "serve this one quote instead of the file", optional=True),
+)
+
+BUILTIN: list[Entry] = [
+    Entry("echo", "server", "tcp", "Echo server",
+          "Sends back every byte; stops reading from a client that does not read its echoes.",
+          server_params(8007), _start_echo_server),
+    Entry("echo", "server", "udp", "Echo server",
+          "Sends every datagram back to its sender.", server_params(8007, tcp=False),
+          _start_echo_server),
+    Entry("echo", "client", "tcp", "Echo client",
+          "Sends lines and shows each echo with its round-trip time.",
+          client_params(8007), _start_echo_client, accepts_lines=True),
+    Entry("qotd", "server", "tcp", "QOTD server",
+          "Quote of the Day (RFC 865): sends a quote and closes.",
+          server_params(8017, *_QUOTE_PARAMS), _start_qotd_server),
+    Entry("qotd", "server", "udp", "QOTD server",
+          "Quote of the Day (RFC 865): answers every datagram with a quote.",
+          server_params(8017, *_QUOTE_PARAMS, tcp=False), _start_qotd_server),
+    Entry("qotd", "client", "tcp", "QOTD client", "Fetches one quote.",
+          client_params(8017), _start_qotd_client),
+    Entry("qotd", "client", "udp", "QOTD client", "Asks for one quote with a datagram.",
+          client_params(8017), _start_qotd_client),
+    Entry("finger", "server", "tcp", "Finger server",
+          "Finger (RFC 1288): describes users; the empty query and /W list them.",
+          server_params(
+              8079,
+              Param("users_file", "path", None, "file of 'user: info' lines (default: a demo list)",
+                    check_user_file, optional=True),
+              Param("idle_timeout", "float", 30.0, "seconds a client may take to send its query",
+                    check_positive),
+          ), _start_finger_server),
+    Entry("finger", "client", "tcp", "Finger client", "Asks a finger server about a user.",
+          client_params(8079, Param("query", "str", "", "user name, /W, or empty for everyone",
+                                     check_finger_query)), _start_finger_client),
+]

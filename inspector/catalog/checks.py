@@ -1,0 +1,110 @@
+"""Validation of launch parameters: each check raises ValueError with a short reason.
+
+The catalogue's :class:`~inspector.catalog.model.Param` prefixes the reason with the
+parameter's name, so users read "port: must be between 1 and 65535, got 70000".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+__all__ = [
+    "check_port",
+    "check_server_port",
+    "check_host",
+    "check_nick",
+    "check_channel",
+    "check_positive",
+    "check_quote_file",
+    "check_user_file",
+    "check_finger_query",
+    "check_server_endpoint",
+]
+
+
+def check_port(value: int, allow_zero: bool = False) -> None:
+    """Raise ValueError unless ``value`` is a TCP/UDP port (0 too, if ``allow_zero``)."""
+    low = 0 if allow_zero else 1
+    if not low <= value <= 65535:
+        raise ValueError(f"must be between {low} and 65535, got {value}")
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def check_server_port(value: int) -> None:
+    """Raise ValueError unless ``value`` is a port to listen on (0 picks a free one)."""
+    check_port(value, allow_zero=True)
+
+
+def check_host(value: str) -> None:
+    """Raise ValueError unless ``value`` is an IPv4/IPv6 address or a host name."""
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    name = value[:-1] if value.endswith(".") else value
+    if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(p) for p in name.split(".")):
+        raise ValueError(f"{value!r} is neither an IP address nor a host name")
+
+
+# RFC 2812 nick: a letter or one of []\`_^{|} first, then letters, digits, those, or '-'.
+_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
+NICK_MAX = 30
+
+
+def check_nick(value: str) -> None:
+    """Raise ValueError unless ``value`` is an IRC nickname (RFC 2812 syntax, up to 30)."""
+    if not value or len(value) > NICK_MAX or not _NICK_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a nickname: start with a letter or one of []\\`_^{{|}}, then "
+            f"letters, digits, those or '-', at most {NICK_MAX} characters"
+        )
+
+
+# RFC 2812 channel: a prefix, then up to 49 characters, none a space, comma, BEL or colon.
+_CHANNEL_RE = re.compile(r"[#&+!][^\x00\x07\r\n ,:]{1,49}")
+
+
+def check_channel(value: str) -> None:
+    """Raise ValueError unless ``value`` is an IRC channel name (#, &, + or ! prefix)."""
+    if not _CHANNEL_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a channel: start with #, & , + or !, then 1-49 characters "
+            "without spaces, commas or colons"
+        )
+
+
+def check_quote_file(value: str) -> None:
+    """Raise ValueError unless ``value`` is a readable fortune file with quotes."""
+    from inspector.protocols.qotd import load_fortune_file
+
+    load_fortune_file(value)  # QuoteFileError (a ValueError) says what is wrong
+
+
+def check_user_file(value: str) -> None:
+    """Raise ValueError unless ``value`` is a readable finger user file."""
+    from inspector.protocols.finger import UserDatabase
+
+    UserDatabase.from_file(value)
+
+
+def check_positive(value: float) -> None:
+    """Raise ValueError unless ``value`` is more than zero."""
+    if not value > 0:
+        raise ValueError(f"must be more than 0, got {value:g}")
+
+
+def check_finger_query(value: str) -> None:
+    """Raise ValueError unless ``value`` is one line of printable ASCII."""
+    if any(not (" " <= ch <= "~") for ch in value):
+        raise ValueError("must be printable ASCII on one line")
+
+
+def check_server_endpoint(value: str) -> None:
+    """Raise ValueError unless ``value`` is a server endpoint string (tcp:PORT...)."""
+    from inspector.endpoints import serverFromString
+
+    serverFromString(None, value)  # its ValueError names what is wrong

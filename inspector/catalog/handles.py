@@ -1,0 +1,252 @@
+"""Handles: what starting a catalogue entry returns, to stop it and watch its output.
+
+Also the listening helpers every server entry uses, so that tracking connections,
+logging them and closing them on ``stop()`` is written once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable
+
+from inspector.defer import CancelledError, Deferred, DeferredList, maybeDeferred, succeed
+from inspector.failure import Failure
+
+if TYPE_CHECKING:
+    from inspector.catalog.model import Entry
+
+log = logging.getLogger("inspector.catalog")
+
+__all__ = ["Handle", "ServerHandle", "ClientHandle", "listen_tcp", "listen_udp", "one_shot"]
+
+
+class Handle:
+    """Something launched from the catalogue: stop it, watch its output.
+
+    ``description`` is one short line for lists ("echo server on 127.0.0.1:8007/tcp").
+    ``done`` fires with None (or a client's result) when it ends by itself or is
+    stopped, and errbacks if a client fails. Output lines (replies, quotes, chat)
+    go to every ``on_output`` callback; status notes (connected, closed) go to the
+    log. The last ``TRANSCRIPT`` of both are kept in ``transcript``.
+    """
+
+    TRANSCRIPT = 500
+    accepts_lines = False
+
+    def __init__(self, entry: Entry, description: str) -> None:
+        self.entry = entry
+        self.description = description
+        self.done: Deferred = Deferred()
+        self.transcript: deque[str] = deque(maxlen=self.TRANSCRIPT)
+        self._listeners: list[Callable[[str], Any]] = []
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.description}>"
+
+    @property
+    def running(self) -> bool:
+        """True until ``done`` has fired."""
+        return not self.done.called
+
+    def on_output(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(line)`` for every output line from now on."""
+        self._listeners.append(callback)
+
+    def output(self, line: str) -> None:
+        """Record ``line`` and pass it to the listeners (exceptions there are logged)."""
+        self.transcript.append(line)
+        for callback in list(self._listeners):
+            try:
+                callback(line)
+            except Exception:
+                log.exception("output listener %r failed", callback)
+
+    def note(self, text: str) -> None:
+        """Record a status event (connected, closed, failed): logged and kept in the
+        transcript as "-- text", but not passed to the output listeners."""
+        log.info("%s: %s", self.description, text)
+        self.transcript.append(f"-- {text}")
+
+    def finish(self, result: Any = None) -> None:
+        """Fire ``done`` once, with a result or a Failure."""
+        if self.done.called:
+            return
+        if isinstance(result, Failure):
+            self.done.errback(result)
+        else:
+            self.done.callback(result)
+
+    def stop(self) -> Deferred:
+        """Stop; the Deferred fires once everything is closed."""
+        raise NotImplementedError
+
+    def send_line(self, text: str) -> Deferred:
+        """Send one line (clients of line protocols only)."""
+        raise TypeError(f"{self.entry.title} does not send lines")
+
+
+class ServerHandle(Handle):
+    """A listening server: its port, and the connections it accepted.
+
+    ``stop()`` stops listening and closes every accepted connection; its Deferred
+    fires when the port and the connections are all closed. Connections are logged
+    on the "inspector.catalog" logger as they open and close.
+    """
+
+    def __init__(self, entry: Entry, label: str, factory: Any = None) -> None:
+        super().__init__(entry, label)
+        self.label = label
+        self.port: Any = None
+        self.connections: set[Any] = set()
+        self._closing: list[Deferred] = []
+        if factory is not None:
+            self._track(factory)
+
+    @property
+    def address(self) -> Any:
+        """The address the port is bound to (the real port when 0 was asked for)."""
+        return self.port.getHost()
+
+    def listening(self, port: Any) -> None:
+        """Record the listening ``port`` and describe and log where it listens."""
+        self.port = port
+        host = port.getHost()
+        where = f"[{host.host}]:{host.port}" if ":" in host.host else f"{host.host}:{host.port}"
+        self.description = f"{self.label} on {where}/{self.entry.transport}"
+        log.info("%s listening on %s (%s)", self.label, where, self.entry.transport)
+
+    def _track(self, factory: Any) -> None:
+        # Wrap buildProtocol (once per connection, never per byte) to learn of each
+        # connection, so stop() can close them and the log can report them.
+        build = factory.buildProtocol
+
+        def buildProtocol(addr: Any) -> Any:
+            protocol = build(addr)
+            if protocol is not None:
+                self._adopt(protocol, addr)
+            return protocol
+
+        factory.buildProtocol = buildProtocol
+
+    def _adopt(self, protocol: Any, addr: Any) -> None:
+        lost = protocol.connectionLost
+        closed: Deferred = Deferred()
+        self.connections.add(protocol)
+        log.info("%s: connection from %s", self.label, addr)
+
+        def connectionLost(reason: Any) -> None:
+            try:
+                lost(reason)
+            finally:
+                self.connections.discard(protocol)
+                why = reason.getErrorMessage() if hasattr(reason, "getErrorMessage") else reason
+                log.info("%s: connection from %s closed: %s", self.label, addr, why)
+                closed.callback(None)
+
+        protocol.connectionLost = connectionLost
+        protocol._inspector_closed = closed
+
+    def stop(self) -> Deferred:
+        if self.done.called:
+            return succeed(None)
+        waits = []
+        if self.port is not None:
+            waits.append(maybeDeferred(self.port.stopListening))
+        for protocol in list(self.connections):
+            waits.append(protocol._inspector_closed)
+            transport = protocol.transport
+            if transport is not None:
+                # A registered producer would hold the close back until it
+                # unregisters (Twisted's rule); the server is going away, so drop it.
+                if getattr(transport, "producer", None) is not None:
+                    transport.unregisterProducer()
+                transport.loseConnection()
+        log.info("%s stopping", self.description)
+
+        def stopped(_: Any) -> None:
+            log.info("%s stopped", self.description)
+            self.finish(None)
+
+        return DeferredList(waits, consumeErrors=True).addCallback(stopped)
+
+
+class ClientHandle(Handle):
+    """A client: connecting, maybe exchanging lines, finished when the exchange is over."""
+
+    def __init__(self, entry: Entry, description: str) -> None:
+        super().__init__(entry, description)
+        self.accepts_lines = entry.accepts_lines
+        self._stopper: Callable[[], Any] | None = None
+        self._sender: Callable[[str], Deferred] | None = None
+
+    def attach(self, stop: Callable[[], Any], send: Callable[[str], Deferred] | None = None) -> None:
+        """Give the handle its client's ``stop()`` (start closing) and ``send(text)``."""
+        self._stopper = stop
+        self._sender = send
+
+    def stop(self) -> Deferred:
+        if not self.done.called and self._stopper is not None:
+            self._stopper()
+        if self.done.called:
+            return succeed(None)
+        waiter: Deferred = Deferred()
+        self.done.addBoth(lambda result: (waiter.callback(None), result)[1])
+        return waiter
+
+    def send_line(self, text: str) -> Deferred:
+        if not self.accepts_lines:
+            return super().send_line(text)
+        if self._sender is None or self.done.called:
+            raise RuntimeError(f"{self.description}: not connected")
+        return self._sender(text)
+
+
+def listen_tcp(
+    entry: Entry, reactor: Any, factory: Any, port: int, interface: str, endpoint: str | None
+) -> ServerHandle:
+    """Listen with ``factory`` on ``endpoint`` (a string) or ``interface:port``."""
+    handle = ServerHandle(entry, entry.title.lower(), factory)
+    if not endpoint:
+        handle.listening(reactor.listenTCP(port, factory, interface=interface))
+        return handle
+    from inspector.endpoints import serverFromString
+
+    outcome: list[Any] = []
+    listening = serverFromString(reactor, endpoint).listen(factory)
+    listening.addBoth(outcome.append)
+    if not outcome:  # an endpoint that listens later: record the port when it does
+        listening.addCallback(handle.listening)
+    elif isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    else:
+        handle.listening(outcome[0])
+    return handle
+
+
+def listen_udp(entry: Entry, reactor: Any, protocol: Any, port: int, interface: str) -> ServerHandle:
+    """Bind the datagram ``protocol`` to ``interface:port``."""
+    handle = ServerHandle(entry, entry.title.lower())
+    handle.listening(reactor.listenUDP(port, protocol, interface=interface))
+    return handle
+
+
+def one_shot(entry: Entry, description: str, deferred: Deferred, show: Callable[[Any], str]) -> Handle:
+    """A handle for a client whose whole life is one Deferred (QOTD, finger)."""
+    handle = ClientHandle(entry, description)
+
+    def got(result: Any) -> None:
+        handle.output(show(result))
+        handle.finish(result)
+
+    def failed(reason: Failure) -> None:
+        if reason.check(CancelledError):
+            handle.note("stopped")
+            handle.finish(None)
+            return
+        handle.note(f"failed: {reason.getErrorMessage()}")
+        handle.finish(reason)
+
+    handle.attach(deferred.cancel)
+    deferred.addCallbacks(got, failed)
+    return handle

@@ -1,0 +1,218 @@
+"""The IRC entries: a server, and a client whose typed lines go to a channel.
+
+The IRC package is imported only when one of them starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from inspector.catalog.builtin import client_params, server_params
+from inspector.catalog.checks import check_channel, check_nick, check_positive
+from inspector.catalog.handles import ClientHandle, Handle, listen_tcp
+from inspector.catalog.model import Entry, Param
+from inspector.defer import Deferred, succeed
+from inspector.failure import Failure
+
+__all__ = ["IRC_COMMANDS", "irc_entries"]
+
+
+def _start_irc_server(
+    entry: Entry, reactor: Any, port: int, interface: str, motd: str | None,
+    max_connections: int, endpoint: str | None = None,
+) -> Handle:
+    from inspector.protocols.irc import IRCServerFactory
+
+    factory = IRCServerFactory(reactor, motd=motd, max_connections=max_connections)
+    return listen_tcp(entry, reactor, factory, port, interface, endpoint)
+
+
+#: What an IRC client handle understands in ``send_line`` besides plain text.
+IRC_COMMANDS = {
+    "/me": "/me ACTION: describe an action in the channel",
+    "/join": "/join #CHANNEL: join (and talk in) another channel",
+    "/part": "/part: leave the current channel",
+    "/msg": "/msg NICK TEXT: a private message",
+    "/notice": "/notice TARGET TEXT: a notice",
+    "/nick": "/nick NEW: change nickname",
+    "/quote": "/quote LINE: send a raw IRC line",
+    "/quit": "/quit [MESSAGE]: leave the server",
+}
+
+
+def _irc_client_protocol(
+    handle: ClientHandle, nick: str, channel: str, ready: Callable[[Any], None]
+) -> Any:
+    """Make an IRCClient that joins ``channel`` and reports what it sees to ``handle``.
+
+    ``ready(protocol)`` is called on each join: typed lines can go to the channel.
+    """
+    from inspector.protocols.irc import IRCClient
+
+    def who(user: str) -> str:
+        return user.split("!", 1)[0]
+
+    class LauncherIRCClient(IRCClient):
+        nickname = nick
+        current = channel
+
+        def signedOn(self) -> None:
+            handle.output(f"signed on as {self.nickname}")
+            self.join(self.current)
+
+        def joined(self, name: str) -> None:
+            self.current = name
+            handle.output(f"joined {name}")
+            ready(self)
+
+        def left(self, name: str) -> None:
+            handle.output(f"left {name}")
+
+        def privmsg(self, user: str, target: str, message: str) -> None:
+            handle.output(f"[{target}] <{who(user)}> {message}")
+
+        def noticed(self, user: str, target: str, message: str) -> None:
+            handle.output(f"[{target}] -{who(user)}- {message}")
+
+        def action(self, user: str, target: str, data: str) -> None:
+            handle.output(f"[{target}] * {who(user)} {data}")
+
+        def userJoined(self, user: str, name: str) -> None:
+            handle.output(f"{who(user)} joined {name}")
+
+        def userLeft(self, user: str, name: str) -> None:
+            handle.output(f"{who(user)} left {name}")
+
+        def userQuit(self, user: str, message: str) -> None:
+            handle.output(f"{who(user)} quit ({message})")
+
+        def userRenamed(self, old: str, new: str) -> None:
+            handle.output(f"{old} is now {new}")
+
+        def topicUpdated(self, user: str, name: str, topic: str) -> None:
+            handle.output(f"topic of {name}: {topic}")
+
+        def send_user_line(self, text: str) -> None:
+            """Act on one typed line: text goes to the channel, /commands do their job."""
+            if not text.startswith("/") or text.startswith("//"):
+                text = text[1:] if text.startswith("//") else text
+                self.say(self.current, text)
+                handle.output(f"[{self.current}] <{self.nickname}> {text}")
+                return
+            command, _, rest = text.partition(" ")
+            command = command.lower()
+            target, _, words = rest.partition(" ")
+            if command == "/me" and rest:
+                self.describe(self.current, rest)
+            elif command == "/join" and rest:
+                self.join(target)
+            elif command == "/part":
+                self.leave(self.current, rest or None)
+            elif command in ("/msg", "/notice") and words:
+                (self.msg if command == "/msg" else self.notice)(target, words)
+            elif command == "/nick" and rest:
+                check_nick(rest)
+                self.setNick(rest)
+            elif command == "/quote" and rest:
+                self.sendLine(rest)
+            elif command == "/quit":
+                self.quit(rest)
+            else:
+                usage = IRC_COMMANDS.get(command)
+                raise ValueError(
+                    f"usage: {usage}" if usage else f"unknown command {command}; known: {', '.join(IRC_COMMANDS)}"
+                )
+
+    return LauncherIRCClient()
+
+
+def _start_irc_client(
+    entry: Entry, reactor: Any, host: str, port: int, nick: str, channel: str, timeout: float
+) -> Handle:
+    from inspector.protocol import ClientFactory
+
+    handle = ClientHandle(entry, f"irc client {nick} to {host}:{port}/tcp")
+    state: dict[str, Any] = {}
+    # Lines typed before the first join wait here, then go to the channel in order.
+    waiting: list[tuple[str, Deferred]] = []
+
+    def ready(protocol: Any) -> None:
+        state["joined"] = True
+        while waiting and protocol.transport is not None:
+            text, d = waiting.pop(0)
+            try:
+                protocol.send_user_line(text)
+            except ValueError as exc:
+                d.errback(Failure(exc))
+            else:
+                d.callback(None)
+
+    def fail_waiting(reason: Failure) -> None:
+        while waiting:
+            waiting.pop(0)[1].errback(reason)
+
+    class Factory(ClientFactory):
+        def buildProtocol(self, addr: Any) -> Any:
+            protocol = _irc_client_protocol(handle, nick, channel, ready)
+            protocol.factory = self
+            protocol.reactor = reactor
+            state["protocol"] = protocol
+            return protocol
+
+        def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+            handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+            fail_waiting(reason)
+            handle.finish(reason)
+
+        def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+            handle.note(f"connection closed: {reason.getErrorMessage()}")
+            fail_waiting(reason)
+            handle.finish(None)
+
+    connector = reactor.connectTCP(host, port, Factory(), timeout=timeout)
+
+    def send(text: str) -> Deferred:
+        protocol = state.get("protocol")
+        if not state.get("joined") or protocol is None or protocol.transport is None:
+            d: Deferred = Deferred()
+            waiting.append((text, d))
+            return d
+        protocol.send_user_line(text)
+        return succeed(None)
+
+    def stop() -> None:
+        protocol = state.get("protocol")
+        if protocol is not None and protocol.transport is not None:
+            protocol.quit("stopped from Inspector")
+            # The server closes after ERROR; don't wait for it forever.
+            reactor.callLater(2, protocol.transport.loseConnection)
+        else:
+            connector.disconnect()
+
+    handle.attach(stop, send)
+    return handle
+
+
+def irc_entries() -> list[Entry]:
+    """The IRC entries, when the IRC package is there (it is imported only to start one)."""
+    import importlib.util
+
+    if importlib.util.find_spec("inspector.protocols.irc") is None:
+        return []
+    return [
+        Entry("irc", "server", "tcp", "IRC server",
+              "A small IRC server: channels, messages, nick changes, limits.",
+              server_params(
+                  6667,
+                  Param("motd", "str", None, "message of the day (none: 422)", optional=True),
+                  Param("max_connections", "int", 1024, "most clients at once",
+                        check_positive),
+              ), _start_irc_server),
+        Entry("irc", "client", "tcp", "IRC client",
+              "Joins a channel; typed lines go to it (/me, /join, /msg, /nick, /quote, /quit).",
+              client_params(
+                  6667,
+                  Param("nick", "str", "inspector", "nickname", check_nick),
+                  Param("channel", "str", "#inspector", "channel to join", check_channel),
+              ), _start_irc_client, accepts_lines=True),
+    ]

@@ -1,0 +1,113 @@
+"""What the catalogue is made of: parameters and entries.
+
+A :class:`Param` describes one launch parameter (type, default, help, check); an
+:class:`Entry` one launchable thing (protocol, role, transport, parameters and the
+function that starts it). Values typed by users arrive as text and are converted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+if TYPE_CHECKING:
+    from inspector.catalog.handles import Handle
+
+__all__ = ["ParameterError", "Param", "Entry"]
+
+
+class ParameterError(ValueError):
+    """A launch parameter is missing, unknown or invalid; the message names it."""
+
+
+_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "path": str}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One launch parameter: what the form field or ``--option`` asks for.
+
+    ``kind`` is "int", "float", "str" or "path" (a file the user picks). ``check``
+    raises ValueError with a short reason for a bad value; ``optional`` parameters
+    may be left empty (None). Values given as text (CLI, form fields) are converted.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    check: Callable[[Any], None] | None = None
+    optional: bool = False
+
+    @property
+    def option(self) -> str:
+        """The command-line spelling: ``--quote-file`` for ``quote_file``."""
+        return "--" + self.name.replace("_", "-")
+
+    def parse(self, raw: Any) -> Any:
+        """Return ``raw`` converted to this parameter's type and checked; ParameterError if bad."""
+        if raw is None or (isinstance(raw, str) and raw == "" and self.kind != "str"):
+            if self.default is None and not self.optional:
+                raise ParameterError(f"{self.name}: a value is required")
+            return self.default
+        convert = _KINDS[self.kind]
+        if isinstance(raw, bool) or (self.kind != "float" and not isinstance(raw, (str, convert))):
+            raise ParameterError(f"{self.name}: expected {self.kind}, got {type(raw).__name__}")
+        try:
+            value = convert(raw.strip() if isinstance(raw, str) and self.kind != "str" else raw)
+        except (TypeError, ValueError):
+            what = {"int": "a whole number", "float": "a number"}.get(self.kind, self.kind)
+            raise ParameterError(f"{self.name}: expected {what}, got {raw!r}") from None
+        if self.check is not None:
+            try:
+                self.check(value)
+            except ValueError as exc:
+                raise ParameterError(f"{self.name}: {exc}") from None
+        return value
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One launchable thing: protocol name, role, transport, parameters and starter."""
+
+    name: str
+    role: str
+    transport: str
+    title: str
+    description: str
+    params: tuple[Param, ...]
+    starter: Callable[..., Handle] = field(repr=False)
+    accepts_lines: bool = False
+
+    @property
+    def key(self) -> str:
+        """A unique id: "echo server tcp"."""
+        return f"{self.name} {self.role} {self.transport}"
+
+    def param(self, name: str) -> Param:
+        """Return the parameter called ``name``."""
+        for param in self.params:
+            if param.name == name:
+                return param
+        raise ParameterError(f"{self.title} has no parameter {name!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        """Return every parameter's default value."""
+        return {param.name: param.default for param in self.params}
+
+    def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Return all parameters, converted and checked, defaults filled in.
+
+        Raises ParameterError for an unknown name or a bad value, naming it.
+        """
+        known = {param.name for param in self.params}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ParameterError(
+                f"{self.title} has no parameter {unknown[0]!r}; it takes: {', '.join(sorted(known))}"
+            )
+        return {param.name: param.parse(values.get(param.name)) for param in self.params}
+
+    def start(self, reactor: Any, **params: Any) -> Handle:
+        """Validate ``params`` and start on ``reactor``; return the Handle."""
+        return self.starter(self, reactor, **self.validate(params))
