@@ -71,6 +71,15 @@ def test_client_refuses_text_that_is_not_one_line() -> None:
         client.send_line("half a surrogate \ud800")
 
 
+def test_echo_is_a_push_producer_and_protocol() -> None:
+    from zope.interface.verify import verifyObject
+
+    from inspector.interfaces import IProtocol, IPushProducer
+
+    assert verifyObject(IPushProducer, Echo())
+    assert verifyObject(IProtocol, Echo())
+
+
 # --------------------------------------------------------------- over loopback sockets
 
 

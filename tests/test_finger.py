@@ -93,6 +93,20 @@ def test_user_file_errors_name_the_file_and_line(tmp_path) -> None:
         UserDatabase({"has space": "x"})
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=400))
+def test_any_user_file_loads_or_fails_with_a_user_file_error(tmp_path_factory, text) -> None:
+    path = tmp_path_factory.mktemp("users") / "users"
+    path.write_text(text, encoding="utf-8")
+    try:
+        db = UserDatabase.from_file(path)
+    except UserFileError as exc:
+        assert str(path) in str(exc)
+    else:
+        for name in db.names():  # every user loaded is answerable
+            assert answer(db, parse_query(name.encode())).startswith(f"Login: {name}")
+
+
 # ------------------------------------------------------- the server, bytes at random cuts
 
 
