@@ -7,6 +7,7 @@ session live.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Iterable
 
 from inspector.trace import events as ev
@@ -199,9 +200,11 @@ def apply(store: Store, events: Iterable[ev.Event]) -> int:
     return applied
 
 
-#: Events applied per refresh at most, so one frame's work stays bounded under a flood;
-#: the rest waits for the next refresh (the trace's feed counts any it had to drop).
-MAX_EVENTS_PER_POLL = 20_000
+#: Seconds of event translation per refresh at most, so one frame's work stays bounded
+#: under a flood; the rest waits for the next refresh (the trace's feed counts any it
+#: had to drop), applied in slices of ``SLICE`` events.
+POLL_BUDGET = 0.008
+SLICE = 500
 
 
 class LiveFeed:
@@ -214,8 +217,13 @@ class LiveFeed:
 
     def poll(self, now: float) -> int:
         """Apply what arrived since the last poll and close the store's rate bins."""
-        events = self.cursor.drain(MAX_EVENTS_PER_POLL)
-        applied = apply(self.store, events)
+        deadline = time.perf_counter() + POLL_BUDGET
+        applied = 0
+        while True:
+            events = self.cursor.drain(SLICE)
+            applied += apply(self.store, events)
+            if len(events) < SLICE or time.perf_counter() > deadline:
+                break
         self.store.dropped = self.cursor.missed
         self.store.sample(now)
         self.store.now = max(self.store.now, now)
