@@ -285,6 +285,29 @@ def test_about_to_quit_runs_the_shutdown_triggers_once(qapp: Any) -> None:
         reactor.close()
 
 
+def test_quitting_the_application_waits_for_a_shutdown_trigger_deferred(qapp: Any) -> None:
+    """A 'before shutdown' trigger returning a Deferred still finishes its work after the app quits."""
+    reactor = QtReactor()
+    events: list[str] = []
+    watchdog = Watchdog(5, qapp.exit)
+    try:
+        def flush_state() -> Deferred:
+            flushed: Deferred = Deferred()
+            reactor.callLater(0.05, lambda: (events.append("flushed"), flushed.callback(None)))
+            return flushed
+
+        reactor.addSystemEventTrigger("before", "shutdown", flush_state)
+        reactor.addSystemEventTrigger("after", "shutdown", events.append, "after")
+        reactor.callWhenRunning(lambda: QTimer.singleShot(10, qapp.quit))
+        reactor.run()
+        assert not watchdog.fired
+        assert events == ["flushed", "after"]
+        assert not reactor.running
+    finally:
+        watchdog.cancel()
+        reactor.close()
+
+
 class _Finished(QObject):
     finished = Signal()
 
@@ -503,6 +526,22 @@ def test_modal_fires_with_the_dialog_result_without_blocking(qt_reactor: Any) ->
 
     assert run_until(reactor, scenario) == 7
     assert returned_at_once == [True]
+
+
+def test_cancelling_modal_rejects_the_dialog(qt_reactor: Any) -> None:
+    """Protocol code that stops waiting for an answer closes the question it asked."""
+    reactor = qt_reactor
+
+    def scenario() -> Deferred:
+        dialog = QDialog()
+        asked = modal(dialog)
+        asked.addErrback(lambda failure: failure.type.__name__)
+        reactor.callLater(0.02, asked.cancel)
+        done: Deferred = Deferred()
+        reactor.callLater(0.05, lambda: done.callback((asked.result, dialog.isVisible(), dialog.result())))
+        return done
+
+    assert run_until(reactor, scenario) == ("CancelledError", False, QDialog.DialogCode.Rejected)
 
 
 def test_a_slow_callback_is_reported_while_qt_hosts_the_loop(

@@ -79,17 +79,18 @@ def modal(dialog: Any) -> Deferred:
     rejects the dialog.
     """
 
+    def finished(code: int) -> None:
+        dialog.finished.disconnect(finished)
+        result.callback(code)
+
     def cancel(_: Deferred) -> None:
+        # Nobody waits for the answer any more: close the question; the Deferred
+        # then fails with CancelledError.
+        dialog.finished.disconnect(finished)
         if dialog.isVisible():
             dialog.reject()
 
     result: Deferred = Deferred(cancel)
-
-    def finished(code: int) -> None:
-        dialog.finished.disconnect(finished)
-        if not result.called:
-            result.callback(code)
-
     dialog.finished.connect(finished)
     dialog.open()
     return result
@@ -474,14 +475,15 @@ class QtReactor(ReactorBase):
     def _on_about_to_quit(self) -> None:
         """The application is quitting: run the shutdown triggers once, waiting for their Deferreds."""
         self._disconnect_quit()
-        if not self._started or self._shutdown_fired:
+        if not self._started:
             return
         self._entered_app = False  # app.exec() has returned already
-        self._stopped = True
-        self._startedBefore = True
-        self.fireSystemEvent("shutdown")
+        if not self._shutdown_fired:
+            self._stopped = True
+            self._startedBefore = True
+            self.fireSystemEvent("shutdown")
         if self._started:
-            # A 'before' trigger returned a Deferred: keep Qt's loop turning until it fires.
+            # A 'before' trigger's Deferred is pending: keep Qt's loop turning until it fires.
             self._quit_loop = QEventLoop()
             try:
                 self._quit_loop.exec()
