@@ -186,6 +186,37 @@ def test_connect_echo_sends_stdin_lines_and_shows_round_trips() -> None:
     assert all(re.fullmatch(r".* \(\d+\.\d{3} ms\)", line) for line in lines)
 
 
+def test_connect_echo_stops_cleanly_on_sigint() -> None:
+    closed = threading.Event()
+
+    def handler(conn: socket.socket) -> None:
+        echo_handler(conn)
+        closed.set()  # the client closed its side
+
+    with ThreadedServer(handler) as server:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "inspector", "connect", "echo", "--port", str(server.port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        try:
+            proc.stdin.write(b"are you there?\n")
+            proc.stdin.flush()
+            first = proc.stdout.readline()  # the echo: connected and working
+            proc.send_signal(signal.SIGINT)  # standard input is still open
+            code = proc.wait(20)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.stdin.close()
+        log = proc.stderr.read().decode()
+        proc.stdout.close()
+        proc.stderr.close()
+        assert closed.wait(5)
+    assert first.startswith(b"are you there? (")
+    assert code == 0, log
+    assert "SIGINT received: shutting down" in log and "Traceback" not in log
+
+
 def test_connect_qotd_and_finger_print_the_answer() -> None:
     def quote(conn: socket.socket) -> None:
         conn.sendall(b"Plain sockets,\r\nplain wisdom.\r\n")
