@@ -142,7 +142,8 @@ class ServerHandle(Handle):
                 self.connections.discard(protocol)
                 why = reason.getErrorMessage() if hasattr(reason, "getErrorMessage") else reason
                 log.info("%s: connection from %s closed: %s", self.label, addr, why)
-                closed.callback(None)
+                if not closed.called:
+                    closed.callback(None)
 
         protocol.connectionLost = connectionLost
         protocol._inspector_closed = closed
