@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -174,6 +175,67 @@ def test_descriptor_numbers_reused_by_new_connections_still_work(qt_reactor: Any
         return results
 
     assert run_until(reactor, scenario) == [3] * 20
+
+
+class _SocketReader:
+    """A minimal selectable around one socket: records what it reads."""
+
+    def __init__(self, sock: socket.socket, name: str, log: list) -> None:
+        self.sock = sock
+        self.name = name
+        self.log = log
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def doRead(self) -> None:
+        data = self.sock.recv(100)
+        self.log.append((self.name, data))
+
+    def doWrite(self) -> None:
+        return None
+
+    def connectionLost(self, reason: Any) -> None:
+        self.log.append((self.name, "lost"))
+
+    def logPrefix(self) -> str:
+        return self.name
+
+
+def test_a_reused_descriptor_number_reaches_its_new_owner_only(qt_reactor: Any) -> None:
+    """A socket closed without removeReader, its number reused: only the new owner hears of data."""
+    reactor = qt_reactor
+    log: list = []
+
+    def scenario() -> Deferred:
+        old, old_peer = socket.socketpair()
+        old.setblocking(False)
+        stale = _SocketReader(old, "old", log)
+        reactor.addReader(stale)
+        number = old.fileno()
+        old.close()  # closed behind the reactor's back
+        new, new_peer = socket.socketpair()
+        if new.fileno() != number:
+            new, new_peer = new_peer, new
+        assert new.fileno() == number, "the test needs the number to be reused"
+        new.setblocking(False)
+        fresh = _SocketReader(new, "new", log)
+        reactor.addReader(fresh)
+        new_peer.send(b"hello")
+        done: Deferred = Deferred()
+
+        def check() -> None:
+            readers = reactor.getReaders()
+            reactor.removeReader(fresh)
+            for s in (new, new_peer, old_peer):
+                s.close()
+            done.callback((stale in readers, fresh in readers))
+
+        reactor.callLater(0.1, check)
+        return done
+
+    assert run_until(reactor, scenario) == (False, True)
+    assert log == [("new", b"hello")]
 
 
 def test_run_starts_the_application_loop_and_stop_leaves_it(qapp: Any) -> None:

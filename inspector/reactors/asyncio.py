@@ -82,9 +82,15 @@ class AsyncioReactor(ReactorBase):
             raise ValueError(f"{selectable!r} has no open descriptor")
         other = self._selectables.get(fd)
         if other is not None and other is not selectable:
-            # The number was reused by a new socket before the old owner was removed.
-            self._reads.pop(other, None)
-            self._writes.pop(other, None)
+            # The number was reused by a new socket before the old owner was removed:
+            # drop the old owner's registrations so none of its callbacks fire for it.
+            del self._selectables[fd]
+            for table, remove in ((self._reads, self.loop.remove_reader), (self._writes, self.loop.remove_writer)):
+                if table.pop(other, None) is not None:
+                    try:
+                        remove(fd)
+                    except OSError:
+                        pass  # the kernel already forgot the closed descriptor
         self._selectables[fd] = selectable
         return fd
 

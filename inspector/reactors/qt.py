@@ -139,6 +139,10 @@ class _EpollWatcher:
         except FileNotFoundError:  # closed and reopened under the same number
             self._epoll.register(fd, mask)
 
+    def owner(self, fd: int) -> Any:
+        """The selectable ``fd`` is watched for, or None."""
+        return self._selectables.get(fd)
+
     def forget(self, fd: int, selectable: Any) -> None:
         """Drop ``fd`` without a system call: it is about to be closed, which leaves the set."""
         if self._selectables.get(fd) is selectable:
@@ -304,6 +308,11 @@ class _NotifierWatcher:
             elif wanted:
                 entry[index] = _Notifier(fd, selectable, index == 1, self._reactor, self._parent)
 
+    def owner(self, fd: int) -> Any:
+        """The selectable ``fd`` was last watched for, or None."""
+        entry = self._entries.get(fd)
+        return entry[0] if entry is not None else None
+
     def forget(self, fd: int, selectable: Any) -> None:
         self.update(fd, selectable, False, False)
 
@@ -352,17 +361,24 @@ class QtReactor(ReactorBase):
 
     # ------------------------------------------------------------ descriptors
 
-    def _fd_of(self, selectable: Any) -> int:
+    def _claim(self, selectable: Any) -> int:
+        """Return ``selectable``'s descriptor, dropping a stale owner of the same number."""
         fd = selectable.fileno()
         if fd < 0:
             raise ValueError(f"{selectable!r} has no open descriptor")
+        owner = self._watcher.owner(fd)
+        if owner is not None and owner is not selectable:
+            # The old socket was closed without being removed and its number reused.
+            self._reads.pop(owner, None)
+            self._writes.pop(owner, None)
+            self._watcher.update(fd, owner, False, False)
         return fd
 
     def addReader(self, reader: Any) -> None:
         """Call ``reader.doRead()`` whenever its descriptor is readable."""
         if reader in self._reads:
             return
-        fd = self._fd_of(reader)
+        fd = self._claim(reader)
         self._watcher.update(fd, reader, True, reader in self._writes)
         self._reads[reader] = fd
 
@@ -370,7 +386,7 @@ class QtReactor(ReactorBase):
         """Call ``writer.doWrite()`` whenever its descriptor is writable."""
         if writer in self._writes:
             return
-        fd = self._fd_of(writer)
+        fd = self._claim(writer)
         self._watcher.update(fd, writer, writer in self._reads, True)
         self._writes[writer] = fd
 
