@@ -98,8 +98,8 @@ class ServerHandle(Handle):
         super().__init__(entry, label)
         self.label = label
         self.port: Any = None
-        self.connections: set[Any] = set()
-        self._closing: list[Deferred] = []
+        #: Open connections: protocol -> Deferred fired when it has closed.
+        self.connections: dict[Any, Deferred] = {}
         if factory is not None:
             self._track(factory)
 
@@ -132,21 +132,20 @@ class ServerHandle(Handle):
     def _adopt(self, protocol: Any, addr: Any) -> None:
         lost = protocol.connectionLost
         closed: Deferred = Deferred()
-        self.connections.add(protocol)
+        self.connections[protocol] = closed
         log.info("%s: connection from %s", self.label, addr)
 
         def connectionLost(reason: Any) -> None:
             try:
                 lost(reason)
             finally:
-                self.connections.discard(protocol)
+                self.connections.pop(protocol, None)
                 why = reason.getErrorMessage() if hasattr(reason, "getErrorMessage") else reason
                 log.info("%s: connection from %s closed: %s", self.label, addr, why)
                 if not closed.called:
                     closed.callback(None)
 
         protocol.connectionLost = connectionLost
-        protocol._inspector_closed = closed
 
     def stop(self) -> Deferred:
         if self.done.called:
@@ -154,8 +153,8 @@ class ServerHandle(Handle):
         waits = []
         if self.port is not None:
             waits.append(maybeDeferred(self.port.stopListening))
-        for protocol in list(self.connections):
-            waits.append(protocol._inspector_closed)
+        for protocol, closed in list(self.connections.items()):
+            waits.append(closed)
             transport = protocol.transport
             if transport is not None:
                 # A registered producer would hold the close back until it
