@@ -237,3 +237,24 @@ def test_irc_server_and_two_clients_chat(reactor, run) -> None:
     seen = run(scenario, timeout=20)
     assert "signed on as bob" in seen and "joined #tea" in seen
     assert "[#tea] <alice> hello bob" in seen
+
+
+def test_a_failing_output_listener_is_logged_and_the_others_still_hear(reactor, run, caplog) -> None:
+    heard: list[str] = []
+
+    def broken(line: str) -> None:
+        raise RuntimeError("listener bug")
+
+    async def scenario():
+        server = catalog.find("qotd", "server").start(reactor, port=0, quote="Still heard.")
+        client = catalog.find("qotd", "client").start(reactor, port=server.address.port)
+        client.on_output(broken)
+        client.on_output(heard.append)
+        quote = await client.done
+        await server.stop()
+        return quote
+
+    assert run(scenario) == "Still heard."
+    assert heard == ["Still heard."]
+    failures = [r for r in caplog.records if r.levelname == "ERROR" and "output listener" in r.getMessage()]
+    assert failures and "listener bug" in (failures[0].exc_text or "")
