@@ -80,7 +80,7 @@ class Connection:
     """
 
     #: Bytes asked of one recv().
-    read_size = 65536
+    read_size = 262144
     #: Buffered bytes above which a registered producer is paused.
     high_water = 64 * 1024
     #: Buffered bytes at or below which a paused producer is resumed.
@@ -184,16 +184,17 @@ class Connection:
                 return None
         # Drained.
         producer = self.producer
-        if producer is not None and not self.streamingProducer and not self._write_closing:
+        if producer is not None and not self.streamingProducer:
             producer.resumeProducing()  # a pull producer is asked for the next chunk
             if self._buffer or self.producer is not None:
                 return None  # stay watched: asked again when writable
         self._stop_writing()
-        if self.producer is None:
-            if self.disconnecting:
-                return error.ConnectionDone()
-            if self._write_closing and not self._write_closed:
-                return self._close_write()
+        # A streaming producer does not hold the close back (as in Twisted); a pull
+        # producer does, until it unregisters.
+        if self.disconnecting:
+            return error.ConnectionDone()
+        if self._write_closing and not self._write_closed:
+            return self._close_write()
         return None
 
     def _close_write(self) -> BaseException | None:
@@ -304,15 +305,14 @@ class Connection:
     # ------------------------------------------------------------- closing
 
     def loseConnection(self) -> None:
-        """Close once everything written has been sent (and a producer unregistered)."""
+        """Close once everything written has been sent (and a pull producer has finished)."""
         if self._lost or self.disconnecting:
             return
         self.disconnecting = True
         if _tracer is not None: _tracer.connection_state(self, "closing")
         self._stop_reading()
-        if self._buffer or self.producer is not None:
-            if self._buffer:
-                self._start_writing()
+        if self._buffer or (self.producer is not None and not self.streamingProducer):
+            self._start_writing()  # doWrite flushes (or asks the pull producer), then closes
             return
         # Nothing to flush: close in a turn of our own, never inside the caller.
         self._close_call = self.reactor.callLater(0, self._close_now)

@@ -836,3 +836,22 @@ def test_shutdown_drops_open_connections_with_connection_lost(reactor):
     run_reactor_until(reactor, scenario)
     assert holder["server"].lost_calls == 1 and holder["client"].lost_calls == 1
     assert holder["server"].lost.result.check(error.ConnectionLost)
+
+
+def test_lose_connection_with_a_streaming_producer_still_closes_after_flushing(reactor, run):
+    class SelfProducing(Recorder):
+        def connectionMade(self):
+            super().connectionMade()
+            self.transport.registerProducer(self.transport, True)
+            self.transport.write(b"q" * 300_000)  # more than the socket takes at once
+            self.transport.loseConnection()
+
+    async def scenario():
+        port, server, client, connector = await connect_pair(reactor, server_protocol=SelfProducing)
+        reason = await client.lost
+        await port.stopListening()
+        return len(client.data), reason
+
+    size, reason = run(scenario)
+    assert size == 300_000
+    assert reason.check(error.ConnectionDone)

@@ -1,0 +1,440 @@
+"""Network benchmark: our reactor against Twisted's epoll reactor and plain asyncio.
+
+Run ``python benchmarks/net_bench.py`` (about a minute and a half). Three workloads:
+
+* echo: round trips per second of 64-byte ping-pong over 32 connections;
+* qotd: connections per second to a QOTD server (connect, read a line, closed by the
+  server), 16 attempts in flight;
+* bulk: MB/s echoed over one connection (64 KiB writes, up to 4 MiB in flight).
+
+Each server runs in its own process pinned to CPU 0; the load comes from a separate
+raw-socket epoll client process pinned to CPU 1 (its CPU use is reported, to show it is
+not the bottleneck). Every round measures every server on every workload; the table
+shows medians over rounds, and ratios are taken within a round before the median.
+
+Servers are named entries of ``SERVERS`` (name -> function that serves forever), so
+other reactors can be added as ``--server NAME`` entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import functools
+import json
+import os
+import select
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+QUOTE = b"An apple a day keeps the doctor away\r\n"
+MESSAGE = b"x" * 64
+CONNECTIONS = 32
+QOTD_IN_FLIGHT = 16
+BULK_CHUNK = 65536
+BULK_WINDOW = 4 * 1024 * 1024
+SERVER_CPU = 0
+CLIENT_CPU = 1
+
+
+# ---------------------------------------------------------------------- servers
+
+
+def _announce(echo_port: int, qotd_port: int) -> None:
+    """Tell the parent which ports to load."""
+    sys.stdout.write(f"{echo_port} {qotd_port}\n")
+    sys.stdout.flush()
+
+
+def serve_inspector(reactor_name: str = "selectors", slow_callback_threshold: float | None = 0.05) -> None:
+    """Echo and QOTD on one of our reactors."""
+    from inspector import reactors
+    from inspector.protocol import Factory, Protocol
+
+    reactor = reactors.create(reactor_name)
+    reactor.slow_callback_threshold = slow_callback_threshold
+
+    class Echo(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    class QOTD(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(QUOTE)
+            self.transport.loseConnection()
+
+    echo = reactor.listenTCP(0, Factory.forProtocol(Echo), backlog=1024)
+    qotd = reactor.listenTCP(0, Factory.forProtocol(QOTD), backlog=1024)
+    reactor.callWhenRunning(_announce, echo.getHost().port, qotd.getHost().port)
+    reactor.run()
+
+
+def serve_twisted_epoll() -> None:
+    """Echo and QOTD on Twisted's epoll reactor."""
+    from twisted.internet import epollreactor
+
+    epollreactor.install()
+    from twisted.internet import protocol, reactor
+
+    class Echo(protocol.Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    class QOTD(protocol.Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(QUOTE)
+            self.transport.loseConnection()
+
+    echo = reactor.listenTCP(0, protocol.Factory.forProtocol(Echo), backlog=1024, interface="127.0.0.1")
+    qotd = reactor.listenTCP(0, protocol.Factory.forProtocol(QOTD), backlog=1024, interface="127.0.0.1")
+    reactor.callWhenRunning(_announce, echo.getHost().port, qotd.getHost().port)
+    reactor.run()
+
+
+def serve_asyncio() -> None:
+    """Echo and QOTD as plain asyncio Protocols (not streams)."""
+    import asyncio
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)  # type: ignore[attr-defined]
+
+    class QOTD(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            transport.write(QUOTE)  # type: ignore[attr-defined]
+            transport.close()
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        echo = await loop.create_server(Echo, "127.0.0.1", 0, backlog=1024)
+        qotd = await loop.create_server(QOTD, "127.0.0.1", 0, backlog=1024)
+        _announce(echo.sockets[0].getsockname()[1], qotd.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+#: Server name -> function serving echo and QOTD forever (it prints the two ports).
+SERVERS: dict[str, Callable[[], None]] = {
+    "inspector": serve_inspector,
+    "twisted-epoll": serve_twisted_epoll,
+    "asyncio": serve_asyncio,
+    # Not run by default: our reactor with slow-callback detection off, to price it.
+    "inspector-noslow": functools.partial(serve_inspector, "selectors", None),
+}
+#: What runs when no --server is given.
+DEFAULT_SERVERS = ["inspector", "twisted-epoll", "asyncio"]
+#: The server the ratios compare against the others.
+OURS = "inspector"
+
+
+# ---------------------------------------------------------------------- clients
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def load_echo(port: int, duration: float, server_pid: int) -> dict:
+    """64-byte ping-pong on CONNECTIONS connections; count round trips."""
+    socks = []
+    for _ in range(CONNECTIONS):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.setblocking(False)
+        socks.append(s)
+    ep = select.epoll()
+    by_fd = {}
+    pending = {}
+    for s in socks:
+        ep.register(s.fileno(), select.EPOLLIN)
+        by_fd[s.fileno()] = s
+        pending[s.fileno()] = 0
+    for s in socks:
+        s.send(MESSAGE)
+    size = len(MESSAGE)
+    poll = ep.poll
+    count = 0
+    warm_until = time.monotonic() + 0.3
+    warm = True
+    start = cpu0 = scpu0 = 0.0
+    deadline = warm_until + duration
+    now = 0.0
+    while True:
+        for fd, _ in poll(1.0):
+            s = by_fd[fd]
+            got = pending[fd] + len(s.recv(65536))
+            while got >= size:
+                got -= size
+                count += 1
+                s.send(MESSAGE)
+            pending[fd] = got
+        now = time.monotonic()
+        if warm and now >= warm_until:
+            warm = False
+            count = 0
+            start, cpu0, scpu0 = now, _cpu_seconds(), _proc_cpu(server_pid)
+        elif not warm and now >= deadline:
+            break
+    elapsed = now - start
+    cpu = _cpu_seconds() - cpu0
+    server_cpu = _proc_cpu(server_pid) - scpu0
+    for s in socks:
+        s.close()
+    return {"rate": count / elapsed, "client_cpu": cpu / elapsed, "server_cpu": server_cpu / elapsed}
+
+
+def load_qotd(port: int, duration: float, server_pid: int) -> dict:
+    """Connect, read the quote until the server closes, repeat; QOTD_IN_FLIGHT at a time."""
+    ep = select.epoll()
+    conns: dict[int, list] = {}
+    addr = ("127.0.0.1", port)
+    errors = 0
+
+    def start_one() -> None:
+        s = socket.socket()
+        s.setblocking(False)
+        code = s.connect_ex(addr)
+        if code not in (0, errno.EINPROGRESS):
+            raise OSError(code, os.strerror(code))
+        ep.register(s.fileno(), select.EPOLLIN)
+        conns[s.fileno()] = [s, 0]
+
+    for _ in range(QOTD_IN_FLIGHT):
+        start_one()
+    count = 0
+    warm_until = time.monotonic() + 0.3
+    warm = True
+    start = cpu0 = scpu0 = 0.0
+    deadline = warm_until + duration
+    now = 0.0
+    want = len(QUOTE)
+    while True:
+        for fd, _ in ep.poll(1.0):
+            entry = conns[fd]
+            s = entry[0]
+            try:
+                data = s.recv(4096)
+            except BlockingIOError:
+                continue
+            except OSError:
+                data = b""
+                errors += 1
+            if data:
+                entry[1] += len(data)
+                continue
+            if entry[1] == want:
+                count += 1
+            else:
+                errors += 1
+            ep.unregister(fd)
+            del conns[fd]
+            s.close()
+            start_one()
+        now = time.monotonic()
+        if warm and now >= warm_until:
+            warm = False
+            count = errors = 0
+            start, cpu0, scpu0 = now, _cpu_seconds(), _proc_cpu(server_pid)
+        elif not warm and now >= deadline:
+            break
+    elapsed = now - start
+    cpu = _cpu_seconds() - cpu0
+    server_cpu = _proc_cpu(server_pid) - scpu0
+    for s, _ in conns.values():
+        s.close()
+    return {"rate": count / elapsed, "client_cpu": cpu / elapsed, "server_cpu": server_cpu / elapsed, "errors": errors}
+
+
+def load_bulk(port: int, duration: float, server_pid: int) -> dict:
+    """Stream 64 KiB writes over one connection, keeping up to BULK_WINDOW in flight."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setblocking(False)
+    fd = s.fileno()
+    ep = select.epoll()
+    ep.register(fd, select.EPOLLIN | select.EPOLLOUT)
+    chunk = b"b" * BULK_CHUNK
+    view = memoryview(chunk)
+    offset = 0
+    sent = received = 0
+    counted = 0
+    warm_until = time.monotonic() + 0.3
+    warm = True
+    start = cpu0 = scpu0 = 0.0
+    deadline = warm_until + duration
+    now = 0.0
+    writing = True
+    while True:
+        for _, ev in ep.poll(1.0):
+            if ev & select.EPOLLIN:
+                while True:
+                    try:
+                        n = len(s.recv(1 << 20))
+                    except BlockingIOError:
+                        break
+                    received += n
+                    counted += n
+            if ev & select.EPOLLOUT:
+                while sent - received < BULK_WINDOW:
+                    try:
+                        n = s.send(view[offset:])
+                    except BlockingIOError:
+                        break
+                    sent += n
+                    offset = (offset + n) % BULK_CHUNK
+        want_write = sent - received < BULK_WINDOW
+        if want_write != writing:
+            writing = want_write
+            ep.modify(fd, select.EPOLLIN | (select.EPOLLOUT if writing else 0))
+        now = time.monotonic()
+        if warm and now >= warm_until:
+            warm = False
+            counted = 0
+            start, cpu0, scpu0 = now, _cpu_seconds(), _proc_cpu(server_pid)
+        elif not warm and now >= deadline:
+            break
+    elapsed = now - start
+    cpu = _cpu_seconds() - cpu0
+    server_cpu = _proc_cpu(server_pid) - scpu0
+    s.close()
+    return {"rate": counted / elapsed / 1e6, "client_cpu": cpu / elapsed, "server_cpu": server_cpu / elapsed}
+
+
+LOADS: dict[str, tuple[Callable[[int, float, int], dict], str]] = {
+    "echo": (load_echo, "round trips/s"),
+    "qotd": (load_qotd, "connections/s"),
+    "bulk": (load_bulk, "MB/s"),
+}
+
+
+# ------------------------------------------------------------------- harness
+
+
+def _pin(cpu: int) -> None:
+    if hasattr(os, "sched_setaffinity") and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """A server process: started, asked for its ports, terminated."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "_serve", name],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            raise RuntimeError(f"server {name!r} did not start")
+        self.ports = {"echo": int(line.split()[0]), "qotd": int(line.split()[1])}
+        self.ports["bulk"] = self.ports["echo"]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def measure(server: Server, workload: str, duration: float) -> dict:
+    """Run one client process against ``server``; return its rate and both sides' CPU use."""
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "_load", workload, str(server.ports[workload]),
+         str(duration), str(server.proc.pid)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--server", action="append", choices=sorted(SERVERS), help="servers to compare (repeatable; default: all)")
+    parser.add_argument("--workload", action="append", choices=sorted(LOADS), help="workloads (repeatable; default: all)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=1.0, help="seconds measured per case")
+    args = parser.parse_args(argv)
+    names = args.server or list(DEFAULT_SERVERS)
+    workloads = args.workload or list(LOADS)
+    _pin(CLIENT_CPU)  # the parent only waits; keep it off the server's core
+    servers = {name: Server(name) for name in names}
+    results: dict[tuple[str, str], list[dict]] = {}
+    try:
+        for rnd in range(args.rounds):
+            order = names[rnd % len(names):] + names[: rnd % len(names)]  # rotate who goes first
+            for workload in workloads:
+                for name in order:
+                    results.setdefault((workload, name), []).append(measure(servers[name], workload, args.duration))
+    finally:
+        for server in servers.values():
+            server.close()
+    print_table(names, workloads, results, args.rounds)
+    return 0
+
+
+def print_table(names: list[str], workloads: list[str], results: dict, rounds: int) -> None:
+    """Medians per server and workload, and our ratio to each peer (median of per-round ratios)."""
+    ours = OURS if OURS in names else names[0]
+    header = (f"{'workload':<8} {'server':<17} {'median':>11} {'unit':<14} {'ours/this':>9}"
+              f" {'server CPU':>10} {'CPU us/op':>9} {'client CPU':>10}")
+    print(header)
+    print("-" * len(header))
+    for workload in workloads:
+        unit = LOADS[workload][1]
+        for name in names:
+            runs = results[(workload, name)]
+            rates = [r["rate"] for r in runs]
+            ratio = statistics.median(
+                results[(workload, ours)][i]["rate"] / runs[i]["rate"] for i in range(rounds)
+            )
+            median = statistics.median(rates)
+            shown = f"{median:,.1f}" if workload == "bulk" else f"{median:,.0f}"
+            # Server CPU per operation (per MB for bulk): meaningful even on a busy machine.
+            cost = statistics.median(r["server_cpu"] / r["rate"] * 1e6 for r in runs)
+            print(
+                f"{workload:<8} {name:<17} {shown:>11} {unit:<14} {ratio:>8.2f}x"
+                f" {statistics.median(r['server_cpu'] for r in runs):>9.0%}"
+                f" {cost:>9.1f}"
+                f" {statistics.median(r['client_cpu'] for r in runs):>9.0%}"
+            )
+    print(f"\n{rounds} rounds; server pinned to CPU {SERVER_CPU}, client to CPU {CLIENT_CPU}; "
+          f"'ours/this' = {ours} divided by that server, within each round, median;\n"
+          f"'CPU us/op' = server CPU microseconds per round trip / connection / MB.")
+
+
+def _entry() -> int:
+    if len(sys.argv) >= 3 and sys.argv[1] == "_serve":
+        _pin(SERVER_CPU)
+        SERVERS[sys.argv[2]]()
+        return 0
+    if len(sys.argv) >= 6 and sys.argv[1] == "_load":
+        _pin(CLIENT_CPU)
+        result = LOADS[sys.argv[2]][0](int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+        print(json.dumps(result))
+        return 0
+    return main()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sys.exit(_entry())
