@@ -258,3 +258,18 @@ def test_a_failing_output_listener_is_logged_and_the_others_still_hear(reactor, 
     assert heard == ["Still heard."]
     failures = [r for r in caplog.records if r.levelname == "ERROR" and "output listener" in r.getMessage()]
     assert failures and "listener bug" in (failures[0].exc_text or "")
+
+
+@pytest.mark.parametrize(("name", "transport"), [("echo", "tcp"), ("irc", "tcp"), ("qotd", "tcp"), ("qotd", "udp")])
+def test_stopping_a_client_before_it_connects_ends_it_cleanly(reactor, run, name, transport) -> None:
+    async def scenario():
+        server = catalog.find(name, "server", transport).start(reactor, port=0)
+        client = catalog.find(name, "client", transport).start(reactor, port=server.address.port)
+        await client.stop()  # asked at once, before the connection is up
+        result = await client.done
+        await server.stop()
+        return result, list(client.transcript)
+
+    result, transcript = run(scenario)
+    assert result is None
+    assert transcript[-1].startswith("-- stopped")

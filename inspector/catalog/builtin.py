@@ -69,7 +69,8 @@ def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout
         handle.note(f"connected to {host}:{port}")
 
     def failed(reason: Failure) -> None:
-        handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+        if not handle.stopping:  # a stop is reported by finish()
+            handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
         handle.finish(reason)
 
     def send(text: str) -> Deferred:

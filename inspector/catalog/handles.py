@@ -10,7 +10,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
-from inspector.defer import CancelledError, Deferred, DeferredList, maybeDeferred, succeed
+from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
 from inspector.failure import Failure
 
 if TYPE_CHECKING:
@@ -185,8 +185,20 @@ class ClientHandle(Handle):
         self._stopper = stop
         self._sender = send
 
+    #: True once ``stop()`` was asked: a failure after that (an attempt cut short)
+    #: ends the client normally instead of failing ``done``.
+    stopping = False
+
+    def finish(self, result: Any = None) -> None:
+        if self.stopping and isinstance(result, Failure):
+            if not self.done.called:
+                self.note(f"stopped ({result.getErrorMessage()})")
+            result = None
+        super().finish(result)
+
     def stop(self) -> Deferred:
         if not self.done.called and self._stopper is not None:
+            self.stopping = True
             self._stopper()
         if self.done.called:
             return succeed(None)
@@ -240,11 +252,8 @@ def one_shot(entry: Entry, description: str, deferred: Deferred, show: Callable[
         handle.finish(result)
 
     def failed(reason: Failure) -> None:
-        if reason.check(CancelledError):
-            handle.note("stopped")
-            handle.finish(None)
-            return
-        handle.note(f"failed: {reason.getErrorMessage()}")
+        if not handle.stopping:  # a stop (cancel) is reported by finish()
+            handle.note(f"failed: {reason.getErrorMessage()}")
         handle.finish(reason)
 
     handle.attach(deferred.cancel)

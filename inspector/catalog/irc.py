@@ -160,7 +160,8 @@ def _start_irc_client(
             return protocol
 
         def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
-            handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+            if not handle.stopping:  # a stop is reported by finish()
+                handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
             fail_waiting(reason)
             handle.finish(reason)
 
