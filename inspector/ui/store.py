@@ -127,15 +127,28 @@ class LogEntry:
 
 
 class Series:
-    """A bounded (time, value) series for a plot, cheap to append and to slice by time."""
+    """A bounded (time, value) series for a plot, cheap to append and to slice by time.
 
-    def __init__(self, limit: int = 20_000) -> None:
+    With ``bin_width`` samples closer together than that are merged, keeping the
+    largest value (a plot of loop turns wants the worst turn of each 0.1 s, not all
+    of the thousands per second).
+    """
+
+    def __init__(self, limit: int = 20_000, bin_width: float = 0.0) -> None:
         self.times: deque[float] = deque(maxlen=limit)
         self.values: deque[float] = deque(maxlen=limit)
+        self.bin_width = bin_width
+        self.count = 0
 
     def append(self, when: float, value: float) -> None:
-        """Add one sample."""
-        self.times.append(when)
+        """Add one sample (or fold it into the current bin)."""
+        self.count += 1
+        times = self.times
+        if self.bin_width and times and when - times[-1] < self.bin_width:
+            if value > self.values[-1]:
+                self.values[-1] = value
+            return
+        times.append(when)
         self.values.append(value)
 
     def __len__(self) -> int:
@@ -158,8 +171,8 @@ class Store:
         self.deferreds: dict[int, DeferredInfo] = {}
         self.deferred_order: list[int] = []
         self.log: list[LogEntry] = []
-        self.loop_turns = Series()
-        self.timer_lateness = Series()
+        self.loop_turns = Series(bin_width=0.1)
+        self.timer_lateness = Series(bin_width=0.1)
         self.throughput = Series()
         self.connection_rates: dict[int, Series] = {}
         self.open_counts = Series()

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QVBo
 from inspector.ui.store import Series, Store
 
 #: Plots redraw at most this often (every Nth window refresh), and only when visible.
-REDRAW_EVERY = 6
+REDRAW_EVERY = 10
 
 
 def _xy(series: Series, origin: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -84,11 +84,15 @@ class TimingPanel(QWidget):
         plot.titleLabel.item.setHtml(f"<span style='font-size:9pt'>{title}</span>")
         if unit:
             plot.setLabel("left", units=unit)
-        plot.showGrid(x=True, y=True, alpha=0.2)
+        plot.showGrid(x=False, y=True, alpha=0.15)
         plot.setMouseEnabled(x=True, y=False)
         plot.enableAutoRange(y=True)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
         if row == 3:
             plot.setLabel("bottom", "seconds")
+        else:
+            plot.hideAxis("bottom")  # the x axes are linked: one scale, under the last plot
         return plot
 
     def apply_palette(self) -> None:
@@ -146,10 +150,11 @@ class TimingPanel(QWidget):
             self.hist_bars.setOpts(x=[], height=[])
         turns = store.loop_turns
         if len(turns):
-            recent = list(turns.values)[-300:]
+            recent = list(turns.values)[-100:]
             self.summary.setText(
-                f"loop turns: {len(turns)}   median {np.median(recent) * 1e3:.2f} ms   "
-                f"max {max(recent) * 1e3:.1f} ms   callbacks: {len(store.callback_durations)}"
+                f"loop turns: {turns.count:,}   worst per 0.1 s over the last 10 s: median "
+                f"{np.median(recent) * 1e3:.2f} ms, max {max(recent) * 1e3:.1f} ms   "
+                f"callbacks: {len(store.callback_durations):,}"
             )
 
     def _range_toggled(self, on: bool) -> None:
