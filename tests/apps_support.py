@@ -7,6 +7,7 @@ at random points); every behaviour is also tested over real loopback sockets.
 from __future__ import annotations
 
 import socket
+import socketserver
 import threading
 from typing import Any, Callable
 
@@ -55,46 +56,41 @@ def in_thread(reactor: Any, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 class ThreadedServer:
-    """A plain ``socket`` server in a thread: the peer our clients are tested against.
+    """A stdlib ``socketserver`` server in a thread: the peer our clients are tested against.
 
-    ``handle(conn)`` runs for each accepted connection; the server stops on close().
+    ``handle(conn)`` runs for each TCP connection (the connection closes when it
+    returns); with ``udp=True``, ``handle((sock, datagram, addr))`` runs per datagram.
     """
 
-    def __init__(self, handle: Callable[[socket.socket], None], udp: bool = False) -> None:
-        kind = socket.SOCK_DGRAM if udp else socket.SOCK_STREAM
-        self.sock = socket.socket(socket.AF_INET, kind)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        if not udp:
-            self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.udp = udp
-        self.handle = handle
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+    def __init__(self, handle: Callable[[Any], None], udp: bool = False) -> None:
+        if udp:
+
+            class Handler(socketserver.BaseRequestHandler):
+                def handle(self) -> None:
+                    data, sock = self.request
+                    handle((sock, data, self.client_address))
+
+            self.server: socketserver.BaseServer = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Handler)
+        else:
+
+            class Handler(socketserver.BaseRequestHandler):  # type: ignore[no-redef]
+                def handle(self) -> None:
+                    self.request.settimeout(5)
+                    try:
+                        handle(self.request)
+                    except OSError:
+                        pass
+
+            self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.udp:
-                    data, addr = self.sock.recvfrom(65536)
-                    self.handle((self.sock, data, addr))  # type: ignore[arg-type]
-                    continue
-                conn, _ = self.sock.accept()
-            except (socket.timeout, OSError):
-                continue
-            conn.settimeout(5)
-            with conn:
-                try:
-                    self.handle(conn)
-                except OSError:
-                    pass
-
     def close(self) -> None:
-        self._stop.set()
+        self.server.shutdown()
+        self.server.server_close()
         self.thread.join(5)
-        self.sock.close()
 
     def __enter__(self) -> "ThreadedServer":
         return self
