@@ -40,7 +40,7 @@ def _record_qotd_session(path: Path) -> None:
     )
     thread.join(5)
     assert done.returncode == 0, done.stderr
-    assert "Tracing is seeing" in done.stdout
+    assert "Tracing is seeing" in done.stdout, (done.stdout, done.stderr)
 
 
 def test_record_a_client_run_then_open_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -50,9 +50,9 @@ def test_record_a_client_run_then_open_it(tmp_path: Path, capsys: pytest.Capture
     assert header["format"] == "inspector-trace" and header["version"] == 1
     assert cli.main(["open", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "reactor SelectorsReactor" in out
-    assert "connections: 1" in out
-    assert f"{len(QUOTE)} B in" in out and "ConnectionDone" in out
+    assert "reactor SelectorsReactor" in out, out
+    assert "connections: 1" in out, out
+    assert f"{len(QUOTE)} B in" in out and "ConnectionDone" in out, out
 
     assert cli.main(["open", str(path), "--transcript", "1"]) == 0
     out = capsys.readouterr().out

@@ -69,32 +69,35 @@ class Feed:
         self._events: deque[Any] = deque(maxlen=size)
         self.append = self._events.append
 
-    def since(self, seq: int) -> tuple[list[Any], int]:
-        """Return the events with ``seq`` greater than ``seq``, and how many were missed."""
+    def since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int]:
+        """Return the events with ``seq`` greater than ``seq`` (at most ``limit`` of the
+        oldest of them), and how many newer-than-``seq`` events were already dropped."""
         events = self._events
         if not events:
             return [], 0
         first = events[0].seq
-        last = events[-1].seq
-        if seq >= last:
+        if seq >= events[-1].seq:
             return [], 0
+        if events[-1].seq - first + 1 != len(events):
+            # Numbers with gaps (a recording whose recorder fell behind): scan.
+            found = [event for event in events if event.seq > seq]
+            return (found if limit is None else found[:limit]), 0
         start = seq + 1 - first
         missed = 0
         if start < 0:
             missed = -start
             start = 0
-        if start == 0:
-            return list(events), missed
         # Sequence numbers are consecutive inside the feed, so the offset is exact.
-        if start < len(events) // 2:
-            return list(islice(events, start, None)), missed
-        tail = []
-        for event in reversed(events):
-            if event.seq <= seq:
-                break
-            tail.append(event)
-        tail.reverse()
-        return tail, missed
+        stop = None if limit is None else start + limit
+        if start == 0 and stop is None:
+            return list(events), missed
+        if start > len(events) // 2:
+            # Nearer the end: walk from the right instead of skipping from the left.
+            count = len(events) - start
+            tail = list(islice(reversed(events), count))
+            tail.reverse()
+            return (tail if stop is None else tail[: stop - start]), missed
+        return list(islice(events, start, stop)), missed
 
     @property
     def last_seq(self) -> int:
@@ -118,10 +121,8 @@ class Cursor:
         """Return the events that arrived since the last drain (at most ``limit``)."""
         if self._sync is not None:
             self._sync()
-        events, missed = self._feed.since(self.position)
+        events, missed = self._feed.since(self.position, limit)
         self.missed += missed
-        if limit is not None and len(events) > limit:
-            events = events[:limit]
         if events:
             self.position = events[-1].seq
         return events

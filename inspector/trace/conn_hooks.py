@@ -1,9 +1,11 @@
 """Hooks for connections, listening ports and protocol messages (a mixin of the Tracer).
 
 The per-chunk hooks (:meth:`bytes_in`, :meth:`bytes_out`, :meth:`message`) run on the
-hot path, so they only append a compact tuple to the tracer's capture list, stamped
-with the current loop turn's start time (``seq`` orders events inside a turn); the
-``_m_*`` decoders turn those into events when the trace is read.
+hot path, so they only append a compact tuple of plain values (the connection's
+number, the bytes, and the current turn's ``(turn, start time)`` stamp; ``seq`` orders
+events inside a turn) to the tracer's capture list. Holding no objects, those tuples
+cost the garbage collector nothing; the ``_m_*`` decoders turn them into events when
+the trace is read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN = range(6)
 
 
 class _Conn:
-    """What the tracer tracks for one live connection."""
+    """What the tracer tracks for one connection until its close is decoded."""
 
     __slots__ = ("id", "budget", "reactor", "state", "buffered_warned")
 
@@ -38,14 +40,14 @@ class ConnectionHooks:
 
     # Provided by Tracer.
     _raw: list[tuple]
-    _conns: dict[int, _Conn]
+    _conn_of: dict[int, int]
+    _conn_state: dict[int, _Conn]
+    _stamp: tuple[int, float] | None
+    _ctx_conn: int
     config: Any
     trace: Any
     turn: int
     reactor: str
-    _ctx_transport: Any
-    _turn_start: float
-    _turn_open: bool
 
     def _emit(self, event: ev.Event) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
@@ -56,74 +58,77 @@ class ConnectionHooks:
     def reactor_label(self, reactor: Any) -> str:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
+    def _stamp_now(self) -> tuple[int, float]:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
     # -- ids ----------------------------------------------------------------------
 
-    def _adopt(self, transport: Any) -> _Conn:
-        """Give ``transport`` a connection id (first sight, possibly opened before tracing)."""
+    def _adopt(self, transport: Any) -> int:
+        """Give ``transport`` a connection number (first sight, maybe opened before tracing)."""
         self._conn_ids += 1
+        cid = self._conn_ids
         reactor = getattr(transport, "reactor", None)
         label = self.reactor_label(reactor) if reactor is not None else self.reactor
-        conn = _Conn(self._conn_ids, self.config.capture_bytes, label)
-        self._conns[id(transport)] = conn
-        return conn
+        self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, label)
+        self._conn_of[id(transport)] = cid
+        return cid
 
     def conn_id(self, transport: Any) -> int:
-        """The connection id of ``transport``, or 0 if the tracer has not seen it."""
-        conn = self._conns.get(id(transport))
-        return conn.id if conn is not None else 0
+        """The connection number of ``transport``, or 0 if the tracer has not seen it."""
+        return self._conn_of.get(id(transport), 0)
 
     # -- hooks (called from tcp.py / udp.py) ------------------------------------------
 
     def connection_state(self, transport: Any, state: str) -> None:
         """``transport`` entered ``state`` (one of :data:`~inspector.trace.events.STATES`)."""
-        conn = self._conns.get(id(transport)) or self._adopt(transport)
+        conn = self._conn_state[self._conn_of.get(id(transport)) or self._adopt(transport)]
         if conn.state == state:
             return
         previous, conn.state = conn.state, state
-        self._emit(ev.ConnectionState(ts=_now(), reactor=conn.reactor, turn=self.turn,
-                                      conn=conn.id, previous=previous, state=state))
+        self._emit(ev.ConnectionState(0, _now(), conn.reactor, self.turn, conn.id, previous, state))
 
     def connection_connecting(self, attempt: Any, host: str, port: int) -> None:
         """A client connection attempt to ``host:port`` began (``attempt`` stands for it)."""
-        conn = self._adopt(attempt)
-        self._emit(ev.ConnectionOpened(0, _now(), conn.reactor, self.turn, conn.id, "client",
-                                       "tcp", "", "", address_text((host, port))))
+        cid = self._adopt(attempt)
+        self._emit(ev.ConnectionOpened(0, _now(), self._conn_state[cid].reactor, self.turn, cid,
+                                       "client", "tcp", "", "", address_text((host, port))))
         self.connection_state(attempt, "connecting")
 
     def connection_handover(self, attempt: Any, transport: Any) -> None:
-        """The attempt succeeded: ``transport`` carries on under the attempt's connection id."""
-        conn = self._conns.pop(id(attempt), None)
-        if conn is not None:
-            self._conns[id(transport)] = conn
+        """The attempt succeeded: ``transport`` carries on under the attempt's number."""
+        cid = self._conn_of.pop(id(attempt), None)
+        if cid is not None:
+            self._conn_of[id(transport)] = cid
 
     def connection_opened(self, transport: Any, role: str, kind: str = "tcp") -> None:
         """``transport`` is connected (role ``client``/``server``) or a UDP port (``udp``)."""
-        conn = self._conns.get(id(transport))
-        if conn is None or conn.state in ("closed", "failed"):
-            conn = self._adopt(transport)
+        cid = self._conn_of.get(id(transport)) or self._adopt(transport)
+        conn = self._conn_state[cid]
         protocol = getattr(transport, "protocol", None)
         self._emit(ev.ConnectionOpened(
-            ts=_now(), reactor=conn.reactor, turn=self.turn, conn=conn.id, role=role,
-            transport=kind, protocol=type(protocol).__name__ if protocol is not None else "",
-            local=address_text(call_quietly(transport, "getHost")),
-            peer=address_text(call_quietly(transport, "getPeer")) if role != "udp" else "",
+            0, _now(), conn.reactor, self.turn, cid, role, kind,
+            type(protocol).__name__ if protocol is not None else "",
+            address_text(call_quietly(transport, "getHost")),
+            address_text(call_quietly(transport, "getPeer")) if role != "udp" else "",
         ))
         self.connection_state(transport, "connected")
 
     def bytes_in(self, transport: Any, data: bytes, peer: Any = None) -> None:
         """``data`` arrived on ``transport``; its protocol's code runs next (hot path)."""
-        self._ctx_transport = transport
-        self._raw.append((BYTES_IN, transport, data, peer, self.turn, self._turn_start if self._turn_open else _now()))
+        cid = self._conn_of.get(id(transport)) or self._adopt(transport)
+        self._ctx_conn = cid
+        self._raw.append((BYTES_IN, cid, data, peer, self._stamp or self._stamp_now()))
 
     def bytes_out(self, transport: Any, data: Any, peer: Any = None) -> None:
         """The application wrote ``data`` to ``transport`` (hot path)."""
         if type(data) is not bytes:
             data = bytes(data)
-        self._raw.append((BYTES_OUT, transport, data, peer, self.turn, self._turn_start if self._turn_open else _now()))
+        cid = self._conn_of.get(id(transport)) or self._adopt(transport)
+        self._raw.append((BYTES_OUT, cid, data, peer, self._stamp or self._stamp_now()))
 
     def write_buffered(self, transport: Any, size: int) -> None:
         """``size`` bytes now wait unsent in ``transport``'s write buffer."""
-        conn = self._conns.get(id(transport))
+        conn = self._conn_state.get(self._conn_of.get(id(transport), 0))
         if conn is None:
             return
         high = self.config.write_high_water
@@ -142,9 +147,13 @@ class ConnectionHooks:
     def connection_closed(self, transport: Any, reason: Any = None) -> None:
         """``transport`` is gone; ``reason`` is the Failure or exception that ended it."""
         reason_type, message = reason_parts(reason)
-        if self._ctx_transport is transport:
-            self._ctx_transport = None
-        self._raw.append((CLOSED, transport, reason_type, message, self.turn, _now()))
+        cid = self._conn_of.pop(id(transport), None)
+        if cid is None:
+            cid = self._adopt(transport)
+            del self._conn_of[id(transport)]
+        if self._ctx_conn == cid:
+            self._ctx_conn = 0
+        self._raw.append((CLOSED, cid, reason_type, message, self.turn, _now()))
 
     def port_started(self, port: Any, kind: str = "tcp") -> None:
         """A listening port (TCP) or UDP port began."""
@@ -153,31 +162,32 @@ class ConnectionHooks:
         factory = getattr(port, "factory", None) or getattr(port, "protocol", None)
         reactor = getattr(port, "reactor", None)
         self._emit(ev.PortStarted(
-            ts=_now(), reactor=self.reactor_label(reactor) if reactor is not None else self.reactor,
-            turn=self.turn, port=self._port_ids, transport=kind,
-            address=address_text(call_quietly(port, "getHost")),
-            factory=type(factory).__name__ if factory is not None else "",
+            0, _now(), self.reactor_label(reactor) if reactor is not None else self.reactor,
+            self.turn, 0, self._port_ids, kind, address_text(call_quietly(port, "getHost")),
+            type(factory).__name__ if factory is not None else "",
         ))
 
     def port_stopped(self, port: Any) -> None:
         """A listening port stopped."""
-        self._emit(ev.PortStopped(ts=_now(), reactor=self.reactor, turn=self.turn,
-                                  port=self._ports.pop(id(port), 0),
-                                  address=address_text(call_quietly(port, "getHost"))))
+        self._emit(ev.PortStopped(0, _now(), self.reactor, self.turn, 0,
+                                  self._ports.pop(id(port), 0),
+                                  address_text(call_quietly(port, "getHost"))))
 
     def port_refused(self, address: Any, error: Any) -> None:
         """Listening on ``address`` (text, tuple or address object) failed with ``error``."""
         reason_type, message = reason_parts(error)
         self._emit(ev.PortRefused(
-            ts=_now(), reactor=self.reactor, turn=self.turn,
-            address=address if isinstance(address, str) else address_text(address),
-            error=f"{reason_type}: {message}" if message else reason_type,
+            0, _now(), self.reactor, self.turn, 0,
+            address if isinstance(address, str) else address_text(address),
+            f"{reason_type}: {message}" if message else reason_type,
         ))
 
     def message(self, protocol: Any, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
-        self._raw.append((MESSAGE, protocol, getattr(protocol, "transport", None), kind, text,
-                          direction, self.turn, self._turn_start if self._turn_open else _now()))
+        transport = getattr(protocol, "transport", None)
+        cid = self._conn_of.get(id(transport), 0) if transport is not None else 0
+        self._raw.append((MESSAGE, cid, type(protocol).__name__, kind, text, direction,
+                          self._stamp or self._stamp_now()))
 
     # -- decoders -----------------------------------------------------------------------
 
@@ -191,42 +201,38 @@ class ConnectionHooks:
         return data[:budget]
 
     def _m_bytes_in(self, item: tuple) -> None:
-        _, transport, data, peer, turn, ts = item
-        conn = self._conns.get(id(transport)) or self._adopt(transport)
-        self._store(ev.BytesIn(0, ts, conn.reactor, turn, conn.id, len(data),
+        _, cid, data, peer, (turn, ts) = item
+        conn = self._conn_state[cid]
+        self._store(ev.BytesIn(0, ts, conn.reactor, turn, cid, len(data),
                                self._cut(conn, data) if conn.budget else b"",
                                address_text(peer) if peer is not None else ""))
 
     def _m_bytes_out(self, item: tuple) -> None:
-        _, transport, data, peer, turn, ts = item
-        conn = self._conns.get(id(transport)) or self._adopt(transport)
-        self._store(ev.BytesOut(0, ts, conn.reactor, turn, conn.id, len(data),
+        _, cid, data, peer, (turn, ts) = item
+        conn = self._conn_state[cid]
+        self._store(ev.BytesOut(0, ts, conn.reactor, turn, cid, len(data),
                                 self._cut(conn, data) if conn.budget else b"",
                                 address_text(peer) if peer is not None else ""))
 
     def _m_message(self, item: tuple) -> None:
-        _, protocol, transport, kind, text, direction, turn, ts = item
-        conn = self._conns.get(id(transport)) if transport is not None else None
+        _, cid, protocol, kind, text, direction, (turn, ts) = item
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
         if text.endswith("\n"):
             text = text.rstrip("\r\n")
-        self._store(ev.ProtocolMessage(0, ts, self.reactor, turn, conn.id if conn else 0,
-                                       type(protocol).__name__, kind, direction, text))
+        self._store(ev.ProtocolMessage(0, ts, self.reactor, turn, cid, protocol, kind, direction,
+                                       text))
 
     def _m_closed(self, item: tuple) -> None:
-        _, transport, reason_type, message, turn, ts = item
-        conn = self._conns.pop(id(transport), None)
-        if conn is None:
-            conn = self._adopt(transport)
-            del self._conns[id(transport)]
+        _, cid, reason_type, message, turn, ts = item
+        conn = self._conn_state.pop(cid)
         final = "closed" if reason_type in ("", "ConnectionDone") else "failed"
         if conn.state != final:
-            self._store(ev.ConnectionState(0, ts, conn.reactor, turn, conn.id, conn.state, final))
+            self._store(ev.ConnectionState(0, ts, conn.reactor, turn, cid, conn.state, final))
             conn.state = final
-        summary = self.trace._connections.get(conn.id)
+        summary = self.trace._connections.get(cid)
         self._store(ev.ConnectionClosed(
-            0, ts, conn.reactor, turn, conn.id, reason_type, message,
+            0, ts, conn.reactor, turn, cid, reason_type, message,
             summary.bytes_in if summary is not None else 0,
             summary.bytes_out if summary is not None else 0,
         ))

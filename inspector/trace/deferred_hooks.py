@@ -205,15 +205,18 @@ class DeferredHooks:
     # -- the long-pending check -----------------------------------------------------------
 
     def _check_pending(self, now: float) -> None:
-        """Warn once about each Deferred pending longer than the configured limit."""
+        """Warn once about each Deferred pending longer than the configured limit.
+
+        Each one warned about leaves the creation-ordered queue, so a check costs only
+        the warnings it raises.
+        """
         limit = now - self.config.pending_deferred
-        warned = self._pending_warned
-        for did, (created, site, function) in self._pending_since.items():
+        pending = self._pending_since
+        while pending:
+            did, (created, site, function) = next(iter(pending.items()))
             if created > limit:
-                break  # in creation order
-            if did in warned:
-                continue
-            warned.add(did)
+                break
+            pending.popitem(last=False)
             other = self._waiting_on.get(did)
             waits = f"waits on Deferred {other}" if other else "waits for callback() or errback()"
             self._warn(
@@ -222,5 +225,3 @@ class DeferredHooks:
                 subject=did,
                 details=f"created at {site or '?'} in {function or '?'}",
             )
-        if len(warned) > 2 * self.config.pending_deferreds:
-            warned.intersection_update(self._pending_since)

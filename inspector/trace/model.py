@@ -167,6 +167,11 @@ class Trace:
             ev.DeferredUnhandled.kind: self._on_d_unhandled,
         }
         self._feed_append = self.feed.append
+        #: event class -> (append to its ring, its ring, summary handler or None)
+        self._routes: dict[type, tuple[Callable[[Any], None], RingBuffer[ev.Event], Any]] = {
+            cls: (self.buffers[kind]._items.append, self.buffers[kind], self._handlers.get(kind))
+            for kind, cls in ev.EVENT_TYPES.items()
+        }
 
     # -- adding -------------------------------------------------------------------
 
@@ -176,11 +181,10 @@ class Trace:
             event.seq = next(self._seq)
         else:
             self._seq = count(event.seq + 1)
-        ring = self.buffers[event.kind]
-        ring._items.append(event)
+        append, ring, handler = self._routes[event.__class__]
+        append(event)
         ring.total += 1
         self._feed_append(event)
-        handler = self._handlers.get(event.kind)
         if handler is not None:
             handler(event)
         return event

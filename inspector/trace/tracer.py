@@ -58,7 +58,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
         }
         self._decoders = [decoders[code] for code in range(len(decoders))]
         # Ids.
-        self._conns: dict[int, _Conn] = {}
+        self._conn_of: dict[int, int] = {}  # id(transport) -> connection number
+        self._conn_state: dict[int, _Conn] = {}  # connection number -> state
         self._conn_ids = 0
         self._ports: dict[int, int] = {}
         self._port_ids = 0
@@ -72,20 +73,18 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self.reactor = ""
         self.turn = 0
         self.timer = 0
-        self._ctx_transport: Any = None
-        self._turn_open = False
-        self._turn_start = 0.0
+        self._ctx_conn = 0
+        self._stamp: tuple[int, float] | None = None  # (turn, start) while a turn is open
         self._turn_fds = 0
         self._turn_timers = 0
         self._turn_threads = 0
         self._dispatch_depth = 0
         self._dispatch_owns_turn = False
         self._callbacks: list[tuple[int, str, float, Any]] = []
-        self._timer_stack: list[tuple[int, float, float, float, Any, Any, int]] = []
+        self._timer_stack: list[tuple[int, float, float, float, Any, int, int]] = []
         # Deferred bookkeeping done at the hook (see deferred_hooks).
         self._pending_since: OrderedDict[int, tuple[float, str, str]] = OrderedDict()
         self._waiting_on: dict[int, int] = {}
-        self._pending_warned: set[int] = set()
         self._held: OrderedDict[int, int] = OrderedDict()
         # Periodic work.
         self._periodic: list[Callable[[], None]] = []
@@ -135,12 +134,12 @@ class Tracer(ConnectionHooks, DeferredHooks):
             for item in batch:
                 code = item[0]
                 if code == BYTES_IN or code == BYTES_OUT:
-                    entry = sizes.get((code, id(item[1])))
+                    entry = sizes.get((code, item[1]))
                     if entry is None:
-                        sizes[(code, id(item[1]))] = [item[1], len(item[2]), 1, item[5]]
+                        sizes[(code, item[1])] = [len(item[2]), 1, item[4][1]]
                     else:
-                        entry[1] += len(item[2])
-                        entry[2] += 1
+                        entry[0] += len(item[2])
+                        entry[1] += 1
                 elif code == TURN:
                     turns += 1
                 elif code == MESSAGE:
@@ -160,21 +159,20 @@ class Tracer(ConnectionHooks, DeferredHooks):
 
     def _count_bytes(self, sizes: dict[tuple[int, int], list]) -> None:
         trace = self.trace
-        for (code, _), (transport, size, chunks, ts) in sizes.items():
-            conn = self._conns.get(id(transport)) or self._adopt(transport)
+        for (code, cid), (size, chunks, ts) in sizes.items():
             if code == BYTES_IN:
                 trace.count_dropped("conn.in", chunks)
-                trace.count_bytes(conn.id, "in", size, ts)
+                trace.count_bytes(cid, "in", size, ts)
             else:
                 trace.count_dropped("conn.out", chunks)
-                trace.count_bytes(conn.id, "out", size, ts)
+                trace.count_bytes(cid, "out", size, ts)
 
     def _context_conn(self) -> int:
-        transport = self._ctx_transport
-        if transport is None:
-            return 0
-        conn = self._conns.get(id(transport))
-        return conn.id if conn is not None else 0
+        return self._ctx_conn
+
+    def _stamp_now(self) -> tuple[int, float]:
+        """The (turn, time) stamp for a hot event outside any loop turn."""
+        return (self.turn, _now())
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -220,31 +218,31 @@ class Tracer(ConnectionHooks, DeferredHooks):
 
     def turn_started(self, reactor: Any, fds_ready: int = 0) -> None:
         """A loop turn's work begins (after waiting); ``fds_ready`` descriptors are ready."""
-        if self._turn_open:
+        if self._stamp is not None:
             self._turn_fds += fds_ready
             return
-        self._turn_open = True
-        self._turn_start = _now()
+        self.turn = turn = self.turn + 1
+        self._stamp = (turn, _now())
         self._turn_fds = fds_ready
-        self._ctx_transport = None
-        self.turn += 1
+        self._ctx_conn = 0
         if id(reactor) != self._reactor_key:
             self._enter_reactor(reactor)
 
     def turn_ended(self, reactor: Any) -> None:
         """The loop turn's work is done (the loop is about to wait again)."""
-        if not self._turn_open:
+        stamp = self._stamp
+        if stamp is None:
             return
-        self._turn_open = False
+        self._stamp = None
         end = _now()
         raw = self._raw
         if self._turn_timers or self._turn_threads:
-            raw.append((TURN, self.reactor, self.turn, self._turn_start, end - self._turn_start,
-                        self._turn_fds, self._turn_timers, self._turn_threads))
+            raw.append((TURN, self.reactor, stamp[0], stamp[1], end - stamp[1], self._turn_fds,
+                        self._turn_timers, self._turn_threads))
             self._turn_timers = self._turn_threads = 0
         else:
-            raw.append((TURN, self.reactor, self.turn, self._turn_start, end - self._turn_start,
-                        self._turn_fds, 0, 0))
+            raw.append((TURN, self.reactor, stamp[0], stamp[1], end - stamp[1], self._turn_fds,
+                        0, 0))
         if len(raw) > self._raw_limit:
             self._trim()
         if end >= self._next_periodic:
@@ -262,7 +260,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         so foreign-loop reactors have turns too.
         """
         self._dispatch_depth += 1
-        if self._turn_open:
+        if self._stamp is not None:
             self._turn_fds += 1
         elif self._dispatch_depth == 1:
             self.turn_started(reactor, 1)
@@ -281,10 +279,10 @@ class Tracer(ConnectionHooks, DeferredHooks):
         """``count`` functions queued by ``callFromThread`` are about to run."""
         if not count:
             return
-        if not self._turn_open:
+        if self._stamp is None:
             self.turn_started(reactor)
         self._turn_threads += count
-        self._ctx_transport = None
+        self._ctx_conn = 0
 
     def slow_callback(self, what: Any, duration: float) -> None:
         """The reactor saw ``what`` (a callable or a selectable) hold the loop ``duration`` s."""
@@ -324,21 +322,20 @@ class Tracer(ConnectionHooks, DeferredHooks):
 
     def timer_started(self, reactor: Any, call: Any, func: Any, now: float) -> None:
         """``call``'s function ``func`` is about to run at reactor time ``now``."""
-        if not self._turn_open:
+        if self._stamp is None:
             self.turn_started(reactor)
         timer_id = self._timers.pop(id(call), 0)
         due = float(getattr(call, "time", now))
-        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_transport,
-                                  self.timer))
+        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_conn, self.timer))
         self.timer = timer_id
-        self._ctx_transport = None
+        self._ctx_conn = 0
         self._turn_timers += 1
 
     def timer_finished(self, call: Any) -> None:
         """The function of the matching :meth:`timer_started` returned (or raised)."""
         if not self._timer_stack:
             return
-        timer_id, due, now, start, func, self._ctx_transport, self.timer = self._timer_stack.pop()
+        timer_id, due, now, start, func, self._ctx_conn, self.timer = self._timer_stack.pop()
         duration = _now() - start
         lateness = max(0.0, now - due)
         name = callable_name(func)
