@@ -218,6 +218,11 @@ class Connection:
             self._close_call.cancel()
         self._close_call = None
         self.reactor._forget(self)
+        if self._host is None:  # keep getHost() answering after the socket is gone
+            try:
+                self._host = make_address(self.socket.getsockname())
+            except OSError:
+                pass
         self._lost = True
         self.connected = False
         self.disconnected = True

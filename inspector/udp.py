@@ -72,7 +72,13 @@ class Port:
         self.connected = True
         if _tracer is not None: _tracer.port_started(self, "udp")
         if _tracer is not None: _tracer.connection_opened(self, "udp", "udp")
-        self.protocol.makeConnection(self)
+        try:
+            self.protocol.makeConnection(self)
+        except BaseException:
+            # startProtocol failed: release the port before the caller sees the error.
+            self.connected = False
+            sock.close()
+            raise
         if self.connected:
             self.reactor.addReader(self)
 

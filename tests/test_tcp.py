@@ -856,3 +856,19 @@ def test_lose_connection_with_a_streaming_producer_still_closes_after_flushing(r
     size, reason = run(scenario)
     assert size == 300_000
     assert reason.check(error.ConnectionDone)
+
+
+def test_addresses_still_answer_after_close(reactor, run):
+    async def scenario():
+        port, server, client, connector = await connect_pair(reactor)
+        peer = client.transport.getPeer()
+        client.transport.loseConnection()
+        await client.lost
+        await server.lost
+        result = (client.transport.getPeer(), client.transport.getHost(), server.transport.getHost())
+        await port.stopListening()
+        return peer, result
+
+    peer, (after_peer, c_host, s_host) = run(scenario)
+    assert after_peer == peer == s_host
+    assert c_host.host == "127.0.0.1" and c_host.port > 0

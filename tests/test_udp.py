@@ -163,3 +163,21 @@ def test_udp_ipv6(reactor, run):
 
     got = run(scenario)
     assert got[0][0] == b"six" and got[0][1][0] == "::1"
+
+
+def test_failing_start_protocol_raises_and_releases_the_port(reactor, run):
+    class Broken(DatagramProtocol):
+        def startProtocol(self):
+            raise RuntimeError("cannot start")
+
+    async def scenario():
+        probe = reactor.listenUDP(0, Collector())
+        number = probe.getHost().port
+        await probe.stopListening()
+        with pytest.raises(RuntimeError, match="cannot start"):
+            reactor.listenUDP(number, Broken())
+        again = reactor.listenUDP(number, Collector())  # the port was released
+        await again.stopListening()
+        return number
+
+    assert run(scenario) > 0
