@@ -872,3 +872,41 @@ def test_addresses_still_answer_after_close(reactor, run):
     peer, (after_peer, c_host, s_host) = run(scenario)
     assert after_peer == peer == s_host
     assert c_host.host == "127.0.0.1" and c_host.port > 0
+
+
+def test_exceptions_in_half_close_callbacks_and_build_protocol_are_logged(reactor, run, caplog):
+    @implementer(IHalfCloseableProtocol)
+    class BadHalf(Recorder):
+        def readConnectionLost(self):
+            raise RuntimeError("boom in readConnectionLost")
+
+        def writeConnectionLost(self):
+            raise RuntimeError("boom in writeConnectionLost")
+
+    class BadFactory(Factory):
+        def buildProtocol(self, addr):
+            raise RuntimeError("boom in buildProtocol")
+
+    async def scenario():
+        # readConnectionLost raising drops the server side with ConnectionLost.
+        port, server, client, connector = await connect_pair(reactor, server_protocol=BadHalf, client_protocol=BadHalf)
+        client.transport.loseWriteConnection()  # client's writeConnectionLost raises
+        s_reason = await server.lost
+        c_reason = await client.lost
+        await port.stopListening()
+        # A factory whose buildProtocol raises: the connection is closed, the port lives.
+        bad = reactor.listenTCP(0, BadFactory())
+        f = RecordingFactory()
+        reactor.connectTCP("127.0.0.1", bad.getHost().port, f)
+        c = await f.next_built
+        refused = await c.lost
+        await bad.stopListening()
+        return s_reason, c_reason, refused
+
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        s_reason, c_reason, refused = run(scenario)
+    assert s_reason.check(error.ConnectionLost) and c_reason.check(error.ConnectionLost, error.ConnectionDone)
+    assert refused.check(error.ConnectionDone, error.ConnectionLost)
+    text = " ".join(str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    for name in ("readConnectionLost", "writeConnectionLost", "buildProtocol"):
+        assert f"boom in {name}" in text
