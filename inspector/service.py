@@ -170,13 +170,14 @@ class StreamServerEndpointService(Service):
         Service.privilegedStartService(self)
         self._waitingForPort = self.endpoint.listen(self.factory)
         raised: list[Any] = []
+        in_call = [True]  # a failure known before this method returns can be raised
 
         def got_port(port: Any) -> Any:
             self.port = port
             return port
 
         def failed(failure: Any) -> None:
-            if self._raiseSynchronously:
+            if self._raiseSynchronously and in_call[0]:
                 raised.append(failure)
             else:
                 log.error(
@@ -188,6 +189,7 @@ class StreamServerEndpointService(Service):
             return None
 
         self._waitingForPort.addCallbacks(got_port, failed)
+        in_call[0] = False
         if raised:
             raised[0].raiseException()
 

@@ -433,3 +433,25 @@ def test_run_application_serves_until_the_reactor_stops(reactor):
     assert not app.running and not server.running
     with pytest.raises(ConnectionRefusedError_):
         socket.create_connection(("127.0.0.1", number), timeout=5).close()
+
+
+def test_stream_server_endpoint_service_can_raise_a_failure_to_listen(reactor, run):
+    from inspector.error import CannotListenError
+
+    @inlineCallbacks
+    def scenario():
+        taken = yield TCP4ServerEndpoint(reactor, 0).listen(Factory.forProtocol(Greeter))
+        service = StreamServerEndpointService(
+            TCP4ServerEndpoint(reactor, taken.getHost().port), Factory.forProtocol(Greeter)
+        )
+        service._raiseSynchronously = True
+        try:
+            service.privilegedStartService()
+        except CannotListenError:
+            outcome = "raised"
+        else:
+            outcome = "listening"
+        yield taken.stopListening()
+        return outcome
+
+    assert run(scenario) == "raised"
