@@ -157,8 +157,8 @@ class ServerHandle(Handle):
             waits.append(closed)
             transport = protocol.transport
             if transport is not None:
-                # A registered producer would hold the close back until it
-                # unregisters (Twisted's rule); the server is going away, so drop it.
+                # A registered pull producer would hold the close back until it
+                # unregisters; the server is going away, so drop any producer.
                 if getattr(transport, "producer", None) is not None:
                     transport.unregisterProducer()
                 transport.loseConnection()

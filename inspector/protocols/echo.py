@@ -34,11 +34,7 @@ __all__ = [
 
 @implementer(IPushProducer)
 class Echo(Protocol):
-    """Writes back every byte it receives, pausing its reads while the peer lags.
-
-    Being a registered producer, it holds back a server-side ``loseConnection``
-    until ``transport.unregisterProducer()`` is called (Twisted's rule for producers).
-    """
+    """Writes back every byte it receives, pausing its reads while the peer lags."""
 
     def connectionMade(self) -> None:
         # Our transport pauses us (the producer) when its buffer is high; we then stop
