@@ -7,9 +7,8 @@ from typing import Any
 from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
-from inspector.ui.models.connections import ID_ROLE, ConnectionsFilter, ConnectionsModel
+from inspector.ui.models.connections import ConnectionsModel
 from inspector.ui.store import STATES, Store
-from inspector.ui.models import refilter
 
 
 class ConnectionsPanel(QWidget):
@@ -21,8 +20,7 @@ class ConnectionsPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("connections")
         self.model = ConnectionsModel(store, self)
-        self.proxy = ConnectionsFilter(self)
-        self.proxy.setSourceModel(self.model)
+        self.proxy = self.model.proxy
 
         self.protocol_box = QComboBox(objectName="connections.protocol")
         self.protocol_box.setAccessibleName("Protocol filter")
@@ -44,6 +42,8 @@ class ConnectionsPanel(QWidget):
         self.table = QTableView(objectName="connections.table")
         self.table.setAccessibleName("Connections")
         self.table.setModel(self.proxy)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(lambda column, _order: self.model.sort_by(column))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -84,7 +84,7 @@ class ConnectionsPanel(QWidget):
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
-        refilter(self.proxy)
+        self.model.apply_filters()
 
     def _add_protocols(self) -> None:
         for conn in self.model.store.connections.values():
@@ -93,23 +93,25 @@ class ConnectionsPanel(QWidget):
                 self.protocol_box.addItem(conn.protocol, conn.protocol)
 
     def _filters_changed(self) -> None:
-        self.proxy.set_filters(
+        self.model.filter.set(
             protocol=self.protocol_box.currentData() or "",
             state=self.state_box.currentData() or "",
             text=self.text_edit.text(),
         )
+        self.model.apply_filters()
 
     def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
         indexes = selected.indexes()
         if indexes:
-            self.connection_selected.emit(int(indexes[0].data(ID_ROLE)))
+            row = self.proxy.mapToSource(indexes[0]).row()
+            self.connection_selected.emit(self.model.connection(row).id)
 
     def select_connection(self, conn_id: int) -> None:
         """Select the row of connection ``conn_id`` (if shown)."""
         row = self.model.row_of(conn_id)
         if row is None:
             return
-        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        index = self.proxy.mapFromSource(self.model.items.index(row, 0))
         if index.isValid():
             self.table.selectRow(index.row())
             self.table.scrollTo(index)

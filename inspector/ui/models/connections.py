@@ -3,6 +3,12 @@
 The model never emits one signal per trace event: :meth:`ConnectionsModel.refresh`
 runs once per window refresh and turns the store's "new" and "changed" lists into one
 ``rowsInserted`` and one ``dataChanged`` for the span that changed.
+
+Painting must not call into Python: a Python subclass of a Qt model is asked (through
+the binding) about every cell and role of every repaint. So the cells live in a plain
+``QStandardItemModel`` behind a plain ``QSortFilterProxyModel``; Python writes changed
+cells and a per-row "passes the filters" flag, and Qt does the sorting, filtering and
+painting on its own.
 """
 
 from __future__ import annotations
@@ -10,12 +16,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 
 from inspector.ui import format as fmt
 from inspector.ui.store import Connection, Store
-from inspector.ui.models import refilter
 
 COLUMNS = (
     "ID",
@@ -39,8 +44,9 @@ REPAINT_INTERVAL = 0.1
 
 #: Role returning the raw value a column sorts by.
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
-#: Role returning the connection id of a row.
-ID_ROLE = Qt.ItemDataRole.UserRole + 2
+#: Role of the first cell saying whether the row passes the filters ("1") or not ("0").
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
+_PASS, _FAIL = "1", "0"
 
 #: Translucent state tints: readable on light and dark palettes alike.
 STATE_COLOURS = {
@@ -54,113 +60,157 @@ STATE_COLOURS = {
 
 Index = QModelIndex | QPersistentModelIndex
 
-# Roles as plain ints: comparing them is much cheaper than comparing enum members.
-_DISPLAY = int(Qt.ItemDataRole.DisplayRole.value)
-_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole.value)
-_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole.value)
-_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole.value)
-_OTHER_ROLES = frozenset((int(SORT_ROLE), int(ID_ROLE), _BACKGROUND, _ALIGNMENT, _TOOLTIP))
-_RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
 _NUMERIC = frozenset((0, 6, 7, 8, 9, 10))
+_COLUMN_COUNT = len(COLUMNS)
+_RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_BACKGROUND = Qt.ItemDataRole.BackgroundRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
 
-class ConnectionsModel(QAbstractTableModel):
-    """Rows are connections in the order they opened; columns are :data:`COLUMNS`."""
+class ConnectionsModel:
+    """Rows are connections in the order they opened; columns are :data:`COLUMNS`.
+
+    ``items`` holds the cells (Qt's storage) and ``proxy`` sorts and filters them for
+    the view. Python writes only the cells that changed, once per refresh, with
+    signals held back and then announced as one ``dataChanged`` for the span.
+    """
 
     def __init__(self, store: Store, parent: Any = None) -> None:
-        super().__init__(parent)
+        self.items = QStandardItemModel(0, _COLUMN_COUNT, parent)
+        self.items.setHorizontalHeaderLabels(list(COLUMNS))
+        self.proxy = QSortFilterProxyModel(parent)
+        self.proxy.setSourceModel(self.items)
+        self.proxy.setFilterRole(FILTER_ROLE)
+        self.proxy.setFilterKeyColumn(0)
+        self.proxy.setFilterFixedString(_PASS)
+        self.proxy.setDynamicSortFilter(True)
+        self.sort_by(0)
+        self.filter = ConnectionsFilter()
         self.store = store
         self._rows: list[Connection] = []
         self._row_of: dict[int, int] = {}
-        self._texts: dict[int, tuple[str, ...]] = {}
+        self._shown: list[tuple[str, ...]] = []  # the texts each row's cells hold
+        self._states: list[str] = []
         self._pending: set[int] = set()
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
 
     def set_store(self, store: Store) -> None:
         """Show another store (a loaded recording, or a fresh live session)."""
-        self.beginResetModel()
+        self.items.setRowCount(0)
         self.store = store
-        self._rows = [store.connections[i] for i in store.order]
-        self._row_of = {conn.id: row for row, conn in enumerate(self._rows)}
-        self._texts.clear()
+        self._rows, self._row_of, self._shown, self._states = [], {}, [], []
         self._pending.clear()
-        self.endResetModel()
+        self._append([store.connections[i] for i in store.order])
+
+    def _append(self, conns: list[Connection]) -> None:
+        if not conns:
+            return
+        first = len(self._rows)
+        rows_texts = []
+        for offset, conn in enumerate(conns):
+            # Python's side first: the proxy asks about the new rows as soon as they exist.
+            self._row_of[conn.id] = first + offset
+            self._rows.append(conn)
+            texts = self._texts_of(conn)
+            rows_texts.append(texts)
+            self._shown.append(texts)
+            self._states.append(conn.state)
+        self.items.insertRows(first, len(conns))  # one rowsInserted for the batch
+        self.items.blockSignals(True)
+        try:
+            for offset, (conn, texts) in enumerate(zip(conns, rows_texts)):
+                row = first + offset
+                for column, text in enumerate(texts):
+                    item = QStandardItem(text)
+                    if column in _NUMERIC:
+                        item.setData(self._sort_key(conn, column), SORT_ROLE)
+                        item.setTextAlignment(_RIGHT)
+                    if column == STATE_COLUMN:
+                        item.setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
+                    if column == 0:
+                        item.setData(self._flag(conn), FILTER_ROLE)
+                    self.items.setItem(row, column, item)
+        finally:
+            self.items.blockSignals(False)
+        self.items.dataChanged.emit(self.items.index(first, 0), self.items.index(first + len(conns) - 1, _COLUMN_COUNT - 1))
 
     def refresh(self) -> None:
         """Apply what changed in the store since the last refresh, in one batch."""
         store = self.store
-        new = [cid for cid in store.new_connections if cid not in self._row_of]
-        if new:
-            first = len(self._rows)
-            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-            for cid in new:
-                self._row_of[cid] = len(self._rows)
-                self._rows.append(store.connections[cid])
-            self.endInsertRows()
-        texts = self._texts
+        self._append([store.connections[cid] for cid in store.new_connections if cid not in self._row_of])
         pending = self._pending
         row_of = self._row_of
         for cid in store.changed_connections:
             row = row_of.get(cid)
             if row is not None:
-                texts.pop(row, None)  # fresh text whenever the view next asks
                 pending.add(row)
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             self._last_age_refresh = store.now
-            texts.clear()
-            pending.update((0, len(self._rows) - 1))
-        # Counters change many times a second; repainting them ~10 times a second reads
-        # just as live and costs a third of the paints.
+            pending.update(range(len(self._rows)))
+        # Counters change many times a second; rewriting them ~10 times a second reads
+        # just as live and costs a third of the repaints.
         now = time.monotonic()
         if pending and now - self._last_emit >= REPAINT_INTERVAL:
             self._last_emit = now
-            self.dataChanged.emit(self.index(min(pending), 0), self.index(max(pending), len(COLUMNS) - 1))
+            self._rewrite(sorted(pending))
             pending.clear()
 
+    def _rewrite(self, rows: Any, force: bool = False) -> None:
+        changed: list[int] = []
+        self.items.blockSignals(True)
+        try:
+            for row in rows:
+                conn = self._rows[row]
+                texts = self._texts_of(conn)
+                old = self._shown[row]
+                flag = self._flag(conn)
+                first = self.items.item(row, 0)
+                if flag != first.data(FILTER_ROLE):
+                    first.setData(flag, FILTER_ROLE)
+                elif texts == old:
+                    continue
+                changed.append(row)
+                self._shown[row] = texts
+                for column in range(_COLUMN_COUNT):
+                    if texts[column] != old[column]:
+                        item = self.items.item(row, column)
+                        item.setText(texts[column])
+                        if column in _NUMERIC:
+                            item.setData(self._sort_key(conn, column), SORT_ROLE)
+                if conn.state != self._states[row]:
+                    self._states[row] = conn.state
+                    self.items.item(row, STATE_COLUMN).setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
+                if conn.close_reason:
+                    self.items.item(row, _COLUMN_COUNT - 1).setData(conn.close_reason, _TOOLTIP)
+        finally:
+            self.items.blockSignals(False)
+        if force and self._rows:
+            changed = [0, len(self._rows) - 1]
+        if changed:
+            self.items.dataChanged.emit(self.items.index(changed[0], 0), self.items.index(changed[-1], _COLUMN_COUNT - 1))
+
+    def sort_by(self, column: int) -> None:
+        """Sort numbers (id, bytes, rate, ages) by value and the other columns by text."""
+        self.proxy.setSortRole(SORT_ROLE if column in _NUMERIC else Qt.ItemDataRole.DisplayRole)
+
+    def _flag(self, conn: Connection) -> str:
+        return _PASS if self.filter.accepts(conn, self.store) else _FAIL
+
+    def apply_filters(self) -> None:
+        """Re-decide which rows pass the filters (they or the time range changed)."""
+        self._rewrite(range(len(self._rows)), force=True)
+
     def connection(self, row: int) -> Connection:
-        """Return the connection shown in ``row``."""
+        """Return the connection in ``row`` of :attr:`items`."""
         return self._rows[row]
 
     def row_of(self, conn_id: int) -> int | None:
         """Return the row showing connection ``conn_id``, if any."""
         return self._row_of.get(conn_id)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 - Qt's name
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802 - Qt's name
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: Index, role: int = _DISPLAY) -> Any:
-        # Called for every visible cell and role on each repaint: cheapest checks first,
-        # and a row's texts are formatted once per change, not once per paint.
-        if role == _DISPLAY:
-            row = index.row()
-            texts = self._texts.get(row)
-            if texts is None:
-                texts = self._texts[row] = tuple(self._text(self._rows[row], c) for c in range(len(COLUMNS)))
-            return texts[index.column()]
-        if role not in _OTHER_ROLES or not index.isValid():
-            return None
-        conn = self._rows[index.row()]
-        column = index.column()
-        if role == SORT_ROLE:
-            return self._sort_key(conn, column)
-        if role == ID_ROLE:
-            return conn.id
-        if role == _BACKGROUND:
-            return STATE_COLOURS.get(conn.state) if column == STATE_COLUMN else None
-        if role == _ALIGNMENT:
-            return _RIGHT if column in _NUMERIC else None
-        if role == _TOOLTIP and column == len(COLUMNS) - 1:
-            return conn.close_reason or None
-        return None
+    def _texts_of(self, conn: Connection) -> tuple[str, ...]:
+        return tuple(self._text(conn, column) for column in range(_COLUMN_COUNT))
 
     def _text(self, conn: Connection, column: int) -> str:
         now = self.store.now
@@ -192,8 +242,6 @@ class ConnectionsModel(QAbstractTableModel):
     def _sort_key(self, conn: Connection, column: int) -> Any:
         if column == 0:
             return conn.id
-        if column == 5:
-            return conn.state
         if column == 6:
             return conn.bytes_in
         if column == 7:
@@ -207,18 +255,15 @@ class ConnectionsModel(QAbstractTableModel):
         return self._text(conn, column)
 
 
-class ConnectionsFilter(QSortFilterProxyModel):
-    """Filters rows by protocol, state group, free text and the selected time range."""
+class ConnectionsFilter:
+    """Which connections to show: by protocol, state group, free text and time range."""
 
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
+    def __init__(self) -> None:
         self.protocol = ""
         self.state = ""
         self.text = ""
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
 
-    def set_filters(self, protocol: str | None = None, state: str | None = None, text: str | None = None) -> None:
+    def set(self, protocol: str | None = None, state: str | None = None, text: str | None = None) -> None:
         """Change any of the filters; empty strings mean "any"."""
         if protocol is not None:
             self.protocol = protocol
@@ -226,19 +271,16 @@ class ConnectionsFilter(QSortFilterProxyModel):
             self.state = state
         if text is not None:
             self.text = text.lower()
-        refilter(self)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
-        model = self.sourceModel()
-        assert isinstance(model, ConnectionsModel)
-        conn = model.connection(source_row)
+    def accepts(self, conn: Connection, store: Store) -> bool:
+        """True when ``conn`` should be listed."""
         if self.protocol and conn.protocol != self.protocol:
             return False
         if self.state == "open" and not conn.is_open:
             return False
         if self.state and self.state != "open" and conn.state != self.state:
             return False
-        if not model.store.in_range(conn.opened_at, conn.closed_at):
+        if not store.in_range(conn.opened_at, conn.closed_at):
             return False
         if self.text:
             haystack = " ".join(
