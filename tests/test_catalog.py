@@ -273,3 +273,36 @@ def test_stopping_a_client_before_it_connects_ends_it_cleanly(reactor, run, name
     result, transcript = run(scenario)
     assert result is None
     assert transcript[-1].startswith("-- stopped")
+
+
+def test_irc_client_entry_against_miniircd(reactor, run) -> None:
+    """The launcher's IRC client on a third-party server (miniircd: no 005, 422 without a MOTD)."""
+    import os
+
+    from irc_support import free_port, script, start_peer, stop_peer
+
+    port = free_port()
+    args = [script("miniircd"), "--listen", "127.0.0.1", "--ports", str(port)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args += ["--setuid", "root"]  # miniircd refuses to run as root without it
+    process = start_peer(args, port)
+    try:
+
+        async def scenario():
+            entry = catalog.find("irc", "client")
+            bob = entry.start(reactor, port=port, nick="bob", channel="#cake")
+            await wait_for_output(reactor, bob, lambda line: line == "joined #cake")
+            alice = entry.start(reactor, port=port, nick="alice", channel="#cake")
+            sent = alice.send_line("typed before joining")  # waits for the join
+            await sent
+            seen = await wait_for_output(reactor, bob, lambda line: "typed before joining" in line)
+            await alice.stop()
+            await wait_for_output(reactor, bob, lambda line: line.startswith("alice quit"))
+            await bob.stop()
+            return seen
+
+        seen = run(scenario, timeout=20)
+    finally:
+        stop_peer(process)
+    assert "signed on as bob" in seen
+    assert "[#cake] <alice> typed before joining" in seen
