@@ -40,7 +40,7 @@ class NetstringParseError(ValueError):
 
 
 def _disconnecting(transport: Any) -> bool:
-    """True when the transport is closing (or absent), so no more input should be handled."""
+    """True when the transport is closing, so no more input should be handled (False with none)."""
     return transport is not None and getattr(transport, "disconnecting", False)
 
 
