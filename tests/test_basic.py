@@ -258,6 +258,21 @@ def test_raw_mode_without_raw_data_received_is_a_clear_error():
         p.dataReceived(b"go\r\nraw")
 
 
+def test_an_exception_in_line_received_leaves_the_receiver_consistent():
+    class Picky(Lines):
+        def lineReceived(self, line: bytes) -> None:
+            if line == b"bad":
+                raise ValueError("bad line")
+            super().lineReceived(line)
+
+    p = connect(Picky())
+    with pytest.raises(ValueError, match="bad line"):
+        p.dataReceived(b"a\r\nbad\r\nb\r\nc")
+    # The line after the bad one is still buffered, and parsing is not stuck "busy".
+    p.dataReceived(b"\r\n")
+    assert p.lines == [b"a", b"b", b"c"]
+
+
 # -------------------------------------------------------------------- LineOnlyReceiver
 
 
