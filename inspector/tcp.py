@@ -80,7 +80,7 @@ class Connection:
     """
 
     #: Bytes asked of one recv().
-    read_size = 262144
+    read_size = 131072
     #: Buffered bytes above which a registered producer is paused.
     high_water = 64 * 1024
     #: Buffered bytes at or below which a paused producer is resumed.
