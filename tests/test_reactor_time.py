@@ -180,3 +180,28 @@ def test_bad_arguments_to_call_later_are_refused(reactor):
         reactor.callLater(1, "not callable")
     with pytest.raises(ValueError):
         reactor.callLater(-1, print)
+
+
+def test_mass_cancel_from_inside_a_running_call_keeps_order_and_counts(reactor, run):
+    """Compaction triggered while due calls are running must not lose or repeat any."""
+
+    def scenario():
+        ran = []
+        d = Deferred()
+        doomed = [reactor.callLater(0.5 + i * 1e-5, ran.append, ("doomed", i)) for i in range(2000)]
+
+        def cancel_all():
+            for call in doomed:
+                call.cancel()
+
+        first = reactor.callLater(0.01, cancel_all)
+        survivors = [reactor.callLater(0, ran.append, ("kept", i)) for i in range(5)]
+        for call in survivors:  # due together with cancel_all, right after it
+            call.delay(first.getTime() - call.getTime())
+        reactor.callLater(0.6, d.callback, None)
+        return d.addCallback(lambda _: (ran, [c.active() for c in survivors]))
+
+    ran, active = run(scenario)
+    assert ran == [("kept", i) for i in range(5)]
+    assert active == [False] * 5
+    assert reactor._stale >= 0

@@ -401,9 +401,13 @@ class ReactorBase:
             self._stale -= 1
 
     def _compact(self) -> None:
-        """Rebuild the heap without stale entries (cancelled or rescheduled calls)."""
-        self._heap = [e for e in self._heap if e[1] == e[2]._seq and not e[2].cancelled and not e[2].called]
-        heapq.heapify(self._heap)
+        """Rebuild the heap without stale entries (cancelled or rescheduled calls).
+
+        In place, so a ``runUntilCurrent`` pass holding the list sees the result.
+        """
+        heap = self._heap
+        heap[:] = [e for e in heap if e[1] == e[2]._seq and not e[2].cancelled and not e[2].called]
+        heapq.heapify(heap)
         self._stale = 0
 
     def timeout(self) -> float | None:
