@@ -181,3 +181,23 @@ def test_resolve_address_literal_and_unresolvable_name(reactor, run):
     assert literal == "127.0.0.1"
     assert local in ("127.0.0.1", "::1")
     assert isinstance(exc, DNSLookupError)
+
+
+def test_defer_to_thread_uses_the_default_reactor():
+    from conftest import run_reactor_until
+
+    from inspector import reactors
+    from inspector.threads import deferToThread
+
+    reactors._uninstall()
+    default = reactors.install("selectors")
+    try:
+        def scenario():
+            return deferToThread(lambda a, b: (a + b, threading.current_thread().name), 2, b=3)
+
+        total, thread_name = run_reactor_until(default, scenario)
+    finally:
+        default.close()
+        reactors._uninstall()
+    assert total == 5
+    assert thread_name != threading.current_thread().name
