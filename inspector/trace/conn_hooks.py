@@ -1,11 +1,12 @@
 """Hooks for connections, listening ports and protocol messages (a mixin of the Tracer).
 
 The per-chunk hooks (:meth:`bytes_in`, :meth:`bytes_out`, :meth:`message`) run on the
-hot path, so they only append a compact tuple of plain values (the connection's
-number, the bytes, and the current turn's ``(turn, start time)`` stamp; ``seq`` orders
-events inside a turn) to the tracer's capture list. Holding no objects, those tuples
-cost the garbage collector nothing; the ``_m_*`` decoders turn them into events when
-the trace is read.
+hot path, so they only append a compact tuple of plain values to the tracer's capture
+list: the transport's ``id()``, the bytes, and the current turn's ``(turn, start
+time)`` stamp (``seq`` orders events inside a turn). Holding no objects, those tuples
+cost the garbage collector nothing. Which connection an ``id()`` stands for is told by
+BIND records in the same list (written when a connection is first seen), and ended by
+its CLOSED record, so the ``_m_*`` decoders resolve each chunk as of when it happened.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from inspector.trace.util import address_text, call_quietly, reason_parts
 _now = time.monotonic
 
 # Capture codes: index into the tracer's decoder table.
-EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN = range(6)
+EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN, BIND = range(7)
 
 
 class _Conn:
@@ -40,10 +41,12 @@ class ConnectionHooks:
 
     # Provided by Tracer.
     _raw: list[tuple]
+    _raw_append: Any
     _conn_of: dict[int, int]
+    _dec_of: dict[int, int]
     _conn_state: dict[int, _Conn]
     _stamp: tuple[int, float] | None
-    _ctx_conn: int
+    _ctx_transport: int
     config: Any
     trace: Any
     turn: int
@@ -71,7 +74,20 @@ class ConnectionHooks:
         label = self.reactor_label(reactor) if reactor is not None else self.reactor
         self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, label)
         self._conn_of[id(transport)] = cid
+        self._raw_append((BIND, id(transport), cid))
         return cid
+
+    def _m_bind(self, item: tuple) -> None:
+        self._dec_of[item[1]] = item[2]
+
+    def _decoded_conn(self, key: int) -> _Conn:
+        """The connection a capture record's transport id stood for when it was made."""
+        cid = self._dec_of.get(key)
+        if cid is None:  # a transport first seen by a hot hook: numbered now
+            self._conn_ids += 1
+            cid = self._dec_of[key] = self._conn_ids
+            self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, self.reactor)
+        return self._conn_state[cid]
 
     def conn_id(self, transport: Any) -> int:
         """The connection number of ``transport``, or 0 if the tracer has not seen it."""
@@ -99,6 +115,7 @@ class ConnectionHooks:
         cid = self._conn_of.pop(id(attempt), None)
         if cid is not None:
             self._conn_of[id(transport)] = cid
+            self._raw_append((BIND, id(transport), cid))
 
     def connection_opened(self, transport: Any, role: str, kind: str = "tcp") -> None:
         """``transport`` is connected (role ``client``/``server``) or a UDP port (``udp``)."""
@@ -115,16 +132,14 @@ class ConnectionHooks:
 
     def bytes_in(self, transport: Any, data: bytes, peer: Any = None) -> None:
         """``data`` arrived on ``transport``; its protocol's code runs next (hot path)."""
-        cid = self._conn_of.get(id(transport)) or self._adopt(transport)
-        self._ctx_conn = cid
-        self._raw.append((BYTES_IN, cid, data, peer, self._stamp or self._stamp_now()))
+        self._ctx_transport = key = id(transport)
+        self._raw_append((BYTES_IN, key, data, peer, self._stamp or self._stamp_now()))
 
     def bytes_out(self, transport: Any, data: Any, peer: Any = None) -> None:
         """The application wrote ``data`` to ``transport`` (hot path)."""
         if type(data) is not bytes:
             data = bytes(data)
-        cid = self._conn_of.get(id(transport)) or self._adopt(transport)
-        self._raw.append((BYTES_OUT, cid, data, peer, self._stamp or self._stamp_now()))
+        self._raw_append((BYTES_OUT, id(transport), data, peer, self._stamp or self._stamp_now()))
 
     def write_buffered(self, transport: Any, size: int) -> None:
         """``size`` bytes now wait unsent in ``transport``'s write buffer."""
@@ -147,13 +162,14 @@ class ConnectionHooks:
     def connection_closed(self, transport: Any, reason: Any = None) -> None:
         """``transport`` is gone; ``reason`` is the Failure or exception that ended it."""
         reason_type, message = reason_parts(reason)
-        cid = self._conn_of.pop(id(transport), None)
+        key = id(transport)
+        cid = self._conn_of.pop(key, None)
         if cid is None:
             cid = self._adopt(transport)
-            del self._conn_of[id(transport)]
-        if self._ctx_conn == cid:
-            self._ctx_conn = 0
-        self._raw.append((CLOSED, cid, reason_type, message, self.turn, _now()))
+            del self._conn_of[key]
+        if self._ctx_transport == key:
+            self._ctx_transport = 0
+        self._raw_append((CLOSED, key, cid, reason_type, message, self.turn, _now()))
 
     def port_started(self, port: Any, kind: str = "tcp") -> None:
         """A listening port (TCP) or UDP port began."""
@@ -185,8 +201,8 @@ class ConnectionHooks:
     def message(self, protocol: Any, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
         transport = getattr(protocol, "transport", None)
-        cid = self._conn_of.get(id(transport), 0) if transport is not None else 0
-        self._raw.append((MESSAGE, cid, type(protocol).__name__, kind, text, direction,
+        self._raw_append((MESSAGE, id(transport) if transport is not None else 0,
+                          type(protocol).__name__, kind, text, direction,
                           self._stamp or self._stamp_now()))
 
     # -- decoders -----------------------------------------------------------------------
@@ -201,21 +217,22 @@ class ConnectionHooks:
         return data[:budget]
 
     def _m_bytes_in(self, item: tuple) -> None:
-        _, cid, data, peer, (turn, ts) = item
-        conn = self._conn_state[cid]
-        self._store(ev.BytesIn(0, ts, conn.reactor, turn, cid, len(data),
+        _, key, data, peer, (turn, ts) = item
+        conn = self._decoded_conn(key)
+        self._store(ev.BytesIn(0, ts, conn.reactor, turn, conn.id, len(data),
                                self._cut(conn, data) if conn.budget else b"",
                                address_text(peer) if peer is not None else ""))
 
     def _m_bytes_out(self, item: tuple) -> None:
-        _, cid, data, peer, (turn, ts) = item
-        conn = self._conn_state[cid]
-        self._store(ev.BytesOut(0, ts, conn.reactor, turn, cid, len(data),
+        _, key, data, peer, (turn, ts) = item
+        conn = self._decoded_conn(key)
+        self._store(ev.BytesOut(0, ts, conn.reactor, turn, conn.id, len(data),
                                 self._cut(conn, data) if conn.budget else b"",
                                 address_text(peer) if peer is not None else ""))
 
     def _m_message(self, item: tuple) -> None:
-        _, cid, protocol, kind, text, direction, (turn, ts) = item
+        _, key, protocol, kind, text, direction, (turn, ts) = item
+        cid = self._dec_of.get(key, 0) if key else 0
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
         if text.endswith("\n"):
@@ -224,7 +241,9 @@ class ConnectionHooks:
                                        text))
 
     def _m_closed(self, item: tuple) -> None:
-        _, cid, reason_type, message, turn, ts = item
+        _, key, cid, reason_type, message, turn, ts = item
+        if self._dec_of.get(key) == cid:
+            del self._dec_of[key]
         conn = self._conn_state.pop(cid)
         final = "closed" if reason_type in ("", "ConnectionDone") else "failed"
         if conn.state != final:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from inspector.trace import events as ev
 from inspector.trace.conn_hooks import (
-    BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, TURN, ConnectionHooks, _Conn,
+    BIND, BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, TURN, ConnectionHooks, _Conn,
 )
 from inspector.trace.deferred_hooks import DeferredHooks, skip_frames_in
 from inspector.trace.model import Trace, TraceConfig
@@ -48,6 +48,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self.trace.attach_source(self.sync)
         self._store = self.trace.add
         self._raw: list[tuple] = []
+        self._raw_append = self._raw.append
         self._raw_limit = self.config.raw_size
         self._syncing = False
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
@@ -55,10 +56,12 @@ class Tracer(ConnectionHooks, DeferredHooks):
         decoders: dict[int, Callable[[tuple], None]] = {
             EVENT: self._m_event, BYTES_IN: self._m_bytes_in, BYTES_OUT: self._m_bytes_out,
             MESSAGE: self._m_message, CLOSED: self._m_closed, TURN: self._m_turn,
+            BIND: self._m_bind,
         }
         self._decoders = [decoders[code] for code in range(len(decoders))]
         # Ids.
-        self._conn_of: dict[int, int] = {}  # id(transport) -> connection number
+        self._conn_of: dict[int, int] = {}  # id(transport) -> connection number, at the hook
+        self._dec_of: dict[int, int] = {}  # the same, as of the record being decoded
         self._conn_state: dict[int, _Conn] = {}  # connection number -> state
         self._conn_ids = 0
         self._ports: dict[int, int] = {}
@@ -73,7 +76,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self.reactor = ""
         self.turn = 0
         self.timer = 0
-        self._ctx_conn = 0
+        self._ctx_transport = 0  # id() of the transport whose data is being handled
         self._stamp: tuple[int, float] | None = None  # (turn, start) while a turn is open
         self._turn_fds = 0
         self._turn_timers = 0
@@ -94,7 +97,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
 
     def _emit(self, event: ev.Event) -> None:
         raw = self._raw
-        raw.append((EVENT, event))
+        self._raw_append((EVENT, event))
         if len(raw) > self._raw_limit:
             self._trim()
 
@@ -129,46 +132,50 @@ class Tracer(ConnectionHooks, DeferredHooks):
             batch = raw[:count]
             del raw[:count]
             decoders = self._decoders
-            sizes: dict[tuple[int, int], list] = {}
-            turns = messages = 0
+            sizes_in: dict[int, int] = {}
+            sizes_out: dict[int, int] = {}
+            get_in, get_out = sizes_in.get, sizes_out.get
+            chunks_in = chunks_out = turns = messages = 0
             for item in batch:
                 code = item[0]
-                if code == BYTES_IN or code == BYTES_OUT:
-                    entry = sizes.get((code, item[1]))
-                    if entry is None:
-                        sizes[(code, item[1])] = [len(item[2]), 1, item[4][1]]
-                    else:
-                        entry[0] += len(item[2])
-                        entry[1] += 1
+                if code == BYTES_IN:
+                    key = item[1]
+                    sizes_in[key] = get_in(key, 0) + len(item[2])
+                    chunks_in += 1
+                elif code == BYTES_OUT:
+                    key = item[1]
+                    sizes_out[key] = get_out(key, 0) + len(item[2])
+                    chunks_out += 1
                 elif code == TURN:
                     turns += 1
                 elif code == MESSAGE:
                     messages += 1
                 else:
-                    if sizes:
-                        self._count_bytes(sizes)
-                        sizes = {}
+                    if sizes_in or sizes_out:
+                        self._count_bytes(sizes_in, sizes_out)
+                        sizes_in, sizes_out = {}, {}
+                        get_in, get_out = sizes_in.get, sizes_out.get
                     decoders[code](item)
-            if sizes:
-                self._count_bytes(sizes)
+            if sizes_in or sizes_out:
+                self._count_bytes(sizes_in, sizes_out)
             trace = self.trace
+            trace.count_dropped("conn.in", chunks_in)
+            trace.count_dropped("conn.out", chunks_out)
             trace.count_dropped("loop.turn", turns)
             trace.count_dropped("proto.message", messages)
         finally:
             self._syncing = False
 
-    def _count_bytes(self, sizes: dict[tuple[int, int], list]) -> None:
+    def _count_bytes(self, sizes_in: dict[int, int], sizes_out: dict[int, int]) -> None:
         trace = self.trace
-        for (code, cid), (size, chunks, ts) in sizes.items():
-            if code == BYTES_IN:
-                trace.count_dropped("conn.in", chunks)
-                trace.count_bytes(cid, "in", size, ts)
-            else:
-                trace.count_dropped("conn.out", chunks)
-                trace.count_bytes(cid, "out", size, ts)
+        now = _now()
+        for direction, sizes in (("in", sizes_in), ("out", sizes_out)):
+            for key, size in sizes.items():
+                trace.count_bytes(self._decoded_conn(key).id, direction, size, now)
 
     def _context_conn(self) -> int:
-        return self._ctx_conn
+        key = self._ctx_transport
+        return self._conn_of.get(key, 0) if key else 0
 
     def _stamp_now(self) -> tuple[int, float]:
         """The (turn, time) stamp for a hot event outside any loop turn."""
@@ -224,7 +231,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self.turn = turn = self.turn + 1
         self._stamp = (turn, _now())
         self._turn_fds = fds_ready
-        self._ctx_conn = 0
+        self._ctx_transport = 0
         if id(reactor) != self._reactor_key:
             self._enter_reactor(reactor)
 
@@ -282,7 +289,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         if self._stamp is None:
             self.turn_started(reactor)
         self._turn_threads += count
-        self._ctx_conn = 0
+        self._ctx_transport = 0
 
     def slow_callback(self, what: Any, duration: float) -> None:
         """The reactor saw ``what`` (a callable or a selectable) hold the loop ``duration`` s."""
@@ -326,16 +333,16 @@ class Tracer(ConnectionHooks, DeferredHooks):
             self.turn_started(reactor)
         timer_id = self._timers.pop(id(call), 0)
         due = float(getattr(call, "time", now))
-        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_conn, self.timer))
+        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_transport, self.timer))
         self.timer = timer_id
-        self._ctx_conn = 0
+        self._ctx_transport = 0
         self._turn_timers += 1
 
     def timer_finished(self, call: Any) -> None:
         """The function of the matching :meth:`timer_started` returned (or raised)."""
         if not self._timer_stack:
             return
-        timer_id, due, now, start, func, self._ctx_conn, self.timer = self._timer_stack.pop()
+        timer_id, due, now, start, func, self._ctx_transport, self.timer = self._timer_stack.pop()
         duration = _now() - start
         lateness = max(0.0, now - due)
         name = callable_name(func)
