@@ -149,24 +149,6 @@ class SelectorsReactor(ReactorBase):
         """Return the selectables watched for writing."""
         return list(self._writes)
 
-    def _forget(self, selectable: Any) -> None:
-        """Drop ``selectable`` without a system call; its descriptor is about to close.
-
-        Closing a descriptor removes it from the epoll set, so a transport that closes
-        its socket right after this saves an ``epoll_ctl`` per connection.
-        """
-        fd = self._reads.pop(selectable, None)
-        wfd = self._writes.pop(selectable, None)
-        fd = fd if fd is not None else wfd
-        if fd is not None and self._selectables.get(fd) is selectable:
-            del self._selectables[fd]
-            if not isinstance(self._poller, _Poll):
-                return
-            try:
-                self._poller.unregister(fd)
-            except (OSError, ValueError, KeyError):
-                pass
-
     # -------------------------------------------------------------- waiting
 
     def doIteration(self, timeout: float | None) -> None:
