@@ -12,9 +12,12 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QApplication, QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QGraphicsView, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from inspector.ui.store import Series, Store
+
+#: Seconds of history the time plots show while following the present.
+WINDOW = 120.0
 
 #: Plots redraw at most this often (every Nth window refresh), and only when visible.
 REDRAW_EVERY = 10
@@ -37,10 +40,17 @@ class TimingPanel(QWidget):
         self.store = store
         self.connection_id: int | None = None
         self._ticks = 0
+        self._marks: dict[Any, Any] = {}
+        self._auto_x = True
+        self._last_end = 0.0
         pg.setConfigOptions(antialias=False, background=None, foreground=self.palette().text().color())
 
         self.graphs = pg.GraphicsLayoutWidget()
         self.graphs.setObjectName("timing.graphs")
+        # pyqtgraph repaints the view once for new data and again for the ranges it
+        # settles during that paint; the panel asks for exactly one repaint per redraw
+        # (and on the user's own panning, zooming and region dragging).
+        self.graphs.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
         self.loop_plot = self._plot("Loop turn", "ms", row=0)
         self.late_plot = self._plot("Timer lateness", "ms", row=1)
         self.rate_plot = self._plot("Throughput", "B/s", row=2)
@@ -64,6 +74,9 @@ class TimingPanel(QWidget):
         self.region = pg.LinearRegionItem(brush=(60, 130, 220, 40))
         self.region.setZValue(10)
         self.region.sigRegionChangeFinished.connect(self._region_moved)
+        self.region.sigRegionChanged.connect(self._repaint)
+        for plot in (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot, self.hist_plot):
+            plot.getViewBox().sigRangeChangedManually.connect(self._repaint)
         self.range_box = QCheckBox("Select range", objectName="timing.range")
         self.range_box.setAccessibleName("Select a time range")
         self.range_box.setToolTip("Drag the shaded region to filter connections, Deferreds and the log")
@@ -86,9 +99,8 @@ class TimingPanel(QWidget):
             plot.setLabel("left", units=unit)
         plot.showGrid(x=False, y=True, alpha=0.15)
         plot.setMouseEnabled(x=True, y=False)
-        plot.enableAutoRange(y=True)
-        plot.setClipToView(True)
-        plot.setDownsampling(auto=True, mode="peak")
+        # Ranges are set here, not by pyqtgraph's auto-range, which repaints twice.
+        plot.enableAutoRange(x=False, y=False)
         if row == 3:
             plot.setLabel("bottom", "seconds")
         else:
@@ -106,6 +118,7 @@ class TimingPanel(QWidget):
                 axis.setPen(text)
                 axis.setTextPen(text)
             plot.titleLabel.item.setDefaultTextColor(text)
+        self._repaint()
 
     def set_store(self, store: Store) -> None:
         """Plot another store's samples."""
@@ -122,21 +135,74 @@ class TimingPanel(QWidget):
         """Redraw now and then, and only while the panel is visible."""
         self._ticks += 1
         if self._ticks % REDRAW_EVERY == 0 and self.isVisible():
-            self.redraw()
+            self.redraw(force=False)
 
-    def redraw(self) -> None:
-        """Give every curve the store's current samples."""
+    def redraw(self, force: bool = True) -> None:
+        """Give the curves the store's samples (only those that changed, unless ``force``)."""
         store = self.store
         origin = store.origin
-        self.loop_curve.setData(*_xy(store.loop_turns, origin, 1e3))
-        self.late_curve.setData(*_xy(store.timer_lateness, origin, 1e3))
-        self.rate_curve.setData(*_xy(store.throughput, origin))
         rates = store.connection_rates.get(self.connection_id) if self.connection_id is not None else None
-        if rates is not None:
-            self.conn_rate_curve.setData(*_xy(rates, origin))
-        else:
-            self.conn_rate_curve.setData([], [])
-        self.open_curve.setData(*_xy(store.open_counts, origin))
+        start = self._follow_time()
+        tops: dict[Any, float] = {}
+        for plot, curve, series, scale in (
+            (self.loop_plot, self.loop_curve, store.loop_turns, 1e3),
+            (self.late_plot, self.late_curve, store.timer_lateness, 1e3),
+            (self.rate_plot, self.rate_curve, store.throughput, 1.0),
+            (self.rate_plot, self.conn_rate_curve, rates, 1.0),
+            (self.open_plot, self.open_curve, store.open_counts, 1.0),
+        ):
+            # Each curve is redrawn only when its series moved: a repaint of the plots
+            # costs more than anything else in a frame.
+            mark = (id(series), len(series), series.times[-1], series.values[-1], start) if series else (id(series), 0)
+            changed = force or self._marks.get(curve) != mark
+            self._marks[curve] = mark
+            if not series:
+                if changed:
+                    curve.setData([], [])
+                continue
+            xs, ys = _xy(series, origin, scale)
+            if changed:
+                curve.setData(xs, ys)
+            shown = ys[xs >= start]
+            tops[plot] = max(tops.get(plot, 0.0), float(shown.max()) if len(shown) else 0.0)
+        for plot, top in tops.items():
+            top = top * 1.1 or 1.0
+            low, high = plot.viewRange()[1]
+            if abs(high - top) > 0.05 * top or low != 0:
+                plot.setYRange(0, top, padding=0)
+        hist_mark = (store.time_range, int(store.now), bool(store.callback_durations))  # once a second
+        if force or self._marks.get(self.hist_bars) != hist_mark:
+            self._marks[self.hist_bars] = hist_mark
+            self._draw_histogram()
+        self._repaint()
+        turns = store.loop_turns
+        if len(turns):
+            recent = list(turns.values)[-100:]
+            self.summary.setText(
+                f"loop turns: {turns.count:,}   worst per 0.1 s over the last 10 s: median "
+                f"{np.median(recent) * 1e3:.2f} ms, max {max(recent) * 1e3:.1f} ms   "
+                f"callbacks: {len(store.callback_durations):,}"
+            )
+
+    def _repaint(self, *_: Any) -> None:
+        self.graphs.viewport().update()
+
+    def _follow_time(self) -> float:
+        """Show the last ``WINDOW`` seconds, unless the user has scrolled or zoomed away.
+
+        Returns where the shown time range starts.
+        """
+        end = max(self.store.now - self.store.origin, 1.0)
+        low, high = self.loop_plot.viewRange()[0]
+        if self._auto_x or abs(high - self._last_end) < 0.5:
+            low = max(0.0, end - WINDOW)
+            self.loop_plot.setXRange(low, end, padding=0)
+            self._auto_x = False
+        self._last_end = end
+        return low
+
+    def _draw_histogram(self) -> None:
+        store = self.store
         durations = np.fromiter(store.callback_durations, dtype=float, count=len(store.callback_durations))
         if store.time_range is not None and len(durations):
             times = np.fromiter(store.callback_times, dtype=float, count=len(store.callback_times))
@@ -148,14 +214,6 @@ class TimingPanel(QWidget):
             self.hist_bars.setOpts(x=(edges[:-1] + edges[1:]) / 2, height=heights, width=(edges[1] - edges[0]) * 0.9)
         else:
             self.hist_bars.setOpts(x=[], height=[])
-        turns = store.loop_turns
-        if len(turns):
-            recent = list(turns.values)[-100:]
-            self.summary.setText(
-                f"loop turns: {turns.count:,}   worst per 0.1 s over the last 10 s: median "
-                f"{np.median(recent) * 1e3:.2f} ms, max {max(recent) * 1e3:.1f} ms   "
-                f"callbacks: {len(store.callback_durations):,}"
-            )
 
     def _range_toggled(self, on: bool) -> None:
         if on:
