@@ -1,4 +1,4 @@
-"""File menu: opening something that is not a recording says so in the window."""
+"""File menu: record the trace, open a recording (or a file that is not one), export."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QTableView
 
-from ui_support import find, table_rows
+from ui_support import click_row, find, table_rows
 
 
 def test_opening_a_file_that_is_not_a_recording_shows_why(qtbot: Any, window: Any, tmp_path: Any) -> None:
@@ -22,3 +22,53 @@ def test_opening_a_file_that_is_not_a_recording_shows_why(qtbot: Any, window: An
 def test_exporting_without_a_selection_explains(qtbot: Any, window: Any) -> None:
     window.export_transcript_dialog()
     assert "Select a connection first" in window.statusBar().currentMessage()
+
+
+def test_record_then_open_shows_the_session_offline_and_exports(
+    qtbot: Any, window: Any, tmp_path: Any, free_port: Any
+) -> None:
+    import json
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QPushButton
+
+    recording = tmp_path / "session.jsonl"
+    assert window.start_recording(str(recording))
+    port = free_port()
+    entry = find(window, QComboBox, "launcher.entry")
+    entry.setCurrentIndex(entry.findText("Echo server (TCP)"))
+    find(window, QLineEdit, "launcher.param.port").setText(str(port))
+    qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+    entry.setCurrentIndex(entry.findText("Echo client (TCP)"))
+    find(window, QLineEdit, "launcher.param.port").setText(str(port))
+    qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+    connections = find(window, QTableView, "connections.table")
+    qtbot.waitUntil(lambda: len(table_rows(connections)) == 2)
+    window.launcher.running()[-1].handle.send_line("recorded line")
+    qtbot.waitUntil(lambda: any("B" in row[6] and row[6] != "0 B" for row in table_rows(connections)))
+    qtbot.wait(300)  # the tracer flushes the recording about five times a second
+    window.stop_recording()
+    window.launcher.stop_all()
+
+    loader = window.open_recording(str(recording))
+    qtbot.waitUntil(lambda: loader.done, timeout=10000)
+    assert not loader.error
+    assert not window.live
+    assert window.windowTitle().endswith("session.jsonl")
+    rows = table_rows(connections)
+    assert sorted(row[1] for row in rows) == ["client", "server"]
+    client_row = next(i for i, row in enumerate(rows) if row[1] == "client")
+    click_row(qtbot, connections, client_row)
+    text = find(window, QPlainTextEdit, "session.text").toPlainText()
+    assert "▶ recorded line" in text and "◀ recorded line" in text
+    assert not find(window, QLineEdit, "session.input").isEnabled()  # nothing to send to offline
+
+    perfetto = tmp_path / "trace.json"
+    assert window.export_perfetto(str(perfetto))
+    events = json.loads(perfetto.read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    assert any(event.get("ph") == "X" for event in events)
+    transcript = tmp_path / "client.txt"
+    conn_id = window.session.connection.id
+    assert window.export_transcript(conn_id, str(transcript))
+    assert "recorded line" in transcript.read_text()
