@@ -86,7 +86,7 @@ class Connection:
     #: Buffered bytes at or below which a paused producer is resumed.
     low_water = 16 * 1024
 
-    def __init__(self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None) -> None:
+    def __init__(self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None, host: Any = None) -> None:
         self.socket = sock
         self._fd = sock.fileno()
         self._recv = sock.recv
@@ -95,7 +95,7 @@ class Connection:
         self.reactor = reactor
         self.connector = connector
         self._peer = peer
-        self._host: Any = None
+        self._host: Any = host  # None: asked of the socket when first needed
         self.connected = True
         self.disconnecting = False
         self.disconnected = False
@@ -471,6 +471,11 @@ class Port:
         self.connected = False
         self._fd = -1
         self._family = family_for(interface)
+        # How many accepts to try per readiness event: grows while connections queue up,
+        # shrinks back when they trickle in, so a lone connection costs no extra
+        # accept() that only answers EAGAIN (epoll reports the port again if needed).
+        self._accept_limit = 1
+        self._full_turns = 0
 
     def startListening(self) -> None:
         """Bind and listen; CannotListenError names the address if that fails."""
@@ -493,6 +498,8 @@ class Port:
         self._fd = sock.fileno()
         self._accept = sock._accept  # (fd, address) without building a Python-level socket twice
         self._host = make_address(sock.getsockname())
+        # Connections accepted on a specific address have it as their local address.
+        self._conn_host = None if self.interface in ("", "0.0.0.0", "::") else self._host
         self.connected = True
         self.factory.doStart()
         self.reactor.addReader(self)
@@ -507,12 +514,16 @@ class Port:
         family = self._family
         factory = self.factory
         reactor = self.reactor
-        for _ in range(self.accepts_per_turn):
+        host = self._conn_host
+        limit = self._accept_limit
+        for tried in range(limit):
             if not self.connected:
                 return None
             try:
                 fd, addr = accept()
             except (BlockingIOError, InterruptedError):
+                self._accept_limit = tried or 1
+                self._full_turns = 0
                 return None
             except OSError as exc:
                 if exc.errno in _ACCEPT_EXHAUSTED:
@@ -531,7 +542,12 @@ class Port:
             if protocol is None:
                 sock.close()
                 continue
-            Connection(sock, protocol, reactor, peer)._start()
+            Connection(sock, protocol, reactor, peer, host=host)._start()
+        # Used the whole allowance: after a few such turns in a row, allow more.
+        self._full_turns += 1
+        if self._full_turns >= 3:
+            self._full_turns = 0
+            self._accept_limit = min(limit * 2, self.accepts_per_turn)
         return None
 
     def doWrite(self) -> None:
