@@ -82,7 +82,7 @@ def main() -> int:
     window = build_window(reactor, settings)
     window.resize(1440, 900)
     window.show()
-    window.show_dock("Timing")
+    window.show_dock(os.environ.get("UI_BENCH_DOCK", "Timing"))
 
     refresh_ms: list[float] = []
     paint_ms: list[float] = []
@@ -159,7 +159,8 @@ def main() -> int:
         ("frame work (refresh + its paint)", [r + p for r, p in frames]),
         ("time between frames", frame_gap_ms),
     ]
-    print(f"Inspector window under load: demo + {args.connections} echo connections, tracing on, offscreen")
+    print(f"Inspector window under load: demo + {args.connections} echo connections, tracing on, offscreen, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"measured {elapsed:.1f} s: {len(refresh_ms)} refreshes, {len(paint_ms)} repaints, "
           f"{trips / (elapsed + 2.5):,.0f} echo round trips/s, {len(store.connections)} connections seen, "
           f"{len(store.deferreds)} Deferreds kept")

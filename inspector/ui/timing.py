@@ -20,7 +20,7 @@ from inspector.ui.store import Series, Store
 WINDOW = 120.0
 
 #: Plots redraw at most this often (every Nth window refresh), and only when visible.
-REDRAW_EVERY = 10
+REDRAW_EVERY = 15
 
 
 def _xy(series: Series, origin: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
