@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QApplication, QCheckBox, QGraphicsView, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QCheckBox, QGraphicsItem, QGraphicsView, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from inspector.ui.store import Series, Store
 
@@ -60,6 +60,12 @@ class TimingPanel(QWidget):
         self.hist_plot.setLabel("left", "callbacks")
         for plot in (self.late_plot, self.rate_plot, self.open_plot):
             plot.setXLink(self.loop_plot)
+        for plot in (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot, self.hist_plot):
+            # Axis labels are the costliest thing pyqtgraph draws: keep each axis (and
+            # title) as a pixmap, redrawn only when its range or style changes.
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+            plot.titleLabel.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.graphs.ci.layout.setColumnStretchFactor(0, 3)
         self.graphs.ci.layout.setColumnStretchFactor(1, 1)
 
@@ -94,7 +100,7 @@ class TimingPanel(QWidget):
     def _plot(self, title: str, unit: str, row: int) -> pg.PlotItem:
         plot = self.graphs.addPlot(row=row, col=0, title=title)
         plot.titleLabel.setMaximumHeight(18)
-        plot.titleLabel.item.setHtml(f"<span style='font-size:9pt'>{title}</span>")
+        plot.setTitle(title, size="9pt")
         if unit:
             plot.setLabel("left", units=unit)
         plot.showGrid(x=False, y=True, alpha=0.15)
@@ -117,7 +123,7 @@ class TimingPanel(QWidget):
                 axis = plot.getAxis(side)
                 axis.setPen(text)
                 axis.setTextPen(text)
-            plot.titleLabel.item.setDefaultTextColor(text)
+            plot.setTitle(plot.titleLabel.text, size="9pt", color=text.name())
         self._repaint()
 
     def set_store(self, store: Store) -> None:
