@@ -128,3 +128,26 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     qtbot.waitUntil(lambda: len(table_rows(connections)) >= 6, timeout=5000)
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: all(row[STATUS] in ("ended", "failed") for row in table_rows(services)), timeout=5000)
+
+
+def test_dark_palette_from_the_menu_and_remembered(qtbot: Any, qt_reactor: Any, settings: Any) -> None:
+    import inspector.trace
+    from PySide6.QtGui import QAction, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from inspector.ui.app import build_window
+
+    first = build_window(qt_reactor, settings, trace=False)
+    qtbot.addWidget(first)
+    first.show()
+    dark = find(first, QAction, "action.dark")
+    dark.trigger()
+    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() < 80
+    first.close()
+    second = build_window(qt_reactor, settings, trace=False)
+    qtbot.addWidget(second)
+    assert find(second, QAction, "action.dark").isChecked()
+    find(second, QAction, "action.dark").trigger()
+    assert QApplication.palette().color(QPalette.ColorRole.Window).lightness() > 160
+    second.shutdown()
+    inspector.trace.disable()
