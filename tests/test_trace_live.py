@@ -407,7 +407,6 @@ def test_bounds_hold_and_counts_stay_exact(reactor: Any, run: Any, tracing: Any)
         connector.disconnect()
         await port.stopListening()
 
-    cursor = tracing.trace.subscribe(from_start=True)
     run(scenario)
     trace = tracing.trace
     assert trace.dropped().get("conn.in", 0) > 0  # nobody read while it ran
@@ -417,9 +416,47 @@ def test_bounds_hold_and_counts_stay_exact(reactor: Any, run: Any, tracing: Any)
     assert summary.bytes_out == summary.bytes_in == 10 * rounds
     assert summary.captured <= 1000
     assert trace.totals()["conn.in"] >= 2 * rounds
-    seen = cursor.drain()
+    seen = trace.subscribe(from_start=True).drain()
     assert len(seen) <= trace.config.feed_size
     assert [e.seq for e in seen] == sorted(e.seq for e in seen)
+
+
+@trace_config(raw_size=200)
+def test_a_subscribed_reader_loses_nothing(reactor: Any, run: Any, tracing: Any) -> None:
+    cursor = tracing.trace.subscribe()  # e.g. the window or a recorder
+    got: list = []
+
+    class Echo(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    class Chatter(Protocol):
+        def connectionMade(self) -> None:
+            self.left = 200
+            self.transport.write(b"ping")
+
+        def dataReceived(self, data: bytes) -> None:
+            self.left -= 1
+            if self.left:
+                self.transport.write(b"ping")
+            else:
+                self.factory.done.callback(None)
+
+    async def scenario() -> None:
+        port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        client = ClientFactory.forProtocol(Chatter)
+        client.done = Deferred()
+        connector = reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        await client.done
+        got.extend(cursor.drain())
+        connector.disconnect()
+        await port.stopListening()
+
+    run(scenario)
+    got.extend(cursor.drain())
+    assert tracing.trace.dropped() == {}
+    assert cursor.missed == 0
+    assert sum(1 for e in got if isinstance(e, ev.BytesIn)) == 400
 
 
 def test_live_recording_loads_back_the_same_trace(reactor: Any, run: Any, tracing: Any,

@@ -108,7 +108,7 @@ class Feed:
 class Cursor:
     """One observer's read position in a :class:`Feed`: ``drain()`` returns what is new."""
 
-    __slots__ = ("_feed", "_sync", "position", "missed")
+    __slots__ = ("_feed", "_sync", "position", "missed", "__weakref__")
 
     def __init__(self, feed: Feed, position: int = 0, sync: Callable[[], None] | None = None) -> None:
         self._feed = feed

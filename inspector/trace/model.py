@@ -7,6 +7,7 @@ viewer shows live it can show for a recording.
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from itertools import count
@@ -25,9 +26,10 @@ class TraceConfig:
     default_buffer: int = 10_000
     #: Events kept for observers that have not drained yet.
     feed_size: int = 100_000
-    #: Hook calls held in compact form until someone reads the trace; past this the
-    #: oldest bytes/loop-turn/message records are reduced to exact counts.
-    raw_size: int = 50_000
+    #: Hook records held in compact form between reads. Past this they are decoded if
+    #: anyone subscribed; else the oldest bytes/loop-turn/message records are reduced
+    #: to exact counts (and the newest wait for a late reader).
+    raw_size: int = 8_192
     #: Payload bytes captured per connection (each direction counts); sizes stay exact.
     capture_bytes: int = 64 * 1024
     #: Protocol messages kept per connection.
@@ -143,6 +145,7 @@ class Trace:
         self._pending: OrderedDict[int, DeferredSummary] = OrderedDict()
         self._finished: OrderedDict[int, DeferredSummary] = OrderedDict()
         self._source: Callable[[], None] | None = None
+        self._readers: weakref.WeakSet[Cursor] = weakref.WeakSet()
         self.deferreds_dropped = 0
         self.ports: dict[int, ev.PortStarted] = {}
         self._seq = count(1)
@@ -243,7 +246,13 @@ class Trace:
         With ``from_start`` the first drain also returns what the feed still holds.
         """
         self.sync()
-        return Cursor(self.feed, 0 if from_start else self.feed.last_seq, self.sync)
+        cursor = Cursor(self.feed, 0 if from_start else self.feed.last_seq, self.sync)
+        self._readers.add(cursor)
+        return cursor
+
+    def has_readers(self) -> bool:
+        """True while some cursor from :meth:`subscribe` is alive (a window, a recorder)."""
+        return bool(self._readers)
 
     def events(self, *kinds: str) -> list[ev.Event]:
         """Return the kept events of the given kinds (all kinds if none) in ``seq`` order."""
@@ -320,7 +329,7 @@ class Trace:
         summary = self._connections.get(event.conn)
         if summary is None:
             summary = self._connection(event)
-        if event.kind == "conn.in":
+        if event.__class__ is ev.BytesIn:
             summary.bytes_in += event.size
             direction = "in"
         else:

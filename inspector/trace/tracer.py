@@ -29,7 +29,7 @@ from inspector.trace.conn_hooks import (
 )
 from inspector.trace.deferred_hooks import DeferredHooks, skip_frames_in
 from inspector.trace.model import Trace, TraceConfig
-from inspector.trace.util import callable_location, callable_name
+from inspector.trace.util import address_text, callable_location, callable_name
 
 __all__ = ["Tracer", "skip_frames_in"]
 
@@ -116,14 +116,45 @@ class Tracer(ConnectionHooks, DeferredHooks):
                 count = len(raw)
                 batch = raw[:count]
                 del raw[:count]
-                for item in batch:
-                    decoders[item[0]](item)
+                self._decode_batch(batch, decoders)
         finally:
             self._syncing = False
 
+    def _decode_batch(self, batch: list[tuple], decoders: list[Callable[[tuple], None]]) -> None:
+        """Decode records in order; the bytes records, most of them, inline."""
+        dec_get = self._dec_of.get
+        states = self._conn_state
+        store = self._store
+        bytes_in, bytes_out = ev.BytesIn, ev.BytesOut
+        for item in batch:
+            code = item[0]
+            if code == BYTES_IN or code == BYTES_OUT:
+                _, key, data, peer, (turn, ts) = item
+                cid = dec_get(key)
+                conn = states[cid] if cid is not None else self._decoded_conn(key)
+                size = len(data)
+                budget = conn.budget
+                if budget >= size:
+                    conn.budget = budget - size
+                    kept = data
+                elif budget:
+                    conn.budget = 0
+                    kept = data[:budget]
+                else:
+                    kept = b""
+                store((bytes_in if code == BYTES_IN else bytes_out)(
+                    0, ts, conn.reactor, turn, conn.id, size, kept,
+                    address_text(peer) if peer is not None else ""))
+            else:
+                decoders[code](item)
+
     def _trim(self) -> None:
-        """Nobody read for a while: reduce the oldest hot records to exact counts."""
+        """The capture list is full: decode it if anyone reads the trace, else reduce the
+        oldest hot records to exact counts (the newest stay, undecoded, for a late reader)."""
         if self._syncing:
+            return
+        if self.trace.has_readers():
+            self.sync()
             return
         self._syncing = True
         try:
