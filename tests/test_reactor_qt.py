@@ -281,6 +281,29 @@ def test_run_creates_a_core_application_when_there_is_none() -> None:
     assert done.stdout.split() == ["QCoreApplication", "returned"]
 
 
+def test_close_from_inside_the_reactors_own_timer_is_safe(qapp: Any) -> None:
+    """crash() and close() called by a timer callback: run() returns and nothing crashes."""
+    reactor = QtReactor()
+    watchdog = Watchdog(5, qapp.exit)
+    try:
+        def finish() -> None:
+            reactor.crash()
+            reactor.close()
+
+        reactor.callLater(0.01, finish)
+        reactor.run()
+        assert not watchdog.fired
+        assert not reactor.running
+        # the application loop still works afterwards (and deletes what close() left it)
+        ticks: list[int] = []
+        QTimer.singleShot(0, lambda: (ticks.append(1), qapp.exit(0)))
+        qapp.exec()
+        assert ticks == [1]
+    finally:
+        watchdog.cancel()
+        reactor.close()
+
+
 def test_stop_from_a_qt_slot_while_idle(qapp: Any) -> None:
     """stop() called by a plain Qt timer, with no reactor work pending, still shuts down."""
     reactor = QtReactor()

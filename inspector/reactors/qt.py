@@ -332,8 +332,10 @@ class _NotifierWatcher:
 class QtReactor(ReactorBase):
     """A reactor whose loop is Qt's: use it for anything with a window.
 
-    ``use_epoll=False`` forces one notifier per descriptor even where epoll exists
-    (tests use it to cover the path other platforms take).
+    Make the ``QApplication`` first when there will be widgets: without one, the
+    reactor makes a ``QCoreApplication`` (enough for a headless program), and Qt
+    allows one application object per process. ``use_epoll=False`` forces one
+    notifier per descriptor even where epoll exists (the path other platforms take).
     """
 
     def __init__(self, use_epoll: bool | None = None) -> None:
@@ -524,5 +526,8 @@ class QtReactor(ReactorBase):
         self._timer.timeout.disconnect(self._on_timer)
         self._watcher.close()
         holder, self._holder = self._holder, None
-        holder.setParent(None)
-        shiboken6.delete(holder)
+        if QThread.currentThread().loopLevel() > 0:
+            holder.deleteLater()  # maybe called from one of its own slots: Qt deletes it after
+        else:
+            holder.setParent(None)
+            shiboken6.delete(holder)
