@@ -79,8 +79,12 @@ class Connection:
     registered producer is paused, and resumed below ``low_water``.
     """
 
-    #: Bytes asked of one recv().
-    read_size = 131072
+    #: Bytes asked of one recv() at first; grows while reads fill it (bulk transfers
+    #: move more per wake-up) and shrinks back when they do not (a small message in a
+    #: huge buffer costs a large allocation per read).
+    read_size = 65536
+    #: The most one recv() asks for.
+    max_read_size = 1 << 20
     #: Buffered bytes above which a registered producer is paused.
     high_water = 64 * 1024
     #: Buffered bytes at or below which a paused producer is resumed.
@@ -138,8 +142,9 @@ class Connection:
 
     def doRead(self) -> BaseException | None:
         """Read what the socket has and hand it to the protocol."""
+        size = self.read_size
         try:
-            data = self._recv(self.read_size)
+            data = self._recv(size)
         except BlockingIOError:
             return None
         except InterruptedError:  # pragma: no cover - PEP 475 retries
@@ -148,6 +153,12 @@ class Connection:
             return error.ConnectionLost(exc)
         if data:
             if _tracer is not None: _tracer.bytes_in(self, data)
+            n = len(data)
+            if n == size:
+                if size < self.max_read_size:
+                    self.read_size = size * 2
+            elif size > 65536 and n < size >> 2:
+                self.read_size = size >> 1
             self.protocol.dataReceived(data)
             return None
         return self._read_eof()

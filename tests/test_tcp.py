@@ -641,7 +641,7 @@ def test_peer_that_never_reads_does_not_grow_server_memory(reactor, run):
         raw.close()
         await sleep(reactor, 0.05)
         await port.stopListening()
-        return sent, buffered, server.transport.high_water, server.transport.read_size
+        return sent, buffered, server.transport.high_water, server.transport.max_read_size
 
     sent, buffered, high, read_size = run(scenario, timeout=30)
     # Bounded: the high-water mark plus what reads already under way may bring in.
