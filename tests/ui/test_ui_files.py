@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtWidgets import QTableView
+from PySide6.QtWidgets import QProgressDialog, QTableView
 
 from ui_support import click_row, find, table_rows
 
@@ -72,3 +72,36 @@ def test_record_then_open_shows_the_session_offline_and_exports(
     conn_id = window.session.connection.id
     assert window.export_transcript(conn_id, str(transcript))
     assert "recorded line" in transcript.read_text()
+
+
+def test_a_long_recording_loads_with_progress_and_the_window_stays_live(
+    qtbot: Any, window: Any, tmp_path: Any, free_port: Any
+) -> None:
+    from inspector import catalog
+    from inspector.ui import recordings
+
+    recording = tmp_path / "long.jsonl"
+    assert window.start_recording(str(recording))
+    server = catalog.find("echo", "server").start(window.reactor, port=free_port())
+    client = catalog.find("echo", "client").start(window.reactor, port=server.address.port)
+    replies: list[str] = []
+    client.on_output(replies.append)
+    for number in range(1500):
+        client.send_line(f"line {number:04d} " + "x" * 40)
+    qtbot.waitUntil(lambda: sum("line 1499" in r for r in replies) > 0, timeout=20000)
+    qtbot.wait(300)
+    window.stop_recording()
+    client.stop()
+    server.stop()
+    assert recording.stat().st_size > recordings.QUIET_BYTES
+
+    progress: list[int] = []
+    loader = window.open_recording(str(recording))
+    loader.progressed.connect(progress.append)
+    assert window.findChild(QProgressDialog, "recording.progress") is not None
+    qtbot.waitUntil(lambda: loader.done, timeout=20000)
+    assert not loader.error
+    assert len(progress) >= 2 and progress == sorted(progress)
+    rows = table_rows(find(window, QTableView, "connections.table"))
+    assert sorted(row[1] for row in rows) == ["client", "server"]
+    assert window.findChild(QProgressDialog, "recording.progress") is None or not window.findChild(QProgressDialog, "recording.progress").isVisible()
