@@ -535,12 +535,12 @@ def test_build_protocol_returning_none_refuses(reactor, run):
 
 
 def test_server_refusing_past_a_limit_by_counting_connections(reactor, run):
-    """The Twisted tutorial's echo server that refuses past N connections."""
+    """The Twisted tutorial's echo server that refuses past 100 connections."""
 
     class LimitedEcho(Protocol):
         def connectionMade(self):
             self.factory.numProtocols += 1
-            if self.factory.numProtocols > 3:
+            if self.factory.numProtocols > 100:
                 self.transport.write(b"Too many connections, try later")
                 self.transport.loseConnection()
 
@@ -558,15 +558,15 @@ def test_server_refusing_past_a_limit_by_counting_connections(reactor, run):
         factory = LimitedFactory()
         port = reactor.listenTCP(0, factory)
         clients = []
-        for _ in range(4):
+        for _ in range(101):
             f = RecordingFactory()
             reactor.connectTCP("127.0.0.1", port.getHost().port, f)
             c = await f.next_built
             await c.made
             clients.append(c)
-        refused = await clients[3].lost
-        message = bytes(clients[3].data)
-        for c in clients[:3]:
+        refused = await clients[100].lost
+        message = bytes(clients[100].data)
+        for c in clients[:100]:
             c.transport.write(b"ping")
             await c.wait_for(4)
             c.transport.loseConnection()
