@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QTableView
 
 from inspector.ui.connections import ConnectionsPanel
