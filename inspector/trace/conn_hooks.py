@@ -61,7 +61,7 @@ class ConnectionHooks:
     def reactor_label(self, reactor: Any) -> str:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
-    def _stamp_now(self) -> tuple[int, float]:  # pragma: no cover - Tracer defines it
+    def _stamp_now(self) -> tuple[int, float, str]:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
     # -- ids ----------------------------------------------------------------------
@@ -217,27 +217,27 @@ class ConnectionHooks:
         return data[:budget]
 
     def _m_bytes_in(self, item: tuple) -> None:
-        _, key, data, peer, (turn, ts) = item
+        _, key, data, peer, (turn, ts, reactor) = item
         conn = self._decoded_conn(key)
         self._store(ev.BytesIn(0, ts, conn.reactor, turn, conn.id, len(data),
                                self._cut(conn, data) if conn.budget else b"",
                                address_text(peer) if peer is not None else ""))
 
     def _m_bytes_out(self, item: tuple) -> None:
-        _, key, data, peer, (turn, ts) = item
+        _, key, data, peer, (turn, ts, reactor) = item
         conn = self._decoded_conn(key)
         self._store(ev.BytesOut(0, ts, conn.reactor, turn, conn.id, len(data),
                                 self._cut(conn, data) if conn.budget else b"",
                                 address_text(peer) if peer is not None else ""))
 
     def _m_message(self, item: tuple) -> None:
-        _, key, protocol, kind, text, direction, (turn, ts) = item
+        _, key, protocol, kind, text, direction, (turn, ts, reactor) = item
         cid = self._dec_of.get(key, 0) if key else 0
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
         if text.endswith("\n"):
             text = text.rstrip("\r\n")
-        self._store(ev.ProtocolMessage(0, ts, self.reactor, turn, cid, protocol, kind, direction,
+        self._store(ev.ProtocolMessage(0, ts, reactor, turn, cid, protocol, kind, direction,
                                        text))
 
     def _m_closed(self, item: tuple) -> None:

@@ -77,7 +77,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self.turn = 0
         self.timer = 0
         self._ctx_transport = 0  # id() of the transport whose data is being handled
-        self._stamp: tuple[int, float] | None = None  # (turn, start) while a turn is open
+        self._stamp: tuple[int, float, str] | None = None  # (turn, start, reactor) in a turn
         self._turn_fds = 0
         self._turn_timers = 0
         self._turn_threads = 0
@@ -129,7 +129,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         for item in batch:
             code = item[0]
             if code == BYTES_IN or code == BYTES_OUT:
-                _, key, data, peer, (turn, ts) = item
+                _, key, data, peer, (turn, ts, reactor) = item
                 cid = dec_get(key)
                 conn = states[cid] if cid is not None else self._decoded_conn(key)
                 size = len(data)
@@ -208,9 +208,9 @@ class Tracer(ConnectionHooks, DeferredHooks):
         key = self._ctx_transport
         return self._conn_of.get(key, 0) if key else 0
 
-    def _stamp_now(self) -> tuple[int, float]:
+    def _stamp_now(self) -> tuple[int, float, str]:
         """The (turn, time) stamp for a hot event outside any loop turn."""
-        return (self.turn, _now())
+        return (self.turn, _now(), self.reactor)
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -259,12 +259,12 @@ class Tracer(ConnectionHooks, DeferredHooks):
         if self._stamp is not None:
             self._turn_fds += fds_ready
             return
-        self.turn = turn = self.turn + 1
-        self._stamp = (turn, _now())
-        self._turn_fds = fds_ready
-        self._ctx_transport = 0
         if id(reactor) != self._reactor_key:
             self._enter_reactor(reactor)
+        self.turn = turn = self.turn + 1
+        self._stamp = (turn, _now(), self.reactor)
+        self._turn_fds = fds_ready
+        self._ctx_transport = 0
 
     def turn_ended(self, reactor: Any) -> None:
         """The loop turn's work is done (the loop is about to wait again)."""
@@ -274,13 +274,11 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._stamp = None
         end = _now()
         raw = self._raw
-        if self._turn_timers or self._turn_threads:
-            raw.append((TURN, self.reactor, stamp[0], stamp[1], end - stamp[1], self._turn_fds,
-                        self._turn_timers, self._turn_threads))
+        timers = self._turn_timers
+        threads = self._turn_threads
+        if timers or threads:
             self._turn_timers = self._turn_threads = 0
-        else:
-            raw.append((TURN, self.reactor, stamp[0], stamp[1], end - stamp[1], self._turn_fds,
-                        0, 0))
+        raw.append((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
         if len(raw) > self._raw_limit:
             self._trim()
         if end >= self._next_periodic:
@@ -288,7 +286,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
             self.periodic(end)
 
     def _m_turn(self, item: tuple) -> None:
-        _, reactor, turn, start, duration, fds, timers, threads = item
+        _, (turn, start, reactor), duration, fds, timers, threads = item
         self._store(ev.LoopTurn(0, start, reactor, turn, 0, duration, fds, timers, threads))
 
     def dispatch_started(self, reactor: Any) -> None:
