@@ -136,4 +136,4 @@ class Demo:
             log.warning("demo: %s could not send: %s", service.handle.description, exc)
             return
         if d is not None and hasattr(d, "addErrback"):
-            d.addErrback(lambda failure: None)
+            d.addErrback(lambda failure: log.warning("demo: %s: %s", service.handle.description, failure.getErrorMessage()))

@@ -56,9 +56,11 @@ class MainWindow(QMainWindow):
         self._ticks = 0
 
         self.log_handler = WindowLogHandler()
-        logging.getLogger("inspector").addHandler(self.log_handler)
-        if logging.getLogger("inspector").level == logging.NOTSET or logging.getLogger("inspector").level > logging.INFO:
-            logging.getLogger("inspector").setLevel(logging.INFO)
+        framework_log = logging.getLogger("inspector")
+        framework_log.addHandler(self.log_handler)
+        self._log_level = framework_log.level
+        if framework_log.getEffectiveLevel() > logging.INFO:
+            framework_log.setLevel(logging.INFO)  # the log panel shows notices too
 
         self.launcher = LauncherPanel(reactor, self.settings)
         self.connections = ConnectionsPanel(self.store)
@@ -248,7 +250,9 @@ class MainWindow(QMainWindow):
             self.demo.stop()
         self.launcher.stop_all()
         self.stop_recording()
-        logging.getLogger("inspector").removeHandler(self.log_handler)
+        framework_log = logging.getLogger("inspector")
+        framework_log.removeHandler(self.log_handler)
+        framework_log.setLevel(self._log_level)
 
     # -- the refresh ---------------------------------------------------------------------
 
