@@ -138,3 +138,32 @@ def test_crash_leaves_without_shutdown_triggers(reactor):
 def test_close_is_idempotent(reactor):
     reactor.close()
     reactor.close()
+
+
+def test_sigint_stops_the_reactor_cleanly_and_handlers_are_restored(reactor):
+    import os
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are delivered to the main thread only")
+    before = signal.getsignal(signal.SIGINT)
+    order = []
+    reactor.addSystemEventTrigger("before", "shutdown", order.append, "shutdown trigger ran")
+
+    def interrupt():
+        order.append("sending SIGINT")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def heartbeat():  # keeps Python code running under every host loop
+        if reactor.running:
+            reactor.callLater(0.02, heartbeat)
+
+    reactor.callWhenRunning(heartbeat)
+    reactor.callLater(0.05, interrupt)
+    guard = reactor.callLater(10, reactor.crash)
+    reactor.run()
+    assert guard.active(), "SIGINT did not stop the reactor"
+    guard.cancel()
+    assert order == ["sending SIGINT", "shutdown trigger ran"]
+    assert signal.getsignal(signal.SIGINT) is before

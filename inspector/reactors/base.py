@@ -48,6 +48,19 @@ Hooks for backends (stable; foreign-loop reactors override these):
     backend may replace it (asyncio: ``call_soon_threadsafe``) but must then run
     ``_run_thread_calls()`` in the loop thread.
 
+``_install_waker()``
+    Called once by ``__init__`` to register the waker (default: ``addReader``). A
+    backend that wakes its loop another way overrides it (and ``wakeUp``).
+
+``_forget(selectable)``
+    A transport is about to close its descriptor: stop watching it. Default:
+    ``removeReader`` and ``removeWriter``.
+
+Signals: ``startRunning()`` (which every backend's ``run`` calls) makes SIGINT and
+SIGTERM queue ``stop()`` when it runs in the main thread and the handlers are still
+Python's defaults; ``crash()`` and ``close()`` put the old handlers back. Set
+``install_signal_handlers = False`` (or ``run(installSignalHandlers=False)``) to opt out.
+
 ``_report_slow(what, duration)``
     Called when one callback or handler held the loop longer than
     ``slow_callback_threshold`` seconds (None turns detection off). Logs a warning
@@ -67,6 +80,7 @@ import heapq
 import itertools
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -318,6 +332,8 @@ class ReactorBase:
 
     #: A callback or handler holding the loop longer than this (seconds) is reported.
     slow_callback_threshold: float | None = 0.05
+    #: Whether starting in the main thread makes SIGINT/SIGTERM stop the reactor.
+    install_signal_handlers = True
 
     def __init__(self) -> None:
         self.running = False
@@ -334,6 +350,7 @@ class ReactorBase:
         self._pool_size = 10
         self._pool_shutdown_id: Any = None
         self._loop_thread: threading.Thread | None = None
+        self._saved_signals: dict[int, Any] = {}
         self.addSystemEventTrigger("during", "shutdown", self.crash)
         self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
         self.waker = _Waker(self)
@@ -551,16 +568,57 @@ class ReactorBase:
         self._started = True
         self._stopped = False
         self._loop_thread = threading.current_thread()
+        self._install_signal_handlers()
         self.addSystemEventTrigger("during", "startup", self._reallyStartRunning)
         self.fireSystemEvent("startup")
 
     def _reallyStartRunning(self) -> None:
         self.running = True
 
-    def run(self) -> None:
-        """Fire the startup triggers and run the loop until ``stop()`` (or ``crash()``)."""
+    def run(self, installSignalHandlers: bool = True) -> None:
+        """Fire the startup triggers and run the loop until ``stop()`` (or ``crash()``).
+
+        With ``installSignalHandlers`` (and in the main thread), SIGINT and SIGTERM stop
+        the reactor cleanly, shutdown triggers included.
+        """
+        self.install_signal_handlers = installSignalHandlers
         self.startRunning()
         self.mainLoop()
+
+    def _install_signal_handlers(self) -> None:
+        """Make SIGINT/SIGTERM call ``stop()`` (a second one: ``crash()``); main thread only.
+
+        Only default handlers are replaced, so an application's own stay in charge. The
+        handler just queues a thread call, which is safe at any point of the loop.
+        """
+        if not self.install_signal_handlers or threading.current_thread() is not threading.main_thread():
+            return
+        for signum, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+            try:
+                if signal.getsignal(signum) is default:
+                    self._saved_signals[signum] = signal.signal(signum, self._on_signal)
+            except (ValueError, OSError):  # pragma: no cover - unusual platforms
+                pass
+
+    def _restore_signal_handlers(self) -> None:
+        saved, self._saved_signals = self._saved_signals, {}
+        for signum, handler in saved.items():
+            try:
+                if signal.getsignal(signum) == self._on_signal:
+                    signal.signal(signum, handler)
+            except (ValueError, OSError):  # pragma: no cover
+                pass
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        log.info("Received signal %d, shutting down", signum)
+        if self._stopped:
+            self.callFromThread(self.crash)  # asked twice: leave without waiting
+        else:
+            self.callFromThread(self._stop_if_running)
+
+    def _stop_if_running(self) -> None:
+        if self._started and not self._stopped:
+            self.stop()
 
     def mainLoop(self) -> None:
         """The built-in loop: run due calls, wait for readiness, repeat while started."""
@@ -598,6 +656,7 @@ class ReactorBase:
         was_started = self._started
         self._started = False
         self.running = False
+        self._restore_signal_handlers()
         if was_started:
             self._startedBefore = True
         self._leave_loop()
@@ -617,6 +676,7 @@ class ReactorBase:
         if self._closed:
             return
         self._closed = True
+        self._restore_signal_handlers()
         self._stop_thread_pool()
         try:
             self.removeReader(self.waker)
