@@ -910,3 +910,25 @@ def test_exceptions_in_half_close_callbacks_and_build_protocol_are_logged(reacto
     text = " ".join(str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     for name in ("readConnectionLost", "writeConnectionLost", "buildProtocol"):
         assert f"boom in {name}" in text
+
+
+def test_connect_from_a_bound_local_address(reactor, run):
+    async def scenario():
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        local_port = probe.getsockname()[1]
+        probe.close()
+        port = reactor.listenTCP(0, RecordingFactory())
+        factory = RecordingFactory()
+        reactor.connectTCP("127.0.0.1", port.getHost().port, factory, bindAddress=("127.0.0.1", local_port))
+        client = await factory.next_built
+        await client.made
+        server = await port.factory.next_built
+        seen_from = server.transport.getPeer()
+        client.transport.loseConnection()
+        await server.lost
+        await port.stopListening()
+        return seen_from, local_port
+
+    seen_from, local_port = run(scenario)
+    assert seen_from == IPv4Address("TCP", "127.0.0.1", local_port)
