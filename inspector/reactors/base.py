@@ -90,7 +90,7 @@ from typing import Any, Callable
 from zope.interface import implementer
 
 from inspector import error
-from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
+from inspector.defer import Deferred, DeferredList, succeed
 from inspector.failure import Failure
 from inspector.interfaces import (
     IDelayedCall,
