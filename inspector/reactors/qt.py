@@ -209,6 +209,11 @@ class _EpollWatcher:
                     reactor._report_slow(reactor._handler_target(selectable, in_read), now - started)
                 started = now
         if _tracer is not None: _tracer.dispatch_ended(reactor)
+        heap = reactor._heap
+        if heap and heap[0][0] <= _monotonic():
+            # Calls made due by these handlers (a callLater(0) closing a connection)
+            # run now rather than one Qt timer activation later.
+            reactor.runUntilCurrent()
 
     def _unpark(self, fd: int) -> None:
         self._parked.discard(fd)
