@@ -8,8 +8,9 @@ Run ``python benchmarks/net_bench.py`` (about a minute). Three workloads:
 * bulk: MB/s echoed over one connection (64 KiB writes, up to 4 MiB in flight).
 
 Each server runs in its own process pinned to CPU 0; the load comes from a separate
-raw-socket epoll client process pinned to CPU 1 (its CPU use is reported, to show it is
-not the bottleneck). Every round measures every server on every workload; the table
+raw-socket epoll client process pinned to CPU 1 -- ``net_load.c``, compiled on first
+use, or the Python client below when no compiler is found (its CPU use is reported, to
+show it is not the bottleneck). Every round measures every server on every workload; the table
 shows medians over rounds, and ratios are taken within a round before the median.
 
 Servers are named entries of ``SERVERS`` (name -> function that serves forever), so
@@ -21,13 +22,16 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import hashlib
 import json
 import os
 import select
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Callable
 
@@ -360,14 +364,34 @@ class Server:
             self.proc.wait()
 
 
-def measure(server: Server, workload: str, duration: float) -> dict:
+def build_c_client() -> str | None:
+    """Compile ``net_load.c`` (the same loads in C) once; None if no compiler works."""
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "net_load.c")
+    with open(source, "rb") as f:
+        digest = hashlib.sha1(f.read()).hexdigest()[:12]
+    binary = os.path.join(tempfile.gettempdir(), f"inspector-net-load-{digest}")
+    if os.path.exists(binary):
+        return binary
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    partial = f"{binary}.{os.getpid()}"
+    done = subprocess.run([compiler, "-O2", "-o", partial, source], capture_output=True)
+    if done.returncode != 0:
+        return None
+    os.replace(partial, binary)
+    return binary
+
+
+def measure(server: Server, workload: str, duration: float, c_client: str | None) -> dict:
     """Run one client process against ``server``; return its rate and both sides' CPU use."""
+    args = [workload, str(server.ports[workload]), str(duration), str(server.proc.pid)]
+    if c_client is not None:
+        command = [c_client, *args]
+    else:
+        command = [sys.executable, os.path.abspath(__file__), "_load", *args]
     out = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "_load", workload, str(server.ports[workload]),
-         str(duration), str(server.proc.pid)],
-        capture_output=True,
-        text=True,
-        check=True,
+        command, capture_output=True, text=True, check=True, preexec_fn=functools.partial(_pin, CLIENT_CPU)
     ).stdout
     return json.loads(out)
 
@@ -378,10 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", action="append", choices=sorted(LOADS), help="workloads (repeatable; default: all)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--duration", type=float, default=0.7, help="seconds measured per case")
+    parser.add_argument("--client", choices=["c", "python"], default="c",
+                        help="load generator: C (built from net_load.c if a compiler exists) or Python")
     args = parser.parse_args(argv)
     names = args.server or list(DEFAULT_SERVERS)
     workloads = args.workload or list(LOADS)
     _pin(CLIENT_CPU)  # the parent only waits; keep it off the server's core
+    c_client = build_c_client() if args.client == "c" else None
     load_before = os.getloadavg()[0]
     servers = {name: Server(name) for name in names}
     results: dict[tuple[str, str], list[dict]] = {}
@@ -390,11 +417,13 @@ def main(argv: list[str] | None = None) -> int:
             order = names[rnd % len(names):] + names[: rnd % len(names)]  # rotate who goes first
             for workload in workloads:
                 for name in order:
-                    results.setdefault((workload, name), []).append(measure(servers[name], workload, args.duration))
+                    results.setdefault((workload, name), []).append(
+                        measure(servers[name], workload, args.duration, c_client))
     finally:
         for server in servers.values():
             server.close()
     print_table(names, workloads, results, args.rounds)
+    print(f"load generator: {'C (net_load.c)' if c_client else 'Python (raw sockets, epoll)'}")
     print(f"load average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
           " (other work on the machine makes every figure noisier; compare within a run).")
     errors = sum(r.get("errors", 0) for runs in results.values() for r in runs)
@@ -439,7 +468,6 @@ def _entry() -> int:
         SERVERS[sys.argv[2]]()
         return 0
     if len(sys.argv) >= 6 and sys.argv[1] == "_load":
-        _pin(CLIENT_CPU)
         result = LOADS[sys.argv[2]][0](int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
         print(json.dumps(result))
         return 0
