@@ -130,8 +130,11 @@ SERVERS: dict[str, Callable[[], None]] = {
     "inspector": serve_inspector,
     "twisted-epoll": serve_twisted_epoll,
     "asyncio": serve_asyncio,
-    # Not run by default: our reactor with slow-callback detection off, to price it.
+    # Not run by default: our reactor with slow-callback detection off, to price it,
+    # and our reactors hosted on foreign loops.
     "inspector-noslow": functools.partial(serve_inspector, "selectors", None),
+    "inspector-qt": functools.partial(serve_inspector, "qt"),
+    "inspector-asyncio": functools.partial(serve_inspector, "asyncio"),
 }
 #: What runs when no --server is given.
 DEFAULT_SERVERS = ["inspector", "twisted-epoll", "asyncio"]
