@@ -20,7 +20,7 @@ from inspector.protocols.basic import LineReceiver
 from inspector.trace import events as ev
 from inspector.trace.hooks import hooked_modules
 from inspector.trace.model import TraceConfig
-from inspector.trace.recording import Recorder, load
+from inspector.trace.recording import load
 from inspector.trace.session import raw_bytes, transcript
 
 
@@ -184,7 +184,7 @@ def test_refused_connect_and_port_in_use(reactor: Any, run: Any, tracing: Any) -
     events = tracing.trace.events()
     refused = _of(events, ev.PortRefused)
     assert [r.address for r in refused] == [f"127.0.0.1:{busy}"]
-    assert "Address already in use" in refused[0].error or "in use" in refused[0].error.lower()
+    assert "in use" in refused[0].error.lower()
     attempt = next(e for e in _of(events, ev.ConnectionOpened) if e.peer == f"127.0.0.1:{free}")
     states = [e.state for e in _of(events, ev.ConnectionState) if e.conn == attempt.conn]
     assert states == ["connecting", "failed"]

@@ -242,8 +242,9 @@ class ConnectionHooks:
 
     def _m_closed(self, item: tuple) -> None:
         _, key, cid, reason_type, message, turn, ts = item
-        if self._dec_of.get(key) == cid:
-            del self._dec_of[key]
+        decoded = self._dec_of.pop(key, None)
+        if decoded is not None and decoded != cid:  # first seen by a hot hook, before tracing
+            self._conn_state.pop(decoded, None)
         conn = self._conn_state.pop(cid)
         final = "closed" if reason_type in ("", "ConnectionDone") else "failed"
         if conn.state != final:

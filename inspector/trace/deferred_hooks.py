@@ -134,6 +134,8 @@ class DeferredHooks:
         """A callback of ``d`` returned ``other``; ``d`` waits for it."""
         did, other_id = self._did(d), self._did(other)
         self._waiting_on[did] = other_id
+        if len(self._waiting_on) > self.config.pending_deferreds:
+            self._waiting_on.popitem(last=False)
         self._emit(ev.DeferredChained(0, _now(), self.reactor, self.turn, self._context_conn(),
                                       did, other_id))
 

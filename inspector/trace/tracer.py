@@ -87,7 +87,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._timer_stack: list[tuple[int, float, float, float, Any, int, int]] = []
         # Deferred bookkeeping done at the hook (see deferred_hooks).
         self._pending_since: OrderedDict[int, tuple[float, str, str]] = OrderedDict()
-        self._waiting_on: dict[int, int] = {}
+        self._waiting_on: OrderedDict[int, int] = OrderedDict()
         self._held: OrderedDict[int, int] = OrderedDict()
         # Periodic work.
         self._periodic: list[Callable[[], None]] = []
