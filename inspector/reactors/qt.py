@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import select
 import time
-from typing import Any, Callable
+from typing import Any
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSocketNotifier, QThread, QTimer, Qt
