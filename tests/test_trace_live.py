@@ -520,3 +520,38 @@ def test_disable_switches_every_hook_off(reactor: Any, run: Any) -> None:
 
     run(scenario)
     assert sum(tracer.trace.totals().values()) == before
+
+
+@trace_config(closed_connections=20)
+def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
+                                                    tracing: Any) -> None:
+    total = 60
+
+    class Hello(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(b"hi")
+            self.transport.loseConnection()
+
+    class Reader(Protocol):
+        def connectionLost(self, reason: Any) -> None:
+            self.factory.lost += 1
+            if self.factory.lost == total:
+                self.factory.done.callback(None)
+
+    async def scenario() -> None:
+        port = reactor.listenTCP(0, Factory.forProtocol(Hello), interface="127.0.0.1")
+        client = ClientFactory.forProtocol(Reader)
+        client.lost, client.done = 0, Deferred()
+        for _ in range(total):
+            reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        await client.done
+        await sleep(reactor, 0.05)
+        await port.stopListening()
+
+    run(scenario)
+    trace = tracing.trace
+    assert len(trace.connections) == 20
+    assert trace.connections_dropped == 2 * total - 20
+    assert all(s.state == "closed" and s.bytes_in + s.bytes_out == 2
+               for s in trace.connections.values())
+    assert tracing._conn_of == {} and tracing._dec_of == {} and tracing._conn_state == {}
