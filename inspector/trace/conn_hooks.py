@@ -78,6 +78,8 @@ class ConnectionHooks:
         return cid
 
     def _m_bind(self, item: tuple) -> None:
+        if len(item) > 3:  # a handover: the attempt's id no longer stands for it
+            self._dec_of.pop(item[3], None)
         self._dec_of[item[1]] = item[2]
 
     def _decoded_conn(self, key: int) -> _Conn:
@@ -115,7 +117,7 @@ class ConnectionHooks:
         cid = self._conn_of.pop(id(attempt), None)
         if cid is not None:
             self._conn_of[id(transport)] = cid
-            self._raw_append((BIND, id(transport), cid))
+            self._raw_append((BIND, id(transport), cid, id(attempt)))
 
     def connection_opened(self, transport: Any, role: str, kind: str = "tcp") -> None:
         """``transport`` is connected (role ``client``/``server``) or a UDP port (``udp``)."""
