@@ -160,14 +160,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", action="append", choices=sorted(SERVERS), help="servers (repeatable)")
     parser.add_argument("--workload", action="append", choices=sorted(net_bench.LOADS), help="workloads (repeatable; default echo, qotd)")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=1.0, help="seconds measured per case")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=0.7, help="seconds measured per case")
+    parser.add_argument("--client", choices=["c", "python"], default="c",
+                        help="load generator: C (net_bench's net_load.c) or Python")
     args = parser.parse_args(argv)
     names = args.server or list(DEFAULT_SERVERS)
     if BASELINE not in names:
         names.insert(0, BASELINE)
     workloads = args.workload or ["echo", "qotd"]
     net_bench._pin(net_bench.CLIENT_CPU)
+    c_client = net_bench.build_c_client() if args.client == "c" else None
+    load_before = os.getloadavg()[0]
     servers: dict[str, Server] = {}
     results: dict[tuple[str, str], list[dict]] = {}
     try:
@@ -178,12 +182,14 @@ def main(argv: list[str] | None = None) -> int:
             for workload in workloads:
                 for name in order:
                     results.setdefault((workload, name), []).append(
-                        net_bench.measure(servers[name], workload, args.duration)
+                        net_bench.measure(servers[name], workload, args.duration, c_client)
                     )
     finally:
         for server in servers.values():
             server.close()
     print_table(names, workloads, results, args.rounds)
+    print(f"\nload generator: {'C (net_load.c)' if c_client else 'Python (raw sockets, epoll)'}; "
+          f"load average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     return 0
 
 
@@ -191,6 +197,22 @@ def _ratio(results: dict, workload: str, top: str, bottom: str, rounds: int) -> 
     """Median over rounds of top's rate / bottom's rate, measured in the same round."""
     return statistics.median(
         results[(workload, top)][i]["rate"] / results[(workload, bottom)][i]["rate"] for i in range(rounds)
+    )
+
+
+def _cost_ratio(results: dict, workload: str, top: str, bottom: str, rounds: int) -> float:
+    """Like ``_ratio`` but from server CPU per operation (bottom's cost / top's cost).
+
+    On a machine shared with other work a server may not get its core to itself, and
+    its rate then says more about the scheduler than about the server; CPU time per
+    operation is much less sensitive to that.
+    """
+
+    def cost(run: dict) -> float:
+        return run["server_cpu"] / run["rate"]
+
+    return statistics.median(
+        cost(results[(workload, bottom)][i]) / cost(results[(workload, top)][i]) for i in range(rounds)
     )
 
 
@@ -218,16 +240,25 @@ def print_table(names: list[str], workloads: list[str], results: dict, rounds: i
     checks = []
     if "qt" in names:
         for workload in workloads:
-            checks.append((f"qt / selectors, {workload}", _ratio(results, workload, "qt", BASELINE, rounds), 0.9))
+            checks.append((f"qt / selectors, {workload}", workload, "qt", BASELINE, 0.9))
         if "asyncio-qasync" in names and "echo" in workloads:
-            checks.append(("qt / asyncio-qasync, echo", _ratio(results, "echo", "qt", "asyncio-qasync", rounds), 2.5))
+            checks.append(("qt / asyncio-qasync, echo", "echo", "qt", "asyncio-qasync", 2.5))
         if "qt+5000idle" in names and "echo" in workloads:
-            checks.append(("qt+5000idle / qt, echo", _ratio(results, "echo", "qt+5000idle", "qt", rounds), 0.9))
+            checks.append(("qt+5000idle / qt, echo", "echo", "qt+5000idle", "qt", 0.9))
     if checks:
-        print()
-        for label, value, target in checks:
-            verdict = "ok" if value >= target else "MISSED"
-            print(f"{label:<32} {value:>6.2f}x  (target >= {target}x)  {verdict}")
+        print(f"\n{'target':<30} {'by rate':>8} {'by CPU/op':>10}")
+        for label, workload, top, bottom, target in checks:
+            by_rate = _ratio(results, workload, top, bottom, rounds)
+            by_cost = _cost_ratio(results, workload, top, bottom, rounds)
+            if min(by_rate, by_cost) >= target:
+                verdict = "ok"
+            elif by_cost >= target:
+                verdict = "ok by CPU/op only"
+            elif by_rate >= target:
+                verdict = "ok by rate only"
+            else:
+                verdict = "MISSED"
+            print(f"{label:<30} {by_rate:>7.2f}x {by_cost:>9.2f}x  (target >= {target}x)  {verdict}")
 
 
 def _entry() -> int:
