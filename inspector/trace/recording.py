@@ -39,6 +39,7 @@ class Recorder:
         self._cursor = trace.subscribe(from_start=True)
         self._missed = 0
         self.written = 0
+        self._reactor = trace.header.get("reactor") or ""
         header = {"format": FORMAT, "version": VERSION}
         header.update({k: v for k, v in trace.header.items() if k not in header})
         header.setdefault("start_time", time.time())
@@ -62,6 +63,11 @@ class Recorder:
         if self._cursor.missed != self._missed:
             self._missed = self._cursor.missed
             self._write({"meta": {"missed": self._missed}})
+        reactor = self.trace.header.get("reactor")
+        if reactor and reactor != self._reactor:
+            # Known once the loop ran: say so early, in case the file is cut short later.
+            self._reactor = reactor
+            self._write({"meta": {"reactor": reactor}})
         self._file.flush()
         self.written += len(events)
         return len(events)
