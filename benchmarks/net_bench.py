@@ -24,6 +24,7 @@ import errno
 import functools
 import hashlib
 import json
+import logging
 import os
 import select
 import shutil
@@ -61,6 +62,9 @@ def serve_inspector(reactor_name: str = "selectors", slow_callback_threshold: fl
 
     reactor = reactors.create(reactor_name)
     reactor.slow_callback_threshold = slow_callback_threshold
+    # Detection stays on (it is part of the price); its warnings, which a busy machine
+    # provokes by preempting the server, stay out of the table.
+    logging.getLogger("inspector").setLevel(logging.ERROR)
 
     class Echo(Protocol):
         def dataReceived(self, data: bytes) -> None:
