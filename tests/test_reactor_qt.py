@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Qt, Signal
 from PySide6.QtWidgets import QDialog
 
 from inspector.defer import Deferred, inlineCallbacks
@@ -153,6 +153,42 @@ def test_both_readiness_paths_echo_over_many_connections(qt_reactor: Any) -> Non
         return counts
 
     assert run_until(reactor, scenario) == [50] * 32
+
+
+def test_one_precise_timer_and_on_linux_one_notifier_however_much_is_pending(qapp: Any) -> None:
+    """500 pending calls and 40 open connections cost Qt one timer and (epoll path) one notifier."""
+    from PySide6.QtCore import QSocketNotifier
+
+    def qt_objects() -> tuple[int, int]:
+        return len(qapp.findChildren(QTimer)), len(qapp.findChildren(QSocketNotifier))
+
+    for use_epoll in (True, False):
+        timers_before, notifiers_before = qt_objects()
+        reactor = QtReactor(use_epoll=use_epoll)
+        try:
+            @inlineCallbacks
+            def scenario() -> Any:
+                for i in range(500):
+                    reactor.callLater(60 + i, lambda: None)
+                port = reactor.listenTCP(0, Factory.forProtocol(Echo))
+                pingers = [Pinger(1000) for _ in range(20)]
+                for pinger in pingers:
+                    yield connect(reactor, port, pinger)
+                timers, notifiers = qt_objects()
+                precise = [t for t in qapp.findChildren(QTimer) if t.timerType() == Qt.TimerType.PreciseTimer]
+                for pinger in pingers:
+                    pinger.transport.loseConnection()
+                yield port.stopListening()
+                return timers - timers_before, notifiers - notifiers_before, len(precise)
+
+            timers, notifiers, precise = run_until(reactor, scenario)
+        finally:
+            reactor.close()
+        assert timers == 1 and precise >= 1
+        if use_epoll:
+            assert notifiers == 1
+        else:
+            assert notifiers >= 41  # the port, 20 clients and 20 server ends (and the waker)
 
 
 def test_descriptor_numbers_reused_by_new_connections_still_work(qt_reactor: Any) -> None:
