@@ -174,7 +174,7 @@ def test_asyncio_streams_talk_to_a_reactor_server_on_the_same_loop(
         return echoed
 
     try:
-        from conftest import run_reactor_until
+        from reactor_support import run_reactor_until
 
         echoed = run_reactor_until(reactor, scenario)
     finally:
@@ -207,7 +207,7 @@ def test_async_code_awaits_a_deferred_and_a_deferred_waits_for_a_future(
         return doubled, message
 
     try:
-        from conftest import run_reactor_until
+        from reactor_support import run_reactor_until
 
         result = run_reactor_until(reactor, scenario)
     finally:

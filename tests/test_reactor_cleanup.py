@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REACTOR_NAMES, run_reactor_until
+from reactor_support import REACTOR_NAMES, run_reactor_until
 from inspector import reactors
 from inspector.defer import Deferred, inlineCallbacks
 from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol

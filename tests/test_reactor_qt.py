@@ -93,7 +93,7 @@ def connect(reactor: Any, port: Any, protocol: Protocol) -> Deferred:
 
 def run_until(reactor: Any, fn: Any, timeout: float = 10.0) -> Any:
     """Run ``reactor`` until ``fn()``'s Deferred fires; the shared fixture's runner."""
-    from conftest import run_reactor_until
+    from reactor_support import run_reactor_until
 
     return run_reactor_until(reactor, fn, timeout=timeout)
 

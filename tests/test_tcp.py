@@ -825,7 +825,7 @@ def test_many_connections_at_once(reactor, run):
 
 
 def test_shutdown_drops_open_connections_with_connection_lost(reactor):
-    from conftest import run_reactor_until
+    from reactor_support import run_reactor_until
 
     holder = {}
 
