@@ -201,6 +201,13 @@ class AsyncioReactor(ReactorBase):
         if failed:
             raise failed[0]
 
+    def doIteration(self, timeout: float | None) -> None:
+        """Not available: asyncio's loop turns itself; use ``run()`` (or run loop.run_forever())."""
+        raise NotImplementedError(
+            "a reactor hosted on asyncio's loop cannot run single turns (iterate()); "
+            "asyncio runs the loop: use run()"
+        )
+
     def mainLoop(self) -> None:
         """Run the asyncio loop until the reactor stops, unless it is already running."""
         loop = self.loop

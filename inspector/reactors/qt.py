@@ -468,6 +468,13 @@ class QtReactor(ReactorBase):
             self._app.aboutToQuit.connect(self._on_about_to_quit)
             self._quit_connected = True
 
+    def doIteration(self, timeout: float | None) -> None:
+        """Not available: Qt's loop turns itself; use ``run()`` (or run app.exec())."""
+        raise NotImplementedError(
+            "a reactor hosted on Qt's loop cannot run single turns (iterate()); "
+            "Qt runs the loop: use run()"
+        )
+
     def mainLoop(self) -> None:
         """Run ``app.exec()`` until the reactor stops, unless a Qt loop already runs."""
         if QThread.currentThread().loopLevel() > 0 or not self._started:
