@@ -3,10 +3,11 @@
 Run: ``python benchmarks/trace_bench.py [--seconds 1.5] [--rounds 5]`` (about a minute).
 
 The workload is the echo benchmark's (``net_bench.py``): 64-byte ping-pong over 32
-connections. The server under test runs in its own process on the selectors reactor;
-the load comes from a raw-socket epoll client in another process (pinned to another
-CPU where possible). The figure is round trips per second of the *server's CPU time*,
-so other work on a shared machine disturbs it less than wall-clock time would.
+connections on the selectors reactor, here with the echo server and the clients in one
+process, so the hooks run on both ends of every round trip and the measurement needs
+no outside load generator. The figure is round trips per second of the process's CPU
+time: the loop is single-threaded, and on a shared machine CPU time is disturbed far
+less than wall-clock time.
 
 Variants, interleaved round by round (the table shows the best round of each, since
 noise only ever slows a run down, and the median):
@@ -28,9 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import select
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,19 +43,10 @@ MESSAGE = b"x" * 64
 WARM_UP = 0.3
 
 
-def _pin(cpu: int) -> None:
-    try:
-        if cpu < (os.cpu_count() or 1):
-            os.sched_setaffinity(0, {cpu})
-    except (AttributeError, OSError):
-        pass
-
-
-def server(seconds: float, trace_on: bool, reader: bool) -> None:
-    """Serve echo; after the warm-up, count round trips for ``seconds``; print the rate."""
-    _pin(0)
+def worker(seconds: float, connections: int, trace_on: bool, reader: bool) -> None:
+    """Echo server and ping-pong clients in this process; print round trips per CPU second."""
     from inspector import reactors
-    from inspector.protocol import Factory, Protocol
+    from inspector.protocol import ClientFactory, Factory, Protocol
 
     reactor = reactors.create("selectors")
     if trace_on:
@@ -64,6 +54,7 @@ def server(seconds: float, trace_on: bool, reader: bool) -> None:
 
         tracer = inspector.trace.enable()
         if reader:
+            # What the window does: drain everything new about 30 times a second.
             cursor = tracer.trace.subscribe()
 
             def poll() -> None:
@@ -71,68 +62,45 @@ def server(seconds: float, trace_on: bool, reader: bool) -> None:
                 reactor.callLater(1 / 30, poll)
 
             reactor.callWhenRunning(poll)
-    state = {"bytes": 0}
+    state = {"trips": 0}
 
     class Echo(Protocol):
         def dataReceived(self, data: bytes) -> None:
             self.transport.write(data)
-            state["bytes"] += len(data)
+
+    class Pinger(Protocol):
+        def connectionMade(self) -> None:
+            self.pending = len(MESSAGE)
+            self.transport.write(MESSAGE)
+
+        def dataReceived(self, data: bytes) -> None:
+            self.pending -= len(data)
+            if self.pending <= 0:
+                state["trips"] += 1
+                self.pending = len(MESSAGE)
+                self.transport.write(MESSAGE)
 
     port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
-    print(port.getHost().port, flush=True)
+    client = ClientFactory.forProtocol(Pinger)
     marks: dict[str, float] = {}
 
     def start() -> None:
-        marks.update(cpu=time.process_time(), wall=time.perf_counter(), bytes=state["bytes"])
+        marks.update(cpu=time.process_time(), trips=state["trips"])
         reactor.callLater(seconds, finish)
 
     def finish() -> None:
         cpu = time.process_time() - marks["cpu"]
-        wall = time.perf_counter() - marks["wall"]
-        trips = (state["bytes"] - marks["bytes"]) / len(MESSAGE)
-        print(f"{trips / cpu:.1f} {trips / wall:.1f}", flush=True)
+        print(f"{(state['trips'] - marks['trips']) / cpu:.1f}", flush=True)
         reactor.stop()
 
-    reactor.callLater(WARM_UP, start)
+    def begin() -> None:
+        for _ in range(connections):
+            reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        reactor.callLater(WARM_UP, start)
+
+    reactor.callWhenRunning(begin)
     reactor.run()
     reactor.close()
-
-
-def client(port: int, connections: int) -> None:
-    """Ping-pong 64-byte messages on ``connections`` sockets until the server goes away."""
-    _pin(1)
-    poller = select.epoll()
-    socks = {}
-    pending = {}
-    for _ in range(connections):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setblocking(False)
-        socks[sock.fileno()] = sock
-        pending[sock.fileno()] = len(MESSAGE)
-        poller.register(sock.fileno(), select.EPOLLIN)
-        sock.send(MESSAGE)
-    while socks:
-        for fd, _ in poller.poll(1.0):
-            sock = socks[fd]
-            try:
-                data = sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                data = b""
-            if not data:
-                poller.unregister(fd)
-                del socks[fd]
-                sock.close()
-                continue
-            pending[fd] -= len(data)
-            if pending[fd] <= 0:
-                pending[fd] = len(MESSAGE)
-                try:
-                    sock.send(MESSAGE)
-                except OSError:
-                    pass
 
 
 def strip_hooks(src: Path, dest: Path) -> int:
@@ -149,28 +117,19 @@ def strip_hooks(src: Path, dest: Path) -> int:
 
 
 def measure(tree: Path, seconds: float, connections: int, trace_on: bool, reader: bool) -> float:
-    """One server process importing ``inspector`` from ``tree`` under load; its rate."""
+    """Run one worker process importing ``inspector`` from ``tree``; its round trips/s."""
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
-    me = str(Path(__file__).resolve())
-    args = [sys.executable, me, "--serve", "--seconds", str(seconds)]
+    args = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seconds", str(seconds),
+            "--connections", str(connections)]
     if trace_on:
         args.append("--trace-on")
     if reader:
         args.append("--reader")
-    srv = subprocess.Popen(args, env=env, cwd=str(tree), stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(srv.stdout.readline())  # type: ignore[union-attr]
-        load = subprocess.Popen([sys.executable, me, "--load", str(port), "--connections",
-                                 str(connections)], env=env)
-        line = srv.stdout.readline()  # type: ignore[union-attr]
-        srv.wait(timeout=30)
-        load.wait(timeout=30)
-    finally:
-        if srv.poll() is None:
-            srv.kill()
-    if not line:
-        raise SystemExit("the server under test failed")
-    return float(line.split()[0])
+    out = subprocess.run(args, env=env, cwd=str(tree), capture_output=True, text=True,
+                         timeout=seconds + 60)
+    if out.returncode != 0:
+        raise SystemExit(f"worker failed:\n{out.stderr}")
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -179,16 +138,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="runs per variant")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--baseline-commit", help="compare against a git worktree of this commit")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--load", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--trace-on", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reader", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        server(args.seconds, args.trace_on, args.reader)
-        return
-    if args.load:
-        client(args.load, args.connections)
+    if args.worker:
+        worker(args.seconds, args.connections, args.trace_on, args.reader)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="inspector-nohooks-"))
@@ -209,9 +164,10 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, tree, trace_on, reader in variants:
                 samples[name].append(measure(tree, args.seconds, args.connections, trace_on, reader))
-        print(f"echo, 64-byte ping-pong over {args.connections} connections, selectors reactor, "
-              f"Python {sys.version.split()[0]}; {args.rounds} rounds x {args.seconds} s")
-        print(f"round trips per second of server CPU time; baseline: {label}")
+        print(f"echo, 64-byte ping-pong over {args.connections} connections (both ends in one "
+              f"process), selectors reactor, Python {sys.version.split()[0]}; "
+              f"{args.rounds} rounds x {args.seconds} s")
+        print(f"round trips per second of CPU time; baseline: {label}")
         print(f"{'variant':>12} | {'best':>8} | {'median':>8} | {'best vs no hooks':>16} | "
               f"{'median vs no hooks':>18}")
         print("-" * 75)
