@@ -13,9 +13,9 @@ def test_opening_a_file_that_is_not_a_recording_shows_why(qtbot: Any, window: An
     junk = tmp_path / "notes.txt"
     junk.write_text("just some notes\n")
     loader = window.open_recording(str(junk))
-    qtbot.waitUntil(lambda: loader.done)
+    qtbot.waitUntil(lambda: loader.done, timeout=10000)
     assert "not an Inspector trace recording" in window.statusBar().currentMessage()
-    qtbot.waitUntil(lambda: any("not an Inspector trace recording" in row[3] for row in table_rows(find(window, QTableView, "log.table"))))
+    qtbot.waitUntil(lambda: any("not an Inspector trace recording" in row[3] for row in table_rows(find(window, QTableView, "log.table"))), timeout=10000)
     assert window.live  # the live session stays on screen
 
 
@@ -43,9 +43,9 @@ def test_record_then_open_shows_the_session_offline_and_exports(
     find(window, QLineEdit, "launcher.param.port").setText(str(port))
     qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
     connections = find(window, QTableView, "connections.table")
-    qtbot.waitUntil(lambda: len(table_rows(connections)) == 2)
+    qtbot.waitUntil(lambda: len(table_rows(connections)) == 2, timeout=10000)
     window.launcher.running()[-1].handle.send_line("recorded line")
-    qtbot.waitUntil(lambda: any("B" in row[6] and row[6] != "0 B" for row in table_rows(connections)))
+    qtbot.waitUntil(lambda: any("B" in row[6] and row[6] != "0 B" for row in table_rows(connections)), timeout=10000)
     qtbot.wait(300)  # the tracer flushes the recording about five times a second
     window.stop_recording()
     window.launcher.stop_all()

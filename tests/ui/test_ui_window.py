@@ -36,19 +36,19 @@ def test_echo_session_from_launch_to_stop(qtbot: Any, window: Any, free_port: Ca
     connections = find(window, QTableView, "connections.table")
 
     launch(qtbot, window, "Echo server (TCP)", port=port)
-    qtbot.waitUntil(lambda: any(f":{port}/tcp" in row[SERVICE] and row[STATUS] == "running" for row in table_rows(services)))
+    qtbot.waitUntil(lambda: any(f":{port}/tcp" in row[SERVICE] and row[STATUS] == "running" for row in table_rows(services)), timeout=10000)
     launch(qtbot, window, "Echo client (TCP)", port=port)
-    qtbot.waitUntil(lambda: sorted(row[ROLE] for row in table_rows(connections) if row[STATE] == "connected") == ["client", "server"], timeout=5000)
+    qtbot.waitUntil(lambda: sorted(row[ROLE] for row in table_rows(connections) if row[STATE] == "connected") == ["client", "server"], timeout=10000)
 
     rows = table_rows(connections)
     client_row = next(i for i, row in enumerate(rows) if row[ROLE] == "client")
     click_row(qtbot, connections, client_row)
     line = find(window, QLineEdit, "session.input")
-    qtbot.waitUntil(line.isEnabled)
+    qtbot.waitUntil(line.isEnabled, timeout=10000)
     qtbot.keyClicks(line, "hello inspector")
     qtbot.keyClick(line, Qt.Key.Key_Return)
     text_view = find(window, QPlainTextEdit, "session.text")
-    qtbot.waitUntil(lambda: "◀ hello inspector" in text_view.toPlainText(), timeout=5000)
+    qtbot.waitUntil(lambda: "◀ hello inspector" in text_view.toPlainText(), timeout=10000)
     assert "▶ hello inspector" in text_view.toPlainText()
     assert "68 65 6c 6c 6f" in find(window, QPlainTextEdit, "session.hex").toPlainText()
 
@@ -57,7 +57,7 @@ def test_echo_session_from_launch_to_stop(qtbot: Any, window: Any, free_port: Ca
     search = find(window, QLineEdit, "deferreds.search")
     qtbot.keyClicks(search, "connected")
     deferreds = find(window, QTableView, "deferreds.table")
-    qtbot.waitUntil(lambda: deferreds.model().rowCount() > 0)
+    qtbot.waitUntil(lambda: deferreds.model().rowCount() > 0, timeout=10000)
     click_row(qtbot, deferreds, deferreds.model().rowCount() - 1)
     diagram = window.deferreds.diagram
 
@@ -65,15 +65,15 @@ def test_echo_session_from_launch_to_stop(qtbot: Any, window: Any, free_port: Ca
         lines = diagram.accessibleDescription().splitlines()
         return lines[1] if len(lines) > 1 else ""
 
-    qtbot.waitUntil(lambda: first_step().startswith("1. callback") and "connected" in first_step() and " ran " in first_step())
+    qtbot.waitUntil(lambda: first_step().startswith("1. callback") and "connected" in first_step() and " ran " in first_step(), timeout=10000)
     assert "returned" in first_step()
 
     # Stop the server: its connections close, and the table says so.
     server_row = next(i for i, row in enumerate(table_rows(services)) if f":{port}/tcp" in row[SERVICE] and "server" in row[SERVICE])
     click_row(qtbot, services, server_row)  # the row's Stop button
-    qtbot.waitUntil(lambda: all(row[STATE] == "closed" for row in table_rows(connections)), timeout=5000)
+    qtbot.waitUntil(lambda: all(row[STATE] == "closed" for row in table_rows(connections)), timeout=10000)
     assert all(row[REASON] for row in table_rows(connections))
-    qtbot.waitUntil(lambda: table_rows(services)[server_row][STATUS] == "ended")
+    qtbot.waitUntil(lambda: table_rows(services)[server_row][STATUS] == "ended", timeout=10000)
     assert not line.isEnabled()
 
 
@@ -87,13 +87,13 @@ def test_bad_values_and_busy_ports_show_in_the_window(qtbot: Any, window: Any) -
         launch(qtbot, window, "Echo server (TCP)", port=busy.getsockname()[1])
         assert str(busy.getsockname()[1]) in error.text()
     assert find(window, QTableView, "launcher.services").model().rowCount() == 0
-    qtbot.waitUntil(lambda: any("65535" in row[3] for row in table_rows(find(window, QTableView, "log.table"))))
+    qtbot.waitUntil(lambda: any("65535" in row[3] for row in table_rows(find(window, QTableView, "log.table"))), timeout=10000)
 
 
 def test_refused_client_shows_failure(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
     launch(qtbot, window, "Echo client (TCP)", port=free_port())
     error = find(window, QLabel, "launcher.error")
-    qtbot.waitUntil(lambda: "refused" in error.text().lower(), timeout=5000)
+    qtbot.waitUntil(lambda: "refused" in error.text().lower(), timeout=10000)
     services = find(window, QTableView, "launcher.services")
     assert table_rows(services)[0][STATUS] == "failed"
 
@@ -123,11 +123,11 @@ def test_launcher_values_and_layout_persist(qtbot: Any, qt_reactor: Any, setting
 def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     services = find(window, QTableView, "launcher.services")
-    qtbot.waitUntil(lambda: len(table_rows(services)) >= 5)
+    qtbot.waitUntil(lambda: len(table_rows(services)) >= 5, timeout=10000)
     connections = find(window, QTableView, "connections.table")
-    qtbot.waitUntil(lambda: len(table_rows(connections)) >= 6, timeout=5000)
+    qtbot.waitUntil(lambda: len(table_rows(connections)) >= 6, timeout=10000)
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: all(row[STATUS] in ("ended", "failed") for row in table_rows(services)), timeout=5000)
+    qtbot.waitUntil(lambda: all(row[STATUS] in ("ended", "failed") for row in table_rows(services)), timeout=10000)
 
 
 def test_dark_palette_from_the_menu_and_remembered(qtbot: Any, qt_reactor: Any, settings: Any) -> None:
