@@ -90,6 +90,16 @@ def test_bad_values_and_busy_ports_show_in_the_window(qtbot: Any, window: Any) -
     qtbot.waitUntil(lambda: any("65535" in row[3] for row in table_rows(find(window, QTableView, "log.table"))), timeout=10000)
 
 
+def test_invalid_nick_and_unreachable_host_are_explained(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    error = find(window, QLabel, "launcher.error")
+    launch(qtbot, window, "IRC client (TCP)", port=free_port(), nick="9lives", channel="#tea")
+    assert "nick" in error.text() and "9lives" in error.text()
+    launch(qtbot, window, "Echo client (TCP)", host="no-such-host.invalid", port=free_port())
+    qtbot.waitUntil(lambda: "no-such-host.invalid" in error.text(), timeout=15000)
+    services = find(window, QTableView, "launcher.services")
+    assert [row[STATUS] for row in table_rows(services)] == ["failed"]
+
+
 def test_refused_client_shows_failure(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
     launch(qtbot, window, "Echo client (TCP)", port=free_port())
     error = find(window, QLabel, "launcher.error")
