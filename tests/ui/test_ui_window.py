@@ -136,6 +136,20 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     qtbot.waitUntil(lambda: len(table_rows(services)) >= 5, timeout=10000)
     connections = find(window, QTableView, "connections.table")
     qtbot.waitUntil(lambda: len(table_rows(connections)) >= 6, timeout=10000)
+
+    # An IRC bot's session: its parsed messages, and a line typed to the channel.
+    qtbot.waitUntil(lambda: any(row[ROLE] == "client" and "IRC" in row[2] for row in table_rows(connections)), timeout=10000)
+    bot_row = next(i for i, row in enumerate(table_rows(connections)) if row[ROLE] == "client" and "IRC" in row[2])
+    click_row(qtbot, connections, bot_row)
+    messages = find(window, QTableView, "session.messages")
+    qtbot.waitUntil(lambda: any(row[2] == "PRIVMSG" and "#demo" in row[4] for row in table_rows(messages)), timeout=10000)
+    line = find(window, QLineEdit, "session.input")
+    qtbot.waitUntil(line.isEnabled, timeout=10000)
+    qtbot.keyClicks(line, "hello from the test")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    text_view = find(window, QPlainTextEdit, "session.text")
+    qtbot.waitUntil(lambda: "PRIVMSG #demo :hello from the test" in text_view.toPlainText(), timeout=10000)
+
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: all(row[STATUS] in ("ended", "failed") for row in table_rows(services)), timeout=10000)
 
