@@ -67,10 +67,12 @@ class ConnectionsPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table)
         self._protocols: set[str] = set()
+        self.selected: int | None = None
 
     def set_store(self, store: Store) -> None:
         """Show another store's connections."""
         self.model.set_store(store)
+        self.selected = None
         self._protocols.clear()
         while self.protocol_box.count() > 1:
             self.protocol_box.removeItem(1)
@@ -100,11 +102,13 @@ class ConnectionsPanel(QWidget):
         )
         self.model.apply_filters()
 
-    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        if indexes:
-            row = self.proxy.mapToSource(indexes[0]).row()
-            self.connection_selected.emit(self.model.connection(row).id)
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows:
+            conn_id = self.model.connection(self.proxy.mapToSource(rows[0]).row()).id
+            if conn_id != self.selected:
+                self.selected = conn_id
+                self.connection_selected.emit(conn_id)
 
     def select_connection(self, conn_id: int) -> None:
         """Select the row of connection ``conn_id`` (if shown)."""

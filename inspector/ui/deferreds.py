@@ -286,9 +286,13 @@ class DeferredsPanel(QWidget):
     def _filters_changed(self) -> None:
         self.proxy.set_filters(mode=self.mode_box.currentData() or "", text=self.search.text())
 
-    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        self._show(int(indexes[0].data(ID_ROLE)) if indexes else None)
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        # Ask for what is selected now: a re-sort also reports a "change" that selects
+        # nothing new, which must not clear the diagram.
+        rows = self.table.selectionModel().selectedRows()
+        chosen = int(rows[0].data(ID_ROLE)) if rows else None
+        if chosen != self.selected:
+            self._show(chosen)
 
     def _show(self, def_id: int | None) -> None:
         self.selected = def_id

@@ -219,10 +219,10 @@ class LogPanel(QWidget):
     def _filters_changed(self) -> None:
         self.proxy.set_filters(level=self.level_box.currentData(), text=self.search.text())
 
-    def _selection_changed(self, selected: QItemSelection, _deselected: QItemSelection) -> None:
-        indexes = selected.indexes()
-        if not indexes:
+    def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
             self.details.clear()
             return
-        entry = self.model.entry(self.proxy.mapToSource(indexes[0]).row())
+        entry = self.model.entry(self.proxy.mapToSource(rows[0]).row())
         self.details.setPlainText(f"{entry.level} {entry.source} at {entry.location}\n\n{entry.message}\n\n{entry.details}".rstrip())

@@ -170,6 +170,12 @@ def test_deferred_diagram_shows_branch_taken_and_chain_link(qtbot: Any) -> None:
     assert "errback report_error passed over" in description
     assert "send_hello ran" in description and "waits on Deferred #2" in description
     assert table.model().index(rows["1"], 4).data() == "Deferred #2"
+    # New Deferreds arriving (and re-sorting the list) keep the chosen diagram up.
+    store.reset_changes()
+    for def_id in range(3, 30):
+        store.deferred_created(def_id, 1.0, "later.py:1", "later")
+    panel.refresh()
+    assert panel.diagram.info is not None and panel.diagram.info.id == 1
     panel.diagram.deferred_activated.emit(2)  # clicking the link opens the chained one
     assert panel.diagram.info is not None and panel.diagram.info.id == 2
 
