@@ -733,6 +733,9 @@ CANARY = textwrap.dedent(
             self.sock.recv(16)
             self.left -= 1
             if self.left:
+                # Toggle the watch (setEnabled on the notifier path) as flow control does.
+                reactor.removeReader(self)
+                reactor.addReader(self)
                 self.peer.send(b"x")
             else:
                 reactor.removeReader(self)
