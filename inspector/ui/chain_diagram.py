@@ -30,6 +30,14 @@ IDLE = QColor(128, 128, 128)
 LINK = QColor(60, 120, 220)
 
 
+def _passed_over(info: DeferredInfo, index: int) -> bool:
+    """True when step ``index`` did not run and never will: the result went the other way."""
+    if info.callbacks[index].ran:
+        return False
+    settled = info.fired_at is not None and info.state not in ("pending", "paused")
+    return index < info.next_step or settled
+
+
 def describe(info: DeferredInfo) -> str:
     """Return the diagram as text, one line per step (also the accessible description)."""
     lines = [f"Deferred #{info.id} {info.state} created at {info.site}"]
@@ -37,7 +45,7 @@ def describe(info: DeferredInfo) -> str:
         if node.ran:
             outcome = "failed" if node.failed else "returned"
             line = f"{number}. {node.branch} {node.name} ran {fmt.duration(node.duration)}, {outcome} {node.result_repr}"
-        elif number <= info.next_step:
+        elif _passed_over(info, number - 1):
             line = f"{number}. {node.kind} {node.name} passed over"
         else:
             line = f"{number}. {node.kind} {node.name} not run"
@@ -116,7 +124,7 @@ class ChainDiagram(QWidget):
         previous = QPointF(header.center().x(), header.bottom())
         y = header.bottom() + GAP_Y
         for number, node in enumerate(info.callbacks):
-            skipped = not node.ran and number < info.next_step
+            skipped = not node.ran and _passed_over(info, number)
             previous = self._step(painter, node, skipped, y, previous, text_colour, metrics)
             y += BOX_H + GAP_Y
         footer = QRectF(MARGIN, y - GAP_Y + 6, BOX_W * 2 + GAP_X, 24)
