@@ -80,3 +80,21 @@ def test_an_unhandled_failure_is_logged_and_marked(qtbot: Any, tracer: Any) -> N
     click_row(qtbot, table, 0)
     assert "nobody handled me" in find(panel, QPlainTextEdit, "deferreds.traceback").toPlainText()
     assert any("nobody handled me" in entry.message for entry in store.log if entry.level == "ERROR")
+
+
+def test_an_errback_added_after_success_is_shown_passed_over(qtbot: Any, tracer: Any) -> None:
+    from inspector.defer import succeed
+
+    store = Store()
+    feed = LiveFeed(tracer.trace, store)
+    panel = DeferredsPanel(store)
+    qtbot.addWidget(panel)
+    done = succeed("quote of the day")
+    done.addErrback(recover)
+    feed.poll(store.now)
+    panel.refresh()
+    table = find(panel, QTableView, "deferreds.table")
+    click_row(qtbot, table, 0)
+    description = panel.diagram.accessibleDescription()
+    assert "1. errback recover passed over" in description
+    assert table_rows(table)[0][1] == "succeeded"
