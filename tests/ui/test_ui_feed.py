@@ -83,13 +83,12 @@ def test_an_unhandled_failure_is_logged_and_marked(qtbot: Any, tracer: Any) -> N
 
 
 def test_an_errback_added_after_success_is_shown_passed_over(qtbot: Any, tracer: Any) -> None:
-    from inspector.defer import succeed
-
     store = Store()
     feed = LiveFeed(tracer.trace, store)
     panel = DeferredsPanel(store)
     qtbot.addWidget(panel)
-    done = succeed("quote of the day")
+    done = Deferred()
+    done.callback("quote of the day")
     done.addErrback(recover)
     feed.poll(store.now)
     panel.refresh()
