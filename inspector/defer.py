@@ -597,6 +597,7 @@ def succeed(result: _T) -> Deferred[_T]:
     d: Deferred[_T] = Deferred()
     d.called = True
     d.result = result
+    if _tracer is not None: _tracer.deferred_fired(d, result)
     return d
 
 

@@ -558,3 +558,22 @@ def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
     assert all(s.state == "closed" and s.bytes_in + s.bytes_out == 2
                for s in trace.connections.values())
     assert tracing._conn_of == {} and tracing._dec_of == {} and tracing._conn_state == {}
+
+
+def test_succeed_and_fail_count_as_fired(reactor: Any, run: Any, tracing: Any) -> None:
+    from inspector.defer import fail, succeed
+
+    made: list[int] = []
+
+    def scenario() -> None:
+        made.append(tracing._did(succeed(7)))
+        failed = fail(KeyError("k"))
+        failed.addErrback(lambda f: None)
+        made.append(tracing._did(failed))
+
+    run(scenario)
+    trace = tracing.trace
+    assert trace.deferred(made[0]).state == "fired"
+    assert trace.deferred(made[0]).result_repr == "7"
+    assert trace.deferred(made[1]).state == "failed"
+    assert made[0] not in trace.pending and made[1] not in trace.pending
