@@ -184,3 +184,14 @@ def test_cursor_limit_and_gaps_in_numbering() -> None:
     cursor = gappy.subscribe(from_start=True)
     assert cursor.drain(limit=2) == kept[:2]
     assert cursor.drain() == kept[2:]
+
+
+def test_a_deferred_stops_waiting_once_what_it_waited_on_fires() -> None:
+    trace = Trace()
+    trace.add(ev.DeferredCreated(deferred=1))
+    trace.add(ev.DeferredCreated(deferred=2))
+    trace.add(ev.DeferredFired(deferred=1, result_type="NoneType"))
+    trace.add(ev.DeferredChained(deferred=1, waiting_on=2))
+    assert trace.deferred(1).waiting_on == 2
+    trace.add(ev.DeferredFired(deferred=2, result_type="int"))
+    assert trace.deferred(1).waiting_on == 0

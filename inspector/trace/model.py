@@ -147,6 +147,7 @@ class Trace:
         self._source: Callable[[], None] | None = None
         self._readers: weakref.WeakSet[Cursor] = weakref.WeakSet()
         self.deferreds_dropped = 0
+        self._waiters: OrderedDict[int, int] = OrderedDict()  # waited-on id -> waiting id
         self.ports: dict[int, ev.PortStarted] = {}
         self._seq = count(1)
         self._handlers: dict[str, Callable[[Any], None]] = {
@@ -417,6 +418,17 @@ class Trace:
         summary = self._summary(event.deferred)
         if summary is not None:
             summary.waiting_on = event.waiting_on
+            self._waiters[event.waiting_on] = event.deferred
+            if len(self._waiters) > self.config.pending_deferreds:
+                self._waiters.popitem(last=False)
+
+    def _release_waiter(self, deferred_id: int) -> None:
+        """``deferred_id`` has a result: whoever waited on it waits no more."""
+        outer = self._waiters.pop(deferred_id, None)
+        if outer is not None:
+            summary = self._summary(outer)
+            if summary is not None and summary.waiting_on == deferred_id:
+                summary.waiting_on = 0
 
     def _on_d_paused(self, event: ev.DeferredPaused) -> None:
         summary = self._summary(event.deferred)
@@ -439,6 +451,7 @@ class Trace:
         return summary
 
     def _on_d_fired(self, event: ev.DeferredFired) -> None:
+        self._release_waiter(event.deferred)
         summary = self._finish(event.deferred, event.ts)
         if summary is not None:
             if summary.state == "pending":
@@ -447,6 +460,7 @@ class Trace:
             summary.result_repr = event.result_repr
 
     def _on_d_failed(self, event: ev.DeferredFailed) -> None:
+        self._release_waiter(event.deferred)
         summary = self._finish(event.deferred, event.ts)
         if summary is not None:
             summary.state = "cancelled" if summary.cancelled else "failed"
