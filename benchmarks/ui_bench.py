@@ -163,7 +163,8 @@ def main() -> int:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end")
     print(f"measured {elapsed:.1f} s: {len(refresh_ms)} refreshes, {len(paint_ms)} repaints, "
           f"{trips / (elapsed + 2.5):,.0f} echo round trips/s, {len(store.connections)} connections seen, "
-          f"{len(store.deferreds)} Deferreds kept")
+          f"{len(store.deferreds)} Deferreds kept, {store.dropped:,} trace events the window fell too far "
+          f"behind to see")
     print()
     print(f"| {'what (ms)':<32} | {'median':>7} | {'p95':>7} | {'p99':>7} | {'max':>7} | {'budget':>6} | {'within':>7} |")
     print(f"|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 9}|")

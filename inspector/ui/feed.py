@@ -41,6 +41,9 @@ def _conn_closed(store: Store, e: ev.ConnectionClosed) -> None:
         return
     reason = f"{e.reason_type}: {e.reason}" if e.reason else e.reason_type
     state = "failed" if conn.state == "failed" or conn.state == "connecting" else "closed"
+    # The close carries the exact totals, even if some byte events were never seen.
+    conn.bytes_in = max(conn.bytes_in, e.bytes_in)
+    conn.bytes_out = max(conn.bytes_out, e.bytes_out)
     store.connection_state(e.conn, e.ts, state, reason or "closed")
 
 
@@ -214,6 +217,8 @@ class LiveFeed:
         self.trace = trace
         self.store = store
         self.cursor = trace.subscribe(from_start=from_start)
+        self._behind = False
+        self._reconciled = 0.0
 
     def poll(self, now: float) -> int:
         """Apply what arrived since the last poll and close the store's rate bins."""
@@ -224,7 +229,29 @@ class LiveFeed:
             applied += apply(self.store, events)
             if len(events) < SLICE or time.perf_counter() > deadline:
                 break
-        self.store.dropped = self.cursor.missed
+        if self.cursor.missed != self.store.dropped:
+            self.store.dropped = self.cursor.missed
+            self._behind = True
+        if self._behind and now - self._reconciled >= 1.0:
+            self._reconcile(now)
         self.store.sample(now)
         self.store.now = max(self.store.now, now)
         return applied
+
+    def _reconcile(self, now: float) -> None:
+        """Take open connections' byte counts from the trace's summaries, which stay exact
+        when the window falls behind and misses events (about once a second, only then)."""
+        self._reconciled = now
+        self._behind = self.cursor.missed > 0
+        summaries = self.trace.connections
+        store = self.store
+        for conn in store.connections.values():
+            if not conn.is_open:
+                continue
+            summary = summaries.get(conn.id)
+            if summary is None:
+                continue
+            if summary.bytes_in > conn.bytes_in or summary.bytes_out > conn.bytes_out:
+                conn.bytes_in = max(conn.bytes_in, summary.bytes_in)
+                conn.bytes_out = max(conn.bytes_out, summary.bytes_out)
+                store.changed_connections.add(conn.id)
