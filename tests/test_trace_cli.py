@@ -102,3 +102,14 @@ def test_trace_option_switches_tracing_on() -> None:
     finally:
         inspector.trace.disable()
     assert start_from_args(cli.build_parser().parse_args(["open", "x"])) is None
+
+
+def test_record_to_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
+    import inspector.trace
+    from inspector.trace.cli import start_from_args
+
+    target = tmp_path / "no-such-dir" / "t.jsonl"
+    args = cli.build_parser().parse_args(["--record", str(target), "open", "x"])
+    with pytest.raises(SystemExit, match="cannot record the trace to .*No such file"):
+        start_from_args(args)
+    assert inspector.trace.active() is None

@@ -51,7 +51,13 @@ def start_from_args(args: argparse.Namespace) -> Any:
 
     tracer = trace.enable()
     if record_path:
-        recorder = record(record_path, tracer)
+        try:
+            recorder = record(record_path, tracer)
+        except OSError as exc:
+            trace.disable()
+            raise SystemExit(
+                f"inspector: cannot record the trace to {record_path}: {exc.strerror or exc}"
+            ) from None
         atexit.register(recorder.close)
     return tracer
 
