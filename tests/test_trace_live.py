@@ -21,7 +21,9 @@ from inspector.trace import events as ev
 from inspector.trace.hooks import hooked_modules
 from inspector.trace.model import TraceConfig
 from inspector.trace.recording import load
+from inspector.trace.perfetto import to_trace_events
 from inspector.trace.session import raw_bytes, transcript
+from test_trace_export import validate_trace_events
 
 
 @pytest.fixture
@@ -152,6 +154,11 @@ def test_echo_session_gives_every_connection_event(reactor: Any, run: Any, traci
     summary = trace.deferred(did)
     assert summary is not None and summary.state == "fired" and summary.conn == srv.conn
     assert [c.name for c in summary.callbacks if c.ran] == ["DelayedEcho.echo"]
+
+    # The real session exports to valid trace-event JSON, the Deferred drawn as a flow.
+    exported = validate_trace_events(to_trace_events(trace))
+    flows = [e for e in exported if e["ph"] == "s" and e["name"] == f"Deferred {did}"]
+    assert len(flows) == 1
 
 
 def test_refused_connect_and_port_in_use(reactor: Any, run: Any, tracing: Any) -> None:
