@@ -97,3 +97,37 @@ def test_an_errback_added_after_success_is_shown_passed_over(qtbot: Any, tracer:
     description = panel.diagram.accessibleDescription()
     assert "1. errback recover passed over" in description
     assert table_rows(table)[0][1] == "succeeded"
+
+
+def test_counts_stay_exact_when_the_window_falls_behind(qtbot: Any, qt_reactor: Any, free_port: Any) -> None:
+    from inspector import catalog
+    from inspector.trace import TraceConfig
+
+    inspector.trace.disable()
+    tracer = inspector.trace.enable(TraceConfig(feed_size=64))  # a window far too slow
+    try:
+        store = Store()
+        feed = LiveFeed(tracer.trace, store)
+        server = catalog.find("echo", "server").start(qt_reactor, port=free_port())
+        client = catalog.find("echo", "client").start(qt_reactor, port=server.address.port)
+        replies: list[str] = []
+        client.on_output(replies.append)
+
+        def both_connections_seen() -> bool:
+            feed.poll(store.now)
+            return len(store.connections) == 2
+
+        qtbot.waitUntil(both_connections_seen, timeout=10000)
+        for number in range(300):
+            client.send_line(f"line {number}")
+        qtbot.waitUntil(lambda: any("line 299" in r for r in replies), timeout=10000)
+        feed.poll(store.now + 2.0)
+        assert store.dropped > 0
+        for conn_id, summary in tracer.trace.connections.items():
+            conn = store.connections[conn_id]
+            assert (conn.bytes_in, conn.bytes_out) == (summary.bytes_in, summary.bytes_out)
+        assert any(conn.bytes_in >= 300 * len("line 0\r\n") for conn in store.connections.values())
+        client.stop()
+        server.stop()
+    finally:
+        inspector.trace.disable()
