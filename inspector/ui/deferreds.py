@@ -261,21 +261,29 @@ class DeferredsPanel(QWidget):
 
     def refresh(self) -> None:
         """Apply the store's changes; redraw the selected chain if it changed."""
+        selected = self.selected
         self.model.refresh()
-        if self.selected is not None and (self.selected in self.store.changed_deferreds or self.store.removed_deferreds):
-            self._show(self.selected)
+        if selected is None:
+            return
+        if self.store.removed_deferreds:
+            # Old finished Deferreds were forgotten and the list rebuilt: keep the choice.
+            self._show(selected if selected in self.store.deferreds else None)
+            if self.selected is not None:
+                self.select_deferred(self.selected, reveal=False)
+        elif selected in self.store.changed_deferreds:
+            self._show(selected)
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
         refilter(self.proxy)
 
-    def select_deferred(self, def_id: int) -> None:
-        """Select Deferred ``def_id`` in the table (clearing filters that hide it)."""
+    def select_deferred(self, def_id: int, reveal: bool = True) -> None:
+        """Select Deferred ``def_id`` in the table (with ``reveal``, clearing filters that hide it)."""
         row = self.model.row_of(def_id)
         if row is None:
             return
         index = self.proxy.mapFromSource(self.model.index(row, 0))
-        if not index.isValid():
+        if not index.isValid() and reveal:
             self.mode_box.setCurrentIndex(0)
             self.search.clear()
             index = self.proxy.mapFromSource(self.model.index(row, 0))

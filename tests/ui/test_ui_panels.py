@@ -176,6 +176,15 @@ def test_deferred_diagram_shows_branch_taken_and_chain_link(qtbot: Any) -> None:
         store.deferred_created(def_id, 1.0, "later.py:1", "later")
     panel.refresh()
     assert panel.diagram.info is not None and panel.diagram.info.id == 1
+    # Thousands more: old finished ones are forgotten, the chosen (still waiting) one stays.
+    store.reset_changes()
+    for def_id in range(30, 3000):
+        store.deferred_created(def_id, 2.0, "later.py:1", "later")
+        store.deferred_state(def_id, 2.0, "succeeded", "None")
+    panel.refresh()
+    assert panel.diagram.info is not None and panel.diagram.info.id == 1
+    assert [int(i.data()) for i in table.selectionModel().selectedRows()] == [1]
+    assert table.model().rowCount() < 2900
     panel.diagram.deferred_activated.emit(2)  # clicking the link opens the chained one
     assert panel.diagram.info is not None and panel.diagram.info.id == 2
 
