@@ -33,6 +33,8 @@ from inspector.ui.store import Connection, Message, Store
 DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
 DIRECTION_MARKS = {"in": "◀", "out": "▶"}
 MAX_BLOCKS = 20_000
+#: Bytes of a session rendered per refresh at most (a multiple of the hex line width).
+RENDER_BUDGET = 16 * 1024
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -148,6 +150,7 @@ class SessionPanel(QWidget):
         self._offsets = {"in": 0, "out": 0}
         self._last_direction = ""
         self._ends_with_newline = True
+        self._backlog = False
 
         self.title = QLabel("Select a connection to read its session.", objectName="session.title")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -226,7 +229,7 @@ class SessionPanel(QWidget):
         conn = self.connection
         if conn is None:
             return
-        if conn.id in self.store.grown_sessions:
+        if conn.id in self.store.grown_sessions or self._backlog:
             self._append_new()
             self.messages.grow()
             if self.message_table.verticalScrollBar().value() >= self.message_table.verticalScrollBar().maximum() - 2:
@@ -245,21 +248,32 @@ class SessionPanel(QWidget):
         )
 
     def _append_new(self) -> None:
+        """Render what arrived since the last call, at most ``RENDER_BUDGET`` bytes a
+        refresh so a burst never stalls a frame (the rest follows on the next ones)."""
         conn = self.connection
         assert conn is not None
         text_runs: list[tuple[str, str]] = []
         hex_runs: list[tuple[str, str]] = []
         chunks = conn.chunks
+        budget = RENDER_BUDGET
+        self._backlog = False
         while self._chunk_index < len(chunks):
             chunk = chunks[self._chunk_index]
-            piece = chunk.data[self._chunk_offset :]
+            piece = bytes(chunk.data[self._chunk_offset : self._chunk_offset + budget])
             if piece:
                 self._render(chunk.direction, piece, text_runs, hex_runs)
+                self._chunk_offset += len(piece)
+                budget -= len(piece)
+            if self._chunk_offset < len(chunk.data):
+                self._backlog = True
+                break
             if self._chunk_index == len(chunks) - 1:
-                self._chunk_offset = len(chunk.data)
                 break
             self._chunk_index += 1
             self._chunk_offset = 0
+            if budget <= 0:
+                self._backlog = True
+                break
         self.text_view.append_runs(text_runs)
         self.hex_view.append_runs(hex_runs)
 

@@ -257,3 +257,31 @@ def test_time_range_selection_filters_connections(qtbot: Any, theme: str) -> Non
     assert column_texts(table, 0) == ["2"]
     timing.range_box.setChecked(False)
     assert sorted(column_texts(table, 0)) == ["1", "2"]
+
+
+def test_a_burst_is_rendered_over_several_refreshes_without_losing_a_byte(qtbot: Any) -> None:
+    from inspector.ui import session
+
+    store = Store(clock=0.0)
+    panel = SessionPanel(store)
+    qtbot.addWidget(panel)
+    open_connection(store, 1, 0.0)
+    panel.show_connection(1)
+    burst = b"".join(b"%05d\n" % n for n in range(15_000))  # 90,000 bytes at once
+    store.reset_changes()
+    store.connection_bytes(1, 1.0, "in", len(burst), burst)
+    panel.refresh()
+    text_view = child(panel, QPlainTextEdit, "session.text")
+    first = text_view.toPlainText()
+    assert "00000" in first and "14999" not in first  # one refresh renders a slice
+    refreshes = 1
+    while "14999" not in text_view.toPlainText():
+        store.reset_changes()
+        panel.refresh()
+        refreshes += 1
+        assert refreshes < 50
+    assert refreshes >= len(burst) // session.RENDER_BUDGET
+    lines = text_view.toPlainText().replace("◀ ", "").split("\n")
+    assert [line for line in lines if line] == ["%05d" % n for n in range(15_000)]
+    hex_lines = child(panel, QPlainTextEdit, "session.hex").toPlainText().splitlines()
+    assert len(hex_lines) == len(burst) // 16
