@@ -81,8 +81,8 @@ def _counting_reactor(name: str) -> Any:
         turns = 0
 
         def doIteration(self, timeout: float | None) -> None:
-            self.turns += 1
             super().doIteration(timeout)
+            self.turns += 1  # counted when the wait ends: that is the wake-up
 
     return CountingSelectors()
 
