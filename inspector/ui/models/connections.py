@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 
 from inspector.ui import format as fmt
@@ -57,8 +57,6 @@ STATE_COLOURS = {
     "closed": QColor(128, 128, 128, 60),
     "failed": QColor(220, 50, 50, 110),
 }
-
-Index = QModelIndex | QPersistentModelIndex
 
 _NUMERIC = frozenset((0, 6, 7, 8, 9, 10))
 _COLUMN_COUNT = len(COLUMNS)
