@@ -29,6 +29,20 @@ def _application() -> Any:
     return app
 
 
+def _qt_reactor() -> Any:
+    """The process-wide reactor, installed as a Qt reactor (the window needs Qt's loop)."""
+    from inspector import reactors
+    from inspector.error import ReactorAlreadyInstalledError
+
+    try:
+        return reactors.install("qt")
+    except ReactorAlreadyInstalledError:
+        installed = reactors.default_reactor()
+        if type(installed).__name__ == "QtReactor":
+            return installed
+        raise
+
+
 def build_window(reactor: Any, settings: Any = None, trace: bool = True) -> Any:
     """Make the main window on ``reactor`` (a QtReactor), with tracing on unless told not."""
     from inspector.ui.main_window import MainWindow
@@ -61,9 +75,9 @@ def run_window(args: Any) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = _application()
-    from inspector.reactors import install
-
-    reactor = install("qt")
+    if getattr(args, "reactor", None) not in (None, "qt"):
+        print(f"inspector: the window runs on the qt reactor (not {args.reactor})", file=sys.stderr)
+    reactor = _qt_reactor()
     settings = None
     if screenshot:
         # A picture must not depend on (or change) the user's saved layout.
