@@ -84,6 +84,10 @@ def test_filters_by_protocol_state_and_text(qtbot: Any) -> None:
     state.setCurrentIndex(state.findData("closed"))
     assert column_texts(table, 0) == ["3"]
     assert column_texts(table, 11) == ["ConnectionDone: closed cleanly"]
+    closed_tint = table.model().index(0, 5).data(Qt.ItemDataRole.BackgroundRole)
+    state.setCurrentIndex(state.findData("open"))
+    open_tint = table.model().index(0, 5).data(Qt.ItemDataRole.BackgroundRole)
+    assert closed_tint is not None and open_tint is not None and closed_tint != open_tint
     state.setCurrentIndex(0)
     qtbot.keyClicks(search, "40001")
     assert column_texts(table, 0) == ["1"]

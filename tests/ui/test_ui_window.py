@@ -150,6 +150,11 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     text_view = find(window, QPlainTextEdit, "session.text")
     qtbot.waitUntil(lambda: "PRIVMSG #demo :hello from the test" in text_view.toPlainText(), timeout=10000)
 
+    # The loop's own timing, measured through the trace while all this ran.
+    window.show_dock("Timing")
+    summary = find(window, QLabel, "timing.summary")
+    qtbot.waitUntil(lambda: summary.text().startswith("loop turns:") and "loop turns: 0 " not in summary.text(), timeout=10000)
+
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: all(row[STATUS] in ("ended", "failed") for row in table_rows(services)), timeout=10000)
 
