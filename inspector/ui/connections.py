@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QVBoxLayout, QWidget
 
 from inspector.ui.models.connections import ConnectionsModel
 from inspector.ui.store import STATES, Store
+from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line
 
 
 class ConnectionsPanel(QWidget):
@@ -22,49 +23,27 @@ class ConnectionsPanel(QWidget):
         self.model = ConnectionsModel(store, self)
         self.proxy = self.model.proxy
 
-        self.protocol_box = QComboBox(objectName="connections.protocol")
-        self.protocol_box.setAccessibleName("Protocol filter")
-        self.protocol_box.addItem("All protocols", "")
-        self.protocol_box.currentIndexChanged.connect(self._filters_changed)
-        self.state_box = QComboBox(objectName="connections.state")
-        self.state_box.setAccessibleName("State filter")
-        self.state_box.addItem("Any state", "")
-        self.state_box.addItem("Open", "open")
-        for state in STATES:
-            self.state_box.addItem(state.capitalize(), state)
-        self.state_box.currentIndexChanged.connect(self._filters_changed)
-        self.text_edit = QLineEdit(objectName="connections.search")
-        self.text_edit.setAccessibleName("Search connections")
-        self.text_edit.setPlaceholderText("Filter: address, id, reason… (Ctrl+F)")
-        self.text_edit.setClearButtonEnabled(True)
-        self.text_edit.textChanged.connect(self._filters_changed)
+        self.protocol_box = choice_box("connections.protocol", "Protocol filter", [("All protocols", "")], self._filters_changed)
+        states = [("Any state", ""), ("Open", "open")] + [(state.capitalize(), state) for state in STATES]
+        self.state_box = choice_box("connections.state", "State filter", states, self._filters_changed)
+        self.text_edit = search_line(
+            "connections.search", "Search connections", "Filter: address, id, reason… (Ctrl+F)", self._filters_changed
+        )
 
-        self.table = QTableView(objectName="connections.table")
-        self.table.setAccessibleName("Connections")
-        self.table.setModel(self.proxy)
+        self.table = row_table(self, "connections.table", "Connections", self.proxy)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().sortIndicatorChanged.connect(lambda column, _order: self.model.sort_by(column))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
         for column, width in enumerate((44, 56, 130, 120, 120, 84, 70, 70, 80, 50, 90)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(self.protocol_box)
-        bar.addWidget(self.state_box)
-        bar.addWidget(self.text_edit, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(bar)
+        layout.addLayout(filter_bar(self.protocol_box, self.state_box, search=self.text_edit))
         layout.addWidget(self.table)
         self._protocols: set[str] = set()
         self.selected: int | None = None

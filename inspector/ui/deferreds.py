@@ -5,27 +5,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QComboBox,
-    QHBoxLayout,
-    QLineEdit,
-    QPlainTextEdit,
-    QScrollArea,
-    QSplitter,
-    QTableView,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
 from inspector.ui import format as fmt
 from inspector.ui.chain_diagram import ChainDiagram
 from inspector.ui.store import DeferredInfo, Store
 from inspector.ui.models import refilter
+from inspector.ui.models.table import Index, TableModel
+from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter
 
-Index = QModelIndex | QPersistentModelIndex
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 STATE_TINTS = {
@@ -38,7 +28,7 @@ STATE_TINTS = {
 UNHANDLED_TINT = QColor(230, 30, 30, 170)
 
 
-class DeferredsModel(QAbstractTableModel):
+class DeferredsModel(TableModel):
     """One row per Deferred the store keeps: id, state, age or duration, site, waits on, result."""
 
     HEADERS = ("ID", "State", "Age / took", "Created at", "Waits on", "Result")
@@ -75,7 +65,7 @@ class DeferredsModel(QAbstractTableModel):
             self.endInsertRows()
         rows = [self._row_of[d] for d in store.changed_deferreds if d in self._row_of]
         if rows:
-            self.dataChanged.emit(self.index(min(rows), 0), self.index(max(rows), len(self.HEADERS) - 1))
+            self.rows_changed(min(rows), max(rows))
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             # Ages of pending Deferreds move with the clock: repaint that column once a second.
             self._last_age_refresh = store.now
@@ -89,16 +79,8 @@ class DeferredsModel(QAbstractTableModel):
         """Return the row of Deferred ``def_id``."""
         return self._row_of.get(def_id)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._rows)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -194,29 +176,17 @@ class DeferredsPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.selected: int | None = None
 
-        self.mode_box = QComboBox(objectName="deferreds.mode")
-        self.mode_box.setAccessibleName("Deferred filter")
-        for label, mode in (("All", ""), ("Live (pending)", "live"), ("Failed / unhandled", "failed")):
-            self.mode_box.addItem(label, mode)
-        self.mode_box.currentIndexChanged.connect(self._filters_changed)
-        self.search = QLineEdit(objectName="deferreds.search")
-        self.search.setAccessibleName("Search Deferreds")
-        self.search.setPlaceholderText("Filter by site, callback, result…")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self._filters_changed)
+        self.mode_box = choice_box(
+            "deferreds.mode",
+            "Deferred filter",
+            (("All", ""), ("Live (pending)", "live"), ("Failed / unhandled", "failed")),
+            self._filters_changed,
+        )
+        self.search = search_line("deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed)
 
-        self.table = QTableView(objectName="deferreds.table")
-        self.table.setAccessibleName("Deferreds")
-        self.table.setModel(self.proxy)
+        self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(50, 80, 80, 220, 110))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((50, 80, 80, 220, 110)):
-            self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
         self.diagram = ChainDiagram()
@@ -230,28 +200,15 @@ class DeferredsPanel(QWidget):
         self.traceback.setPlaceholderText("A failed Deferred's traceback appears here.")
         self.traceback.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
 
-        detail = QSplitter(Qt.Orientation.Vertical)
-        detail.addWidget(scroll)
-        detail.addWidget(self.traceback)
-        detail.setStretchFactor(0, 3)
-        detail.setStretchFactor(1, 1)
+        detail = splitter(Qt.Orientation.Vertical, (scroll, 3), (self.traceback, 1))
         left = QWidget()
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(self.mode_box)
-        bar.addWidget(self.search, 1)
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(bar)
+        left_layout.addLayout(filter_bar(self.mode_box, search=self.search))
         left_layout.addWidget(self.table)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(left)
-        splitter.addWidget(detail)
-        splitter.setStretchFactor(0, 1)
-        splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter)
+        layout.addWidget(splitter(Qt.Orientation.Horizontal, (left, 1), (detail, 1)))
 
     def set_store(self, store: Store) -> None:
         """Show another store's Deferreds."""

@@ -12,10 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QPersistentModelIndex, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QStyle,
     QStyledItemDelegate,
@@ -29,16 +28,16 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from inspector import catalog
+from inspector.ui.models.table import Index, TableModel
+from inspector.ui.widgets import row_table
 
 log = logging.getLogger("inspector.ui.launcher")
-Index = QModelIndex | QPersistentModelIndex
 
 
 @dataclass
@@ -85,7 +84,7 @@ class StopButtonDelegate(QStyledItemDelegate):
         return super().editorEvent(event, model, option, index)
 
 
-class ServicesModel(QAbstractTableModel):
+class ServicesModel(TableModel):
     """Running (and recently ended) services: number, what, status, last output."""
 
     HEADERS = ("", "#", "Service", "Status", "Last output")
@@ -105,7 +104,7 @@ class ServicesModel(QAbstractTableModel):
         """Repaint ``service``'s row."""
         if service in self.services:
             row = self.services.index(service)
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.HEADERS) - 1))
+            self.rows_changed(row, row)
 
     def remove_ended(self) -> None:
         """Drop the rows of services that have ended."""
@@ -113,16 +112,8 @@ class ServicesModel(QAbstractTableModel):
         self.services = [s for s in self.services if s.running]
         self.endResetModel()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.services)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.services)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -184,14 +175,7 @@ class LauncherPanel(QWidget):
         self.demo_button.clicked.connect(self.demo_requested)
 
         self.model = ServicesModel(self)
-        self.table = QTableView(objectName="launcher.services")
-        self.table.setAccessibleName("Running services")
-        self.table.setModel(self.model)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(self, "launcher.services", "Running services", self.model)
         self.table.setItemDelegateForColumn(0, StopButtonDelegate(lambda row: self.stop(self.model.services[row]), self.table))
         self.table.setColumnWidth(0, 48)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)

@@ -13,14 +13,15 @@ import traceback
 from collections import deque
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QItemSelection, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFontDatabase
-from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QSplitter, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QPlainTextEdit, QVBoxLayout, QWidget
 
 from inspector.ui.store import LogEntry, Store
 from inspector.ui.models import refilter
+from inspector.ui.models.table import Index, TableModel
+from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter
 
-Index = QModelIndex | QPersistentModelIndex
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LEVEL_COLOURS = {"WARNING": QColor(230, 150, 20), "ERROR": QColor(220, 50, 50), "CRITICAL": QColor(220, 50, 50)}
 
@@ -57,7 +58,7 @@ class WindowLogHandler(logging.Handler):
             )
 
 
-class LogModel(QAbstractTableModel):
+class LogModel(TableModel):
     """The store's log entries: time, level, source, message, location."""
 
     HEADERS = ("Time", "Level", "Source", "Message", "Location")
@@ -88,16 +89,8 @@ class LogModel(QAbstractTableModel):
         """Return the entry in ``row``."""
         return self.store.log[row]
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else self._shown
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return self._shown
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -158,46 +151,20 @@ class LogPanel(QWidget):
         self.model = LogModel(store, self)
         self.proxy = LogFilter(self)
         self.proxy.setSourceModel(self.model)
-        self.level_box = QComboBox(objectName="log.level")
-        self.level_box.setAccessibleName("Minimum level")
-        for level in LEVELS:
-            self.level_box.addItem(level.capitalize(), level)
-        self.level_box.setCurrentIndex(1)
-        self.level_box.currentIndexChanged.connect(self._filters_changed)
-        self.search = QLineEdit(objectName="log.search")
-        self.search.setAccessibleName("Search log")
-        self.search.setPlaceholderText("Filter log…")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self._filters_changed)
-        self.table = QTableView(objectName="log.table")
-        self.table.setAccessibleName("Log")
-        self.table.setModel(self.proxy)
-        self.table.verticalHeader().hide()
-        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setStretchLastSection(True)
-        for column, width in enumerate((56, 64, 110, 420)):
-            self.table.setColumnWidth(column, width)
+        choices = [(level.capitalize(), level) for level in LEVELS]
+        self.level_box = choice_box("log.level", "Minimum level", choices, self._filters_changed, current=1)
+        self.search = search_line("log.search", "Search log", "Filter log…", self._filters_changed)
+        self.table = row_table(self, "log.table", "Log", self.proxy, widths=(56, 64, 110, 420), padding=4)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.details = QPlainTextEdit(objectName="log.details")
         self.details.setAccessibleName("Log details")
         self.details.setReadOnly(True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.details.setPlaceholderText("Select an entry to read its full text and traceback.")
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(self.level_box)
-        bar.addWidget(self.search, 1)
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.details)
-        splitter.setStretchFactor(0, 4)
-        splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(bar)
-        layout.addWidget(splitter, 1)
+        layout.addLayout(filter_bar(self.level_box, search=self.search))
+        layout.addWidget(splitter(Qt.Orientation.Vertical, (self.table, 4), (self.details, 1)), 1)
         self._filters_changed()
 
     def set_store(self, store: Store) -> None:

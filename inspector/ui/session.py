@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,6 +25,8 @@ from PySide6.QtWidgets import (
 
 from inspector.ui import format as fmt
 from inspector.ui.hexdump import hex_lines, printable
+from inspector.ui.models.table import Index, TableModel
+from inspector.ui.widgets import row_table, splitter
 from inspector.ui.store import Connection, Message, Store
 
 DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
@@ -36,10 +35,9 @@ MAX_BLOCKS = 20_000
 #: Bytes of a session rendered per refresh at most (a multiple of the hex line width).
 RENDER_BUDGET = 16 * 1024
 
-Index = QModelIndex | QPersistentModelIndex
 
 
-class MessagesModel(QAbstractTableModel):
+class MessagesModel(TableModel):
     """The parsed messages of one connection: time, direction, kind, text."""
 
     HEADERS = ("Time", "Dir", "Kind", "Message", "Parameters")
@@ -48,6 +46,7 @@ class MessagesModel(QAbstractTableModel):
         super().__init__(parent)
         self.messages: list[Message] = []
         self.origin = 0.0
+        self._shown = 0
 
     def show(self, messages: list[Message], origin: float) -> None:
         """Show ``messages`` (the connection's own list, which grows in place)."""
@@ -65,16 +64,8 @@ class MessagesModel(QAbstractTableModel):
             self._shown = count
             self.endInsertRows()
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else getattr(self, "_shown", 0)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def row_count(self) -> int:
+        return self._shown
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -163,13 +154,7 @@ class SessionPanel(QWidget):
         self.tabs.addTab(self.hex_view, "Hex")
 
         self.messages = MessagesModel(self)
-        self.message_table = QTableView(objectName="session.messages")
-        self.message_table.setAccessibleName("Parsed messages")
-        self.message_table.setModel(self.messages)
-        self.message_table.verticalHeader().hide()
-        self.message_table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 4)
-        self.message_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.message_table.horizontalHeader().setStretchLastSection(True)
+        self.message_table = row_table(self, "session.messages", "Parsed messages", self.messages, padding=4, single=False)
         self.message_table.setColumnWidth(3, 200)
         self.message_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
@@ -183,18 +168,13 @@ class SessionPanel(QWidget):
         self.send_button.clicked.connect(self._send)
         self._set_input_enabled(False)
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self.tabs)
-        splitter.addWidget(self.message_table)
-        splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
         send_row = QHBoxLayout()
         send_row.addWidget(self.input, 1)
         send_row.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.tabs, 3), (self.message_table, 2)), 1)
         layout.addLayout(send_row)
         self.can_send = lambda conn: False
 

@@ -1,0 +1,39 @@
+"""A base for the window's read-only table models: a fixed header row, flat rows.
+
+Subclasses name their columns in ``HEADERS``, say how many rows they show in
+:meth:`TableModel.row_count` and answer :meth:`data`; the counting and header
+boilerplate Qt asks for lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+class TableModel(QAbstractTableModel):
+    """A flat table whose columns are :attr:`HEADERS` and whose row count the subclass gives."""
+
+    HEADERS: tuple[str, ...] = ()
+
+    def row_count(self) -> int:
+        """How many rows the view may show now."""
+        raise NotImplementedError
+
+    def rows_changed(self, first: int, last: int) -> None:
+        """Repaint every cell of rows ``first`` to ``last`` (one ``dataChanged``)."""
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.HEADERS) - 1))
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else self.row_count()
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None

@@ -1,0 +1,75 @@
+"""Widgets the panels build the same way: row tables, filter boxes, search lines, splitters."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from PySide6.QtCore import QAbstractItemModel, Qt
+from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QLineEdit, QSplitter, QTableView, QWidget
+
+
+def row_table(
+    owner: QWidget,
+    name: str,
+    label: str,
+    model: QAbstractItemModel,
+    widths: Iterable[int] = (),
+    padding: int = 6,
+    single: bool = True,
+) -> QTableView:
+    """A table that selects whole rows (one at a time unless ``single`` is False), without
+    row numbers, rows as tall as ``owner``'s font plus ``padding``, the last column stretched."""
+    table = QTableView(objectName=name)
+    table.setAccessibleName(label)
+    table.setModel(model)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    if single:
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.verticalHeader().setDefaultSectionSize(owner.fontMetrics().height() + padding)
+    table.horizontalHeader().setStretchLastSection(True)
+    for column, width in enumerate(widths):
+        table.setColumnWidth(column, width)
+    return table
+
+
+def choice_box(
+    name: str, label: str, choices: Iterable[tuple[str, Any]], on_change: Callable[[], None], current: int = 0
+) -> QComboBox:
+    """A combo box of (text, value) ``choices`` showing ``current``; ``on_change`` runs when the user picks another."""
+    box = QComboBox(objectName=name)
+    box.setAccessibleName(label)
+    for text, value in choices:
+        box.addItem(text, value)
+    box.setCurrentIndex(current)
+    box.currentIndexChanged.connect(on_change)
+    return box
+
+
+def search_line(name: str, label: str, placeholder: str, on_change: Callable[[], None]) -> QLineEdit:
+    """A clearable filter line; ``on_change`` runs on every edit."""
+    edit = QLineEdit(objectName=name)
+    edit.setAccessibleName(label)
+    edit.setPlaceholderText(placeholder)
+    edit.setClearButtonEnabled(True)
+    edit.textChanged.connect(on_change)
+    return edit
+
+
+def filter_bar(*boxes: QWidget, search: QLineEdit) -> QHBoxLayout:
+    """A margin-less row of filter ``boxes`` followed by the ``search`` line, which takes the spare width."""
+    bar = QHBoxLayout()
+    bar.setContentsMargins(0, 0, 0, 0)
+    for box in boxes:
+        bar.addWidget(box)
+    bar.addWidget(search, 1)
+    return bar
+
+
+def splitter(orientation: Qt.Orientation, *parts: tuple[QWidget, int]) -> QSplitter:
+    """A splitter of (widget, stretch factor) ``parts`` in order."""
+    split = QSplitter(orientation)
+    for position, (widget, stretch) in enumerate(parts):
+        split.addWidget(widget)
+        split.setStretchFactor(position, stretch)
+    return split
