@@ -16,13 +16,25 @@ from inspector import catalog, reactors
 log = logging.getLogger("inspector.commands")
 
 __all__ = [
+    "add_command_parser",
     "add_entry_parsers",
     "entry_for",
     "given_params",
+    "entry_and_params",
     "choose_reactor",
     "setup_logging",
     "install_signal_handlers",
 ]
+
+
+def add_command_parser(
+    subparsers: Any, command: str, role: str, summary: str, description: str, run: Callable[[argparse.Namespace], int],
+) -> None:
+    """Add ``inspector COMMAND NAME`` for every catalogue entry with ``role``; ``run`` runs it."""
+    parser = subparsers.add_parser(command, help=summary, description=description)
+    names = parser.add_subparsers(dest="protocol", metavar="NAME", required=True)
+    add_entry_parsers(names, role)
+    parser.set_defaults(run_command=run)
 
 
 def add_entry_parsers(
@@ -85,6 +97,21 @@ def given_params(args: argparse.Namespace, entry: catalog.Entry) -> dict[str, An
                 )
             params[name] = value
     return params
+
+
+def entry_and_params(args: argparse.Namespace, command: str) -> tuple[catalog.Entry, dict[str, Any]] | None:
+    """Return the entry the arguments name and its validated parameters.
+
+    On a bad option, print ``inspector COMMAND NAME: error: ...`` to standard error
+    and return None (the command then exits with status 2).
+    """
+    try:
+        entry = entry_for(args)
+        return entry, entry.validate(given_params(args, entry))
+    except (ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
+        print(f"inspector {command} {args.protocol}: error: {message}", file=sys.stderr)
+        return None
 
 
 def choose_reactor(args: argparse.Namespace) -> Any:

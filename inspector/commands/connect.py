@@ -17,10 +17,9 @@ import threading
 from typing import Any, Callable
 
 from inspector.commands.common import (
-    add_entry_parsers,
+    add_command_parser,
     choose_reactor,
-    entry_for,
-    given_params,
+    entry_and_params,
     install_signal_handlers,
     setup_logging,
 )
@@ -33,14 +32,14 @@ __all__ = ["add_parser", "run_connect", "StdinLines"]
 
 def add_parser(subparsers: Any) -> None:
     """Add ``connect`` and one sub-parser per client in the catalogue."""
-    parser = subparsers.add_parser(
+    add_command_parser(
+        subparsers,
         "connect",
-        help="run a client headless",
-        description="Run a client from the catalogue; for echo and irc, lines on stdin are sent.",
+        "client",
+        "run a client headless",
+        "Run a client from the catalogue; for echo and irc, lines on stdin are sent.",
+        run_connect,
     )
-    names = parser.add_subparsers(dest="protocol", metavar="NAME", required=True)
-    add_entry_parsers(names, "client")
-    parser.set_defaults(run_command=run_connect)
 
 
 class StdinLines:
@@ -86,13 +85,10 @@ def run_connect(args: argparse.Namespace) -> int:
     from inspector.defer import DeferredList
 
     setup_logging(args.verbose)
-    try:
-        entry = entry_for(args)
-        params = entry.validate(given_params(args, entry))
-    except (ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        print(f"inspector connect {args.protocol}: error: {message}", file=sys.stderr)
+    chosen = entry_and_params(args, "connect")
+    if chosen is None:
         return 2
+    entry, params = chosen
     reactor = choose_reactor(args)
     status = {"code": 0}
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from typing import Any
 
 from inspector import catalog
 from inspector.commands.common import (
-    add_entry_parsers,
+    add_command_parser,
     choose_reactor,
-    entry_for,
-    given_params,
+    entry_and_params,
     install_signal_handlers,
     setup_logging,
 )
@@ -31,14 +29,14 @@ __all__ = ["add_parser", "EntryService", "run_serve"]
 
 def add_parser(subparsers: Any) -> None:
     """Add ``serve`` and one sub-parser per server in the catalogue."""
-    parser = subparsers.add_parser(
+    add_command_parser(
+        subparsers,
         "serve",
-        help="run a server headless until interrupted",
-        description="Run a server from the catalogue until Ctrl-C or SIGTERM.",
+        "server",
+        "run a server headless until interrupted",
+        "Run a server from the catalogue until Ctrl-C or SIGTERM.",
+        run_serve,
     )
-    names = parser.add_subparsers(dest="protocol", metavar="NAME", required=True)
-    add_entry_parsers(names, "server")
-    parser.set_defaults(run_command=run_serve)
 
 
 class EntryService(Service):
@@ -78,13 +76,10 @@ class EntryService(Service):
 def run_serve(args: argparse.Namespace) -> int:
     """Start the server the arguments name and run until interrupted; return the exit status."""
     setup_logging(args.verbose)
-    try:
-        entry = entry_for(args)
-        params = entry.validate(given_params(args, entry))
-    except (ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        print(f"inspector serve {args.protocol}: error: {message}", file=sys.stderr)
+    chosen = entry_and_params(args, "serve")
+    if chosen is None:
         return 2
+    entry, params = chosen
     reactor = choose_reactor(args)
     application = Application("inspector serve")
     server = EntryService(entry, params, reactor)
