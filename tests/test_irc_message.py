@@ -16,6 +16,8 @@ from inspector.protocols.irc import (
     ctcp_quote,
     ctcp_stringify,
     escape_tag_value,
+    is_valid_channel,
+    is_valid_nick,
     low_dequote,
     low_quote,
     numeric_to_symbolic,
@@ -277,6 +279,36 @@ def test_numeric_names() -> None:
 
 
 # ---------------------------------------------------------------- message splitting
+
+
+@pytest.mark.parametrize(
+    ("nick", "valid"),
+    [("alice", True), ("[bot]_2-x", True), ("a" * 30, True), ("", False), ("9lives", False), ("a b", False), ("-a", False), ("a" * 31, False)],
+)
+def test_nick_syntax(nick: str, valid: bool) -> None:
+    assert is_valid_nick(nick) is valid
+
+
+def test_nick_length_limit_is_the_callers() -> None:
+    assert is_valid_nick("alice", max_length=5)
+    assert not is_valid_nick("alice", max_length=4)
+
+
+@pytest.mark.parametrize(
+    ("channel", "valid"),
+    [
+        ("#tea", True), ("&local", True), ("+modeless", True), ("!safe", True), ("#" + "c" * 49, True),
+        ("#", False), ("tea", False), ("#a,b", False), ("#a b", False), ("#a:b", False), ("#a\x07", False), ("#" + "c" * 50, False),
+    ],
+)
+def test_channel_syntax(channel: str, valid: bool) -> None:
+    assert is_valid_channel(channel) is valid
+
+
+def test_channel_prefixes_and_length_are_the_callers() -> None:
+    assert not is_valid_channel("+x", prefixes="#&")
+    assert is_valid_channel("&x", prefixes="#&")
+    assert not is_valid_channel("#abcd", max_length=4)
 
 
 def test_split_text_prefers_spaces_and_never_cuts_characters() -> None:

@@ -50,27 +50,22 @@ def check_host(value: str) -> None:
         raise ValueError(f"{value!r} is neither an IP address nor a host name")
 
 
-# RFC 2812 nick: a letter or one of []\`_^{|} first, then letters, digits, those, or '-'.
-_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
-NICK_MAX = 30
-
-
 def check_nick(value: str) -> None:
     """Raise ValueError unless ``value`` is an IRC nickname (RFC 2812 syntax, up to 30)."""
-    if not value or len(value) > NICK_MAX or not _NICK_RE.fullmatch(value):
+    from inspector.protocols.irc.message import NICK_LENGTH, is_valid_nick
+
+    if not is_valid_nick(value):
         raise ValueError(
             f"{value!r} is not a nickname: start with a letter or one of []\\`_^{{|}}, then "
-            f"letters, digits, those or '-', at most {NICK_MAX} characters"
+            f"letters, digits, those or '-', at most {NICK_LENGTH} characters"
         )
-
-
-# RFC 2812 channel: a prefix, then up to 49 characters, none a space, comma, BEL or colon.
-_CHANNEL_RE = re.compile(r"[#&+!][^\x00\x07\r\n ,:]{1,49}")
 
 
 def check_channel(value: str) -> None:
     """Raise ValueError unless ``value`` is an IRC channel name (#, &, + or ! prefix)."""
-    if not _CHANNEL_RE.fullmatch(value):
+    from inspector.protocols.irc.message import is_valid_channel
+
+    if not is_valid_channel(value):
         raise ValueError(
             f"{value!r} is not a channel: start with #, & , + or !, then 1-49 characters "
             "without spaces, commas or colons"

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from inspector.defer import Deferred
 from inspector.protocols.irc.framing import IRCLineProtocol
 from inspector.protocols.irc.message import (
+    CHANNEL_PREFIXES,
     MAX_LINE_LENGTH,
     X_DELIM,
     Message,
@@ -338,7 +339,7 @@ class IRCClient(IRCLineProtocol):
         """``channel`` with "#" added when it has no channel prefix; ValueError if unusable."""
         if not channel or any(ch in channel for ch in " ,\x07\r\n\x00"):
             raise ValueError(f"bad channel name {channel!r}")
-        return channel if channel[0] in "#&+!" else "#" + channel
+        return channel if channel[0] in CHANNEL_PREFIXES else "#" + channel
 
     # ------------------------------------------------------------ events users override
 

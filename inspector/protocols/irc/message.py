@@ -20,6 +20,11 @@ __all__ = [
     "parse_message",
     "serialize",
     "split_prefix",
+    "NICK_LENGTH",
+    "CHANNEL_LENGTH",
+    "CHANNEL_PREFIXES",
+    "is_valid_nick",
+    "is_valid_channel",
     "escape_tag_value",
     "unescape_tag_value",
     "decode_line",
@@ -267,6 +272,31 @@ def split_prefix(prefix: str) -> tuple[str, str | None, str | None]:
         return nick, user, (host if at else None)
     nick, at, host = prefix.partition("@")
     return nick, None, (host if at else None)
+
+
+# ------------------------------------------------------------------------------ names
+
+#: Longest nickname and channel name we accept by default (NICKLEN, CHANNELLEN).
+NICK_LENGTH = 30
+CHANNEL_LENGTH = 50
+#: Channel prefixes of RFC 2812: network-wide, local, modeless, safe.
+CHANNEL_PREFIXES = "#&+!"
+
+# RFC 2812 nickname: a letter or one of []\`_^{|} first, then letters, digits, those or '-'.
+_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
+# What follows a channel's prefix: no NUL, BEL, CR, LF, space, comma or colon.
+_CHANNEL_BODY_RE = re.compile(r"[^\x00\x07\r\n ,:]+")
+
+
+def is_valid_nick(text: str, max_length: int = NICK_LENGTH) -> bool:
+    """True when ``text`` is an RFC 2812 nickname of at most ``max_length`` characters."""
+    return len(text) <= max_length and _NICK_RE.fullmatch(text) is not None
+
+
+def is_valid_channel(text: str, max_length: int = CHANNEL_LENGTH, prefixes: str = CHANNEL_PREFIXES) -> bool:
+    """True when ``text`` is one of ``prefixes`` then at least one character allowed in a
+    channel name, at most ``max_length`` characters in all."""
+    return 1 < len(text) <= max_length and text[0] in prefixes and _CHANNEL_BODY_RE.fullmatch(text, 1) is not None
 
 
 # ------------------------------------------------------------------------------ CTCP

@@ -10,7 +10,6 @@ never sent, as RFC 2812 asks, so errors only answer PRIVMSG.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from typing import Any, Iterable
 
@@ -18,9 +17,13 @@ from inspector import __version__ as _inspector_version
 from inspector.protocol import ServerFactory
 from inspector.protocols.irc.framing import IRCLineProtocol
 from inspector.protocols.irc.message import (
+    CHANNEL_LENGTH,
     MAX_LINE_LENGTH,
+    NICK_LENGTH,
     Message,
     ParseError,
+    is_valid_channel,
+    is_valid_nick,
     serialize,
 )
 
@@ -30,8 +33,8 @@ _tracer = None
 
 __all__ = ["IRCServerFactory", "IRCServerProtocol", "Channel"]
 
-_NICK_RE = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
-_CHANNEL_RE = re.compile(r"[#&][^\x00\x07\r\n ,:]+\Z")
+#: The channel kinds this server keeps: network-wide (#) and local (&).
+_CHANTYPES = "#&"
 #: Channel modes we keep: flags without arguments, and member modes (with a nick).
 _CHANNEL_FLAGS = "mnt"
 _MEMBER_MODES = {"o": "@", "v": "+"}
@@ -303,7 +306,7 @@ class IRCServerProtocol(IRCLineProtocol):
             self.reply("431", "No nickname given")
             return
         new = params[0]
-        if len(new) > factory.nick_length or not _NICK_RE.match(new):
+        if not is_valid_nick(new, factory.nick_length):
             self.reply("432", new, "Erroneous nickname")
             return
         key = irc_lower(new)
@@ -446,7 +449,7 @@ class IRCServerProtocol(IRCLineProtocol):
             key = irc_lower(name)
             if key in self.channels:
                 continue
-            if len(name) > factory.channel_length or not _CHANNEL_RE.match(name):
+            if not is_valid_channel(name, factory.channel_length, _CHANTYPES):
                 self.reply("403", name, "No such channel")
                 continue
             if len(self.channels) >= factory.max_channels_per_user:
@@ -614,7 +617,7 @@ class IRCServerProtocol(IRCLineProtocol):
             self.reply("461", "MODE", "Not enough parameters")
             return
         target = params[0]
-        if target[:1] in "#&":
+        if target[:1] in _CHANTYPES:
             self._channel_mode(target, params[1:])
             return
         user = self.factory.users.get(irc_lower(target))
@@ -701,7 +704,7 @@ class IRCServerProtocol(IRCLineProtocol):
         text = params[-1]
         factory = self.factory
         for target in params[0].split(",")[: factory.max_targets]:
-            if target[:1] in "#&":
+            if target[:1] in _CHANTYPES:
                 channel = factory.channels.get(irc_lower(target))
                 if channel is None:
                     if answer:
@@ -755,8 +758,8 @@ class IRCServerFactory(ServerFactory):
         ping_interval: float = 120.0,
         ping_timeout: float = 60.0,
         registration_timeout: float = 60.0,
-        nick_length: int = 30,
-        channel_length: int = 50,
+        nick_length: int = NICK_LENGTH,
+        channel_length: int = CHANNEL_LENGTH,
         topic_length: int = 390,
     ) -> None:
         if max_line_length < 64:
@@ -826,10 +829,10 @@ class IRCServerFactory(ServerFactory):
         return [
             f"NETWORK={self.network.replace(' ', '_')}",
             "CASEMAPPING=ascii",
-            "CHANTYPES=#&",
+            f"CHANTYPES={_CHANTYPES}",
             f"CHANMODES=b,,,{_CHANNEL_FLAGS}",
             "PREFIX=(ov)@+",
-            f"CHANLIMIT=#&:{self.max_channels_per_user}",
+            f"CHANLIMIT={_CHANTYPES}:{self.max_channels_per_user}",
             f"NICKLEN={self.nick_length}",
             f"CHANNELLEN={self.channel_length}",
             f"TOPICLEN={self.topic_length}",
