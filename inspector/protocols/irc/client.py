@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections import deque
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from inspector.defer import Deferred
 from inspector.protocols.irc.framing import IRCLineProtocol
@@ -647,30 +647,30 @@ class IRCClient(IRCLineProtocol):
     # messages
 
     def irc_PRIVMSG(self, prefix: str, params: list[str]) -> None:
-        if len(params) < 2:
-            return
-        channel, message = params[0], params[-1]
-        if message.startswith(X_DELIM):
-            extended, normal = ctcp_extract(message)
-            if extended:
-                self.ctcpQuery(prefix, channel, extended)
-            for text in normal:
-                self.privmsg(prefix, channel, text)
-            return
-        self.privmsg(prefix, channel, message)
+        self._text_received(prefix, params, self.ctcpQuery, self.privmsg)
 
     def irc_NOTICE(self, prefix: str, params: list[str]) -> None:
+        self._text_received(prefix, params, self.ctcpReply, self.noticed)
+
+    def _text_received(
+        self,
+        prefix: str,
+        params: list[str],
+        on_ctcp: Callable[[str, str, list[tuple[str, str | None]]], None],
+        on_text: Callable[[str, str, str], None],
+    ) -> None:
+        """PRIVMSG and NOTICE alike: CTCP messages go to ``on_ctcp``, plain text to ``on_text``."""
         if len(params) < 2:
             return
         channel, message = params[0], params[-1]
         if message.startswith(X_DELIM):
             extended, normal = ctcp_extract(message)
             if extended:
-                self.ctcpReply(prefix, channel, extended)
+                on_ctcp(prefix, channel, extended)
             for text in normal:
-                self.noticed(prefix, channel, text)
+                on_text(prefix, channel, text)
             return
-        self.noticed(prefix, channel, message)
+        on_text(prefix, channel, message)
 
     # CTCP
 

@@ -433,6 +433,14 @@ class IRCServerProtocol(IRCLineProtocol):
             self.reply("403", name, "No such channel")
         return channel
 
+    def _member_channel(self, name: str) -> Channel | None:
+        """The channel ``name`` if we are on it; otherwise reply 403 or 442 and return None."""
+        channel = self._channel_or_403(name)
+        if channel is not None and self not in channel.members:
+            self.reply("442", channel.name, "You're not on that channel")
+            return None
+        return channel
+
     def irc_JOIN(self, prefix: str | None, params: list[str]) -> None:
         """Join channels: JOIN to every member (us included), then topic and names."""
         if not params or not params[0]:
@@ -473,13 +481,9 @@ class IRCServerProtocol(IRCLineProtocol):
             return
         reason = params[1] if len(params) > 1 else ""
         for name in params[0].split(","):
-            channel = self._channel_or_403(name)
-            if channel is None:
-                continue
-            if self not in channel.members:
-                self.reply("442", channel.name, "You're not on that channel")
-                continue
-            self._part(channel, reason)
+            channel = self._member_channel(name)
+            if channel is not None:
+                self._part(channel, reason)
 
     def _part(self, channel: Channel, reason: str) -> None:
         params = (channel.name, reason) if reason else (channel.name,)
@@ -490,11 +494,8 @@ class IRCServerProtocol(IRCLineProtocol):
         if len(params) < 2:
             self.reply("461", "KICK", "Not enough parameters")
             return
-        channel = self._channel_or_403(params[0])
+        channel = self._member_channel(params[0])
         if channel is None:
-            return
-        if self not in channel.members:
-            self.reply("442", channel.name, "You're not on that channel")
             return
         if "o" not in channel.members[self]:
             self.reply("482", channel.name, "You're not channel operator")
@@ -511,11 +512,8 @@ class IRCServerProtocol(IRCLineProtocol):
         if not params:
             self.reply("461", "TOPIC", "Not enough parameters")
             return
-        channel = self._channel_or_403(params[0])
+        channel = self._member_channel(params[0])
         if channel is None:
-            return
-        if self not in channel.members:
-            self.reply("442", channel.name, "You're not on that channel")
             return
         if len(params) == 1:
             if channel.topic:
