@@ -62,6 +62,23 @@ def check_port(port: Any) -> int:
     return port
 
 
+def bind_socket(family: socket.AddressFamily, kind: socket.SocketKind, address: tuple, backlog: int | None = None) -> socket.socket:
+    """A non-blocking socket of ``kind`` bound to ``address``; with a ``backlog`` it listens
+    (and, on POSIX, may reuse a port in TIME_WAIT). OSError if a step fails, the socket closed."""
+    sock = socket.socket(family, kind)
+    try:
+        if backlog is not None and os.name == "posix":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        if backlog is not None:
+            sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def _call_logged(what: str, func: Any, *args: Any) -> None:
     """Call a user callback; log (with traceback) instead of raising."""
     try:
@@ -491,18 +508,8 @@ class Port:
     def startListening(self) -> None:
         """Bind and listen; CannotListenError names the address if that fails."""
         try:
-            sock = socket.socket(self._family, socket.SOCK_STREAM)
+            sock = bind_socket(self._family, socket.SOCK_STREAM, (self.interface, self.port), self.backlog)
         except OSError as exc:
-            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
-            raise error.CannotListenError(self.interface, self.port, exc) from None
-        try:
-            if os.name == "posix":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.interface, self.port))
-            sock.listen(self.backlog)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
             if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         self.socket = sock

@@ -17,7 +17,7 @@ from inspector import error
 from inspector.defer import succeed
 from inspector.interfaces import IListeningPort, IUDPTransport
 from inspector.reactors.base import describe_callable, is_ip_address
-from inspector.tcp import check_port, family_for, make_address
+from inspector.tcp import bind_socket, check_port, family_for, make_address
 
 log = logging.getLogger("inspector.udp")
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
@@ -55,15 +55,8 @@ class Port:
     def startListening(self) -> None:
         """Bind; CannotListenError names the address if that fails."""
         try:
-            sock = socket.socket(self._family, socket.SOCK_DGRAM)
+            sock = bind_socket(self._family, socket.SOCK_DGRAM, (self.interface, self.port))
         except OSError as exc:
-            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
-            raise error.CannotListenError(self.interface, self.port, exc) from None
-        try:
-            sock.bind((self.interface, self.port))
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
             if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         self.socket = sock
