@@ -259,13 +259,6 @@ class SilentClient(RawClient):
 # ------------------------------------------------------------------ subprocess peers
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
     """Block until something accepts on 127.0.0.1:``port`` (or the process died)."""
     deadline = time.monotonic() + timeout

@@ -7,6 +7,7 @@ They live here rather than in ``conftest.py`` because several conftest modules e
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any, Callable
 
 from inspector import reactors
@@ -20,6 +21,13 @@ def _reactor_names() -> list[str]:
 
 
 REACTOR_NAMES = _reactor_names()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class ReactorTimeout(AssertionError):

@@ -279,7 +279,8 @@ def test_irc_client_entry_against_miniircd(reactor, run) -> None:
     """The launcher's IRC client on a third-party server (miniircd: no 005, 422 without a MOTD)."""
     import os
 
-    from irc_support import free_port, script, start_peer, stop_peer
+    from irc_support import script, start_peer, stop_peer
+    from reactor_support import free_port
 
     port = free_port()
     args = [script("miniircd"), "--listen", "127.0.0.1", "--ports", str(port)]

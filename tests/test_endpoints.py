@@ -152,39 +152,30 @@ class Collect(Protocol):
         self.done.callback(self.received)
 
 
-def test_listen_and_connect_from_strings_round_trip(reactor, run):
+@pytest.mark.parametrize(
+    ("server", "host", "client", "payload"),
+    [
+        ("tcp:0", "127.0.0.1", "tcp:127.0.0.1:{port}:timeout=5", b"hello!"),
+        ("tcp6:0", "::1", "tcp6:host=[::1]:port={port}", b"six!"),
+    ],
+    ids=["ipv4", "ipv6"],
+)
+def test_listen_and_connect_from_strings_round_trip(reactor, run, server, host, client, payload):
     @inlineCallbacks
     def scenario():
-        port = yield serverFromString(reactor, "tcp:0").listen(Factory.forProtocol(Echo))
+        port = yield serverFromString(reactor, server).listen(Factory.forProtocol(Echo))
         try:
+            assert port.getHost().host == host
             number = port.getHost().port
-            assert port.getHost().host == "127.0.0.1"
-            client = yield connectProtocol(clientFromString(reactor, f"tcp:127.0.0.1:{number}:timeout=5"), Collect())
-            assert client.made, "the Deferred fires after connectionMade"
-            client.transport.write(b"hello!")
-            received = yield client.done
+            collect = yield connectProtocol(clientFromString(reactor, client.format(port=number)), Collect())
+            assert collect.made, "the Deferred fires after connectionMade"
+            collect.transport.write(payload)
+            received = yield collect.done
         finally:
             yield port.stopListening()
         return received
 
-    assert run(scenario) == b"hello!"
-
-
-def test_tcp6_endpoints_round_trip_over_ipv6_loopback(reactor, run):
-    @inlineCallbacks
-    def scenario():
-        port = yield serverFromString(reactor, "tcp6:0").listen(Factory.forProtocol(Echo))
-        try:
-            assert port.getHost().host == "::1"
-            number = port.getHost().port
-            client = yield connectProtocol(clientFromString(reactor, f"tcp6:host=[::1]:port={number}"), Collect())
-            client.transport.write(b"six!")
-            received = yield client.done
-        finally:
-            yield port.stopListening()
-        return received
-
-    assert run(scenario) == b"six!"
+    assert run(scenario) == payload
 
 
 def test_listening_on_a_busy_port_fails_with_cannot_listen(reactor, run):

@@ -22,6 +22,7 @@ from inspector.protocol import (
 )
 from inspector.protocols.basic import LineReceiver
 from inspector.threads import deferToThreadPool
+from reactor_support import free_port
 
 
 def blocking_exchange(port: int, send: bytes = b"", shut_write: bool = False) -> bytes:
@@ -425,9 +426,7 @@ def test_reconnecting_client_keeps_trying_until_the_server_appears(reactor, run)
 
     @inlineCallbacks
     def scenario():
-        probe = reactor.listenTCP(0, Factory.forProtocol(Protocol))
-        number = probe.getHost().port
-        yield probe.stopListening()
+        number = free_port()
         client = ReturningFactory(wanted=1)
         reactor.connectTCP("127.0.0.1", number, client)
         ports = []

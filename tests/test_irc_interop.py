@@ -19,12 +19,12 @@ import pytest
 
 from inspector.protocols.irc import serialize
 from inspector.threads import deferToThreadPool
+from reactor_support import free_port
 from irc_support import (
     LogBotFactory,
     RecordingClient,
     close_all,
     connect,
-    free_port,
     script,
     serve,
     start_peer,

@@ -26,6 +26,7 @@ from inspector.service import (
     start_application,
 )
 from inspector.threads import deferToThreadPool
+from reactor_support import free_port
 
 
 class Recorder(Service):
@@ -325,9 +326,7 @@ def test_client_service_fails_waiters_after_repeated_failures_and_keeps_trying(r
 
     @inlineCallbacks
     def scenario():
-        probe = reactor.listenTCP(0, Factory.forProtocol(Protocol))
-        number = probe.getHost().port
-        yield probe.stopListening()
+        number = free_port()
         service = ClientService(TCP4ClientEndpoint(reactor, "127.0.0.1", number), Factory.forProtocol(Line), retryPolicy=quick_retry)
         service.startService()
         try:
@@ -377,9 +376,7 @@ def test_client_service_prepare_connection_runs_before_waiters_see_it(reactor, r
 def test_stopping_a_client_service_cancels_waiters(reactor, run):
     @inlineCallbacks
     def scenario():
-        probe = reactor.listenTCP(0, Factory.forProtocol(Protocol))
-        number = probe.getHost().port
-        yield probe.stopListening()
+        number = free_port()
         service = ClientService(TCP4ClientEndpoint(reactor, "127.0.0.1", number), Factory.forProtocol(Line), retryPolicy=lambda n: 10.0)
         service.startService()
         waiter = service.whenConnected()

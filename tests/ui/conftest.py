@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any, Callable
 
 import pytest
 from PySide6.QtCore import QSettings
+
+import reactor_support
 
 
 @pytest.fixture
@@ -48,10 +49,4 @@ def window(qtbot: Any, qt_reactor: Any, settings: QSettings) -> Any:
 @pytest.fixture
 def free_port() -> Callable[[], int]:
     """Return a function giving a TCP port nothing listens on right now."""
-
-    def pick() -> int:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            return probe.getsockname()[1]
-
-    return pick
+    return reactor_support.free_port
