@@ -15,6 +15,7 @@ from typing import Any, Callable
 from inspector.defer import Deferred
 from inspector.protocol import ClientFactory, Protocol
 from inspector.protocols.irc import IRCClient, IRCServerFactory, Message, parse_message
+from reactor_support import free_port
 
 
 class Waiters:
@@ -302,6 +303,15 @@ def stop_peer(process: subprocess.Popen) -> None:
 def script(name: str) -> str:
     """The path of a console script installed next to the running interpreter."""
     return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def start_miniircd() -> tuple[int, subprocess.Popen]:
+    """Start miniircd on a free loopback port; return the port and the process (``stop_peer`` it)."""
+    port = free_port()
+    args = [script("miniircd"), "--listen", "127.0.0.1", "--ports", str(port)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args += ["--setuid", "root"]  # miniircd refuses to run as root without it
+    return port, start_peer(args, port)
 
 
 # ------------------------------------------------------------------ a scripted server

@@ -277,16 +277,9 @@ def test_stopping_a_client_before_it_connects_ends_it_cleanly(reactor, run, name
 
 def test_irc_client_entry_against_miniircd(reactor, run) -> None:
     """The launcher's IRC client on a third-party server (miniircd: no 005, 422 without a MOTD)."""
-    import os
+    from irc_support import start_miniircd, stop_peer
 
-    from irc_support import script, start_peer, stop_peer
-    from reactor_support import free_port
-
-    port = free_port()
-    args = [script("miniircd"), "--listen", "127.0.0.1", "--ports", str(port)]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args += ["--setuid", "root"]  # miniircd refuses to run as root without it
-    process = start_peer(args, port)
+    port, process = start_miniircd()
     try:
 
         async def scenario():

@@ -10,7 +10,6 @@ Each test names the peer quirk it covers.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 from typing import Any, Iterator
@@ -25,8 +24,8 @@ from irc_support import (
     RecordingClient,
     close_all,
     connect,
-    script,
     serve,
+    start_miniircd,
     start_peer,
     stop_peer,
 )
@@ -37,11 +36,7 @@ PEER_DEADLINE = 8.0  # seconds a peer thread may run before it gives up
 @pytest.fixture
 def miniircd() -> Iterator[int]:
     """A miniircd on a free loopback port; killed after the test."""
-    port = free_port()
-    args = [script("miniircd"), "--listen", "127.0.0.1", "--ports", str(port)]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args += ["--setuid", "root"]  # miniircd refuses to run as root without it
-    process = start_peer(args, port)
+    port, process = start_miniircd()
     try:
         yield port
     finally:
