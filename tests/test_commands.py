@@ -22,14 +22,23 @@ from apps_support import ThreadedServer, read_until_closed
 from inspector import catalog
 from inspector.cli import build_parser
 
-QT_ENV = {"QT_QPA_PLATFORM": "offscreen"}
+def _child_env() -> dict[str, str]:
+    """The environment for ``inspector`` children: offscreen Qt, and INSPECTOR_REACTOR only
+    when it names one reactor (the suite accepts a comma list; the command does not)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    if "," in env.get("INSPECTOR_REACTOR", ""):
+        del env["INSPECTOR_REACTOR"]
+    return env
+
+
+CHILD_ENV = _child_env()
 
 
 def inspector(*args: str, stdin: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     """Run ``inspector ARGS`` to completion and return the finished process."""
     return subprocess.run(
         [sys.executable, "-m", "inspector", *args],
-        input=stdin, capture_output=True, timeout=timeout, env={**os.environ, **QT_ENV},
+        input=stdin, capture_output=True, timeout=timeout, env=CHILD_ENV,
     )
 
 
@@ -40,7 +49,7 @@ class Serving:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "inspector", "serve", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, **QT_ENV},
+            env=CHILD_ENV,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -196,7 +205,7 @@ def test_connect_echo_stops_cleanly_on_sigint() -> None:
     with ThreadedServer(handler) as server:
         proc = subprocess.Popen(
             [sys.executable, "-m", "inspector", "connect", "echo", "--port", str(server.port)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=CHILD_ENV,
         )
         try:
             proc.stdin.write(b"are you there?\n")
