@@ -130,21 +130,6 @@ class AsyncioReactor(ReactorBase):
         if fd is not None and self._release(writer, fd):
             self.loop.remove_writer(fd)
 
-    def removeAll(self) -> list[Any]:
-        """Stop watching every selectable; return them."""
-        removed = list(set(self._reads) | set(self._writes))
-        for selectable in removed:
-            self.removeReader(selectable)
-            self.removeWriter(selectable)
-        return removed
-
-    def getReaders(self) -> list[Any]:
-        """Return the selectables watched for reading."""
-        return list(self._reads)
-
-    def getWriters(self) -> list[Any]:
-        """Return the selectables watched for writing."""
-        return list(self._writes)
 
     # ------------------------------------------------------------------ timers
 

@@ -360,6 +360,25 @@ class ReactorBase:
         """Register the waker with the backend (the backend's ``addReader``)."""
         self.addReader(self.waker)
 
+    # ------------------------------------------------------- watched selectables
+    # Backends keep ``_reads`` and ``_writes``: dicts from selectable to descriptor.
+
+    def removeAll(self) -> list[Any]:
+        """Stop watching everything but the reactor's own waker; return what was removed."""
+        removed = [s for s in set(self._reads) | set(self._writes) if s is not self.waker]
+        for selectable in removed:
+            self.removeReader(selectable)
+            self.removeWriter(selectable)
+        return removed
+
+    def getReaders(self) -> list[Any]:
+        """Return the selectables watched for reading (the waker excluded)."""
+        return [s for s in self._reads if s is not self.waker]
+
+    def getWriters(self) -> list[Any]:
+        """Return the selectables watched for writing."""
+        return list(self._writes)
+
     # ------------------------------------------------------------------ time
 
     def seconds(self) -> float:

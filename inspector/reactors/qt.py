@@ -409,21 +409,6 @@ class QtReactor(ReactorBase):
         if fd is not None:
             self._watcher.update(fd, writer, writer in self._reads, False)
 
-    def removeAll(self) -> list[Any]:
-        """Stop watching everything but the reactor's own waker; return what was removed."""
-        removed = [s for s in set(self._reads) | set(self._writes) if s is not self.waker]
-        for selectable in removed:
-            self.removeReader(selectable)
-            self.removeWriter(selectable)
-        return removed
-
-    def getReaders(self) -> list[Any]:
-        """Return the selectables watched for reading (the waker excluded)."""
-        return [s for s in self._reads if s is not self.waker]
-
-    def getWriters(self) -> list[Any]:
-        """Return the selectables watched for writing."""
-        return list(self._writes)
 
     def _forget(self, selectable: Any) -> None:
         """Drop ``selectable`` whose descriptor is about to close (no system call needed)."""

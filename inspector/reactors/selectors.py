@@ -133,21 +133,6 @@ class SelectorsReactor(ReactorBase):
         """Stop watching ``writer`` for writability."""
         self._remove(writer, self._writes, self._reads, _IN)
 
-    def removeAll(self) -> list[Any]:
-        """Stop watching everything but the reactor's own waker; return what was removed."""
-        removed = [s for s in set(self._reads) | set(self._writes) if s is not self.waker]
-        for selectable in removed:
-            self.removeReader(selectable)
-            self.removeWriter(selectable)
-        return removed
-
-    def getReaders(self) -> list[Any]:
-        """Return the selectables watched for reading (the waker excluded)."""
-        return [s for s in self._reads if s is not self.waker]
-
-    def getWriters(self) -> list[Any]:
-        """Return the selectables watched for writing."""
-        return list(self._writes)
 
     # -------------------------------------------------------------- waiting
 
