@@ -130,7 +130,6 @@ class AsyncioReactor(ReactorBase):
         if fd is not None and self._release(writer, fd):
             self.loop.remove_writer(fd)
 
-
     # ------------------------------------------------------------------ timers
 
     def _timers_changed(self) -> None:

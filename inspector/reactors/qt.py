@@ -409,7 +409,6 @@ class QtReactor(ReactorBase):
         if fd is not None:
             self._watcher.update(fd, writer, writer in self._reads, False)
 
-
     def _forget(self, selectable: Any) -> None:
         """Drop ``selectable`` whose descriptor is about to close (no system call needed)."""
         fd = self._reads.pop(selectable, None)

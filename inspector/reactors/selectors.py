@@ -133,7 +133,6 @@ class SelectorsReactor(ReactorBase):
         """Stop watching ``writer`` for writability."""
         self._remove(writer, self._writes, self._reads, _IN)
 
-
     # -------------------------------------------------------------- waiting
 
     def doIteration(self, timeout: float | None) -> None:
