@@ -95,7 +95,7 @@ class Port:
                     continue
                 log.error("UDP read error on %s: %s", self._host, exc)
                 return None
-            if _tracer is not None: _tracer.bytes_in(self, data, addr)
+            if _tracer is not None: _tracer.datagram_in(self, data, addr)
             try:
                 self.protocol.datagramReceived(data, addr[:2])
             except Exception:
@@ -125,7 +125,7 @@ class Port:
                 datagram = bytes(datagram)
             else:
                 raise TypeError(f"write() takes bytes, not {type(datagram).__name__}")
-        if _tracer is not None: _tracer.bytes_out(self, datagram, addr if addr is not None else self._connected_addr)
+        if _tracer is not None: _tracer.datagram_out(self, datagram, addr if addr is not None else self._connected_addr)
         try:
             if self._connected_addr is not None:
                 if addr is not None and tuple(addr[:2]) != self._connected_addr:

@@ -2,8 +2,8 @@
 
 The per-chunk hooks (:meth:`bytes_in`, :meth:`bytes_out`, :meth:`message`) run on the
 hot path, so they only append a compact tuple of plain values to the tracer's capture
-list: the transport's ``id()``, the bytes, and the current turn's ``(turn, start
-time)`` stamp (``seq`` orders events inside a turn). Holding no objects, those tuples
+list: the transport's ``id()``, the bytes (and a datagram's peer), and the current
+turn's ``(turn, start time, reactor)`` stamp (``seq`` orders events inside a turn). Holding no objects, those tuples
 cost the garbage collector nothing. Which connection an ``id()`` stands for is told by
 BIND records in the same list (written when a connection is first seen), and ended by
 its CLOSED record, so the ``_m_*`` decoders resolve each chunk as of when it happened.
@@ -20,7 +20,8 @@ from inspector.trace.util import address_text, call_quietly, reason_parts
 _now = time.monotonic
 
 # Capture codes: index into the tracer's decoder table.
-EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN, BIND = range(7)
+# STAMP: (STAMP, (turn, time, reactor)) -- the stamp of the TCP bytes records after it.
+EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN, BIND, STAMP = range(8)
 
 
 class _Conn:
@@ -40,8 +41,10 @@ class ConnectionHooks:
     """Connection, port and message hooks; expects the Tracer's capture machinery."""
 
     # Provided by Tracer.
-    _raw: list[tuple]
-    _raw_append: Any
+    _keys: list[int]
+    _key_append: Any
+    _item_append: Any
+    _raw_limit: int
     _conn_of: dict[int, int]
     _dec_of: dict[int, int]
     _conn_state: dict[int, _Conn]
@@ -53,6 +56,15 @@ class ConnectionHooks:
     reactor: str
 
     def _emit(self, event: ev.Event) -> None:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    def _raw_append(self, record: tuple) -> None:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    def _capture(self, record: tuple) -> None:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    def _trim(self) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
     def _warn(self, category: str, message: str, subject: int = 0, details: str = "") -> None:  # pragma: no cover
@@ -132,16 +144,42 @@ class ConnectionHooks:
         ))
         self.connection_state(transport, "connected")
 
-    def bytes_in(self, transport: Any, data: bytes, peer: Any = None) -> None:
-        """``data`` arrived on ``transport``; its protocol's code runs next (hot path)."""
-        self._ctx_transport = key = id(transport)
-        self._raw_append((BYTES_IN, key, data, peer, self._stamp or self._stamp_now()))
+    def bytes_in(self, transport: Any, data: bytes) -> None:
+        """``data`` arrived on TCP ``transport``; its protocol's code runs next (hot path).
 
-    def bytes_out(self, transport: Any, data: Any, peer: Any = None) -> None:
-        """The application wrote ``data`` to ``transport`` (hot path)."""
+        No bound check here: a turn reads each ready descriptor once, so the records
+        this adds per turn are bounded, and :meth:`turn_ended` trims.
+        """
+        self._ctx_transport = key = id(transport)
+        if self._stamp is None:
+            self._stamp_outside_turn()
+        self._key_append(key)
+        self._item_append(data)
+
+    def bytes_out(self, transport: Any, data: bytes) -> None:
+        """The application wrote ``data`` (bytes) to TCP ``transport`` (hot path)."""
+        if self._stamp is None:
+            self._stamp_outside_turn()
+        keys = self._keys
+        keys.append(-id(transport))
+        self._item_append(data)
+        if len(keys) > self._raw_limit:  # one callback may write without end
+            self._trim()
+
+    def _stamp_outside_turn(self) -> None:
+        """Stamp the next TCP bytes record, made outside any loop turn, with the time now."""
+        self._capture((STAMP, self._stamp_now()))
+
+    def datagram_in(self, transport: Any, data: bytes, peer: Any) -> None:
+        """A datagram from ``peer`` arrived on UDP ``transport``."""
+        self._ctx_transport = key = id(transport)
+        self._capture((BYTES_IN, key, data, peer, self._stamp or self._stamp_now()))
+
+    def datagram_out(self, transport: Any, data: Any, peer: Any) -> None:
+        """The application sent a datagram to ``peer`` on UDP ``transport``."""
         if type(data) is not bytes:
             data = bytes(data)
-        self._raw_append((BYTES_OUT, id(transport), data, peer, self._stamp or self._stamp_now()))
+        self._capture((BYTES_OUT, id(transport), data, peer, self._stamp or self._stamp_now()))
 
     def write_buffered(self, transport: Any, size: int) -> None:
         """``size`` bytes now wait unsent in ``transport``'s write buffer."""
@@ -203,7 +241,7 @@ class ConnectionHooks:
     def message(self, protocol: Any, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
         transport = getattr(protocol, "transport", None)
-        self._raw_append((MESSAGE, id(transport) if transport is not None else 0,
+        self._capture((MESSAGE, id(transport) if transport is not None else 0,
                           type(protocol).__name__, kind, text, direction,
                           self._stamp or self._stamp_now()))
 
@@ -219,18 +257,19 @@ class ConnectionHooks:
         return data[:budget]
 
     def _m_bytes_in(self, item: tuple) -> None:
-        _, key, data, peer, (turn, ts, reactor) = item
-        conn = self._decoded_conn(key)
-        self._store(ev.BytesIn(0, ts, conn.reactor, turn, conn.id, len(data),
-                               self._cut(conn, data) if conn.budget else b"",
-                               address_text(peer) if peer is not None else ""))
+        self._store(self._datagram_event(ev.BytesIn, item))
 
     def _m_bytes_out(self, item: tuple) -> None:
-        _, key, data, peer, (turn, ts, reactor) = item
+        self._store(self._datagram_event(ev.BytesOut, item))
+
+    def _datagram_event(self, cls: type, item: tuple) -> ev.Event:
+        """A datagram record ``(code, key, data, peer, stamp)`` as a ``cls`` event, its
+        payload cut to the budget."""
+        _, key, data, peer, (turn, ts, _reactor) = item
         conn = self._decoded_conn(key)
-        self._store(ev.BytesOut(0, ts, conn.reactor, turn, conn.id, len(data),
-                                self._cut(conn, data) if conn.budget else b"",
-                                address_text(peer) if peer is not None else ""))
+        return cls(0, ts, conn.reactor, turn, conn.id, len(data),
+                   self._cut(conn, data) if conn.budget else b"",
+                   address_text(peer) if peer is not None else "")
 
     def _m_message(self, item: tuple) -> None:
         _, key, protocol, kind, text, direction, (turn, ts, reactor) = item

@@ -4,8 +4,14 @@ Core modules hold a module-level ``_tracer`` that is ``None`` unless tracing is 
 call it as ``if _tracer is not None: _tracer.method(...)``; the public methods of
 :class:`Tracer` (here and in its two mixins) are that hook API.
 
-Capture is split in two so tracing stays cheap on the hot path. A hook appends a
-compact tuple to ``_raw`` (hot hooks) or a ready event (everything else); decoding
+Capture is split in two so tracing stays cheap on the hot path. Records go into two
+parallel lists: ``_keys`` says what each is and ``_items`` holds it. A TCP bytes
+record is just the transport's ``id()`` (negated for bytes out) and the bytes, with no
+tuple built: that keeps the garbage collector, which counts every new tuple, out of the
+hot path, and the turn it happened in is told by the STAMP record before it. Every
+other record is a compact tuple under its code, or a ready event, and ``_marks``
+notes where each of those sits, so the runs of bytes records between them can be
+reduced to counts in C (``Counter`` over ``zip``) rather than one by one; decoding
 into events, summaries and warnings happens in :meth:`sync`, which every read of the
 trace calls first. When nobody reads for long, the oldest hot records (bytes, loop
 turns, messages) are reduced to exact counts instead, so memory stays bounded.
@@ -20,12 +26,13 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections import OrderedDict
+from bisect import bisect_left
+from collections import Counter, OrderedDict
 from typing import Any, Callable
 
 from inspector.trace import events as ev
 from inspector.trace.conn_hooks import (
-    BIND, BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, TURN, ConnectionHooks, _Conn,
+    BIND, BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, STAMP, TURN, ConnectionHooks, _Conn,
 )
 from inspector.trace.deferred_hooks import DeferredHooks, skip_frames_in
 from inspector.trace.model import Trace, TraceConfig
@@ -35,6 +42,9 @@ __all__ = ["Tracer", "skip_frames_in"]
 
 _now = time.monotonic
 log = logging.getLogger("inspector.trace")
+#: Record codes are 0.._LAST_CODE; a larger key is id(transport) of TCP bytes in, a
+#: negative one minus that of TCP bytes out.
+_LAST_CODE = STAMP
 
 
 class Tracer(ConnectionHooks, DeferredHooks):
@@ -47,8 +57,13 @@ class Tracer(ConnectionHooks, DeferredHooks):
                                  host=socket.gethostname(), reactor="")
         self.trace.attach_source(self.sync)
         self._store = self.trace.add
-        self._raw: list[tuple] = []
-        self._raw_append = self._raw.append
+        self._keys: list[int] = []  # a record code, or +/- id(transport) for TCP bytes
+        self._items: list[Any] = []  # the record tuple, or the bytes
+        self._key_append = self._keys.append
+        self._item_append = self._items.append
+        self._marks: list[int] = []  # record numbers of the tuple records, ascending
+        self._taken = 0  # record number of the oldest record still captured
+        self._dec_stamp: tuple[int, float, str] = (0, 0.0, "")  # as of the record decoded
         self._raw_limit = self.config.raw_size
         self._syncing = False
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
@@ -56,7 +71,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         decoders: dict[int, Callable[[tuple], None]] = {
             EVENT: self._m_event, BYTES_IN: self._m_bytes_in, BYTES_OUT: self._m_bytes_out,
             MESSAGE: self._m_message, CLOSED: self._m_closed, TURN: self._m_turn,
-            BIND: self._m_bind,
+            BIND: self._m_bind, STAMP: self._m_stamp,
         }
         self._decoders = [decoders[code] for code in range(len(decoders))]
         # Ids.
@@ -95,14 +110,44 @@ class Tracer(ConnectionHooks, DeferredHooks):
 
     # -- capture and decoding ----------------------------------------------------------
 
-    def _emit(self, event: ev.Event) -> None:
-        raw = self._raw
-        self._raw_append((EVENT, event))
-        if len(raw) > self._raw_limit:
+    def _raw_append(self, record: tuple) -> None:
+        """Capture a tuple record (its first item is its code) without a bound check."""
+        keys = self._keys
+        self._marks.append(self._taken + len(keys))
+        keys.append(record[0])
+        self._item_append(record)
+
+    def _capture(self, record: tuple) -> None:
+        """Capture a tuple record and keep the capture lists bounded."""
+        keys = self._keys
+        self._marks.append(self._taken + len(keys))
+        keys.append(record[0])
+        self._item_append(record)
+        if len(keys) > self._raw_limit:
             self._trim()
+
+    def _emit(self, event: ev.Event) -> None:
+        self._capture((EVENT, event))
 
     def _m_event(self, item: tuple) -> None:
         self._store(item[1])
+
+    def _m_stamp(self, item: tuple) -> None:
+        self._dec_stamp = item[1]
+
+    def _take(self, count: int) -> tuple[list[int], list[Any], list[int]]:
+        """Remove and return the oldest ``count`` records, with the positions of the
+        tuple records among them."""
+        keys, items, marks = self._keys, self._items, self._marks
+        batch_keys, batch_items = keys[:count], items[:count]
+        del keys[:count]
+        del items[:count]
+        taken = self._taken
+        self._taken = end = taken + count
+        cut = bisect_left(marks, end)
+        positions = [mark - taken for mark in marks[:cut]]
+        del marks[:cut]
+        return batch_keys, batch_items, positions
 
     def sync(self) -> None:
         """Decode everything captured so far into the trace (readers call this first)."""
@@ -110,47 +155,79 @@ class Tracer(ConnectionHooks, DeferredHooks):
             return
         self._syncing = True
         try:
-            raw = self._raw
+            keys = self._keys
             decoders = self._decoders
-            while raw:
-                count = len(raw)
-                batch = raw[:count]
-                del raw[:count]
-                self._decode_batch(batch, decoders)
+            while keys:
+                batch_keys, batch_items, _ = self._take(len(keys))
+                self._decode_batch(batch_keys, batch_items, decoders)
         finally:
             self._syncing = False
 
-    def _decode_batch(self, batch: list[tuple], decoders: list[Callable[[tuple], None]]) -> None:
-        """Decode records in order; the bytes records, most of them, inline."""
+    def _decode_batch(self, keys: list[int], items: list[Any],
+                      decoders: list[Callable[[tuple], None]]) -> None:
+        """Decode records in order. The TCP bytes records, most of them, are decoded
+        inline, and stored as :meth:`Trace.add` would store them (numbered, kept in
+        their ring and the feed, counted in their connection's summary) without a call
+        per event."""
+        trace = self.trace
         dec_get = self._dec_of.get
         states = self._conn_state
-        store = self._store
+        summaries = trace._connections
+        feed_append = trace._feed_append
+        ring_in, ring_out = trace.buffers[ev.BytesIn.kind], trace.buffers[ev.BytesOut.kind]
+        keep_in, keep_out = ring_in._items.append, ring_out._items.append
         bytes_in, bytes_out = ev.BytesIn, ev.BytesOut
-        for item in batch:
-            code = item[0]
-            if code == BYTES_IN or code == BYTES_OUT:
-                _, key, data, peer, (turn, ts, reactor) = item
-                cid = dec_get(key)
-                conn = states[cid] if cid is not None else self._decoded_conn(key)
-                size = len(data)
+        added_in = added_out = 0
+        turn, ts, _reactor = self._dec_stamp
+        for key, item in zip(keys, items):
+            if key > _LAST_CODE or key < 0:
+                cid = dec_get(key if key > 0 else -key)
+                conn = states[cid] if cid is not None else self._decoded_conn(key if key > 0 else -key)
+                size = len(item)
                 budget = conn.budget
-                if budget >= size:
-                    conn.budget = budget - size
-                    kept = data
-                elif budget:
-                    conn.budget = 0
-                    kept = data[:budget]
-                else:
+                if not budget:
                     kept = b""
-                store((bytes_in if code == BYTES_IN else bytes_out)(
-                    0, ts, conn.reactor, turn, conn.id, size, kept,
-                    address_text(peer) if peer is not None else ""))
+                elif budget >= size:
+                    conn.budget = budget - size
+                    kept = item
+                else:
+                    conn.budget = 0
+                    kept = item[:budget]
+                cid = conn.id
+                seq = next(trace._seq)
+                summary = summaries.get(cid)
+                if key > 0:
+                    event = bytes_in(seq, ts, conn.reactor, turn, cid, size, kept, "")
+                    keep_in(event)
+                    added_in += 1
+                    if summary is None:
+                        summary = trace._connection(event)
+                    summary.bytes_in += size
+                    direction = "in"
+                else:
+                    event = bytes_out(seq, ts, conn.reactor, turn, cid, size, kept, "")
+                    keep_out(event)
+                    added_out += 1
+                    if summary is None:
+                        summary = trace._connection(event)
+                    summary.bytes_out += size
+                    direction = "out"
+                feed_append(event)
+                if kept:
+                    summary.captured += len(kept)
+                    summary.chunks.append((seq, ts, direction, kept))
+            elif key == STAMP:
+                self._dec_stamp = item[1]
+                turn, ts, _reactor = item[1]
             else:
-                decoders[code](item)
+                decoders[key](item)
+        ring_in.total += added_in
+        ring_out.total += added_out
 
     def _trim(self) -> None:
-        """The capture list is full: decode it if anyone reads the trace, else reduce the
-        oldest hot records to exact counts (the newest stay, undecoded, for a late reader)."""
+        """The capture lists are full: decode them if anyone reads the trace, else reduce
+        the oldest hot records to exact counts (the newest stay, undecoded, for a late
+        reader)."""
         if self._syncing:
             return
         if self.trace.has_readers():
@@ -158,51 +235,72 @@ class Tracer(ConnectionHooks, DeferredHooks):
             return
         self._syncing = True
         try:
-            raw = self._raw
-            count = len(raw) - self._raw_limit // 2
-            batch = raw[:count]
-            del raw[:count]
-            decoders = self._decoders
-            sizes_in: dict[int, int] = {}
-            sizes_out: dict[int, int] = {}
-            get_in, get_out = sizes_in.get, sizes_out.get
-            chunks_in = chunks_out = turns = messages = 0
-            for item in batch:
-                code = item[0]
-                if code == BYTES_IN:
-                    key = item[1]
-                    sizes_in[key] = get_in(key, 0) + len(item[2])
-                    chunks_in += 1
-                elif code == BYTES_OUT:
-                    key = item[1]
-                    sizes_out[key] = get_out(key, 0) + len(item[2])
-                    chunks_out += 1
-                elif code == TURN:
-                    turns += 1
-                elif code == MESSAGE:
-                    messages += 1
-                else:
-                    if sizes_in or sizes_out:
-                        self._count_bytes(sizes_in, sizes_out)
-                        sizes_in, sizes_out = {}, {}
-                        get_in, get_out = sizes_in.get, sizes_out.get
-                    decoders[code](item)
-            if sizes_in or sizes_out:
-                self._count_bytes(sizes_in, sizes_out)
-            trace = self.trace
-            trace.count_dropped("conn.in", chunks_in)
-            trace.count_dropped("conn.out", chunks_out)
-            trace.count_dropped("loop.turn", turns)
-            trace.count_dropped("proto.message", messages)
+            self._reduce(*self._take(len(self._keys) - self._raw_limit // 2))
         finally:
             self._syncing = False
 
-    def _count_bytes(self, sizes_in: dict[int, int], sizes_out: dict[int, int]) -> None:
+    def _reduce(self, keys: list[int], items: list[Any], marks: list[int]) -> None:
+        """Fold records into exact counts: bytes per connection and direction, and how
+        many bytes, loop-turn and message events they held; decode the other records.
+
+        The TCP bytes records between two tuple records (at ``marks``) are counted by
+        ``Counter`` as (signed transport id, size) pairs, in C.
+        """
+        decoders = self._decoders
+        chunks: Counter[tuple[int, int]] = Counter()
+        count = chunks.update
+        turns = messages = 0
+        start = 0
+        for mark in marks:
+            if mark > start:
+                count(zip(keys[start:mark], map(len, items[start:mark])))
+            start = mark + 1
+            code = keys[mark]
+            item = items[mark]
+            if code == TURN:
+                turns += 1
+            elif code == MESSAGE:
+                messages += 1
+            elif code == STAMP:
+                self._dec_stamp = item[1]
+            elif code == BYTES_IN:  # a datagram
+                chunks[(item[1], len(item[2]))] += 1
+            elif code == BYTES_OUT:
+                chunks[(-item[1], len(item[2]))] += 1
+            else:
+                # A connection record: the byte counts so far belong to the
+                # connections as they were before it (a transport's id can be reused).
+                if chunks:
+                    self._count_bytes(chunks)
+                    chunks.clear()
+                decoders[code](item)
+        if start < len(keys):
+            count(zip(keys[start:], map(len, items[start:])))
+        if chunks:
+            self._count_bytes(chunks)
         trace = self.trace
+        trace.count_dropped("loop.turn", turns)
+        trace.count_dropped("proto.message", messages)
+
+    def _count_bytes(self, chunks: Counter[tuple[int, int]]) -> None:
+        """Add counted chunks -- (+id in / -id out, size) -> how many -- to the trace."""
+        sizes: dict[int, int] = {}
+        chunks_in = chunks_out = 0
+        for (key, size), many in chunks.items():
+            sizes[key] = sizes.get(key, 0) + size * many
+            if key > 0:
+                chunks_in += many
+            else:
+                chunks_out += many
+        trace = self.trace
+        trace.count_dropped("conn.in", chunks_in)
+        trace.count_dropped("conn.out", chunks_out)
         now = _now()
-        for direction, sizes in (("in", sizes_in), ("out", sizes_out)):
-            for key, size in sizes.items():
-                trace.count_bytes(self._decoded_conn(key).id, direction, size, now)
+        for key, size in sizes.items():
+            if key > 0:
+                trace.count_bytes(self._decoded_conn(key).id, "in", size, now)
+            else:
+                trace.count_bytes(self._decoded_conn(-key).id, "out", size, now)
 
     def _context_conn(self) -> int:
         key = self._ctx_transport
@@ -262,7 +360,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
         if id(reactor) != self._reactor_key:
             self._enter_reactor(reactor)
         self.turn = turn = self.turn + 1
-        self._stamp = (turn, _now(), self.reactor)
+        self._stamp = stamp = (turn, _now(), self.reactor)
+        self._raw_append((STAMP, stamp))
         self._turn_fds = fds_ready
         self._ctx_transport = 0
 
@@ -273,14 +372,11 @@ class Tracer(ConnectionHooks, DeferredHooks):
             return
         self._stamp = None
         end = _now()
-        raw = self._raw
         timers = self._turn_timers
         threads = self._turn_threads
         if timers or threads:
             self._turn_timers = self._turn_threads = 0
-        raw.append((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
-        if len(raw) > self._raw_limit:
-            self._trim()
+        self._capture((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
         if end >= self._next_periodic:
             self._next_periodic = end + 0.2
             self.periodic(end)
