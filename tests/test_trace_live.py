@@ -584,3 +584,58 @@ def test_succeed_and_fail_count_as_fired(reactor: Any, run: Any, tracing: Any) -
     assert trace.deferred(made[0]).result_repr == "7"
     assert trace.deferred(made[1]).state == "failed"
     assert made[0] not in trace.pending and made[1] not in trace.pending
+
+
+@trace_config(raw_size=67, capture_bytes=100)
+def test_a_late_reader_gets_bytes_stamped_with_the_turn_they_happened_in(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    # Nobody reads while this runs, so the capture is reduced to counts many times
+    # over; the bytes events that remain for a late reader still carry their own
+    # loop turn and its start time, and the counts stay exact. (An odd capture size,
+    # so reductions cut through the middle of a turn's records.)
+    rounds = 150
+
+    class Pinger(Protocol):
+        def connectionMade(self) -> None:
+            self.left = rounds
+            self.transport.write(b"abcdefgh")
+
+        def dataReceived(self, data: bytes) -> None:
+            self.left -= 1
+            if self.left:
+                self.transport.write(b"abcdefgh")
+            else:
+                self.factory.done.callback(None)
+
+    class Echo(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    async def scenario() -> None:
+        port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        client = ClientFactory.forProtocol(Pinger)
+        client.done = Deferred()
+        connector = reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        await client.done
+        connector.disconnect()
+        await port.stopListening()
+
+    started = time.monotonic()
+    run(scenario)
+    trace = tracing.trace
+    assert trace.dropped().get("conn.out", 0) > 0  # reduced while nobody read
+    turns = trace.events(ev.LoopTurn.kind)  # each recorded as its turn ends
+    chunks = trace.events(ev.BytesIn.kind, ev.BytesOut.kind)
+    assert chunks and turns
+    for chunk in chunks:
+        assert started <= chunk.ts <= time.monotonic()
+        for turn in turns:
+            if turn.turn == chunk.turn:  # the turn it ran in ended after it
+                assert turn.seq > chunk.seq and turn.ts == chunk.ts
+            elif turn.seq < chunk.seq:  # turns that ended before it came before it
+                assert turn.turn < chunk.turn
+    client_conn = next(e.conn for e in trace.events(ev.ConnectionOpened.kind)
+                       if e.role == "client" and e.local)
+    summary = trace.connections[client_conn]
+    assert summary.bytes_in == summary.bytes_out == 8 * rounds
+    assert trace.totals()["conn.in"] >= 2 * rounds
