@@ -1,12 +1,15 @@
 """Hooks for connections, listening ports and protocol messages (a mixin of the Tracer).
 
-The per-chunk hooks (:meth:`bytes_in`, :meth:`bytes_out`, :meth:`message`) run on the
-hot path, so they only append a compact tuple of plain values to the tracer's capture
-list: the transport's ``id()``, the bytes (and a datagram's peer), and the current
-turn's ``(turn, start time, reactor)`` stamp (``seq`` orders events inside a turn). Holding no objects, those tuples
-cost the garbage collector nothing. Which connection an ``id()`` stands for is told by
-BIND records in the same list (written when a connection is first seen), and ended by
-its CLOSED record, so the ``_m_*`` decoders resolve each chunk as of when it happened.
+The per-chunk hooks run on the hot path, so they capture as little as they can. The
+TCP bytes hooks (:meth:`bytes_in`, :meth:`bytes_out`) append just the transport's
+``id()`` (negated for bytes out) and the bytes to the tracer's two capture lists: no
+tuple, nothing for the garbage collector; the STAMP record written when the loop turn
+began gives their ``(turn, start time, reactor)`` (``seq`` orders events inside a turn).
+Datagrams and protocol messages (:meth:`datagram_in`, :meth:`datagram_out`,
+:meth:`message`) append a compact tuple of plain values with their own stamp. Which
+connection an ``id()`` stands for is told by BIND records in the same lists (written
+when a connection is first seen), and ended by its CLOSED record, so the decoders
+resolve each chunk as of when it happened.
 """
 
 from __future__ import annotations
