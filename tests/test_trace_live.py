@@ -385,19 +385,18 @@ def test_udp_datagrams_are_traced_with_their_peer(reactor: Any, run: Any, tracin
     assert len(_of(events, ev.PortStopped)) == 2
 
 
-@trace_config(raw_size=200, capture_bytes=1000)
-def test_bounds_hold_and_counts_stay_exact(reactor: Any, run: Any, tracing: Any) -> None:
-    rounds = 300
+async def _ping_pong(reactor: Any, rounds: int, payload: bytes) -> None:
+    """One client sends ``payload`` to an echo server ``rounds`` times, waiting for each echo."""
 
     class Pinger(Protocol):
         def connectionMade(self) -> None:
             self.left = rounds
-            self.transport.write(b"0123456789")
+            self.transport.write(payload)
 
         def dataReceived(self, data: bytes) -> None:
             self.left -= 1
             if self.left:
-                self.transport.write(b"0123456789")
+                self.transport.write(payload)
             else:
                 self.factory.done.callback(None)
 
@@ -405,16 +404,19 @@ def test_bounds_hold_and_counts_stay_exact(reactor: Any, run: Any, tracing: Any)
         def dataReceived(self, data: bytes) -> None:
             self.transport.write(data)
 
-    async def scenario() -> None:
-        port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
-        client = ClientFactory.forProtocol(Pinger)
-        client.done = Deferred()
-        connector = reactor.connectTCP("127.0.0.1", port.getHost().port, client)
-        await client.done
-        connector.disconnect()
-        await port.stopListening()
+    port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+    client = ClientFactory.forProtocol(Pinger)
+    client.done = Deferred()
+    connector = reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+    await client.done
+    connector.disconnect()
+    await port.stopListening()
 
-    run(scenario)
+
+@trace_config(raw_size=200, capture_bytes=1000)
+def test_bounds_hold_and_counts_stay_exact(reactor: Any, run: Any, tracing: Any) -> None:
+    rounds = 300
+    run(_ping_pong, reactor, rounds, b"0123456789")
     trace = tracing.trace
     assert trace.dropped().get("conn.in", 0) > 0  # nobody read while it ran
     client_conn = next(e.conn for e in _of(trace.events(), ev.ConnectionOpened)
@@ -594,34 +596,8 @@ def test_a_late_reader_gets_bytes_stamped_with_the_turn_they_happened_in(
     # loop turn and its start time, and the counts stay exact. (An odd capture size,
     # so reductions cut through the middle of a turn's records.)
     rounds = 150
-
-    class Pinger(Protocol):
-        def connectionMade(self) -> None:
-            self.left = rounds
-            self.transport.write(b"abcdefgh")
-
-        def dataReceived(self, data: bytes) -> None:
-            self.left -= 1
-            if self.left:
-                self.transport.write(b"abcdefgh")
-            else:
-                self.factory.done.callback(None)
-
-    class Echo(Protocol):
-        def dataReceived(self, data: bytes) -> None:
-            self.transport.write(data)
-
-    async def scenario() -> None:
-        port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
-        client = ClientFactory.forProtocol(Pinger)
-        client.done = Deferred()
-        connector = reactor.connectTCP("127.0.0.1", port.getHost().port, client)
-        await client.done
-        connector.disconnect()
-        await port.stopListening()
-
     started = time.monotonic()
-    run(scenario)
+    run(_ping_pong, reactor, rounds, b"abcdefgh")
     trace = tracing.trace
     assert trace.dropped().get("conn.out", 0) > 0  # reduced while nobody read
     turns = trace.events(ev.LoopTurn.kind)  # each recorded as its turn ends
