@@ -67,7 +67,33 @@ class _PauseableMixin:
         self.transport.stopProducing()
 
 
-class LineReceiver(Protocol, _PauseableMixin):
+class _LineMethods:
+    """What both line receivers share: the hook to override, sending, and the length limit."""
+
+    def lineReceived(self, line: bytes) -> Any:
+        """Override to handle one line, without its delimiter."""
+        raise NotImplementedError(f"{type(self).__name__} must implement lineReceived")
+
+    def sendLine(self, line: bytes) -> Any:
+        """Write ``line`` followed by the delimiter."""
+        try:
+            framed = line + self.delimiter
+        except TypeError:
+            raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
+        if _tracer is not None: _tracer.message(self, "line", line, "out")
+        return self.transport.write(framed)
+
+    def lineLengthExceeded(self, line: bytes) -> Any:
+        """Called with the too-long line (or the buffered input) past ``MAX_LENGTH``; drops the connection."""
+        log.warning(
+            "%s: line longer than %d bytes; closing the connection",
+            self.logPrefix(),
+            self.MAX_LENGTH,
+        )
+        return self.transport.loseConnection()
+
+
+class LineReceiver(_LineMethods, Protocol, _PauseableMixin):
     """Splits input into lines ending in ``delimiter``; can switch to raw mode and back.
 
     In line mode each complete line (without its delimiter) goes to ``lineReceived``;
@@ -157,30 +183,8 @@ class LineReceiver(Protocol, _PauseableMixin):
         """Override to handle bytes received in raw mode."""
         raise NotImplementedError(f"{type(self).__name__} is in raw mode but has no rawDataReceived")
 
-    def lineReceived(self, line: bytes) -> Any:
-        """Override to handle one line, without its delimiter."""
-        raise NotImplementedError(f"{type(self).__name__} must implement lineReceived")
 
-    def sendLine(self, line: bytes) -> Any:
-        """Write ``line`` followed by the delimiter."""
-        try:
-            framed = line + self.delimiter
-        except TypeError:
-            raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
-        if _tracer is not None: _tracer.message(self, "line", line, "out")
-        return self.transport.write(framed)
-
-    def lineLengthExceeded(self, line: bytes) -> Any:
-        """Called with the buffered input when a line passes ``MAX_LENGTH``; drops the connection."""
-        log.warning(
-            "%s: line longer than %d bytes; closing the connection",
-            self.logPrefix(),
-            self.MAX_LENGTH,
-        )
-        return self.transport.loseConnection()
-
-
-class LineOnlyReceiver(Protocol):
+class LineOnlyReceiver(_LineMethods, Protocol):
     """A lighter LineReceiver without raw mode: every byte belongs to some line."""
 
     delimiter = b"\r\n"
@@ -206,28 +210,6 @@ class LineOnlyReceiver(Protocol):
             line, self._buffer = self._buffer, b""
             return self.lineLengthExceeded(line)
         return None
-
-    def lineReceived(self, line: bytes) -> Any:
-        """Override to handle one line, without its delimiter."""
-        raise NotImplementedError(f"{type(self).__name__} must implement lineReceived")
-
-    def sendLine(self, line: bytes) -> Any:
-        """Write ``line`` followed by the delimiter."""
-        try:
-            framed = line + self.delimiter
-        except TypeError:
-            raise TypeError(f"sendLine needs bytes, not {type(line).__name__}") from None
-        if _tracer is not None: _tracer.message(self, "line", line, "out")
-        return self.transport.write(framed)
-
-    def lineLengthExceeded(self, line: bytes) -> Any:
-        """Called with the offending line when it passes ``MAX_LENGTH``; drops the connection."""
-        log.warning(
-            "%s: line longer than %d bytes; closing the connection",
-            self.logPrefix(),
-            self.MAX_LENGTH,
-        )
-        return self.transport.loseConnection()
 
 
 class NetstringReceiver(Protocol):
