@@ -567,6 +567,7 @@ def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
     assert all(s.state == "closed" and s.bytes_in + s.bytes_out == 2
                for s in trace.connections.values())
     assert tracing._conn_of == {} and tracing._dec_of == {} and tracing._conn_state == {}
+    assert tracing._sides_in == {} and tracing._sides_out == {}
 
 
 def test_succeed_and_fail_count_as_fired(reactor: Any, run: Any, tracing: Any) -> None:

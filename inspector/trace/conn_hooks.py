@@ -1,15 +1,17 @@
 """Hooks for connections, listening ports and protocol messages (a mixin of the Tracer).
 
 The per-chunk hooks run on the hot path, so they capture as little as they can. The
-TCP bytes hooks (:meth:`bytes_in`, :meth:`bytes_out`) append just the transport's
-``id()`` (negated for bytes out) and the bytes to the tracer's two capture lists: no
-tuple, nothing for the garbage collector; the STAMP record written when the loop turn
-began gives their ``(turn, start time, reactor)`` (``seq`` orders events inside a turn).
-Datagrams and protocol messages (:meth:`datagram_in`, :meth:`datagram_out`,
-:meth:`message`) append a compact tuple of plain values with their own stamp. Which
+TCP bytes hooks (:meth:`bytes_in`, :meth:`bytes_out`) append the connection's
+:class:`_Side` for that direction and the bytes to the tracer's two capture lists (no
+tuple, nothing for the garbage collector), and add the chunk to the side's running
+totals, so counts stay exact without looking at the records again when they are
+dropped. The STAMP record written when the loop turn began gives their ``(turn, start
+time, reactor)`` (``seq`` orders events inside a turn). Datagrams and protocol
+messages (:meth:`datagram_in`, :meth:`datagram_out`, :meth:`message`) append a compact
+tuple of plain values with their own stamp, keyed by the transport's ``id()``; which
 connection an ``id()`` stands for is told by BIND records in the same lists (written
 when a connection is first seen), and ended by its CLOSED record, so the decoders
-resolve each chunk as of when it happened.
+resolve each record as of when it happened.
 """
 
 from __future__ import annotations
@@ -27,10 +29,27 @@ _now = time.monotonic
 EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN, BIND, STAMP = range(8)
 
 
+class _Side:
+    """One direction of one TCP connection: the key of its bytes records.
+
+    The hooks add every chunk's size to ``bytes``; decoding and dropping add what they
+    accounted for to ``seen``, so the difference is what still waits in the capture
+    lists. (Chunks are not counted here: dropping counts them in C.)
+    """
+
+    __slots__ = ("conn", "cid", "inbound", "bytes", "seen")
+
+    def __init__(self, conn: _Conn, inbound: bool) -> None:
+        self.conn = conn
+        self.cid = conn.id
+        self.inbound = inbound
+        self.bytes = self.seen = 0
+
+
 class _Conn:
     """What the tracer tracks for one connection until its close is decoded."""
 
-    __slots__ = ("id", "budget", "reactor", "state", "buffered_warned")
+    __slots__ = ("id", "budget", "reactor", "state", "buffered_warned", "sides")
 
     def __init__(self, conn_id: int, budget: int, reactor: str) -> None:
         self.id = conn_id
@@ -38,6 +57,8 @@ class _Conn:
         self.reactor = reactor
         self.state = ""
         self.buffered_warned = False
+        #: (in, out); emptied when the close is decoded, which ends the reference cycle.
+        self.sides: tuple[_Side, ...] = (_Side(self, True), _Side(self, False))
 
 
 class ConnectionHooks:
@@ -51,8 +72,10 @@ class ConnectionHooks:
     _conn_of: dict[int, int]
     _dec_of: dict[int, int]
     _conn_state: dict[int, _Conn]
+    _sides_in: dict[Any, _Side]
+    _sides_out: dict[Any, _Side]
     _stamp: tuple[int, float] | None
-    _ctx_transport: int
+    _ctx_conn: int
     config: Any
     trace: Any
     turn: int
@@ -68,6 +91,9 @@ class ConnectionHooks:
         raise NotImplementedError
 
     def _trim(self) -> None:  # pragma: no cover - Tracer defines it
+        raise NotImplementedError
+
+    def _settle(self, conn: _Conn, tail: dict[_Side, int] | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _warn(self, category: str, message: str, subject: int = 0, details: str = "") -> None:  # pragma: no cover
@@ -91,6 +117,13 @@ class ConnectionHooks:
         self._conn_of[id(transport)] = cid
         self._raw_append((BIND, id(transport), cid))
         return cid
+
+    def _sides_of(self, transport: Any) -> tuple[_Side, ...]:
+        """The in and out sides of TCP ``transport``, first seen by a bytes hook."""
+        cid = self._conn_of.get(id(transport)) or self._adopt(transport)
+        sides = self._conn_state[cid].sides
+        self._sides_in[transport], self._sides_out[transport] = sides
+        return sides
 
     def _m_bind(self, item: tuple) -> None:
         if len(item) > 3:  # a handover: the attempt's id no longer stands for it
@@ -153,18 +186,28 @@ class ConnectionHooks:
         No bound check here: a turn reads each ready descriptor once, so the records
         this adds per turn are bounded, and :meth:`turn_ended` trims.
         """
-        self._ctx_transport = key = id(transport)
+        try:
+            side = self._sides_in[transport]
+        except KeyError:
+            side = self._sides_of(transport)[0]
+        self._ctx_conn = side.cid
         if self._stamp is None:
             self._stamp_outside_turn()
-        self._key_append(key)
+        side.bytes += len(data)
+        self._key_append(side)
         self._item_append(data)
 
     def bytes_out(self, transport: Any, data: bytes) -> None:
         """The application wrote ``data`` (bytes) to TCP ``transport`` (hot path)."""
+        try:
+            side = self._sides_out[transport]
+        except KeyError:
+            side = self._sides_of(transport)[1]
         if self._stamp is None:
             self._stamp_outside_turn()
+        side.bytes += len(data)
         keys = self._keys
-        keys.append(-id(transport))
+        keys.append(side)
         self._item_append(data)
         if len(keys) > self._raw_limit:  # one callback may write without end
             self._trim()
@@ -175,7 +218,8 @@ class ConnectionHooks:
 
     def datagram_in(self, transport: Any, data: bytes, peer: Any) -> None:
         """A datagram from ``peer`` arrived on UDP ``transport``."""
-        self._ctx_transport = key = id(transport)
+        key = id(transport)
+        self._ctx_conn = self._conn_of.get(key) or self._adopt(transport)
         self._capture((BYTES_IN, key, data, peer, self._stamp or self._stamp_now()))
 
     def datagram_out(self, transport: Any, data: Any, peer: Any) -> None:
@@ -210,8 +254,10 @@ class ConnectionHooks:
         if cid is None:
             cid = self._adopt(transport)
             del self._conn_of[key]
-        if self._ctx_transport == key:
-            self._ctx_transport = 0
+        if self._ctx_conn == cid:
+            self._ctx_conn = 0
+        self._sides_in.pop(transport, None)
+        self._sides_out.pop(transport, None)
         self._raw_append((CLOSED, key, cid, reason_type, message, self.turn, _now()))
 
     def port_started(self, port: Any, kind: str = "tcp") -> None:
@@ -290,6 +336,8 @@ class ConnectionHooks:
         if decoded is not None and decoded != cid:  # first seen by a hot hook, before tracing
             self._conn_state.pop(decoded, None)
         conn = self._conn_state.pop(cid)
+        self._settle(conn)  # its bytes all came before its close
+        conn.sides = ()
         final = "closed" if reason_type in ("", "ConnectionDone") else "failed"
         if conn.state != final:
             self._store(ev.ConnectionState(0, ts, conn.reactor, turn, cid, conn.state, final))

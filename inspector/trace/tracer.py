@@ -6,15 +6,15 @@ call it as ``if _tracer is not None: _tracer.method(...)``; the public methods o
 
 Capture is split in two so tracing stays cheap on the hot path. Records go into two
 parallel lists: ``_keys`` says what each is and ``_items`` holds it. A TCP bytes
-record is just the transport's ``id()`` (negated for bytes out) and the bytes, with no
-tuple built: that keeps the garbage collector, which counts every new tuple, out of the
-hot path, and the turn it happened in is told by the STAMP record before it. Every
-other record is a compact tuple under its code, or a ready event, and ``_marks``
-notes where each of those sits, so the runs of bytes records between them can be
-reduced to counts in C (``Counter`` over ``zip``) rather than one by one; decoding
-into events, summaries and warnings happens in :meth:`sync`, which every read of the
-trace calls first. When nobody reads for long, the oldest hot records (bytes, loop
-turns, messages) are reduced to exact counts instead, so memory stays bounded.
+record is just the connection's side for that direction and the bytes, with no tuple
+built: that keeps the garbage collector, which counts every new tuple, out of the hot
+path, and the turn it happened in is told by the STAMP record before it. Every other
+record is a compact tuple under its code, or a ready event, and ``_marks`` notes where
+each of those sits. Decoding into events, summaries and warnings happens in
+:meth:`sync`, which every read of the trace calls first. When nobody reads for long,
+all but the newest few hot records are dropped instead, so memory stays bounded; the
+sides' running totals (kept by the hooks) say exactly how many bytes and chunks went
+with them, so dropping costs no pass over the records.
 
 The tracer keeps the context the hooks establish (the current loop turn, connection
 and timer) so that a Deferred created while ``dataReceived`` runs is linked to that
@@ -33,6 +33,7 @@ from typing import Any, Callable
 from inspector.trace import events as ev
 from inspector.trace.conn_hooks import (
     BIND, BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, STAMP, TURN, ConnectionHooks, _Conn,
+    _Side,
 )
 from inspector.trace.deferred_hooks import DeferredHooks, skip_frames_in
 from inspector.trace.model import Trace, TraceConfig
@@ -42,9 +43,6 @@ __all__ = ["Tracer", "skip_frames_in"]
 
 _now = time.monotonic
 log = logging.getLogger("inspector.trace")
-#: Record codes are 0.._LAST_CODE; a larger key is id(transport) of TCP bytes in, a
-#: negative one minus that of TCP bytes out.
-_LAST_CODE = STAMP
 
 
 class Tracer(ConnectionHooks, DeferredHooks):
@@ -57,14 +55,17 @@ class Tracer(ConnectionHooks, DeferredHooks):
                                  host=socket.gethostname(), reactor="")
         self.trace.attach_source(self.sync)
         self._store = self.trace.add
-        self._keys: list[int] = []  # a record code, or +/- id(transport) for TCP bytes
+        self._keys: list[Any] = []  # a record code, or the connection's _Side for TCP bytes
         self._items: list[Any] = []  # the record tuple, or the bytes
         self._key_append = self._keys.append
         self._item_append = self._items.append
         self._marks: list[int] = []  # record numbers of the tuple records, ascending
         self._taken = 0  # record number of the oldest record still captured
         self._dec_stamp: tuple[int, float, str] = (0, 0.0, "")  # as of the record decoded
-        self._raw_limit = self.config.raw_size
+        self._raw_limit = limit = self.config.raw_size
+        #: Records a reduction leaves for a late reader: few, as they are counted again.
+        self._keep = max(limit // 16, min(limit // 2, 64))
+        self._dropping: Counter[Any] | None = None  # chunks per side, while dropping
         self._syncing = False
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
         self.installed = False
@@ -78,6 +79,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._conn_of: dict[int, int] = {}  # id(transport) -> connection number, at the hook
         self._dec_of: dict[int, int] = {}  # the same, as of the record being decoded
         self._conn_state: dict[int, _Conn] = {}  # connection number -> state
+        self._sides_in: dict[Any, _Side] = {}  # TCP transport -> its sides, at the hook
+        self._sides_out: dict[Any, _Side] = {}
         self._conn_ids = 0
         self._ports: dict[int, int] = {}
         self._port_ids = 0
@@ -91,7 +94,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self.reactor = ""
         self.turn = 0
         self.timer = 0
-        self._ctx_transport = 0  # id() of the transport whose data is being handled
+        self._ctx_conn = 0  # the connection whose data is being handled
         self._stamp: tuple[int, float, str] | None = None  # (turn, start, reactor) in a turn
         self._turn_fds = 0
         self._turn_timers = 0
@@ -170,8 +173,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         their ring and the feed, counted in their connection's summary) without a call
         per event."""
         trace = self.trace
-        dec_get = self._dec_of.get
-        states = self._conn_state
+        side_type = _Side
         summaries = trace._connections
         feed_append = trace._feed_append
         ring_in, ring_out = trace.buffers[ev.BytesIn.kind], trace.buffers[ev.BytesOut.kind]
@@ -180,10 +182,10 @@ class Tracer(ConnectionHooks, DeferredHooks):
         added_in = added_out = 0
         turn, ts, _reactor = self._dec_stamp
         for key, item in zip(keys, items):
-            if key > _LAST_CODE or key < 0:
-                cid = dec_get(key if key > 0 else -key)
-                conn = states[cid] if cid is not None else self._decoded_conn(key if key > 0 else -key)
+            if key.__class__ is side_type:
+                conn = key.conn
                 size = len(item)
+                key.seen += size
                 budget = conn.budget
                 if not budget:
                     kept = b""
@@ -196,7 +198,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
                 cid = conn.id
                 seq = next(trace._seq)
                 summary = summaries.get(cid)
-                if key > 0:
+                if key.inbound:
                     event = bytes_in(seq, ts, conn.reactor, turn, cid, size, kept, "")
                     keep_in(event)
                     added_in += 1
@@ -225,9 +227,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
         ring_out.total += added_out
 
     def _trim(self) -> None:
-        """The capture lists are full: decode them if anyone reads the trace, else reduce
-        the oldest hot records to exact counts (the newest stay, undecoded, for a late
-        reader)."""
+        """The capture lists are full: decode them if anyone reads the trace, else drop
+        all but the newest few records, counted exactly (those wait for a late reader)."""
         if self._syncing:
             return
         if self.trace.has_readers():
@@ -235,76 +236,67 @@ class Tracer(ConnectionHooks, DeferredHooks):
             return
         self._syncing = True
         try:
-            self._reduce(*self._take(len(self._keys) - self._raw_limit // 2))
+            self._reduce(*self._take(len(self._keys) - self._keep))
         finally:
             self._syncing = False
 
-    def _reduce(self, keys: list[int], items: list[Any], marks: list[int]) -> None:
-        """Fold records into exact counts: bytes per connection and direction, and how
-        many bytes, loop-turn and message events they held; decode the other records.
+    def _reduce(self, keys: list[Any], items: list[Any], marks: list[int]) -> None:
+        """Fold dropped records into exact counts: bytes per connection and direction,
+        and how many bytes, loop-turn and message events they held; decode the other
+        records (connection, port and Deferred events, BIND and CLOSED) in order.
 
-        The TCP bytes records between two tuple records (at ``marks``) are counted by
-        ``Counter`` as (signed transport id, size) pairs, in C.
+        TCP bytes records are only counted per side, in C; their sizes are each side's
+        running total less what was accounted for before and what is still waiting.
         """
         decoders = self._decoders
-        chunks: Counter[tuple[int, int]] = Counter()
-        count = chunks.update
-        turns = messages = 0
-        start = 0
-        for mark in marks:
-            if mark > start:
-                count(zip(keys[start:mark], map(len, items[start:mark])))
-            start = mark + 1
-            code = keys[mark]
-            item = items[mark]
-            if code == TURN:
-                turns += 1
-            elif code == MESSAGE:
-                messages += 1
-            elif code == STAMP:
-                self._dec_stamp = item[1]
-            elif code == BYTES_IN:  # a datagram
-                chunks[(item[1], len(item[2]))] += 1
-            elif code == BYTES_OUT:
-                chunks[(-item[1], len(item[2]))] += 1
-            else:
-                # A connection record: the byte counts so far belong to the
-                # connections as they were before it (a transport's id can be reused).
-                if chunks:
-                    self._count_bytes(chunks)
-                    chunks.clear()
-                decoders[code](item)
-        if start < len(keys):
-            count(zip(keys[start:], map(len, items[start:])))
-        if chunks:
-            self._count_bytes(chunks)
         trace = self.trace
+        self._dropping = Counter(keys)
+        turns = messages = 0
+        try:
+            for mark in marks:
+                code = keys[mark]
+                if code == TURN:
+                    turns += 1
+                elif code == MESSAGE:
+                    messages += 1
+                elif code == STAMP:
+                    self._dec_stamp = items[mark][1]
+                elif code == BYTES_IN or code == BYTES_OUT:  # a datagram
+                    _, key, data, _peer, _stamp = items[mark]
+                    inbound = code == BYTES_IN
+                    trace.count_bytes(self._decoded_conn(key).id, "in" if inbound else "out",
+                                      len(data), _now())
+                    trace.count_dropped("conn.in" if inbound else "conn.out")
+                else:
+                    decoders[code](items[mark])
+            tail: dict[_Side, int] = {}
+            for key, item in zip(self._keys, self._items):
+                if key.__class__ is _Side:
+                    tail[key] = tail.get(key, 0) + len(item)
+            for conn in list(self._conn_state.values()):
+                self._settle(conn, tail)
+        finally:
+            self._dropping = None
         trace.count_dropped("loop.turn", turns)
         trace.count_dropped("proto.message", messages)
 
-    def _count_bytes(self, chunks: Counter[tuple[int, int]]) -> None:
-        """Add counted chunks -- (+id in / -id out, size) -> how many -- to the trace."""
-        sizes: dict[int, int] = {}
-        chunks_in = chunks_out = 0
-        for (key, size), many in chunks.items():
-            sizes[key] = sizes.get(key, 0) + size * many
-            if key > 0:
-                chunks_in += many
-            else:
-                chunks_out += many
-        trace = self.trace
-        trace.count_dropped("conn.in", chunks_in)
-        trace.count_dropped("conn.out", chunks_out)
-        now = _now()
-        for key, size in sizes.items():
-            if key > 0:
-                trace.count_bytes(self._decoded_conn(key).id, "in", size, now)
-            else:
-                trace.count_bytes(self._decoded_conn(-key).id, "out", size, now)
+    def _settle(self, conn: _Conn, tail: dict[_Side, int] | None = None) -> None:
+        """Count ``conn``'s TCP bytes records being dropped (those neither decoded nor
+        still waiting, in ``tail``), so its byte counts stay exact."""
+        dropping = self._dropping
+        if dropping is None:  # decoding: every record of it was decoded
+            return
+        for side in conn.sides:
+            chunks = dropping.get(side)
+            if chunks:
+                size = side.bytes - side.seen - (tail.get(side, 0) if tail else 0)
+                side.seen += size
+                direction = "in" if side.inbound else "out"
+                self.trace.count_bytes(conn.id, direction, size, _now())
+                self.trace.count_dropped("conn." + direction, chunks)
 
     def _context_conn(self) -> int:
-        key = self._ctx_transport
-        return self._conn_of.get(key, 0) if key else 0
+        return self._ctx_conn
 
     def _stamp_now(self) -> tuple[int, float, str]:
         """The (turn, time) stamp for a hot event outside any loop turn."""
@@ -363,7 +355,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._stamp = stamp = (turn, _now(), self.reactor)
         self._raw_append((STAMP, stamp))
         self._turn_fds = fds_ready
-        self._ctx_transport = 0
+        self._ctx_conn = 0
 
     def turn_ended(self, reactor: Any) -> None:
         """The loop turn's work is done (the loop is about to wait again)."""
@@ -414,7 +406,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         if self._stamp is None:
             self.turn_started(reactor)
         self._turn_threads += count
-        self._ctx_transport = 0
+        self._ctx_conn = 0
 
     def slow_callback(self, what: Any, duration: float) -> None:
         """The reactor saw ``what`` (a callable or a selectable) hold the loop ``duration`` s."""
@@ -458,16 +450,16 @@ class Tracer(ConnectionHooks, DeferredHooks):
             self.turn_started(reactor)
         timer_id = self._timers.pop(id(call), 0)
         due = float(getattr(call, "time", now))
-        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_transport, self.timer))
+        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_conn, self.timer))
         self.timer = timer_id
-        self._ctx_transport = 0
+        self._ctx_conn = 0
         self._turn_timers += 1
 
     def timer_finished(self, call: Any) -> None:
         """The function of the matching :meth:`timer_started` returned (or raised)."""
         if not self._timer_stack:
             return
-        timer_id, due, now, start, func, self._ctx_transport, self.timer = self._timer_stack.pop()
+        timer_id, due, now, start, func, self._ctx_conn, self.timer = self._timer_stack.pop()
         duration = _now() - start
         lateness = max(0.0, now - due)
         name = callable_name(func)
