@@ -17,7 +17,7 @@ noise only ever slows a run down, and the median):
   the hooks. ``--baseline-commit REV`` uses a ``git worktree`` of REV instead.
 * "tracing off": the tree as it is.
 * "tracing on": ``inspector.trace.enable()``; the hooks capture compactly and, as
-  nobody reads, the oldest records are reduced to exact counts.
+  nobody reads, all but the newest records are dropped, counted exactly.
 * "on + reader": tracing on and the trace drained 30 times a second, as the window
   does, so every event is decoded into the model.
 
