@@ -570,6 +570,54 @@ def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
     assert tracing._sides_in == {} and tracing._sides_out == {}
 
 
+@trace_config(raw_size=40)
+def test_unread_bytes_of_connections_that_close_stay_exact(reactor: Any, run: Any,
+                                                           tracing: Any) -> None:
+    # Nobody reads and the capture holds 40 records, so records are dropped many times
+    # while connections open, talk and close: each connection's counts stay exact,
+    # whether its bytes were dropped before or after its close was seen.
+    total = 30
+
+    class Sizes(Protocol):
+        def connectionMade(self) -> None:
+            self.factory.served += 1
+            size = self.factory.served
+            for _ in range(3):  # three chunks of its own size, then close
+                self.transport.write(b"s" * size)
+            self.transport.loseConnection()
+
+    class Reader(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(b"ack")
+
+        def connectionLost(self, reason: Any) -> None:
+            self.factory.lost += 1
+            if self.factory.lost == total:
+                self.factory.done.callback(None)
+
+    async def scenario() -> None:
+        server = Factory.forProtocol(Sizes)
+        server.served = 0
+        port = reactor.listenTCP(0, server, interface="127.0.0.1")
+        client = ClientFactory.forProtocol(Reader)
+        client.lost, client.done = 0, Deferred()
+        for _ in range(total):
+            reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        await client.done
+        await sleep(reactor, 0.05)
+        await port.stopListening()
+
+    run(scenario)
+    trace = tracing.trace
+    assert trace.dropped().get("conn.out", 0) > 0
+    servers = [s for s in trace.connections.values() if s.role == "server"]
+    clients = [s for s in trace.connections.values() if s.role == "client"]
+    assert sorted(s.bytes_out for s in servers) == [3 * n for n in range(1, total + 1)]
+    assert sorted(s.bytes_in for s in clients) == [3 * n for n in range(1, total + 1)]
+    assert trace.totals()["conn.in"] >= total  # every chunk counted, kept or dropped
+    assert tracing._conn_state == {} and tracing._sides_in == {}
+
+
 def test_succeed_and_fail_count_as_fired(reactor: Any, run: Any, tracing: Any) -> None:
     from inspector.defer import fail, succeed
 

@@ -27,8 +27,8 @@ class TraceConfig:
     #: Events kept for observers that have not drained yet.
     feed_size: int = 100_000
     #: Hook records held in compact form between reads. Past this they are decoded if
-    #: anyone subscribed; else the oldest bytes/loop-turn/message records are reduced
-    #: to exact counts (and the newest wait for a late reader).
+    #: anyone subscribed; else all but the newest sixteenth (those wait for a late
+    #: reader) are dropped, bytes/loop-turn/message records counted exactly.
     raw_size: int = 8_192
     #: Payload bytes captured per connection (each direction counts); sizes stay exact.
     capture_bytes: int = 64 * 1024
