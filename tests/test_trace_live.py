@@ -534,6 +534,41 @@ def test_disable_switches_every_hook_off(reactor: Any, run: Any) -> None:
     assert sum(tracer.trace.totals().values()) == before
 
 
+def test_switching_tracing_off_keeps_no_connection_alive(reactor: Any, run: Any) -> None:
+    import weakref
+
+    tracer = trace_module.enable()
+    alive: list[Any] = []
+
+    class Echo(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    class Once(Protocol):
+        def connectionMade(self) -> None:
+            alive.append(weakref.ref(self.transport))
+            self.transport.write(b"ping")
+
+        def dataReceived(self, data: bytes) -> None:
+            self.factory.done.callback(None)
+
+    async def scenario() -> None:
+        port = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        client = ClientFactory.forProtocol(Once)
+        client.done = Deferred()
+        connector = reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+        await client.done
+        trace_module.disable()  # while the connection is open: its close goes unseen
+        connector.disconnect()
+        await sleep(reactor, 0.05)
+        await port.stopListening()
+
+    run(scenario)
+    gc.collect()
+    assert alive and alive[0]() is None
+    assert tracer.trace.connections  # what was traced stays readable
+
+
 @trace_config(closed_connections=20)
 def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
                                                     tracing: Any) -> None:

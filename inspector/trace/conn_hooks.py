@@ -125,6 +125,12 @@ class ConnectionHooks:
         self._sides_in[transport], self._sides_out[transport] = sides
         return sides
 
+    def let_go(self) -> None:
+        """Hooks are off: drop the references the bytes hooks keep to open transports,
+        so connections that close unseen are not kept alive (their numbers stay)."""
+        self._sides_in.clear()
+        self._sides_out.clear()
+
     def _m_bind(self, item: tuple) -> None:
         if len(item) > 3:  # a handover: the attempt's id no longer stands for it
             self._dec_of.pop(item[3], None)

@@ -93,4 +93,5 @@ def uninstall() -> None:
         tracer = module._tracer  # type: ignore[attr-defined]
         if tracer is not None:
             tracer.installed = False
+            tracer.let_go()
         module._tracer = None  # type: ignore[attr-defined]
