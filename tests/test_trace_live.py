@@ -569,6 +569,29 @@ def test_switching_tracing_off_keeps_no_connection_alive(reactor: Any, run: Any)
     assert tracer.trace.connections  # what was traced stays readable
 
 
+async def _connect_many(reactor: Any, server: Factory, client_protocol: type[Protocol],
+                        total: int) -> None:
+    """Connect ``total`` clients speaking ``client_protocol`` to ``server`` on loopback and
+    wait until every one has lost its connection."""
+    lost: list[Any] = []
+    done: Deferred = Deferred()
+
+    class Counted(client_protocol):  # type: ignore[misc, valid-type]
+        def connectionLost(self, reason: Any) -> None:
+            super().connectionLost(reason)
+            lost.append(reason)
+            if len(lost) == total:
+                done.callback(None)
+
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    client = ClientFactory.forProtocol(Counted)
+    for _ in range(total):
+        reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+    await done
+    await sleep(reactor, 0.05)
+    await port.stopListening()
+
+
 @trace_config(closed_connections=20)
 def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
                                                     tracing: Any) -> None:
@@ -579,23 +602,7 @@ def test_many_short_connections_leave_bounded_state(reactor: Any, run: Any,
             self.transport.write(b"hi")
             self.transport.loseConnection()
 
-    class Reader(Protocol):
-        def connectionLost(self, reason: Any) -> None:
-            self.factory.lost += 1
-            if self.factory.lost == total:
-                self.factory.done.callback(None)
-
-    async def scenario() -> None:
-        port = reactor.listenTCP(0, Factory.forProtocol(Hello), interface="127.0.0.1")
-        client = ClientFactory.forProtocol(Reader)
-        client.lost, client.done = 0, Deferred()
-        for _ in range(total):
-            reactor.connectTCP("127.0.0.1", port.getHost().port, client)
-        await client.done
-        await sleep(reactor, 0.05)
-        await port.stopListening()
-
-    run(scenario)
+    run(_connect_many, reactor, Factory.forProtocol(Hello), Protocol, total)
     trace = tracing.trace
     assert len(trace.connections) == 20
     assert trace.connections_dropped == 2 * total - 20
@@ -621,28 +628,13 @@ def test_unread_bytes_of_connections_that_close_stay_exact(reactor: Any, run: An
                 self.transport.write(b"s" * size)
             self.transport.loseConnection()
 
-    class Reader(Protocol):
+    class Acker(Protocol):
         def dataReceived(self, data: bytes) -> None:
             self.transport.write(b"ack")
 
-        def connectionLost(self, reason: Any) -> None:
-            self.factory.lost += 1
-            if self.factory.lost == total:
-                self.factory.done.callback(None)
-
-    async def scenario() -> None:
-        server = Factory.forProtocol(Sizes)
-        server.served = 0
-        port = reactor.listenTCP(0, server, interface="127.0.0.1")
-        client = ClientFactory.forProtocol(Reader)
-        client.lost, client.done = 0, Deferred()
-        for _ in range(total):
-            reactor.connectTCP("127.0.0.1", port.getHost().port, client)
-        await client.done
-        await sleep(reactor, 0.05)
-        await port.stopListening()
-
-    run(scenario)
+    server = Factory.forProtocol(Sizes)
+    server.served = 0
+    run(_connect_many, reactor, server, Acker, total)
     trace = tracing.trace
     assert trace.dropped().get("conn.out", 0) > 0
     servers = [s for s in trace.connections.values() if s.role == "server"]

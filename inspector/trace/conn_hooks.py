@@ -3,9 +3,9 @@
 The per-chunk hooks run on the hot path, so they capture as little as they can. The
 TCP bytes hooks (:meth:`bytes_in`, :meth:`bytes_out`) append the connection's
 :class:`_Side` for that direction and the bytes to the tracer's two capture lists (no
-tuple, nothing for the garbage collector), and add the chunk to the side's running
-totals, so counts stay exact without looking at the records again when they are
-dropped. The STAMP record written when the loop turn began gives their ``(turn, start
+tuple, nothing for the garbage collector), and add the chunk's size to the side's
+running total, so byte counts stay exact without reading the records again when they
+are dropped. The STAMP record written when the loop turn began gives their ``(turn, start
 time, reactor)`` (``seq`` orders events inside a turn). Datagrams and protocol
 messages (:meth:`datagram_in`, :meth:`datagram_out`, :meth:`message`) append a compact
 tuple of plain values with their own stamp, keyed by the transport's ``id()``; which

@@ -12,9 +12,9 @@ path, and the turn it happened in is told by the STAMP record before it. Every o
 record is a compact tuple under its code, or a ready event, and ``_marks`` notes where
 each of those sits. Decoding into events, summaries and warnings happens in
 :meth:`sync`, which every read of the trace calls first. When nobody reads for long,
-all but the newest few hot records are dropped instead, so memory stays bounded; the
-sides' running totals (kept by the hooks) say exactly how many bytes and chunks went
-with them, so dropping costs no pass over the records.
+all but the newest few hot records are dropped instead, so memory stays bounded: their
+chunks are counted per side in C, and the sides' running totals (kept by the hooks)
+say exactly how many bytes went with them, so no Python code looks at each record.
 
 The tracer keeps the context the hooks establish (the current loop turn, connection
 and timer) so that a Deferred created while ``dataReceived`` runs is linked to that
@@ -63,7 +63,7 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._taken = 0  # record number of the oldest record still captured
         self._dec_stamp: tuple[int, float, str] = (0, 0.0, "")  # as of the record decoded
         self._raw_limit = limit = self.config.raw_size
-        #: Records a reduction leaves for a late reader: few, as they are counted again.
+        #: Records a drop leaves for a late reader: few, as every drop reads them.
         self._keep = max(limit // 16, min(limit // 2, 64))
         self._dropping: Counter[Any] | None = None  # chunks per side, while dropping
         self._syncing = False
