@@ -37,7 +37,7 @@ _tracer = None
 __all__ = ["Connection", "Port", "Connector"]
 
 _CONNECT_PENDING = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR)
-#: accept() failures that mean "out of resources for now": stop accepting this turn.
+#: accept() failures that mean "out of resources for now": stop accepting for a while.
 _ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 
@@ -484,8 +484,13 @@ class Port:
 
     #: Most connections accepted per readiness event, so one busy port cannot starve others.
     accepts_per_turn = 128
+    #: Out of descriptors (or buffers), the port stops watching its socket -- which stays
+    #: readable, so watching it would spin -- and tries one accept again after this many
+    #: seconds, doubling the pause up to ``accept_retry_max`` while accepts keep failing.
+    accept_retry_initial = 0.05
+    accept_retry_max = 1.0
 
-    def __init__(self, port: int, factory: Any, backlog: int = 50, interface: str = "127.0.0.1", reactor: Any = None) -> None:
+    def __init__(self, port: int, factory: Any, backlog: int = socket.SOMAXCONN, interface: str = "127.0.0.1", reactor: Any = None) -> None:
         self.port = check_port(port)
         if not hasattr(factory, "buildProtocol"):
             raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
@@ -504,6 +509,10 @@ class Port:
         # accept() that only answers EAGAIN (epoll reports the port again if needed).
         self._accept_limit = 1
         self._full_turns = 0
+        # An episode of exhausted resources: [started (reactor seconds), failed accepts,
+        # next pause], or None; and the DelayedCall that will try again.
+        self._exhausted: list | None = None
+        self._retry_call: Any = None
 
     def startListening(self) -> None:
         """Bind and listen; CannotListenError names the address if that fails."""
@@ -542,12 +551,16 @@ class Port:
             except (BlockingIOError, InterruptedError):
                 self._accept_limit = tried or 1
                 self._full_turns = 0
+                if self._exhausted is not None:
+                    self._accepting_again()  # a descriptor was free: the queue is just empty
                 return None
             except OSError as exc:
                 if exc.errno in _ACCEPT_EXHAUSTED:
-                    log.error("Could not accept on %s: %s", self._host, exc)
+                    self._pause_accepting(exc)
                     return None
                 continue  # ECONNABORTED and friends: that one is gone, try the next
+            if self._exhausted is not None:
+                self._accepting_again()
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             peer = make_address(addr)
@@ -568,6 +581,43 @@ class Port:
             self._accept_limit = min(limit * 2, self.accepts_per_turn)
         return None
 
+    def _pause_accepting(self, exc: OSError) -> None:
+        """accept() failed for want of descriptors or memory: stop watching, retry later.
+
+        The pending connection stays in the kernel's queue, so the socket stays readable;
+        watching it would spin the loop at full CPU. One warning starts the episode.
+        """
+        reactor = self.reactor
+        episode = self._exhausted
+        if episode is None:
+            reason = (exc.strerror or str(exc)).lower()
+            episode = self._exhausted = [reactor.seconds(), 0, self.accept_retry_initial, reason]
+            log.warning(
+                "%s: not accepting on %s for now (retrying every %g-%g s until it works)",
+                reason, _host_port(self._host), self.accept_retry_initial, self.accept_retry_max,
+            )
+        episode[1] += 1
+        pause = episode[2]
+        episode[2] = min(pause * 2, self.accept_retry_max)
+        reactor.removeReader(self)
+        if self._retry_call is None:
+            self._retry_call = reactor.callLater(pause, self._retry_accepting)
+
+    def _retry_accepting(self) -> None:
+        """The back-off is over: watch the socket again (a waiting connection makes it ready)."""
+        self._retry_call = None
+        if self.connected:
+            self.reactor.addReader(self)
+
+    def _accepting_again(self) -> None:
+        """An accept worked again after an episode: say so once, with how long it lasted."""
+        started, failures, _, reason = self._exhausted  # type: ignore[misc]
+        self._exhausted = None
+        log.warning(
+            "accepting on %s again after %.1f s (%d accept attempts failed: %s)",
+            _host_port(self._host), self.reactor.seconds() - started, failures, reason,
+        )
+
     def doWrite(self) -> None:
         return None
 
@@ -579,6 +629,9 @@ class Port:
         if not self.connected:
             return
         self.connected = False
+        retry, self._retry_call = self._retry_call, None
+        if retry is not None and retry.active():
+            retry.cancel()
         if _tracer is not None: _tracer.port_stopped(self)
         self.reactor.removeReader(self)
         if self.socket is not None:
@@ -602,6 +655,12 @@ class Port:
 
 
 # ------------------------------------------------------------------ connecting
+
+
+def _host_port(address: Any) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) of an address, for log lines."""
+    host = address.host
+    return f"[{host}]:{address.port}" if ":" in host else f"{host}:{address.port}"
 
 
 def _connect_error(code: int) -> error.ConnectError:

@@ -30,17 +30,25 @@ _REFUSED = (errno.ECONNREFUSED,)
 
 @implementer(IListeningPort, IUDPTransport)
 class Port:
-    """A UDP socket bound to ``interface:port`` that feeds a DatagramProtocol."""
+    """A UDP socket bound to ``interface:port`` that feeds a DatagramProtocol.
+
+    Each read asks for ``maxPacketSize`` bytes; a longer datagram is truncated to that,
+    as in Twisted. The default, 65,535, takes any datagram whole.
+    """
 
     #: Most datagrams read per readiness event, so one busy port cannot starve others.
     reads_per_turn = 256
 
-    def __init__(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 8192, reactor: Any = None) -> None:
+    def __init__(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535, reactor: Any = None) -> None:
         self.port = check_port(port)
         if not hasattr(protocol, "datagramReceived"):
             raise TypeError(f"protocol must have datagramReceived(), got {protocol!r}")
         if not isinstance(interface, str):
             raise TypeError(f"interface must be a str, not {type(interface).__name__}")
+        if isinstance(maxPacketSize, bool) or not isinstance(maxPacketSize, int):
+            raise TypeError(f"maxPacketSize must be an int, not {type(maxPacketSize).__name__}")
+        if maxPacketSize < 1:
+            raise ValueError(f"maxPacketSize must be at least 1 byte, got {maxPacketSize}")
         self.protocol = protocol
         self.interface = interface
         self.maxPacketSize = maxPacketSize

@@ -104,7 +104,7 @@ from inspector.interfaces import (
 
 log = logging.getLogger("inspector.reactor")
 
-__all__ = ["DelayedCall", "ReactorBase", "describe_callable"]
+__all__ = ["DelayedCall", "MAX_WAIT", "ReactorBase", "check_delay", "describe_callable"]
 
 _monotonic = time.monotonic
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
@@ -112,6 +112,25 @@ _tracer = None
 
 #: Compaction starts once the heap has this many entries and most are stale.
 _COMPACT_MIN = 256
+#: The longest the loop waits in one go (seconds). Waits are C ints of milliseconds
+#: (epoll: ~24.9 days, QTimer likewise), so a far-off timer only makes the loop wake
+#: once a day and aim again.
+MAX_WAIT = 86400.0
+_INF = float("inf")
+
+
+def check_delay(delay: Any, name: str = "delay") -> None:
+    """Refuse a delay that is not a finite number of seconds >= 0 (NaN and inf included).
+
+    ValueError (TypeError for a non-number) names the argument and the value, so a
+    timer that could never fire, or would break the loop's wait, fails where it is made.
+    """
+    try:
+        if 0 <= delay < _INF:
+            return
+    except TypeError:
+        raise TypeError(f"{name} must be a number of seconds, not {type(delay).__name__}") from None
+    raise ValueError(f"{name} must be a finite number of seconds >= 0, got {delay!r}")
 
 
 def describe_callable(func: Any) -> str:
@@ -172,12 +191,19 @@ class DelayedCall:
         self.func = self.args = self.kw = None  # drop references early
 
     def reset(self, secondsFromNow: float) -> None:
-        """Run the call ``secondsFromNow`` seconds from now instead."""
+        """Run the call ``secondsFromNow`` seconds from now instead (finite, >= 0)."""
+        check_delay(secondsFromNow, "secondsFromNow")
         self._check_active()
         self._reactor._move_call(self, self._reactor.seconds() + secondsFromNow)
 
     def delay(self, secondsLater: float) -> None:
-        """Run the call ``secondsLater`` seconds later than planned (negative: earlier)."""
+        """Run the call ``secondsLater`` seconds later than planned (negative: earlier; finite)."""
+        try:
+            finite = -_INF < secondsLater < _INF
+        except TypeError:
+            raise TypeError(f"secondsLater must be a number of seconds, not {type(secondsLater).__name__}") from None
+        if not finite:
+            raise ValueError(f"secondsLater must be a finite number of seconds, got {secondsLater!r}")
         self._check_active()
         self._reactor._move_call(self, self.time + secondsLater)
 
@@ -386,11 +412,18 @@ class ReactorBase:
         return _monotonic()
 
     def callLater(self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any) -> DelayedCall:
-        """Call ``callable(*args, **kw)`` in ``delay`` seconds; return the DelayedCall."""
+        """Call ``callable(*args, **kw)`` in ``delay`` seconds; return the DelayedCall.
+
+        ``delay`` must be a finite number >= 0: ValueError for NaN, inf or a negative one.
+        """
         if not hasattr(callable, "__call__"):
             raise TypeError(f"{callable!r} is not callable")
-        if delay < 0:
-            raise ValueError(f"delay must be >= 0, got {delay!r}")
+        try:
+            valid = 0 <= delay < _INF
+        except TypeError:
+            valid = False
+        if not valid:
+            check_delay(delay)  # raises, naming the value
         seq = self._seq()
         call = DelayedCall(self, _monotonic() + delay, seq, callable, args, kw)
         if _tracer is not None: _tracer.timer_scheduled(call)
@@ -447,7 +480,10 @@ class ReactorBase:
         self._stale = 0
 
     def timeout(self) -> float | None:
-        """Return how long the loop may wait: 0 if work is due, None if nothing is scheduled."""
+        """Return how long the loop may wait: 0 if work is due, None if nothing is scheduled.
+
+        Never more than ``MAX_WAIT``: a loop aimed at a far-off timer wakes and aims again.
+        """
         if self._thread_calls:
             return 0.0
         heap = self._heap
@@ -458,7 +494,9 @@ class ReactorBase:
             if not heap:
                 return None
         delay = heap[0][0] - _monotonic()
-        return delay if delay > 0.0 else 0.0
+        if delay > 0.0:
+            return delay if delay < MAX_WAIT else MAX_WAIT
+        return 0.0
 
     def runUntilCurrent(self) -> None:
         """Run the queued thread calls and every DelayedCall that is due."""
@@ -809,8 +847,12 @@ class ReactorBase:
 
     # -------------------------------------------------------------- transports
 
-    def listenTCP(self, port: int, factory: Any, backlog: int = 50, interface: str = "127.0.0.1") -> Any:
-        """Listen for TCP connections on ``interface:port`` (0 picks a port); return the port."""
+    def listenTCP(self, port: int, factory: Any, backlog: int = socket.SOMAXCONN, interface: str = "127.0.0.1") -> Any:
+        """Listen for TCP connections on ``interface:port`` (0 picks a port); return the port.
+
+        ``backlog`` defaults to the system's maximum, as asyncio's does: a short queue
+        makes a burst of connections wait for SYN retransmits (a second or more each).
+        """
         from inspector.tcp import Port
 
         listening = Port(port, factory, backlog, interface, self)
@@ -825,8 +867,12 @@ class ReactorBase:
         connector.connect()
         return connector
 
-    def listenUDP(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 8192) -> Any:
-        """Bind ``protocol`` (a DatagramProtocol) to UDP ``interface:port``; return the port."""
+    def listenUDP(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535) -> Any:
+        """Bind ``protocol`` (a DatagramProtocol) to UDP ``interface:port``; return the port.
+
+        Datagrams longer than ``maxPacketSize`` bytes are truncated to it, as in Twisted;
+        the default takes the largest a UDP datagram can be.
+        """
         from inspector.udp import Port
 
         listening = Port(port, protocol, interface, maxPacketSize, self)

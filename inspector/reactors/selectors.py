@@ -16,7 +16,7 @@ from typing import Any
 from zope.interface import implementer
 
 from inspector.interfaces import IReactorFDSet
-from inspector.reactors.base import ReactorBase
+from inspector.reactors.base import MAX_WAIT, ReactorBase
 
 __all__ = ["SelectorsReactor"]
 
@@ -42,7 +42,8 @@ class _Poll:
     def poll(self, timeout: float = -1) -> list[tuple[int, int]]:
         if timeout is None or timeout < 0:
             return self._poll.poll()
-        return self._poll.poll(math.ceil(timeout * 1000))
+        # poll() takes a C int of milliseconds: never more than MAX_WAIT.
+        return self._poll.poll(math.ceil(min(timeout, MAX_WAIT) * 1000))
 
     def close(self) -> None:
         self._poll = None  # type: ignore[assignment]
@@ -136,9 +137,17 @@ class SelectorsReactor(ReactorBase):
     # -------------------------------------------------------------- waiting
 
     def doIteration(self, timeout: float | None) -> None:
-        """Wait up to ``timeout`` seconds for readiness, then dispatch every ready descriptor."""
+        """Wait up to ``timeout`` seconds for readiness, then dispatch every ready descriptor.
+
+        A wait longer than ``MAX_WAIT`` is cut to it (epoll's timeout is a C int of
+        milliseconds); the loop then wakes and waits again.
+        """
+        if timeout is None:
+            timeout = -1
+        elif timeout > MAX_WAIT:
+            timeout = MAX_WAIT
         try:
-            events = self._poller.poll(-1 if timeout is None else timeout)
+            events = self._poller.poll(timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries
             return
         if not events:
