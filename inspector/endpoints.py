@@ -12,6 +12,8 @@ inside a value is written ``\\:``, or the value is put in brackets: ``[::1]``.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from typing import Any, Callable
 
@@ -46,11 +48,17 @@ class NoProtocol(Exception):
 
 @implementer(IStreamServerEndpoint)
 class TCP4ServerEndpoint:
-    """A TCP port on an IPv4 interface (127.0.0.1 unless told otherwise)."""
+    """A TCP port on an IPv4 interface (127.0.0.1 unless told otherwise).
+
+    The listen ``backlog`` defaults to the system's maximum, as asyncio's does: a short
+    queue makes a burst of connects wait for SYN retransmits (seconds each).
+    """
 
     default_interface = "127.0.0.1"
 
-    def __init__(self, reactor: Any, port: int, backlog: int = 50, interface: str | None = None) -> None:
+    def __init__(
+        self, reactor: Any, port: int, backlog: int = socket.SOMAXCONN, interface: str | None = None
+    ) -> None:
         self._reactor = reactor
         self._port = port
         self._backlog = backlog
@@ -430,6 +438,29 @@ def _parse(description: str, kind: str, table: dict[str, tuple[list[str], set[st
     """Return the endpoint type and its arguments by name, or raise a clear ValueError."""
     if not isinstance(description, str):
         raise TypeError(f"endpoint description must be a str, not {type(description).__name__}")
+    try:
+        return _parse_parts(description, kind, table)
+    except ValueError:
+        bare = _BARE_IPV6.search(description)
+        if bare is None:
+            raise
+        name, address = bare.group(1), bare.group(2)
+        if address.endswith(":") and not address.endswith("::"):
+            address = address[:-1]  # the separator before the next argument
+        escaped = address.replace(":", "\\:")
+        raise ValueError(
+            f"the IPv6 address in {name}={address} needs its colons escaped in an endpoint "
+            f"description: write {name}={escaped} or {name}=[{address}] (in {description!r})"
+        ) from None
+
+
+#: ``name=`` followed by an IPv6 literal with unescaped colons (``interface=::1``).
+_BARE_IPV6 = re.compile(r"(\w+)=((?:[0-9A-Fa-f]{0,4}:){2,}[0-9A-Fa-f.]*)")
+
+
+def _parse_parts(
+    description: str, kind: str, table: dict[str, tuple[list[str], set[str]]]
+) -> tuple[str, dict[str, str]]:
     parts = _split(description.strip())
     type_name = parts[0].lower()
     if not type_name:
@@ -455,6 +486,8 @@ def _parse(description: str, kind: str, table: dict[str, tuple[list[str], set[st
                     f"unknown option {name!r} for a {type_name} {kind} endpoint in "
                     f"{description!r} (known: {known})"
                 )
+            if not value:
+                raise ValueError(f"{name}= has no value in {description!r}")
         else:
             if positional >= len(positional_names):
                 raise ValueError(
@@ -490,9 +523,36 @@ def _seconds(text: str, name: str, description: str) -> float:
         value = float(text)
     except ValueError:
         raise ValueError(f"{name} must be a number of seconds, got {text!r} in {description!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a positive number of seconds, got {text!r} in {description!r}")
+    if not value > 0 or value > _MAX_SECONDS:
+        raise ValueError(
+            f"{name} must be a positive number of seconds up to a day ({_MAX_SECONDS:g}), "
+            f"got {text!r} in {description!r}"
+        )
     return value
+
+
+#: The longest timeout an endpoint string accepts (a day); more is a typing mistake.
+_MAX_SECONDS = 86400.0
+
+
+def _interface(args: dict[str, str], type_name: str, description: str) -> str | None:
+    """The ``interface`` argument checked: an IP address, IPv6 for ``tcp6``, or None."""
+    text = args.get("interface")
+    if text is None:
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(
+            f"interface must be an IP address to listen on (e.g. 127.0.0.1, 0.0.0.0, \\:\\:1), "
+            f"got {text!r} in {description!r}"
+        ) from None
+    if type_name == "tcp6" and address.version == 4:
+        raise ValueError(
+            f"a tcp6 endpoint listens on IPv6, but interface {text} is IPv4 in {description!r}; "
+            f"use tcp:PORT:interface={text}"
+        )
+    return text
 
 
 _SERVER_ARGS = (["port", "interface", "backlog"], {"port", "interface", "backlog"})
@@ -511,6 +571,10 @@ _CLIENT_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ClientEndpoint, "tc
 def serverFromString(reactor: Any, description: str) -> Any:
     """Make a server endpoint from ``tcp:PORT[:interface=ADDR][:backlog=N]`` (or ``tcp6:``).
 
+    The interface is an IP address; an IPv6 one has its colons escaped (``\\:\\:1``) or is
+    in brackets (``[::1]``). ``tcp`` takes either family (as Twisted's does), ``tcp6``
+    only IPv6. The backlog defaults to ``socket.SOMAXCONN``.
+
     ``udp:PORT[:interface=ADDR][:maxPacketSize=N]`` gives a UDPServerEndpoint, whose
     ``listen`` takes a DatagramProtocol.
 
@@ -518,11 +582,11 @@ def serverFromString(reactor: Any, description: str) -> Any:
     """
     type_name, args = _parse(description, "server", _SERVERS)
     port = _port(args, description)
-    interface = args.get("interface") or None
+    interface = _interface(args, type_name, description)
     if type_name == "udp":
         size = _integer(args.get("maxPacketSize", "8192"), "maxPacketSize", description, 1, 65535)
         return UDPServerEndpoint(reactor, port, interface=interface, maxPacketSize=size)
-    backlog = _integer(args.get("backlog", "50"), "backlog", description, 1, 1 << 16)
+    backlog = _integer(args.get("backlog", str(socket.SOMAXCONN)), "backlog", description, 1, 1 << 16)
     return _SERVER_CLASSES[type_name](reactor, port, backlog=backlog, interface=interface)
 
 
@@ -535,6 +599,11 @@ def clientFromString(reactor: Any, description: str) -> Any:
     host = args.get("host", "")
     if not host:
         raise ValueError(f"endpoint {description!r} needs a host, e.g. 'tcp:host=localhost:port=6667'")
+    if host.rstrip(".").rsplit(".", 1)[-1].isdigit():  # no top-level domain is all digits
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"host {host!r} is not a valid IPv4 address in {description!r}") from None
     port = _port(args, description)
     if port == 0:
         raise ValueError(f"cannot connect to port 0 in {description!r}")

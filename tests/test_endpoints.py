@@ -40,14 +40,14 @@ def client_args(endpoint) -> tuple:
 @pytest.mark.parametrize(
     "description, expected",
     [
-        ("tcp:8000", (TCP4ServerEndpoint, 8000, "127.0.0.1", 50)),
-        ("tcp:8000:interface=0.0.0.0", (TCP4ServerEndpoint, 8000, "0.0.0.0", 50)),
+        ("tcp:8000", (TCP4ServerEndpoint, 8000, "127.0.0.1", socket.SOMAXCONN)),
+        ("tcp:8000:interface=0.0.0.0", (TCP4ServerEndpoint, 8000, "0.0.0.0", socket.SOMAXCONN)),
         ("tcp:port=8000:backlog=5", (TCP4ServerEndpoint, 8000, "127.0.0.1", 5)),
         ("tcp:0:127.0.0.2:7", (TCP4ServerEndpoint, 0, "127.0.0.2", 7)),
-        ("TCP:8000", (TCP4ServerEndpoint, 8000, "127.0.0.1", 50)),
-        ("tcp6:8000", (TCP6ServerEndpoint, 8000, "::1", 50)),
-        ("tcp6:8000:interface=\\:\\:", (TCP6ServerEndpoint, 8000, "::", 50)),
-        ("tcp6:port=8000:interface=[::1]", (TCP6ServerEndpoint, 8000, "::1", 50)),
+        ("TCP:8000", (TCP4ServerEndpoint, 8000, "127.0.0.1", socket.SOMAXCONN)),
+        ("tcp6:8000", (TCP6ServerEndpoint, 8000, "::1", socket.SOMAXCONN)),
+        ("tcp6:8000:interface=\\:\\:", (TCP6ServerEndpoint, 8000, "::", socket.SOMAXCONN)),
+        ("tcp6:port=8000:interface=[::1]", (TCP6ServerEndpoint, 8000, "::1", socket.SOMAXCONN)),
     ],
 )
 def test_server_strings(description, expected):

@@ -9,8 +9,8 @@ from inspector.catalog.checks import (
     check_finger_query,
     check_host,
     check_port,
-    check_positive,
     check_quote_file,
+    check_seconds,
     check_server_endpoint,
     check_server_port,
     check_user_file,
@@ -29,9 +29,10 @@ INTERFACE = Param("interface", "str", "127.0.0.1", "address to listen on (0.0.0.
                   check_host)
 ENDPOINT = Param("endpoint", "str", None,
                  "where to listen, e.g. tcp:8007:interface=127.0.0.1 or tcp6:8007 "
-                 "(replaces port and interface)", check_server_endpoint, optional=True)
+                 "(instead of port and interface)", check_server_endpoint, optional=True,
+                 replaces=("port", "interface"))
 HOST = Param("host", "str", "127.0.0.1", "server to connect to (name or address)", check_host)
-TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server", check_positive)
+TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server", check_seconds)
 
 
 def server_params(default_port: int, *extra: Param, tcp: bool = True) -> tuple[Param, ...]:
@@ -194,7 +195,7 @@ BUILTIN: list[Entry] = [
               Param("users_file", "path", None, "file of 'user: info' lines (default: a demo list)",
                     check_user_file, optional=True),
               Param("idle_timeout", "float", 30.0, "seconds a client may take to send its query",
-                    check_positive),
+                    check_seconds),
           ), _start_finger_server),
     Entry("finger", "client", "tcp", "Finger client", "Asks a finger server about a user.",
           client_params(8079, Param("query", "str", "", "user name, /W, or empty for everyone",

@@ -7,6 +7,7 @@ parameter's name, so users read "port: must be between 1 and 65535, got 70000".
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "check_nick",
     "check_channel",
     "check_positive",
+    "check_seconds",
+    "MAX_SECONDS",
     "check_quote_file",
     "check_user_file",
     "check_finger_query",
@@ -48,6 +51,12 @@ def check_host(value: str) -> None:
     name = value[:-1] if value.endswith(".") else value
     if not name or len(name) > 253 or not all(_HOST_LABEL.fullmatch(p) for p in name.split(".")):
         raise ValueError(f"{value!r} is neither an IP address nor a host name")
+    # No top-level domain is all digits, so "300.1.1.1" or "10.1" is a mistyped
+    # address, not a name: the resolver would turn some of these into surprises.
+    if name.rsplit(".", 1)[-1].isdigit():
+        raise ValueError(
+            f"{value!r} is not a valid IPv4 address (four numbers from 0 to 255, e.g. 127.0.0.1)"
+        )
 
 
 def check_nick(value: str) -> None:
@@ -90,6 +99,20 @@ def check_positive(value: float) -> None:
     """Raise ValueError unless ``value`` is more than zero."""
     if not value > 0:
         raise ValueError(f"must be more than 0, got {value:g}")
+
+
+#: The longest timeout a parameter accepts: a day. Longer ones are typing mistakes
+#: (3e6, inf) that would only park a timer where no reactor can wait for it.
+MAX_SECONDS = 86400.0
+
+
+def check_seconds(value: float) -> None:
+    """Raise ValueError unless ``value`` is a finite number of seconds, above 0, at most a day."""
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number of seconds, got {value}")
+    check_positive(value)
+    if value > MAX_SECONDS:
+        raise ValueError(f"must be at most {MAX_SECONDS:g} seconds (a day), got {value:g}")
 
 
 def check_finger_query(value: str) -> None:

@@ -8,7 +8,7 @@ function that starts it). Values typed by users arrive as text and are converted
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
     from inspector.catalog.handles import Handle
@@ -30,6 +30,8 @@ class Param:
     ``kind`` is "int", "float", "str" or "path" (a file the user picks). ``check``
     raises ValueError with a short reason for a bad value; ``optional`` parameters
     may be left empty (None). Values given as text (CLI, form fields) are converted.
+    ``replaces`` names parameters this one stands in for (an endpoint string replaces
+    port and interface): giving both explicitly is an error, see :meth:`Entry.conflicts`.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Param:
     help: str
     check: Callable[[Any], None] | None = None
     optional: bool = False
+    replaces: tuple[str, ...] = ()
 
     @property
     def option(self) -> str:
@@ -94,6 +97,19 @@ class Entry:
     def defaults(self) -> dict[str, Any]:
         """Return every parameter's default value."""
         return {param.name: param.default for param in self.params}
+
+    def conflicts(self, given: Iterable[str]) -> None:
+        """Raise ParameterError if ``given`` (names set explicitly) holds a parameter and
+        one it replaces: one of them would be silently ignored."""
+        names = set(given)
+        for param in self.params:
+            if param.name in names:
+                clash = [name for name in param.replaces if name in names]
+                if clash:
+                    others = " or ".join(self.param(name).option for name in clash)
+                    raise ParameterError(
+                        f"{param.option} replaces {others}: give one or the other, not both"
+                    )
 
     def validate(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Return all parameters, converted and checked, defaults filled in.

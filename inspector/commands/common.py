@@ -86,16 +86,23 @@ def entry_for(args: argparse.Namespace) -> catalog.Entry:
 
 
 def given_params(args: argparse.Namespace, entry: catalog.Entry) -> dict[str, Any]:
-    """Return the parameters given on the command line, as text, for ``entry``."""
+    """Return the parameters given on the command line, as text, for ``entry``.
+
+    An empty value for a number or a file (``--port ''``) is an error here, not "the
+    default": on a command line it is a mistake (an unset variable), not a blank field.
+    """
     params = {}
     for key, value in vars(args).items():
         if key.startswith("param_") and value is not None:
             name = key[len("param_"):]
-            if not any(param.name == name for param in entry.params):
-                raise catalog.ParameterError(
-                    f"--{name.replace('_', '-')} does not apply to {entry.title} over {entry.transport}"
-                )
+            option = f"--{name.replace('_', '-')}"
+            known = [param for param in entry.params if param.name == name]
+            if not known:
+                raise catalog.ParameterError(f"{option} does not apply to {entry.title} over {entry.transport}")
+            if known[0].kind != "str" and not value.strip():
+                raise catalog.ParameterError(f"{option} needs a value, got an empty one")
             params[name] = value
+    entry.conflicts(params)
     return params
 
 
