@@ -1,16 +1,22 @@
 """The demo scenario: echo server and clients, QOTD asked every second, IRC bots chatting.
 
-Everything is started through the launcher (so it is listed and can be stopped) on
-ports the system picks, and kept busy by timers on the reactor.
+The demo is itself a service: it is listed under Running (first, as "demo"), the
+launcher's Stop and Stop all stop it, and stopping it cancels its timers, its QOTD
+queries in flight and every service it started. Those are started through the
+launcher (so they are listed and can be stopped one by one) on ports the system
+picks, and kept busy by timers on the reactor.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from typing import Any
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from inspector import catalog
+from inspector.defer import Deferred, succeed
 from inspector.ui.launcher import LauncherPanel, Service
 
 log = logging.getLogger("inspector.ui.demo")
@@ -27,6 +33,55 @@ CHAT = (
 )
 
 
+@dataclass(frozen=True)
+class DemoEntry:
+    """What the launcher's list needs to know of the demo (it is not in the catalogue)."""
+
+    title: str = "Demo"
+    role: str = "demo"
+    transport: str = ""
+    key: str = "demo"
+    accepts_lines: bool = False
+
+
+class DemoHandle:
+    """The demo as a launcher handle: ``stop()`` ends the whole demo, ``done`` fires then."""
+
+    accepts_lines = False
+
+    def __init__(self, demo: "Demo") -> None:
+        self.demo = demo
+        self.entry = DemoEntry()
+        self.description = "demo: echo, QOTD and IRC bots"
+        self.done: Deferred = Deferred()
+        self.transcript: deque[str] = deque(maxlen=50)
+        self._listeners: list[Callable[[str], Any]] = []
+
+    @property
+    def running(self) -> bool:
+        """True until the demo was stopped."""
+        return not self.done.called
+
+    def on_output(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(line)`` for every line the demo reports."""
+        self._listeners.append(callback)
+
+    def output(self, line: str) -> None:
+        """Report ``line`` (what the demo just did) to the list."""
+        self.transcript.append(line)
+        for callback in list(self._listeners):
+            callback(line)
+
+    def stop(self) -> Deferred:
+        """Stop the demo and everything it started."""
+        self.demo.stop()
+        return succeed(None)
+
+    def send_line(self, text: str) -> Deferred:
+        """The demo takes no typed lines."""
+        raise TypeError("the demo does not send lines")
+
+
 class Demo:
     """Starts the demo services and the timers that keep them talking; ``stop()`` ends it."""
 
@@ -36,13 +91,17 @@ class Demo:
         self.echo_clients = echo_clients
         self.services: list[Service] = []
         self.timers: list[Any] = []
+        self.queries: list[Any] = []
         self.running = False
+        self.handle = DemoHandle(self)
+        self.service: Service | None = None
         self._lines = itertools.count(1)
         self._chat = itertools.cycle(CHAT)
 
     def start(self) -> list[str]:
         """Start everything it can; return the problems (also shown in the window)."""
         self.running = True
+        self.service = self.launcher.add_handle(self.handle.entry, self.handle, {})
         problems: list[str] = []
         echo = self._start("echo", "server", {"port": 0})
         if echo is not None:
@@ -68,17 +127,27 @@ class Demo:
             problems.append("irc (not in the catalogue)")
         for problem in problems:
             log.warning("demo: could not start %s", problem)
+        started = len(self.services)
+        self.handle.output(f"{started} services" + (f", without {', '.join(problems)}" if problems else ""))
         return problems
 
     def stop(self) -> None:
-        """Cancel the demo's timers and stop its services."""
+        """Cancel the demo's timers and queries in flight and stop its services."""
+        if not self.running:
+            return
         self.running = False
         for timer in self.timers:
             if timer.active():
                 timer.cancel()
         self.timers.clear()
+        for handle in self.queries:
+            if handle.running:
+                handle.stop()
+        self.queries.clear()
         for service in self.services:
             self.launcher.stop(service)
+        if not self.handle.done.called:
+            self.handle.done.callback(None)
 
     @staticmethod
     def _has(name: str, role: str) -> bool:
@@ -120,6 +189,8 @@ class Demo:
     def _qotd_tick(self, port: int) -> None:
         entry = catalog.find("qotd", "client")
         handle = entry.start(self.reactor, port=port)
+        self.queries[:] = [q for q in self.queries if q.running]
+        self.queries.append(handle)
         handle.done.addErrback(lambda failure: log.warning("demo QOTD query failed: %s", failure.getErrorMessage()))
 
     def _chat_tick(self, bots: list[Service]) -> None:

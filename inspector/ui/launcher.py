@@ -297,6 +297,11 @@ class LauncherPanel(QWidget):
             self.error.setText(message)
             log.error("could not start %s", message)
             return None
+        return self.add_handle(entry, handle, params)
+
+    def add_handle(self, entry: Any, handle: Any, params: dict[str, Any]) -> Service:
+        """List an already started ``handle`` (a catalogue entry's, or the demo's) as a
+        service: it shows under Running, and Stop and Stop all stop it like any other."""
         self._counter += 1
         service = Service(self._counter, entry, handle, params)
         self.model.add(service)

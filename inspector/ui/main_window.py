@@ -181,6 +181,8 @@ class MainWindow(QMainWindow):
         self._action(run_menu, "Stop &all services", self.launcher.stop_all, "Ctrl+Shift+S", "action.stop_all")
         run_menu.addSeparator()
         self._action(run_menu, "&Demo", self.start_demo, "Ctrl+D", "action.demo")
+        self.stop_demo_action = self._action(run_menu, "Stop d&emo", self.stop_demo, None, "action.stop_demo")
+        self.stop_demo_action.setVisible(False)
 
         view_menu = bar.addMenu("&View")
         for number, (title, dock) in enumerate(self.docks.items(), 1):
@@ -357,8 +359,21 @@ class MainWindow(QMainWindow):
             self.demo.stop()
         self.demo = Demo(self.launcher, self.reactor)
         problems = self.demo.start()
+        self.demo.handle.done.addCallback(self._demo_ended)
+        self.stop_demo_action.setVisible(True)
         message = "Demo running" + (f" (without {', '.join(problems)})" if problems else "")
         self.statusBar().showMessage(message, 6000)
+
+    def stop_demo(self) -> None:
+        """Stop the demo and every service it started (as Stop on its row does)."""
+        demo = self.demo
+        if demo is not None and demo.service is not None:
+            self.launcher.stop(demo.service)
+
+    def _demo_ended(self, result: Any) -> Any:
+        if self.demo is None or not self.demo.running:
+            self.stop_demo_action.setVisible(False)
+        return result
 
     # -- recording, opening, exporting -------------------------------------------------------
 
