@@ -58,8 +58,8 @@ def test_only_line_clients_take_lines() -> None:
 
 def test_text_values_are_converted() -> None:
     entry = catalog.find("echo", "client")
-    assert entry.validate({"port": " 8007 ", "timeout": "2.5", "host": "::1"}) == {
-        "host": "::1", "port": 8007, "timeout": 2.5,
+    assert entry.validate({"port": " 8007 ", "timeout": "2.5", "host": "::1", "reply_timeout": "3"}) == {
+        "host": "::1", "port": 8007, "timeout": 2.5, "reply_timeout": 3.0,
     }
 
 

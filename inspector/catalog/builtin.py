@@ -15,7 +15,7 @@ from inspector.catalog.checks import (
     check_server_port,
     check_user_file,
 )
-from inspector.catalog.handles import ClientHandle, Handle, listen_tcp, listen_udp, one_shot
+from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, listen_tcp, listen_udp, one_shot
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred
 from inspector.failure import Failure
@@ -32,7 +32,9 @@ ENDPOINT = Param("endpoint", "str", None,
                  "(instead of port and interface)", check_server_endpoint, optional=True,
                  replaces=("port", "interface"))
 HOST = Param("host", "str", "127.0.0.1", "server to connect to (name or address)", check_host)
-TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server", check_seconds)
+TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server to accept", check_seconds)
+REPLY_TIMEOUT = Param("reply_timeout", "float", 10.0, "seconds to wait for each line's echo",
+                      check_seconds)
 
 
 def server_params(default_port: int, *extra: Param, tcp: bool = True) -> tuple[Param, ...]:
@@ -57,7 +59,10 @@ def _start_echo_server(
     return listen_tcp(entry, reactor, EchoFactory(), port, interface, endpoint)
 
 
-def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:
+def _start_echo_client(
+    entry: Entry, reactor: Any, host: str, port: int, timeout: float, reply_timeout: float
+) -> Handle:
+    from inspector.error import ConnectionDone
     from inspector.protocols.echo import EchoClientFactory
 
     handle = ClientHandle(entry, f"echo client to {host}:{port}/tcp")
@@ -74,16 +79,52 @@ def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout
             handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
         handle.finish(reason)
 
+    def timed(echoed: Deferred, text: str) -> Deferred:
+        """``echoed``, failed with ExchangeError if no echo comes within ``reply_timeout``.
+
+        Echoes come back in order, so once one is overdue the rest cannot be matched:
+        the client gives up (the exchange failed) and drops the connection.
+        """
+        result: Deferred = Deferred()
+
+        def expire() -> None:
+            reason = Failure(ExchangeError(
+                f"no echo of {text!r} from {host}:{port} within {reply_timeout:g} s (--reply-timeout)"
+            ))
+            result.errback(reason)
+            handle.finish(reason)
+            protocol = state.get("protocol")
+            if protocol is not None and protocol.transport is not None:
+                protocol.transport.abortConnection()
+
+        timer = reactor.callLater(reply_timeout, expire)
+
+        def settled(outcome: Any) -> None:
+            if timer.active():
+                timer.cancel()
+            if result.called:
+                return
+            if isinstance(outcome, Failure):
+                result.errback(outcome)
+            else:
+                result.callback(outcome)
+
+        echoed.addBoth(settled)
+        return result
+
     def send(text: str) -> Deferred:
         protocol = state.get("protocol")
         if protocol is not None:
-            return protocol.send_line(text)
+            return timed(protocol.send_line(text), text)
         # Still connecting: send once connected.
         later: Deferred = Deferred()
 
         def go(_: Any) -> None:
             if "protocol" in state:
-                state["protocol"].send_line(text).chainDeferred(later)
+                try:
+                    timed(state["protocol"].send_line(text), text).chainDeferred(later)
+                except (ValueError, RuntimeError):
+                    later.errback(Failure())
             else:
                 later.errback(Failure(RuntimeError(f"{handle.description}: not connected")))
 
@@ -92,7 +133,12 @@ def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout
 
     def lost(reason: Any) -> None:
         handle.note(f"connection closed: {reason}")
-        handle.finish(None)
+        # A clean close ends the exchange (a line still due fails on its own); a reset
+        # or an error while we were not closing is a failure.
+        if isinstance(reason, ConnectionDone) or handle.stopping or state.get("closing"):
+            handle.finish(None)
+        else:
+            handle.finish(Failure(reason))
 
     def stop() -> None:
         protocol = state.get("protocol")
@@ -101,10 +147,19 @@ def _start_echo_client(entry: Entry, reactor: Any, host: str, port: int, timeout
         else:
             connector.disconnect()
 
+    def close() -> None:
+        def go(_: Any) -> None:
+            protocol = state.get("protocol")
+            if protocol is not None and protocol.transport is not None:
+                state["closing"] = True
+                protocol.transport.loseConnection()
+
+        factory_connected.addBoth(go)  # a failed attempt has already failed ``done``
+
     factory_connected: Deferred = Deferred()
     factory.connected.addCallbacks(connected, failed).chainDeferred(factory_connected)
     factory.lost.addCallback(lost)
-    handle.attach(stop, send)
+    handle.attach(stop, send, close)
     return handle
 
 
@@ -177,7 +232,7 @@ BUILTIN: list[Entry] = [
           _start_echo_server),
     Entry("echo", "client", "tcp", "Echo client",
           "Sends lines and shows each echo with its round-trip time.",
-          client_params(8007), _start_echo_client, accepts_lines=True),
+          client_params(8007, REPLY_TIMEOUT), _start_echo_client, accepts_lines=True),
     Entry("qotd", "server", "tcp", "QOTD server",
           "Quote of the Day (RFC 865): sends a quote and closes.",
           server_params(8017, *_QUOTE_PARAMS), _start_qotd_server),

@@ -18,7 +18,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("inspector.catalog")
 
-__all__ = ["Handle", "ServerHandle", "ClientHandle", "listen_tcp", "listen_udp", "one_shot"]
+__all__ = [
+    "Handle", "ServerHandle", "ClientHandle", "ExchangeError", "listen_tcp", "listen_udp", "one_shot",
+]
+
+
+class ExchangeError(Exception):
+    """A client's exchange went wrong without a connection error: no reply in time,
+    no sign-on in time, or the server closed before the exchange was over."""
 
 
 class Handle:
@@ -179,11 +186,17 @@ class ClientHandle(Handle):
         self.accepts_lines = entry.accepts_lines
         self._stopper: Callable[[], Any] | None = None
         self._sender: Callable[[str], Deferred] | None = None
+        self._closer: Callable[[], Any] | None = None
 
-    def attach(self, stop: Callable[[], Any], send: Callable[[str], Deferred] | None = None) -> None:
-        """Give the handle its client's ``stop()`` (start closing) and ``send(text)``."""
+    def attach(
+        self, stop: Callable[[], Any], send: Callable[[str], Deferred] | None = None,
+        close: Callable[[], Any] | None = None,
+    ) -> None:
+        """Give the handle its client's ``stop()`` (start closing), ``send(text)`` and
+        ``close()`` (end the exchange once connected; default: ``stop``)."""
         self._stopper = stop
         self._sender = send
+        self._closer = close
 
     #: True once ``stop()`` was asked: a failure after that (an attempt cut short)
     #: ends the client normally instead of failing ``done``.
@@ -200,6 +213,20 @@ class ClientHandle(Handle):
         if not self.done.called and self._stopper is not None:
             self.stopping = True
             self._stopper()
+        if self.done.called:
+            return succeed(None)
+        waiter: Deferred = Deferred()
+        self.done.addBoth(lambda result: (waiter.callback(None), result)[1])
+        return waiter
+
+    def close(self) -> Deferred:
+        """End the exchange normally, as at the end of typed input: once connected (and,
+        for IRC, signed on) close the connection. Unlike :meth:`stop`, a failure on the
+        way (refused, no sign-on in time) still fails ``done``."""
+        if self._closer is None:
+            return self.stop()
+        if not self.done.called:
+            self._closer()
         if self.done.called:
             return succeed(None)
         waiter: Deferred = Deferred()

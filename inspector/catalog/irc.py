@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from inspector.catalog.builtin import client_params, server_params
-from inspector.catalog.checks import check_channel, check_nick, check_positive
-from inspector.catalog.handles import ClientHandle, Handle, listen_tcp
+from inspector.catalog.checks import check_channel, check_nick, check_positive, check_seconds
+from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, listen_tcp
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred, succeed
 from inspector.failure import Failure
@@ -41,11 +41,13 @@ IRC_COMMANDS = {
 
 
 def _irc_client_protocol(
-    handle: ClientHandle, nick: str, channel: str, ready: Callable[[Any], None]
+    handle: ClientHandle, nick: str, channel: str, ready: Callable[[Any], None],
+    quitting: Callable[[], None] = lambda: None,
 ) -> Any:
     """Make an IRCClient that joins ``channel`` and reports what it sees to ``handle``.
 
     ``ready(protocol)`` is called on each join: typed lines can go to the channel.
+    ``quitting()`` is called when it sends QUIT, so the close that follows is expected.
     """
     from inspector.protocols.irc import IRCClient
 
@@ -55,8 +57,10 @@ def _irc_client_protocol(
     class LauncherIRCClient(IRCClient):
         nickname = nick
         current = channel
+        signed_on = False
 
         def signedOn(self) -> None:
+            self.signed_on = True
             handle.output(f"signed on as {self.nickname}")
             self.join(self.current)
 
@@ -91,6 +95,10 @@ def _irc_client_protocol(
 
         def topicUpdated(self, user: str, name: str, topic: str) -> None:
             handle.output(f"topic of {name}: {topic}")
+
+        def quit(self, message: str = "") -> None:
+            quitting()
+            super().quit(message)
 
         def send_user_line(self, text: str) -> None:
             """Act on one typed line: text goes to the channel, /commands do their job."""
@@ -127,7 +135,8 @@ def _irc_client_protocol(
 
 
 def _start_irc_client(
-    entry: Entry, reactor: Any, host: str, port: int, nick: str, channel: str, timeout: float
+    entry: Entry, reactor: Any, host: str, port: int, nick: str, channel: str, timeout: float,
+    registration_timeout: float,
 ) -> Handle:
     from inspector.protocol import ClientFactory
 
@@ -135,9 +144,16 @@ def _start_irc_client(
     state: dict[str, Any] = {}
     # Lines typed before the first join wait here, then go to the channel in order.
     waiting: list[tuple[str, Deferred]] = []
+    # Fires (with None) on the first join, or when the client ends before it.
+    in_channel: Deferred = Deferred()
 
     def ready(protocol: Any) -> None:
         state["joined"] = True
+        timer = state.pop("registration", None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        if not in_channel.called:
+            in_channel.callback(None)
         while waiting and protocol.transport is not None:
             text, d = waiting.pop(0)
             try:
@@ -150,13 +166,32 @@ def _start_irc_client(
     def fail_waiting(reason: Failure) -> None:
         while waiting:
             waiting.pop(0)[1].errback(reason)
+        if not in_channel.called:
+            in_channel.callback(None)
+
+    def quitting() -> None:
+        state["quitting"] = True
+
+    def registration_expired() -> None:
+        state.pop("registration", None)
+        protocol = state.get("protocol")
+        step = f"in {channel}" if getattr(protocol, "signed_on", False) else "signed on"
+        reason = Failure(ExchangeError(
+            f"not {step} at {host}:{port} within {registration_timeout:g} s (--registration-timeout)"
+        ))
+        handle.note(reason.getErrorMessage())
+        fail_waiting(reason)
+        handle.finish(reason)
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.abortConnection()
 
     class Factory(ClientFactory):
         def buildProtocol(self, addr: Any) -> Any:
-            protocol = _irc_client_protocol(handle, nick, channel, ready)
+            protocol = _irc_client_protocol(handle, nick, channel, ready, quitting)
             protocol.factory = self
             protocol.reactor = reactor
             state["protocol"] = protocol
+            state["registration"] = reactor.callLater(registration_timeout, registration_expired)
             return protocol
 
         def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
@@ -166,9 +201,24 @@ def _start_irc_client(
             handle.finish(reason)
 
         def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+            timer = state.pop("registration", None)
+            if timer is not None and timer.active():
+                timer.cancel()
             handle.note(f"connection closed: {reason.getErrorMessage()}")
             fail_waiting(reason)
-            handle.finish(None)
+            if handle.stopping or state.get("quitting"):
+                handle.finish(None)  # we left: the server closing is the normal end
+                return
+            protocol = state.get("protocol")
+            if state.get("joined"):
+                when = "after sign-on"
+            elif getattr(protocol, "signed_on", False):
+                when = f"after sign-on, before joining {channel}"
+            else:
+                when = "before sign-on"
+            handle.finish(Failure(ExchangeError(
+                f"{host}:{port} closed the connection {when}: {reason.getErrorMessage()}"
+            )))
 
     connector = reactor.connectTCP(host, port, Factory(), timeout=timeout)
 
@@ -181,16 +231,28 @@ def _start_irc_client(
         protocol.send_user_line(text)
         return succeed(None)
 
+    def leave(protocol: Any, message: str) -> None:
+        state["quitting"] = True
+        protocol.quit(message)
+        # The server closes after ERROR; don't wait for it forever.
+        reactor.callLater(2, protocol.transport.loseConnection)
+
     def stop() -> None:
         protocol = state.get("protocol")
         if protocol is not None and protocol.transport is not None:
-            protocol.quit("stopped from Inspector")
-            # The server closes after ERROR; don't wait for it forever.
-            reactor.callLater(2, protocol.transport.loseConnection)
+            leave(protocol, "stopped from Inspector")
         else:
             connector.disconnect()
 
-    handle.attach(stop, send)
+    def close() -> None:
+        def go(_: Any) -> None:
+            protocol = state.get("protocol")
+            if state.get("joined") and protocol is not None and protocol.transport is not None:
+                leave(protocol, "end of input")
+
+        in_channel.addCallback(go)  # not joined yet: after the join (or the failure)
+
+    handle.attach(stop, send, close)
     return handle
 
 
@@ -215,5 +277,7 @@ def irc_entries() -> list[Entry]:
                   6667,
                   Param("nick", "str", "inspector", "nickname", check_nick),
                   Param("channel", "str", "#inspector", "channel to join", check_channel),
+                  Param("registration_timeout", "float", 30.0,
+                        "seconds to sign on and join the channel once connected", check_seconds),
               ), _start_irc_client, accepts_lines=True),
     ]

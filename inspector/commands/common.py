@@ -24,7 +24,41 @@ __all__ = [
     "choose_reactor",
     "setup_logging",
     "install_signal_handlers",
+    "terminal_text",
 ]
+
+
+def _unsafe_characters() -> dict[int, str]:
+    """What :func:`terminal_text` replaces: code point -> its visible escape."""
+    table = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+    del table[ord("\t")], table[ord("\n")]  # layout, not commands
+    # Bidirectional embeddings, overrides, isolates and marks reorder what is shown
+    # ("Trojan Source"): the text on screen would not be the text received.
+    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)):
+        table[code] = f"\\u{code:04x}"
+    return table
+
+
+_UNSAFE = _unsafe_characters()
+
+
+def terminal_text(text: str) -> str:
+    """Return ``text`` safe to write to a terminal: control characters shown as escapes.
+
+    Peer-supplied text may hold escape sequences that retitle the window, clear the
+    screen or make the terminal type a reply. Every C0 control except tab and newline,
+    DEL, every C1 control (0x80-0x9f, as characters after decoding) and the bidi
+    controls are written as ``\\x1b`` or ``\\u202e``, so they are seen, never obeyed.
+    """
+    return text.translate(_UNSAFE)
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """A log formatter whose messages go through :func:`terminal_text`: log lines quote
+    peers (an IRC server's ERROR text, a failure's message) and go to a terminal too."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return terminal_text(super().formatMessage(record))
 
 
 def add_command_parser(
@@ -129,12 +163,11 @@ def choose_reactor(args: argparse.Namespace) -> Any:
 
 
 def setup_logging(verbose: bool) -> None:
-    """Log to standard error: INFO and up, or DEBUG with ``--verbose``."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Log to standard error: INFO and up, or DEBUG with ``--verbose``; control
+    characters in messages are escaped (:func:`terminal_text`)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TerminalSafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
 class _SignalWaker:

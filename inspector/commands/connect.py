@@ -3,8 +3,11 @@
 What the client receives (a quote, a finger answer, each echo with its round-trip
 time) goes to standard output; status goes to the log on standard error. For
 clients that take lines (echo, irc), each line typed on standard input is sent;
-end of input closes the connection once the replies are in. Exit status 0 when the
-exchange ended normally, 1 when it failed (refused, timed out ...), 2 for bad options.
+end of input closes the connection once the replies are in. Control characters from
+the peer are shown escaped (``\\x1b``), never passed to the terminal. Exit status 0
+when the exchange ended normally (or on Ctrl-C), 1 when it failed (refused, reset,
+a line not answered, no sign-on in time ...) with the reason on standard error, 2
+for bad options.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from inspector.commands.common import (
     entry_and_params,
     install_signal_handlers,
     setup_logging,
+    terminal_text,
 )
 from inspector.failure import Failure
 
@@ -48,13 +52,23 @@ class StdinLines:
     A thread (rather than ``addReader``) works for every kind of stdin (terminal,
     pipe, regular file) on every reactor; ``os.read`` avoids the buffered reader's
     lock, so the daemon thread never blocks interpreter exit.
+
+    A line longer than ``max_line`` bytes is not buffered whole: the rest of it is
+    skipped as it arrives (linear cost, bounded memory), ``on_too_long(number)`` is
+    called with its line number, and reading goes on with the next line.
     """
 
+    #: The longest line passed on, in bytes; longer ones are reported and skipped.
+    MAX_LINE = 1 << 20
+
     def __init__(self, reactor: Any, on_line: Callable[[str], Any], on_eof: Callable[[], Any],
-                 fd: int | None = None) -> None:
+                 fd: int | None = None, on_too_long: Callable[[int], Any] | None = None,
+                 max_line: int | None = None) -> None:
         self.reactor = reactor
         self.on_line = on_line
         self.on_eof = on_eof
+        self.on_too_long = on_too_long
+        self.max_line = self.MAX_LINE if max_line is None else max_line
         self.fd = sys.stdin.fileno() if fd is None else fd
         self.thread = threading.Thread(target=self._read, name="inspector-stdin", daemon=True)
 
@@ -63,7 +77,9 @@ class StdinLines:
         self.thread.start()
 
     def _read(self) -> None:
-        pending = b""
+        pending = bytearray()  # the current line so far (never more than max_line)
+        number = 1  # the current line's number
+        skipping = False  # the current line is too long: drop it up to its end
         while True:
             try:
                 chunk = os.read(self.fd, 65536)
@@ -71,13 +87,35 @@ class StdinLines:
                 chunk = b""
             if not chunk:
                 break
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                text = line.rstrip(b"\r").decode("utf-8", "replace")
-                self.reactor.callFromThread(self.on_line, text)
-        if pending:
-            self.reactor.callFromThread(self.on_line, pending.rstrip(b"\r").decode("utf-8", "replace"))
+            start = 0
+            while start < len(chunk):
+                end = chunk.find(b"\n", start)
+                piece = chunk[start:] if end < 0 else chunk[start:end]
+                if not skipping:
+                    if len(pending) + len(piece) > self.max_line:
+                        skipping = True
+                        pending.clear()
+                        self._too_long(number)
+                    else:
+                        pending += piece
+                if end < 0:
+                    break
+                if not skipping:
+                    self._line(bytes(pending))
+                pending.clear()
+                skipping = False
+                number += 1
+                start = end + 1
+        if pending and not skipping:
+            self._line(bytes(pending))
         self.reactor.callFromThread(self.on_eof)
+
+    def _line(self, line: bytes) -> None:
+        self.reactor.callFromThread(self.on_line, line.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def _too_long(self, number: int) -> None:
+        if self.on_too_long is not None:
+            self.reactor.callFromThread(self.on_too_long, number)
 
 
 def run_connect(args: argparse.Namespace) -> int:
@@ -93,12 +131,18 @@ def run_connect(args: argparse.Namespace) -> int:
     status = {"code": 0}
 
     def show(line: str) -> None:
-        sys.stdout.write(line + "\n")
+        # Peer text: escape what a terminal would obey (title, clear, query replies).
+        sys.stdout.write(terminal_text(line) + "\n")
         sys.stdout.flush()
 
-    def ended(result: Any) -> None:
+    def failed_line(message: str) -> None:
+        """A typed line was refused or never answered: the exchange failed."""
+        log.error("%s", message)
+        status["code"] = 1
+
+    def ended(result: Any, description: str) -> None:
         if isinstance(result, Failure):
-            log.error("%s", result.getErrorMessage())
+            log.error("%s: %s", description, result.getErrorMessage())
             status["code"] = 1
         if reactor.running:
             reactor.stop()
@@ -112,7 +156,7 @@ def run_connect(args: argparse.Namespace) -> int:
             reactor.stop()
             return
         handle.on_output(show)
-        handle.done.addBoth(ended)
+        handle.done.addBoth(ended, handle.description)
         reactor.addSystemEventTrigger("before", "shutdown", handle.stop)
         if not handle.accepts_lines:
             return
@@ -120,26 +164,31 @@ def run_connect(args: argparse.Namespace) -> int:
 
         def send(text: str) -> None:
             if not handle.running:
+                failed_line(f"line {text!r} not sent: the connection is closed")
                 return
             try:
                 d = handle.send_line(text)
             except (ValueError, RuntimeError) as exc:
-                log.error("not sent: %s", exc)
+                failed_line(f"line {text!r} not sent: {exc}")
                 return
             if len(sent) > 1000:  # keep only the replies still due
                 sent[:] = [waiting for waiting in sent if not waiting.called]
             sent.append(d)
 
             def failed(reason: Failure) -> None:
-                log.error("line %r not answered: %s", text, reason.getErrorMessage())
+                failed_line(f"line {text!r} not answered: {reason.getErrorMessage()}")
 
             d.addErrback(failed)
 
-        def eof() -> None:
-            # Wait for the replies still due, then close.
-            DeferredList(sent, consumeErrors=True).addBoth(lambda _: handle.stop())
+        def too_long(number: int) -> None:
+            failed_line(f"line {number} of standard input is longer than {StdinLines.MAX_LINE} bytes: not sent")
 
-        StdinLines(reactor, send, eof).start()
+        def eof() -> None:
+            # End of input is not a stop: wait for the replies still due (each has a
+            # timeout), then close; a failure before or during that still counts.
+            DeferredList(sent, consumeErrors=True).addBoth(lambda _: handle.close())
+
+        StdinLines(reactor, send, eof, on_too_long=too_long).start()
 
     restore = install_signal_handlers(reactor)
     reactor.callWhenRunning(start)
