@@ -12,6 +12,7 @@ import sys
 from typing import Any, Callable
 
 from inspector import catalog, reactors
+from inspector.trace.cli import options_parser as trace_options
 
 log = logging.getLogger("inspector.commands")
 
@@ -85,6 +86,7 @@ def add_entry_parsers(
             name,
             help=f"{first.title}: {first.description}".replace("%", "%%"),
             description=f"{first.title}: {first.description}",
+            parents=[trace_options()],  # --trace/--record after the name too, like --reactor
         )
         transports = [entry.transport for entry in kinds]
         parser.add_argument(

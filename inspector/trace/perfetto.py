@@ -10,6 +10,7 @@ callbacks that ran, and from a Deferred it waited on to the callback that resume
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any
 
@@ -58,6 +59,8 @@ def to_trace_events(trace: Trace) -> dict[str, Any]:
         return tid
 
     def flow(start_tid: int, start_ts: float, end_tid: int, end_ts: float, name: str) -> None:
+        if end_ts < start_ts:
+            return  # a damaged recording's clock ran backwards: an arrow back in time is invalid
         fid = next(flow_ids)
         common = {"name": name, "cat": "deferred", "pid": PID, "id": fid}
         out.append({**common, "ph": "s", "ts": start_ts, "tid": start_tid})
@@ -121,15 +124,40 @@ def to_trace_events(trace: Trace) -> dict[str, Any]:
     return {
         "traceEvents": out,
         "displayTimeUnit": "ms",
-        "otherData": {k: v for k, v in trace.header.items() if isinstance(v, (str, int, float))},
+        "otherData": {k: v for k, v in trace.header.items()
+                      if isinstance(v, (str, int)) or (isinstance(v, float) and math.isfinite(v))},
     }
 
 
+def dumps(data: Any) -> str:
+    """``data`` as strict JSON: a non-finite number (which JSON cannot express and
+    Python would write as ``NaN``/``Infinity``) becomes ``null``, never invalid JSON."""
+    try:
+        return json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(data), separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    """A copy of ``value`` with every non-finite float replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def export(trace: Trace, path: str | os.PathLike[str]) -> int:
-    """Write the trace-event JSON for ``trace`` to ``path``; return the number of events."""
+    """Write the trace-event JSON for ``trace`` to ``path``; return the number of events.
+
+    The file is always strict JSON (see :func:`dumps`), whatever the trace holds.
+    """
     data = to_trace_events(trace)
-    with open(os.fspath(path), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, separators=(",", ":"))
+    text = dumps(data)
+    with open(os.fspath(path), "w", encoding="utf-8", errors="backslashreplace") as handle:
+        handle.write(text)
     return len(data["traceEvents"])
 
 

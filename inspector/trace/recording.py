@@ -3,25 +3,91 @@
 A recording is a header line, one line per event, and ``{"meta": {...}}`` lines with
 facts learned later (missed events, the reactor, the end time). Loading only parses
 JSON and checks each event against its declared fields: nothing in the file is ever
-executed, imported or unpickled. A damaged file loads up to the damage and says where.
+executed, imported or unpickled. A damaged file loads up to the damage and says where,
+whatever the damage: wrong types, non-finite or huge numbers, deep nesting, binary
+garbage, a cut-off last line. Only a file that is no recording at all (or cannot be
+read: missing, not a regular file, over :data:`MAX_RECORDING_BYTES`) raises, and always
+:class:`RecordingError`.
+
+Recordings are written private (mode 0600), never over an existing file unless asked,
+and with IRC ``PASS``/``OPER``/``AUTHENTICATE`` arguments masked unless asked
+(:mod:`inspector.trace.redact`). A write that fails (disk full, a device that refuses)
+stops the recording with one error; the program goes on.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import math
 import os
+import stat
 import time
-from typing import IO, Any
+from typing import IO, Any, Callable
 
+from inspector.files import MiB, FileRefused, open_regular_file
 from inspector.trace.events import EventFormatError, event_from_json
 from inspector.trace.model import Trace, TraceConfig
+from inspector.trace.redact import Redactor
+
+__all__ = [
+    "FORMAT", "VERSION", "MAX_RECORDING_BYTES", "MAX_LINE_BYTES", "RecordingError",
+    "Recorder", "RecordingReader", "record", "load",
+]
+
+log = logging.getLogger("inspector.trace")
 
 FORMAT = "inspector-trace"
 VERSION = 1
 
+#: The largest recording :func:`load` reads (a bigger one is refused with this number).
+MAX_RECORDING_BYTES = 1024 * MiB
+#: The longest line read; one event is far smaller (its bytes are cut to the capture budget).
+MAX_LINE_BYTES = 16 * MiB
+#: Numbers in an event outside these bounds are damage: timestamps and durations are
+#: seconds (1e12 s is 31,000 years), counts and ids fit a double exactly.
+MAX_SECONDS = 1e12
+MAX_INTEGER = 1 << 53
+#: Wall-clock times (header ``start_time``/``end_time``) from 1970 up to the year 5000.
+_MAX_WALL_TIME = 95_617_584_000.0
+
 
 class RecordingError(ValueError):
-    """The file is not an Inspector trace recording at all (bad or missing header)."""
+    """The file is not an Inspector trace recording at all, or cannot be read.
+
+    Missing, not a regular file, too large, or without a valid header; ``str()`` is one
+    line naming the file and the reason.
+    """
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def _create(path: str, overwrite: bool) -> IO[str]:
+    """Open ``path`` for writing a recording, private to the user (0600).
+
+    An existing regular file is refused (:class:`FileExistsError`) unless ``overwrite``;
+    a device or FIFO (``/dev/stdout``, a pipe to another program) is written as is.
+    """
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_WRONLY | os.O_CREAT | cloexec | (os.O_TRUNC if overwrite else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600)
+    except FileExistsError:
+        if stat.S_ISREG(os.stat(path).st_mode):
+            raise
+        fd = os.open(path, os.O_WRONLY | cloexec)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            os.fchmod(fd, 0o600)  # an overwritten file keeps its old mode otherwise
+        # A lone surrogate in some text becomes the JSON escape \udcXX: valid, and it
+        # loads back as the same string.
+        return io.open(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class Recorder:
@@ -30,19 +96,32 @@ class Recorder:
     Call :meth:`flush` now and then (:func:`record` has the tracer do it about five
     times a second) and :meth:`close` at the end. An event the recorder could not
     write in time (it fell behind the observer feed) is counted in a meta line.
+
+    ``overwrite`` allows replacing an existing file (else :class:`FileExistsError`);
+    ``secrets`` keeps IRC passwords instead of masking them. If writing fails, the
+    recorder logs one error, calls ``on_error`` with it, and stops (``error`` says why).
     """
 
-    def __init__(self, trace: Trace, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, trace: Trace, path: str | os.PathLike[str], *, overwrite: bool = False,
+        secrets: bool = False, on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self.trace = trace
         self.path = os.fspath(path)
-        self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")
-        self._cursor = trace.subscribe(from_start=True)
-        self._missed = 0
         self.written = 0
+        #: Why recording stopped early (empty while it works).
+        self.error = ""
+        self._on_error = on_error
+        self._redactor = None if secrets else Redactor()
+        self._file: IO[str] | None = _create(self.path, overwrite)
+        self._cursor: Any = trace.subscribe(from_start=True)
+        self._missed = 0
         self._reactor = trace.header.get("reactor") or ""
         header = {"format": FORMAT, "version": VERSION}
         header.update({k: v for k, v in trace.header.items() if k not in header})
         header.setdefault("start_time", time.time())
+        if not secrets:
+            header["redacted"] = True
         self._write(header)
 
     def _write(self, obj: dict[str, Any]) -> None:
@@ -54,11 +133,21 @@ class Recorder:
         """Write what arrived since the last flush; return how many events were written."""
         if self._file is None:
             return 0
+        try:
+            return self._flush()
+        except OSError as exc:
+            self._fail(exc)
+            return 0
+
+    def _flush(self) -> int:
+        assert self._file is not None
         events = self._cursor.drain()
         write = self._file.write
         dumps = json.dumps
+        redactor = self._redactor
         for event in events:
-            write(dumps(event.to_json(), separators=(",", ":"), ensure_ascii=False))
+            obj = event.to_json() if redactor is None else redactor.to_json(event)
+            write(dumps(obj, separators=(",", ":"), ensure_ascii=False))
             write("\n")
         if self._cursor.missed != self._missed:
             self._missed = self._cursor.missed
@@ -76,58 +165,177 @@ class Recorder:
         """Flush, write the closing facts (reactor, end time, drops) and close the file."""
         if self._file is None:
             return
-        self.flush()
-        self._write(
-            {
-                "meta": {
-                    "end_time": time.time(),
-                    "reactor": self.trace.header.get("reactor", ""),
-                    "dropped": self.trace.dropped(),
-                    "missed": self._missed,
+        try:
+            self._flush()
+            self._write(
+                {
+                    "meta": {
+                        "end_time": time.time(),
+                        "reactor": self.trace.header.get("reactor", ""),
+                        "dropped": self.trace.dropped(),
+                        "missed": self._missed,
+                    }
                 }
-            }
-        )
-        self._file.close()
+            )
+            self._file.close()
+        except OSError as exc:
+            self._fail(exc)
+            return
         self._file = None
+        self._cursor = None
+
+    def _fail(self, exc: OSError) -> None:
+        """Writing failed: stop recording, let go of the trace, say so once."""
+        file, self._file = self._file, None
+        self._cursor = None  # no reader left: the trace need not keep events for us
+        if file is not None:
+            try:
+                file.close()  # tries the buffered rest once more, then lets the descriptor go
+            except OSError:
+                pass
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        self.error = (f"recording to {self.path} stopped: {reason}; "
+                      f"{self.written} events were written before that")
+        log.error("%s", self.error)
+        if self._on_error is not None:
+            self._on_error(self.error)
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` ran."""
+        """True once :meth:`close` ran or writing failed."""
         return self._file is None
 
 
-def record(path: str | os.PathLike[str], tracer: Any) -> Recorder:
-    """Start recording ``tracer``'s trace to ``path``; the tracer flushes it periodically."""
-    recorder = Recorder(tracer.trace, path)
+def record(
+    path: str | os.PathLike[str], tracer: Any, *, overwrite: bool = False, secrets: bool = False,
+) -> Recorder:
+    """Start recording ``tracer``'s trace to ``path``; the tracer flushes it periodically.
+
+    Raises :class:`OSError` (:class:`FileExistsError` for an existing file without
+    ``overwrite``) if the file cannot be made. A later write failure stops the
+    recording with one logged error and leaves the tracer running.
+    """
+    recorder: Recorder
+
+    def stop_flushing(message: str) -> None:
+        tracer.remove_periodic(recorder.flush)
+
+    recorder = Recorder(tracer.trace, path, overwrite=overwrite, secrets=secrets, on_error=stop_flushing)
     tracer.add_periodic(recorder.flush)
     return recorder
 
 
-def load(path: str | os.PathLike[str], config: TraceConfig | None = None) -> Trace:
+# -- reading -------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str], config: TraceConfig | None = None,
+         max_bytes: int = MAX_RECORDING_BYTES) -> Trace:
     """Load a recording into a new :class:`Trace`.
 
     The trace's ``problems`` list says where loading stopped if the file is truncated
-    or corrupt; everything before the damage is loaded. A file without a valid header
-    raises :class:`RecordingError`.
+    or corrupt (each a one-line reason); everything before the damage is loaded. Raises
+    :class:`RecordingError`, and nothing else, for a file that is not a recording or
+    cannot be read.
     """
     trace = Trace(config)
-    name = os.fspath(path)
-    with open(name, "rb") as handle:
-        first = handle.readline()
-        header = _parse_header(first, name)
-        trace.header.update(header)
-        number = 1
-        for raw in handle:
-            number += 1
-            problem = _load_line(trace, raw, number)
-            if problem is not None:
-                loaded = sum(trace.totals().values())
-                trace.problems.append(
-                    f"{name}, line {number}: {problem}; loaded the {loaded} events "
-                    "before it and ignored the rest"
-                )
-                break
+    reader = RecordingReader(path, trace, max_bytes)
+    try:
+        while not reader.read():
+            pass
+    finally:
+        reader.close()
     return trace
+
+
+class RecordingReader:
+    """Reads a recording into ``trace`` a slice at a time (the window loads this way).
+
+    The constructor opens the file and reads the header, raising :class:`RecordingError`
+    if it is not a recording. :meth:`read` then adds events until a slice is done, and
+    returns True once the end of the file or the first damage is reached; the damage is
+    described in ``trace.problems``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], trace: Trace,
+                 max_bytes: int = MAX_RECORDING_BYTES) -> None:
+        self.path = os.fspath(path)
+        self.trace = trace
+        self.line = 0
+        self.done = False
+        try:
+            self._file: IO[bytes] | None = open_regular_file(self.path, "recording", max_bytes)
+        except FileRefused as exc:
+            raise RecordingError(str(exc)) from None
+        try:
+            #: The file's size in bytes (at least 1), for progress.
+            self.size = max(1, os.fstat(self._file.fileno()).st_size)
+            first = self._readline()
+            if first is None:
+                raise RecordingError(f"{self.path}: the first line is longer than "
+                                     f"{MAX_LINE_BYTES // MiB} MiB: not an Inspector trace recording")
+            header = _parse_header(first, self.path)
+        except OSError as exc:
+            self.close()
+            raise RecordingError(f"cannot read recording {self.path}: {exc.strerror or exc}") from None
+        except BaseException:
+            self.close()
+            raise
+        self.line = 1
+        trace.header.update(_clean_facts(header, self._field_problem, header=True))
+
+    @property
+    def position(self) -> int:
+        """How many bytes of the file were read so far."""
+        return self._file.tell() if self._file is not None else self.size
+
+    def _readline(self) -> bytes | None:
+        """The next line (b"" at the end), or None if it is longer than :data:`MAX_LINE_BYTES`."""
+        assert self._file is not None
+        raw = self._file.readline(MAX_LINE_BYTES + 1)
+        return None if len(raw) > MAX_LINE_BYTES else raw
+
+    def _field_problem(self, problem: str) -> None:
+        self.trace.problems.append(f"{self.path}, line {self.line or 1}: {problem}; ignored it")
+
+    def _stop(self, problem: str) -> None:
+        loaded = sum(self.trace.totals().values())
+        self.trace.problems.append(f"{self.path}, line {self.line}: {problem}; loaded the "
+                                   f"{loaded} events before it and ignored the rest")
+        self.done = True
+
+    def read(self, max_lines: int = 10_000, max_bytes: int = 4 * MiB) -> bool:
+        """Add up to ``max_lines`` lines (or about ``max_bytes``); True once finished."""
+        if self.done or self._file is None:
+            self.done = True
+            return True
+        start = self.position
+        for _ in range(max_lines):
+            try:
+                raw = self._readline()
+            except OSError as exc:
+                self.line += 1
+                self._stop(f"the file could not be read on ({exc.strerror or exc})")
+                return True
+            if raw == b"":
+                self.done = True
+                return True
+            self.line += 1
+            if raw is None:
+                self._stop(f"a line longer than {MAX_LINE_BYTES // MiB} MiB")
+                return True
+            problem = _load_line(self.trace, raw, self.line, self._field_problem)
+            if problem is not None:
+                self._stop(problem)
+                return True
+            if self._file.tell() - start >= max_bytes:
+                break
+        return False
+
+    def close(self) -> None:
+        """Close the file (reading stops)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _parse_header(first: bytes, name: str) -> dict[str, Any]:
@@ -135,39 +343,113 @@ def _parse_header(first: bytes, name: str) -> dict[str, Any]:
         raise RecordingError(f"{name} is empty, not an Inspector trace recording")
     try:
         header = json.loads(first)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise RecordingError(f"{name} does not start with a JSON header line: "
                              "not an Inspector trace recording") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise RecordingError(f"{name} is not an Inspector trace recording (no '{FORMAT}' header)")
     version = header.get("version")
-    if version != VERSION:
-        raise RecordingError(f"{name} is format version {version!r}; this Inspector reads "
+    if version != VERSION or isinstance(version, bool):
+        raise RecordingError(f"{name} is format version {_short(version)}; this Inspector reads "
                              f"version {VERSION}")
     return header
 
 
-def _load_line(trace: Trace, raw: bytes, number: int) -> str | None:
-    """Add one line's content to ``trace``; return a description of the damage, if any."""
+def _short(value: Any, limit: int = 40) -> str:
+    """A repr cut to ``limit`` characters, for one-line messages about bad values."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _finite(value: Any, low: float, high: float) -> bool:
+    return (type(value) is int or type(value) is float) and math.isfinite(value) and low <= value <= high
+
+
+def _count(value: Any) -> bool:
+    return type(value) is int and 0 <= value <= MAX_INTEGER
+
+
+#: Header and meta fields with a known meaning: name -> (check, what it should be).
+_FACTS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "start_time": (lambda v: _finite(v, 0.0, _MAX_WALL_TIME), "a time (seconds since 1970)"),
+    "end_time": (lambda v: _finite(v, 0.0, _MAX_WALL_TIME), "a time (seconds since 1970)"),
+    "start_monotonic": (lambda v: _finite(v, -MAX_SECONDS, MAX_SECONDS), "a clock reading in seconds"),
+    "reactor": (lambda v: isinstance(v, str), "a reactor name"),
+    "host": (lambda v: isinstance(v, str), "a host name"),
+    "missed": (_count, "a count of events"),
+    "dropped": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and _count(n) for k, n in v.items()),
+                "an object of event counts"),
+    "redacted": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _clean_facts(facts: dict[str, Any], problem: Callable[[str], None], header: bool) -> dict[str, Any]:
+    """The fields of a header or meta line that make sense; each one that does not is reported."""
+    where = "header" if header else "meta"
+    clean: dict[str, Any] = {}
+    for key, value in facts.items():
+        if not header and key in ("format", "version"):
+            problem(f"a meta line sets {key!r}, which only the header may")
+            continue
+        known = _FACTS.get(key)
+        if known is not None:
+            ok = known[0](value)
+            expected = known[1]
+        else:
+            ok = isinstance(value, (str, bool)) or _finite(value, -MAX_INTEGER, MAX_INTEGER) or value is None
+            expected = "text, a number or true/false"
+        if ok:
+            clean[key] = value
+        else:
+            problem(f"{where} field {_short(key)} is {_short(value)}, not {expected}")
+    return clean
+
+
+def _load_line(trace: Trace, raw: bytes, number: int,
+               field_problem: Callable[[str], None] | None = None) -> str | None:
+    """Add one line's content to ``trace``; return a one-line description of the damage, if any.
+
+    ``field_problem`` hears about a meta line's bad fields, which are skipped without
+    stopping the load (the events around them are intact).
+    """
     if not raw.endswith(b"\n"):
         return "the file ends in the middle of a line (truncated recording)"
     if not raw.strip():
         return None
     try:
         obj = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return f"not valid JSON ({exc})"
+    except RecursionError:
+        return "not valid JSON (nested too deeply)"
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
+        return f"not valid JSON ({_one_line(exc)})"
     if isinstance(obj, dict) and "meta" in obj and len(obj) == 1:
         meta = obj["meta"]
         if not isinstance(meta, dict):
             return "a meta line whose value is not an object"
-        trace.header.update(meta)
+        trace.header.update(_clean_facts(meta, field_problem or (lambda _: None), header=False))
         return None
+    if isinstance(obj, dict):
+        for name, value in obj.items():
+            kind = type(value)
+            if kind is float:
+                if not -MAX_SECONDS <= value <= MAX_SECONDS:  # NaN fails too
+                    return f"not a valid event (field {_short(name)} is {_short(value)}, out of range)"
+            elif kind is int and not -MAX_INTEGER <= value <= MAX_INTEGER:
+                return f"not a valid event (field {_short(name)} is a number out of range)"
     try:
         event = event_from_json(obj)
     except (EventFormatError, TypeError) as exc:
-        return f"not a valid event ({exc})"
+        return f"not a valid event ({_one_line(exc)})"
     if event.seq <= trace.feed.last_seq:
         return f"event numbers go backwards ({event.seq} after {trace.feed.last_seq})"
     trace.add(event)
     return None
+
+
+def _one_line(exc: BaseException) -> str:
+    """An exception's message, on one line and not too long."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:199] + "…"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterator
 
 from inspector.trace.model import ConnectionSummary, Trace
@@ -44,6 +45,23 @@ def write_raw(trace: Trace, conn: int, directory: str | os.PathLike[str]) -> tup
     return paths
 
 
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal, on one line: control characters (escape sequences,
+    line breaks) and lone surrogates become ``\\xNN``/``\\uNNNN``.
+
+    Recordings hold what peers sent, so their text is escaped wherever it is printed.
+    """
+    return _UNPRINTABLE.sub(_escape_char, text)
+
+
 def _escape(data: bytes) -> str:
     """Printable ASCII stays; anything else becomes ``\\xNN`` (newline shown as ``\\n``)."""
     parts = []
@@ -62,11 +80,11 @@ def _escape(data: bytes) -> str:
 
 
 def _transcript_lines(trace: Trace, summary: ConnectionSummary) -> Iterator[str]:
-    yield (
+    yield printable(
         f"# connection {summary.id}: {summary.role} {summary.protocol} "
         f"local {summary.local or '?'} peer {summary.peer or '?'} ({summary.transport})"
     )
-    yield (
+    yield printable(
         f"# {summary.bytes_in} bytes in, {summary.bytes_out} bytes out, state {summary.state}"
         + (f", closed: {summary.reason_type} {summary.reason}".rstrip() if summary.closed else "")
     )
@@ -83,7 +101,7 @@ def _transcript_lines(trace: Trace, summary: ConnectionSummary) -> Iterator[str]
         items.append((seq, ts, f"{arrow} {_escape(data)}"))
     for message in summary.messages:
         arrow = "<=" if message.direction == "in" else "=>"
-        items.append((message.seq, message.ts, f"{arrow} [{message.message_kind}] {message.text}"))
+        items.append((message.seq, message.ts, printable(f"{arrow} [{message.message_kind}] {message.text}")))
     items.sort()
     for _, ts, text in items:
         yield f"{ts - summary.opened:+10.6f} {text}"
