@@ -28,7 +28,78 @@ __all__ = [
     "Int16StringReceiver",
     "Int32StringReceiver",
     "StringTooLongError",
+    "ConnectionLimit",
+    "default_max_connections",
 ]
+
+
+def default_max_connections(ceiling: int = 1024) -> int:
+    """The default connection cap of a server: ``ceiling``, but below the descriptor limit.
+
+    Each connection holds a descriptor, and the process needs some for itself (the
+    listening sockets, the poller, the waker, log and trace files), so the cap stays a
+    reserve below ``RLIMIT_NOFILE``'s soft limit: a quarter of it, between 16 and 64.
+    Refusing over the cap is clean; running out of descriptors is not.
+    """
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - not POSIX
+        return ceiling
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return ceiling
+    reserve = min(64, max(16, soft // 4))
+    return max(1, min(ceiling, soft - reserve))
+
+
+class ConnectionLimit:
+    """Counts a server's open connections and says whether one more may stay.
+
+    ``admit()`` is called once per new connection (False: close it at once) and
+    ``release()`` once per admitted connection that ends. Refusals are logged once per
+    episode: a warning at the first, and a note with the count when a connection is
+    admitted again, so a flood of refused connections cannot flood the log.
+    """
+
+    def __init__(self, maximum: int | None = None, what: str = "server", logger: logging.Logger | None = None) -> None:
+        if maximum is None:
+            maximum = default_max_connections()
+        if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 1:
+            raise ValueError(f"max_connections must be a whole number of at least 1, not {maximum!r}")
+        self.maximum = maximum
+        self.what = what
+        self.log = logger or log
+        #: Connections admitted and not yet ended.
+        self.open = 0
+        #: Connections refused in the current episode (0: not refusing now).
+        self.refusing = 0
+        #: Connections refused since the start.
+        self.refused_total = 0
+
+    def admit(self) -> bool:
+        """Count a new connection; False when the server is full and it must be closed."""
+        if self.open >= self.maximum:
+            if not self.refusing:
+                self.log.warning(
+                    "%s: %d connections open, the limit; closing new connections until one ends",
+                    self.what, self.open,
+                )
+            self.refusing += 1
+            self.refused_total += 1
+            return False
+        if self.refusing:
+            self.log.warning(
+                "%s: accepting connections again; %d were refused while full", self.what, self.refusing
+            )
+            self.refusing = 0
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        """An admitted connection ended."""
+        if self.open > 0:
+            self.open -= 1
 
 
 class StringTooLongError(AssertionError):

@@ -10,6 +10,7 @@ The client sends lines and fires a Deferred per line with the round trip's time.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -20,7 +21,9 @@ from inspector.defer import Deferred
 from inspector.failure import Failure
 from inspector.interfaces import IPushProducer
 from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol
-from inspector.protocols.basic import LineReceiver
+from inspector.protocols.basic import ConnectionLimit, LineReceiver
+
+log = logging.getLogger("inspector.echo")
 
 __all__ = [
     "Echo",
@@ -34,12 +37,28 @@ __all__ = [
 
 @implementer(IPushProducer)
 class Echo(Protocol):
-    """Writes back every byte it receives, pausing its reads while the peer lags."""
+    """Writes back every byte it receives, pausing its reads while the peer lags.
+
+    Past the factory's ``connection_limit`` a new connection is closed at once.
+    """
+
+    _admitted = False
 
     def connectionMade(self) -> None:
+        limit = getattr(self.factory, "connection_limit", None)
+        if limit is not None:
+            if not limit.admit():
+                self.transport.loseConnection()
+                return
+            self._admitted = True
         # Our transport pauses us (the producer) when its buffer is high; we then stop
         # reading, which is what bounds the memory a non-reading peer can claim.
         self.transport.registerProducer(self, True)
+
+    def connectionLost(self, reason: Any) -> None:
+        if self._admitted:
+            self._admitted = False
+            self.factory.connection_limit.release()
 
     def dataReceived(self, data: bytes) -> None:
         self.transport.write(data)
@@ -57,9 +76,17 @@ class Echo(Protocol):
 
 
 class EchoFactory(Factory):
-    """Builds an :class:`Echo` per connection."""
+    """Builds an :class:`Echo` per connection, at most ``max_connections`` at once.
+
+    The default cap stays below the process's descriptor limit
+    (:func:`~inspector.protocols.basic.default_max_connections`); connections over it
+    are closed at once, and logged once per episode.
+    """
 
     protocol = Echo
+
+    def __init__(self, max_connections: int | None = None) -> None:
+        self.connection_limit = ConnectionLimit(max_connections, "echo server", log)
 
 
 class EchoUDP(DatagramProtocol):

@@ -10,16 +10,23 @@ the protocol only frames lines.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from zope.interface import implementer
+
 from inspector.defer import Deferred
+from inspector.files import FileRefused, MiB, read_regular_file
+from inspector.interfaces import IHalfCloseableProtocol
 from inspector.protocol import Factory
-from inspector.protocols.basic import LineReceiver
+from inspector.protocols.basic import ConnectionLimit, LineReceiver
 from inspector.protocols.oneshot import fetch
+
+log = logging.getLogger("inspector.finger")
 
 __all__ = [
     "FINGER_PORT",
@@ -47,6 +54,12 @@ _USER_RE = re.compile(r"[!-.0-?A-~]{1,64}")
 #: What ``/W`` and the empty query list when there are no users.
 NO_USERS = "No one is registered here."
 
+#: The largest user file read; a bigger one (or /dev/zero) is refused with a reason.
+MAX_USER_FILE = 16 * MiB
+
+#: The reply to a connection over the server's limit.
+BUSY = "finger: too many connections; try again later"
+
 
 class UserFileError(ValueError):
     """A user file is missing, unreadable, or has a line that is not ``user: info``."""
@@ -72,13 +85,13 @@ class UserDatabase:
         """
         path = Path(path)
         try:
-            text = path.read_text("utf-8")
-        except FileNotFoundError:
-            raise UserFileError(f"user file not found: {path}") from None
+            # Regular files only, at most MAX_USER_FILE: /dev/zero or a FIFO is refused
+            # at once instead of exhausting memory or hanging the start.
+            text = read_regular_file(path, "user file", MAX_USER_FILE).decode("utf-8")
+        except FileRefused as exc:
+            raise UserFileError(str(exc)) from None
         except UnicodeDecodeError:
             raise UserFileError(f"user file {path} is not UTF-8 text") from None
-        except OSError as exc:
-            raise UserFileError(f"cannot read user file {path}: {exc.strerror or exc}") from None
         users: dict[str, list[str]] = {}
         for number, line in enumerate(text.splitlines(), 1):
             stripped = line.strip()
@@ -159,17 +172,30 @@ def _wire(text: str) -> bytes:
     return "".join(f"{line}\r\n" for line in text.split("\n")).encode("utf-8")
 
 
+@implementer(IHalfCloseableProtocol)
 class FingerServer(LineReceiver):
-    """Answers one query line and closes; junk, long lines and silence get a clear reply."""
+    """Answers one query line and closes; junk, long lines and silence get a clear reply.
+
+    A client that sends its query without a line end and then half-closes (the query
+    ends with its FIN) is answered too. Over the factory's connection limit a client
+    gets a one-line "too many connections" and a close.
+    """
 
     # RFC 1288 asks for CRLF; split on LF and drop the CR so netcat users work too.
     delimiter = b"\n"
     MAX_LENGTH = MAX_QUERY + 1
 
     _answered = False
+    _admitted = False
     _idle: Any = None
 
     def connectionMade(self) -> None:
+        limit = getattr(self.factory, "connection_limit", None)
+        if limit is not None:
+            if not limit.admit():
+                self._reply(BUSY)
+                return
+            self._admitted = True
         reactor, timeout = self.factory.reactor, self.factory.timeout
         if reactor is not None and timeout:
             self._idle = reactor.callLater(timeout, self._timed_out)
@@ -187,6 +213,23 @@ class FingerServer(LineReceiver):
 
     def lineLengthExceeded(self, line: bytes) -> None:
         self._reply(f"finger: query too long (limit {MAX_QUERY} bytes)")
+
+    def readConnectionLost(self) -> None:
+        """The client half-closed: what it sent without a line end is its query.
+
+        A client that sent nothing at all asked nothing: it is closed without a reply.
+        """
+        if self._answered:
+            return
+        rest = self.clearLineBuffer()
+        if rest:
+            self.lineReceived(rest)
+        else:
+            self._answered = True
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        """Our side is closed; nothing more to do."""
 
     def _timed_out(self) -> None:
         self._idle = None
@@ -206,23 +249,29 @@ class FingerServer(LineReceiver):
         if self._idle is not None and self._idle.active():
             self._idle.cancel()
         self._idle = None
+        if self._admitted:
+            self._admitted = False
+            self.factory.connection_limit.release()
 
 
 class FingerFactory(Factory):
     """Builds :class:`FingerServer` s over ``users``.
 
     With a ``reactor``, a client that sends no complete line within ``timeout``
-    seconds is told so and disconnected.
+    seconds is told so and disconnected. At most ``max_connections`` clients are
+    served at once (by default below the descriptor limit); more are told so and closed.
     """
 
     protocol = FingerServer
 
     def __init__(
         self, users: UserDatabase | Mapping[str, str], reactor: Any = None, timeout: float = 30,
+        *, max_connections: int | None = None,
     ) -> None:
         self.users = users if isinstance(users, UserDatabase) else UserDatabase(users)
         self.reactor = reactor
         self.timeout = timeout
+        self.connection_limit = ConnectionLimit(max_connections, "finger server", log)
 
 
 def finger(

@@ -10,6 +10,7 @@ one. The clients return a Deferred of the quote as text.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import random
 from pathlib import Path
@@ -20,9 +21,13 @@ from zope.interface import implementer
 from inspector.defer import Deferred
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.failure import Failure
-from inspector.interfaces import IQuoter
+from inspector.files import FileRefused, MiB, read_regular_file
+from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter
 from inspector.protocol import DatagramProtocol, Factory, Protocol
+from inspector.protocols.basic import ConnectionLimit
 from inspector.protocols.oneshot import fetch
+
+log = logging.getLogger("inspector.qotd")
 
 __all__ = [
     "QOTD_PORT",
@@ -49,6 +54,9 @@ UDP_QUOTE_LIMIT = 512
 
 #: The most a client accepts before deciding the server is not a QOTD server.
 CLIENT_MAX_BYTES = 64 * 1024
+
+#: The largest quote file read; a bigger one (or /dev/zero) is refused with a reason.
+MAX_QUOTE_FILE = 16 * MiB
 
 
 class QuoteFileError(ValueError):
@@ -121,13 +129,11 @@ def load_fortune_file(path: str | os.PathLike[str]) -> list[str]:
     """Return the quotes of the fortune file at ``path``; QuoteFileError says what is wrong."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise QuoteFileError(f"quote file not found: {path}") from None
-    except IsADirectoryError:
-        raise QuoteFileError(f"quote file is a directory: {path}") from None
-    except OSError as exc:
-        raise QuoteFileError(f"cannot read quote file {path}: {exc.strerror or exc}") from None
+        # Regular files only, at most MAX_QUOTE_FILE: /dev/zero or a FIFO is refused at
+        # once instead of exhausting memory or hanging the start.
+        raw = read_regular_file(path, "quote file", MAX_QUOTE_FILE)
+    except FileRefused as exc:
+        raise QuoteFileError(str(exc)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -160,21 +166,132 @@ def decode_quote(data: bytes) -> str:
 # ------------------------------------------------------------------------------ servers
 
 
+@implementer(IHalfCloseableProtocol, IPullProducer)
 class QOTD(Protocol):
-    """Sends the factory quoter's quote and closes the connection (RFC 865, TCP)."""
+    """Sends the factory quoter's quote and closes the connection (RFC 865, TCP).
+
+    Input is read and discarded, and the close is a half-close (FIN after the quote)
+    followed by waiting for the client's own close: closing a socket with unread input
+    makes the kernel send a reset, which can destroy the quote before the client reads
+    it. A client that never closes is dropped after the factory's ``linger`` seconds.
+    A long quote is written as a pull producer, one ``chunk_size`` piece whenever the
+    transport's buffer has drained, so a client that never reads holds at most one
+    piece of our memory, never the whole quote. Over the factory's connection limit a
+    connection is closed at once, with no quote.
+    """
+
+    #: Bytes handed to the transport at a time for a quote longer than this.
+    chunk_size = 64 * 1024
+
+    _admitted = False
+    _data: bytes | None = None
+    _offset = 0
+    _linger: Any = None
 
     def connectionMade(self) -> None:
-        self.transport.write(encode_quote(self.factory.quoter.getQuote()))
+        factory = self.factory
+        limit = getattr(factory, "connection_limit", None)
+        if limit is not None:
+            if not limit.admit():
+                self.transport.loseConnection()
+                return
+            self._admitted = True
+        encode = getattr(factory, "encoded_quote", None)
+        data = encode() if encode is not None else encode_quote(factory.quoter.getQuote())
+        if len(data) <= self.chunk_size:
+            self.transport.write(data)
+            self._written()
+        else:
+            self._data = data
+            self.transport.registerProducer(self, False)
+
+    def resumeProducing(self) -> None:
+        """The transport drained: hand it the next piece of the quote."""
+        data = self._data
+        if data is None:
+            return
+        start = self._offset
+        self._offset = end = start + self.chunk_size
+        self.transport.write(data[start:end])
+        if end >= len(data):
+            self._data = None
+            self.transport.unregisterProducer()
+            self._written()
+
+    def pauseProducing(self) -> None:
+        """Not used by a pull producer's transport; nothing to do."""
+
+    def stopProducing(self) -> None:
+        """The connection is going away: forget the rest of the quote."""
+        self._data = None
+
+    def _written(self) -> None:
+        """The whole quote is written: send FIN after it, and wait a while for the client's close."""
+        half_close = getattr(self.transport, "loseWriteConnection", None)
+        if half_close is None:
+            self.transport.loseConnection()
+            return
+        half_close()
+        reactor = getattr(self.factory, "reactor", None) or getattr(self.transport, "reactor", None)
+        linger = getattr(self.factory, "linger", None)
+        if reactor is not None and linger is not None:
+            self._linger = reactor.callLater(linger, self._linger_expired)
+
+    def _linger_expired(self) -> None:
+        self._linger = None
         self.transport.loseConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        """Whatever a client sends is read and dropped (RFC 865 ignores it)."""
+
+    def readConnectionLost(self) -> None:
+        """The client closed its side; the transport closes once our FIN is out too."""
+
+    def writeConnectionLost(self) -> None:
+        """Our FIN is out; the client's close (or the linger timer) ends the connection."""
+
+    def connectionLost(self, reason: Any) -> None:
+        self._data = None
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self._linger = None
+        if self._admitted:
+            self._admitted = False
+            self.factory.connection_limit.release()
 
 
 class QOTDFactory(Factory):
-    """Builds :class:`QOTD` protocols quoting from ``quoter``."""
+    """Builds :class:`QOTD` protocols quoting from ``quoter``.
+
+    ``max_connections`` caps the connections served at once (by default below the
+    descriptor limit); ``linger`` is how long, in seconds, a connection waits for the
+    client to close after the quote. ``reactor`` runs that timer (by default the
+    connection's own reactor).
+    """
 
     protocol = QOTD
 
-    def __init__(self, quoter: IQuoter) -> None:
+    def __init__(
+        self, quoter: IQuoter, reactor: Any = None, *, max_connections: int | None = None,
+        linger: float = 10.0,
+    ) -> None:
+        if not (linger >= 0 and linger != float("inf")):
+            raise ValueError(f"linger must be a finite number of seconds, not {linger!r}")
         self.quoter = quoter
+        self.reactor = reactor
+        self.linger = linger
+        self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log)
+        self._encoded: dict[str, bytes] = {}
+
+    def encoded_quote(self) -> bytes:
+        """The next quote as bytes on the wire; one copy per distinct quote is kept and shared."""
+        quote = self.quoter.getQuote()
+        data = self._encoded.get(quote)
+        if data is None:
+            if len(self._encoded) >= 256:
+                self._encoded.clear()
+            data = self._encoded[quote] = encode_quote(quote)
+        return data
 
 
 class QOTDUDP(DatagramProtocol):
