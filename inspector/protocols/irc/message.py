@@ -60,11 +60,29 @@ class Message:
     params: list[str] = field(default_factory=list)
     prefix: str | None = None
     tags: dict[str, str | None] = field(default_factory=dict)
+    #: Indices of the parameters that arrived as bytes that are not UTF-8: those were
+    #: decoded as Latin-1 (one character per byte), so their bytes can be sent on as
+    #: received (see :meth:`param_bytes`) instead of being re-encoded.
+    undecodable: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def nick(self) -> str | None:
         """The nick (or server name) of the prefix, if there is one."""
         return split_prefix(self.prefix)[0] if self.prefix else None
+
+    def param_bytes(self, index: int) -> bytes:
+        """The bytes of ``params[index]`` as the peer sent them (UTF-8 for our own messages).
+
+        A server relaying a message passes these on, so text in another encoding
+        reaches its readers unchanged rather than re-encoded as UTF-8 mojibake.
+        """
+        param = self.params[index]
+        if self.undecodable and (index % len(self.params) if index < 0 else index) in self.undecodable:
+            try:
+                return param.encode("latin-1")
+            except UnicodeEncodeError:  # changed since parsing: it is text now
+                pass
+        return param.encode("utf-8")
 
     def to_bytes(self) -> bytes:
         """Serialize without the CRLF; see :func:`serialize`."""
@@ -80,6 +98,19 @@ class ParseError:
 
     def __bool__(self) -> bool:
         return False
+
+
+def _from_escaped(text: str) -> str:
+    """A piece of a surrogate-escaped decoding, decoded again: UTF-8 if it is, else Latin-1."""
+    return decode_line(text.encode("utf-8", "surrogateescape"))
+
+
+def _encoded_length(text: str) -> int:
+    """Bytes ``text`` stood for on the wire (escaped bytes count one each)."""
+    try:
+        return len(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return len(text.encode("utf-8", "surrogatepass"))
 
 
 def decode_line(line: bytes) -> str:
@@ -150,11 +181,16 @@ def parse_message(line: bytes | str, max_length: int | None = None) -> Message |
     by default any length is accepted, since some servers relay longer lines.
     """
     raw = line
+    escaped = False
     if type(line) is bytes:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
-            text = line.decode("latin-1")
+            # Not UTF-8: parse with the bad bytes escaped, then decode as Latin-1 only
+            # the parts that hold them, so UTF-8 channel names still match and the
+            # text's bytes can be relayed exactly (Message.param_bytes).
+            text = line.decode("utf-8", "surrogateescape")
+            escaped = True
     elif isinstance(line, (str, bytes, bytearray)):
         text = line if isinstance(line, str) else decode_line(bytes(line))
     else:
@@ -172,13 +208,15 @@ def parse_message(line: bytes | str, max_length: int | None = None) -> Message |
     tags: dict[str, str | None] = {}
     if text[0] == "@":
         tag_text, _, text = text[1:].partition(" ")
-        if len(tag_text.encode("utf-8", "surrogatepass")) + 2 > MAX_TAGS_LENGTH:
+        if _encoded_length(tag_text) + 2 > MAX_TAGS_LENGTH:
             return ParseError("tags section too long", raw)
+        if escaped:
+            tag_text = _from_escaped(tag_text)
         tags = _parse_tags(tag_text)
         if text[:1] == " ":
             text = text.lstrip(" ")
     if max_length is not None:
-        body_length = len(text.encode("utf-8", "surrogatepass")) + 2
+        body_length = _encoded_length(text) + 2
         if body_length > max_length:
             return ParseError(f"line too long ({body_length} > {max_length} bytes)", raw)
     prefix = None
@@ -189,6 +227,8 @@ def parse_message(line: bytes | str, max_length: int | None = None) -> Message |
         prefix = text[1:space]
         if not prefix:
             return ParseError("empty prefix", raw)
+        if escaped:
+            prefix = _from_escaped(prefix)
         text = text[space + 1 :]
         if text[:1] == " ":
             text = text.lstrip(" ")
@@ -203,10 +243,22 @@ def parse_message(line: bytes | str, max_length: int | None = None) -> Message |
         params = [word for word in params if word]
     command = _command(params[0])
     if command is None:
-        return ParseError(f"bad command {params[0][:32]!r}", raw)
+        word = _from_escaped(params[0]) if escaped else params[0]
+        return ParseError(f"bad command {word[:32]!r}", raw)
     del params[0]
     if trailing_at != -1:
         params.append(text[trailing_at + 2 :])
+    if escaped:
+        undecodable = []
+        for index, param in enumerate(params):
+            if not param.isascii():
+                data = param.encode("utf-8", "surrogateescape")
+                try:
+                    params[index] = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    params[index] = data.decode("latin-1")
+                    undecodable.append(index)
+        return Message(command, params, prefix, tags, tuple(undecodable))
     return Message(command, params, prefix, tags)
 
 
@@ -247,16 +299,18 @@ def serialize(message: Message, max_length: int | None = MAX_LINE_LENGTH) -> byt
         raise ValueError(f"bad command {message.command!r}")
     parts.append(message.command)
     params = list(message.params)
+    undecodable = message.undecodable
+    raw_parts = [part.encode("utf-8") for part in parts]
     for index, param in enumerate(params):
         _check_text("parameter", param)
         last = index == len(params) - 1
-        if last and (not param or " " in param or param.startswith(":")):
-            parts.append(":" + param)
-        elif not last and (not param or " " in param or param.startswith(":")):
+        special = not param or " " in param or param.startswith(":")
+        if special and not last:
             raise ValueError(f"only the last parameter may be empty, hold spaces or start with ':' ({param[:40]!r})")
-        else:
-            parts.append(param)
-    body = " ".join(parts).encode("utf-8")
+        # A parameter received as bytes that are not UTF-8 goes out as it came.
+        data = message.param_bytes(index) if undecodable else param.encode("utf-8")
+        raw_parts.append(b":" + data if special else data)
+    body = b" ".join(raw_parts)
     if max_length is not None and len(body) + 2 > max_length:
         raise ValueError(f"message is {len(body) + 2} bytes with CRLF; the limit is {max_length}")
     if tags:

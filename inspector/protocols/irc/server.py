@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from inspector import __version__ as _inspector_version
 from inspector.protocol import ServerFactory
+from inspector.protocols.basic import default_max_connections
 from inspector.protocols.irc.framing import IRCLineProtocol
 from inspector.protocols.irc.message import (
     CHANNEL_LENGTH,
@@ -52,22 +53,89 @@ def _truncate_utf8(text: str, size: int) -> str:
     return text.encode("utf-8")[: max(size, 0)].decode("utf-8", "ignore")
 
 
-def _line(prefix: str | None, command: str, params: Iterable[str]) -> bytes:
-    """Serialize one outgoing line (CRLF included), cutting the last parameter to fit 512 bytes."""
-    params = list(params)
-    for index in range(len(params) - 1):
-        param = params[index]
-        if not param or " " in param or param[0] == ":":
+#: A last parameter keeps at least this many bytes before the middle ones are cut.
+_KEEP_LAST = 64
+#: No parameter is cut below this many bytes (one UTF-8 character always fits).
+_KEEP_ANY = 4
+
+
+def _cut(data: bytes, size: int) -> bytes:
+    """The first ``size`` bytes of ``data``, not splitting a UTF-8 character if it is UTF-8."""
+    if size >= len(data):
+        return data
+    head = data[:size]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return head  # not UTF-8 (relayed as received): any byte is a boundary
+    return head.decode("utf-8", "ignore").encode("utf-8")
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value if type(value) is bytes else value.encode("utf-8")  # type: ignore[union-attr]
+
+
+def _line(prefix: str | None, command: str, params: Iterable[str | bytes]) -> bytes:
+    """Serialize one outgoing line, CRLF included, of at most 512 bytes.
+
+    Parameters are text or bytes; bytes (a relayed message's text as it arrived) go out
+    unchanged. A line that would be too long is cut, never blanked: first the last
+    parameter, down to its first 64 bytes; then the longest middle parameters (echoed
+    input such as an over-long target); then the last one again. No parameter becomes
+    empty, and no line over 512 bytes is ever sent.
+    """
+    parts = [_as_bytes(param) for param in params]
+    for index in range(len(parts) - 1):
+        param = parts[index]
+        if not param or b" " in param or param[:1] == b":":
             # Echoed user input must not break the line's structure.
-            params[index] = param.replace(" ", "_").lstrip(":") or "*"
-    message = Message(command, params, prefix)
-    body = serialize(message, max_length=None)
+            parts[index] = param.replace(b" ", b"_").lstrip(b":") or b"*"
+    head = (b":" + prefix.encode("utf-8") + b" " if prefix is not None else b"") + command.encode("utf-8")
+    if parts:
+        last = parts[-1]
+        if not last or b" " in last or last[:1] == b":":
+            parts[-1] = b":" + last
+        body = head + b" " + b" ".join(parts)
+    else:
+        body = head
     excess = len(body) + 2 - MAX_LINE_LENGTH
-    if excess > 0 and message.params:
-        last = message.params[-1]
-        message.params[-1] = _truncate_utf8(last, len(last.encode("utf-8")) - excess)
-        body = serialize(message, max_length=None)
+    if excess > 0 and parts:
+        body = _fit(head, parts, excess)
+    if b"\r" in body or b"\n" in body or b"\0" in body:
+        raise ValueError(f"an IRC line must not contain CR, LF or NUL: {body[:60]!r}")
     return body + b"\r\n"
+
+
+def _fit(head: bytes, parts: list[bytes], excess: int) -> bytes:
+    """Cut ``parts`` (the last one already with its colon if it needs one) by ``excess`` bytes."""
+    last = parts[-1]
+    colon = last[:1] == b":"
+    text = last[1:] if colon else last
+
+    def cut_last(floor: int) -> None:
+        nonlocal text, excess
+        room = len(text) - max(min(len(text), floor), 0)
+        if room > 0 and excess > 0:
+            before = len(text)
+            text = _cut(text, before - min(room, excess))
+            excess -= before - len(text)
+
+    cut_last(_KEEP_LAST)
+    middles = parts[:-1]
+    while excess > 0:
+        longest = max(range(len(middles)), key=lambda i: len(middles[i]), default=None)
+        if longest is None or len(middles[longest]) <= _KEEP_ANY:
+            break
+        before = len(middles[longest])
+        middles[longest] = _cut(middles[longest], max(before - excess, _KEEP_ANY)) or middles[longest][:_KEEP_ANY]
+        excess -= before - len(middles[longest])
+    cut_last(_KEEP_ANY)
+    last = (b":" + text) if colon else text
+    body = head + b" " + b" ".join([*middles, last])
+    if len(body) + 2 > MAX_LINE_LENGTH:
+        # Only a prefix or command too long by themselves gets here; never send it.
+        raise ValueError(f"an IRC line cannot be cut to {MAX_LINE_LENGTH} bytes: {body[:60]!r}")
+    return body
 
 
 class Channel:
@@ -112,7 +180,9 @@ class IRCServerProtocol(IRCLineProtocol):
     realname = ""
     host = "unknown"
     registered = False
-    _quit_reason = "Connection closed"
+    _quit_reason: str | bytes = "Connection closed"
+    #: The message being handled: its parameters' bytes as received are relayed.
+    _message: Message | None = None
 
     def connectionMade(self) -> None:
         """Count the connection, refuse it past ``max_connections``, start the idle timer."""
@@ -171,6 +241,10 @@ class IRCServerProtocol(IRCLineProtocol):
         if _tracer is not None: _tracer.message(self, "irc", line, "out")
         transport.write(line)
         if transport.getBufferSize() > self.factory.max_send_queue:
+            log.warning(
+                "%s (%s) dropped: SendQ exceeded (%d bytes unsent; the limit is %d)",
+                self.mask, self.host, transport.getBufferSize(), self.factory.max_send_queue,
+            )
             self.close("SendQ exceeded", abort=True)
 
     def reply(self, command: str, *params: str) -> None:
@@ -181,8 +255,11 @@ class IRCServerProtocol(IRCLineProtocol):
         """Send a message with an explicit source prefix."""
         self.write(_line(prefix, command, params))
 
-    def close(self, reason: str, abort: bool = False) -> None:
-        """Send ``ERROR :Closing Link`` and close once it is written (at once if ``abort``)."""
+    def close(self, reason: str | bytes, abort: bool = False) -> None:
+        """Send ``ERROR :Closing Link`` and close once it is written (at once if ``abort``).
+
+        ``reason`` is also the QUIT reason the user's channel peers see.
+        """
         if self._closing:
             return
         self._closing = True
@@ -190,7 +267,8 @@ class IRCServerProtocol(IRCLineProtocol):
         if abort:
             self.transport.abortConnection()
             return
-        self.transport.write(_line(None, "ERROR", (f"Closing Link: {self.host} ({reason})",)))
+        text = b"Closing Link: " + self.host.encode("utf-8") + b" (" + _as_bytes(reason) + b")"
+        self.transport.write(_line(None, "ERROR", (text,)))
         self.transport.loseConnection()
 
     # ------------------------------------------------------------ input
@@ -210,10 +288,13 @@ class IRCServerProtocol(IRCLineProtocol):
         if handler is None:
             self.reply("421", command, "Unknown command")
             return
+        self._message = message
         try:
             handler(message.prefix, message.params)
         except Exception:
             log.exception("error handling %s from %s", command, self.mask)
+        finally:
+            self._message = None
 
     def bad_line_received(self, line: bytes, error: ParseError) -> None:
         """Answer a line that is not an IRC message with 421 and go on."""
@@ -228,6 +309,17 @@ class IRCServerProtocol(IRCLineProtocol):
         if self._closing or not self._take_token():
             return
         self.reply("417", "Input line was too long")
+
+    def _as_received(self, params: list[str], index: int) -> str | bytes:
+        """``params[index]`` of the message being handled, as bytes if it was not UTF-8.
+
+        Text that arrived in another encoding is relayed byte for byte instead of being
+        re-encoded (a Latin-1 "é" must not reach others as UTF-8 "Ã©").
+        """
+        message = self._message
+        if message is not None and message.undecodable and message.params is params:
+            return message.param_bytes(index)
+        return params[index]
 
     def _take_token(self) -> bool:
         """Flood limit (token bucket) and idle bookkeeping: False once the client flooded."""
@@ -394,12 +486,15 @@ class IRCServerProtocol(IRCLineProtocol):
 
     def irc_QUIT(self, prefix: str | None, params: list[str]) -> None:
         """Tell channel peers, answer ERROR, close."""
-        reason = f"Quit: {params[0]}" if params and params[0] else "Quit"
+        reason: str | bytes = "Quit"
+        if params and params[0]:
+            text = self._as_received(params, 0)
+            reason = b"Quit: " + text if type(text) is bytes else f"Quit: {text}"
         if self.registered:
             self._quit(reason)
         self.close(reason)
 
-    def _quit(self, reason: str) -> None:
+    def _quit(self, reason: str | bytes) -> None:
         """Leave the network: QUIT to every channel peer once, free the nick."""
         if not self.registered:
             return
@@ -479,13 +574,13 @@ class IRCServerProtocol(IRCLineProtocol):
         if not params or not params[0]:
             self.reply("461", "PART", "Not enough parameters")
             return
-        reason = params[1] if len(params) > 1 else ""
+        reason = self._as_received(params, 1) if len(params) > 1 else ""
         for name in params[0].split(","):
             channel = self._member_channel(name)
             if channel is not None:
                 self._part(channel, reason)
 
-    def _part(self, channel: Channel, reason: str) -> None:
+    def _part(self, channel: Channel, reason: str | bytes) -> None:
         params = (channel.name, reason) if reason else (channel.name,)
         channel.send(_line(self.mask, "PART", params))
         self._remove_from(channel)
@@ -504,7 +599,7 @@ class IRCServerProtocol(IRCLineProtocol):
         if target is None or target not in channel.members:
             self.reply("441", params[1], channel.name, "They aren't on that channel")
             return
-        reason = params[2] if len(params) > 2 else self.nick
+        reason = self._as_received(params, 2) if len(params) > 2 else self.nick
         channel.send(_line(self.mask, "KICK", (channel.name, target.nick, reason)))
         target._remove_from(channel)
 
@@ -648,10 +743,17 @@ class IRCServerProtocol(IRCLineProtocol):
         adding = True
         values = iter(args[1:])
         applied: list[tuple[str, str, str | None]] = []
+        # At most max_modes changes per command (MODES= in 005): the rest are ignored,
+        # so one line cannot make the server send hundreds of replies.
+        budget = self.factory.max_modes
         for ch in args[0]:
             if ch in "+-":
                 adding = ch == "+"
-            elif ch in _CHANNEL_FLAGS:
+                continue
+            if budget <= 0:
+                break
+            budget -= 1
+            if ch in _CHANNEL_FLAGS:
                 (channel.flags.add if adding else channel.flags.discard)(ch)
                 applied.append(("+" if adding else "-", ch, None))
             elif ch in _MEMBER_MODES:
@@ -699,7 +801,7 @@ class IRCServerProtocol(IRCLineProtocol):
             if answer:
                 self.reply("412", "No text to send")
             return
-        text = params[-1]
+        text = self._as_received(params, len(params) - 1)
         factory = self.factory
         for target in params[0].split(",")[: factory.max_targets]:
             if target[:1] in _CHANTYPES:
@@ -729,8 +831,10 @@ class IRCServerFactory(ServerFactory):
     """The network: users by nick, channels by name, and the server's limits.
 
     Every limit is a parameter: ``max_line_length`` (bytes with CRLF; longer lines get
-    417), ``max_connections`` (more get ERROR and a close), ``max_channels_per_user``
-    (405), ``max_send_queue`` (bytes waiting for a client that does not read; past it
+    417), ``max_connections`` (more get ERROR and a close; by default 1024, or less
+    to stay below the descriptor limit), ``max_channels_per_user`` (405),
+    ``max_modes`` (mode changes handled per MODE command, advertised as ``MODES=``;
+    the rest are ignored), ``max_send_queue`` (bytes waiting for a client that does not read; past it
     the client is dropped), ``flood_burst``/``flood_rate`` (a token bucket of lines; an empty bucket
     means ERROR "Excess Flood" and a close), ``ping_interval``/``ping_timeout`` (idle
     clients get PING; no answer means a close), ``registration_timeout``.
@@ -747,9 +851,10 @@ class IRCServerFactory(ServerFactory):
         motd: str | Iterable[str] | None = None,
         password: str | None = None,
         max_line_length: int = MAX_LINE_LENGTH,
-        max_connections: int = 1024,
+        max_connections: int | None = None,
         max_channels_per_user: int = 20,
         max_targets: int = 4,
+        max_modes: int = 6,
         max_send_queue: int = 1 << 20,
         flood_burst: int = 30,
         flood_rate: float = 10.0,
@@ -760,12 +865,15 @@ class IRCServerFactory(ServerFactory):
         channel_length: int = CHANNEL_LENGTH,
         topic_length: int = 390,
     ) -> None:
+        if max_connections is None:
+            max_connections = default_max_connections()
         if max_line_length < 64:
             raise ValueError(f"max_line_length must be at least 64 bytes, not {max_line_length}")
         for name, value in (
             ("max_connections", max_connections),
             ("max_channels_per_user", max_channels_per_user),
             ("max_targets", max_targets),
+            ("max_modes", max_modes),
             ("max_send_queue", max_send_queue),
             ("flood_burst", flood_burst),
             ("nick_length", nick_length),
@@ -795,6 +903,7 @@ class IRCServerFactory(ServerFactory):
         self.max_connections = max_connections
         self.max_channels_per_user = max_channels_per_user
         self.max_targets = max_targets
+        self.max_modes = max_modes
         self.max_send_queue = max_send_queue
         self.flood_burst = flood_burst
         self.flood_rate = flood_rate
@@ -835,5 +944,6 @@ class IRCServerFactory(ServerFactory):
             f"CHANNELLEN={self.channel_length}",
             f"TOPICLEN={self.topic_length}",
             f"MAXTARGETS={self.max_targets}",
+            f"MODES={self.max_modes}",
             f"LINELEN={self.max_line_length}",
         ]
