@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from zope.interface.verify import verifyObject
 
 from apps_support import MemoryTransport, ThreadedServer, feed, hammer, in_thread, read_until_closed
-from inspector.catalog import DEFAULT_QUOTES
+from inspector import data
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.interfaces import IQuoter
 from inspector.protocols.oneshot import CollectingClientFactory, ReplyTooLong
@@ -53,7 +53,8 @@ def test_fortune_quoter_picks_every_quote_of_every_file(tmp_path) -> None:
 
 
 def test_shipped_quotes_file_loads() -> None:
-    quoter = FortuneQuoter(DEFAULT_QUOTES)
+    with data.path_of(data.QUOTES) as path:
+        quoter = FortuneQuoter(path)
     assert len(quoter.quotes) >= 20
     assert all(0 < len(encode_quote(q)) < 512 for q in quoter.quotes)
 

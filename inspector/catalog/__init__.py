@@ -17,7 +17,7 @@ and ``irc`` (the IRC entries).
 
 from __future__ import annotations
 
-from inspector.catalog.builtin import BUILTIN, DEFAULT_QUOTES, DEMO_USERS
+from inspector.catalog.builtin import BUILTIN, DEMO_USERS
 from inspector.catalog.checks import check_channel, check_host, check_nick, check_port
 from inspector.catalog.handles import ClientHandle, Handle, ServerHandle
 from inspector.catalog.irc import IRC_COMMANDS, irc_entries
@@ -33,7 +33,6 @@ __all__ = [
     "entries",
     "find",
     "names",
-    "DEFAULT_QUOTES",
     "DEMO_USERS",
     "IRC_COMMANDS",
     "check_port",

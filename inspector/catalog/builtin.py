@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from inspector import data
 from inspector.catalog.checks import (
     check_finger_query,
     check_host,
@@ -20,10 +20,7 @@ from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred
 from inspector.failure import Failure
 
-__all__ = ["BUILTIN", "DEFAULT_QUOTES", "DEMO_USERS", "server_params", "client_params"]
-
-#: The quotes file shipped with Inspector (fortune format).
-DEFAULT_QUOTES = Path(__file__).resolve().parent.parent.parent / "resources" / "quotes.txt"
+__all__ = ["BUILTIN", "DEMO_USERS", "server_params", "client_params"]
 
 INTERFACE = Param("interface", "str", "127.0.0.1", "address to listen on (0.0.0.0 or :: for all)",
                   check_host)
@@ -163,14 +160,20 @@ def _start_echo_client(
     return handle
 
 
-def _make_quoter(quote: str | None, quote_file: str) -> Any:
+def _make_quoter(quote: str | None, quote_file: str | None) -> Any:
+    """The quote, else the user's quote file, else the quotes shipped in the package."""
     from inspector.protocols.qotd import FortuneQuoter, StaticQuoter
 
-    return StaticQuoter(quote) if quote else FortuneQuoter(quote_file)
+    if quote:
+        return StaticQuoter(quote)
+    if quote_file:
+        return FortuneQuoter(quote_file)
+    with data.path_of(data.QUOTES) as path:  # read at creation, so a temporary copy will do
+        return FortuneQuoter(path)
 
 
 def _start_qotd_server(
-    entry: Entry, reactor: Any, port: int, interface: str, quote_file: str, quote: str | None,
+    entry: Entry, reactor: Any, port: int, interface: str, quote_file: str | None, quote: str | None,
     endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.qotd import QOTDUDP, QOTDFactory
@@ -218,8 +221,9 @@ def _start_finger_client(
 
 
 _QUOTE_PARAMS = (
-    Param("quote_file", "path", str(DEFAULT_QUOTES), "fortune file: quotes separated by % lines",
-          check_quote_file),
+    Param("quote_file", "path", None,
+          "fortune file: quotes separated by % lines (default: the built-in quotes)",
+          check_quote_file, optional=True),
     Param("quote", "str", None, "serve this one quote instead of the file", optional=True),
 )
 
