@@ -478,6 +478,27 @@ def _as_bytes(data: Any) -> bytes:
 # ------------------------------------------------------------------ listening
 
 
+class _Exhaustion:
+    """One episode of a port unable to accept (out of descriptors or memory)."""
+
+    __slots__ = ("started", "recovered", "failures", "reason", "pause", "retry_call", "calm_call")
+
+    def __init__(self, started: float, exc: OSError, pause: float) -> None:
+        self.started = self.recovered = started
+        self.failures = 0
+        self.reason = (exc.strerror or str(exc)).lower()
+        self.pause = pause  # seconds before the next try
+        self.retry_call: Any = None  # the DelayedCall that watches the socket again
+        self.calm_call: Any = None  # the DelayedCall that ends the episode
+
+    def cancel(self) -> None:
+        """Cancel the episode's pending calls (the port is closing)."""
+        for call in (self.retry_call, self.calm_call):
+            if call is not None and call.active():
+                call.cancel()
+        self.retry_call = self.calm_call = None
+
+
 @implementer(IListeningPort)
 class Port:
     """A listening TCP socket: accepts connections and builds their protocols."""
@@ -489,6 +510,9 @@ class Port:
     #: seconds, doubling the pause up to ``accept_retry_max`` while accepts keep failing.
     accept_retry_initial = 0.05
     accept_retry_max = 1.0
+    #: The episode ends (one log line says so) once accepts have worked for this many
+    #: seconds without failing again; failures in between belong to the same episode.
+    accept_calm = 1.0
 
     def __init__(self, port: int, factory: Any, backlog: int = socket.SOMAXCONN, interface: str = "127.0.0.1", reactor: Any = None) -> None:
         self.port = check_port(port)
@@ -509,10 +533,8 @@ class Port:
         # accept() that only answers EAGAIN (epoll reports the port again if needed).
         self._accept_limit = 1
         self._full_turns = 0
-        # An episode of exhausted resources: [started (reactor seconds), failed accepts,
-        # next pause], or None; and the DelayedCall that will try again.
-        self._exhausted: list | None = None
-        self._retry_call: Any = None
+        # The episode of exhausted resources in progress, if any.
+        self._exhausted: _Exhaustion | None = None
 
     def startListening(self) -> None:
         """Bind and listen; CannotListenError names the address if that fails."""
@@ -552,7 +574,7 @@ class Port:
                 self._accept_limit = tried or 1
                 self._full_turns = 0
                 if self._exhausted is not None:
-                    self._accepting_again()  # a descriptor was free: the queue is just empty
+                    self._accepted_again()  # a descriptor was free: the queue is just empty
                 return None
             except OSError as exc:
                 if exc.errno in _ACCEPT_EXHAUSTED:
@@ -560,7 +582,7 @@ class Port:
                     return None
                 continue  # ECONNABORTED and friends: that one is gone, try the next
             if self._exhausted is not None:
-                self._accepting_again()
+                self._accepted_again()
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             peer = make_address(addr)
@@ -590,32 +612,46 @@ class Port:
         reactor = self.reactor
         episode = self._exhausted
         if episode is None:
-            reason = (exc.strerror or str(exc)).lower()
-            episode = self._exhausted = [reactor.seconds(), 0, self.accept_retry_initial, reason]
+            episode = self._exhausted = _Exhaustion(reactor.seconds(), exc, self.accept_retry_initial)
             log.warning(
                 "%s: not accepting on %s for now (retrying every %g-%g s until it works)",
-                reason, _host_port(self._host), self.accept_retry_initial, self.accept_retry_max,
+                episode.reason, _host_port(self._host), self.accept_retry_initial, self.accept_retry_max,
             )
-        episode[1] += 1
-        pause = episode[2]
-        episode[2] = min(pause * 2, self.accept_retry_max)
+        elif episode.calm_call is not None:
+            episode.calm_call.cancel()  # it worked for a moment only: same episode
+            episode.calm_call = None
+        episode.failures += 1
+        pause = episode.pause
+        episode.pause = min(pause * 2, self.accept_retry_max)
         reactor.removeReader(self)
-        if self._retry_call is None:
-            self._retry_call = reactor.callLater(pause, self._retry_accepting)
+        if episode.retry_call is None:
+            episode.retry_call = reactor.callLater(pause, self._retry_accepting)
 
     def _retry_accepting(self) -> None:
         """The back-off is over: watch the socket again (a waiting connection makes it ready)."""
-        self._retry_call = None
+        episode = self._exhausted
+        if episode is not None:
+            episode.retry_call = None
         if self.connected:
             self.reactor.addReader(self)
 
+    def _accepted_again(self) -> None:
+        """An accept worked during an episode: pauses start short again, and the episode
+        ends once accepts keep working for ``accept_calm`` seconds."""
+        episode = self._exhausted
+        if episode is not None and episode.calm_call is None:
+            episode.pause = self.accept_retry_initial
+            episode.recovered = self.reactor.seconds()
+            episode.calm_call = self.reactor.callLater(self.accept_calm, self._accepting_again)
+
     def _accepting_again(self) -> None:
-        """An accept worked again after an episode: say so once, with how long it lasted."""
-        started, failures, _, reason = self._exhausted  # type: ignore[misc]
-        self._exhausted = None
+        """Accepts have worked for a while: end the episode, saying once how long it lasted."""
+        episode, self._exhausted = self._exhausted, None
+        if episode is None:
+            return
         log.warning(
             "accepting on %s again after %.1f s (%d accept attempts failed: %s)",
-            _host_port(self._host), self.reactor.seconds() - started, failures, reason,
+            _host_port(self._host), episode.recovered - episode.started, episode.failures, episode.reason,
         )
 
     def doWrite(self) -> None:
@@ -629,9 +665,9 @@ class Port:
         if not self.connected:
             return
         self.connected = False
-        retry, self._retry_call = self._retry_call, None
-        if retry is not None and retry.active():
-            retry.cancel()
+        episode, self._exhausted = self._exhausted, None
+        if episode is not None:
+            episode.cancel()
         if _tracer is not None: _tracer.port_stopped(self)
         self.reactor.removeReader(self)
         if self.socket is not None:
