@@ -82,6 +82,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -116,7 +117,8 @@ _COMPACT_MIN = 256
 #: (epoll: ~24.9 days, QTimer likewise), so a far-off timer only makes the loop wake
 #: once a day and aim again.
 MAX_WAIT = 86400.0
-_INF = float("inf")
+#: The largest float: above it (inf, or an int too big for a float) no delay is finite.
+_MAX_SECONDS = sys.float_info.max
 
 
 def check_delay(delay: Any, name: str = "delay") -> None:
@@ -126,7 +128,7 @@ def check_delay(delay: Any, name: str = "delay") -> None:
     timer that could never fire, or would break the loop's wait, fails where it is made.
     """
     try:
-        if 0 <= delay < _INF:
+        if 0 <= delay <= _MAX_SECONDS:
             return
     except TypeError:
         raise TypeError(f"{name} must be a number of seconds, not {type(delay).__name__}") from None
@@ -199,7 +201,7 @@ class DelayedCall:
     def delay(self, secondsLater: float) -> None:
         """Run the call ``secondsLater`` seconds later than planned (negative: earlier; finite)."""
         try:
-            finite = -_INF < secondsLater < _INF
+            finite = -_MAX_SECONDS <= secondsLater <= _MAX_SECONDS
         except TypeError:
             raise TypeError(f"secondsLater must be a number of seconds, not {type(secondsLater).__name__}") from None
         if not finite:
@@ -419,7 +421,7 @@ class ReactorBase:
         if not hasattr(callable, "__call__"):
             raise TypeError(f"{callable!r} is not callable")
         try:
-            valid = 0 <= delay < _INF
+            valid = 0 <= delay <= _MAX_SECONDS
         except TypeError:
             valid = False
         if not valid:
