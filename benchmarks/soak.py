@@ -25,7 +25,8 @@ under test:
 
 Every ``--interval`` seconds a row shows what was done and each server's RSS (VmRSS)
 and CPU. The exit status is 1 if any byte was lost or corrupted, a reading IRC member
-missed or got a damaged line, or a server died.
+missed or got a damaged line, a server died, or no never-reader was dropped in a run
+three times longer than a drop should take.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import math
 import os
 import platform
 import random
+import re
 import resource
 import selectors
 import signal
@@ -767,6 +769,17 @@ class Server:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
+def log_messages(text: str) -> list[tuple[str, int]]:
+    """The server's warnings and errors, numbers masked so repeats group, most frequent first."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        match = re.match(r"\S+ \S+ (WARNING|ERROR|CRITICAL) (.*)", line)
+        if match:
+            key = re.sub(r"\d+(\.\d+)?", "#", f"{match[1]} {match[2]}")[:110]
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda item: -item[1])
+
+
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""
     with socket.socket() as s:
@@ -926,12 +939,16 @@ def main(argv: list[str] | None = None) -> int:
     died: list[str] = []
     rows: list[tuple] = []
     try:
-        echo_server.wait_accepting()
-        irc_server.wait_accepting()
+        try:
+            echo_server.wait_accepting()
+            irc_server.wait_accepting()
+        except RuntimeError as error:
+            print(f"soak: {error}")
+            return 1
         soak.echo_port, soak.irc_port = echo_server.port, irc_server.port
         print(f"servers: echo pid {echo_server.proc.pid} port {echo_server.port}, "
               f"irc pid {irc_server.proc.pid} port {irc_server.port}\n")
-        header = (f"{'time s':>6} {'echo conns':>10} {'MB verified':>11} {'lost B':>7} {'echo RSS':>9} "
+        header = (f"{'time s':>6} {'echo conns':>10} {'MB verified':>11} {'lost/bad B':>10} {'echo RSS':>9} "
                   f"{'echo CPU':>8} {'IRC RSS':>8} {'IRC CPU':>7} {'dropped':>7} {'IRC lines':>9} "
                   f"{'ping ms':>7} {'soak CPU':>8}")
         print(header)
@@ -962,7 +979,7 @@ def main(argv: list[str] | None = None) -> int:
                    echo_server.rss_mib(), echo_server.cpu_percent(), irc_server.rss_mib(), irc_server.cpu_percent(),
                    soak.irc.dropped, soak.irc.verified, ping, soak_cpu)
             rows.append(row)
-            print(f"{row[0]:>6.1f} {row[1]:>10,} {row[2]:>11,.1f} {row[3]:>7,} {row[4]:>8.1f}M {row[5]:>7.0f}% "
+            print(f"{row[0]:>6.1f} {row[1]:>10,} {row[2]:>11,.1f} {row[3]:>10,} {row[4]:>8.1f}M {row[5]:>7.0f}% "
                   f"{row[6]:>7.1f}M {row[7]:>6.0f}% {row[8]:>7} {row[9]:>9,} {row[10]:>7.1f} {row[11]:>7.0f}%",
                   flush=True)
             if now >= end:
@@ -1003,6 +1020,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{server.kind} server log: {len(text.splitlines()):,} lines, "
               + ", ".join(f"{n} {word}" for word, n in counts.items())
               + (f" ({server.log.name})" if args.keep_logs else ""))
+        for message, n in log_messages(text)[:4]:
+            print(f"  {n} x {message}")
         if server.kind in died:
             print(f"{server.kind} server DIED (exit {server.proc.returncode}); its log ends:\n{server.log_tail()}")
 
@@ -1022,7 +1041,14 @@ def main(argv: list[str] | None = None) -> int:
               f"max {peak:.1f}; {'RSS flat' if flat else 'RSS GREW'} (margin {margin:.0f} MiB: what may be in "
               f"flight at a sample plus allocator slack)"
               + (f"; {per_k:+.3f} MiB per 1,000 connections" if per_k is not None else ""))
-    failed = bool(e.lost or e.corrupted or died or i.missing or i.damaged or i.disordered or i.normals_dropped)
+    drop_expected = (kernel_send_buffer_max() + IRC_SENDQ) / (
+        args.irc_flooders * IRC_FLOOD_RATE * len(IRC_CHANNELS) * 485) if args.irc_flooders else math.inf
+    never_dropped = args.irc_nonreaders and not i.dropped and args.seconds >= 3 * drop_expected
+    if args.irc_nonreaders and not i.dropped:
+        print(f"IRC: no never-reader was dropped in {args.seconds:g} s (a drop is expected after "
+              f"~{drop_expected:.0f} s{'; that is a failure' if never_dropped else ''})")
+    failed = bool(e.lost or e.corrupted or died or i.missing or i.damaged or i.disordered or i.normals_dropped
+                  or never_dropped)
     verdict = "FAIL" if failed else "ok"
     for server in (echo_server, irc_server):
         if not (failed or args.keep_logs):
@@ -1030,7 +1056,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nsummary: {e.connections:,} connections, {e.verified / 1e6:,.1f} MB verified, {e.lost:,} B lost, "
           f"{e.corrupted:,} B corrupted, {i.dropped} never-reading IRC members dropped, "
           f"{'servers alive' if not died else 'DIED: ' + ', '.join(died)}, "
-          f"{'RSS flat' if rss_ok else 'RSS grew'} -> {verdict}")
+          f"{('RSS flat' if rss_ok else 'RSS grew') if rows else 'no RSS samples'} -> {verdict}")
     if not all_in and not died:
         print("(some echoes or lines were still in flight after the drain; counted as lost or missing)")
     return 1 if failed else 0
