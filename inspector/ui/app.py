@@ -10,12 +10,50 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
+from typing import Any, Mapping
 
 log = logging.getLogger("inspector.ui")
 
 #: Seconds a scenario runs before ``--screenshot`` takes its picture.
 SCREENSHOT_AFTER = 4.0
+
+#: Qt platforms (QT_QPA_PLATFORM) that draw without a display server.
+HEADLESS_PLATFORMS = frozenset(
+    {"offscreen", "minimal", "minimalegl", "vnc", "eglfs", "linuxfb", "vkkhrdisplay"}
+)
+
+
+def missing_display(environ: Mapping[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Return one line saying what to do when the window has no display here, else None.
+
+    On X11/Wayland systems Qt aborts (SIGABRT, with advice to reinstall) when neither
+    DISPLAY nor WAYLAND_DISPLAY is set, so this is checked before Qt starts.
+    """
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    chosen = {part.split(":")[0].strip() for part in environ.get("QT_QPA_PLATFORM", "").split(";")}
+    if chosen & HEADLESS_PLATFORMS:
+        return None
+    return (
+        "inspector: no display to open the window on (DISPLAY and WAYLAND_DISPLAY are not set): "
+        "set DISPLAY or run under Wayland; 'inspector --screenshot FILE' works headless, "
+        "and serve, connect and open need no display"
+    )
+
+
+def window_icon() -> Any:
+    """The window's icon (a QIcon), read from the package's data wherever it is installed."""
+    from PySide6.QtGui import QIcon, QPixmap
+
+    from inspector import data
+
+    pixmap = QPixmap()
+    pixmap.loadFromData(data.resource(data.ICON_PNG).read_bytes(), "PNG")
+    return QIcon(pixmap)
 
 
 def _application() -> Any:
@@ -26,6 +64,7 @@ def _application() -> Any:
         app = QApplication([sys.argv[0] if sys.argv else "inspector"])
     app.setApplicationName("Inspector")
     app.setOrganizationName("Inspector")
+    app.setWindowIcon(window_icon())
     return app
 
 
@@ -52,7 +91,9 @@ def build_window(reactor: Any, settings: Any = None, trace: bool = True) -> Any:
         import inspector.trace
 
         tracer = inspector.trace.enable()
-    return MainWindow(reactor, tracer, settings)
+    window = MainWindow(reactor, tracer, settings)
+    window.setWindowIcon(window_icon())
+    return window
 
 
 def take_screenshot(window: Any, path: str) -> bool:
@@ -73,6 +114,10 @@ def run_window(args: Any) -> int:
     scenario = getattr(args, "scenario", None)
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    problem = missing_display()
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = _application()
     if getattr(args, "reactor", None) not in (None, "qt"):
