@@ -446,6 +446,7 @@ class Deferred(_GenericBase[_T]):
                         outer.result = result
                         result = None
                         outer.paused -= 1
+                        if _tracer is not None: _tracer.deferred_resumed(outer, current)
                         break
                     if _tracer is not None: _tracer.callback_started(current, fn, result)
                     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+import weakref
 from typing import Any
 
 from inspector.trace import events as ev
@@ -77,9 +78,38 @@ class DeferredHooks:
         self._pending_since[did] = (now, site, function)
         if len(self._pending_since) > self.config.pending_deferreds:
             self._pending_since.popitem(last=False)
+        # A Deferred dropped before it ever fires is reported as abandoned, so the window
+        # does not count it as pending forever; the reference goes once it fires.
+        ref = weakref.ref(d, self._deferred_collected)
+        self._unfired[did] = ref
+        self._unfired_refs[ref] = did
+        if len(self._unfired) > self.config.pending_deferreds:
+            self._unfired_refs.pop(self._unfired.popitem(last=False)[1], None)
         self._emit(ev.DeferredCreated(0, now, self.reactor, self.turn, conn, did, site, function,
                                       self.timer))
         return did
+
+    def _deferred_collected(self, ref: Any) -> None:
+        # Runs wherever the last reference went (inside any hook, even inside _emit):
+        # only note it here; _report_abandoned emits the warnings later.
+        did = self._unfired_refs.pop(ref, 0)
+        if did:
+            self._abandoned.append(did)
+
+    def _report_abandoned(self) -> None:
+        """Say which Deferreds were garbage-collected without ever firing."""
+        abandoned, self._abandoned = self._abandoned, []
+        for did in abandoned:
+            self._unfired.pop(did, None)
+            self._waiting_on.pop(did, None)
+            created = self._pending_since.pop(did, None)
+            site, function = (created[1], created[2]) if created is not None else ("", "")
+            self._warn(
+                "abandoned",
+                f"Deferred {did} was garbage-collected without ever firing",
+                subject=did,
+                details=f"created at {site or '?'} in {function or '?'}",
+            )
 
     # -- hooks ----------------------------------------------------------------------
 
@@ -139,6 +169,14 @@ class DeferredHooks:
         self._emit(ev.DeferredChained(0, _now(), self.reactor, self.turn, self._context_conn(),
                                       did, other_id))
 
+    def deferred_resumed(self, d: Any, inner: Any) -> None:
+        """``inner``, which ``d`` waited on (:meth:`deferred_chained`), has its result;
+        ``d``'s chain goes on with it."""
+        did = self._did(d)
+        self._waiting_on.pop(did, None)
+        self._emit(ev.DeferredResumed(0, _now(), self.reactor, self.turn, self._context_conn(),
+                                      did, self._did(inner)))
+
     def deferred_paused(self, d: Any) -> None:
         """``d.pause()`` was called."""
         self._emit(ev.DeferredPaused(0, _now(), self.reactor, self.turn, self._context_conn(),
@@ -153,6 +191,9 @@ class DeferredHooks:
         """``d`` got its result (``callback`` or ``errback``)."""
         did = self._did(d)
         self._pending_since.pop(did, None)
+        ref = self._unfired.pop(did, None)
+        if ref is not None:
+            self._unfired_refs.pop(ref, None)
         if is_failure(result):
             error_type, message = reason_parts(result)
             self._emit(ev.DeferredFailed(0, _now(), self.reactor, self.turn, self._context_conn(),

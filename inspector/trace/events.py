@@ -250,6 +250,17 @@ class DeferredChained(Event):
 
 @_register
 @dataclass(slots=True)
+class DeferredResumed(Event):
+    """The Deferred that this one waited on (``waited_on``, see :class:`DeferredChained`)
+    has its result: this one's chain goes on with it."""
+
+    kind: ClassVar[str] = "d.resumed"
+    deferred: int = 0
+    waited_on: int = 0
+
+
+@_register
+@dataclass(slots=True)
 class DeferredPaused(Event):
     """The Deferred's callback processing was paused."""
 

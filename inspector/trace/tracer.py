@@ -107,6 +107,9 @@ class Tracer(ConnectionHooks, DeferredHooks):
         self._pending_since: OrderedDict[int, tuple[float, str, str]] = OrderedDict()
         self._waiting_on: OrderedDict[int, int] = OrderedDict()
         self._held: OrderedDict[int, int] = OrderedDict()
+        self._unfired: OrderedDict[int, Any] = OrderedDict()  # id -> weakref, until fired
+        self._unfired_refs: dict[Any, int] = {}  # the same weakrefs -> id
+        self._abandoned: list[int] = []  # collected unfired, not yet reported
         # Periodic work.
         self._periodic: list[Callable[[], None]] = []
         self._next_periodic = 0.0
@@ -158,6 +161,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
             return
         self._syncing = True
         try:
+            if self._abandoned:
+                self._report_abandoned()
             keys = self._keys
             decoders = self._decoders
             while keys:
@@ -369,6 +374,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
         if timers or threads:
             self._turn_timers = self._turn_threads = 0
         self._capture((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
+        # Work between turns (a click in the window) belongs to no connection.
+        self._ctx_conn = 0
         if end >= self._next_periodic:
             self._next_periodic = end + 0.2
             self.periodic(end)
@@ -418,6 +425,8 @@ class Tracer(ConnectionHooks, DeferredHooks):
     def periodic(self, now: float | None = None) -> None:
         """Check for long-pending Deferreds and run the registered periodic functions."""
         now = _now() if now is None else now
+        if self._abandoned:
+            self._report_abandoned()
         self._check_pending(now)
         for fn in list(self._periodic):
             try:

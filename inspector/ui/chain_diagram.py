@@ -26,6 +26,7 @@ HEADER_H = 46
 
 OK = QColor(40, 160, 70)
 BAD = QColor(210, 50, 50)
+RECOVERED = QColor(150, 90, 210)
 IDLE = QColor(128, 128, 128)
 LINK = QColor(60, 120, 220)
 
@@ -50,7 +51,10 @@ def describe(info: DeferredInfo) -> str:
         else:
             line = f"{number}. {node.kind} {node.name} not run"
         if node.chained_to is not None:
-            line += f" -> waits on Deferred #{node.chained_to}"
+            if node.resumed:
+                line += f" -> waited on Deferred #{node.chained_to}, which fired; the chain resumed"
+            else:
+                line += f" -> waits on Deferred #{node.chained_to}"
         lines.append(line)
     if info.state in ("pending", "paused") and info.waits_on_text:
         lines.append(f"waiting on {info.waits_on_text}")
@@ -113,10 +117,16 @@ class ChainDiagram(QWidget):
             return
         metrics = QFontMetrics(self.font())
         header = QRectF(MARGIN, MARGIN, BOX_W * 2 + GAP_X, HEADER_H)
-        state_colour = BAD if info.state == "failed" or info.unhandled else OK if info.state == "succeeded" else IDLE
+        state_colour = (
+            BAD if info.state == "failed" or info.unhandled
+            else OK if info.state == "succeeded"
+            else RECOVERED if info.state == "recovered"
+            else IDLE
+        )
         self._box(painter, header, state_colour, filled=True)
         painter.setPen(text_colour)
-        title = f"Deferred #{info.id} — {info.state}" + ("  ⚠ UNHANDLED" if info.unhandled else "")
+        state = "recovered (failed, then an errback handled it)" if info.state == "recovered" else info.state
+        title = f"Deferred #{info.id} — {state}" + ("  ⚠ UNHANDLED" if info.unhandled else "")
         painter.drawText(header.adjusted(8, 4, -8, -24), Qt.AlignmentFlag.AlignLeft, title)
         where = metrics.elidedText(f"{info.function} at {info.site}", Qt.TextElideMode.ElideLeft, int(header.width()) - 16)
         painter.drawText(header.adjusted(8, 24, -8, -4), Qt.AlignmentFlag.AlignLeft, where)
@@ -131,7 +141,7 @@ class ChainDiagram(QWidget):
         painter.setPen(text_colour)
         if info.state in ("pending", "paused"):
             waiting = info.waits_on_text or (f"Deferred #{info.waits_on}" if info.waits_on is not None else "a result")
-            painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, f"⏳ waiting on {waiting}")
+            painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, f"◷ waiting on {waiting}")
         elif info.result_repr:
             painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, metrics.elidedText(f"result: {info.result_repr}", Qt.TextElideMode.ElideRight, int(footer.width())))
 
@@ -170,7 +180,7 @@ class ChainDiagram(QWidget):
         if node.chained_to is not None:
             link = QRectF(box.right() - 120, box.top() + 2, 116, 20)
             painter.setPen(LINK)
-            painter.drawText(link, Qt.AlignmentFlag.AlignRight, f"→ #{node.chained_to}")
+            painter.drawText(link, Qt.AlignmentFlag.AlignRight, f"→ #{node.chained_to}" + (" ✓ resumed" if node.resumed else " …"))
             self._links.append((link, node.chained_to))
         if taken is not None:
             target = QPointF(taken.center().x(), taken.top())

@@ -7,8 +7,9 @@ from typing import Any
 
 from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase
-from PySide6.QtWidgets import QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
+import inspector
 from inspector.ui import format as fmt
 from inspector.ui.chain_diagram import ChainDiagram
 from inspector.ui.store import DeferredInfo, Store
@@ -22,10 +23,25 @@ STATE_TINTS = {
     "pending": QColor(230, 170, 30, 80),
     "paused": QColor(60, 140, 220, 80),
     "succeeded": QColor(40, 170, 70, 60),
+    "recovered": QColor(150, 90, 210, 80),
     "failed": QColor(220, 50, 50, 90),
     "cancelled": QColor(128, 128, 128, 60),
+    "abandoned": QColor(128, 128, 128, 60),
 }
 UNHANDLED_TINT = QColor(230, 30, 30, 170)
+
+_PACKAGE = os.path.dirname(os.path.abspath(inspector.__file__))
+#: Where the window's own plumbing makes Deferreds (launch handles, one-shot clients,
+#: the window itself): hidden from the list unless the user asks to see them.
+OWN_SITES = tuple(
+    os.path.join(_PACKAGE, *part.split("/"))
+    for part in ("catalog/", "ui/", "protocols/oneshot.py")
+)
+
+
+def is_own(info: DeferredInfo) -> bool:
+    """True for a Deferred the inspector made for its own plumbing, not the user's code."""
+    return info.site.startswith(OWN_SITES)
 
 
 class DeferredsModel(TableModel):
@@ -137,14 +153,18 @@ class DeferredsFilter(QSortFilterProxyModel):
         super().__init__(parent)
         self.mode = ""
         self.text = ""
+        self.hide_own = True
         self.setSortRole(SORT_ROLE)
 
-    def set_filters(self, mode: str | None = None, text: str | None = None) -> None:
-        """mode: "" all, "live" pending/paused, "failed" failed or unhandled."""
+    def set_filters(self, mode: str | None = None, text: str | None = None, hide_own: bool | None = None) -> None:
+        """mode: "" all, "live" pending/paused, "failed" failed or unhandled, "recovered"
+        failed and then handled; ``hide_own`` hides the inspector's own Deferreds."""
         if mode is not None:
             self.mode = mode
         if text is not None:
             self.text = text.lower()
+        if hide_own is not None:
+            self.hide_own = hide_own
         refilter(self)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
@@ -154,6 +174,10 @@ class DeferredsFilter(QSortFilterProxyModel):
         if self.mode == "live" and info.state not in ("pending", "paused"):
             return False
         if self.mode == "failed" and info.state != "failed" and not info.unhandled:
+            return False
+        if self.mode == "recovered" and info.state != "recovered":
+            return False
+        if self.hide_own and is_own(info):
             return False
         if not model.store.in_range(info.created_at, info.fired_at):
             return False
@@ -179,9 +203,14 @@ class DeferredsPanel(QWidget):
         self.mode_box = choice_box(
             "deferreds.mode",
             "Deferred filter",
-            (("All", ""), ("Live (pending)", "live"), ("Failed / unhandled", "failed")),
+            (("All", ""), ("Live (pending)", "live"), ("Failed / unhandled", "failed"), ("Recovered", "recovered")),
             self._filters_changed,
         )
+        self.mode_box.setToolTip("Recovered: failed, then an errback handled the failure")
+        self.own_box = QCheckBox("Hide the inspector's own", objectName="deferreds.hide_own")
+        self.own_box.setToolTip("Hide Deferreds the inspector makes for its own plumbing (launch handles, one-shot clients)")
+        self.own_box.setChecked(True)
+        self.own_box.toggled.connect(self._filters_changed)
         self.search = search_line("deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed)
 
         self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(50, 80, 80, 220, 110))
@@ -204,7 +233,7 @@ class DeferredsPanel(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(filter_bar(self.mode_box, search=self.search))
+        left_layout.addLayout(filter_bar(self.mode_box, self.own_box, search=self.search))
         left_layout.addWidget(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -243,13 +272,14 @@ class DeferredsPanel(QWidget):
         if not index.isValid() and reveal:
             self.mode_box.setCurrentIndex(0)
             self.search.clear()
+            self.own_box.setChecked(False)
             index = self.proxy.mapFromSource(self.model.index(row, 0))
         if index.isValid():
             self.table.selectRow(index.row())
             self.table.scrollTo(index)
 
     def _filters_changed(self) -> None:
-        self.proxy.set_filters(mode=self.mode_box.currentData() or "", text=self.search.text())
+        self.proxy.set_filters(mode=self.mode_box.currentData() or "", text=self.search.text(), hide_own=self.own_box.isChecked())
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         # Ask for what is selected now: a re-sort also reports a "change" that selects

@@ -104,10 +104,19 @@ def _d_ran(store: Store, e: ev.CallbackRan) -> None:
     failed = e.output_type == "Failure"
     store.deferred_callback_ran(e.deferred, e.ts + e.duration, e.name, branch, e.duration, e.output_type, e.output_repr, failed)
     info = store.deferreds.get(e.deferred)
-    if info is not None and info.fired_at is not None and info.state != "paused":
-        # The Deferred's current result is what the latest callback returned.
-        info.state = "failed" if failed else "succeeded"
+    if info is None:
+        return
+    if failed:
+        info.failed_once = True
+    if info.fired_at is not None and info.state != "paused":
+        # The Deferred's current result is what the latest callback returned; a value
+        # after a Failure means an errback handled it: "recovered", not plain success.
+        info.state = "failed" if failed else ("recovered" if info.failed_once else "succeeded")
         info.result_repr = e.output_repr
+
+
+def _d_resumed(store: Store, e: ev.DeferredResumed) -> None:
+    store.deferred_resumed(e.deferred, e.ts, e.waited_on)
 
 
 def _d_chained(store: Store, e: ev.DeferredChained) -> None:
@@ -157,9 +166,16 @@ def _timer_fired(store: Store, e: ev.TimerFired) -> None:
 def _warning(store: Store, e: ev.TraceWarning) -> None:
     if e.category == "unhandled":
         return  # the unhandled event itself is logged with its traceback
+    if e.category == "abandoned":
+        # Shown in the Deferreds list (not a pending one any more), not logged: the
+        # inspector's own plumbing drops Deferreds too, and that is no news.
+        store.deferred_state(e.subject, e.ts, "abandoned", "garbage-collected without ever firing")
+        return
     level = "WARNING"
     if e.category == "pending" and e.subject in store.deferreds:
-        store.deferred_waits(e.subject, e.message)
+        # "Deferred 5 pending for 60 s; waits for callback() or errback()": the column
+        # says what it waits on, not its own number (which read as waiting on itself).
+        store.deferred_waits(e.subject, e.message.partition("; ")[2] or e.message)
     location = e.details if e.category == "slow" else ""
     details = "" if e.category == "slow" else e.details
     store.add_log(e.ts, level, f"trace.{e.category}", e.message, location, details)
@@ -179,6 +195,7 @@ HANDLERS: dict[str, Callable[[Store, Any], None]] = {
     ev.CallbackAdded.kind: _d_added,
     ev.CallbackRan.kind: _d_ran,
     ev.DeferredChained.kind: _d_chained,
+    ev.DeferredResumed.kind: _d_resumed,
     ev.DeferredPaused.kind: _d_paused,
     ev.DeferredUnpaused.kind: _d_unpaused,
     ev.DeferredFired.kind: _d_fired,

@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from inspector.ui.connections import ConnectionsPanel
-from inspector.ui.deferreds import DeferredsPanel
+from inspector.ui.deferreds import DeferredsPanel, is_own
 from inspector.ui.demo import Demo
 from inspector.ui.feed import LiveFeed
 from inspector.ui.launcher import LauncherPanel, Service
@@ -284,7 +284,7 @@ class MainWindow(QMainWindow):
         parts = [
             "live" if self.live else "recording (offline)",
             f"{store.open_count()} open / {len(store.connections)} connections",
-            f"{sum(1 for d in store.deferreds.values() if d.state in ('pending', 'paused'))} pending Deferreds",
+            f"{self._pending_deferreds()} pending Deferreds",
             f"{len(self.launcher.running())} services",
         ]
         if store.dropped:
@@ -292,6 +292,15 @@ class MainWindow(QMainWindow):
         if self.recorder is not None:
             parts.append(f"● recording {self.recorder.path}")
         self.status.setText("   ·   ".join(parts))
+
+    def _pending_deferreds(self) -> int:
+        """Deferreds still waiting, counted as the Deferreds list shows them (the
+        inspector's own left out while that filter is on)."""
+        hide_own = self.deferreds.own_box.isChecked()
+        return sum(
+            1 for d in self.store.deferreds.values()
+            if d.state in ("pending", "paused") and not (hide_own and is_own(d))
+        )
 
     # -- launcher <-> connections -----------------------------------------------------------
 

@@ -87,6 +87,7 @@ class CallbackNode:
     result_repr: str = ""
     failed: bool = False
     chained_to: int | None = None
+    resumed: bool = False  # the Deferred it returned fired and the chain went on
 
 
 @dataclass(slots=True)
@@ -97,7 +98,9 @@ class DeferredInfo:
     created_at: float
     site: str
     function: str = ""
-    state: str = "pending"  # pending, paused, succeeded, failed, cancelled
+    #: pending, paused, succeeded, recovered (failed, then an errback handled it),
+    #: failed, cancelled, abandoned (garbage-collected without ever firing)
+    state: str = "pending"
     fired_at: float | None = None
     callbacks: list[CallbackNode] = field(default_factory=list)
     waits_on: int | None = None
@@ -107,6 +110,7 @@ class DeferredInfo:
     unhandled: bool = False
     connection_id: int | None = None
     next_step: int = 0
+    failed_once: bool = False  # its result was a Failure at some point of the chain
 
     @property
     def duration(self) -> float | None:
@@ -433,6 +437,29 @@ class Store:
             node.chained_to = waits_on
         self.changed_deferreds.add(def_id)
 
+    def deferred_resumed(self, def_id: int, when: float, waited_on: int) -> None:
+        """The Deferred ``def_id`` waited on fired: its chain goes on with that result."""
+        info = self.deferreds.get(def_id)
+        if info is None:
+            return
+        self.now = max(self.now, when)
+        info.waits_on = None
+        info.waits_on_text = ""
+        for node in reversed(info.callbacks):
+            if node.chained_to == waited_on:
+                node.resumed = True
+                break
+        inner = self.deferreds.get(waited_on)
+        failed = inner is not None and inner.state == "failed"
+        if failed:
+            info.failed_once = True
+        info.state = "failed" if failed else ("recovered" if info.failed_once else "succeeded")
+        if inner is not None and inner.result_repr:
+            info.result_repr = inner.result_repr
+        if info.fired_at is None:
+            info.fired_at = when
+        self.changed_deferreds.add(def_id)
+
     @staticmethod
     def _last_ran(info: DeferredInfo) -> CallbackNode | None:
         for node in reversed(info.callbacks):
@@ -456,10 +483,14 @@ class Store:
             return
         self.now = max(self.now, when)
         info.state = state
-        if state in ("succeeded", "failed", "cancelled") and info.fired_at is None:
+        if state == "failed":
+            info.failed_once = True
+        if state in ("succeeded", "failed", "cancelled", "abandoned") and info.fired_at is None:
             info.fired_at = when
-        if state == "pending":
+        if state in ("pending", "abandoned"):
             info.waits_on = None
+        if state == "abandoned":
+            info.waits_on_text = ""
         if result_repr:
             info.result_repr = result_repr
         if traceback:

@@ -58,3 +58,153 @@ def test_run_menu_stops_the_demo(qtbot: Any, window: Any) -> None:
     menu_action(window, "Run", "action.stop_demo").trigger()
     qtbot.waitUntil(lambda: not window.launcher.running(), timeout=10000)
     assert demo_row(services) is not None
+
+
+# -- item 5: the Deferreds list tells the truth ------------------------------------------
+
+DEF_ID, DEF_STATE, DEF_AGE, DEF_SITE, DEF_WAITS, DEF_RESULT = range(6)
+
+
+def deferred_rows(window: Any) -> list[list[str]]:
+    window.refresh()
+    return table_rows(find(window, QTableView, "deferreds.table"))
+
+
+def rows_made_in(window: Any, function: str) -> list[list[str]]:
+    """The Deferreds list's rows for Deferreds created in ``function``, oldest first."""
+    rows = [row for row in deferred_rows(window) if row[DEF_SITE].startswith(f"{function} (")]
+    return sorted(rows, key=lambda row: int(row[DEF_ID]))
+
+
+def pending_in_status(window: Any) -> int:
+    window._update_status()
+    text = window.status.text()
+    return int(text.split(" pending Deferreds")[0].rsplit(" ", 1)[1])
+
+
+def test_a_failed_start_leaves_no_pending_deferred_and_blames_no_connection(
+    qtbot: Any, window: Any, free_port: Callable[[], int]
+) -> None:
+    import gc
+    import socket
+
+    from PySide6.QtWidgets import QCheckBox, QLabel
+
+    # First some traffic, so a connection has been "current" in the loop.
+    port = free_port()
+    window.launcher.select_entry("echo", "server")
+    window.launcher.set_value("port", port)
+    window.launcher.start_current()
+    window.launcher.select_entry("echo", "client")
+    window.launcher.set_value("port", port)
+    client = window.launcher.start_current()
+    qtbot.waitUntil(lambda: window.store.open_count() == 2, timeout=10000)
+    client.handle.send_line("hello")
+    qtbot.waitUntil(lambda: any(c.bytes_in for c in window.store.connections.values() if c.role == "client"), timeout=10000)
+    window.refresh()
+    before = pending_in_status(window)
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        window.launcher.select_entry("echo", "server")
+        window.launcher.set_value("port", busy.getsockname()[1])
+        qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+        assert "in use" in find(window, QLabel, "launcher.error").text()
+    finally:
+        busy.close()
+    # Show the inspector's own Deferreds too: the failed start's handle made one.
+    qtbot.mouseClick(find(window, QCheckBox, "deferreds.hide_own"), Qt.MouseButton.LeftButton)
+    mine = max((row for row in deferred_rows(window) if "handles.py" in row[DEF_SITE]), key=lambda row: int(row[DEF_ID]))
+    assert mine[DEF_STATE] == "pending" and "connection #" not in mine[DEF_WAITS], mine
+    newest = mine[DEF_ID]
+    gc.collect()  # the dropped handle is in a reference cycle; time would collect it too
+    qtbot.waitUntil(lambda: any(row[DEF_ID] == newest and row[DEF_STATE] == "abandoned" for row in deferred_rows(window)), timeout=5000)
+    qtbot.mouseClick(find(window, QCheckBox, "deferreds.hide_own"), Qt.MouseButton.LeftButton)
+    assert pending_in_status(window) == before
+
+
+def test_a_handled_failure_shows_recovered_in_its_own_colour(qtbot: Any, window: Any) -> None:
+    from PySide6.QtCore import Qt as QtCore_Qt
+    from PySide6.QtWidgets import QComboBox
+
+    from inspector.defer import Deferred
+
+    def boom(_: Any) -> None:
+        raise ValueError("boom")
+
+    recovered: Deferred = Deferred()
+    recovered.addCallback(boom)
+    recovered.addErrback(lambda failure: "handled")
+    plain: Deferred = Deferred()
+    plain.addCallback(lambda value: value + 1)
+    recovered.callback(1)
+    plain.callback(1)
+    qtbot.waitUntil(lambda: len(rows_made_in(window, "test_a_handled_failure_shows_recovered_in_its_own_colour")) == 2, timeout=5000)
+    first, second = rows_made_in(window, "test_a_handled_failure_shows_recovered_in_its_own_colour")
+    assert first[DEF_STATE] == "recovered"
+    assert second[DEF_STATE] == "succeeded"
+    table = find(window, QTableView, "deferreds.table")
+    model = table.model()
+    tints = {}
+    for row in range(model.rowCount()):
+        state = model.index(row, DEF_STATE).data()
+        tints[state] = model.index(row, DEF_STATE).data(QtCore_Qt.ItemDataRole.BackgroundRole)
+    assert tints["recovered"] != tints["succeeded"]
+    # The filter offers "Recovered" and shows only those.
+    mode = find(window, QComboBox, "deferreds.mode")
+    mode.setCurrentIndex(mode.findText("Recovered"))
+    assert [row[DEF_STATE] for row in deferred_rows(window)] == ["recovered"]
+
+
+def test_the_inspectors_own_deferreds_are_hidden_by_default(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    from PySide6.QtWidgets import QCheckBox
+
+    port = free_port()
+    window.launcher.select_entry("echo", "server")
+    window.launcher.set_value("port", port)
+    window.launcher.start_current()
+    window.launcher.select_entry("qotd", "client")
+    window.launcher.set_value("port", port)  # an echo server: the query ends at close
+    window.launcher.start_current()
+    qtbot.waitUntil(lambda: bool(window.store.deferreds), timeout=5000)
+    own = ("handles.py", "oneshot.py")
+    assert not any(name in row[DEF_SITE] for row in deferred_rows(window) for name in own)
+    box = find(window, QCheckBox, "deferreds.hide_own")
+    assert box.isChecked()
+    qtbot.mouseClick(box, Qt.MouseButton.LeftButton)
+    assert any(name in row[DEF_SITE] for row in deferred_rows(window) for name in own)
+
+
+def test_a_chain_resumes_when_the_deferred_it_returned_fires(qtbot: Any, window: Any) -> None:
+    from inspector.defer import Deferred
+
+    d1: Deferred = Deferred()
+    d2: Deferred = Deferred()
+    d1.addCallback(lambda x: d2)
+    d1.addCallback(str.upper)
+    d1.callback("first")
+    d2.callback("second")
+    assert d1.result == "SECOND"
+    name = "test_a_chain_resumes_when_the_deferred_it_returned_fires"
+    qtbot.waitUntil(lambda: len(rows_made_in(window, name)) == 2, timeout=5000)
+    outer, inner = rows_made_in(window, name)
+    assert inner[DEF_STATE] == "succeeded"
+    assert outer[DEF_STATE] == "succeeded", outer
+    assert outer[DEF_RESULT] == "'SECOND'"
+    assert outer[DEF_WAITS] == ""
+    assert pending_in_status(window) == 0
+    # The trace itself says the chain resumed, and with what.
+    window.tracer.sync()
+    resumed = [e for e in window.tracer.trace.subscribe(from_start=True).drain(100000) if e.kind == "d.resumed"]
+    assert [(e.deferred, e.waited_on) for e in resumed] == [(int(outer[DEF_ID]), int(inner[DEF_ID]))]
+    # Its chain diagram says so too.
+    from ui_support import click_row
+    window.show_dock("Deferreds")
+    table = find(window, QTableView, "deferreds.table")
+    row = next(i for i, r in enumerate(table_rows(table)) if r[DEF_ID] == outer[DEF_ID])
+    click_row(qtbot, table, row)
+    diagram = window.deferreds.diagram
+    assert "resumed" in diagram.accessibleDescription()
+    assert "succeeded" in diagram.accessibleDescription().splitlines()[0]
