@@ -125,7 +125,7 @@ class ServicesModel(TableModel):
         if role == Qt.ItemDataRole.AccessibleTextRole and column == 0:
             return f"Stop {service.handle.description}"
         if role == Qt.ItemDataRole.ForegroundRole and column == 3:
-            return {"failed": QColor(220, 50, 50), "running": QColor(40, 160, 70)}.get(service.status)
+            return {"failed": QColor(220, 50, 50), "running": QColor(40, 160, 70), "stopped": QColor(128, 128, 128)}.get(service.status)
         if role == Qt.ItemDataRole.ToolTipRole:
             return "\n".join(list(service.handle.transcript)[-20:]) or None
         return None
@@ -318,7 +318,13 @@ class LauncherPanel(QWidget):
             self.output_listener(service, line)
 
     def _ended(self, service: Service, failure: Any) -> None:
-        if failure is not None:
+        if service.status == "stopping":
+            # The user stopped it: whatever the close looked like (an IRC server's
+            # ERROR, a cut connection), that is a stop, not a failure.
+            service.status = "stopped"
+            if failure is not None:
+                log.info("%s stopped (%s)", service.handle.description, failure.getErrorMessage())
+        elif failure is not None:
             service.status = "failed"
             service.error = failure.getErrorMessage()
             self.error.setText(f"{service.handle.description}: {service.error}")

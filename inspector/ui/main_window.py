@@ -89,6 +89,7 @@ class MainWindow(QMainWindow):
         self.timing.range_selected.connect(self._range_selected)
         self.launcher.demo_requested.connect(self.start_demo)
         self.launcher.started.connect(self._service_started)
+        self.launcher.ended.connect(self._service_ended)
         self.launcher.output_listener = self._service_output
 
         self.status = QLabel(objectName="status.summary")
@@ -307,6 +308,13 @@ class MainWindow(QMainWindow):
     def _service_started(self, service: Service) -> None:
         self.statusBar().showMessage(f"Started {service.handle.description}", 4000)
 
+    def _service_ended(self, service: Service) -> None:
+        # Replace "Started …" at once: a refused client must not look started.
+        if service.status == "failed":
+            self.statusBar().showMessage(f"{service.handle.description} failed: {service.error}", 10000)
+        else:
+            self.statusBar().showMessage(f"{service.handle.description} {service.status}", 4000)
+
     def _service_output(self, service: Service, line: str) -> None:
         self.live_store.add_log(time.monotonic(), "INFO", service.handle.description, line)
 
@@ -341,12 +349,19 @@ class MainWindow(QMainWindow):
         if service is None or not service.running:
             self.statusBar().showMessage("This connection has no client that can send lines.", 5000)
             return
+        self.session.show_send_error("")
         try:
             d = service.handle.send_line(text)
         except Exception as exc:
+            self.session.show_send_error(f"Not sent: {exc}")
             log.error("could not send on %s: %s", service.handle.description, exc)
             return
-        d.addErrback(lambda failure: log.error("sending on %s failed: %s", service.handle.description, failure.getErrorMessage()))
+
+        def failed(failure: Any) -> None:
+            self.session.show_send_error(f"Not sent: {failure.getErrorMessage()}")
+            log.error("sending on %s failed: %s", service.handle.description, failure.getErrorMessage())
+
+        d.addErrback(failed)
 
     def _connection_selected(self, conn_id: int) -> None:
         self.session.show_connection(conn_id)

@@ -166,6 +166,12 @@ class SessionPanel(QWidget):
         self.input.returnPressed.connect(self._send)
         self.send_button = QPushButton("Send", objectName="session.send")
         self.send_button.clicked.connect(self._send)
+        self.send_error = QLabel(objectName="session.send_error")
+        self.send_error.setAccessibleName("Send error")
+        self.send_error.setStyleSheet("color: #d03030; font-weight: bold")
+        self.send_error.setWordWrap(True)
+        self.send_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.send_error.hide()
         self._set_input_enabled(False)
 
         send_row = QHBoxLayout()
@@ -176,6 +182,7 @@ class SessionPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.tabs, 3), (self.message_table, 2)), 1)
         layout.addLayout(send_row)
+        layout.addWidget(self.send_error)
         self.can_send = lambda conn: False
 
     def set_store(self, store: Store) -> None:
@@ -186,6 +193,7 @@ class SessionPanel(QWidget):
     def show_connection(self, conn_id: int | None) -> None:
         """Show connection ``conn_id`` from its first byte (None clears the view)."""
         self.connection = self.store.connections.get(conn_id) if conn_id is not None else None
+        self.show_send_error("")
         self.text_view.clear()
         self.hex_view.clear()
         self._chunk_index = 0
@@ -271,6 +279,11 @@ class SessionPanel(QWidget):
         self._offsets[direction] += len(piece)
         hex_runs.append((direction, "".join(f"{mark} {line}\n" for line in lines)))
 
+    def show_send_error(self, message: str) -> None:
+        """Say, right under the line to send, why the last line was not sent ("" clears)."""
+        self.send_error.setText(message)
+        self.send_error.setVisible(bool(message))
+
     def _set_input_enabled(self, enabled: bool) -> None:
         self.input.setEnabled(enabled)
         self.send_button.setEnabled(enabled)
@@ -281,4 +294,5 @@ class SessionPanel(QWidget):
         if conn is None or not text or not self.input.isEnabled():
             return
         self.send_requested.emit(conn.id, text)
-        self.input.clear()
+        if not self.send_error.isVisible():
+            self.input.clear()  # a refused line stays, to be corrected

@@ -208,3 +208,67 @@ def test_a_chain_resumes_when_the_deferred_it_returned_fires(qtbot: Any, window:
     diagram = window.deferreds.diagram
     assert "resumed" in diagram.accessibleDescription()
     assert "succeeded" in diagram.accessibleDescription().splitlines()[0]
+
+
+# -- item 7: errors where the user looks ------------------------------------------------------
+
+
+def start_irc_bot(qtbot: Any, window: Any, free_port: Callable[[], int]) -> Any:
+    """An IRC server and a bot joined to #tea, both from the launcher; the bot's session shown."""
+    from ui_support import click_row
+
+    port = free_port()
+    window.launcher.select_entry("irc", "server")
+    window.launcher.set_value("port", port)
+    assert window.launcher.start_current() is not None
+    window.launcher.select_entry("irc", "client")
+    window.launcher.set_value("port", port)
+    window.launcher.set_value("nick", "tester")
+    window.launcher.set_value("channel", "#tea")
+    bot = window.launcher.start_current()
+    qtbot.waitUntil(lambda: "joined #tea" in bot.last_output, timeout=10000)
+    connections = find(window, QTableView, "connections.table")
+    qtbot.waitUntil(lambda: any(row[1] == "client" for row in table_rows(connections)), timeout=10000)
+    row = next(i for i, r in enumerate(table_rows(connections)) if r[1] == "client")
+    click_row(qtbot, connections, row)
+    return bot
+
+
+def test_a_bad_command_is_explained_next_to_the_input(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    from PySide6.QtWidgets import QLabel, QLineEdit
+
+    start_irc_bot(qtbot, window, free_port)
+    line = find(window, QLineEdit, "session.input")
+    qtbot.waitUntil(line.isEnabled, timeout=10000)
+    qtbot.keyClicks(line, "/bogus now")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    said = find(window, QLabel, "session.send_error")
+    qtbot.waitUntil(lambda: said.isVisible() and "unknown command /bogus" in said.text(), timeout=5000)
+    assert line.text() == "/bogus now"  # kept, to be corrected
+    line.clear()
+    qtbot.keyClicks(line, "hello tea")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not said.isVisible(), timeout=5000)
+
+
+def test_a_user_stopped_bot_shows_stopped(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    bot = start_irc_bot(qtbot, window, free_port)
+    services = find(window, QTableView, "launcher.services")
+    window.launcher.stop(bot)
+    qtbot.waitUntil(lambda: not bot.running, timeout=10000)
+    row = next(r for r in table_rows(services) if r[SERVICE].startswith("irc client"))
+    assert row[STATUS] == "stopped"
+    assert "failed" not in window.statusBar().currentMessage()
+
+
+def test_a_refused_client_does_not_stay_started_in_the_status_bar(
+    qtbot: Any, window: Any, free_port: Callable[[], int]
+) -> None:
+    window.launcher.select_entry("echo", "client")
+    window.launcher.set_value("port", free_port())
+    qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+    services = find(window, QTableView, "launcher.services")
+    qtbot.waitUntil(lambda: table_rows(services)[0][STATUS] == "failed", timeout=10000)
+    message = window.statusBar().currentMessage()
+    assert not message.startswith("Started"), message
+    assert "failed" in message and "refused" in message.lower()

@@ -73,7 +73,7 @@ def test_echo_session_from_launch_to_stop(qtbot: Any, window: Any, free_port: Ca
     click_row(qtbot, services, server_row)  # the row's Stop button
     qtbot.waitUntil(lambda: all(row[STATE] == "closed" for row in table_rows(connections)), timeout=10000)
     assert all(row[REASON] for row in table_rows(connections))
-    qtbot.waitUntil(lambda: table_rows(services)[server_row][STATUS] == "ended", timeout=10000)
+    qtbot.waitUntil(lambda: table_rows(services)[server_row][STATUS] == "stopped", timeout=10000)
     assert not line.isEnabled()
 
 
@@ -156,7 +156,7 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     qtbot.waitUntil(lambda: summary.text().startswith("loop turns:") and "loop turns: 0 " not in summary.text(), timeout=10000)
 
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: all(row[STATUS] in ("ended", "failed") for row in table_rows(services)), timeout=10000)
+    qtbot.waitUntil(lambda: all(row[STATUS] == "stopped" for row in table_rows(services)), timeout=10000)
 
 
 def test_dark_palette_from_the_menu_and_remembered(qtbot: Any, qt_reactor: Any, settings: Any) -> None:
