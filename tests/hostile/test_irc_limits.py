@@ -128,13 +128,12 @@ def test_echoed_long_arguments_are_cut_to_512_bytes_and_the_text_is_kept(reactor
         factory, port, listening = serve(reactor)
         me = await peer(reactor, port, b"me")
         target = b"#" + b"x" * 489
-        mark = len(me.lines)
         me.send(b"PRIVMSG " + target + b" :hello\r\n")
         me.send(b"PRIVMSG " + b"n" * 490 + b" :hello\r\n")
         me.send(b"NICK " + b"N" * 500 + b"\r\n")
         me.send(b"JOIN " + b"#" * 500 + b"\r\n")
         replies = await me.sync()
-        assert [params_of(line)[0] for line in replies[mark - mark :]] == [b"403", b"401", b"432", b"403"]
+        assert [params_of(line)[0] for line in replies] == [b"403", b"401", b"432", b"403"]
         for line in replies:
             assert len(line) <= 512, f"{len(line)}-byte line: {line[:40]!r}...{line[-40:]!r}"
             command, params = params_of(line)
@@ -181,16 +180,15 @@ def test_one_mode_line_gets_at_most_modes_replies_and_005_says_how_many(reactor:
     async def scenario() -> None:
         factory, port, listening = serve(reactor)
         op = await peer(reactor, port, b"op")
-        tokens = [word for line in op.lines if b" 005 " in line for word in params_of(line)[1]]
-        modes = [int(token.split(b"=")[1]) for token in tokens if token.startswith(b"MODES=")]
-        assert len(modes) == 1, tokens
         op.send(b"JOIN #c\r\n")
         await op.wait_for(lambda line: b" 366 " in line)
         line = b"MODE #c +" + b"o" * 490 + b" g h\r\n"
         assert len(line) <= 512
         op.send(line)
         replies = await op.sync()
-        assert 1 <= len(replies) <= modes[0], f"{len(replies)} replies to one MODE line (MODES={modes[0]})"
+        tokens = [word for line in op.lines if b" 005 " in line for word in params_of(line)[1]]
+        modes = [int(token.split(b"=")[1]) for token in tokens if token.startswith(b"MODES=")]
+        assert 1 <= len(replies) <= max(modes, default=0) <= 20, f"{len(replies)} replies to one MODE line; 005: {tokens}"
         # The modes it does handle still work.
         other = await peer(reactor, port, b"other")
         other.send(b"JOIN #c\r\n")

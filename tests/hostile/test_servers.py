@@ -154,10 +154,7 @@ def test_connections_over_the_cap_are_closed_at_once_and_logged_once(reactor: An
         assert len(limit_lines) == 1, limit_lines  # once per episode, not per connection
 
         held.pop(0).close()  # one leaves: a new client is served again, and the log says so
-        if kind == "finger":
-            await events.until(lambda: len(events.lost) == 5)  # its idle timer still runs
-        else:
-            await events.until(lambda: len(events.lost) == 5)
+        await events.until(lambda: len(events.lost) == 5)
         sock, answer = await in_thread(reactor, served, kind, port)
         sock.close()
         assert answer == ANSWERS[kind]

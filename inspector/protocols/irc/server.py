@@ -25,7 +25,6 @@ from inspector.protocols.irc.message import (
     ParseError,
     is_valid_channel,
     is_valid_nick,
-    serialize,
 )
 
 log = logging.getLogger("inspector.irc.server")
