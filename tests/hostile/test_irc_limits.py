@@ -219,12 +219,18 @@ def test_text_that_is_not_utf8_is_relayed_byte_for_byte(reactor: Any, run: Any) 
         mark = len(listener.lines)
         talker.send(b"PRIVMSG " + channel + b" :caf\xe9 cr\xe8me \xff\xfe\x80\r\n")
         talker.send(b"NOTICE listener :\xe0 bient\xf4t\r\n")
+        talker.send(b"TOPIC " + channel + b" :caf\xe9 cr\xe8me\r\n")
         talker.send(b"PART " + channel + b" :au revoir \xe0 tous\r\n")
         await listener.wait_for(lambda line: b" PART " in line, mark)
         seen = [params_of(line) for line in listener.lines[mark:]]
         assert (b"PRIVMSG", [channel, b"caf\xe9 cr\xe8me \xff\xfe\x80"]) in seen
         assert (b"NOTICE", [b"listener", b"\xe0 bient\xf4t"]) in seen
+        assert (b"TOPIC", [channel, b"caf\xe9 cr\xe8me"]) in seen
         assert (b"PART", [channel, b"au revoir \xe0 tous"]) in seen
+        mark = len(listener.lines)
+        listener.send(b"TOPIC " + channel + b"\r\n")  # the stored topic, as it was set
+        line = await listener.wait_for(lambda line: b" 332 " in line, mark)
+        assert params_of(line)[1][-1] == b"caf\xe9 cr\xe8me"
         await close_all(talker, listener)
         await listening.stopListening()
 

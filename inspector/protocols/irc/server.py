@@ -143,7 +143,8 @@ class Channel:
     def __init__(self, name: str) -> None:
         self.name = name
         self.members: dict[IRCServerProtocol, set[str]] = {}
-        self.topic = ""
+        #: Bytes when it was set in another encoding than UTF-8 (sent on as it came).
+        self.topic: str | bytes = ""
         self.topic_setter = ""
         self.topic_time = 0
         self.flags: set[str] = {"n", "t"}
@@ -618,7 +619,9 @@ class IRCServerProtocol(IRCLineProtocol):
         if "t" in channel.flags and "o" not in channel.members[self]:
             self.reply("482", channel.name, "You're not channel operator")
             return
-        channel.topic = _truncate_utf8(params[1], self.factory.topic_length)
+        topic = self._as_received(params, 1)
+        limit = self.factory.topic_length
+        channel.topic = _cut(topic, limit) if type(topic) is bytes else _truncate_utf8(topic, limit)
         channel.topic_setter = self.mask
         channel.topic_time = int(time.time())
         channel.send(_line(self.mask, "TOPIC", (channel.name, channel.topic)))
