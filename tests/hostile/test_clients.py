@@ -18,12 +18,13 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 import pytest
 
 from apps_support import ThreadedServer
 from reactor_support import REACTOR_NAMES
-from test_commands import CHILD_ENV, echo_handler
+from test_commands import CHILD_ENV
 
 #: Sets the window title to "pwned" (OSC 0, ended by BEL), then clears the screen.
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J"
@@ -56,7 +57,7 @@ def wait_for_close(conn: socket.socket) -> None:
         pass
 
 
-def fake_irc(script: str) -> callable:
+def fake_irc(script: str) -> Callable[[socket.socket], None]:
     """A handler playing an IRC server: welcomes the client, then follows ``script``.
 
     "hostile": sends HOSTILE in a PRIVMSG, a NOTICE and an ERROR around the JOIN, then
@@ -142,6 +143,32 @@ def test_a_refused_client_with_stdin_at_its_end_fails(client, reactor_name) -> N
     assert done.returncode == 1, err
     assert "Connection was refused" in err and "stopped" not in err
     assert done.stdout == b""
+
+
+@pytest.mark.parametrize("reactor_name", REACTOR_NAMES)
+@pytest.mark.parametrize("client", ["echo", "irc"])
+def test_a_client_whose_connect_times_out_with_stdin_at_its_end_fails(client, reactor_name) -> None:
+    """The end of input arrives long before the attempt fails, so it is never taken for a stop.
+
+    A listening socket with a full accept queue drops further SYNs: the attempt hangs
+    until ``--timeout``.
+    """
+    with socket.socket() as blackhole:
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(0)
+        port = blackhole.getsockname()[1]
+        fillers = [socket.create_connection(("127.0.0.1", port), timeout=5)]
+        try:
+            started = time.monotonic()
+            done = connect(client, "--port", str(port), "--timeout", "1", "--reactor", reactor_name, stdin=b"")
+            took = time.monotonic() - started
+        finally:
+            for filler in fillers:
+                filler.close()
+    err = done.stderr.decode()
+    assert done.returncode == 1, err
+    assert "User timeout caused connection failure" in err and "stopped" not in err
+    assert took < 15
 
 
 @pytest.mark.parametrize("client", ["echo", "irc"])
