@@ -8,6 +8,8 @@ an interface.
 
 from __future__ import annotations
 
+import socket
+
 from zope.interface import Attribute, Interface
 
 # --------------------------------------------------------------------------- addresses
@@ -129,7 +131,7 @@ class IReactorFDSet(Interface):
 class IReactorTCP(Interface):
     """TCP listening and connecting."""
 
-    def listenTCP(port, factory, backlog=50, interface="127.0.0.1"):
+    def listenTCP(port, factory, backlog=socket.SOMAXCONN, interface="127.0.0.1"):
         """Listen on ``port`` (0 picks one); return an IListeningPort."""
 
     def connectTCP(host, port, factory, timeout=30, bindAddress=None):
@@ -139,7 +141,7 @@ class IReactorTCP(Interface):
 class IReactorUDP(Interface):
     """UDP."""
 
-    def listenUDP(port, protocol, interface="127.0.0.1", maxPacketSize=8192):
+    def listenUDP(port, protocol, interface="127.0.0.1", maxPacketSize=65535):
         """Bind a DatagramProtocol to ``port``; return an IListeningPort."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import socket
 from typing import Any, Callable, Iterator
 
 from zope.interface import implementer
@@ -234,7 +235,7 @@ class TCPServer(Service):
         self,
         port: int,
         factory: Any,
-        backlog: int = 50,
+        backlog: int = socket.SOMAXCONN,
         interface: str = "127.0.0.1",
         reactor: Any = None,
     ) -> None:

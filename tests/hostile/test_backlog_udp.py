@@ -97,6 +97,21 @@ def test_a_burst_of_connections_waits_in_the_listen_queue_not_for_syn_retransmit
     port.stopListening()
 
 
+@pytest.mark.skipif(_somaxconn() < BURST, reason=f"net.core.somaxconn is below {BURST}")
+def test_a_tcp_server_service_takes_a_burst_too(reactor) -> None:
+    from inspector.service import TCPServer
+
+    service = TCPServer(0, Factory.forProtocol(Protocol), reactor=reactor)
+    service.startService()
+    try:
+        socks, connected = _connect_burst(service.getHost().port, BURST, within=0.5)
+        for sock in socks:
+            sock.close()
+        assert connected == BURST, f"only {connected} of {BURST} connects completed in 0.5 s"
+    finally:
+        service.stopService()
+
+
 def test_listen_tcp_queues_as_many_connections_as_the_system_allows(reactor) -> None:
     port = reactor.listenTCP(0, Factory.forProtocol(Protocol))
     try:
