@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QPushButton, QVBoxLayout, QWidget
 
 from inspector.ui.models.connections import ConnectionsModel
 from inspector.ui.store import STATES, Store
@@ -16,6 +16,8 @@ class ConnectionsPanel(QWidget):
     """Shows every connection; selecting a row announces its id."""
 
     connection_selected = Signal(int)
+    #: Closed connections were cleared from the list (their ids).
+    connections_cleared = Signal(list)
 
     def __init__(self, store: Store, parent: Any = None) -> None:
         super().__init__(parent)
@@ -41,9 +43,15 @@ class ConnectionsPanel(QWidget):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
+        self.clear_button = QPushButton("Clear closed", objectName="connections.clear")
+        self.clear_button.setToolTip("Remove closed and failed connections (and their sessions) from the list")
+        self.clear_button.clicked.connect(self.clear_closed)
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(filter_bar(self.protocol_box, self.state_box, search=self.text_edit))
+        bar = filter_bar(self.protocol_box, self.state_box, search=self.text_edit)
+        bar.addWidget(self.clear_button)
+        layout.addLayout(bar)
         layout.addWidget(self.table)
         self._protocols: set[str] = set()
         self.selected: int | None = None
@@ -62,6 +70,18 @@ class ConnectionsPanel(QWidget):
         self.model.refresh()
         if self.model.store.new_connections:
             self._add_protocols()
+
+    def clear_closed(self) -> None:
+        """Drop closed and failed connections from the store and the list."""
+        gone = self.model.store.remove_closed()
+        if not gone:
+            return
+        if self.selected in gone:
+            self.selected = None
+        self.model.set_store(self.model.store)
+        if self.selected is not None:
+            self.select_connection(self.selected)
+        self.connections_cleared.emit(gone)
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""

@@ -213,7 +213,8 @@ class DeferredsPanel(QWidget):
         self.own_box.toggled.connect(self._filters_changed)
         self.search = search_line("deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed)
 
-        self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(50, 80, 80, 220, 110))
+        self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(44, 84, 84, 190, 100))
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
@@ -237,7 +238,7 @@ class DeferredsPanel(QWidget):
         left_layout.addWidget(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addWidget(splitter(Qt.Orientation.Horizontal, (left, 1), (detail, 1)))
+        layout.addWidget(splitter(Qt.Orientation.Horizontal, (left, 3), (detail, 2)))
 
     def set_store(self, store: Store) -> None:
         """Show another store's Deferreds."""

@@ -52,6 +52,9 @@ class Service:
     last_output: str = ""
     error: str = ""
     connection_ids: list[int] = field(default_factory=list)
+    #: Started from the form by the user (not by the demo): its first connection is
+    #: selected so its session shows at once.
+    from_form: bool = False
 
     @property
     def running(self) -> bool:
@@ -85,9 +88,14 @@ class StopButtonDelegate(QStyledItemDelegate):
 
 
 class ServicesModel(TableModel):
-    """Running (and recently ended) services: number, what, status, last output."""
+    """Running (and recently ended) services: number, what, status.
 
-    HEADERS = ("", "#", "Service", "Status", "Last output")
+    A service's output (echo replies with their round-trip times, quotes, chat) is in
+    its tooltip and in the session view of its connection, not in a column the narrow
+    launcher would cut off.
+    """
+
+    HEADERS = ("", "#", "Service", "Status")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -121,13 +129,17 @@ class ServicesModel(TableModel):
         service = self.services[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return ("Stop" if service.status == "running" else "", str(service.number), service.handle.description, service.status, service.error or service.last_output)[column]
+            return ("Stop" if service.status == "running" else "", str(service.number), service.handle.description, service.status)[column]
         if role == Qt.ItemDataRole.AccessibleTextRole and column == 0:
             return f"Stop {service.handle.description}"
         if role == Qt.ItemDataRole.ForegroundRole and column == 3:
             return {"failed": QColor(220, 50, 50), "running": QColor(40, 160, 70), "stopped": QColor(128, 128, 128)}.get(service.status)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return "\n".join(list(service.handle.transcript)[-20:]) or None
+            lines = [service.handle.description]
+            if service.error:
+                lines.append(f"error: {service.error}")
+            lines.extend(list(service.handle.transcript)[-20:])
+            return "\n".join(lines)
         return None
 
 
@@ -178,9 +190,11 @@ class LauncherPanel(QWidget):
         self.table = row_table(self, "launcher.services", "Running services", self.model)
         self.table.setItemDelegateForColumn(0, StopButtonDelegate(lambda row: self.stop(self.model.services[row]), self.table))
         self.table.setColumnWidth(0, 48)
-        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setColumnWidth(2, 200)
-        self.table.setColumnWidth(3, 64)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.stop_button = QPushButton("Stop", objectName="launcher.stop")
         self.stop_button.setToolTip("Stop the selected service")
         self.stop_button.clicked.connect(self.stop_selected)
@@ -279,14 +293,14 @@ class LauncherPanel(QWidget):
         entry = self.entry
         values = self.values()
         # An empty field means "the default" (for optional ones: not given at all).
-        service = self.start_entry(entry, {name: text for name, text in values.items() if text.strip()})
+        service = self.start_entry(entry, {name: text for name, text in values.items() if text.strip()}, from_form=True)
         if service is not None:
             self.settings.setValue("launcher/entry", entry.key)
             for name, text in values.items():
                 self.settings.setValue(f"launcher/{entry.key}/{name}", text)
         return service
 
-    def start_entry(self, entry: Any, values: dict[str, Any]) -> Service | None:
+    def start_entry(self, entry: Any, values: dict[str, Any], from_form: bool = False) -> Service | None:
         """Start ``entry`` with ``values`` (text or typed); list it; None and an error if it fails."""
         self.error.clear()
         try:
@@ -297,13 +311,13 @@ class LauncherPanel(QWidget):
             self.error.setText(message)
             log.error("could not start %s", message)
             return None
-        return self.add_handle(entry, handle, params)
+        return self.add_handle(entry, handle, params, from_form)
 
-    def add_handle(self, entry: Any, handle: Any, params: dict[str, Any]) -> Service:
+    def add_handle(self, entry: Any, handle: Any, params: dict[str, Any], from_form: bool = False) -> Service:
         """List an already started ``handle`` (a catalogue entry's, or the demo's) as a
         service: it shows under Running, and Stop and Stop all stop it like any other."""
         self._counter += 1
-        service = Service(self._counter, entry, handle, params)
+        service = Service(self._counter, entry, handle, params, from_form=from_form)
         self.model.add(service)
         handle.on_output(lambda line, s=service: self._output(s, line))
         handle.done.addCallbacks(lambda result, s=service: self._ended(s, None), lambda failure, s=service: self._ended(s, failure))

@@ -154,7 +154,8 @@ class LogPanel(QWidget):
         choices = [(level.capitalize(), level) for level in LEVELS]
         self.level_box = choice_box("log.level", "Minimum level", choices, self._filters_changed, current=1)
         self.search = search_line("log.search", "Search log", "Filter log…", self._filters_changed)
-        self.table = row_table(self, "log.table", "Log", self.proxy, widths=(56, 64, 110, 420), padding=4)
+        self.table = row_table(self, "log.table", "Log", self.proxy, widths=(64, 72, 170, 520), padding=4)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.details = QPlainTextEdit(objectName="log.details")
         self.details.setAccessibleName("Log details")
@@ -164,7 +165,8 @@ class LogPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(filter_bar(self.level_box, search=self.search))
-        layout.addWidget(splitter(Qt.Orientation.Vertical, (self.table, 4), (self.details, 1)), 1)
+        # The log runs along the bottom of the window: the full text sits beside the list.
+        layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.table, 3), (self.details, 1)), 1)
         self._filters_changed()
 
     def set_store(self, store: Store) -> None:

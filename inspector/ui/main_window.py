@@ -31,7 +31,16 @@ log = logging.getLogger("inspector.ui")
 
 #: Milliseconds between refreshes (about 30 per second).
 REFRESH_MS = 33
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the log runs along the bottom, full width
+
+
+def protocol_name(entry: Any) -> str:
+    """The user-facing name of a catalogue entry's protocol: "Echo", "IRC", "QOTD"."""
+    title = str(getattr(entry, "title", "") or getattr(entry, "name", ""))
+    for role in (" server", " client"):
+        if title.endswith(role):
+            return title[: -len(role)]
+    return title
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +78,9 @@ class MainWindow(QMainWindow):
         self.timing = TimingPanel(self.store)
         self.log_panel = LogPanel(self.store)
         self._claims: dict[int, Service] = {}
+        self._to_select: list[Service] = []  # clients the user started, not yet connected
+        self._named: set[int] = set()  # connections already named after their service
+        self._select_after_refresh: int | None = None
 
         self.setDockNestingEnabled(True)
         self.setCentralWidget(QWidget())
@@ -79,13 +91,14 @@ class MainWindow(QMainWindow):
         self._dock("Session", self.session, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Deferreds", self.deferreds, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Timing", self.timing, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Log", self.log_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._default_layout()
         self.default_state = self.saveState(LAYOUT_VERSION)
 
         self.connections.connection_selected.connect(self._connection_selected)
+        self.connections.connections_cleared.connect(self._connections_cleared)
         self.session.send_requested.connect(self._send_line)
-        self.session.can_send = self._can_send
+        self.session.send_refusal = self._send_refusal
         self.timing.range_selected.connect(self._range_selected)
         self.launcher.demo_requested.connect(self.start_demo)
         self.launcher.started.connect(self._service_started)
@@ -130,11 +143,14 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["Connections"], docks["Session"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(docks["Session"], docks["Deferreds"])
         self.tabifyDockWidget(docks["Deferreds"], docks["Timing"])
-        self.splitDockWidget(docks["Launcher"], docks["Log"], Qt.Orientation.Vertical)
+        # The log along the bottom at full width, so its messages are not cut.
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, docks["Log"])
         docks["Session"].raise_()
-        self.resizeDocks([docks["Launcher"], docks["Connections"]], [330, 950], Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["Connections"], docks["Session"]], [330, 420], Qt.Orientation.Vertical)
-        self.resizeDocks([docks["Launcher"], docks["Log"]], [480, 270], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["Launcher"], docks["Connections"]], [340, 1100], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["Connections"], docks["Session"]], [290, 370], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["Log"]], [170], Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
         """Put every dock back where it starts."""
@@ -271,6 +287,10 @@ class MainWindow(QMainWindow):
             self._claim_connections()
         self.log_handler.drain_into(self.live_store)
         self.connections.refresh()
+        if self._select_after_refresh is not None:
+            self.show_dock("Session")
+            self.connections.select_connection(self._select_after_refresh)
+            self._select_after_refresh = None
         self.session.refresh()
         self.deferreds.refresh()
         self.timing.refresh()
@@ -307,6 +327,8 @@ class MainWindow(QMainWindow):
 
     def _service_started(self, service: Service) -> None:
         self.statusBar().showMessage(f"Started {service.handle.description}", 4000)
+        if service.from_form and service.entry.role == "client":
+            self._to_select = [s for s in self._to_select if s.running] + [service]
 
     def _service_ended(self, service: Service) -> None:
         # Replace "Started …" at once: a refused client must not look started.
@@ -316,33 +338,67 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{service.handle.description} {service.status}", 4000)
 
     def _service_output(self, service: Service, line: str) -> None:
+        shown = self.session.connection
+        if shown is not None and self._claims.get(shown.id) is service:
+            self.session.show_output(line)
         self.live_store.add_log(time.monotonic(), "INFO", service.handle.description, line)
 
     def _claim_connections(self) -> None:
-        """Tie each new client connection to the launched client that made it (by peer)."""
-        if not self.store.new_connections:
+        """Tie each new connection to the launched service it belongs to (by port): a
+        client's connection to the client that made it, and every connection is named by
+        its catalogue entry ("IRC", not the protocol's class name). The first connection
+        of a client the user just started is selected, so its session shows."""
+        store = self.store
+        unnamed = [c for c in store.new_connections if c not in self._named]
+        unnamed += [c for c in store.changed_connections if c not in self._named and c in store.connections]
+        if not unnamed:
             return
         for conn_id in [c for c, s in self._claims.items() if not s.running]:
             del self._claims[conn_id]
-        waiting = [
-            s for s in self.launcher.running()
-            if s.entry.role == "client" and s.entry.accepts_lines and not s.connection_ids
-        ]
-        for conn_id in self.store.new_connections:
-            conn = self.store.connections[conn_id]
-            if conn.role != "client":
-                continue
-            port = conn.peer.rpartition(":")[2]
-            for service in waiting:
-                if str(service.params.get("port")) == port:
-                    service.connection_ids.append(conn_id)
-                    self._claims[conn_id] = service
-                    waiting.remove(service)
-                    break
+        running = self.launcher.running()
+        by_port: dict[str, Service] = {}
+        for service in running:
+            if service.entry.role == "server" and getattr(service.handle, "port", None) is not None:
+                by_port[str(service.handle.address.port)] = service
+        for service in running:
+            if service.entry.role == "client" and service.params.get("port") is not None:
+                by_port.setdefault(str(service.params.get("port")), service)
+        for conn_id in unnamed:
+            conn = store.connections[conn_id]
+            if not conn.protocol:
+                continue  # a client's protocol is known once it connected
+            self._named.add(conn_id)
+            own_port = (conn.peer if conn.role == "client" else conn.local).rpartition(":")[2]
+            owner = by_port.get(own_port)
+            if owner is not None:
+                conn.protocol = protocol_name(owner.entry) + (" (udp)" if conn.protocol.endswith("(udp)") else "")
+                store.changed_connections.add(conn_id)
+            if conn.role == "client":
+                self._claim(conn_id, own_port, running)
 
-    def _can_send(self, conn: Any) -> bool:
+    def _claim(self, conn_id: int, port: str, running: list[Service]) -> None:
+        for service in running:
+            if (service.entry.role == "client" and service.entry.accepts_lines and not service.connection_ids
+                    and str(service.params.get("port")) == port):
+                service.connection_ids.append(conn_id)
+                self._claims[conn_id] = service
+                break
+        for service in self._to_select:
+            if str(service.params.get("port")) == port:
+                self._to_select.remove(service)
+                self._select_after_refresh = conn_id
+                break
+
+    def _send_refusal(self, conn: Any) -> str:
+        """Why lines cannot be sent on ``conn`` ("" when they can)."""
+        if not self.live:
+            return "This is a recording: nothing can be sent."
         service = self._claims.get(conn.id)
-        return self.live and service is not None and service.running
+        if service is None:
+            return "Lines can be sent only by a client started from the launcher (echo, IRC); this connection has none."
+        if not service.running:
+            return f"{service.handle.description} has ended."
+        return ""
 
     def _send_line(self, conn_id: int, text: str) -> None:
         service = self._claims.get(conn_id)
@@ -365,8 +421,19 @@ class MainWindow(QMainWindow):
 
     def _connection_selected(self, conn_id: int) -> None:
         self.session.show_connection(conn_id)
+        service = self._claims.get(conn_id) if self.live else None
+        if service is not None:
+            self.session.show_output(service.last_output)
         self.timing.show_connection(conn_id)
         self.statusBar().showMessage(f"Connection #{conn_id}", 2000)
+
+    def _connections_cleared(self, gone: list[int]) -> None:
+        for conn_id in gone:
+            self._claims.pop(conn_id, None)
+        shown = self.session.connection
+        if shown is not None and shown.id in gone:
+            self.session.show_connection(None)
+        self.statusBar().showMessage(f"Cleared {len(gone)} closed connections", 4000)
 
     def _range_selected(self, time_range: Any) -> None:
         self.store.select_time_range(time_range)

@@ -32,6 +32,9 @@ from inspector.ui.store import Connection, Message, Store
 DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
 DIRECTION_MARKS = {"in": "◀", "out": "▶"}
 MAX_BLOCKS = 20_000
+SEND_HINT = "Type a line and press Enter to send it"
+NO_CONNECTION = "Select a client connection to send lines on it."
+NOT_A_CLIENT = "Lines can be sent only by a client started from the launcher (echo, IRC)."
 #: Bytes of a session rendered per refresh at most (a multiple of the hex line width).
 RENDER_BUDGET = 16 * 1024
 
@@ -155,14 +158,13 @@ class SessionPanel(QWidget):
 
         self.messages = MessagesModel(self)
         self.message_table = row_table(self, "session.messages", "Parsed messages", self.messages, padding=4, single=False)
-        self.message_table.setColumnWidth(3, 200)
+        self.message_table.setColumnWidth(3, 160)
         self.message_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
 
         self.input = QLineEdit(objectName="session.input")
         self.input.setAccessibleName("Line to send")
-        self.input.setPlaceholderText("Type a line and press Enter to send it")
         self.input.returnPressed.connect(self._send)
         self.send_button = QPushButton("Send", objectName="session.send")
         self.send_button.clicked.connect(self._send)
@@ -172,7 +174,11 @@ class SessionPanel(QWidget):
         self.send_error.setWordWrap(True)
         self.send_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.send_error.hide()
-        self._set_input_enabled(False)
+        self.output = QLabel(objectName="session.output")
+        self.output.setAccessibleName("Last output of this connection's client")
+        self.output.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.output.hide()
+        self._set_input_enabled(False, NO_CONNECTION)
 
         send_row = QHBoxLayout()
         send_row.addWidget(self.input, 1)
@@ -180,10 +186,12 @@ class SessionPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
+        layout.addWidget(self.output)
         layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.tabs, 3), (self.message_table, 2)), 1)
         layout.addLayout(send_row)
         layout.addWidget(self.send_error)
-        self.can_send = lambda conn: False
+        #: Why lines cannot be sent on ``conn`` ("" when they can); the window sets it.
+        self.send_refusal: Any = lambda conn: NOT_A_CLIENT
 
     def set_store(self, store: Store) -> None:
         """Read sessions from another store; clears the view."""
@@ -194,6 +202,7 @@ class SessionPanel(QWidget):
         """Show connection ``conn_id`` from its first byte (None clears the view)."""
         self.connection = self.store.connections.get(conn_id) if conn_id is not None else None
         self.show_send_error("")
+        self.show_output("")
         self.text_view.clear()
         self.hex_view.clear()
         self._chunk_index = 0
@@ -205,12 +214,12 @@ class SessionPanel(QWidget):
         if conn is None:
             self.title.setText("Select a connection to read its session.")
             self.messages.show([], 0.0)
-            self._set_input_enabled(False)
+            self._set_input_enabled(False, NO_CONNECTION)
             return
         self.messages.show(conn.messages, conn.opened_at)
         self._update_title()
         self._append_new()
-        self._set_input_enabled(conn.is_open and self.can_send(conn))
+        self._update_input()
 
     def refresh(self) -> None:
         """Append what the selected connection received or sent since the last refresh."""
@@ -224,7 +233,7 @@ class SessionPanel(QWidget):
                 self.message_table.scrollToBottom()
         if conn.id in self.store.changed_connections:
             self._update_title()
-            self._set_input_enabled(conn.is_open and self.can_send(conn))
+            self._update_input()
 
     def _update_title(self) -> None:
         conn = self.connection
@@ -284,9 +293,30 @@ class SessionPanel(QWidget):
         self.send_error.setText(message)
         self.send_error.setVisible(bool(message))
 
-    def _set_input_enabled(self, enabled: bool) -> None:
+    def show_output(self, line: str) -> None:
+        """Show what this connection's client last reported (an echo with its round-trip
+        time, a quote, a chat line); "" hides it."""
+        self.output.setText(f"Last output: {line}" if line else "")
+        self.output.setToolTip(line)
+        self.output.setVisible(bool(line))
+
+    def _update_input(self) -> None:
+        conn = self.connection
+        if conn is None:
+            self._set_input_enabled(False, NO_CONNECTION)
+        elif not conn.is_open:
+            self._set_input_enabled(False, f"Connection #{conn.id} is {conn.state}: nothing can be sent on it.")
+        else:
+            reason = self.send_refusal(conn)
+            self._set_input_enabled(not reason, reason)
+
+    def _set_input_enabled(self, enabled: bool, reason: str = "") -> None:
+        """Enable the send line, or disable it saying why (placeholder and tooltips)."""
         self.input.setEnabled(enabled)
         self.send_button.setEnabled(enabled)
+        self.input.setPlaceholderText(SEND_HINT if enabled else reason)
+        self.input.setToolTip("" if enabled else reason)
+        self.send_button.setToolTip("Send the line (Enter)" if enabled else reason)
 
     def _send(self) -> None:
         conn = self.connection

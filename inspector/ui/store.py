@@ -305,6 +305,19 @@ class Store:
             conn.messages.append(Message(when, direction, kind, summary, tuple(params)))
             self.grown_sessions.add(conn_id)
 
+    def remove_closed(self) -> list[int]:
+        """Forget every closed or failed connection (their sessions too); return their ids."""
+        gone = [cid for cid in self.order if not self.connections[cid].is_open]
+        if gone:
+            for cid in gone:
+                del self.connections[cid]
+                self.connection_rates.pop(cid, None)
+            self.order = [cid for cid in self.order if cid in self.connections]
+            self.new_connections = [cid for cid in self.new_connections if cid in self.connections]
+            self.changed_connections &= set(self.connections)
+            self.grown_sessions &= set(self.connections)
+        return gone
+
     def open_count(self) -> int:
         """How many connections are open now."""
         return self._open

@@ -272,3 +272,106 @@ def test_a_refused_client_does_not_stay_started_in_the_status_bar(
     message = window.statusBar().currentMessage()
     assert not message.startswith("Started"), message
     assert "failed" in message and "refused" in message.lower()
+
+
+# -- item 8: nothing cut off at 1440x900; names, round trips, clearing, selection, reasons ------
+
+
+def assert_columns_fit(table: QTableView) -> None:
+    """Every column of ``table`` is inside its viewport and wide enough for its title."""
+    header = table.horizontalHeader()
+    metrics = header.fontMetrics()
+    assert header.length() <= table.viewport().width() + 2, (table.objectName(), header.length(), table.viewport().width())
+    model = table.model()
+    for column in range(model.columnCount()):
+        if header.isSectionHidden(column):
+            continue
+        title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
+        assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 8, (table.objectName(), title, header.sectionSize(column))
+
+
+def test_nothing_is_cut_off_at_1440_by_900(qtbot: Any, window: Any) -> None:
+    window.resize(1440, 900)
+    window.start_demo()
+    qtbot.waitUntil(lambda: len(window.launcher.running()) >= 8, timeout=10000)
+    qtbot.waitUntil(lambda: len(window.store.connections) >= 8, timeout=10000)
+    window.connections.select_connection(next(c.id for c in window.store.connections.values() if c.role == "client"))
+    qtbot.wait(100)
+    for name in ("launcher.services", "log.table", "connections.table", "session.messages"):
+        assert_columns_fit(find(window, QTableView, name))
+    window.show_dock("Deferreds")
+    qtbot.wait(100)
+    assert_columns_fit(find(window, QTableView, "deferreds.table"))
+    services = find(window, QTableView, "launcher.services")
+    headers = [services.model().headerData(c, Qt.Orientation.Horizontal) for c in range(services.model().columnCount())]
+    assert "Last output" not in headers  # the echo round trip lives in the session view
+
+
+def test_protocols_are_named_as_the_launcher_names_them(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    start_irc_bot(qtbot, window, free_port)
+    connections = find(window, QTableView, "connections.table")
+    qtbot.waitUntil(lambda: len(table_rows(connections)) == 2, timeout=10000)
+    window.refresh()
+    assert sorted(row[2] for row in table_rows(connections)) == ["IRC", "IRC"]
+
+
+def test_a_started_client_is_selected_and_its_round_trip_shows_in_the_session(
+    qtbot: Any, window: Any, free_port: Callable[[], int]
+) -> None:
+    from PySide6.QtWidgets import QLabel, QLineEdit
+
+    port = free_port()
+    window.launcher.select_entry("echo", "server")
+    window.launcher.set_value("port", port)
+    qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+    window.launcher.select_entry("echo", "client")
+    window.launcher.set_value("port", port)
+    qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+    # Its connection is selected without a click, and the session is ready to type in.
+    line = find(window, QLineEdit, "session.input")
+    qtbot.waitUntil(line.isEnabled, timeout=10000)
+    assert window.session.connection is not None and window.session.connection.role == "client"
+    qtbot.keyClicks(line, "marco")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    output = find(window, QLabel, "session.output")
+    qtbot.waitUntil(lambda: output.isVisible() and "marco" in output.text() and " ms)" in output.text(), timeout=10000)
+
+
+def test_closed_connections_can_be_cleared(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    port = free_port()
+    window.launcher.select_entry("echo", "server")
+    window.launcher.set_value("port", port)
+    server = window.launcher.start_current()
+    window.launcher.select_entry("echo", "client")
+    window.launcher.set_value("port", port)
+    window.launcher.start_current()
+    connections = find(window, QTableView, "connections.table")
+    qtbot.waitUntil(lambda: [r[5] for r in table_rows(connections)] == ["connected", "connected"], timeout=10000)
+    window.launcher.stop(server)
+    qtbot.waitUntil(lambda: [r[5] for r in table_rows(connections)] == ["closed", "closed"], timeout=10000)
+    qtbot.mouseClick(find(window, QPushButton, "connections.clear"), Qt.MouseButton.LeftButton)
+    assert table_rows(connections) == []
+    assert window.session.connection is None
+
+
+def test_a_disabled_send_says_why(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    from PySide6.QtWidgets import QLineEdit
+
+    from ui_support import click_row
+
+    line = find(window, QLineEdit, "session.input")
+    send = find(window, QPushButton, "session.send")
+    assert not send.isEnabled() and "select" in send.toolTip().lower()
+    port = free_port()
+    window.launcher.select_entry("echo", "server")
+    window.launcher.set_value("port", port)
+    window.launcher.start_current()
+    window.launcher.select_entry("qotd", "client")  # a client that sends no lines
+    window.launcher.set_value("port", port)
+    window.launcher.start_current()
+    connections = find(window, QTableView, "connections.table")
+    qtbot.waitUntil(lambda: any(r[1] == "server" for r in table_rows(connections)), timeout=10000)
+    click_row(qtbot, connections, next(i for i, r in enumerate(table_rows(connections)) if r[1] == "server"))
+    assert not send.isEnabled()
+    assert send.toolTip() and send.toolTip() == line.placeholderText()
+    assert "launcher" in send.toolTip() or "closed" in send.toolTip()
