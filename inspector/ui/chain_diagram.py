@@ -29,6 +29,16 @@ BAD = QColor(210, 50, 50)
 RECOVERED = QColor(150, 90, 210)
 IDLE = QColor(128, 128, 128)
 LINK = QColor(60, 120, 220)
+#: Marks drawn in the diagram; every one is in DejaVu Sans (⏳ and ⌛ are not).
+WAITING_MARK = "◷"
+
+
+def footer_text(info: DeferredInfo) -> str:
+    """The line under the chain: what a waiting Deferred waits on, or its result."""
+    if info.state in ("pending", "paused"):
+        waiting = info.waits_on_text or (f"Deferred #{info.waits_on}" if info.waits_on is not None else "a result")
+        return f"{WAITING_MARK} waiting on {waiting}"
+    return f"result: {info.result_repr}" if info.result_repr else ""
 
 
 def _passed_over(info: DeferredInfo, index: int) -> bool:
@@ -139,11 +149,7 @@ class ChainDiagram(QWidget):
             y += BOX_H + GAP_Y
         footer = QRectF(MARGIN, y - GAP_Y + 6, BOX_W * 2 + GAP_X, 24)
         painter.setPen(text_colour)
-        if info.state in ("pending", "paused"):
-            waiting = info.waits_on_text or (f"Deferred #{info.waits_on}" if info.waits_on is not None else "a result")
-            painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, f"◷ waiting on {waiting}")
-        elif info.result_repr:
-            painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, metrics.elidedText(f"result: {info.result_repr}", Qt.TextElideMode.ElideRight, int(footer.width())))
+        painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, metrics.elidedText(footer_text(info), Qt.TextElideMode.ElideRight, int(footer.width())))
 
     def _step(self, painter: QPainter, node: CallbackNode, skipped: bool, y: float, previous: QPointF, text_colour: QColor, metrics: QFontMetrics) -> QPointF:
         left = QRectF(MARGIN, y, BOX_W, BOX_H)

@@ -1,7 +1,8 @@
 """The session panel: one connection's bytes (text and hex), its parsed messages, a send line.
 
-Incoming bytes are tinted blue and marked ``◀``, outgoing ones orange and marked ``▶``,
-in both the text and the hex view. New data is appended; the view follows the end
+Incoming bytes are tinted blue and every line of them is marked ``◀``, outgoing ones
+orange and marked ``▶``, in both the text and the hex view, so direction reads without
+colour (both marks are in DejaVu, the usual fallback font). New data is appended; the view follows the end
 only while the user has not scrolled away from it.
 """
 
@@ -275,12 +276,22 @@ class SessionPanel(QWidget):
         self.hex_view.append_runs(hex_runs)
 
     def _render(self, direction: str, piece: bytes, text_runs: list[tuple[str, str]], hex_runs: list[tuple[str, str]]) -> None:
+        # Every line starts with its direction's mark, so the view reads without colour;
+        # a line that goes on in the next chunk keeps the mark it started with.
         mark = DIRECTION_MARKS[direction]
-        text = printable(piece)
+        parts: list[str] = []
+        at_line_start = self._ends_with_newline
         if direction != self._last_direction:
-            prefix = "" if not self._last_direction or self._ends_with_newline else "\n"
-            text = f"{prefix}{mark} {text}"
+            if self._last_direction and not self._ends_with_newline:
+                parts.append("\n")
+            at_line_start = True
             self._last_direction = direction
+        for line in printable(piece).splitlines(keepends=True):
+            if at_line_start:
+                parts.append(f"{mark} ")
+            parts.append(line)
+            at_line_start = line.endswith("\n")
+        text = "".join(parts)
         if text:
             self._ends_with_newline = text.endswith("\n")
         text_runs.append((direction, text))

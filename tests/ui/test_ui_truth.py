@@ -375,3 +375,41 @@ def test_a_disabled_send_says_why(qtbot: Any, window: Any, free_port: Callable[[
     assert not send.isEnabled()
     assert send.toolTip() and send.toolTip() == line.placeholderText()
     assert "launcher" in send.toolTip() or "closed" in send.toolTip()
+
+
+# -- item 9: direction reads without colour, in glyphs the font has --------------------------------
+
+
+def test_every_session_line_is_marked_with_its_direction(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    start_irc_bot(qtbot, window, free_port)
+    text_view = find(window, QPlainTextEdit, "session.text")
+    # The server's welcome arrives as one chunk of many lines.
+    qtbot.waitUntil(lambda: "End of /NAMES" in text_view.toPlainText(), timeout=10000)
+    lines = [line for line in text_view.toPlainText().splitlines() if line]
+    assert len(lines) > 5
+    unmarked = [line for line in lines if not line.startswith(("◀ ", "▶ "))]
+    assert not unmarked, unmarked
+    assert any(line.startswith("◀ :irc.inspector.local 002") for line in lines)
+    assert any(line.startswith("▶ USER") for line in lines)
+
+
+def test_the_marks_the_window_draws_are_in_its_fonts(qtbot: Any, window: Any) -> None:
+    from PySide6.QtGui import QFontMetrics
+    from PySide6.QtWidgets import QPlainTextEdit
+
+    from inspector.ui.chain_diagram import footer_text
+    from inspector.ui.session import DIRECTION_MARKS
+    from inspector.ui.store import DeferredInfo
+
+    waiting = footer_text(DeferredInfo(1, 0.0, "here.py:1", state="pending", waits_on_text="a timer"))
+    assert "waiting on a timer" in waiting
+    texts = {
+        find(window, QPlainTextEdit, "session.text").font(): "".join(DIRECTION_MARKS.values()),
+        window.deferreds.diagram.font(): waiting,
+    }
+    for font, text in texts.items():
+        metrics = QFontMetrics(font)
+        missing = [char for char in text if ord(char) > 127 and not metrics.inFontUcs4(ord(char))]
+        assert not missing, (font.family(), missing)
