@@ -232,8 +232,42 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/theme", theme)
         self.timing.apply_palette()
 
+    def shortcuts(self) -> list[tuple[str, str]]:
+        """(what, keys) for every menu action that has a shortcut, in menu order: the
+        list About shows is read from the menus, so it cannot drift from them."""
+        found: list[tuple[str, str]] = []
+        for menu_action in self.menuBar().actions():
+            menu = menu_action.menu()
+            if menu is None:
+                continue
+            for action in menu.actions():
+                keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+                if keys:
+                    what = action.text().replace("&", "").rstrip("…")
+                    found.append((f"{menu_action.text().replace('&', '')} → {what}", keys))
+        return found
+
     def _about(self) -> None:
-        QMessageBox.about(self, "Inspector", "Inspector: a network inspector on its own Twisted-style framework.")
+        import html
+
+        import inspector
+
+        rows = "".join(
+            f"<tr><td>{html.escape(what)}</td><td>&nbsp;&nbsp;<b>{html.escape(keys)}</b></td></tr>"
+            for what, keys in self.shortcuts()
+        )
+        box = QMessageBox(self)
+        box.setObjectName("about")
+        box.setWindowTitle("About Inspector")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(
+            f"<h3>Inspector {html.escape(inspector.__version__)}</h3>"
+            "<p>A network inspector on its own Twisted-style framework: launch servers and "
+            "clients, watch their connections, sessions, Deferreds and loop timing.</p>"
+            f"<p><b>Shortcuts</b></p><table>{rows}</table>"
+        )
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     # -- persistence --------------------------------------------------------------------
 

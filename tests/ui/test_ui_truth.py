@@ -413,3 +413,23 @@ def test_the_marks_the_window_draws_are_in_its_fonts(qtbot: Any, window: Any) ->
         metrics = QFontMetrics(font)
         missing = [char for char in text if ord(char) > 127 and not metrics.inFontUcs4(ord(char))]
         assert not missing, (font.family(), missing)
+
+
+# -- item 11: About says the version and the shortcuts -------------------------------------
+
+
+def test_about_shows_the_version_and_every_shortcut(qtbot: Any, window: Any) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    import inspector
+
+    menu_action(window, "Help", "action.about").trigger()
+    box = window.findChild(QMessageBox, "about")
+    assert box is not None
+    qtbot.waitUntil(box.isVisible, timeout=5000)
+    text = box.text()
+    assert f"Inspector {inspector.__version__}" in text
+    for keys in ("Ctrl+D", "Ctrl+R", "Ctrl+Shift+S", "Ctrl+F", "Alt+1"):
+        assert keys in text, keys
+    assert "Demo" in text and "Stop all services" in text
+    box.close()
