@@ -519,7 +519,7 @@ class MainWindow(QMainWindow):
         from inspector.trace import record
 
         try:
-            self.recorder = record(path, self.tracer)
+            self.recorder = record(path, self.tracer, overwrite=True)  # the save dialog asked
         except OSError as exc:
             self._error("Recording", f"Cannot record to {path}: {exc}")
             return False

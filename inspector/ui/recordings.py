@@ -1,19 +1,24 @@
 """Opening recordings with progress, and the export commands of the File menu.
 
-A recording is read in slices of lines between refreshes, so the window stays
-responsive and a progress dialog (with Cancel) shows how far it got. Each slice goes
-into a :class:`~inspector.trace.model.Trace` (kept for exports) and, through the same
-translation as the live view, into a new :class:`~inspector.ui.store.Store`.
+A recording is read in slices (bounded in lines and in bytes) between refreshes, so
+the window stays responsive and a progress dialog (with Cancel) shows how far it got.
+Each slice goes into a :class:`~inspector.trace.model.Trace` (kept for exports) and,
+through the same translation as the live view, into a new
+:class:`~inspector.ui.store.Store`. Files that are no recording, not regular files
+(``/dev/zero``, a FIFO) or larger than the loader's limit are refused before any
+reading, with the reason as the loader's ``error``.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from typing import IO, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
+from inspector.files import MiB
 from inspector.trace import Trace, export_perfetto as _export_perfetto, transcript
 from inspector.trace import recording as _recording
 from inspector.ui.feed import apply
@@ -21,6 +26,8 @@ from inspector.ui.store import Store
 
 #: Lines read per slice: small enough to keep each slice well under a frame.
 LINES_PER_SLICE = 2_000
+#: Bytes read per slice at most (a few long lines weigh as much as many short ones).
+BYTES_PER_SLICE = 1 * MiB
 #: Files smaller than this load without showing a progress dialog.
 QUIET_BYTES = 256 * 1024
 
@@ -31,7 +38,8 @@ class RecordingLoader(QObject):
     finished = Signal(object)
     progressed = Signal(int)  # per mille of the file read
 
-    def __init__(self, path: str, store: Store, parent: QWidget | None = None) -> None:
+    def __init__(self, path: str, store: Store, parent: QWidget | None = None,
+                 max_bytes: int | None = None) -> None:
         super().__init__(parent)
         self.path = path
         self.store = store
@@ -41,9 +49,9 @@ class RecordingLoader(QObject):
         self.events = 0
         self.cancelled = False
         self.done = False
-        self._file: IO[bytes] | None = None
-        self._size = 1
-        self._line = 1
+        #: The largest file accepted (default: the loader's limit, 1 GiB).
+        self.max_bytes = _recording.MAX_RECORDING_BYTES if max_bytes is None else max_bytes
+        self._reader: _recording.RecordingReader | None = None
         self._cursor: Any = None
         self._timer = QTimer(self)
         self._timer.setInterval(0)
@@ -52,21 +60,21 @@ class RecordingLoader(QObject):
         self._parent = parent
 
     def start(self) -> None:
-        """Open the file and read its header; the rest loads slice by slice."""
+        """Open the file and read its header; the rest loads slice by slice.
+
+        A file that cannot be a recording finishes at once with ``error`` set.
+        """
         try:
-            self._size = max(1, os.path.getsize(self.path))
-            self._file = open(self.path, "rb")
-            header = _recording._parse_header(self._file.readline(), self.path)
-        except (OSError, _recording.RecordingError) as exc:
+            self._reader = _recording.RecordingReader(self.path, self.trace, self.max_bytes)
+        except _recording.RecordingError as exc:
             self._finish(str(exc))
             return
-        self.trace.header.update(header)
         self._cursor = self.trace.subscribe(from_start=True)
-        origin = header.get("start_monotonic")
-        if isinstance(origin, (int, float)):
+        origin = self.trace.header.get("start_monotonic")
+        if isinstance(origin, (int, float)) and math.isfinite(origin):
             self.store.origin = self.store.now = float(origin)
             self.store._bin_start = float(origin)
-        if self._size > QUIET_BYTES and self._parent is not None:
+        if self._reader.size > QUIET_BYTES and self._parent is not None:
             self._dialog = QProgressDialog(f"Loading {os.path.basename(self.path)}…", "Cancel", 0, 1000, self._parent)
             self._dialog.setObjectName("recording.progress")
             self._dialog.setWindowTitle("Open recording")
@@ -82,22 +90,15 @@ class RecordingLoader(QObject):
             self._finish("loading cancelled")
 
     def _step(self) -> None:
-        assert self._file is not None
-        for _ in range(LINES_PER_SLICE):
-            raw = self._file.readline()
-            if not raw:
-                self._drain()
-                self._finish("")
-                return
-            self._line += 1
-            problem = _recording._load_line(self.trace, raw, self._line)
-            if problem is not None:
-                self.problems.append(f"{self.path}, line {self._line}: {problem}; showing what came before it")
-                self._drain()
-                self._finish("")
-                return
+        reader = self._reader
+        assert reader is not None
+        finished = reader.read(LINES_PER_SLICE, BYTES_PER_SLICE)
         self._drain()
-        self.progressed.emit(int(1000 * self._file.tell() / self._size))
+        if finished:
+            self.problems = list(self.trace.problems)
+            self._finish("")
+            return
+        self.progressed.emit(min(1000, int(1000 * reader.position / reader.size)))
 
     def _drain(self) -> None:
         events = self._cursor.drain()
@@ -108,9 +109,9 @@ class RecordingLoader(QObject):
 
     def _finish(self, error: str) -> None:
         self._timer.stop()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         if self._dialog is not None:
             self._dialog.close()
             self._dialog = None
