@@ -245,7 +245,8 @@ def test_an_echo_client_reports_the_first_unanswered_of_several_lines() -> None:
         wait_for_close(conn)
 
     with ThreadedServer(two_of_three) as server:
-        done = connect("echo", "--port", str(server.port), "--reply-timeout", "1", stdin=b"a\nb\nc\n")
+        # Long enough for "a" and "b" to come back on a loaded machine.
+        done = connect("echo", "--port", str(server.port), "--reply-timeout", "3", stdin=b"a\nb\nc\n")
     err = done.stderr.decode()
     assert done.returncode == 1, err
     assert "no echo of 'c'" in err
@@ -277,7 +278,8 @@ def test_an_irc_client_that_never_gets_in_fails(handler, reason, reactor_name) -
     err = done.stderr.decode()
     assert done.returncode == 1, err
     assert reason in err and "Traceback" not in err
-    assert "line 'hello' not " in err  # the typed line was not sent (or not answered) either
+    if handler is not closing_before_sign_on:  # (a quick close may beat reading stdin)
+        assert "line 'hello' not answered" in err  # the typed line was not sent either
     assert took < 15
 
 
