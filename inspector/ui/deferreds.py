@@ -214,7 +214,6 @@ class DeferredsPanel(QWidget):
         self.search = search_line("deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed)
 
         self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(44, 84, 84, 190, 100))
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)

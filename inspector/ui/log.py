@@ -155,7 +155,6 @@ class LogPanel(QWidget):
         self.level_box = choice_box("log.level", "Minimum level", choices, self._filters_changed, current=1)
         self.search = search_line("log.search", "Search log", "Filter log…", self._filters_changed)
         self.table = row_table(self, "log.table", "Log", self.proxy, widths=(64, 72, 170, 520), padding=4)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.details = QPlainTextEdit(objectName="log.details")
         self.details.setAccessibleName("Log details")

@@ -464,6 +464,7 @@ class MainWindow(QMainWindow):
     def _connections_cleared(self, gone: list[int]) -> None:
         for conn_id in gone:
             self._claims.pop(conn_id, None)
+            self._named.discard(conn_id)
         shown = self.session.connection
         if shown is not None and shown.id in gone:
             self.session.show_connection(None)

@@ -28,6 +28,9 @@ def row_table(
     table.verticalHeader().hide()
     table.verticalHeader().setDefaultSectionSize(owner.fontMetrics().height() + padding)
     table.horizontalHeader().setStretchLastSection(True)
+    # One line a row: wrapping at spaces hid everything after the first words
+    # ("qotd server on …") even where the column had room for most of it.
+    table.setWordWrap(False)
     for column, width in enumerate(widths):
         table.setColumnWidth(column, width)
     return table
