@@ -288,3 +288,40 @@ def test_an_irc_client_with_nothing_typed_still_fails_on_a_silent_server() -> No
         done = connect("irc", "--port", str(server.port), "--registration-timeout", "1", stdin=b"")
     assert done.returncode == 1, done.stderr.decode()
     assert "not signed on" in done.stderr.decode()
+
+
+def test_the_irc_client_shows_escaped_what_another_user_sends_through_our_own_server() -> None:
+    """The reported case end to end: a user of ``inspector serve irc`` retitles a reader's terminal."""
+    from test_commands import Serving
+
+    server = Serving("irc", "--port", "0")
+    try:
+        port = server.port()
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "inspector", "connect", "irc", "--port", str(port), "--nick", "reader"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=CHILD_ENV,
+        )
+        try:
+            while b"joined #inspector" not in (line := reader.stdout.readline()):
+                assert line, reader.stderr.read().decode()
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as evil:
+                evil.sendall(b"NICK evil\r\nUSER e 0 * :E\r\nJOIN #inspector\r\n")
+                evil.sendall(f"PRIVMSG #inspector :{HOSTILE}\r\n".encode())
+                while b"<evil>" not in (line := reader.stdout.readline()):
+                    assert line, reader.stderr.read().decode()
+                shown = line
+                reader.stdin.close()  # end of input: the reader quits
+                code = reader.wait(20)
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait(5)
+            rest = reader.stdout.read() + reader.stderr.read()
+            reader.stdout.close()
+            reader.stderr.close()
+        assert shown == f"[#inspector] <evil> {SHOWN}\n".encode()
+        assert b"\x1b" not in rest and b"\x07" not in rest
+        assert code == 0, rest.decode()
+        assert server.stop() == 0
+    finally:
+        server.kill()
