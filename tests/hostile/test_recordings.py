@@ -33,7 +33,7 @@ from inspector.trace import events as ev
 from inspector.trace import perfetto, session
 from inspector.trace.cli import print_summary
 from inspector.trace.model import Trace
-from inspector.trace.recording import MAX_RECORDING_BYTES, Recorder, RecordingError, load
+from inspector.trace.recording import MAX_RECORDING_BYTES, RecordingError, load
 from inspector.trace.redact import Redactor
 from irc_support import RawClient, close_all, connect, serve, signed_on
 from reactor_support import free_port
@@ -207,7 +207,7 @@ def _mutate(lines: list[bytes], mutation: tuple[Any, ...]) -> list[bytes]:
     if what in ("field", "new-field"):
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # an earlier mutation's damage
             obj = None
         if not isinstance(obj, dict):
             obj = {"kind": "loop.turn"}
