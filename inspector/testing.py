@@ -51,6 +51,7 @@ from inspector.interfaces import (
     ITransport,
 )
 from inspector.protocol import Protocol
+from inspector.task import Clock
 
 __all__ = [
     "AccumulatingProtocol",
@@ -502,3 +503,11 @@ class MemoryReactor:
         self.readers.clear()
         self.writers.clear()
         return everything
+
+
+class MemoryReactorClock(MemoryReactor, Clock):
+    """A MemoryReactor whose time is a ``Clock``: ``callLater`` runs only when ``advance`` says."""
+
+    def __init__(self) -> None:
+        MemoryReactor.__init__(self)
+        Clock.__init__(self)
