@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from zope.interface import implementer
 
-from inspector.error import NotConnectingError
+from inspector.error import ConnectionDone, NotConnectingError
+from inspector.failure import Failure
 from inspector.interfaces import (
     IDatagramProtocol,
     IProtocol,
@@ -33,7 +34,12 @@ __all__ = [
     "ConnectedDatagramProtocol",
     "ReconnectingClientFactory",
     "ClientCreator",
+    "connectionDone",
 ]
+
+#: The reason given for a cleanly closed connection, as Twisted's ``protocol.connectionDone``.
+connectionDone = Failure(ConnectionDone())
+connectionDone.cleanFailure()
 
 
 class BaseProtocol:
@@ -68,7 +74,7 @@ class Protocol(BaseProtocol):
     def dataReceived(self, data: bytes) -> None:
         """Bytes arrived from the peer, in chunks of any size."""
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """The connection ended; ``reason`` is a Failure (ConnectionDone or ConnectionLost)."""
 
 

@@ -700,14 +700,8 @@ def _host_port(address: Any) -> str:
 
 
 def _connect_error(code: int) -> error.ConnectError:
-    text = os.strerror(code)
-    if code == errno.ECONNREFUSED:
-        return error.ConnectionRefusedError(code, text)
-    if code == errno.ETIMEDOUT:
-        return error.TimeoutError(code, text)
-    if code in (errno.ENETUNREACH, errno.EHOSTUNREACH):
-        return error.NoRouteError(code, text)
-    return error.ConnectError(code, text)
+    """Twisted's ConnectError subclass for a failed connect's errno."""
+    return error.getConnectError((code, os.strerror(code)))
 
 
 class _ConnectAttempt:
@@ -739,7 +733,7 @@ class _ConnectAttempt:
         if failure.check(error.DNSLookupError):
             self.failIfNotConnected(failure.value)
         else:
-            self.failIfNotConnected(error.DNSLookupError(failure.value, self.connector.host))
+            self.failIfNotConnected(error.DNSLookupError(f"address {self.connector.host!r} not found: {failure.value}"))
 
     def _connect_to(self, address: str) -> None:
         if self.done:
@@ -748,7 +742,7 @@ class _ConnectAttempt:
         try:
             sock = socket.socket(family_for(address), socket.SOCK_STREAM)
         except OSError as exc:
-            self.failIfNotConnected(error.ConnectError(exc.errno, str(exc)))
+            self.failIfNotConnected(error.getConnectError(exc))
             return
         self.socket = sock
         try:
@@ -756,7 +750,7 @@ class _ConnectAttempt:
             if connector.bindAddress is not None:
                 sock.bind(connector.bindAddress)
         except OSError as exc:
-            self.failIfNotConnected(error.ConnectError(exc.errno, f"bind {connector.bindAddress}: {exc}"))
+            self.failIfNotConnected(error.ConnectBindError(exc.errno, f"{exc.strerror} (binding {connector.bindAddress})"))
             return
         code = sock.connect_ex((address, connector.port))
         if code == 0 or code == errno.EISCONN:

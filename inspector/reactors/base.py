@@ -897,9 +897,9 @@ def _lookup(name: str) -> str:
     try:
         infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise error.DNSLookupError(exc, name) from None
+        raise error.DNSLookupError(f"address {name!r} not found: {exc}") from None
     if not infos:
-        raise error.DNSLookupError(None, f"{name}: no addresses")
+        raise error.DNSLookupError(f"address {name!r} not found")
     for family, _, _, _, sockaddr in infos:
         if family == socket.AF_INET:
             return sockaddr[0]
