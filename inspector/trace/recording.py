@@ -49,6 +49,8 @@ MAX_LINE_BYTES = 16 * MiB
 #: seconds (1e12 s is 31,000 years), counts and ids fit a double exactly.
 MAX_SECONDS = 1e12
 MAX_INTEGER = 1 << 53
+#: Bad header or meta fields reported one by one; past this they are only counted.
+MAX_FIELD_PROBLEMS = 20
 #: Wall-clock times (header ``start_time``/``end_time``) from 1970 up to the year 5000.
 _MAX_WALL_TIME = 95_617_584_000.0
 
@@ -262,6 +264,7 @@ class RecordingReader:
         self.trace = trace
         self.line = 0
         self.done = False
+        self._field_problems = 0
         try:
             self._file: IO[bytes] | None = open_regular_file(self.path, "recording", max_bytes)
         except FileRefused as exc:
@@ -295,13 +298,21 @@ class RecordingReader:
         return None if len(raw) > MAX_LINE_BYTES else raw
 
     def _field_problem(self, problem: str) -> None:
-        self.trace.problems.append(f"{self.path}, line {self.line or 1}: {problem}; ignored it")
+        self._field_problems += 1
+        if self._field_problems <= MAX_FIELD_PROBLEMS:
+            self.trace.problems.append(f"{self.path}, line {self.line or 1}: {problem}; ignored it")
+
+    def _finish(self) -> None:
+        self.done = True
+        hidden = self._field_problems - MAX_FIELD_PROBLEMS
+        if hidden > 0:
+            self.trace.problems.append(f"{self.path}: {hidden} more bad header or meta fields ignored")
 
     def _stop(self, problem: str) -> None:
         loaded = sum(self.trace.totals().values())
         self.trace.problems.append(f"{self.path}, line {self.line}: {problem}; loaded the "
                                    f"{loaded} events before it and ignored the rest")
-        self.done = True
+        self._finish()
 
     def read(self, max_lines: int = 10_000, max_bytes: int = 4 * MiB) -> bool:
         """Add up to ``max_lines`` lines (or about ``max_bytes``); True once finished."""
@@ -317,7 +328,7 @@ class RecordingReader:
                 self._stop(f"the file could not be read on ({exc.strerror or exc})")
                 return True
             if raw == b"":
-                self.done = True
+                self._finish()
                 return True
             self.line += 1
             if raw is None:

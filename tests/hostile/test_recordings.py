@@ -456,3 +456,12 @@ def test_the_redactor_masks_a_secret_split_at_every_byte() -> None:
             obj = redactor.to_json(ev.BytesIn(seq=seq, conn=1, size=len(piece), data=piece))
             out += base64.b64decode(obj["data"])
         assert out == b"NICK a\r\n@t=1 :x!y@z pass ***\r\nPRIVMSG #c :PASS is a word\r\n", cut
+
+
+def test_a_flood_of_bad_meta_fields_is_reported_briefly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "flood.jsonl"
+    path.write_bytes(HEADER + b'{"meta":{"missed":-1}}\n' * 10_000 + _turns(2))
+    trace = _check_opens(path, capsys)
+    assert trace is not None and sum(trace.totals().values()) == 2
+    assert len(trace.problems) == 21, len(trace.problems)
+    assert "9980 more bad header or meta fields ignored" in trace.problems[-1]
