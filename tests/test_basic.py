@@ -1,6 +1,6 @@
 """Framing receivers: lines, raw mode, netstrings and length-prefixed strings.
 
-The parsing tests feed bytes through a small in-memory transport; hypothesis cuts the
+The parsing tests feed bytes through ``inspector.testing.StringTransport``; hypothesis cuts the
 stream at random places, so every split and merge of messages is tried. The loopback
 tests at the end run the same receivers over real sockets on every reactor.
 """
@@ -24,34 +24,11 @@ from inspector.protocols.basic import (
     NetstringReceiver,
     StringTooLongError,
 )
-
-
-class MemoryTransport:
-    """Records writes and closes; enough of a transport for parsing tests."""
-
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.disconnecting = False
-        self.paused = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def loseConnection(self) -> None:
-        self.disconnecting = True
-
-    def pauseProducing(self) -> None:
-        self.paused = True
-
-    def resumeProducing(self) -> None:
-        self.paused = False
-
-    def stopProducing(self) -> None:
-        self.disconnecting = True
+from inspector.testing import StringTransport
 
 
 def connect(protocol):
-    protocol.makeConnection(MemoryTransport())
+    protocol.makeConnection(StringTransport())
     return protocol
 
 
@@ -232,20 +209,20 @@ def test_paused_receiver_holds_lines_until_resumed():
 
     p = connect(PauseAtTwo())
     p.dataReceived(b"1\r\n2\r\n3\r\n4")
-    assert p.lines == [b"1", b"2"] and p.transport.paused
+    assert p.lines == [b"1", b"2"] and p.transport.producerState == "paused"
     p.dataReceived(b"\r\n")
     assert p.lines == [b"1", b"2"]
     p.resumeProducing()
-    assert p.lines == [b"1", b"2", b"3", b"4"] and not p.transport.paused
+    assert p.lines == [b"1", b"2", b"3", b"4"] and p.transport.producerState == "producing"
 
 
 def test_send_line_appends_the_delimiter_and_rejects_text():
     p = connect(Lines())
     p.sendLine(b"hello")
-    assert bytes(p.transport.written) == b"hello\r\n"
+    assert p.transport.value() == b"hello\r\n"
     with pytest.raises(TypeError, match="bytes"):
         p.sendLine("hello")
-    assert bytes(p.transport.written) == b"hello\r\n"
+    assert p.transport.value() == b"hello\r\n"
 
 
 def test_raw_mode_without_raw_data_received_is_a_clear_error():
@@ -318,7 +295,7 @@ def test_netstrings_survive_any_split(strings, cut_at):
     for s in strings:
         sender.sendString(s)
     p = connect(Strings())
-    feed(p, bytes(sender.transport.written), cut_at)
+    feed(p, sender.transport.value(), cut_at)
     assert p.strings == strings
     assert not p.brokenPeer
 
@@ -327,7 +304,7 @@ def test_netstring_wire_format():
     p = connect(Strings())
     p.sendString(b"hello")
     p.sendString(b"")
-    assert bytes(p.transport.written) == b"5:hello,0:,"
+    assert p.transport.value() == b"5:hello,0:,"
 
 
 @pytest.mark.parametrize(
@@ -402,21 +379,21 @@ def test_length_prefixed_strings_survive_any_split(base, strings, cut_at):
     for s in strings:
         sender.sendString(s)
     p = connect(cls())
-    feed(p, bytes(sender.transport.written), cut_at)
+    feed(p, sender.transport.value(), cut_at)
     assert p.strings == strings
 
 
 def test_int32_wire_format_is_big_endian():
     p = connect(int_receiver(Int32StringReceiver)())
     p.sendString(b"abc")
-    assert bytes(p.transport.written) == b"\x00\x00\x00\x03abc"
+    assert p.transport.value() == b"\x00\x00\x00\x03abc"
 
 
 def test_a_string_too_long_for_the_prefix_is_refused_before_writing():
     p = connect(int_receiver(Int8StringReceiver)())
     with pytest.raises(StringTooLongError):
         p.sendString(b"x" * 256)
-    assert p.transport.written == b""
+    assert p.transport.value() == b""
 
 
 def test_an_announced_length_over_max_length_drops_the_connection():
@@ -488,7 +465,7 @@ def test_receivers_parse_a_stream_cut_by_real_sockets(reactor, run, server):
         sender = connect(server())
         for s in expected:
             sender.sendString(s)
-        stream = bytes(sender.transport.written)
+        stream = sender.transport.value()
     factory = Factory.forProtocol(_record_until_closed(server))
     factory.results = Deferred()
 
