@@ -1,7 +1,8 @@
 """Helpers shared by the echo/QOTD/finger/catalogue/command tests.
 
-``MemoryTransport`` is only for the parser property tests (hypothesis feeds bytes cut
-at random points); every behaviour is also tested over real loopback sockets.
+The parser property tests (hypothesis feeds bytes cut at random points) use
+``inspector.testing.StringTransport``; every behaviour is also tested over real
+loopback sockets.
 """
 
 from __future__ import annotations
@@ -10,22 +11,6 @@ import socket
 import socketserver
 import threading
 from typing import Any, Callable
-
-
-class MemoryTransport:
-    """Records writes and closes: enough of a transport to drive a parser."""
-
-    def __init__(self) -> None:
-        self.written = bytearray()
-        self.disconnecting = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def loseConnection(self) -> None:
-        self.disconnecting = True
-
-    abortConnection = loseConnection
 
 
 def feed(protocol: Any, data: bytes, cuts: list[int]) -> None:

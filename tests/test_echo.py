@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_support import MemoryTransport, ThreadedServer, feed, hammer, in_thread
+from apps_support import ThreadedServer, feed, hammer, in_thread
 from inspector.defer import Deferred, DeferredList
 from inspector.error import ConnectionDone
 from inspector.protocols.echo import (
@@ -24,17 +24,8 @@ from inspector.protocols.echo import (
     EchoReply,
     EchoUDP,
 )
-
-
-class Clock:
-    """A clock that moves one second per reading, so round trips are predictable."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def seconds(self) -> float:
-        self.now += 1.0
-        return self.now
+from inspector.task import Clock
+from inspector.testing import StringTransport
 
 
 # ------------------------------------------------------- the client's line parsing
@@ -47,13 +38,15 @@ class Clock:
     st.booleans(),
 )
 def test_client_matches_replies_to_lines_whatever_the_cuts(lines, cuts, bare_lf) -> None:
-    client = EchoClient(Clock())
-    transport = MemoryTransport()
+    clock = Clock()
+    client = EchoClient(clock)
+    transport = StringTransport()
     client.makeConnection(transport)
     replies: list[EchoReply] = []
     for line in lines:
         client.send_line(line).addCallback(replies.append)
-    echoed = bytes(transport.written)
+    clock.advance(1)  # the replies come back a second later
+    echoed = transport.value()
     assert echoed == b"".join(line.encode() + b"\r\n" for line in lines)
     if bare_lf:  # a server answering with bare LF is understood as well
         echoed = echoed.replace(b"\r\n", b"\n")
@@ -64,7 +57,7 @@ def test_client_matches_replies_to_lines_whatever_the_cuts(lines, cuts, bare_lf)
 
 def test_client_refuses_text_that_is_not_one_line() -> None:
     client = EchoClient(Clock())
-    client.makeConnection(MemoryTransport())
+    client.makeConnection(StringTransport())
     with pytest.raises(ValueError, match="must not contain CR or LF"):
         client.send_line("two\nlines")
     with pytest.raises(ValueError, match="cannot be encoded"):

@@ -1,6 +1,6 @@
 """Finger (RFC 1288): query parsing, the user database, the server and the client.
 
-The parser tests feed bytes through an in-memory transport (hypothesis cuts them at
+The parser tests feed bytes through a StringTransport (hypothesis cuts them at
 random points); every behaviour a user sees is also checked over loopback sockets on
 every reactor, against plain-socket peers as well as our own.
 """
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_support import MemoryTransport, ThreadedServer, feed, hammer, in_thread, read_until_closed
+from apps_support import ThreadedServer, feed, hammer, in_thread, read_until_closed
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.protocols.finger import (
     MAX_QUERY,
@@ -27,6 +27,7 @@ from inspector.protocols.finger import (
     finger,
     parse_query,
 )
+from inspector.testing import StringTransport
 
 USERS = {
     "alice": "Alice Liddell\nPlan: follow the white rabbit",
@@ -110,9 +111,9 @@ def test_any_user_file_loads_or_fails_with_a_user_file_error(tmp_path_factory, t
 # ------------------------------------------------------- the server, bytes at random cuts
 
 
-def server_reply(data: bytes, cuts: list[int]) -> MemoryTransport:
+def server_reply(data: bytes, cuts: list[int]) -> StringTransport:
     protocol = FingerFactory(USERS).buildProtocol(None)
-    transport = MemoryTransport()
+    transport = StringTransport()
     protocol.makeConnection(transport)
     feed(protocol, data, cuts)
     return transport
@@ -123,13 +124,13 @@ def server_reply(data: bytes, cuts: list[int]) -> MemoryTransport:
 def test_server_reply_does_not_depend_on_how_bytes_are_cut(data: bytes, cuts: list[int]) -> None:
     whole = server_reply(data, [])
     split = server_reply(data, cuts)
-    assert split.written == whole.written
+    assert split.value() == whole.value()
     assert split.disconnecting == whole.disconnecting
     # Exactly one reply, then a close -- or still waiting for the end of the line.
     if whole.disconnecting:
-        assert whole.written.endswith(b"\r\n")
+        assert whole.value().endswith(b"\r\n")
     else:
-        assert whole.written == b"" and b"\n" not in data and len(data) <= MAX_QUERY + 1
+        assert whole.value() == b"" and b"\n" not in data and len(data) <= MAX_QUERY + 1
 
 
 @settings(max_examples=100, deadline=None)
@@ -137,8 +138,8 @@ def test_server_reply_does_not_depend_on_how_bytes_are_cut(data: bytes, cuts: li
 def test_valid_queries_answer_the_same_with_crlf_or_lf(query: str, cuts: list[int]) -> None:
     crlf = server_reply(query.encode() + b"\r\n", cuts)
     lf = server_reply(query.encode() + b"\n", cuts)
-    assert crlf.written == lf.written
-    assert crlf.written.decode().replace("\r\n", "\n").rstrip("\n") == answer(
+    assert crlf.value() == lf.value()
+    assert crlf.value().decode().replace("\r\n", "\n").rstrip("\n") == answer(
         UserDatabase(USERS), parse_query(query.encode())
     )
 

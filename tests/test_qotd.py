@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zope.interface.verify import verifyObject
 
-from apps_support import MemoryTransport, ThreadedServer, feed, hammer, in_thread, read_until_closed
+from apps_support import ThreadedServer, feed, hammer, in_thread, read_until_closed
 from inspector import data
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.interfaces import IQuoter
@@ -32,6 +32,7 @@ from inspector.protocols.qotd import (
     get_quote_udp,
     parse_fortunes,
 )
+from inspector.testing import StringTransport
 
 # ------------------------------------------------------------------------- quoters
 
@@ -120,7 +121,7 @@ def test_collecting_client_gets_the_same_bytes_whatever_the_cuts(data, cuts) -> 
 
     factory = CollectingClientFactory(limit=1000)
     protocol = factory.buildProtocol(None)
-    protocol.makeConnection(MemoryTransport())
+    protocol.makeConnection(StringTransport())
     feed(protocol, data, cuts)
     protocol.connectionLost(Failure(ConnectionDone()))
     results: list = []
