@@ -378,7 +378,7 @@ class UDPServerEndpoint:
     ``listenUDP`` does, and gives a Deferred of the port.
     """
 
-    def __init__(self, reactor: Any, port: int, interface: str | None = None, maxPacketSize: int = 8192) -> None:
+    def __init__(self, reactor: Any, port: int, interface: str | None = None, maxPacketSize: int = 65535) -> None:
         self._reactor = reactor
         self._port = port
         self._interface = "127.0.0.1" if interface is None else interface
@@ -584,7 +584,7 @@ def serverFromString(reactor: Any, description: str) -> Any:
     port = _port(args, description)
     interface = _interface(args, type_name, description)
     if type_name == "udp":
-        size = _integer(args.get("maxPacketSize", "8192"), "maxPacketSize", description, 1, 65535)
+        size = _integer(args.get("maxPacketSize", "65535"), "maxPacketSize", description, 1, 65535)
         return UDPServerEndpoint(reactor, port, interface=interface, maxPacketSize=size)
     backlog = _integer(args.get("backlog", str(socket.SOMAXCONN)), "backlog", description, 1, 1 << 16)
     return _SERVER_CLASSES[type_name](reactor, port, backlog=backlog, interface=interface)

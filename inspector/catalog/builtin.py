@@ -9,6 +9,7 @@ from inspector.catalog.checks import (
     check_finger_query,
     check_host,
     check_port,
+    check_positive,
     check_quote_file,
     check_seconds,
     check_server_endpoint,
@@ -30,14 +31,17 @@ ENDPOINT = Param("endpoint", "str", None,
                  replaces=("port", "interface"))
 HOST = Param("host", "str", "127.0.0.1", "server to connect to (name or address)", check_host)
 TIMEOUT = Param("timeout", "float", 10.0, "seconds to wait for the server to accept", check_seconds)
+MAX_CONNECTIONS = Param("max_connections", "int", None,
+                        "most clients at once (default: 1024, kept below the descriptor limit)",
+                        check_positive, optional=True)
 REPLY_TIMEOUT = Param("reply_timeout", "float", 10.0, "seconds to wait for each line's echo",
                       check_seconds)
 
 
 def server_params(default_port: int, *extra: Param, tcp: bool = True) -> tuple[Param, ...]:
-    """Port and interface, then ``extra``, then (over TCP) an endpoint string."""
+    """Port and interface, then ``extra``, then (over TCP) a connection cap and an endpoint string."""
     port = Param("port", "int", default_port, "port to listen on (0: any free port)", check_server_port)
-    return (port, INTERFACE, *extra, *((ENDPOINT,) if tcp else ()))
+    return (port, INTERFACE, *extra, *((MAX_CONNECTIONS, ENDPOINT) if tcp else ()))
 
 
 def client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
@@ -47,13 +51,14 @@ def client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
 
 
 def _start_echo_server(
-    entry: Entry, reactor: Any, port: int, interface: str, endpoint: str | None = None
+    entry: Entry, reactor: Any, port: int, interface: str, max_connections: int | None = None,
+    endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.echo import EchoFactory, EchoUDP
 
     if entry.transport == "udp":
         return listen_udp(entry, reactor, EchoUDP(), port, interface)
-    return listen_tcp(entry, reactor, EchoFactory(), port, interface, endpoint)
+    return listen_tcp(entry, reactor, EchoFactory(max_connections=max_connections), port, interface, endpoint)
 
 
 def _start_echo_client(
@@ -174,14 +179,14 @@ def _make_quoter(quote: str | None, quote_file: str | None) -> Any:
 
 def _start_qotd_server(
     entry: Entry, reactor: Any, port: int, interface: str, quote_file: str | None, quote: str | None,
-    endpoint: str | None = None,
+    max_connections: int | None = None, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.qotd import QOTDUDP, QOTDFactory
 
     quoter = _make_quoter(quote, quote_file)
     if entry.transport == "udp":
         return listen_udp(entry, reactor, QOTDUDP(quoter), port, interface)
-    return listen_tcp(entry, reactor, QOTDFactory(quoter), port, interface, endpoint)
+    return listen_tcp(entry, reactor, QOTDFactory(quoter, reactor, max_connections=max_connections), port, interface, endpoint)
 
 
 def _start_qotd_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:
@@ -202,12 +207,12 @@ DEMO_USERS = {
 
 def _start_finger_server(
     entry: Entry, reactor: Any, port: int, interface: str, users_file: str | None,
-    idle_timeout: float, endpoint: str | None = None,
+    idle_timeout: float, max_connections: int | None = None, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.finger import FingerFactory, UserDatabase
 
     users = UserDatabase.from_file(users_file) if users_file else UserDatabase(DEMO_USERS)
-    factory = FingerFactory(users, reactor, idle_timeout)
+    factory = FingerFactory(users, reactor, idle_timeout, max_connections=max_connections)
     return listen_tcp(entry, reactor, factory, port, interface, endpoint)
 
 

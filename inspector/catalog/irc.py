@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from inspector.catalog.builtin import client_params, server_params
-from inspector.catalog.checks import check_channel, check_nick, check_positive, check_seconds
+from inspector.catalog.checks import check_channel, check_nick, check_seconds
 from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, listen_tcp
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred, succeed
@@ -19,7 +19,7 @@ __all__ = ["IRC_COMMANDS", "irc_entries"]
 
 def _start_irc_server(
     entry: Entry, reactor: Any, port: int, interface: str, motd: str | None,
-    max_connections: int, endpoint: str | None = None,
+    max_connections: int | None = None, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.irc import IRCServerFactory
 
@@ -268,8 +268,6 @@ def irc_entries() -> list[Entry]:
               server_params(
                   6667,
                   Param("motd", "str", None, "message of the day (none: 422)", optional=True),
-                  Param("max_connections", "int", 1024, "most clients at once",
-                        check_positive),
               ), _start_irc_server),
         Entry("irc", "client", "tcp", "IRC client",
               "Joins a channel; typed lines go to it (/me, /join, /msg, /nick, /quote, /quit).",
