@@ -244,20 +244,26 @@ class ClientHandle(Handle):
 def listen_tcp(
     entry: Entry, reactor: Any, factory: Any, port: int, interface: str, endpoint: str | None
 ) -> ServerHandle:
-    """Listen with ``factory`` on ``endpoint`` (a string) or ``interface:port``."""
-    handle = ServerHandle(entry, entry.title.lower(), factory)
+    """Listen with ``factory`` on ``endpoint`` (a string) or ``interface:port``.
+
+    The handle (and its ``done`` Deferred) is made only once listening worked, so a
+    busy port leaves no Deferred behind that would look pending forever.
+    """
     if not endpoint:
-        handle.listening(reactor.listenTCP(port, factory, interface=interface))
+        listening_port = reactor.listenTCP(port, factory, interface=interface)
+        handle = ServerHandle(entry, entry.title.lower(), factory)
+        handle.listening(listening_port)
         return handle
     from inspector.endpoints import serverFromString
 
     outcome: list[Any] = []
     listening = serverFromString(reactor, endpoint).listen(factory)
     listening.addBoth(outcome.append)
+    if outcome and isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    handle = ServerHandle(entry, entry.title.lower(), factory)
     if not outcome:  # an endpoint that listens later: record the port when it does
         listening.addCallback(handle.listening)
-    elif isinstance(outcome[0], Failure):
-        outcome[0].raiseException()
     else:
         handle.listening(outcome[0])
     return handle
@@ -265,8 +271,9 @@ def listen_tcp(
 
 def listen_udp(entry: Entry, reactor: Any, protocol: Any, port: int, interface: str) -> ServerHandle:
     """Bind the datagram ``protocol`` to ``interface:port``."""
+    listening_port = reactor.listenUDP(port, protocol, interface=interface)
     handle = ServerHandle(entry, entry.title.lower())
-    handle.listening(reactor.listenUDP(port, protocol, interface=interface))
+    handle.listening(listening_port)
     return handle
 
 
