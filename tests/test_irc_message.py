@@ -28,6 +28,7 @@ from inspector.protocols.irc import (
     symbolic_to_numeric,
     unescape_tag_value,
 )
+from inspector.testing import StringTransport
 
 # ---------------------------------------------------------------- parsing
 
@@ -326,15 +327,11 @@ def test_split_text_on_newlines_only() -> None:
 # ---------------------------------------------------------------- framing
 
 
-class _Transport:
-    disconnecting = False
-
-
 class _Recorder(IRCLineProtocol):
     MAX_LENGTH = 32
 
     def __init__(self) -> None:
-        self.transport = _Transport()
+        self.transport = StringTransport()
         self.events: list[tuple[str, object]] = []
 
     def message_received(self, message: Message) -> None:
