@@ -29,6 +29,7 @@ from inspector.defer import (
 )
 from inspector.error import TimeoutError
 from inspector.failure import Failure, NoCurrentExceptionError
+from inspector.task import Clock
 
 
 def outcome(d: Deferred[Any]) -> Any:
@@ -48,40 +49,6 @@ def failure_of(d: Deferred[Any]) -> Failure:
     result = outcome(d)
     assert isinstance(result, Failure), f"expected a Failure, got {result!r}"
     return result
-
-
-class FakeClock:
-    """Just enough of IReactorTime for addTimeout: callLater and a hand-moved clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.calls: list[FakeCall] = []
-
-    def callLater(self, delay: float, f: Callable[..., Any], *args: Any, **kw: Any) -> "FakeCall":
-        call = FakeCall(self, self.now + delay, f, args, kw)
-        self.calls.append(call)
-        return call
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        for call in sorted(self.calls, key=lambda c: c.time):
-            if call.time <= self.now and call.active():
-                self.calls.remove(call)
-                call.called = True
-                call.f(*call.args, **call.kw)
-
-
-class FakeCall:
-    def __init__(self, clock: FakeClock, time: float, f: Callable[..., Any], args: tuple, kw: dict) -> None:
-        self.clock, self.time, self.f, self.args, self.kw = clock, time, f, args, kw
-        self.called = self.cancelled = False
-
-    def active(self) -> bool:
-        return not (self.called or self.cancelled)
-
-    def cancel(self) -> None:
-        self.cancelled = True
-        self.clock.calls.remove(self)
 
 
 # -- adding callbacks and the flow of results ---------------------------------------------
@@ -406,7 +373,7 @@ def test_cancel_after_result_does_nothing() -> None:
 
 
 def test_add_timeout_cancels_and_reports_timeout_error() -> None:
-    clock = FakeClock()
+    clock = Clock()
     cancelled = []
     d: Deferred[int] = Deferred(cancelled.append)
     d.addTimeout(5, clock)
@@ -419,7 +386,7 @@ def test_add_timeout_cancels_and_reports_timeout_error() -> None:
 
 
 def test_add_timeout_result_in_time_cancels_the_timer() -> None:
-    clock = FakeClock()
+    clock = Clock()
     d: Deferred[int] = Deferred()
     d.addTimeout(5, clock)
     d.callback("quick")
@@ -429,7 +396,7 @@ def test_add_timeout_result_in_time_cancels_the_timer() -> None:
 
 
 def test_add_timeout_on_timeout_cancel_chooses_the_result() -> None:
-    clock = FakeClock()
+    clock = Clock()
     d: Deferred[int] = Deferred()
     d.addTimeout(1, clock, onTimeoutCancel=lambda result, timeout: ("timed out", timeout, result.type))
     clock.advance(1)
@@ -437,7 +404,7 @@ def test_add_timeout_on_timeout_cancel_chooses_the_result() -> None:
 
 
 def test_add_timeout_user_cancel_stays_cancelled_error() -> None:
-    clock = FakeClock()
+    clock = Clock()
     d: Deferred[int] = Deferred()
     d.addTimeout(1, clock)
     d.cancel()
