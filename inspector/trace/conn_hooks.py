@@ -178,6 +178,8 @@ class ConnectionHooks:
         cid = self._conn_of.get(id(transport)) or self._adopt(transport)
         conn = self._conn_state[cid]
         protocol = getattr(transport, "protocol", None)
+        while getattr(protocol, "wrappedProtocol", None) is not None:  # a policies wrapper:
+            protocol = protocol.wrappedProtocol  # name the protocol the user wrote
         self._emit(ev.ConnectionOpened(
             0, _now(), conn.reactor, self.turn, cid, role, kind,
             type(protocol).__name__ if protocol is not None else "",
@@ -296,6 +298,8 @@ class ConnectionHooks:
     def message(self, protocol: Any, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
         transport = getattr(protocol, "transport", None)
+        while getattr(transport, "wrappedProtocol", None) is not None:  # a policies wrapper
+            transport = transport.transport  # stands in for the connection's real transport
         self._capture((MESSAGE, id(transport) if transport is not None else 0,
                           type(protocol).__name__, kind, text, direction,
                           self._stamp or self._stamp_now()))
