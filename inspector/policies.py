@@ -527,7 +527,9 @@ class LimitTotalConnectionsFactory(ServerFactory):
 class TimeoutProtocol(ProtocolWrapper):
     """Closes its connection after ``timeoutPeriod`` seconds without traffic either way."""
 
-    def __init__(self, factory: "TimeoutFactory", wrappedProtocol: IProtocol, timeoutPeriod: float | None) -> None:
+    def __init__(
+        self, factory: "TimeoutFactory", wrappedProtocol: IProtocol, timeoutPeriod: float | None
+    ) -> None:
         ProtocolWrapper.__init__(self, factory, wrappedProtocol)
         self.timeoutCall: IDelayedCall | None = None
         self.timeoutPeriod: float | None = None
@@ -683,7 +685,9 @@ class TrafficLoggingFactory(WrappingFactory):
 
     _counter = 0
 
-    def __init__(self, wrappedFactory: IProtocolFactory, logfilePrefix: str, lengthLimit: int | None = None) -> None:
+    def __init__(
+        self, wrappedFactory: IProtocolFactory, logfilePrefix: str, lengthLimit: int | None = None
+    ) -> None:
         self.logfilePrefix = logfilePrefix
         self.lengthLimit = lengthLimit
         WrappingFactory.__init__(self, wrappedFactory)

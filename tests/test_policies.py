@@ -23,12 +23,14 @@ from inspector.policies import (
     LimitConnectionsByPeer,
     LimitTotalConnectionsFactory,
     ProtocolWrapper,
+    SpewingFactory,
     ThrottlingFactory,
+    TimeoutFactory,
     TimeoutMixin,
     TrafficLoggingFactory,
     WrappingFactory,
 )
-from inspector.protocol import ClientFactory, Factory, Protocol, ServerFactory
+from inspector.protocol import ClientFactory, Factory, Protocol
 from inspector.protocols.basic import LineReceiver
 from inspector.task import Clock
 from inspector.testing import StringTransport, StringTransportWithDisconnection
@@ -229,7 +231,9 @@ class Lines(LineReceiver):
         self.sendLine(line.upper())
 
 
-def test_a_wrapped_connection_is_traced_under_the_wrapped_protocols_name(reactor: Any, run: Any, tracing: Any) -> None:
+def test_a_wrapped_connection_is_traced_under_the_wrapped_protocols_name(
+    reactor: Any, run: Any, tracing: Any
+) -> None:
     wrapping = WrappingFactory(Factory.forProtocol(Lines))
 
     async def scenario() -> None:
@@ -384,6 +388,47 @@ def test_an_idle_real_connection_is_closed_by_the_default_timeout(reactor: Any, 
     assert reason.check(error.ConnectionDone)
 
 
+def _timed(clock: Clock, period: float) -> tuple[Any, StringTransport]:
+    factory = TimeoutFactory(Factory.forProtocol(Echo), timeoutPeriod=period)
+    factory.clock = clock
+    p = factory.buildProtocol(ADDR)
+    transport = StringTransportWithDisconnection()
+    transport.protocol = p
+    p.makeConnection(transport)
+    return p, transport
+
+
+def test_timeout_factory_closes_after_silence_either_way() -> None:
+    clock = Clock()
+    p, transport = _timed(clock, 3)
+    clock.pump([0, 1, 1])
+    p.dataReceived(b"in")  # received and echoed: traffic both ways
+    clock.pump([0, 1, 1])
+    p.wrappedProtocol.transport.write(b"out")
+    clock.pump([0, 1, 1])
+    assert transport.connected
+    clock.advance(1)
+    assert not transport.connected and transport.value() == b"inout"
+    assert clock.getDelayedCalls() == []
+
+
+def test_timeout_factory_cancelTimeout_keeps_the_connection() -> None:
+    clock = Clock()
+    p, transport = _timed(clock, 3)
+    p.cancelTimeout()
+    p.cancelTimeout()  # twice is harmless
+    clock.advance(10)
+    assert transport.connected and clock.getDelayedCalls() == []
+
+
+def test_spewing_factory_logs_both_directions(caplog: Any) -> None:
+    p = SpewingFactory(Factory.forProtocol(Echo)).buildProtocol(ADDR)
+    p.makeConnection(StringTransport())
+    with caplog.at_level("INFO", logger="inspector"):
+        p.dataReceived(b"abc")
+    assert [r.getMessage() for r in caplog.records] == ["Received: b'abc'", "Sending: b'abc'"]
+
+
 # ----------------------------------------------------------- connection-count limits
 
 
@@ -489,7 +534,7 @@ class Paused(Protocol):
         pass
 
 
-def _throttled(clock: Clock, **limits: Any) -> tuple[ThrottlingFactory, Any, StringTransportWithDisconnection]:
+def _throttled(clock: Clock, **limits: Any) -> tuple[ThrottlingFactory, Any, StringTransport]:
     factory = ThrottlingFactory(Factory.forProtocol(Paused), **limits)
     factory.clock = clock
     p = factory.buildProtocol(ADDR)
