@@ -1,7 +1,7 @@
 """ReconnectingClientFactory: back-off arithmetic, giving up, and real reconnection.
 
-The arithmetic tests drive the factory with a hand-cranked clock (written here) so the
-schedule can be read exactly; the loopback tests reconnect over real sockets on every
+The arithmetic tests drive the factory with ``inspector.task.Clock`` so the schedule can
+be read exactly; the loopback tests reconnect over real sockets on every
 reactor.
 """
 
@@ -13,41 +13,20 @@ import pytest
 
 from inspector.error import NotConnectingError
 from inspector.protocol import ReconnectingClientFactory
+from inspector.task import Clock
 
 
-class ManualClock:
-    """A clock whose time moves only when told to; records every callLater delay."""
+def asked_delays(clock: Clock) -> list[float]:
+    """Note every delay passed to ``clock.callLater`` (a spy: the calls still run on the clock)."""
+    delays: list[float] = []
+    schedule = clock.callLater
 
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.calls: list[list] = []  # [when, fn, cancelled]
-        self.delays: list[float] = []
+    def callLater(delay, fn, *args, **kw):
+        delays.append(delay)
+        return schedule(delay, fn, *args, **kw)
 
-    def callLater(self, delay, fn, *args):
-        self.delays.append(delay)
-        entry = [self.now + delay, lambda: fn(*args), False]
-        self.calls.append(entry)
-        clock = self
-
-        class Handle:
-            def cancel(self) -> None:
-                entry[2] = True
-
-            def active(self) -> bool:
-                return not entry[2] and entry in clock.calls
-
-        return Handle()
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-        due = [c for c in self.calls if c[0] <= self.now]
-        self.calls = [c for c in self.calls if c[0] > self.now]
-        for when, fn, cancelled in sorted(due, key=lambda c: c[0]):
-            if not cancelled:
-                fn()
-
-    def pending(self) -> int:
-        return sum(1 for c in self.calls if not c[2])
+    clock.callLater = callLater
+    return delays
 
 
 class CountingConnector:
@@ -69,9 +48,9 @@ class CountingConnector:
         self.stopped += 1
 
 
-def make_factory(**attrs) -> tuple[ReconnectingClientFactory, ManualClock]:
+def make_factory(**attrs) -> tuple[ReconnectingClientFactory, Clock]:
     factory = ReconnectingClientFactory()
-    factory.clock = ManualClock()
+    factory.clock = Clock()
     for name, value in attrs.items():
         setattr(factory, name, value)
     return factory, factory.clock
@@ -79,24 +58,26 @@ def make_factory(**attrs) -> tuple[ReconnectingClientFactory, ManualClock]:
 
 def test_delays_grow_by_factor_up_to_max_delay_without_jitter():
     factory, clock = make_factory(initialDelay=1.0, factor=2.0, jitter=0, maxDelay=10)
+    delays = asked_delays(clock)
     connector = CountingConnector()
     for _ in range(6):
         connector.connecting = False
         factory.clientConnectionFailed(connector, None)
         clock.advance(100)
-    assert clock.delays == [2.0, 4.0, 8.0, 10, 10, 10]
+    assert delays == [2.0, 4.0, 8.0, 10, 10, 10]
     assert connector.attempts == 6
 
 
 def test_jitter_scatters_delays_but_never_past_max_delay_or_below_zero():
     random.seed(1234)
     factory, clock = make_factory(initialDelay=1.0, factor=2.0, jitter=0.5, maxDelay=5)
+    delays = asked_delays(clock)
     connector = CountingConnector()
     for _ in range(40):
         factory.clientConnectionLost(connector, None)
         clock.advance(100)
-    assert len(set(clock.delays)) > 10  # really scattered
-    assert all(0.0 <= d <= 5 for d in clock.delays)
+    assert len(set(delays)) > 10  # really scattered
+    assert all(0.0 <= d <= 5 for d in delays)
 
 
 def test_max_retries_abandons_after_that_many_attempts():
@@ -106,11 +87,12 @@ def test_max_retries_abandons_after_that_many_attempts():
         factory.clientConnectionFailed(connector, None)
         clock.advance(1e6)
     assert connector.attempts == 3
-    assert clock.pending() == 0
+    assert clock.getDelayedCalls() == []
 
 
 def test_reset_delay_starts_the_back_off_again():
     factory, clock = make_factory(initialDelay=1.0, factor=3.0, jitter=0)
+    delays = asked_delays(clock)
     connector = CountingConnector()
     factory.clientConnectionFailed(connector, None)
     clock.advance(10)
@@ -118,7 +100,7 @@ def test_reset_delay_starts_the_back_off_again():
     clock.advance(10)
     factory.resetDelay()
     factory.clientConnectionLost(connector, None)
-    assert clock.delays == [3.0, 9.0, 3.0]
+    assert delays == [3.0, 9.0, 3.0]
     assert factory.retries == 1
 
 
@@ -130,7 +112,7 @@ def test_stop_trying_cancels_the_pending_retry_and_stops_the_attempt():
     clock.advance(1e6)
     assert connector.attempts == 0
     factory.clientConnectionLost(connector, None)  # later losses are not retried
-    assert clock.pending() == 0
+    assert clock.getDelayedCalls() == []
     # While an attempt is in progress, stopTrying stops it too.
     factory.resetDelay()
     factory.clientConnectionFailed(connector, None)
@@ -153,10 +135,11 @@ def test_a_subclass_initial_delay_is_where_back_off_starts():
         jitter = 0
 
     factory = Quick()
-    factory.clock = ManualClock()
+    factory.clock = Clock()
+    delays = asked_delays(factory.clock)
     assert factory.delay == 0.01
     factory.clientConnectionFailed(CountingConnector(), None)
-    assert factory.clock.delays == [0.02]
+    assert delays == [0.02]
 
 
 # ------------------------------------------------------------- over real sockets
