@@ -26,6 +26,63 @@ from inspector.protocols.irc.message import (
     is_valid_channel,
     is_valid_nick,
 )
+from inspector.protocols.irc.numerics import (
+    ERR_ALREADYREGISTRED,
+    ERR_CANNOTSENDTOCHAN,
+    ERR_CHANOPRIVSNEEDED,
+    ERR_ERRONEUSNICKNAME,
+    ERR_INPUTTOOLONG,
+    ERR_INVALIDCAPCMD,
+    ERR_NEEDMOREPARAMS,
+    ERR_NICKNAMEINUSE,
+    ERR_NOMOTD,
+    ERR_NONICKNAMEGIVEN,
+    ERR_NOORIGIN,
+    ERR_NORECIPIENT,
+    ERR_NOSUCHCHANNEL,
+    ERR_NOSUCHNICK,
+    ERR_NOTEXTTOSEND,
+    ERR_NOTONCHANNEL,
+    ERR_NOTREGISTERED,
+    ERR_PASSWDMISMATCH,
+    ERR_TOOMANYCHANNELS,
+    ERR_UMODEUNKNOWNFLAG,
+    ERR_UNKNOWNCOMMAND,
+    ERR_UNKNOWNMODE,
+    ERR_USERNOTINCHANNEL,
+    ERR_USERSDONTMATCH,
+    RPL_CHANNELMODEIS,
+    RPL_CREATED,
+    RPL_CREATIONTIME,
+    RPL_ENDOFBANLIST,
+    RPL_ENDOFMOTD,
+    RPL_ENDOFNAMES,
+    RPL_ENDOFWHO,
+    RPL_ENDOFWHOIS,
+    RPL_ISON,
+    RPL_ISUPPORT,
+    RPL_LIST,
+    RPL_LISTEND,
+    RPL_LISTSTART,
+    RPL_LUSERCHANNELS,
+    RPL_LUSERCLIENT,
+    RPL_LUSERME,
+    RPL_LUSERUNKNOWN,
+    RPL_MOTD,
+    RPL_MOTDSTART,
+    RPL_MYINFO,
+    RPL_NAMREPLY,
+    RPL_NOTOPIC,
+    RPL_TOPIC,
+    RPL_TOPICWHOTIME,
+    RPL_UMODEIS,
+    RPL_WELCOME,
+    RPL_WHOISCHANNELS,
+    RPL_WHOISSERVER,
+    RPL_WHOISUSER,
+    RPL_WHOREPLY,
+    RPL_YOURHOST,
+)
 
 log = logging.getLogger("inspector.irc.server")
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
@@ -280,13 +337,13 @@ class IRCServerProtocol(IRCLineProtocol):
         command = message.command
         if not self.registered and command not in _BEFORE_REGISTRATION:
             if command.isdigit() or not hasattr(self, "irc_" + command):
-                self.reply("421", command, "Unknown command")
+                self.reply(ERR_UNKNOWNCOMMAND, command, "Unknown command")
             else:
-                self.reply("451", "You have not registered")
+                self.reply(ERR_NOTREGISTERED, "You have not registered")
             return
         handler = getattr(self, "irc_" + command, None)
         if handler is None:
-            self.reply("421", command, "Unknown command")
+            self.reply(ERR_UNKNOWNCOMMAND, command, "Unknown command")
             return
         self._message = message
         try:
@@ -297,18 +354,18 @@ class IRCServerProtocol(IRCLineProtocol):
             self._message = None
 
     def bad_line_received(self, line: bytes, error: ParseError) -> None:
-        """Answer a line that is not an IRC message with 421 and go on."""
+        """Answer a line that is not an IRC message with ERR_UNKNOWNCOMMAND (421) and go on."""
         if self._closing or not self._take_token():
             return
         word = line.split(None, 1)[0] if line.split() else b"*"
         shown = "".join(ch for ch in word.decode("latin-1") if ch.isprintable() and ch != ":")[:32]
-        self.reply("421", shown or "*", f"Unknown command ({error.reason})")
+        self.reply(ERR_UNKNOWNCOMMAND, shown or "*", f"Unknown command ({error.reason})")
 
     def lineLengthExceeded(self, line: bytes) -> None:
-        """Answer an over-long line with 417, drop it, and keep the connection."""
+        """Answer an over-long line with ERR_INPUTTOOLONG (417), drop it, and keep the connection."""
         if self._closing or not self._take_token():
             return
-        self.reply("417", "Input line was too long")
+        self.reply(ERR_INPUTTOOLONG, "Input line was too long")
 
     def _as_received(self, params: list[str], index: int) -> str | bytes:
         """``params[index]`` of the message being handled, as bytes if it was not UTF-8.
@@ -364,7 +421,7 @@ class IRCServerProtocol(IRCLineProtocol):
     def irc_CAP(self, prefix: str | None, params: list[str]) -> None:
         """CAP LS/LIST (no capabilities offered), REQ (refused), END (registration resumes)."""
         if not params:
-            self.reply("461", "CAP", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "CAP", "Not enough parameters")
             return
         sub = params[0].upper()
         if sub == "LS":
@@ -381,30 +438,30 @@ class IRCServerProtocol(IRCLineProtocol):
             self._cap_negotiating = False
             self._maybe_register()
         else:
-            self.reply("410", params[0], "Invalid CAP command")
+            self.reply(ERR_INVALIDCAPCMD, params[0], "Invalid CAP command")
 
     def irc_PASS(self, prefix: str | None, params: list[str]) -> None:
         if not params:
-            self.reply("461", "PASS", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "PASS", "Not enough parameters")
         elif self.registered:
-            self.reply("462", "You may not reregister")
+            self.reply(ERR_ALREADYREGISTRED, "You may not reregister")
         else:
             self._password = params[0]
 
     def irc_NICK(self, prefix: str | None, params: list[str]) -> None:
-        """Choose or change nick: 431 none, 432 invalid, 433 taken; tell channel peers."""
+        """Choose or change nick: ERR_NONICKNAMEGIVEN, ERR_ERRONEUSNICKNAME or ERR_NICKNAMEINUSE; tell channel peers."""
         factory = self.factory
         if not params or not params[0]:
-            self.reply("431", "No nickname given")
+            self.reply(ERR_NONICKNAMEGIVEN, "No nickname given")
             return
         new = params[0]
         if not is_valid_nick(new, factory.nick_length):
-            self.reply("432", new, "Erroneous nickname")
+            self.reply(ERR_ERRONEUSNICKNAME, new, "Erroneous nickname")
             return
         key = irc_lower(new)
         holder = factory.users.get(key)
         if holder is not None and holder is not self:
-            self.reply("433", new, "Nickname is already in use")
+            self.reply(ERR_NICKNAMEINUSE, new, "Nickname is already in use")
             return
         if new == self.nick:
             return
@@ -426,10 +483,10 @@ class IRCServerProtocol(IRCLineProtocol):
 
     def irc_USER(self, prefix: str | None, params: list[str]) -> None:
         if self.registered:
-            self.reply("462", "You may not reregister")
+            self.reply(ERR_ALREADYREGISTRED, "You may not reregister")
             return
         if len(params) < 4 or not params[0]:
-            self.reply("461", "USER", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "USER", "Not enough parameters")
             return
         self.user = "".join(ch for ch in params[0] if ch.isalnum() or ch in "-_.[]{}`^|")[:10] or "user"
         self.realname = params[3]
@@ -440,43 +497,43 @@ class IRCServerProtocol(IRCLineProtocol):
             return
         factory = self.factory
         if factory.password is not None and self._password != factory.password:
-            self.reply("464", "Password incorrect")
+            self.reply(ERR_PASSWDMISMATCH, "Password incorrect")
             self.close("Bad password")
             return
         self.registered = True
         name = factory.server_name
-        self.reply("001", f"Welcome to the {factory.network} IRC Network {self.mask}")
-        self.reply("002", f"Your host is {name}, running version {_VERSION}")
-        self.reply("003", f"This server was created {factory.created}")
-        self.reply("004", name, _VERSION, "i", "mntov")
-        self.reply("005", *factory.isupport_tokens(), "are supported by this server")
+        self.reply(RPL_WELCOME, f"Welcome to the {factory.network} IRC Network {self.mask}")
+        self.reply(RPL_YOURHOST, f"Your host is {name}, running version {_VERSION}")
+        self.reply(RPL_CREATED, f"This server was created {factory.created}")
+        self.reply(RPL_MYINFO, name, _VERSION, "i", "mntov")
+        self.reply(RPL_ISUPPORT, *factory.isupport_tokens(), "are supported by this server")
         self.irc_LUSERS(None, [])
         self.irc_MOTD(None, [])
 
     def irc_LUSERS(self, prefix: str | None, params: list[str]) -> None:
         factory = self.factory
         users = sum(1 for user in factory.users.values() if user.registered)
-        self.reply("251", f"There are {users} users and 0 invisible on 1 servers")
+        self.reply(RPL_LUSERCLIENT, f"There are {users} users and 0 invisible on 1 servers")
         unknown = factory.connection_count - users
         if unknown > 0:
-            self.reply("253", str(unknown), "unknown connection(s)")
+            self.reply(RPL_LUSERUNKNOWN, str(unknown), "unknown connection(s)")
         if factory.channels:
-            self.reply("254", str(len(factory.channels)), "channels formed")
-        self.reply("255", f"I have {users} clients and 0 servers")
+            self.reply(RPL_LUSERCHANNELS, str(len(factory.channels)), "channels formed")
+        self.reply(RPL_LUSERME, f"I have {users} clients and 0 servers")
 
     def irc_MOTD(self, prefix: str | None, params: list[str]) -> None:
         motd = self.factory.motd
         if not motd:
-            self.reply("422", "MOTD File is missing")
+            self.reply(ERR_NOMOTD, "MOTD File is missing")
             return
-        self.reply("375", f"- {self.factory.server_name} Message of the day - ")
+        self.reply(RPL_MOTDSTART, f"- {self.factory.server_name} Message of the day - ")
         for text in motd:
-            self.reply("372", f"- {text}")
-        self.reply("376", "End of /MOTD command.")
+            self.reply(RPL_MOTD, f"- {text}")
+        self.reply(RPL_ENDOFMOTD, "End of /MOTD command.")
 
     def irc_PING(self, prefix: str | None, params: list[str]) -> None:
         if not params or not params[0]:
-            self.reply("409", "No origin specified")
+            self.reply(ERR_NOORIGIN, "No origin specified")
             return
         name = self.factory.server_name
         self.send_from(name, "PONG", name, params[-1])
@@ -522,24 +579,24 @@ class IRCServerProtocol(IRCLineProtocol):
         if not channel.members:
             self.factory.channels.pop(irc_lower(channel.name), None)
 
-    def _channel_or_403(self, name: str) -> Channel | None:
+    def _channel_or_error(self, name: str) -> Channel | None:
         channel = self.factory.channels.get(irc_lower(name))
         if channel is None:
-            self.reply("403", name, "No such channel")
+            self.reply(ERR_NOSUCHCHANNEL, name, "No such channel")
         return channel
 
     def _member_channel(self, name: str) -> Channel | None:
-        """The channel ``name`` if we are on it; otherwise reply 403 or 442 and return None."""
-        channel = self._channel_or_403(name)
+        """The channel ``name`` if we are on it; otherwise reply ERR_NOSUCHCHANNEL or ERR_NOTONCHANNEL and return None."""
+        channel = self._channel_or_error(name)
         if channel is not None and self not in channel.members:
-            self.reply("442", channel.name, "You're not on that channel")
+            self.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
             return None
         return channel
 
     def irc_JOIN(self, prefix: str | None, params: list[str]) -> None:
         """Join channels: JOIN to every member (us included), then topic and names."""
         if not params or not params[0]:
-            self.reply("461", "JOIN", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
             return
         if params[0] == "0":
             for channel in list(self.channels.values()):
@@ -553,10 +610,10 @@ class IRCServerProtocol(IRCLineProtocol):
             if key in self.channels:
                 continue
             if not is_valid_channel(name, factory.channel_length, _CHANTYPES):
-                self.reply("403", name, "No such channel")
+                self.reply(ERR_NOSUCHCHANNEL, name, "No such channel")
                 continue
             if len(self.channels) >= factory.max_channels_per_user:
-                self.reply("405", name, "You have joined too many channels")
+                self.reply(ERR_TOOMANYCHANNELS, name, "You have joined too many channels")
                 continue
             channel = factory.channels.get(key)
             if channel is None:
@@ -572,7 +629,7 @@ class IRCServerProtocol(IRCLineProtocol):
 
     def irc_PART(self, prefix: str | None, params: list[str]) -> None:
         if not params or not params[0]:
-            self.reply("461", "PART", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "PART", "Not enough parameters")
             return
         reason = self._as_received(params, 1) if len(params) > 1 else ""
         for name in params[0].split(","):
@@ -587,17 +644,17 @@ class IRCServerProtocol(IRCLineProtocol):
 
     def irc_KICK(self, prefix: str | None, params: list[str]) -> None:
         if len(params) < 2:
-            self.reply("461", "KICK", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "KICK", "Not enough parameters")
             return
         channel = self._member_channel(params[0])
         if channel is None:
             return
         if "o" not in channel.members[self]:
-            self.reply("482", channel.name, "You're not channel operator")
+            self.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
             return
         target = self.factory.users.get(irc_lower(params[1]))
         if target is None or target not in channel.members:
-            self.reply("441", params[1], channel.name, "They aren't on that channel")
+            self.reply(ERR_USERNOTINCHANNEL, params[1], channel.name, "They aren't on that channel")
             return
         reason = self._as_received(params, 2) if len(params) > 2 else self.nick
         channel.send(_line(self.mask, "KICK", (channel.name, target.nick, reason)))
@@ -605,7 +662,7 @@ class IRCServerProtocol(IRCLineProtocol):
 
     def irc_TOPIC(self, prefix: str | None, params: list[str]) -> None:
         if not params:
-            self.reply("461", "TOPIC", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "TOPIC", "Not enough parameters")
             return
         channel = self._member_channel(params[0])
         if channel is None:
@@ -614,10 +671,10 @@ class IRCServerProtocol(IRCLineProtocol):
             if channel.topic:
                 self._send_topic(channel)
             else:
-                self.reply("331", channel.name, "No topic is set")
+                self.reply(RPL_NOTOPIC, channel.name, "No topic is set")
             return
         if "t" in channel.flags and "o" not in channel.members[self]:
-            self.reply("482", channel.name, "You're not channel operator")
+            self.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
             return
         topic = self._as_received(params, 1)
         limit = self.factory.topic_length
@@ -627,11 +684,11 @@ class IRCServerProtocol(IRCLineProtocol):
         channel.send(_line(self.mask, "TOPIC", (channel.name, channel.topic)))
 
     def _send_topic(self, channel: Channel) -> None:
-        self.reply("332", channel.name, channel.topic)
-        self.reply("333", channel.name, channel.topic_setter, str(channel.topic_time))
+        self.reply(RPL_TOPIC, channel.name, channel.topic)
+        self.reply(RPL_TOPICWHOTIME, channel.name, channel.topic_setter, str(channel.topic_time))
 
     def _send_names(self, channel: Channel) -> None:
-        """353 lines (each kept under 512 bytes) and 366."""
+        """RPL_NAMREPLY lines (each kept under 512 bytes), then RPL_ENDOFNAMES."""
         name = self.factory.server_name
         head = len(f":{name} 353 {self.nick} = {channel.name} :".encode("utf-8")) + 2
         batch: list[str] = []
@@ -639,30 +696,30 @@ class IRCServerProtocol(IRCLineProtocol):
         for member in channel.members:
             shown = channel.prefixed_nick(member)
             if batch and size + len(shown) + 1 > MAX_LINE_LENGTH:
-                self.reply("353", "=", channel.name, " ".join(batch))
+                self.reply(RPL_NAMREPLY, "=", channel.name, " ".join(batch))
                 batch, size = [], head
             batch.append(shown)
             size += len(shown) + 1
         if batch:
-            self.reply("353", "=", channel.name, " ".join(batch))
-        self.reply("366", channel.name, "End of /NAMES list")
+            self.reply(RPL_NAMREPLY, "=", channel.name, " ".join(batch))
+        self.reply(RPL_ENDOFNAMES, channel.name, "End of /NAMES list")
 
     def irc_NAMES(self, prefix: str | None, params: list[str]) -> None:
         if not params or not params[0]:
-            self.reply("366", "*", "End of /NAMES list")
+            self.reply(RPL_ENDOFNAMES, "*", "End of /NAMES list")
             return
         for name in params[0].split(","):
             channel = self.factory.channels.get(irc_lower(name))
             if channel is None:
-                self.reply("366", name, "End of /NAMES list")
+                self.reply(RPL_ENDOFNAMES, name, "End of /NAMES list")
             else:
                 self._send_names(channel)
 
     def irc_LIST(self, prefix: str | None, params: list[str]) -> None:
-        self.reply("321", "Channel", "Users  Name")
+        self.reply(RPL_LISTSTART, "Channel", "Users  Name")
         for channel in list(self.factory.channels.values()):
-            self.reply("322", channel.name, str(len(channel.members)), channel.topic)
-        self.reply("323", "End of /LIST")
+            self.reply(RPL_LIST, channel.name, str(len(channel.members)), channel.topic)
+        self.reply(RPL_LISTEND, "End of /LIST")
 
     def irc_WHO(self, prefix: str | None, params: list[str]) -> None:
         """WHO #channel lists its members; WHO nick that user; 315 ends the list."""
@@ -675,41 +732,41 @@ class IRCServerProtocol(IRCLineProtocol):
             user = self.factory.users.get(irc_lower(mask))
             if user is not None and user.registered:
                 self._who_line("*", user, set())
-        self.reply("315", mask, "End of /WHO list")
+        self.reply(RPL_ENDOFWHO, mask, "End of /WHO list")
 
     def _who_line(self, where: str, user: IRCServerProtocol, modes: set[str]) -> None:
         flags = "H" + ("@" if "o" in modes else "+" if "v" in modes else "")
         name = self.factory.server_name
-        self.reply("352", where, user.user or "user", user.host, name, user.nick, flags, f"0 {user.realname}")
+        self.reply(RPL_WHOREPLY, where, user.user or "user", user.host, name, user.nick, flags, f"0 {user.realname}")
 
     def irc_WHOIS(self, prefix: str | None, params: list[str]) -> None:
         if not params or not params[-1]:
-            self.reply("431", "No nickname given")
+            self.reply(ERR_NONICKNAMEGIVEN, "No nickname given")
             return
         nick = params[-1]
         user = self.factory.users.get(irc_lower(nick))
         if user is None or not user.registered:
-            self.reply("401", nick, "No such nick/channel")
+            self.reply(ERR_NOSUCHNICK, nick, "No such nick/channel")
         else:
-            self.reply("311", user.nick, user.user or "user", user.host, "*", user.realname)
+            self.reply(RPL_WHOISUSER, user.nick, user.user or "user", user.host, "*", user.realname)
             names = " ".join(c.member_prefix(user) + c.name for c in user.channels.values())
             if names:
-                self.reply("319", user.nick, names)
-            self.reply("312", user.nick, self.factory.server_name, self.factory.network)
-        self.reply("318", nick, "End of /WHOIS list")
+                self.reply(RPL_WHOISCHANNELS, user.nick, names)
+            self.reply(RPL_WHOISSERVER, user.nick, self.factory.server_name, self.factory.network)
+        self.reply(RPL_ENDOFWHOIS, nick, "End of /WHOIS list")
 
     def irc_ISON(self, prefix: str | None, params: list[str]) -> None:
         if not params:
-            self.reply("461", "ISON", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "ISON", "Not enough parameters")
             return
         users = self.factory.users
         online = [u.nick for word in " ".join(params).split() if (u := users.get(irc_lower(word))) and u.registered]
-        self.reply("303", " ".join(online))
+        self.reply(RPL_ISON, " ".join(online))
 
     def irc_MODE(self, prefix: str | None, params: list[str]) -> None:
         """Channel flags +m +n +t, member modes +o +v; our own user modes (only +i)."""
         if not params:
-            self.reply("461", "MODE", "Not enough parameters")
+            self.reply(ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
             return
         target = params[0]
         if target[:1] in _CHANTYPES:
@@ -717,30 +774,30 @@ class IRCServerProtocol(IRCLineProtocol):
             return
         user = self.factory.users.get(irc_lower(target))
         if user is None:
-            self.reply("401", target, "No such nick/channel")
+            self.reply(ERR_NOSUCHNICK, target, "No such nick/channel")
         elif user is not self:
-            self.reply("502", "Cannot change mode for other users")
+            self.reply(ERR_USERSDONTMATCH, "Cannot change mode for other users")
         elif len(params) == 1:
-            self.reply("221", "+")
+            self.reply(RPL_UMODEIS, "+")
         else:
             for ch in params[1]:
                 if ch not in "+-i":
-                    self.reply("501", "Unknown MODE flag")
+                    self.reply(ERR_UMODEUNKNOWNFLAG, "Unknown MODE flag")
                     break
 
     def _channel_mode(self, name: str, args: list[str]) -> None:
-        channel = self._channel_or_403(name)
+        channel = self._channel_or_error(name)
         if channel is None:
             return
         if not args:
-            self.reply("324", channel.name, "+" + "".join(sorted(channel.flags)))
-            self.reply("329", channel.name, str(channel.created))
+            self.reply(RPL_CHANNELMODEIS, channel.name, "+" + "".join(sorted(channel.flags)))
+            self.reply(RPL_CREATIONTIME, channel.name, str(channel.created))
             return
         if args[0] in ("b", "+b"):
-            self.reply("368", channel.name, "End of channel ban list")
+            self.reply(RPL_ENDOFBANLIST, channel.name, "End of channel ban list")
             return
         if self not in channel.members or "o" not in channel.members[self]:
-            self.reply("482", channel.name, "You're not channel operator")
+            self.reply(ERR_CHANOPRIVSNEEDED, channel.name, "You're not channel operator")
             return
         adding = True
         values = iter(args[1:])
@@ -761,16 +818,16 @@ class IRCServerProtocol(IRCLineProtocol):
             elif ch in _MEMBER_MODES:
                 nick = next(values, None)
                 if nick is None:
-                    self.reply("461", "MODE", "Not enough parameters")
+                    self.reply(ERR_NEEDMOREPARAMS, "MODE", "Not enough parameters")
                     continue
                 member = self.factory.users.get(irc_lower(nick))
                 if member is None or member not in channel.members:
-                    self.reply("441", nick, channel.name, "They aren't on that channel")
+                    self.reply(ERR_USERNOTINCHANNEL, nick, channel.name, "They aren't on that channel")
                     continue
                 (channel.members[member].add if adding else channel.members[member].discard)(ch)
                 applied.append(("+" if adding else "-", ch, member.nick))
             else:
-                self.reply("472", ch, "is unknown mode char to me")
+                self.reply(ERR_UNKNOWNMODE, ch, "is unknown mode char to me")
         if applied:
             modes = ""
             sign = ""
@@ -797,11 +854,11 @@ class IRCServerProtocol(IRCLineProtocol):
         answer = command == "PRIVMSG"
         if not params or not params[0]:
             if answer:
-                self.reply("411", f"No recipient given ({command})")
+                self.reply(ERR_NORECIPIENT, f"No recipient given ({command})")
             return
         if len(params) < 2 or not params[-1]:
             if answer:
-                self.reply("412", "No text to send")
+                self.reply(ERR_NOTEXTTOSEND, "No text to send")
             return
         text = self._as_received(params, len(params) - 1)
         factory = self.factory
@@ -810,21 +867,21 @@ class IRCServerProtocol(IRCLineProtocol):
                 channel = factory.channels.get(irc_lower(target))
                 if channel is None:
                     if answer:
-                        self.reply("403", target, "No such channel")
+                        self.reply(ERR_NOSUCHCHANNEL, target, "No such channel")
                     continue
                 modes = channel.members.get(self)
                 if (modes is None and "n" in channel.flags) or (
                     "m" in channel.flags and not (modes and modes & {"o", "v"})
                 ):
                     if answer:
-                        self.reply("404", channel.name, "Cannot send to channel")
+                        self.reply(ERR_CANNOTSENDTOCHAN, channel.name, "Cannot send to channel")
                     continue
                 channel.send(_line(self.mask, command, (channel.name, text)), exclude=self)
             else:
                 user = factory.users.get(irc_lower(target))
                 if user is None or not user.registered:
                     if answer:
-                        self.reply("401", target, "No such nick/channel")
+                        self.reply(ERR_NOSUCHNICK, target, "No such nick/channel")
                     continue
                 user.write(_line(self.mask, command, (user.nick, text)))
 
