@@ -36,3 +36,12 @@ class IPv6Address:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}"
+
+
+@implementer(IAddress)
+@dataclass(frozen=True, slots=True)
+class HostnameAddress:
+    """A host name (as bytes, like Twisted's) and port, before it is resolved."""
+
+    hostname: bytes
+    port: int

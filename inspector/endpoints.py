@@ -20,7 +20,8 @@ from typing import Any, Callable
 from zope.interface import implementer
 
 from inspector.defer import Deferred, maybeDeferred
-from inspector.error import DNSLookupError
+from inspector.address import HostnameAddress
+from inspector.error import ConnectingCancelledError, DNSLookupError, NoProtocol
 from inspector.failure import Failure
 from inspector.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from inspector.protocol import ClientFactory, Factory
@@ -37,10 +38,6 @@ __all__ = [
     "connectProtocol",
     "NoProtocol",
 ]
-
-
-class NoProtocol(Exception):
-    """The factory's ``buildProtocol`` returned None, so the connection was refused."""
 
 
 # --------------------------------------------------------------------------- servers
@@ -153,16 +150,18 @@ class TCP4ClientEndpoint:
     def connect(self, protocolFactory: Any) -> Deferred:
         """Connect; a Deferred of the connected protocol, or of the connection failure.
 
-        Cancelling the Deferred before it fires abandons the attempt.
+        Cancelling the Deferred before it fires abandons the attempt and fails it with
+        ConnectingCancelledError naming the destination, as in Twisted.
         """
         factory = _WrappingFactory(protocolFactory, self._reactor)
         connector: Any = None
 
         def cancel(deferred: Deferred) -> None:
-            # Detach first: the Deferred fails with CancelledError, not with the
-            # UserError the connector reports for the abandoned attempt.
+            # Detach first: the Deferred fails with ConnectingCancelledError, not with
+            # the UserError the connector reports for the abandoned attempt.
             factory._deferred = None
             if connector is not None:
+                deferred.errback(ConnectingCancelledError(connector.getDestination()))
                 connector.disconnect()
 
         deferred = Deferred(cancel)
@@ -216,7 +215,7 @@ def resolve_all(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
-        raise DNSLookupError(host, str(error)) from None
+        raise DNSLookupError(f"address {host!r} not found: {error}") from None
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         if sockaddr[0] not in addresses:
@@ -291,7 +290,7 @@ class _Race:
         self.lookup = None
         self.addresses = addresses
         if not addresses:
-            self.fail(Failure(DNSLookupError(self.endpoint._host, "no addresses")))
+            self.fail(Failure(DNSLookupError(f"address {self.endpoint._host!r} not found")))
             return
         self.launch()
 
@@ -346,7 +345,13 @@ class _Race:
             if not attempt.called:
                 attempt.cancel()
 
-    def cancel(self, _: Deferred) -> None:
+    def cancel(self, deferred: Deferred) -> None:
+        ep = self.endpoint
+        try:
+            hostname = ep._host.encode("idna")
+        except UnicodeError:
+            hostname = ep._host.encode("utf-8", "backslashreplace")
+        deferred.errback(ConnectingCancelledError(HostnameAddress(hostname, ep._port)))
         if self.winner is None:
             self.winner = object()  # no late attempt may build a protocol now
         if self.lookup is not None:

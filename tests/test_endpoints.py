@@ -21,7 +21,7 @@ from inspector.endpoints import (
     connectProtocol,
     serverFromString,
 )
-from inspector.error import CannotListenError, ConnectionRefusedError, DNSLookupError
+from inspector.error import CannotListenError, ConnectingCancelledError, ConnectionRefusedError, DNSLookupError
 from inspector.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
 from inspector.protocol import DatagramProtocol, Factory, Protocol
 from inspector.threads import deferToThreadPool
@@ -257,7 +257,7 @@ def test_cancelling_a_connect_abandons_it(reactor, run):
         d.cancel()
         try:
             yield d
-        except CancelledError:
+        except ConnectingCancelledError:
             outcome = "cancelled"
         else:
             outcome = "connected"
@@ -429,7 +429,7 @@ def test_cancelling_a_hostname_connect_builds_nothing(reactor, run):
         d.cancel()
         try:
             yield d
-        except CancelledError:
+        except ConnectingCancelledError:
             outcome = "cancelled"
         else:
             outcome = "connected"
