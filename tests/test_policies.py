@@ -45,7 +45,7 @@ def later(reactor: Any, seconds: float = 0.0) -> Deferred:
     return d
 
 
-async def until(reactor: Any, predicate: Any, limit: float = 5.0) -> None:
+async def until(reactor: Any, predicate: Any, limit: float = 8.0) -> None:
     """Let ``reactor`` run until ``predicate()`` holds (fail after ``limit`` s)."""
     deadline = reactor.seconds() + limit
     while not predicate():
@@ -614,6 +614,26 @@ def test_throttling_factory_refuses_past_maxConnectionCount(reactor: Any, run: A
         return refused.lost[0].data, count
 
     assert run(scenario) == (b"", 2)
+
+
+def test_throttle_checks_run_on_the_connections_reactor(reactor: Any, run: Any) -> None:
+    factory = ThrottlingFactory(Factory.forProtocol(Echo), readLimit=1000, writeLimit=1000)
+
+    async def scenario() -> tuple[list[float], bool]:
+        port = listen(reactor, factory)
+        clients = Clients(b"x")
+        reactor.connectTCP("127.0.0.1", port, clients)
+        await until(reactor, lambda: clients.clients and clients.clients[0].data == b"x")
+        pending = reactor.getDelayedCalls()
+        checks = [factory.checkReadBandwidthID, factory.checkWriteBandwidthID]
+        due = [c.getTime() - reactor.seconds() for c in checks if c in pending]
+        clients.clients[0].transport.loseConnection()
+        await until(reactor, lambda: factory.connectionCount == 0)
+        return due, any(c.active() for c in checks)
+
+    due, still_active = run(scenario)
+    assert len(due) == 2 and all(0 < d <= 1 for d in due)
+    assert not still_active  # the last connection's end cancelled them
 
 
 def test_read_throttle_holds_real_bytes_back_for_the_excess(reactor: Any, run: Any) -> None:
