@@ -8,7 +8,7 @@ import pytest
 from zope.interface.verify import verifyObject
 
 from inspector import endpoints
-from inspector.defer import CancelledError, Deferred, inlineCallbacks
+from inspector.defer import Deferred, inlineCallbacks
 from inspector.endpoints import (
     HostnameEndpoint,
     NoProtocol,
