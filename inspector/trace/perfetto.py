@@ -33,9 +33,45 @@ def _us(seconds: float, origin: float) -> float:
     return round((seconds - origin) * 1e6, 3)
 
 
+def track_name(conn: int, role: str, protocol: str, local: str, peer: str) -> str:
+    """A connection's track name: protocol, role, id and both addresses, e.g.
+    ``EchoClient #3 127.0.0.1:53122 -> 127.0.0.1:8007``, so tracks tell apart.
+
+    The arrow points from the side that connected (``<-`` on a server's connections);
+    an address not known (a client that never connected) shows as ``?``.
+    """
+    words = [protocol] if protocol else []
+    if role and not protocol.lower().endswith(role.lower()):
+        words.append(role)  # "Echo server", but "EchoClient" rather than "EchoClient client"
+    words.append(f"#{conn}")
+    arrow = {"client": "->", "server": "<-"}.get(role, "<->")
+    return f"{' '.join(words)} {local or '?'} {arrow} {peer or '?'}"
+
+
+def _track_names(trace: Trace, events: list[ev.Event]) -> dict[int, str]:
+    """Each connection's track name from everything known about it.
+
+    A client's first "opened" event comes before it has a protocol or a local
+    address (it is still connecting); a later one, and the trace's summary, has them.
+    """
+    known: dict[int, dict[str, str]] = {}
+    for summary in trace.connections.values():
+        known[summary.id] = {"role": summary.role, "protocol": summary.protocol,
+                             "local": summary.local, "peer": summary.peer}
+    for e in events:
+        if isinstance(e, ev.ConnectionOpened):
+            fields = known.setdefault(e.conn, {"role": "", "protocol": "", "local": "", "peer": ""})
+            for key, value in (("role", e.role), ("protocol", e.protocol),
+                               ("local", e.local), ("peer", e.peer)):
+                if value:
+                    fields[key] = value
+    return {conn: track_name(conn, **fields) for conn, fields in known.items()}
+
+
 def to_trace_events(trace: Trace) -> dict[str, Any]:
     """Return the trace as a trace-event JSON object (``{"traceEvents": [...]}``)."""
     all_events = trace.events()
+    track_names = _track_names(trace, all_events)
     origin = min((e.ts for e in all_events), default=0.0)
     out: list[dict[str, Any]] = [
         _meta("process_name", 0, f"inspector ({trace.header.get('reactor') or 'reactor'})"),
@@ -51,11 +87,11 @@ def to_trace_events(trace: Trace) -> dict[str, Any]:
     waiting: dict[int, int] = {}  # deferred -> the deferred it waits on
     flow_ids = iter(range(1, 1 << 62))
 
-    def conn_track(conn: int, label: str = "") -> int:
+    def conn_track(conn: int) -> int:
         tid = _CONN_TID_BASE + conn
         if conn not in named_conns:
             named_conns.add(conn)
-            out.append(_meta("thread_name", tid, label or f"connection {conn}"))
+            out.append(_meta("thread_name", tid, track_names.get(conn) or f"connection {conn}"))
         return tid
 
     def flow(start_tid: int, start_ts: float, end_tid: int, end_ts: float, name: str) -> None:
@@ -95,7 +131,7 @@ def to_trace_events(trace: Trace) -> dict[str, Any]:
         elif isinstance(e, ev.DeferredChained):
             waiting[e.deferred] = e.waiting_on
         elif isinstance(e, ev.ConnectionOpened):
-            tid = conn_track(e.conn, f"{e.role} {e.protocol} {e.local} <-> {e.peer}".strip())
+            tid = conn_track(e.conn)
             out.append(_instant("opened", "connection", ts, tid, args,
                                 {"role": e.role, "local": e.local, "peer": e.peer}))
         elif isinstance(e, (ev.BytesIn, ev.BytesOut)):
