@@ -139,3 +139,330 @@ def test_each_clock_has_its_own_time() -> None:
     one, two = task.Clock(), task.Clock()
     one.advance(5)
     assert (one.seconds(), two.seconds()) == (5, 0)
+
+
+# ---------------------------------------------------------------------- LoopingCall
+#
+# Each scenario takes the task module under test and its Deferred class, drives a
+# LoopingCall on that module's Clock and returns what a user observes: which calls ran
+# at what clock time with which arguments, the loop's state, and how the Deferred from
+# start() ended. Ours must match Twisted's.
+
+from inspector import defer as our_defer  # noqa: E402
+
+twisted_defer = pytest.importorskip("twisted.internet.defer")
+
+IMPLEMENTATIONS = [pytest.param((task, our_defer), id="inspector"), pytest.param((twisted_task, twisted_defer), id="twisted")]
+
+
+def outcome_of(deferred: Any, loop: Any) -> list[Any]:
+    """Record how ``deferred`` ends: ('fired', is-the-loop) or ('failed', type, message)."""
+    seen: list[Any] = []
+
+    def fired(result: Any) -> None:
+        seen.append(("fired", result is loop))
+
+    def failed(failure: Any) -> None:
+        seen.append(("failed", failure.type.__name__, str(failure.value)))
+
+    deferred.addCallbacks(fired, failed)
+    return seen
+
+
+def lc_basic(mod: Any, dmod: Any, now: bool) -> list[Any]:
+    clock = mod.Clock()
+    seen: list[Any] = []
+    loop = mod.LoopingCall(lambda *a, **kw: seen.append((clock.seconds(), a, kw)), 1, k=2)
+    loop.clock = clock
+    result = outcome_of(loop.start(1.0, now=now), loop)
+    seen.append(("started", loop.running, loop.interval, loop.starttime, result[:]))
+    clock.pump([0.5] * 7)
+    loop.stop()
+    seen.append(("stopped", loop.running, result[:], clock.getDelayedCalls() == []))
+    clock.pump([1, 1])
+    return seen
+
+
+def lc_late(mod: Any, dmod: Any) -> list[Any]:
+    """A loop that was late runs once, then keeps to the grid from starttime."""
+    clock = mod.Clock()
+    clock.advance(10)
+    seen: list[Any] = []
+    loop = mod.LoopingCall(lambda: seen.append(clock.seconds()))
+    loop.clock = clock
+    loop.start(2)
+    clock.advance(7.5)  # due at 12, 14, 16: runs once at 17.5
+    seen.append(("next", [c.getTime() for c in clock.getDelayedCalls()]))
+    clock.advance(0.5)
+    clock.advance(2)
+    loop.stop()
+    return seen
+
+
+def lc_count(mod: Any, dmod: Any, now: bool) -> list[Any]:
+    clock = mod.Clock()
+    counts: list[Any] = []
+    loop = mod.LoopingCall.withCount(lambda n: counts.append((clock.seconds(), n)))
+    loop.clock = clock
+    loop.start(1, now=now)
+    clock.pump([1, 3.5, 0.25, 0.25, 1, 5])
+    loop.stop()
+    return counts
+
+
+def lc_count_deferred(mod: Any, dmod: Any) -> list[Any]:
+    """The count includes intervals skipped while a returned Deferred was pending."""
+    clock = mod.Clock()
+    counts: list[Any] = []
+    pending: list[Any] = []
+
+    def counted(n: int) -> Any:
+        counts.append((clock.seconds(), n))
+        d = dmod.Deferred()
+        pending.append(d)
+        return d
+
+    loop = mod.LoopingCall.withCount(counted)
+    loop.clock = clock
+    loop.start(1)
+    clock.advance(2.5)
+    pending.pop().callback(None)
+    clock.advance(0.5)
+    pending.pop().callback(None)
+    clock.advance(1)
+    loop.stop()
+    pending.pop().callback(None)
+    return counts
+
+
+def lc_deferred(mod: Any, dmod: Any) -> list[Any]:
+    """A returned Deferred holds the next call; stop() while it is pending fires later."""
+    clock = mod.Clock()
+    seen: list[Any] = []
+    pending: list[Any] = []
+
+    def work() -> Any:
+        seen.append(("call", clock.seconds()))
+        d = dmod.Deferred()
+        pending.append(d)
+        return d
+
+    loop = mod.LoopingCall(work)
+    loop.clock = clock
+    result = outcome_of(loop.start(1), loop)
+    clock.advance(3)
+    seen.append(("waiting", len(clock.getDelayedCalls()), loop.call is None))
+    clock.advance(0.2)
+    pending.pop().callback("ignored")
+    seen.append(("next at", [c.getTime() for c in clock.getDelayedCalls()]))
+    clock.advance(1)
+    loop.stop()
+    seen.append(("stopped while pending", result[:], loop.running))
+    pending.pop().callback(None)
+    seen.append(("after it fired", result[:]))
+    return seen
+
+
+def lc_raises(mod: Any, dmod: Any, returned_failure: bool) -> list[Any]:
+    clock = mod.Clock()
+    seen: list[Any] = []
+
+    def work() -> Any:
+        seen.append(clock.seconds())
+        if len(seen) == 3:
+            if returned_failure:
+                return dmod.fail(KeyError("third"))
+            raise ZeroDivisionError("third call")
+        return None
+
+    loop = mod.LoopingCall(work)
+    loop.clock = clock
+    result = outcome_of(loop.start(1), loop)
+    clock.pump([1] * 5)
+    seen.append((result, loop.running, clock.getDelayedCalls() == []))
+    return seen
+
+
+def lc_reset(mod: Any, dmod: Any) -> list[Any]:
+    clock = mod.Clock()
+    seen: list[Any] = []
+    loop = mod.LoopingCall(lambda: seen.append(clock.seconds()))
+    loop.clock = clock
+    loop.start(2)
+    clock.advance(1.5)
+    loop.reset()
+    seen.append(("reset", loop.starttime, [c.getTime() for c in clock.getDelayedCalls()]))
+    clock.pump([1] * 5)
+    loop.stop()
+    return seen
+
+
+def lc_zero(mod: Any, dmod: Any) -> list[Any]:
+    """Interval 0 calls again as soon as possible: the same advance, on a Clock."""
+    clock = mod.Clock()
+    seen: list[Any] = []
+
+    def work() -> None:
+        seen.append(clock.seconds())
+        if len(seen) == 5:
+            loop.stop()
+
+    loop = mod.LoopingCall(work)
+    loop.clock = clock
+    result = outcome_of(loop.start(0), loop)
+    seen.append(("after start", len(seen)))
+    clock.advance(0)
+    seen.append(("after advance", result))
+    counts: list[Any] = []
+
+    def count(n: int) -> None:
+        counts.append((clock.seconds(), n))
+        if len(counts) == 3:
+            counted.stop()
+
+    counted = mod.LoopingCall.withCount(count)
+    counted.clock = clock
+    counted.start(0)
+    clock.advance(5)
+    seen.append(("counts", counts))
+    return seen
+
+
+def lc_misuse(mod: Any, dmod: Any) -> list[Any]:
+    clock = mod.Clock()
+    seen: list[Any] = []
+    loop = mod.LoopingCall(lambda: None)
+    loop.clock = clock
+    for action in (lambda: loop.start(-1), loop.stop, loop.reset, lambda: loop.start(1),
+                   lambda: loop.start(1), loop.stop, loop.stop):
+        try:
+            action()
+            seen.append("ok")
+        except AssertionError:
+            seen.append("AssertionError")
+        except ValueError:
+            seen.append("ValueError")
+    seen.append(loop.running)
+    return seen
+
+
+def lc_stop_inside(mod: Any, dmod: Any) -> list[Any]:
+    """stop() from inside the function: the Deferred fires as soon as it returns."""
+    clock = mod.Clock()
+    seen: list[Any] = []
+
+    def work() -> None:
+        seen.append(clock.seconds())
+        if clock.seconds() == 2:
+            loop.stop()
+            seen.append(("inside", result[:]))
+
+    loop = mod.LoopingCall(work)
+    loop.clock = clock
+    result = outcome_of(loop.start(1), loop)
+    clock.pump([1] * 4)
+    seen.append(("end", result, clock.getDelayedCalls() == []))
+    # And it can be started again.
+    result = outcome_of(loop.start(1, now=False), loop)
+    clock.advance(1)
+    loop.stop()
+    seen.append(("again", result))
+    return seen
+
+
+SCENARIOS = {
+    "basic-now": lambda m, d: lc_basic(m, d, True),
+    "basic-later": lambda m, d: lc_basic(m, d, False),
+    "late": lc_late,
+    "count-now": lambda m, d: lc_count(m, d, True),
+    "count-later": lambda m, d: lc_count(m, d, False),
+    "count-deferred": lc_count_deferred,
+    "deferred": lc_deferred,
+    "raises": lambda m, d: lc_raises(m, d, False),
+    "returns-failure": lambda m, d: lc_raises(m, d, True),
+    "reset": lc_reset,
+    "zero": lc_zero,
+    "misuse": lc_misuse,
+    "stop-inside": lc_stop_inside,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_looping_call_matches_twisted(name: str) -> None:
+    scenario = SCENARIOS[name]
+    ours = scenario(task, our_defer)
+    theirs = scenario(twisted_task, twisted_defer)
+    assert ours == theirs
+    assert ours, "the scenario observed nothing"
+
+
+def test_looping_call_keeps_to_the_grid() -> None:
+    clock = task.Clock()
+    times: list[float] = []
+    loop = task.LoopingCall(lambda: times.append(clock.seconds()))
+    loop.clock = clock
+    loop.start(1)
+    clock.pump([0.3, 1.0, 1.0, 1.0, 2.5])
+    assert times == [0, 1.3, 2.3, 3.3, 5.8]
+    assert [c.getTime() for c in clock.getDelayedCalls()] == [6]
+
+
+def test_looping_call_counts_skipped_intervals() -> None:
+    clock = task.Clock()
+    counts: list[int] = []
+    loop = task.LoopingCall.withCount(counts.append)
+    loop.clock = clock
+    loop.start(0.5)
+    clock.advance(0.5)
+    clock.advance(2.0)  # four intervals went by in one go
+    clock.advance(0.5)
+    assert counts == [1, 1, 4, 1]
+
+
+def test_looping_call_errors_stop_the_loop_and_errback() -> None:
+    clock = task.Clock()
+    loop = task.LoopingCall(lambda: 1 / 0)
+    loop.clock = clock
+    failures: list[Any] = []
+    loop.start(1).addErrback(failures.append)
+    assert [f.type for f in failures] == [ZeroDivisionError]
+    assert not loop.running and clock.getDelayedCalls() == []
+
+
+def test_start_twice_is_a_value_error_and_an_assertion_error() -> None:
+    loop = task.LoopingCall(lambda: None)
+    loop.clock = task.Clock()
+    loop.start(1)
+    with pytest.raises(ValueError):
+        loop.start(1)
+    with pytest.raises(AssertionError):
+        loop.start(1)
+    for bad in (float("nan"), float("inf")):
+        other = task.LoopingCall(lambda: None)
+        other.clock = loop.clock
+        with pytest.raises(ValueError):
+            other.start(bad)
+        assert not other.running
+
+
+def test_looping_call_repr_and_trace_name_name_the_function() -> None:
+    def heartbeat(*args: Any, **kw: Any) -> None:
+        pass
+
+    loop = task.LoopingCall(heartbeat, 1, x=2)
+    assert repr(loop) == "LoopingCall<None>(test_looping_call_repr_and_trace_name_name_the_function.<locals>.heartbeat, *(1,), **{'x': 2})"
+    loop.clock = clock = task.Clock()
+    loop.start(1)
+    (call,) = clock.getDelayedCalls()
+    assert call.func is loop
+    assert "LoopingCall(test_looping_call_repr_and_trace_name_name_the_function.<locals>.heartbeat)" in repr(call)
+    counted = task.LoopingCall.withCount(heartbeat)
+    assert counted.__qualname__.endswith("heartbeat)")
+
+
+def test_looping_call_default_clock_is_the_default_reactor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspector import reactors
+
+    sentinel = task.Clock()
+    monkeypatch.setattr(reactors, "_installed", sentinel)
+    assert task.LoopingCall(lambda: None).clock is sentinel
