@@ -52,27 +52,27 @@ def _message(store: Store, e: ev.ProtocolMessage) -> None:
     kind = e.message_kind or e.protocol
     params: tuple[str, ...] = ()
     if e.message_kind == "irc":
-        parts = _irc_params(text)
-        if parts and parts[0].startswith(":"):
-            parts = parts[1:]  # the prefix is in the message text already
-        if parts:
-            kind, params = parts[0].upper(), tuple(parts[1:])
+        # The protocol's own sans-IO parser, so the window shows what the client and
+        # server understood (tags, prefix and CTCP included); a line they rejected
+        # keeps the kind "irc" and shows no parameters.
+        parsed = _irc_parser()(text)
+        if parsed:
+            kind, params = parsed.command, tuple(parsed.params)
     store.connection_message(e.conn, e.ts, e.direction, kind, text, params)
 
 
-def _irc_params(line: str) -> list[str]:
-    """Split an IRC line for the tooltip: prefix, command, middle params, trailing."""
-    body, _, trailing = line.partition(" :") if not line.startswith(":") else _split_prefixed(line)
-    parts = body.split()
-    if trailing:
-        parts.append(trailing)
-    return parts
+def _irc_parser() -> Callable[[str], Any]:
+    """``parse_message`` of the IRC package, imported when the first IRC message arrives
+    (the package is loaded only for sessions that use it)."""
+    global _parse_irc
+    if _parse_irc is None:
+        from inspector.protocols.irc.message import parse_message
+
+        _parse_irc = parse_message
+    return _parse_irc
 
 
-def _split_prefixed(line: str) -> tuple[str, str, str]:
-    prefix, _, rest = line.partition(" ")
-    body, sep, trailing = rest.partition(" :")
-    return f"{prefix} {body}", sep, trailing
+_parse_irc: Callable[[str], Any] | None = None
 
 
 def _port_refused(store: Store, e: ev.PortRefused) -> None:
