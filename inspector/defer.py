@@ -10,10 +10,11 @@ A Deferred that is garbage-collected while its chain ends in a Failure logs
 small helper object made only when a chain ends in a Failure, so the success path pays
 nothing for it.
 
-Two corner cases follow Twisted's documentation where Twisted's code does otherwise:
-``pause()`` called inside a callback holds the callbacks after it at once, and an inner
-Deferred whose result went to a paused outer one still runs its own later callbacks
-(Twisted strands them until another callback is added).
+One corner case follows Twisted's documentation where Twisted's code does otherwise:
+``pause()`` called inside a callback holds the callbacks after it at once. Everything
+else matches Twisted's code, down to a paused outer Deferred stopping the whole run (the
+inner Deferred's later callbacks wait for its next run), which
+tests/test_defer_differential.py checks against Twisted on random programs.
 """
 
 from __future__ import annotations
@@ -423,83 +424,92 @@ class Deferred(_GenericBase[_T]):
         stack: Optional[list[Deferred[Any]]] = None
         current: Deferred[Any] = self
         while True:
-            if not current.paused:
-                callbacks = current.callbacks
-                result = current.result
-                current._runningCallbacks = True
-                outer = None
-                i = 0
-                while i < len(callbacks):
-                    item = callbacks[i]
-                    i += 1
-                    if isinstance(result, Failure):
-                        fn = item[2]
-                        extra = item[3]
-                    else:
-                        fn = item[0]
-                        extra = item[1]
-                    if fn is None:
-                        continue
-                    if fn is _CONTINUE:
-                        # `extra` was waiting for our result: hand it over and switch.
-                        outer = extra
-                        outer.result = result
-                        result = None
-                        outer.paused -= 1
-                        if _tracer is not None: _tracer.deferred_resumed(outer, current)
-                        break
-                    if _tracer is not None: _tracer.callback_started(current, fn, result)
-                    try:
-                        if extra is None:
-                            result = fn(result)
-                        else:
-                            result = fn(result, *extra[0], **extra[1])
-                    except BaseException:
-                        result = Failure._fromCurrent()
-                        if _tracer is not None: _tracer.callback_finished(current, result)
-                    else:
-                        if _tracer is not None: _tracer.callback_finished(current, result)
-                        if isinstance(result, Deferred):
-                            inner = result
-                            if inner is current:
-                                result = Failure(
-                                    TypeError(
-                                        f"callback {fn!r} returned the Deferred it was added to"
-                                    )
-                                )
-                            elif inner.called and not inner.paused and not inner._runningCallbacks:
-                                # Already has a result: take it now, no suspension.
-                                result = inner.result
-                                inner.result = None
-                                if inner._debugInfo is not None:
-                                    inner._debugInfo.failResult = None
-                            else:
-                                current.paused += 1
-                                if _tracer is not None: _tracer.deferred_chained(current, inner)
-                                inner.callbacks.append((_CONTINUE, current, _CONTINUE, current))
-                                break
-                    if current.paused:
-                        break
-                del callbacks[:i]
-                current.result = result
-                current._runningCallbacks = False
-                if outer is not None:
-                    if stack is None:
-                        stack = [current]
-                    else:
-                        stack.append(current)
-                    current = outer
+            if current.paused:
+                # As in Twisted, a paused Deferred stops the whole run: the Deferreds
+                # that handed their results up to it keep their remaining callbacks
+                # until something runs their chains again (a new callback, unpause).
+                return
+            callbacks = current.callbacks
+            result = current.result
+            current._runningCallbacks = True
+            outer = None
+            i = 0
+            while i < len(callbacks):
+                item = callbacks[i]
+                i += 1
+                if isinstance(result, Failure):
+                    fn = item[2]
+                    extra = item[3]
+                else:
+                    fn = item[0]
+                    extra = item[1]
+                if fn is None:
                     continue
-                if not callbacks and not current.paused:
-                    if isinstance(result, Failure):
-                        result.cleanFailure()
-                        info = current._debugInfo
-                        if info is None:
-                            info = current._debugInfo = _DebugInfo()
-                        info.failResult = result
-                        if _tracer is not None: _tracer.deferred_failure_held(current, info)
-                    elif current._debugInfo is not None:
-                        current._debugInfo.failResult = None
+                if fn is _CONTINUE:
+                    # `extra` was waiting for our result: hand it over and switch.
+                    outer = extra
+                    outer.result = result
+                    result = None
+                    outer.paused -= 1
+                    if _tracer is not None: _tracer.deferred_resumed(outer, current)
+                    break
+                if _tracer is not None: _tracer.callback_started(current, fn, result)
+                # What a callback sees as its Deferred's result is its own input, as in
+                # Twisted (a re-entrant callback returning this Deferred takes it).
+                current.result = result
+                try:
+                    if extra is None:
+                        result = fn(result)
+                    else:
+                        result = fn(result, *extra[0], **extra[1])
+                except BaseException:
+                    result = Failure._fromCurrent()
+                    if _tracer is not None: _tracer.callback_finished(current, result)
+                else:
+                    if _tracer is not None: _tracer.callback_finished(current, result)
+                    if isinstance(result, Deferred):
+                        inner = result
+                        if inner is current:
+                            result = Failure(
+                                TypeError(
+                                    f"callback {fn!r} returned the Deferred it was added to"
+                                )
+                            )
+                        elif inner.called and not inner.paused:
+                            # Already has a result: take it now, no suspension.
+                            result = inner.result
+                            inner.result = None
+                            if inner._debugInfo is not None:
+                                inner._debugInfo.failResult = None
+                        else:
+                            current.paused += 1
+                            if _tracer is not None: _tracer.deferred_chained(current, inner)
+                            inner.callbacks.append((_CONTINUE, current, _CONTINUE, current))
+                            break
+                if current.paused:
+                    break
+            del callbacks[:i]
+            current.result = result
+            current._runningCallbacks = False
+            if outer is not None:
+                # The result moved on: nothing is left here to report as unhandled.
+                if current._debugInfo is not None:
+                    current._debugInfo.failResult = None
+                if stack is None:
+                    stack = [current]
+                else:
+                    stack.append(current)
+                current = outer
+                continue
+            if isinstance(result, Failure):
+                result.cleanFailure()
+                info = current._debugInfo
+                if info is None:
+                    info = current._debugInfo = _DebugInfo()
+                info.failResult = result
+                if _tracer is not None: _tracer.deferred_failure_held(current, info)
+            elif current._debugInfo is not None:
+                current._debugInfo.failResult = None
             if not stack:
                 return
             current = stack.pop()

@@ -297,7 +297,9 @@ def test_pause_inside_a_callback_stops_the_rest() -> None:
     assert seen == [2]
 
 
-def test_inner_runs_its_later_callbacks_even_when_the_outer_is_paused() -> None:
+def test_a_paused_outer_holds_the_inner_callbacks_added_after_chaining() -> None:
+    """As Twisted: the paused outer Deferred stops the whole run, so a callback added to
+    the inner one after the outer chained onto it waits for the next run of the inner."""
     outer: Deferred[int] = Deferred()
     inner: Deferred[int] = Deferred()
     seen = []
@@ -308,8 +310,10 @@ def test_inner_runs_its_later_callbacks_even_when_the_outer_is_paused() -> None:
     after = []
     inner.addCallback(after.append)  # added after the outer started waiting on it
     inner.callback(5)
-    assert after == [None]  # the result went to the outer chain, as documented
-    assert seen == []  # ... which holds it while paused
+    assert after == []  # held: the run stopped at the paused outer
+    assert seen == []  # ... which holds the result while paused
+    inner.addCallback(lambda r: after.append(("next", r)))  # runs the inner's chain again
+    assert after == [None, ("next", None)]  # the result went to the outer chain
     outer.unpause()
     assert seen == [5]
     assert outcome(outer) == 5
@@ -1091,16 +1095,21 @@ class RefDeferred:
         elif isinstance(self.result, RefDeferred):
             self.result.cancel()
 
-    def run(self) -> None:
+    def run(self) -> bool:
+        """Run what is due; True when a pause stopped the run, which (as in Twisted)
+        also stops the Deferreds that handed their results up to this one."""
         if self.running:
-            return
-        while self.callbacks and not self.paused:
+            return False
+        while self.callbacks or self.paused:
+            if self.paused:
+                return True
             cb, eb = self.callbacks.pop(0)
             if isinstance(cb, RefDeferred):
                 # Hand our result to the outer Deferred waiting on us; we are not
                 # "running" while it goes on, as in Twisted.
                 value, self.result = self.result, None
-                cb.resume(value)
+                if cb.resume(value):
+                    return True
                 continue
             self.running = True
             try:
@@ -1116,11 +1125,13 @@ class RefDeferred:
                     continue
                 self.pause()
                 inner.callbacks.append((self, self))
-                break
+                return False
+        return False
 
-    def resume(self, result: Any) -> None:
+    def resume(self, result: Any) -> bool:
         self.result = result
-        self.unpause()
+        self.paused -= 1
+        return self.run()
 
 
 many_operation = st.one_of(
