@@ -525,7 +525,12 @@ class LimitTotalConnectionsFactory(ServerFactory):
 
 
 class TimeoutProtocol(ProtocolWrapper):
-    """Closes its connection after ``timeoutPeriod`` seconds without traffic either way."""
+    """Closes its connection after ``timeoutPeriod`` seconds without traffic either way.
+
+    The timeout starts when the protocol is built if the factory has a clock of its own
+    (``clock``, or an overridden ``callLater``), else when it connects, on the reactor
+    its connection runs on.
+    """
 
     def __init__(
         self, factory: "TimeoutFactory", wrappedProtocol: IProtocol, timeoutPeriod: float | None
@@ -533,14 +538,33 @@ class TimeoutProtocol(ProtocolWrapper):
         ProtocolWrapper.__init__(self, factory, wrappedProtocol)
         self.timeoutCall: IDelayedCall | None = None
         self.timeoutPeriod: float | None = None
-        self.setTimeout(timeoutPeriod)
+        if self._uses_transport_reactor():
+            self.timeoutPeriod = timeoutPeriod  # armed by makeConnection
+        else:
+            self.setTimeout(timeoutPeriod)
+
+    def _uses_transport_reactor(self) -> bool:
+        """True when the factory leaves scheduling to the connection's reactor."""
+        factory = self.factory
+        return (getattr(factory, "clock", None) is None
+                and getattr(type(factory), "callLater", None) is TimeoutFactory.callLater)
+
+    def makeConnection(self, transport: ITransport) -> None:
+        """Connect, first arming a timeout that waited for the transport's reactor."""
+        if self.timeoutCall is None and self.timeoutPeriod is not None:
+            self.transport = transport
+            self.setTimeout(self.timeoutPeriod)
+        ProtocolWrapper.makeConnection(self, transport)
 
     def setTimeout(self, timeoutPeriod: float | None = None) -> None:
         """Cancel the timeout and, unless ``timeoutPeriod`` is None, start a new one."""
         self.cancelTimeout()
         self.timeoutPeriod = timeoutPeriod
         if timeoutPeriod is not None:
-            self.timeoutCall = self.factory.callLater(timeoutPeriod, self.timeoutFunc)
+            if self.transport is not None and self._uses_transport_reactor():
+                self.timeoutCall = _clock_near(self.transport).callLater(timeoutPeriod, self.timeoutFunc)
+            else:
+                self.timeoutCall = self.factory.callLater(timeoutPeriod, self.timeoutFunc)
 
     def cancelTimeout(self) -> None:
         """Cancel the timeout, if one is pending."""
@@ -588,7 +612,7 @@ class TimeoutFactory(WrappingFactory):
 
     protocol = TimeoutProtocol
 
-    #: Where timeouts are scheduled; None for the default reactor.
+    #: Where timeouts are scheduled (a Clock in tests); None for the connections' reactor.
     clock: IReactorTime | None = None
 
     def __init__(self, wrappedFactory: IProtocolFactory, timeoutPeriod: float = 30 * 60) -> None:
@@ -603,7 +627,8 @@ class TimeoutFactory(WrappingFactory):
         return self.protocol(self, wrapped, timeoutPeriod=self.timeoutPeriod)
 
     def callLater(self, period: float, func: Callable[[], Any]) -> IDelayedCall:
-        """Schedule ``func`` on ``clock``, the wrapped factory's reactor, or the default one."""
+        """Schedule ``func`` on ``clock``, else the wrapped factory's reactor or the default
+        one (connected protocols schedule on their connection's reactor instead)."""
         clock = self.clock if self.clock is not None else _clock_near(self.wrappedFactory, self)
         return clock.callLater(period, func)
 

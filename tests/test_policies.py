@@ -421,6 +421,28 @@ def test_timeout_factory_cancelTimeout_keeps_the_connection() -> None:
     assert transport.connected and clock.getDelayedCalls() == []
 
 
+def test_timeout_factory_closes_an_idle_real_connection(reactor: Any, run: Any) -> None:
+    factory = TimeoutFactory(Factory.forProtocol(Echo), timeoutPeriod=60)
+
+    async def scenario() -> tuple[bool, Any]:
+        port = listen(reactor, factory)
+        clients = Clients(b"x")
+        reactor.connectTCP("127.0.0.1", port, clients)
+        await until(reactor, lambda: clients.clients and clients.clients[0].data == b"x")
+        (wrapper,) = factory.protocols
+        on_this_reactor = wrapper.timeoutCall in reactor.getDelayedCalls()
+        if on_this_reactor:
+            wrapper.timeoutCall.reset(0)  # the 60 s are up, without waiting for them
+            await until(reactor, lambda: clients.lost)
+        clients.clients[0].transport.loseConnection()
+        await until(reactor, lambda: clients.lost)
+        return on_this_reactor, clients.lost[0].reason
+
+    on_this_reactor, reason = run(scenario)
+    assert on_this_reactor  # not on some default reactor that may not even run
+    assert reason.check(error.ConnectionDone)
+
+
 def test_spewing_factory_logs_both_directions(caplog: Any) -> None:
     p = SpewingFactory(Factory.forProtocol(Echo)).buildProtocol(ADDR)
     p.makeConnection(StringTransport())
