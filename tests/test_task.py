@@ -466,3 +466,214 @@ def test_looping_call_default_clock_is_the_default_reactor(monkeypatch: pytest.M
     sentinel = task.Clock()
     monkeypatch.setattr(reactors, "_installed", sentinel)
     assert task.LoopingCall(lambda: None).clock is sentinel
+
+
+# ----------------------------------------------------------------------- deferLater
+
+
+def defer_later_scenario(mod: Any, dmod: Any) -> list[Any]:
+    clock = mod.Clock()
+    seen: list[Any] = []
+
+    def record(tag: str) -> Callable[[Any], None]:
+        def got(result: Any) -> None:
+            if hasattr(result, "type") and hasattr(result, "value"):
+                seen.append((tag, clock.seconds(), "failed", result.type.__name__))
+            else:
+                seen.append((tag, clock.seconds(), "fired", result))
+        return got
+
+    mod.deferLater(clock, 2, lambda a, b=0: a + b, 40, b=2).addBoth(record("value"))
+    mod.deferLater(clock, 1).addBoth(record("no callable"))
+    mod.deferLater(clock, 3, lambda: 1 / 0).addBoth(record("raises"))
+    cancelled = mod.deferLater(clock, 5, seen.append, "must not run")
+    cancelled.addBoth(record("cancelled"))
+    seen.append(("pending", len(clock.getDelayedCalls())))
+    cancelled.cancel()
+    seen.append(("after cancel", len(clock.getDelayedCalls())))
+    clock.pump([1, 1, 1, 5])
+    return seen
+
+
+def test_defer_later_matches_twisted() -> None:
+    ours = defer_later_scenario(task, our_defer)
+    assert ours == defer_later_scenario(twisted_task, twisted_defer)
+    assert ("cancelled", 0, "failed", "CancelledError") in ours
+    assert ("value", 2, "fired", 42) in ours
+
+
+def test_cancelled_defer_later_fails_with_cancelled_error() -> None:
+    clock = task.Clock()
+    ran: list[int] = []
+    d = task.deferLater(clock, 1, ran.append, 1)
+    failures: list[Any] = []
+    d.addErrback(failures.append)
+    d.cancel()
+    clock.advance(2)
+    assert ran == [] and clock.getDelayedCalls() == []
+    assert [f.type for f in failures] == [our_defer.CancelledError]
+
+
+# ------------------------------------------------------------------------ Cooperator
+
+
+class StepBudget:
+    """A termination predicate factory: each step does ``size`` units of work."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self) -> Callable[[], bool]:
+        left = [self.size]
+
+        def expired() -> bool:
+            left[0] -= 1
+            return left[0] <= 0
+
+        return expired
+
+
+def cooperator_scenario(mod: Any, dmod: Any) -> list[Any]:
+    """Two tasks interleave three units per step; a yielded Deferred pauses its task."""
+    clock = mod.Clock()
+    seen: list[Any] = []
+    gate = dmod.Deferred()
+
+    def worker(name: str, n: int, wait_at: int | None = None) -> Any:
+        for i in range(n):
+            seen.append((clock.seconds(), name, i))
+            if i == wait_at:
+                yield gate
+            else:
+                yield None
+
+    coop = mod.Cooperator(terminationPredicateFactory=StepBudget(3),
+                          scheduler=lambda step: clock.callLater(1, step))
+    a = coop.cooperate(worker("a", 4))
+    b = coop.cooperate(worker("b", 6, wait_at=1))
+    iterator = worker("c", 2)
+    done = coop.coiterate(iterator)
+    done.addCallback(lambda result: seen.append(("c done", result is iterator)))
+    a.whenDone().addBoth(lambda result: seen.append(("a done", type(result).__name__)))
+    b.whenDone().addBoth(lambda result: seen.append(("b done", type(result).__name__)))
+    seen.append(("nothing ran yet", len(seen)))
+    clock.pump([1] * 4)
+    seen.append(("b waits", len(clock.getDelayedCalls())))
+    gate.callback(None)
+    clock.pump([1] * 4)
+    seen.append(("idle", clock.getDelayedCalls() == [], coop.running))
+    return seen
+
+
+def test_cooperator_interleaves_like_twisted() -> None:
+    ours = cooperator_scenario(task, our_defer)
+    assert ours == cooperator_scenario(twisted_task, twisted_defer)
+    assert ("b done", "generator") in ours and ("c done", True) in ours
+
+
+def task_control_scenario(mod: Any, dmod: Any) -> list[Any]:
+    clock = mod.Clock()
+    seen: list[Any] = []
+    coop = mod.Cooperator(terminationPredicateFactory=StepBudget(1),
+                          scheduler=lambda step: clock.callLater(1, step))
+
+    def failing() -> Any:
+        yield 1
+        raise KeyError("broken")
+
+    def attempt(what: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+            seen.append((what, "ok"))
+        except Exception as exc:  # noqa: BLE001 - the exception's kind is the point
+            seen.append((what, type(exc).__name__))
+
+    ended = lambda tag: lambda r: seen.append((tag, clock.seconds(), r.type.__name__ if hasattr(r, "type") else "done"))  # noqa: E731
+    paused = coop.cooperate(iter(range(3)))
+    paused.whenDone().addBoth(ended("paused"))
+    attempt("resume unpaused", paused.resume)
+    paused.pause()
+    paused.pause()
+    clock.advance(1)
+    paused.resume()
+    clock.advance(1)
+    seen.append(("still paused", len(clock.getDelayedCalls())))
+    paused.resume()
+    clock.pump([1] * 5)
+    attempt("pause after done", paused.pause)
+    attempt("stop after done", paused.stop)
+    paused.whenDone().addBoth(ended("late whenDone"))
+
+    stopped = coop.cooperate(iter(range(100)))
+    stopped.whenDone().addBoth(ended("stopped"))
+    clock.advance(1)
+    stopped.stop()
+    attempt("stop twice", stopped.stop)
+    attempt("pause stopped", stopped.pause)
+
+    broken = coop.cooperate(failing())
+    broken.whenDone().addErrback(lambda f: seen.append(("failed", f.type.__name__, str(f.value))))
+    clock.pump([1] * 3)
+    attempt("stop failed", broken.stop)
+
+    running = [coop.cooperate(iter(range(100))) for _ in range(3)]
+    for each in running:
+        each.whenDone().addBoth(ended("scheduler"))
+    clock.advance(1)
+    coop.stop()
+    seen.append(("running", coop.running, clock.getDelayedCalls() == []))
+    late = coop.cooperate(iter(range(3)))
+    late.whenDone().addBoth(ended("added after stop"))
+    coop.start()
+    seen.append(("restarted", coop.running))
+    again = coop.cooperate(iter(range(2)))
+    again.whenDone().addBoth(ended("after restart"))
+    clock.pump([1] * 4)
+    return seen
+
+
+def test_task_control_matches_twisted() -> None:
+    ours = task_control_scenario(task, our_defer)
+    theirs = task_control_scenario(twisted_task, twisted_defer)
+    # Deliberate departure: Cooperator.stop() tells every task; Twisted walks the list it
+    # is shrinking and so tells only every other one (the rest never finish).
+    told = [entry for entry in ours if entry[0] == "scheduler"]
+    assert [entry[2] for entry in told] == ["SchedulerStopped"] * 3
+    assert len([entry for entry in theirs if entry[0] == "scheduler"]) == 2
+    assert [e for e in ours if e[0] != "scheduler"] == [e for e in theirs if e[0] != "scheduler"]
+    assert ("stop twice", "TaskStopped") in ours and ("resume unpaused", "NotPaused") in ours
+    assert ("failed", "KeyError", "'broken'") in ours and ("stop failed", "TaskFailed") in ours
+    assert ("pause after done", "TaskDone") in ours
+
+
+def test_cooperator_not_started_queues_work_until_start() -> None:
+    clock = task.Clock()
+    coop = task.Cooperator(scheduler=lambda step: clock.callLater(0, step), started=False)
+    results: list[Any] = []
+    coop.coiterate(iter([1, 2, 3])).addCallback(results.append)
+    assert not coop.running
+    clock.advance(1)
+    assert results == [] and clock.getDelayedCalls() == []
+    coop.start()
+    clock.advance(0)
+    assert coop.running and len(results) == 1
+
+
+def test_default_time_slice_is_short() -> None:
+    expired = task._Timer()
+    assert not expired()
+    assert task._Timer.MAX_SLICE <= 0.05
+
+
+def test_global_coiterate_and_cooperate_use_one_cooperator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspector import reactors
+
+    clock = task.Clock()
+    monkeypatch.setattr(reactors, "_installed", clock)
+    results: list[Any] = []
+    task.coiterate(iter(range(3))).addCallback(lambda it: results.append("coiterate"))
+    handle = task.cooperate(iter(range(3)))
+    assert isinstance(handle, task.CooperativeTask)
+    handle.whenDone().addCallback(lambda it: results.append("cooperate"))
+    clock.pump([1, 1, 1])
+    assert sorted(results) == ["coiterate", "cooperate"]
