@@ -6,6 +6,8 @@ runs against ``twisted.internet.task`` and the observable sequence must match.
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import Any, Callable
 
 import pytest
@@ -677,3 +679,148 @@ def test_global_coiterate_and_cooperate_use_one_cooperator(monkeypatch: pytest.M
     handle.whenDone().addCallback(lambda it: results.append("cooperate"))
     clock.pump([1, 1, 1])
     assert sorted(results) == ["coiterate", "cooperate"]
+
+
+# --------------------------------------------------------------- on every real reactor
+
+
+def test_looping_call_on_a_real_reactor(reactor: Any, run: Any) -> None:
+    interval = 0.01
+    times: list[float] = []
+
+    def tick() -> None:
+        times.append(reactor.seconds())
+        if len(times) == 5:
+            loop.stop()
+
+    loop = task.LoopingCall(tick)
+    loop.clock = reactor
+
+    def go() -> Any:
+        return loop.start(interval)
+
+    assert run(go) is loop
+    assert len(times) == 5 and not loop.running
+    start = loop.starttime
+    assert times[0] == pytest.approx(start, abs=0.005)
+    for n, when in enumerate(times):
+        assert when >= start + n * interval - 1e-6, "a tick ran before its grid point"
+    assert reactor.getDelayedCalls() == [] or all(
+        not isinstance(c.func, task.LoopingCall) for c in reactor.getDelayedCalls())
+
+
+def test_defer_later_on_a_real_reactor(reactor: Any, run: Any) -> None:
+    def go() -> Any:
+        began = reactor.seconds()
+        cancelled = task.deferLater(reactor, 0.02, lambda: "never")
+        failures: list[Any] = []
+        cancelled.addErrback(failures.append)
+        cancelled.cancel()
+        d = task.deferLater(reactor, 0.02, lambda a, b: (a, b, reactor.seconds() - began), 1, b=2)
+        return d.addCallback(lambda result: (result, failures))
+
+    (a, b, waited), failures = run(go)
+    assert (a, b) == (1, 2) and waited >= 0.02 - 1e-6
+    assert [f.type for f in failures] == [our_defer.CancelledError]
+
+
+def test_react_exits_zero_when_main_succeeds(reactor: Any) -> None:
+    seen: list[Any] = []
+
+    def main(r: Any, *argv: Any) -> Any:
+        seen.append((r is reactor, argv, r.running))
+        return task.deferLater(r, 0.01, seen.append, "done")
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(main, ["a", "b"], _reactor=reactor)
+    assert exited.value.code == 0
+    assert seen == [(True, ("a", "b"), False), "done"]
+    assert not reactor.running
+
+
+def test_react_exits_one_and_logs_when_main_fails(reactor: Any, caplog: pytest.LogCaptureFixture) -> None:
+    async def main(r: Any) -> None:
+        await task.deferLater(r, 0.01)
+        raise KeyError("main broke")
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(main, _reactor=reactor)
+    assert exited.value.code == 1
+    logged = [r for r in caplog.records if "main function encountered error" in r.getMessage()]
+    assert len(logged) == 1 and "main broke" in logged[0].getMessage()
+    assert not reactor.running
+
+
+def test_react_exits_with_the_code_of_system_exit(reactor: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def main(r: Any) -> Any:
+        return task.deferLater(r, 0.01, sys.exit, 3)
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(main, _reactor=reactor)
+    assert exited.value.code == 3
+    assert not [r for r in caplog.records if "main function encountered error" in r.getMessage()]
+
+
+def test_react_exits_zero_when_the_reactor_is_stopped_by_someone_else(reactor: Any) -> None:
+    def main(r: Any) -> Any:
+        r.callLater(0.01, r.stop)
+        return our_defer.Deferred()
+
+    with pytest.raises(SystemExit) as exited:
+        task.react(main, _reactor=reactor)
+    assert exited.value.code == 0
+
+
+def test_cooperator_keeps_a_real_loop_responsive(reactor: Any, run: Any) -> None:
+    """A long task runs in short slices: a timer due meanwhile fires before it ends."""
+    done_at_timer: list[int] = []
+    progress = [0]
+
+    def busy() -> Any:
+        for _ in range(400):
+            end = time.perf_counter() + 0.0005
+            while time.perf_counter() < end:
+                pass
+            progress[0] += 1
+            yield None
+
+    coop = task.Cooperator(scheduler=lambda step: reactor.callLater(task._EPSILON, step))
+
+    def go() -> Any:
+        reactor.callLater(0.02, lambda: done_at_timer.append(progress[0]))
+        return coop.coiterate(busy())
+
+    run(go)
+    assert progress[0] == 400
+    assert done_at_timer and done_at_timer[0] < 400, "the timer waited for the whole task"
+
+
+@pytest.fixture
+def tracing() -> Any:
+    import inspector.trace as trace_module
+
+    tracer = trace_module.enable()
+    yield tracer
+    trace_module.disable()
+
+
+def test_traced_looping_call_names_its_function(reactor: Any, run: Any, tracing: Any) -> None:
+    from inspector.trace import events as ev
+
+    ticks: list[float] = []
+
+    def heartbeat() -> None:
+        ticks.append(reactor.seconds())
+        if len(ticks) == 4:
+            loop.stop()
+
+    loop = task.LoopingCall(heartbeat)
+    loop.clock = reactor
+    run(lambda: loop.start(0.01, now=False))
+    events = tracing.trace.events()
+    name = "LoopingCall(test_traced_looping_call_names_its_function.<locals>.heartbeat)"
+    fired = [e for e in events if isinstance(e, ev.TimerFired) and e.name == name]
+    scheduled = [e for e in events if isinstance(e, ev.TimerScheduled) and e.name == name]
+    assert len(fired) == 4 and len(scheduled) == 4
+    assert all(e.lateness >= 0 for e in fired)
+    assert all(0 < e.delay <= 0.01 + 1e-6 for e in scheduled)
