@@ -402,7 +402,9 @@ class Logger:
         """Log a failure that must be dealt with at once."""
         self._emit(LogLevel.critical, format, kwargs)
 
-    def failuresHandled(self, format: str, level: LogLevel = LogLevel.critical, **kwargs: Any) -> _FailuresHandled:  # noqa: A002
+    def failuresHandled(
+        self, format: str, level: LogLevel = LogLevel.critical, **kwargs: Any  # noqa: A002
+    ) -> _FailuresHandled:
         """A ``with`` block whose exception is logged (as ``failure``) and not raised.
 
         The object it gives says whether the block ``succeeded`` or ``failed``.

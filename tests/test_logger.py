@@ -124,7 +124,8 @@ def test_the_record_points_at_the_line_that_logged(records):
     Logger(namespace="where").warn("here")
     line = sys._getframe().f_lineno - 1
     record = only(records)
-    assert (record.pathname, record.lineno, record.funcName) == (__file__, line, "test_the_record_points_at_the_line_that_logged")
+    where = (record.pathname, record.lineno, record.funcName)
+    assert where == (__file__, line, "test_the_record_points_at_the_line_that_logged")
 
 
 @pytest.mark.parametrize("fmt", ["broken {n", "missing {nobody}", "bad spec {n:q}"])
@@ -148,7 +149,9 @@ def test_a_broken_format_says_so_and_never_raises(records, fmt):
     ],
 )
 def test_format_event_agrees_with_twisted(fmt, fields):
-    twisted_logger = pytest.importorskip("twisted.logger", reason="Twisted is not installed (the bench extra brings it)")
+    twisted_logger = pytest.importorskip(
+        "twisted.logger", reason="Twisted is not installed (the bench extra brings it)"
+    )
     ours = {"log_format": fmt, "log_namespace": "ns", "log_level": LogLevel.info, **fields}
     theirs = {"log_format": fmt, "log_namespace": "ns", "log_level": twisted_logger.LogLevel.info, **fields}
     expected = twisted_logger.formatEvent(theirs)
