@@ -22,6 +22,7 @@ from inspector.ui.feed import LiveFeed
 from inspector.ui.launcher import LauncherPanel, Service
 from inspector.ui.log import LogPanel, WindowLogHandler
 from inspector.ui.palette import apply_theme
+from inspector.ui.range_banner import RangeBanner
 from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript
 from inspector.ui.session import SessionPanel
 from inspector.ui.store import Store
@@ -105,6 +106,11 @@ class MainWindow(QMainWindow):
         self.launcher.ended.connect(self._service_ended)
         self.launcher.output_listener = self._service_output
 
+        # Right under the Log, visible whichever dock is raised: a time range hides part
+        # of the session, and this says so (and clears it).
+        self.range_banner = RangeBanner()
+        self.range_banner.clear_requested.connect(self.timing.clear_range)
+        self.statusBar().addPermanentWidget(self.range_banner)
         self.status = QLabel(objectName="status.summary")
         self.statusBar().addPermanentWidget(self.status)
         self._build_menus()
@@ -472,6 +478,11 @@ class MainWindow(QMainWindow):
 
     def _range_selected(self, time_range: Any) -> None:
         self.store.select_time_range(time_range)
+        if time_range is None:
+            self.range_banner.clear()
+        else:
+            start, end = time_range
+            self.range_banner.show_range(start - self.store.origin, end - self.store.origin)
         self.connections.refilter()
         self.deferreds.refilter()
         self.log_panel.refilter()
@@ -569,6 +580,7 @@ class MainWindow(QMainWindow):
 
     def show_store(self, store: Store, live: bool) -> None:
         """Point every panel at ``store`` (a recording's, or the live one)."""
+        self.timing.clear_range()  # the range belongs to the store being left
         self.live = live
         self.store = store
         self.connections.set_store(store)
