@@ -505,7 +505,12 @@ class CooperativeTask:
         except StopIteration:
             self._completeWith(TaskDone(), self._iterator)
         except Exception:
-            self._completeWith(TaskFailed(), Failure())
+            failure = Failure()
+            if not self._deferreds:
+                # Nobody asked whenDone(): log it here or it would vanish without a trace.
+                log.error("Cooperative task %r failed\n%s", self._iterator, failure.getTraceback(),
+                          extra={"failure": failure})
+            self._completeWith(TaskFailed(), failure)
         else:
             if isinstance(result, Deferred):
                 self.pause()

@@ -13,10 +13,12 @@ from typing import Any, Callable
 import pytest
 from zope.interface.verify import verifyObject
 
+from inspector import defer as our_defer
 from inspector import error, task
 from inspector.interfaces import IDelayedCall, IReactorTime
 
 twisted_task = pytest.importorskip("twisted.internet.task", reason="Twisted (the bench extra) compares behaviour")
+twisted_defer = pytest.importorskip("twisted.internet.defer")
 
 
 def both_clocks() -> list[Any]:
@@ -149,13 +151,6 @@ def test_each_clock_has_its_own_time() -> None:
 # LoopingCall on that module's Clock and returns what a user observes: which calls ran
 # at what clock time with which arguments, the loop's state, and how the Deferred from
 # start() ended. Ours must match Twisted's.
-
-from inspector import defer as our_defer  # noqa: E402
-
-twisted_defer = pytest.importorskip("twisted.internet.defer")
-
-IMPLEMENTATIONS = [pytest.param((task, our_defer), id="inspector"), pytest.param((twisted_task, twisted_defer), id="twisted")]
-
 
 def outcome_of(deferred: Any, loop: Any) -> list[Any]:
     """Record how ``deferred`` ends: ('fired', is-the-loop) or ('failed', type, message)."""
@@ -452,7 +447,9 @@ def test_looping_call_repr_and_trace_name_name_the_function() -> None:
         pass
 
     loop = task.LoopingCall(heartbeat, 1, x=2)
-    assert repr(loop) == "LoopingCall<None>(test_looping_call_repr_and_trace_name_name_the_function.<locals>.heartbeat, *(1,), **{'x': 2})"
+    twisted_loop = twisted_task.LoopingCall(heartbeat, 1, x=2)
+    assert repr(loop) == repr(twisted_loop)
+    assert "heartbeat, *(1,), **{'x': 2})" in repr(loop)
     loop.clock = clock = task.Clock()
     loop.start(1)
     (call,) = clock.getDelayedCalls()
@@ -590,7 +587,11 @@ def task_control_scenario(mod: Any, dmod: Any) -> list[Any]:
         except Exception as exc:  # noqa: BLE001 - the exception's kind is the point
             seen.append((what, type(exc).__name__))
 
-    ended = lambda tag: lambda r: seen.append((tag, clock.seconds(), r.type.__name__ if hasattr(r, "type") else "done"))  # noqa: E731
+    def ended(tag: str) -> Callable[[Any], None]:
+        def record(result: Any) -> None:
+            seen.append((tag, clock.seconds(), result.type.__name__ if hasattr(result, "type") else "done"))
+        return record
+
     paused = coop.cooperate(iter(range(3)))
     paused.whenDone().addBoth(ended("paused"))
     attempt("resume unpaused", paused.resume)
@@ -824,3 +825,22 @@ def test_traced_looping_call_names_its_function(reactor: Any, run: Any, tracing:
     assert len(fired) == 4 and len(scheduled) == 4
     assert all(e.lateness >= 0 for e in fired)
     assert all(0 < e.delay <= 0.01 + 1e-6 for e in scheduled)
+
+
+def test_a_failing_task_nobody_waits_for_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    clock = task.Clock()
+    coop = task.Cooperator(scheduler=lambda step: clock.callLater(1, step))
+
+    def broken() -> Any:
+        yield 1
+        raise KeyError("nobody listens")
+
+    def fine() -> Any:
+        yield 1
+
+    coop.cooperate(broken())
+    coop.cooperate(fine())
+    clock.pump([1, 1, 1])
+    logged = [r for r in caplog.records if "Cooperative task" in r.getMessage()]
+    assert len(logged) == 1 and "nobody listens" in logged[0].getMessage()
+    assert clock.getDelayedCalls() == []
