@@ -23,7 +23,8 @@ from inspector.interfaces import IDelayedCall, IReactorCore, IReactorTime
 from inspector.reactors.base import DelayedCall, check_delay
 
 __all__ = [
-    "Clock", "CooperativeTask", "Cooperator", "LoopingCall", "NotPaused", "SchedulerError",
+    "Clock", "CooperativeTask", "Cooperator", "LoopingCall", "LoopingCallStateError", "NotPaused",
+    "SchedulerError",
     "SchedulerStopped", "TaskDone", "TaskFailed", "TaskFinished", "TaskStopped", "coiterate",
     "cooperate", "deferLater", "react",
 ]
