@@ -66,8 +66,9 @@ class MainWindow(QMainWindow):
         self._ticks = 0
 
         self.log_handler = WindowLogHandler()
+        # On the root logger: a user's Logger namespaces and log.msg/err show too.
+        logging.getLogger().addHandler(self.log_handler)
         framework_log = logging.getLogger("inspector")
-        framework_log.addHandler(self.log_handler)
         self._log_level = framework_log.level
         if framework_log.getEffectiveLevel() > logging.INFO:
             framework_log.setLevel(logging.INFO)  # the log panel shows notices too
@@ -309,9 +310,8 @@ class MainWindow(QMainWindow):
             self.demo.stop()
         self.launcher.stop_all()
         self.stop_recording()
-        framework_log = logging.getLogger("inspector")
-        framework_log.removeHandler(self.log_handler)
-        framework_log.setLevel(self._log_level)
+        logging.getLogger().removeHandler(self.log_handler)
+        logging.getLogger("inspector").setLevel(self._log_level)
 
     # -- the refresh ---------------------------------------------------------------------
 
