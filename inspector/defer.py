@@ -23,6 +23,7 @@ import contextvars
 import logging
 import traceback
 import types
+import warnings
 from asyncio import AbstractEventLoop, Future
 from functools import wraps
 from inspect import isgenerator
@@ -34,7 +35,9 @@ from typing import (
     Generator,
     Generic,
     Iterable,
+    NoReturn,
     Optional,
+    Sequence,
     TypeVar,
     Union,
 )
@@ -51,6 +54,7 @@ __all__ = [
     "DeferredQueue",
     "DeferredSemaphore",
     "FAILURE",
+    "FailureGroup",
     "FirstError",
     "NotACoroutineError",
     "QueueOverflow",
@@ -65,6 +69,8 @@ __all__ = [
     "inlineCallbacks",
     "maybeDeferred",
     "passthru",
+    "race",
+    "returnValue",
     "setDebugging",
     "succeed",
 ]
@@ -108,6 +114,15 @@ class FirstError(Exception):
 
     def __str__(self) -> str:
         return f"FirstError[#{self.index}, {self.subFailure}]"
+
+
+class FailureGroup(Exception):
+    """Every Deferred given to ``race`` failed: ``failures`` holds their Failures, in
+    the order of the Deferreds."""
+
+    def __init__(self, failures: Sequence[Failure]) -> None:
+        super().__init__()
+        self.failures = failures
 
 
 def passthru(arg: _T) -> _T:
@@ -715,7 +730,65 @@ def gatherResults(deferredList: Iterable[Deferred[Any]], consumeErrors: bool = F
     return d
 
 
+def race(ds: Sequence[Deferred[_T]]) -> Deferred[tuple[int, _T]]:
+    """A Deferred for the first of ``ds`` to succeed, as ``(index, result)``; the others
+    are cancelled then. Fails with FailureGroup if all of them fail; cancelling it
+    cancels them all. Each of ``ds`` is left with the result None."""
+    contenders = list(ds)
+    winner: Optional[Deferred[_T]] = None
+    failures: list[tuple[int, Failure]] = []
+
+    def cancelAll(_d: Deferred[Any]) -> None:
+        for d in contenders:
+            d.cancel()
+
+    result: Deferred[tuple[int, _T]] = Deferred(cancelAll)
+
+    def succeeded(value: _T, index: int) -> None:
+        nonlocal winner
+        # A canceller may fire a loser with a success too: only the first one counts.
+        if winner is None:
+            winner = contenders[index]
+            for d in contenders:
+                if d is not winner:
+                    d.cancel()
+            result.callback((index, value))
+
+    def failed(failure: Failure, index: int) -> None:
+        failures.append((index, failure))
+        if len(failures) == len(contenders):
+            failures.sort(key=lambda pair: pair[0])
+            result.errback(FailureGroup([f for _index, f in failures]))
+
+    for index, d in enumerate(contenders):
+        d.addCallbacks(succeeded, failed, callbackArgs=(index,), errbackArgs=(index,))
+    return result
+
+
 # -- generators and coroutines -------------------------------------------------------
+
+
+class _DefGen_Return(BaseException):
+    """Raised by ``returnValue`` to end an ``inlineCallbacks`` generator with ``value``;
+    a BaseException so that ``except Exception`` in the generator lets it through."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+def returnValue(val: object) -> NoReturn:
+    """End the ``inlineCallbacks`` generator that calls this with result ``val``.
+
+    Deprecated, as in Twisted since 24.7: ``return val`` does the same. Kept because
+    older programs use it."""
+    warnings.warn(
+        "inspector.defer.returnValue is deprecated (as in Twisted 24.7.0); "
+        "use a return statement instead",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    raise _DefGen_Return(val)
 
 
 class _InlineDeferred(Deferred[Any]):
@@ -755,7 +828,7 @@ def _inlineStep(gen: Any, d: _InlineDeferred, result: Any, ctx: contextvars.Cont
                 yielded = run(result.throwExceptionIntoGenerator, gen)
             else:
                 yielded = run(gen.send, result)
-        except StopIteration as e:
+        except (StopIteration, _DefGen_Return) as e:
             value = e.value
             if isinstance(value, Deferred):
                 d._waitingOn = value
@@ -804,7 +877,13 @@ def inlineCallbacks(f: Callable[..., Generator[Any, Any, _T]]) -> Callable[..., 
 
     @wraps(f)
     def unwindGenerator(*args: Any, **kwargs: Any) -> Deferred[_T]:
-        gen = f(*args, **kwargs)
+        try:
+            gen = f(*args, **kwargs)
+        except _DefGen_Return:
+            raise TypeError(
+                f"inlineCallbacks requires {f!r} to produce a generator; instead "
+                "returnValue was called in a function that is not one"
+            ) from None
         if not isgenerator(gen):
             raise TypeError(
                 f"inlineCallbacks requires {f!r} to produce a generator; instead got {gen!r}"

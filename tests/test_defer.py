@@ -1314,3 +1314,179 @@ def test_deferred_queue_put_get_and_limits() -> None:
     assert failure_of(gone).check(CancelledError)
     q.put(4)  # not given to the cancelled getter
     assert outcome(q.get()) == 4
+
+
+# -- exact Twisted behaviour: corners found by tests/test_defer_differential.py ----------------
+
+
+def test_cancelling_a_paused_outer_does_not_run_the_inner_later_callbacks() -> None:
+    """Twisted: cancel() forwarded to the inner Deferred errbacks it, the failure goes to
+    the paused outer, and the run stops there; the inner's later callback runs the next
+    time the inner's callbacks run (here: when one more is added)."""
+    outer: Deferred[Any] = Deferred()
+    inner: Deferred[Any] = Deferred()
+    outer.callback(3)
+    outer.addCallback(lambda _: inner)  # the outer now waits on the inner
+    later: list[Any] = []
+    inner.addCallback(later.append)  # added after the outer chained onto it
+    outer.pause()
+    outer.cancel()
+    assert later == []
+    inner.addCallback(lambda r: r)
+    assert later == [None]  # the inner's result went to the outer
+    outer.unpause()
+    assert failure_of(outer).check(CancelledError)
+
+
+def test_reentrant_callback_returning_the_running_deferred_takes_its_input() -> None:
+    """Twisted: while a callback of ``running`` runs, ``running``'s result is that
+    callback's input; a callback elsewhere that returns ``running`` takes it at once."""
+    running: Deferred[str] = Deferred()
+    outer: Deferred[str] = Deferred()
+    outer.addCallback(lambda _: running)
+    running.callback("value")
+    running.chainDeferred(outer)  # runs outer.callback("value") as running's callback
+    assert outcome(outer) == "value"
+    assert outcome(running) is None  # what outer.callback returned
+
+
+def test_failure_handed_to_an_outer_is_not_also_reported_by_the_inner(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        inner = fail(ValueError("handled by the outer"))  # a held, unhandled Failure
+        inner.pause()
+        outer: Deferred[Any] = Deferred()
+        outer.addCallback(lambda _: inner)
+        outer.callback(None)  # waits: the inner is paused
+        outer.pause()  # the run will stop at the outer, before coming back to the inner
+        inner.unpause()  # the Failure moves to the outer ...
+        outer.addErrback(lambda f: None)
+        outer.unpause()  # ... which handles it
+        del inner, outer
+        gc.collect()
+    assert "Unhandled error" not in caplog.text
+
+
+def test_errback_waiting_on_a_deferred_leaves_nothing_unhandled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        d = fail(ValueError("handled"))
+        pending: Deferred[Any] = Deferred()
+        d.addErrback(lambda f: pending)  # handled: the chain now waits on `pending`
+        del d, pending
+        gc.collect()
+    assert "Unhandled error" not in caplog.text
+
+
+# -- returnValue ---------------------------------------------------------------------------------
+
+
+def test_return_value_ends_an_inline_callbacks_generator() -> None:
+    steps: list[str] = []
+
+    @inlineCallbacks
+    def work(d: Deferred[int]) -> Any:
+        value = yield d
+        try:
+            defer.returnValue(value * 2)
+        except Exception:  # noqa: BLE001 - must not catch returnValue's exception
+            steps.append("caught")
+        steps.append("after")  # never reached
+
+    d: Deferred[int] = Deferred()
+    with pytest.warns(DeprecationWarning, match="returnValue is deprecated"):
+        result = work(d)
+        d.callback(21)
+    assert outcome(result) == 42
+    assert steps == []
+
+
+def test_return_value_before_the_first_yield_and_in_a_coroutine() -> None:
+    @inlineCallbacks
+    def early() -> Any:
+        defer.returnValue("early")
+        yield succeed(None)
+
+    async def coro() -> str:
+        defer.returnValue("from a coroutine")
+        return "not this"
+
+    with pytest.warns(DeprecationWarning):
+        assert outcome(early()) == "early"
+        assert outcome(ensureDeferred(coro())) == "from a coroutine"
+
+
+def test_return_value_in_a_decorated_non_generator_is_a_type_error() -> None:
+    @inlineCallbacks
+    def not_a_generator() -> Any:
+        defer.returnValue(1)
+
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="returnValue"):
+        not_a_generator()
+
+
+# -- race ----------------------------------------------------------------------------------------
+
+
+def _race_modules() -> list[Any]:
+    """inspector.defer, and Twisted's defer when installed: race must behave the same."""
+    modules = [defer]
+    try:
+        from twisted.internet import defer as twisted_defer
+    except ImportError:
+        pass
+    else:
+        modules.append(twisted_defer)
+    return modules
+
+
+@pytest.mark.parametrize("mod", _race_modules(), ids=lambda m: m.__name__.split(".")[0])
+def test_race_fires_with_the_first_success_and_cancels_the_rest(mod: Any) -> None:
+    cancelled: list[int] = []
+    ds = [mod.Deferred(lambda d, i=i: cancelled.append(i)) for i in range(3)]
+    raced = mod.race(ds)
+    ds[1].errback(ValueError("a failure does not end the race"))
+    assert not raced.called
+    ds[2].callback("second wins")
+    box: list[Any] = []
+    raced.addBoth(box.append)
+    assert box == [(2, "second wins")]
+    assert cancelled == [0]  # not the failed one, not the winner
+    assert all(d.called for d in ds)
+
+
+@pytest.mark.parametrize("mod", _race_modules(), ids=lambda m: m.__name__.split(".")[0])
+def test_race_fails_with_every_failure_in_order_when_all_fail(mod: Any) -> None:
+    ds = [mod.Deferred() for _ in range(3)]
+    raced = mod.race(ds)
+    for i in (2, 0, 1):
+        ds[i].errback(ValueError(f"failed {i}"))
+    box: list[Any] = []
+    raced.addBoth(box.append)
+    error = box[0].value
+    assert type(error).__name__ == "FailureGroup"
+    assert [f.getErrorMessage() for f in error.failures] == ["failed 0", "failed 1", "failed 2"]
+
+
+@pytest.mark.parametrize("mod", _race_modules(), ids=lambda m: m.__name__.split(".")[0])
+def test_race_cancel_cancels_every_contender(mod: Any) -> None:
+    ds = [mod.Deferred() for _ in range(2)]
+    raced = mod.race(ds)
+    raced.cancel()
+    box: list[Any] = []
+    raced.addBoth(box.append)
+    assert type(box[0].value).__name__ == "FailureGroup"  # every contender failed
+    assert [f.type.__name__ for f in box[0].value.failures] == ["CancelledError"] * 2
+
+
+@pytest.mark.parametrize("mod", _race_modules(), ids=lambda m: m.__name__.split(".")[0])
+def test_race_ignores_a_loser_whose_canceller_succeeds(mod: Any) -> None:
+    loser = mod.Deferred(lambda d: d.callback("too late"))
+    winner = mod.Deferred()
+    raced = mod.race([loser, winner])
+    winner.callback("first")
+    box: list[Any] = []
+    raced.addBoth(box.append)
+    assert box == [(1, "first")]
