@@ -2,19 +2,29 @@
 
 A live :class:`~inspector.trace.tracer.Tracer` and a loaded recording build the same
 :class:`Trace` the same way, by feeding events to :meth:`Trace.add`, so everything a
-viewer shows live it can show for a recording.
+viewer shows live it can show for a recording. The summaries are folded by the rules
+of :mod:`inspector.trace.fold`, the same the window uses.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from itertools import count
 from typing import Any, Callable, Iterator
 
 from inspector.trace import events as ev
 from inspector.trace.buffers import Cursor, Feed, RingBuffer
+from inspector.trace.fold import (
+    CallbackSummary,
+    ConnectionSummary,
+    DeferredSummary,
+    Fold,
+    FoldLimits,
+)
+
+__all__ = ["TraceConfig", "Trace", "ConnectionSummary", "CallbackSummary", "DeferredSummary"]
 
 
 @dataclass
@@ -56,81 +66,18 @@ class TraceConfig:
         return self.buffer_sizes.get(kind, self.default_buffer)
 
 
-@dataclass
-class ConnectionSummary:
-    """What is known about one connection, kept after it closes (bounded)."""
-
-    id: int
-    role: str = ""
-    transport: str = "tcp"
-    protocol: str = ""
-    local: str = ""
-    peer: str = ""
-    reactor: str = ""
-    state: str = "connecting"
-    opened: float = 0.0
-    closed: float | None = None
-    bytes_in: int = 0
-    bytes_out: int = 0
-    captured: int = 0
-    reason_type: str = ""
-    reason: str = ""
-    #: (seq, ts, "in"/"out", data) payload chunks, up to the capture budget.
-    chunks: list[tuple[int, float, str, bytes]] = field(default_factory=list)
-    #: Protocol messages, newest ``messages_per_connection``.
-    messages: list[ev.ProtocolMessage] = field(default_factory=list)
-    messages_dropped: int = 0
-
-    @property
-    def truncated(self) -> bool:
-        """True when some payload bytes were counted but not captured."""
-        return self.captured < self.bytes_in + self.bytes_out
-
-
-@dataclass
-class CallbackSummary:
-    """One entry of a Deferred's callback chain and, once run, how it went."""
-
-    name: str
-    kind: str
-    ran: bool = False
-    start: float = 0.0
-    duration: float = 0.0
-    input_kind: str = ""
-    output_type: str = ""
-    output_repr: str = ""
-    turn: int = 0
-
-
-@dataclass
-class DeferredSummary:
-    """A Deferred's life: where it was made, its chain, and its outcome."""
-
-    id: int
-    created: float
-    site: str = ""
-    function: str = ""
-    reactor: str = ""
-    conn: int = 0
-    timer: int = 0
-    turn: int = 0
-    state: str = "pending"  # pending, fired, failed, cancelled
-    fired: float | None = None
-    result_type: str = ""
-    result_repr: str = ""
-    waiting_on: int = 0
-    paused: int = 0
-    cancelled: bool = False
-    unhandled: bool = False
-    callbacks: list[CallbackSummary] = field(default_factory=list)
-    _next_to_run: int = 0
-
-
-class Trace:
-    """Events by kind in ring buffers, summaries, warnings and observer cursors."""
+class Trace(Fold):
+    """Events by kind in ring buffers, summaries (by the shared :class:`Fold`), warnings
+    and observer cursors."""
 
     def __init__(self, config: TraceConfig | None = None) -> None:
         self.config = config or TraceConfig()
+        super().__init__(FoldLimits(
+            closed_connections=self.config.closed_connections,
+            pending_deferreds=self.config.pending_deferreds,
+            finished_deferreds=self.config.finished_deferreds,
+            messages_per_connection=self.config.messages_per_connection,
+        ))
         #: Recording header or live session facts (version, start time, reactor, host).
         self.header: dict[str, Any] = {}
         #: What went wrong loading a recording (empty for a live or intact trace).
@@ -139,41 +86,19 @@ class Trace:
             kind: RingBuffer(self.config.buffer_size(kind)) for kind in ev.EVENT_TYPES
         }
         self.feed = Feed(self.config.feed_size)
-        self._connections: OrderedDict[int, ConnectionSummary] = OrderedDict()
-        self.connections_dropped = 0
-        self._closed_order: deque[int] = deque()
-        self._pending: OrderedDict[int, DeferredSummary] = OrderedDict()
-        self._finished: OrderedDict[int, DeferredSummary] = OrderedDict()
         self._source: Callable[[], None] | None = None
         self._readers: weakref.WeakSet[Cursor] = weakref.WeakSet()
-        self.deferreds_dropped = 0
-        self._waiters: OrderedDict[int, int] = OrderedDict()  # waited-on id -> waiting id
         self.ports: dict[int, ev.PortStarted] = {}
         self._seq = count(1)
-        self._handlers: dict[str, Callable[[Any], None]] = {
-            ev.ConnectionOpened.kind: self._on_opened,
-            ev.ConnectionState.kind: self._on_state,
-            ev.BytesIn.kind: self._on_bytes,
-            ev.BytesOut.kind: self._on_bytes,
-            ev.ConnectionClosed.kind: self._on_closed,
-            ev.ProtocolMessage.kind: self._on_message,
-            ev.PortStarted.kind: self._on_port_started,
-            ev.PortStopped.kind: self._on_port_stopped,
-            ev.DeferredCreated.kind: self._on_d_created,
-            ev.CallbackAdded.kind: self._on_d_added,
-            ev.CallbackRan.kind: self._on_d_ran,
-            ev.DeferredChained.kind: self._on_d_chained,
-            ev.DeferredPaused.kind: self._on_d_paused,
-            ev.DeferredUnpaused.kind: self._on_d_unpaused,
-            ev.DeferredFired.kind: self._on_d_fired,
-            ev.DeferredFailed.kind: self._on_d_failed,
-            ev.DeferredCancelled.kind: self._on_d_cancelled,
-            ev.DeferredUnhandled.kind: self._on_d_unhandled,
+        handlers: dict[type, Callable[[Any], Any]] = {
+            ev.PortStarted: self._on_port_started,
+            ev.PortStopped: self._on_port_stopped,
         }
         self._feed_append = self.feed.append
         #: event class -> (append to its ring, its ring, summary handler or None)
         self._routes: dict[type, tuple[Callable[[Any], None], RingBuffer[ev.Event], Any]] = {
-            cls: (self.buffers[kind]._items.append, self.buffers[kind], self._handlers.get(kind))
+            cls: (self.buffers[kind]._items.append, self.buffers[kind],
+                  handlers.get(cls) or self.handler(cls))
             for kind, cls in ev.EVENT_TYPES.items()
         }
 
@@ -209,17 +134,6 @@ class Trace:
     def count_dropped(self, kind: str, count: int = 1) -> None:
         """Count ``count`` events of ``kind`` that were captured but not kept."""
         self.buffers[kind].total += count
-
-    def count_bytes(self, conn: int, direction: str, size: int, ts: float) -> None:
-        """Add ``size`` to a connection's exact byte count without keeping the bytes."""
-        summary = self._connections.get(conn)
-        if summary is None:
-            summary = ConnectionSummary(id=conn, opened=ts)
-            self._connections[conn] = summary
-        if direction == "in":
-            summary.bytes_in += size
-        else:
-            summary.bytes_out += size
 
     # -- reading ------------------------------------------------------------------
 
@@ -303,183 +217,13 @@ class Trace:
             current = self.deferred(current.waiting_on) if current.waiting_on else None
         return out
 
-    # -- summaries ------------------------------------------------------------------
-
-    def _connection(self, event: ev.Event) -> ConnectionSummary:
-        summary = self._connections.get(event.conn)
-        if summary is None:
-            summary = ConnectionSummary(id=event.conn, opened=event.ts, reactor=event.reactor)
-            self._connections[event.conn] = summary
-        return summary
-
-    def _on_opened(self, event: ev.ConnectionOpened) -> None:
-        summary = self._connection(event)
-        summary.role = event.role
-        summary.transport = event.transport
-        summary.protocol = event.protocol
-        summary.local = event.local
-        summary.peer = event.peer
-        summary.opened = event.ts
-        if event.role == "udp":
-            summary.state = "connected"
-
-    def _on_state(self, event: ev.ConnectionState) -> None:
-        self._connection(event).state = event.state
-
-    def _on_bytes(self, event: ev.BytesIn | ev.BytesOut) -> None:
-        summary = self._connections.get(event.conn)
-        if summary is None:
-            summary = self._connection(event)
-        if event.__class__ is ev.BytesIn:
-            summary.bytes_in += event.size
-            direction = "in"
-        else:
-            summary.bytes_out += event.size
-            direction = "out"
-        if event.data:
-            summary.captured += len(event.data)
-            summary.chunks.append((event.seq, event.ts, direction, event.data))
-
-    def _on_closed(self, event: ev.ConnectionClosed) -> None:
-        summary = self._connection(event)
-        summary.closed = event.ts
-        summary.reason_type = event.reason_type
-        summary.reason = event.reason
-        if summary.state not in ("closed", "failed"):
-            summary.state = "failed" if event.reason_type not in _CLEAN_CLOSE else "closed"
-        closed = self._closed_order
-        closed.append(event.conn)
-        while len(closed) > self.config.closed_connections:
-            if self._connections.pop(closed.popleft(), None) is not None:
-                self.connections_dropped += 1
-
-    def _on_message(self, event: ev.ProtocolMessage) -> None:
-        if not event.conn:
-            return
-        summary = self._connection(event)
-        summary.messages.append(event)
-        if len(summary.messages) > self.config.messages_per_connection:
-            del summary.messages[0]
-            summary.messages_dropped += 1
+    # -- ports ------------------------------------------------------------------------
 
     def _on_port_started(self, event: ev.PortStarted) -> None:
         self.ports[event.port] = event
 
     def _on_port_stopped(self, event: ev.PortStopped) -> None:
         self.ports.pop(event.port, None)
-
-    def _on_d_created(self, event: ev.DeferredCreated) -> None:
-        self._pending[event.deferred] = DeferredSummary(
-            id=event.deferred,
-            created=event.ts,
-            site=event.site,
-            function=event.function,
-            reactor=event.reactor,
-            conn=event.conn,
-            timer=event.timer,
-            turn=event.turn,
-        )
-        if len(self._pending) > self.config.pending_deferreds:
-            self._pending.popitem(last=False)
-            self.deferreds_dropped += 1
-
-    def _summary(self, deferred_id: int) -> DeferredSummary | None:
-        return self._pending.get(deferred_id) or self._finished.get(deferred_id)
-
-    def _on_d_added(self, event: ev.CallbackAdded) -> None:
-        summary = self._summary(event.deferred)
-        if summary is not None:
-            summary.callbacks.append(CallbackSummary(event.name, event.callback_kind))
-
-    def _on_d_ran(self, event: ev.CallbackRan) -> None:
-        summary = self._summary(event.deferred)
-        if summary is None:
-            return
-        callbacks = summary.callbacks
-        index = summary._next_to_run
-        while index < len(callbacks) and callbacks[index].ran:
-            index += 1
-        if index < len(callbacks):
-            entry = callbacks[index]
-        else:
-            entry = CallbackSummary(event.name, "callback")
-            callbacks.append(entry)
-        entry.ran = True
-        entry.start = event.ts
-        entry.duration = event.duration
-        entry.input_kind = event.input_kind
-        entry.output_type = event.output_type
-        entry.output_repr = event.output_repr
-        entry.turn = event.turn
-        summary._next_to_run = index + 1
-        summary.waiting_on = 0
-
-    def _on_d_chained(self, event: ev.DeferredChained) -> None:
-        summary = self._summary(event.deferred)
-        if summary is not None:
-            summary.waiting_on = event.waiting_on
-            self._waiters[event.waiting_on] = event.deferred
-            if len(self._waiters) > self.config.pending_deferreds:
-                self._waiters.popitem(last=False)
-
-    def _release_waiter(self, deferred_id: int) -> None:
-        """``deferred_id`` has a result: whoever waited on it waits no more."""
-        outer = self._waiters.pop(deferred_id, None)
-        if outer is not None:
-            summary = self._summary(outer)
-            if summary is not None and summary.waiting_on == deferred_id:
-                summary.waiting_on = 0
-
-    def _on_d_paused(self, event: ev.DeferredPaused) -> None:
-        summary = self._summary(event.deferred)
-        if summary is not None:
-            summary.paused += 1
-
-    def _on_d_unpaused(self, event: ev.DeferredUnpaused) -> None:
-        summary = self._summary(event.deferred)
-        if summary is not None and summary.paused:
-            summary.paused -= 1
-
-    def _finish(self, deferred_id: int, ts: float) -> DeferredSummary | None:
-        summary = self._pending.pop(deferred_id, None)
-        if summary is None:
-            return self._finished.get(deferred_id)
-        summary.fired = ts
-        self._finished[deferred_id] = summary
-        if len(self._finished) > self.config.finished_deferreds:
-            self._finished.popitem(last=False)
-        return summary
-
-    def _on_d_fired(self, event: ev.DeferredFired) -> None:
-        self._release_waiter(event.deferred)
-        summary = self._finish(event.deferred, event.ts)
-        if summary is not None:
-            if summary.state == "pending":
-                summary.state = "fired"
-            summary.result_type = event.result_type
-            summary.result_repr = event.result_repr
-
-    def _on_d_failed(self, event: ev.DeferredFailed) -> None:
-        self._release_waiter(event.deferred)
-        summary = self._finish(event.deferred, event.ts)
-        if summary is not None:
-            summary.state = "cancelled" if summary.cancelled else "failed"
-            summary.result_type = event.error_type
-            summary.result_repr = event.message
-
-    def _on_d_cancelled(self, event: ev.DeferredCancelled) -> None:
-        summary = self._summary(event.deferred)
-        if summary is not None:
-            summary.cancelled = True
-
-    def _on_d_unhandled(self, event: ev.DeferredUnhandled) -> None:
-        summary = self._summary(event.deferred)
-        if summary is not None:
-            summary.unhandled = True
-
-
-#: Close reasons that mean "closed cleanly" rather than "failed".
-_CLEAN_CLOSE = frozenset({"", "ConnectionDone"})
 
 
 def _seq_of(event: ev.Event) -> int:
