@@ -840,6 +840,9 @@ def _inlineStep(gen: Any, d: _InlineDeferred, result: Any, ctx: contextvars.Cont
             if not d.called:
                 d.errback(Failure._fromCurrent())
             return
+        if not isinstance(yielded, Deferred) and isinstance(yielded, (types.CoroutineType, types.GeneratorType)):
+            # As in Twisted: a yielded coroutine or generator runs like inlineCallbacks.
+            yielded = _startInline(yielded)
         if isinstance(yielded, Deferred):
             if yielded.called and not yielded.paused and not yielded._runningCallbacks:
                 result = yielded.result

@@ -1490,3 +1490,29 @@ def test_race_ignores_a_loser_whose_canceller_succeeds(mod: Any) -> None:
     box: list[Any] = []
     raced.addBoth(box.append)
     assert box == [(1, "first")]
+
+
+@pytest.mark.parametrize("mod", _race_modules(), ids=lambda m: m.__name__.split(".")[0])
+def test_inline_callbacks_runs_a_yielded_coroutine_or_generator(mod: Any) -> None:
+    """As Twisted: ``yield coro()`` or ``yield gen()`` waits for its result."""
+    d = mod.Deferred()
+
+    async def plus_one() -> int:
+        return (await d) + 1
+
+    def plus_ten() -> Any:
+        value = yield mod.succeed(1)
+        return value + 10
+
+    @mod.inlineCallbacks
+    def work() -> Any:
+        a = yield plus_one()
+        b = yield plus_ten()
+        return (a, b)
+
+    result = work()
+    assert not result.called
+    d.callback(1)
+    box: list[Any] = []
+    result.addBoth(box.append)
+    assert box == [(2, 11)]
