@@ -61,13 +61,9 @@ def check_host(value: str) -> None:
 
 def check_nick(value: str) -> None:
     """Raise ValueError unless ``value`` is an IRC nickname (RFC 2812 syntax, up to 30)."""
-    from inspector.protocols.irc.message import NICK_LENGTH, is_valid_nick
+    from inspector.protocols.irc.console_commands import require_nick
 
-    if not is_valid_nick(value):
-        raise ValueError(
-            f"{value!r} is not a nickname: start with a letter or one of []\\`_^{{|}}, then "
-            f"letters, digits, those or '-', at most {NICK_LENGTH} characters"
-        )
+    require_nick(value)  # the console's /nick says the same
 
 
 def check_channel(value: str) -> None:

@@ -1,6 +1,7 @@
 """The IRC entries: a server, and a client whose typed lines go to a channel.
 
-The IRC package is imported only when one of them starts.
+The IRC protocols are imported only when one of them starts; the console's command
+table (``inspector.protocols.irc.console_commands``) is all the description needs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, liste
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred, succeed
 from inspector.failure import Failure
+from inspector.protocols.irc.console_commands import COMMANDS, commands_summary
 
 __all__ = ["IRC_COMMANDS", "irc_entries"]
 
@@ -27,111 +29,23 @@ def _start_irc_server(
     return listen_tcp(entry, reactor, factory, port, interface, endpoint)
 
 
-#: What an IRC client handle understands in ``send_line`` besides plain text.
-IRC_COMMANDS = {
-    "/me": "/me ACTION: describe an action in the channel",
-    "/join": "/join #CHANNEL: join (and talk in) another channel",
-    "/part": "/part: leave the current channel",
-    "/msg": "/msg NICK TEXT: a private message",
-    "/notice": "/notice TARGET TEXT: a notice",
-    "/nick": "/nick NEW: change nickname",
-    "/quote": "/quote LINE: send a raw IRC line",
-    "/quit": "/quit [MESSAGE]: leave the server",
-}
+#: What an IRC client handle understands in ``send_line`` besides plain text: each
+#: command's syntax and help, from the console's one table.
+IRC_COMMANDS = {command.name: f"{command.syntax}: {command.help}" for command in COMMANDS}
 
 
 def _irc_client_protocol(
     handle: ClientHandle, nick: str, channel: str, ready: Callable[[Any], None],
     quitting: Callable[[], None] = lambda: None,
 ) -> Any:
-    """Make an IRCClient that joins ``channel`` and reports what it sees to ``handle``.
+    """Make the IRC console client: it joins ``channel`` and reports what it sees to ``handle``.
 
     ``ready(protocol)`` is called on each join: typed lines can go to the channel.
     ``quitting()`` is called when it sends QUIT, so the close that follows is expected.
     """
-    from inspector.protocols.irc import IRCClient
+    from inspector.protocols.irc.console import IRCConsoleClient
 
-    def who(user: str) -> str:
-        return user.split("!", 1)[0]
-
-    class LauncherIRCClient(IRCClient):
-        nickname = nick
-        current = channel
-        signed_on = False
-
-        def signedOn(self) -> None:
-            self.signed_on = True
-            handle.output(f"signed on as {self.nickname}")
-            self.join(self.current)
-
-        def joined(self, name: str) -> None:
-            self.current = name
-            handle.output(f"joined {name}")
-            ready(self)
-
-        def left(self, name: str) -> None:
-            handle.output(f"left {name}")
-
-        def privmsg(self, user: str, target: str, message: str) -> None:
-            handle.output(f"[{target}] <{who(user)}> {message}")
-
-        def noticed(self, user: str, target: str, message: str) -> None:
-            handle.output(f"[{target}] -{who(user)}- {message}")
-
-        def action(self, user: str, target: str, data: str) -> None:
-            handle.output(f"[{target}] * {who(user)} {data}")
-
-        def userJoined(self, user: str, name: str) -> None:
-            handle.output(f"{who(user)} joined {name}")
-
-        def userLeft(self, user: str, name: str) -> None:
-            handle.output(f"{who(user)} left {name}")
-
-        def userQuit(self, user: str, message: str) -> None:
-            handle.output(f"{who(user)} quit ({message})")
-
-        def userRenamed(self, old: str, new: str) -> None:
-            handle.output(f"{old} is now {new}")
-
-        def topicUpdated(self, user: str, name: str, topic: str) -> None:
-            handle.output(f"topic of {name}: {topic}")
-
-        def quit(self, message: str = "") -> None:
-            quitting()
-            super().quit(message)
-
-        def send_user_line(self, text: str) -> None:
-            """Act on one typed line: text goes to the channel, /commands do their job."""
-            if not text.startswith("/") or text.startswith("//"):
-                text = text[1:] if text.startswith("//") else text
-                self.say(self.current, text)
-                handle.output(f"[{self.current}] <{self.nickname}> {text}")
-                return
-            command, _, rest = text.partition(" ")
-            command = command.lower()
-            target, _, words = rest.partition(" ")
-            if command == "/me" and rest:
-                self.describe(self.current, rest)
-            elif command == "/join" and rest:
-                self.join(target)
-            elif command == "/part":
-                self.leave(self.current, rest or None)
-            elif command in ("/msg", "/notice") and words:
-                (self.msg if command == "/msg" else self.notice)(target, words)
-            elif command == "/nick" and rest:
-                check_nick(rest)
-                self.setNick(rest)
-            elif command == "/quote" and rest:
-                self.sendLine(rest)
-            elif command == "/quit":
-                self.quit(rest)
-            else:
-                usage = IRC_COMMANDS.get(command)
-                raise ValueError(
-                    f"usage: {usage}" if usage else f"unknown command {command}; known: {', '.join(IRC_COMMANDS)}"
-                )
-
-    return LauncherIRCClient()
+    return IRCConsoleClient(nick, channel, handle.output, ready, quitting)
 
 
 def _start_irc_client(
@@ -270,7 +184,7 @@ def irc_entries() -> list[Entry]:
                   Param("motd", "str", None, "message of the day (none: 422)", optional=True),
               ), _start_irc_server),
         Entry("irc", "client", "tcp", "IRC client",
-              "Joins a channel; typed lines go to it (/me, /join, /msg, /nick, /quote, /quit).",
+              f"Joins a channel; typed lines go to it. Commands: {commands_summary()}.",
               client_params(
                   6667,
                   Param("nick", "str", "inspector", "nickname", check_nick),
