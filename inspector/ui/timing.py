@@ -1,12 +1,14 @@
 """The timing panel: pyqtgraph plots of the loop, timers, throughput and callbacks.
 
 The four time plots share one x axis (seconds since the session began). Ticking
-"Select range" puts a draggable region on them; the region filters the other panels
-to what happened inside it.
+"Select range" puts a draggable region on each of them (dragging one moves all); the
+region filters the other panels, and the callback histogram, to what happened inside it.
+Times are plotted in seconds with unit "s", so pyqtgraph's SI prefixes read "ms", "µs".
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,44 @@ WINDOW = 120.0
 
 #: Plots redraw at most this often (every Nth window refresh), and only when visible.
 REDRAW_EVERY = 15
+
+
+#: Histogram bins per decade of callback duration.
+BINS_PER_DECADE = 5
+
+
+def format_decade(exponent: int) -> str:
+    """``10**exponent`` microseconds as a person writes it: "100 ns", "1 µs", "10 ms", "1 s"."""
+    seconds = 10.0 ** (exponent - 6)
+    for unit, size in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if seconds >= size * 0.999:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds / 1e-9:g} ns"
+
+
+class CountAxis(pg.AxisItem):
+    """An axis for counts (connections, callbacks): ticks on whole numbers only."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:  # noqa: N802
+        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
+                  if spacing >= 1]
+        return levels or [(1.0, 0.0)]
+
+
+class DecadeTimeAxis(pg.AxisItem):
+    """An axis over log10(duration in µs), ticked at each decade and labelled in time units."""
+
+    #: The least room, in pixels, one decade's label gets ("100 µs" is about 45).
+    MIN_LABEL_SPACING = 55
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, list[float]]]:  # noqa: N802
+        low, high = sorted((minVal, maxVal))
+        per_decade = size / max(high - low, 1e-9)
+        step = max(1, math.ceil(self.MIN_LABEL_SPACING / max(per_decade, 1e-9)))  # every 2nd, 3rd... when narrow
+        return [(float(step), [float(n) for n in range(math.ceil(low), math.floor(high) + 1) if n % step == 0])]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:  # noqa: N802
+        return [format_decade(round(value)) for value in values]
 
 
 def _xy(series: Series, origin: float, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -43,6 +83,7 @@ class TimingPanel(QWidget):
         self._marks: dict[Any, Any] = {}
         self._auto_x = True
         self._last_end = 0.0
+        self._title_color = ""
         pg.setConfigOptions(antialias=False, background=None, foreground=self.palette().text().color())
 
         self.graphs = pg.GraphicsLayoutWidget()
@@ -51,16 +92,20 @@ class TimingPanel(QWidget):
         # settles during that paint; the panel asks for exactly one repaint per redraw
         # (and on the user's own panning, zooming and region dragging).
         self.graphs.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
-        self.loop_plot = self._plot("Loop turn", "ms", row=0)
-        self.late_plot = self._plot("Timer lateness", "ms", row=1)
+        self.loop_plot = self._plot("Loop turn", "s", row=0)
+        self.late_plot = self._plot("Timer lateness", "s", row=1)
         self.rate_plot = self._plot("Throughput", "B/s", row=2)
-        self.open_plot = self._plot("Open connections", "", row=3)
-        self.hist_plot = self.graphs.addPlot(row=0, col=1, rowspan=4, title="Callback durations")
-        self.hist_plot.setLabel("bottom", "log10 µs")
+        self.open_plot = self._plot("Open connections", "", row=3, left=CountAxis("left"))
+        self.time_plots = (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot)
+        self.hist_plot = self.graphs.addPlot(
+            row=0, col=1, rowspan=4, title="Callback durations",
+            axisItems={"bottom": DecadeTimeAxis("bottom"), "left": CountAxis("left")})
+        self.hist_plot.setLabel("bottom", "duration")
         self.hist_plot.setLabel("left", "callbacks")
+        self.hist_plot.setMouseEnabled(x=False, y=False)
         for plot in (self.late_plot, self.rate_plot, self.open_plot):
             plot.setXLink(self.loop_plot)
-        for plot in (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot, self.hist_plot):
+        for plot in (*self.time_plots, self.hist_plot):
             # Axis labels are the costliest thing pyqtgraph draws: keep each axis (and
             # title) as a pixmap, redrawn only when its range or style changes.
             for side in ("left", "bottom"):
@@ -71,17 +116,25 @@ class TimingPanel(QWidget):
 
         self.loop_curve = self.loop_plot.plot(pen=pg.mkPen((60, 130, 220), width=1))
         self.late_curve = self.late_plot.plot(pen=pg.mkPen((230, 140, 30), width=1))
-        self.rate_curve = self.rate_plot.plot(pen=pg.mkPen((40, 170, 70), width=2), name="total")
-        self.conn_rate_curve = self.rate_plot.plot(pen=pg.mkPen((200, 60, 200), width=1), name="selected")
+        # The two throughput lines are told apart by a legend; the selected connection's
+        # entry is there only while a connection is selected.
+        self.rate_legend = self.rate_plot.addLegend(offset=(4, 2), labelTextSize="8pt", verSpacing=-6)
+        self.rate_curve = self.rate_plot.plot(pen=pg.mkPen((40, 170, 70), width=2), name="all connections")
+        self.conn_rate_curve = self.rate_plot.plot(pen=pg.mkPen((200, 60, 200), width=1))
         self.open_curve = self.open_plot.plot(pen=pg.mkPen((120, 120, 220), width=2), stepMode=None)
         self.hist_bars = pg.BarGraphItem(x=[], height=[], width=0.2, brush=(60, 130, 220, 160))
         self.hist_plot.addItem(self.hist_bars)
 
-        self.region = pg.LinearRegionItem(brush=(60, 130, 220, 40))
-        self.region.setZValue(10)
-        self.region.sigRegionChangeFinished.connect(self._region_moved)
-        self.region.sigRegionChanged.connect(self._repaint)
-        for plot in (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot, self.hist_plot):
+        # One region per time plot (a graphics item lives in one plot), kept together.
+        self.regions: dict[Any, pg.LinearRegionItem] = {}
+        for plot in self.time_plots:
+            region = pg.LinearRegionItem(brush=(60, 130, 220, 40))
+            region.setZValue(10)
+            region.sigRegionChanged.connect(self._region_dragged)
+            region.sigRegionChangeFinished.connect(self._region_moved)
+            self.regions[plot] = region
+        self.region = self.regions[self.loop_plot]
+        for plot in (*self.time_plots, self.hist_plot):
             plot.getViewBox().sigRangeChangedManually.connect(self._repaint)
         self.range_box = QCheckBox("Select range", objectName="timing.range")
         self.range_box.setAccessibleName("Select a time range")
@@ -97,8 +150,8 @@ class TimingPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.graphs, 1)
 
-    def _plot(self, title: str, unit: str, row: int) -> pg.PlotItem:
-        plot = self.graphs.addPlot(row=row, col=0, title=title)
+    def _plot(self, title: str, unit: str, row: int, left: pg.AxisItem | None = None) -> pg.PlotItem:
+        plot = self.graphs.addPlot(row=row, col=0, title=title, axisItems={"left": left} if left else None)
         plot.titleLabel.setMaximumHeight(18)
         plot.setTitle(title, size="9pt")
         if unit:
@@ -118,12 +171,15 @@ class TimingPanel(QWidget):
         palette = QApplication.palette()
         self.graphs.setBackground(palette.base().color())
         text = palette.text().color()
-        for plot in (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot, self.hist_plot):
+        for plot in (*self.time_plots, self.hist_plot):
             for side in ("left", "bottom"):
                 axis = plot.getAxis(side)
                 axis.setPen(text)
                 axis.setTextPen(text)
             plot.setTitle(plot.titleLabel.text, size="9pt", color=text.name())
+        self._title_color = text.name()
+        for _sample, label in self.rate_legend.items:
+            label.setText(label.text, color=text.name())
         self._repaint()
 
     def set_store(self, store: Store) -> None:
@@ -135,6 +191,9 @@ class TimingPanel(QWidget):
     def show_connection(self, conn_id: int | None) -> None:
         """Overlay the selected connection's bytes/s on the throughput plot."""
         self.connection_id = conn_id
+        self.rate_legend.removeItem(self.conn_rate_curve)
+        if conn_id is not None:
+            self.rate_legend.addItem(self.conn_rate_curve, f"connection #{conn_id}")
         self.redraw()
 
     def refresh(self) -> None:
@@ -149,10 +208,10 @@ class TimingPanel(QWidget):
         origin = store.origin
         rates = store.connection_rates.get(self.connection_id) if self.connection_id is not None else None
         start = self._follow_time()
-        tops: dict[Any, float] = {}
+        tops: dict[Any, float] = dict.fromkeys(self.time_plots, 0.0)
         for plot, curve, series, scale in (
-            (self.loop_plot, self.loop_curve, store.loop_turns, 1e3),
-            (self.late_plot, self.late_curve, store.timer_lateness, 1e3),
+            (self.loop_plot, self.loop_curve, store.loop_turns, 1.0),
+            (self.late_plot, self.late_curve, store.timer_lateness, 1.0),
             (self.rate_plot, self.rate_curve, store.throughput, 1.0),
             (self.rate_plot, self.conn_rate_curve, rates, 1.0),
             (self.open_plot, self.open_curve, store.open_counts, 1.0),
@@ -172,7 +231,8 @@ class TimingPanel(QWidget):
             shown = ys[xs >= start]
             tops[plot] = max(tops.get(plot, 0.0), float(shown.max()) if len(shown) else 0.0)
         for plot, top in tops.items():
-            top = top * 1.1 or 1.0
+            # An empty time plot spans 1 ms (not 1 s), a count plot 1.
+            top = top * 1.1 or (1e-3 if plot in (self.loop_plot, self.late_plot) else 1.0)
             low, high = plot.viewRange()[1]
             if abs(high - top) > 0.05 * top or low != 0:
                 plot.setYRange(0, top, padding=0)
@@ -215,32 +275,67 @@ class TimingPanel(QWidget):
             lo, hi = store.time_range
             durations = durations[(times >= lo) & (times <= hi)]
         if len(durations):
+            # Bins of equal width in log10(µs), aligned on the decades the axis is ticked at.
             logs = np.log10(np.maximum(durations, 1e-7) * 1e6)
-            heights, edges = np.histogram(logs, bins=30)
-            self.hist_bars.setOpts(x=(edges[:-1] + edges[1:]) / 2, height=heights, width=(edges[1] - edges[0]) * 0.9)
+            low = math.floor(float(logs.min()))
+            high = max(math.ceil(float(logs.max())), low + 1)
+            edges = np.linspace(low, high, (high - low) * BINS_PER_DECADE + 1)
+            heights, edges = np.histogram(logs, bins=edges)
+            full = heights > 0  # an empty bin would still draw as a line along the axis
+            centres = (edges[:-1] + edges[1:]) / 2
+            self.hist_bars.setOpts(x=centres[full], height=heights[full], width=(edges[1] - edges[0]) * 0.9)
+            # Room beyond the outer decades, so their tick labels are not cut off.
+            margin = max(0.3, 0.12 * (high - low))
+            self.hist_plot.setXRange(low - margin, high + margin, padding=0)
         else:
             self.hist_bars.setOpts(x=[], height=[])
+        if store.time_range is not None:
+            lo, hi = (t - store.origin for t in store.time_range)
+            title = f"Callback durations ({lo:.1f}–{hi:.1f} s)"
+        else:
+            title = "Callback durations"
+        if title != self.hist_plot.titleLabel.text:
+            style = {"color": self._title_color} if self._title_color else {}
+            self.hist_plot.setTitle(title, size="9pt", **style)
 
     def _range_toggled(self, on: bool) -> None:
         if on:
             low, high = self.loop_plot.viewRange()[0]
             span = high - low
-            self.region.setRegion((low + span * 0.6, low + span * 0.9))
-            self.loop_plot.addItem(self.region)
+            self._set_regions((low + span * 0.6, low + span * 0.9))
+            for plot, region in self.regions.items():
+                plot.addItem(region)
             self._region_moved()
         else:
-            self.loop_plot.removeItem(self.region)
+            for plot, region in self.regions.items():
+                plot.removeItem(region)
             self.range_selected.emit(None)
 
-    def _region_moved(self) -> None:
+    def _set_regions(self, span: tuple[float, float], source: Any = None) -> None:
+        """Put every plot's region at ``span`` (but ``source``, which is already there)."""
+        for region in self.regions.values():
+            if region is not source:
+                blocked = region.blockSignals(True)
+                region.setRegion(span)
+                region.blockSignals(blocked)
+
+    def _region_dragged(self, region: pg.LinearRegionItem) -> None:
+        self._set_regions(region.getRegion(), source=region)
+        self._repaint()
+
+    def _region_moved(self, *_: Any) -> None:
         if not self.range_box.isChecked():
             return
         low, high = self.region.getRegion()
         self.range_selected.emit((self.store.origin + low, self.store.origin + high))
 
+    def clear_range(self) -> None:
+        """Drop the selected range, so every panel shows everything again."""
+        self.range_box.setChecked(False)
+
     def select_range(self, start: float, end: float) -> None:
         """Select [start, end] seconds since the session began (as dragging would)."""
         if not self.range_box.isChecked():
             self.range_box.setChecked(True)
-        self.region.setRegion((start, end))
+        self._set_regions((start, end))
         self._region_moved()
