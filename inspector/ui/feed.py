@@ -14,39 +14,6 @@ from inspector.trace import events as ev
 from inspector.ui.store import Store
 
 
-def _conn_opened(store: Store, e: ev.ConnectionOpened) -> None:
-    protocol = e.protocol
-    if e.transport == "udp":
-        protocol = f"{protocol} (udp)" if protocol else "udp"
-    store.connection_opened(e.conn, e.ts, e.role, protocol, e.local, e.peer, "connecting")
-
-
-def _conn_state(store: Store, e: ev.ConnectionState) -> None:
-    if e.conn not in store.connections:
-        store.connection_opened(e.conn, e.ts, "", "", "", "", e.state)
-    store.connection_state(e.conn, e.ts, e.state)
-
-
-def _bytes_in(store: Store, e: ev.BytesIn) -> None:
-    store.connection_bytes(e.conn, e.ts, "in", e.size, e.data)
-
-
-def _bytes_out(store: Store, e: ev.BytesOut) -> None:
-    store.connection_bytes(e.conn, e.ts, "out", e.size, e.data)
-
-
-def _conn_closed(store: Store, e: ev.ConnectionClosed) -> None:
-    conn = store.connections.get(e.conn)
-    if conn is None:
-        return
-    reason = f"{e.reason_type}: {e.reason}" if e.reason else e.reason_type
-    state = "failed" if conn.state == "failed" or conn.state == "connecting" else "closed"
-    # The close carries the exact totals, even if some byte events were never seen.
-    conn.bytes_in = max(conn.bytes_in, e.bytes_in)
-    conn.bytes_out = max(conn.bytes_out, e.bytes_out)
-    store.connection_state(e.conn, e.ts, state, reason or "closed")
-
-
 def _message(store: Store, e: ev.ProtocolMessage) -> None:
     text = e.text
     kind = e.message_kind or e.protocol
@@ -87,71 +54,6 @@ def _port_stopped(store: Store, e: ev.PortStopped) -> None:
     store.add_log(e.ts, "INFO", "port", f"Stopped listening on {e.address}")
 
 
-def _d_created(store: Store, e: ev.DeferredCreated) -> None:
-    info = store.deferred_created(e.deferred, e.ts, e.site, e.function, e.conn or None)
-    if e.conn:
-        info.waits_on_text = f"connection #{e.conn}"
-    elif e.timer:
-        info.waits_on_text = f"timer {e.timer}"
-
-
-def _d_added(store: Store, e: ev.CallbackAdded) -> None:
-    store.deferred_callback_added(e.deferred, e.name, e.callback_kind)
-
-
-def _d_ran(store: Store, e: ev.CallbackRan) -> None:
-    branch = "errback" if e.input_kind == "failure" else "callback"
-    failed = e.output_type == "Failure"
-    store.deferred_callback_ran(e.deferred, e.ts + e.duration, e.name, branch, e.duration, e.output_type, e.output_repr, failed)
-    info = store.deferreds.get(e.deferred)
-    if info is None:
-        return
-    if failed:
-        info.failed_once = True
-    if info.fired_at is not None and info.state != "paused":
-        # The Deferred's current result is what the latest callback returned; a value
-        # after a Failure means an errback handled it: "recovered", not plain success.
-        info.state = "failed" if failed else ("recovered" if info.failed_once else "succeeded")
-        info.result_repr = e.output_repr
-
-
-def _d_resumed(store: Store, e: ev.DeferredResumed) -> None:
-    store.deferred_resumed(e.deferred, e.ts, e.waited_on)
-
-
-def _d_chained(store: Store, e: ev.DeferredChained) -> None:
-    store.deferred_chained(e.deferred, e.waiting_on)
-
-
-def _d_paused(store: Store, e: ev.DeferredPaused) -> None:
-    info = store.deferreds.get(e.deferred)
-    if info is not None:
-        store.deferred_state(e.deferred, e.ts, "paused")
-
-
-def _d_unpaused(store: Store, e: ev.DeferredUnpaused) -> None:
-    info = store.deferreds.get(e.deferred)
-    if info is not None and info.state == "paused":
-        info.waits_on = None
-        store.deferred_state(e.deferred, e.ts, "succeeded" if info.fired_at is not None else "pending")
-
-
-def _d_fired(store: Store, e: ev.DeferredFired) -> None:
-    store.deferred_state(e.deferred, e.ts, "succeeded", e.result_repr)
-
-
-def _d_failed(store: Store, e: ev.DeferredFailed) -> None:
-    store.deferred_state(e.deferred, e.ts, "failed", f"{e.error_type}: {e.message}", f"{e.error_type}: {e.message}")
-
-
-def _d_cancelled(store: Store, e: ev.DeferredCancelled) -> None:
-    store.deferred_state(e.deferred, e.ts, "cancelled")
-
-
-def _d_unhandled(store: Store, e: ev.DeferredUnhandled) -> None:
-    store.deferred_unhandled(e.deferred, e.ts, e.traceback or f"{e.error_type}: {e.message}", f"Unhandled error in Deferred #{e.deferred}: {e.error_type}: {e.message}")
-
-
 def _loop_turn(store: Store, e: ev.LoopTurn) -> None:
     store.loop_turn(e.ts + e.duration, e.duration)
 
@@ -169,7 +71,7 @@ def _warning(store: Store, e: ev.TraceWarning) -> None:
     if e.category == "abandoned":
         # Shown in the Deferreds list (not a pending one any more), not logged: the
         # inspector's own plumbing drops Deferreds too, and that is no news.
-        store.deferred_state(e.subject, e.ts, "abandoned", "garbage-collected without ever firing")
+        store.fold_event(e)
         return
     level = "WARNING"
     if e.category == "pending" and e.subject in store.deferreds:
@@ -182,26 +84,27 @@ def _warning(store: Store, e: ev.TraceWarning) -> None:
 
 
 HANDLERS: dict[str, Callable[[Store, Any], None]] = {
-    ev.ConnectionOpened.kind: _conn_opened,
-    ev.ConnectionState.kind: _conn_state,
-    ev.BytesIn.kind: _bytes_in,
-    ev.BytesOut.kind: _bytes_out,
-    ev.ConnectionClosed.kind: _conn_closed,
+    # Connections and Deferreds: the shared fold (inspector.trace.fold), shown by the store.
+    ev.ConnectionOpened.kind: Store.fold_event,
+    ev.ConnectionState.kind: Store.fold_event,
+    ev.BytesIn.kind: Store.fold_event,
+    ev.BytesOut.kind: Store.fold_event,
+    ev.ConnectionClosed.kind: Store.fold_event,
     ev.ProtocolMessage.kind: _message,
     ev.PortStarted.kind: _port_started,
     ev.PortStopped.kind: _port_stopped,
     ev.PortRefused.kind: _port_refused,
-    ev.DeferredCreated.kind: _d_created,
-    ev.CallbackAdded.kind: _d_added,
-    ev.CallbackRan.kind: _d_ran,
-    ev.DeferredChained.kind: _d_chained,
-    ev.DeferredResumed.kind: _d_resumed,
-    ev.DeferredPaused.kind: _d_paused,
-    ev.DeferredUnpaused.kind: _d_unpaused,
-    ev.DeferredFired.kind: _d_fired,
-    ev.DeferredFailed.kind: _d_failed,
-    ev.DeferredCancelled.kind: _d_cancelled,
-    ev.DeferredUnhandled.kind: _d_unhandled,
+    ev.DeferredCreated.kind: Store.fold_event,
+    ev.CallbackAdded.kind: Store.fold_event,
+    ev.CallbackRan.kind: Store.fold_event,
+    ev.DeferredChained.kind: Store.fold_event,
+    ev.DeferredResumed.kind: Store.fold_event,
+    ev.DeferredPaused.kind: Store.fold_event,
+    ev.DeferredUnpaused.kind: Store.fold_event,
+    ev.DeferredFired.kind: Store.fold_event,
+    ev.DeferredFailed.kind: Store.fold_event,
+    ev.DeferredCancelled.kind: Store.fold_event,
+    ev.DeferredUnhandled.kind: Store.fold_event,
     ev.LoopTurn.kind: _loop_turn,
     ev.TimerFired.kind: _timer_fired,
     ev.TraceWarning.kind: _warning,

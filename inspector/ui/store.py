@@ -3,7 +3,11 @@
 The trace (live or loaded from a recording) is translated into calls on
 :class:`Store`; the panels read the store on every refresh (about 30 Hz) and ask it
 what changed since the last refresh, so a burst of events costs one repaint, never
-one Qt signal per event. Nothing here imports Qt.
+one Qt signal per event. Connection and Deferred events go through
+:meth:`Store.fold_event`, which folds them by the shared rules of
+:mod:`inspector.trace.fold` (the ones ``inspector open`` uses) and shows the result, so
+the window and the command line agree on every state, count and close reason.
+Nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -12,10 +16,18 @@ import bisect
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-#: Connection states in the order a connection lives through them.
-STATES = ("connecting", "connected", "half-closed", "closing", "closed", "failed")
+from inspector.trace import events as ev
+from inspector.trace.events import STATES
+from inspector.trace.fold import ConnectionSummary, DeferredSummary, Fold, FoldLimits
+
+__all__ = ["STATES", "Store", "Connection", "DeferredInfo", "CallbackNode", "Chunk", "Message",
+           "LogEntry", "Series"]
+
+#: What the window's fold keeps: everything it shows, until the window lets go of it.
+_WINDOW_LIMITS = FoldLimits(closed_connections=1 << 62, pending_deferreds=1 << 62,
+                            finished_deferreds=1 << 62, details=False)
 
 #: Bytes of session data kept per connection and direction (counts stay exact).
 SESSION_BUDGET = 256 * 1024
@@ -189,7 +201,170 @@ class Store:
         self._open = 0
         self._bin_start = self.origin
         self._bin_bytes = 0
+        #: The shared fold (Qt-free) that decides states; the rows show what it decided.
+        self.fold = Fold(_WINDOW_LIMITS)
+        self._shown: dict[type, Callable[[Any, Any], None]] = {
+            ev.ConnectionOpened: self._show_opened,
+            ev.ConnectionState: self._show_state,
+            ev.BytesIn: self._show_bytes_in,
+            ev.BytesOut: self._show_bytes_out,
+            ev.ConnectionClosed: self._show_closed,
+            ev.DeferredCreated: self._show_d_created,
+            ev.CallbackAdded: self._show_d_added,
+            ev.CallbackRan: self._show_d_ran,
+            ev.DeferredChained: self._show_d_chained,
+            ev.DeferredResumed: self._show_d_resumed,
+            ev.DeferredPaused: self._show_deferred,
+            ev.DeferredUnpaused: self._show_deferred,
+            ev.DeferredFired: self._show_d_fired,
+            ev.DeferredFailed: self._show_d_failed,
+            ev.DeferredCancelled: self._show_deferred,
+            ev.DeferredUnhandled: self._show_d_unhandled,
+            ev.TraceWarning: self._show_d_abandoned,
+        }
         self.reset_changes()
+
+    def set_origin(self, origin: float) -> None:
+        """Measure the store's times from ``origin`` (a recording's start) on."""
+        self.origin = self.now = self._bin_start = origin
+
+    # -- the shared fold -------------------------------------------------------------
+
+    def fold_event(self, event: ev.Event) -> None:
+        """Fold a connection or Deferred event by the shared rules, then show the result.
+
+        Other events are ignored (a warning other than "abandoned" changes nothing here).
+        """
+        summary = self.fold.fold(event)
+        if summary is not None:
+            self._shown[event.__class__](event, summary)
+
+    def _row(self, summary: ConnectionSummary, when: float) -> Connection:
+        """The row for a connection the fold knows (made if it was first seen mid-way)."""
+        conn = self.connections.get(summary.id)
+        if conn is None:
+            conn = self.connection_opened(summary.id, when, summary.role, summary.protocol,
+                                          summary.local, summary.peer, summary.state)
+        return conn
+
+    def _show_connection(self, conn: Connection, summary: ConnectionSummary, when: float) -> None:
+        """Make the row say what the fold decided: state, byte counts, close reason."""
+        if conn.state != summary.state:
+            self.connection_state(conn.id, when, summary.state, summary.close_reason)
+        elif summary.closed is not None and conn.close_reason != summary.close_reason:
+            conn.close_reason = summary.close_reason
+        # Never below what the row shows: the live feed may have raised it from the
+        # tracer's exact totals while this fold missed events.
+        if summary.bytes_in > conn.bytes_in:
+            conn.bytes_in = summary.bytes_in
+        if summary.bytes_out > conn.bytes_out:
+            conn.bytes_out = summary.bytes_out
+        self.changed_connections.add(conn.id)
+
+    def _show_opened(self, e: ev.ConnectionOpened, summary: ConnectionSummary) -> None:
+        protocol = e.protocol
+        if e.transport == "udp":
+            protocol = f"{protocol} (udp)" if protocol else "udp"
+        conn = self.connection_opened(e.conn, e.ts, e.role, protocol, e.local, e.peer, summary.state)
+        self._show_connection(conn, summary, e.ts)
+
+    def _show_state(self, e: ev.ConnectionState, summary: ConnectionSummary) -> None:
+        self._show_connection(self._row(summary, e.ts), summary, e.ts)
+
+    def _show_bytes_in(self, e: ev.BytesIn, summary: ConnectionSummary) -> None:
+        conn = self._row(summary, e.ts)
+        self.connection_bytes(e.conn, e.ts, "in", e.size, e.data)
+        if summary.bytes_in > conn.bytes_in:
+            conn.bytes_in = summary.bytes_in
+
+    def _show_bytes_out(self, e: ev.BytesOut, summary: ConnectionSummary) -> None:
+        conn = self._row(summary, e.ts)
+        self.connection_bytes(e.conn, e.ts, "out", e.size, e.data)
+        if summary.bytes_out > conn.bytes_out:
+            conn.bytes_out = summary.bytes_out
+
+    def _show_closed(self, e: ev.ConnectionClosed, summary: ConnectionSummary) -> None:
+        conn = self._row(summary, e.ts)
+        self.connection_state(e.conn, e.ts, summary.state, summary.close_reason)
+        conn.close_reason = summary.close_reason
+        self._show_connection(conn, summary, e.ts)
+
+    def _show_deferred(self, e: Any, summary: DeferredSummary) -> DeferredInfo | None:
+        """Make the row say what the fold decided: state, when it fired, what it waits on."""
+        info = self.deferreds.get(summary.id)
+        if info is None:
+            return None
+        self.now = max(self.now, e.ts)
+        info.state = summary.state
+        info.fired_at = summary.fired
+        info.waits_on = summary.waiting_on or None
+        info.unhandled = summary.unhandled
+        info.failed_once = summary.failed_once
+        self.changed_deferreds.add(summary.id)
+        return info
+
+    def _show_d_created(self, e: ev.DeferredCreated, summary: DeferredSummary) -> None:
+        info = self.deferred_created(e.deferred, e.ts, e.site, e.function, e.conn or None)
+        if e.conn:
+            info.waits_on_text = f"connection #{e.conn}"
+        elif e.timer:
+            info.waits_on_text = f"timer {e.timer}"
+
+    def _show_d_added(self, e: ev.CallbackAdded, summary: DeferredSummary) -> None:
+        self.deferred_callback_added(e.deferred, e.name, e.callback_kind)
+
+    def _show_d_ran(self, e: ev.CallbackRan, summary: DeferredSummary) -> None:
+        branch = "errback" if e.input_kind == "failure" else "callback"
+        self.deferred_callback_ran(e.deferred, e.ts + e.duration, e.name, branch, e.duration,
+                                   e.output_type, e.output_repr, e.output_type == "Failure")
+        info = self._show_deferred(e, summary)
+        if info is not None and summary.fired is not None and summary.state != "paused":
+            info.result_repr = e.output_repr
+
+    def _show_d_chained(self, e: ev.DeferredChained, summary: DeferredSummary) -> None:
+        info = self._show_deferred(e, summary)
+        if info is not None:
+            node = self._last_ran(info)
+            if node is not None and node.chained_to is None:
+                node.chained_to = e.waiting_on
+
+    def _show_d_resumed(self, e: ev.DeferredResumed, summary: DeferredSummary) -> None:
+        info = self._show_deferred(e, summary)
+        if info is None:
+            return
+        info.waits_on_text = ""
+        for node in reversed(info.callbacks):
+            if node.chained_to == e.waited_on:
+                node.resumed = True
+                break
+        inner = self.deferreds.get(e.waited_on)
+        if inner is not None and inner.result_repr:
+            info.result_repr = inner.result_repr
+
+    def _show_d_fired(self, e: ev.DeferredFired, summary: DeferredSummary) -> None:
+        info = self._show_deferred(e, summary)
+        if info is not None and e.result_repr:
+            info.result_repr = e.result_repr
+
+    def _show_d_failed(self, e: ev.DeferredFailed, summary: DeferredSummary) -> None:
+        info = self._show_deferred(e, summary)
+        if info is not None:
+            info.result_repr = info.traceback = f"{e.error_type}: {e.message}"
+
+    def _show_d_unhandled(self, e: ev.DeferredUnhandled, summary: DeferredSummary) -> None:
+        info = self._show_deferred(e, summary)
+        traceback = e.traceback or f"{e.error_type}: {e.message}"
+        if info is not None:
+            info.traceback = traceback
+        self.add_log(e.ts, "ERROR", "deferred",
+                     f"Unhandled error in Deferred #{e.deferred}: {e.error_type}: {e.message}",
+                     info.site if info is not None else "", traceback)
+
+    def _show_d_abandoned(self, e: ev.TraceWarning, summary: DeferredSummary) -> None:
+        info = self._show_deferred(e, summary)
+        if info is not None and summary.state == "abandoned":
+            info.waits_on_text = ""
+            info.result_repr = "garbage-collected without ever firing"
 
     # -- change tracking -------------------------------------------------------------
 
@@ -312,6 +487,7 @@ class Store:
             for cid in gone:
                 del self.connections[cid]
                 self.connection_rates.pop(cid, None)
+                self.fold.forget_connection(cid)
             self.order = [cid for cid in self.order if cid in self.connections]
             self.new_connections = [cid for cid in self.new_connections if cid in self.connections]
             self.changed_connections &= set(self.connections)
@@ -366,6 +542,7 @@ class Store:
             info = self.deferreds[def_id]
             if excess > 0 and info.state not in ("pending", "paused") and not info.unhandled:
                 del self.deferreds[def_id]
+                self.fold.forget_deferred(def_id)
                 excess -= 1
             else:
                 keep.append(def_id)
