@@ -129,3 +129,26 @@ def test_parsing_a_typed_line_needs_no_connection() -> None:
     read = parse_console_line("/MSG bob see you")
     assert (read.command, read.target, read.text) == ("/msg", "bob", "see you")
     assert parse_console_line("plain words").command is None
+
+
+def test_the_irc_package_names_load_on_first_use() -> None:
+    import inspector.protocols.irc as irc
+
+    assert sorted(irc.__all__) == sorted(irc._EXPORTS)
+    for name in irc.__all__:
+        assert getattr(irc, name) is not None
+    with pytest.raises(AttributeError):
+        irc.no_such_name  # noqa: B018
+
+
+def test_listing_the_catalogue_reads_the_command_table_without_loading_the_protocols() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, inspector.catalog as c; c.entries(); "
+        "print(sorted(m for m in sys.modules if m.startswith('inspector.protocols.irc')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "inspector.protocols.irc.console_commands" in out
+    assert "inspector.protocols.irc.client" not in out and "inspector.protocols.irc.server" not in out

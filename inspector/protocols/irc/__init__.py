@@ -21,19 +21,15 @@ if TYPE_CHECKING:
         IRCClient,
         split_text,
     )
-    from inspector.protocols.irc.console import (
-        IRCConsoleClient,
-    )
-    from inspector.protocols.irc.framing import (
-        IRCLineProtocol,
-    )
+    from inspector.protocols.irc.console import IRCConsoleClient
+    from inspector.protocols.irc.framing import IRCLineProtocol
     from inspector.protocols.irc.message import (
         MAX_LINE_LENGTH,
         MAX_TAGS_LENGTH,
-        Message,
         NUMERICS,
-        ParseError,
         X_DELIM,
+        Message,
+        ParseError,
         ctcp_dequote,
         ctcp_extract,
         ctcp_quote,
@@ -90,7 +86,37 @@ _EXPORTS: dict[str, str] = {
     "IRCConsoleClient": "console",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [
+    "IRCClient",
+    "IRCLineProtocol",
+    "IRCServerFactory",
+    "IRCServerProtocol",
+    "Channel",
+    "MAX_LINE_LENGTH",
+    "MAX_TAGS_LENGTH",
+    "NUMERICS",
+    "X_DELIM",
+    "Message",
+    "ParseError",
+    "ctcp_dequote",
+    "ctcp_extract",
+    "ctcp_quote",
+    "ctcp_stringify",
+    "decode_line",
+    "escape_tag_value",
+    "is_valid_channel",
+    "is_valid_nick",
+    "low_dequote",
+    "low_quote",
+    "numeric_to_symbolic",
+    "parse_message",
+    "serialize",
+    "split_prefix",
+    "split_text",
+    "symbolic_to_numeric",
+    "unescape_tag_value",
+    "IRCConsoleClient",
+]
 
 
 def __getattr__(name: str) -> Any:
