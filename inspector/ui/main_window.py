@@ -325,6 +325,8 @@ class MainWindow(QMainWindow):
             else:
                 store.now = now
             self._claim_connections()
+        if self.recorder is not None and self.recorder.closed:
+            self._recording_failed()
         self.log_handler.drain_into(self.live_store)
         self.connections.refresh()
         if self._select_after_refresh is not None:
@@ -538,6 +540,14 @@ class MainWindow(QMainWindow):
         self.record_action.setText("Stop &recording")
         log.info("recording the trace to %s", path)
         return True
+
+    def _recording_failed(self) -> None:
+        """Writing the recording failed and the recorder stopped itself (its error is in
+        the Log already): let the menu offer Record again and the status bar say so."""
+        recorder, self.recorder = self.recorder, None
+        self.record_action.setText("&Record trace…")
+        self.statusBar().showMessage(f"Recording stopped: {recorder.error}", 15000)
+        self._update_status()
 
     def stop_recording(self) -> None:
         """Finish the recording file, if one is being written."""
