@@ -10,11 +10,14 @@ A Deferred that is garbage-collected while its chain ends in a Failure logs
 small helper object made only when a chain ends in a Failure, so the success path pays
 nothing for it.
 
-One corner case follows Twisted's documentation where Twisted's code does otherwise:
-``pause()`` called inside a callback holds the callbacks after it at once. Everything
-else matches Twisted's code, down to a paused outer Deferred stopping the whole run (the
-inner Deferred's later callbacks wait for its next run), which
-tests/test_defer_differential.py checks against Twisted on random programs.
+The chain behaves as Twisted's code does, down to a paused outer Deferred stopping the
+whole run (the inner Deferred's later callbacks wait for its next run); the
+differential test (tests/test_defer_differential.py) checks that against Twisted on
+random programs. Deliberate departures, each a likely bug in the calling code: ``pause()``
+while a Deferred's callbacks run holds the rest at once (as Twisted documents; its loop
+runs them anyway); a callback returning its own Deferred fails the chain with TypeError
+(Twisted warns and hangs); ``callback(aDeferred)``, ``errback("text")`` and ``unpause()``
+without ``pause()`` raise at once.
 """
 
 from __future__ import annotations
