@@ -34,9 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     from inspector.commands import add_parsers
 
     add_parsers(commands)
-    from inspector.trace.cli import add_arguments as add_trace_arguments
+    from inspector.commands import open as open_command
+    from inspector.commands.tracing import add_options as add_tracing_options
 
-    add_trace_arguments(parser, commands)
+    add_tracing_options(parser)
+    open_command.add_parser(commands)
     return parser
 
 
@@ -45,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "open":
-        from inspector.trace.cli import start_from_args
+        from inspector.commands.tracing import start_from_args
 
         start_from_args(args)
     if args.command is None:

@@ -92,7 +92,7 @@ def test_open_reports_damage_and_refuses_non_recordings(
 
 def test_trace_option_switches_tracing_on() -> None:
     import inspector.trace
-    from inspector.trace.cli import start_from_args
+    from inspector.commands.tracing import start_from_args
 
     args = cli.build_parser().parse_args(["--trace", "open", "x"])
     assert args.trace
@@ -106,7 +106,7 @@ def test_trace_option_switches_tracing_on() -> None:
 
 def test_record_to_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
     import inspector.trace
-    from inspector.trace.cli import start_from_args
+    from inspector.commands.tracing import start_from_args
 
     target = tmp_path / "no-such-dir" / "t.jsonl"
     args = cli.build_parser().parse_args(["--record", str(target), "open", "x"])

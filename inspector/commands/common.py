@@ -12,7 +12,7 @@ import sys
 from typing import Any, Callable
 
 from inspector import catalog, reactors
-from inspector.trace.cli import options_parser as trace_options
+from inspector.commands.tracing import options_parser as trace_options
 
 log = logging.getLogger("inspector.commands")
 

@@ -31,7 +31,7 @@ import inspector.trace as trace_module
 from inspector import cli
 from inspector.trace import events as ev
 from inspector.trace import perfetto, session
-from inspector.trace.cli import print_summary
+from inspector.commands.open import print_summary
 from inspector.trace.model import Trace
 from inspector.trace.recording import MAX_RECORDING_BYTES, RecordingError, load
 from inspector.trace.redact import Redactor

@@ -1,10 +1,14 @@
-"""The trace's part of the ``inspector`` command: ``--trace``, ``--record FILE`` and
-``inspector open FILE`` (a headless summary of a recording, plus its exports)."""
+"""``inspector open FILE``: a headless summary of a trace recording, its exports, and a
+connection's transcript or raw bytes.
+
+The summary is built from the :class:`~inspector.trace.model.Trace` that
+:func:`~inspector.trace.recording.load` folds (the same fold the window uses), so the
+command and the window say the same about a recording.
+"""
 
 from __future__ import annotations
 
 import argparse
-import atexit
 import datetime
 import sys
 from typing import Any, TextIO
@@ -14,43 +18,11 @@ from inspector.trace.model import Trace
 from inspector.trace.recording import MAX_RECORDING_BYTES
 from inspector.trace.session import printable
 
-
-def options_parser() -> argparse.ArgumentParser:
-    """A parent parser with ``--trace``, ``--record``, ``--record-secrets`` and ``--force``.
-
-    Sub-commands take it through ``parents=`` so the options work after the sub-command
-    too (``inspector serve echo --record f.jsonl``). Its defaults are suppressed, so an
-    option given before the sub-command is not reset by the sub-command's parser.
-    """
-    parser = argparse.ArgumentParser(add_help=False)
-    _add_options(parser, argparse.SUPPRESS)
-    return parser
+__all__ = ["add_parser", "run_open", "print_summary"]
 
 
-def _add_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
-    group = parser.add_argument_group("tracing")
-    group.add_argument(
-        "--trace", action="store_true", default=False if default is None else default,
-        help="trace connections, Deferreds, timers and loop turns (costs some speed)",
-    )
-    group.add_argument(
-        "--record", metavar="FILE", default=default,
-        help="trace, and stream the trace to FILE as JSON Lines (open it with 'inspector open'); "
-        "the file is private (0600) and IRC PASS/OPER/AUTHENTICATE arguments are masked",
-    )
-    group.add_argument(
-        "--record-secrets", action="store_true", default=False if default is None else default,
-        help="with --record: keep IRC PASS/OPER/AUTHENTICATE arguments in the recording",
-    )
-    group.add_argument(
-        "--force", action="store_true", default=False if default is None else default,
-        help="with --record: replace FILE if it exists (else an existing file is an error)",
-    )
-
-
-def add_arguments(parser: argparse.ArgumentParser, subparsers: Any) -> None:
-    """Add the global ``--trace``/``--record`` options and the ``open`` sub-command."""
-    _add_options(parser)
+def add_parser(subparsers: Any) -> None:
+    """Register the ``open`` sub-command."""
     opener = subparsers.add_parser(
         "open", help="inspect a trace recording",
         description="Print a summary of a trace recording made with --record, or export it. "
@@ -68,47 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser, subparsers: Any) -> None:
     opener.set_defaults(run_command=run_open)
 
 
-def _refuse(message: str) -> SystemExit:
-    """Print ``message`` on standard error; return a SystemExit with status 2 carrying it."""
-    print(message, file=sys.stderr)
-    stop = SystemExit(message)
-    stop.code = 2
-    return stop
-
-
-def start_from_args(args: argparse.Namespace) -> Any:
-    """Switch tracing on if ``--trace`` or ``--record`` was given; return the tracer or None.
-
-    With ``--record`` the recording is flushed as the loop runs and closed at exit. A
-    file that cannot be created, or exists without ``--force``, exits with status 2.
-    A write that fails later stops the recording with one error; the command goes on.
-    """
-    record_path = getattr(args, "record", None)
-    if not (getattr(args, "trace", False) or record_path):
-        return None
-    from inspector import trace
-    from inspector.trace.recording import record
-
-    tracer = trace.enable()
-    if record_path:
-        try:
-            recorder = record(record_path, tracer, overwrite=bool(getattr(args, "force", False)),
-                              secrets=bool(getattr(args, "record_secrets", False)))
-        except FileExistsError:
-            trace.disable()
-            raise _refuse(f"inspector: will not overwrite {record_path}: it exists "
-                          "(give --force to replace it)") from None
-        except OSError as exc:
-            trace.disable()
-            raise _refuse(
-                f"inspector: cannot record the trace to {record_path}: {exc.strerror or exc}"
-            ) from None
-        atexit.register(recorder.close)
-    return tracer
-
-
 def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """``inspector open FILE``: load the recording, print its summary, run the exports."""
+    """``inspector open FILE``: load the recording, print its summary, run the exports.
+
+    With ``--transcript`` only the transcript goes to ``out`` (so it can be redirected to
+    a file); the recording's problems and what the exports wrote go to standard error.
+    """
     from inspector.trace import perfetto, session
     from inspector.trace.recording import RecordingError, load
 
@@ -118,19 +55,24 @@ def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except (OSError, RecordingError) as exc:
         print(f"inspector open: {exc}", file=sys.stderr)
         return 2
-    print_summary(trace, out)
     status = 1 if trace.problems else 0
+    notes = out
+    if args.transcript is None:
+        print_summary(trace, out)
+    else:
+        notes = sys.stderr
+        for problem in trace.problems:
+            print(f"inspector open: WARNING: {printable(problem)}", file=notes)
     try:
         if args.transcript is not None:
-            print("", file=out)
             out.write(session.transcript(trace, args.transcript))
         if args.raw is not None:
             paths = session.write_raw(trace, args.raw, args.out)
-            print(f"wrote {paths[0]} and {paths[1]}", file=out)
+            print(f"wrote {paths[0]} and {paths[1]}", file=notes)
         if args.perfetto:
             count = perfetto.export(trace, args.perfetto)
             print(f"wrote {count} trace events to {args.perfetto} "
-                  "(open it in ui.perfetto.dev or chrome://tracing)", file=out)
+                  "(open it in ui.perfetto.dev or chrome://tracing)", file=notes)
     except (session.UnknownConnection, OSError) as exc:
         print(f"inspector open: {exc}", file=sys.stderr)
         return 2
@@ -181,7 +123,7 @@ def print_summary(trace: Trace, out: TextIO) -> None:
     w()
     w(f"connections: {len(trace.connections)}")
     for c in trace.connections.values():
-        reason = f" ({c.reason_type}: {c.reason})" if c.reason_type else ""
+        reason = f" ({c.close_reason})" if c.close_reason else ""
         w(f"  #{c.id} {c.role or '?'} {c.transport} {c.protocol or '?'} "
           f"{c.local or '?'} <-> {c.peer or '?'}: {c.state}{reason}, "
           f"{c.bytes_in} B in, {c.bytes_out} B out, {len(c.messages)} messages")
