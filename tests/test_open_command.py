@@ -1,0 +1,111 @@
+"""``inspector --trace`` prints what it traced at exit; ``inspector open --transcript``
+prints only the transcript on standard output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from inspector import cli
+from inspector.trace import events as ev
+from inspector.trace import transcript
+from inspector.trace.recording import load
+
+ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "INSPECTOR_REACTOR": "selectors"}
+
+
+def test_trace_serve_prints_a_summary_to_stderr_when_stopped() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inspector", "--trace", "serve", "echo", "--port", "0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            lines.append(raw.decode("utf-8", "replace"))
+            if "listening on" in lines[-1]:
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(30), "".join(lines)
+        port = int("".join(lines).split("listening on", 1)[1].split(":", 1)[1].split()[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"hello\n")
+            assert sock.recv(100) == b"hello\n"
+        time.sleep(0.3)  # the server sees the close
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    reader.join(5)
+    log = "".join(lines)
+    summary = log.split("trace summary", 1)[1] if "trace summary" in log else ""
+    assert "connections: 1" in summary, log
+    connection = next(line for line in summary.splitlines() if line.strip().startswith("#1 "))
+    assert "server tcp" in connection and ": closed" in connection, connection
+    assert "6 B in, 6 B out" in connection, connection
+    assert "Deferreds:" in summary and "warnings:" in summary, summary
+
+
+def _recording(path: Path) -> None:
+    events = [
+        ev.ConnectionOpened(conn=1, role="client", protocol="Echo", local="127.0.0.1:5000",
+                            peer="127.0.0.1:7"),
+        ev.ConnectionState(conn=1, state="connected"),
+        ev.BytesOut(conn=1, size=6, data=b"hello\n"),
+        ev.BytesIn(conn=1, size=6, data=b"hello\n"),
+        ev.ConnectionClosed(conn=1, reason_type="ConnectionDone", bytes_in=6, bytes_out=6),
+    ]
+    lines = [json.dumps({"format": "inspector-trace", "version": 1})]
+    for seq, event in enumerate(events, 1):
+        event.seq, event.ts = seq, float(seq)
+        lines.append(json.dumps(event.to_json()))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_open_transcript_prints_only_the_transcript(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "echo.jsonl"
+    _recording(path)
+    assert cli.main(["open", str(path), "--transcript", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == transcript(load(path), 1)
+    assert "hello" in out and "recording:" not in out and "connections:" not in out
+    assert err == ""
+
+
+def test_open_transcript_of_a_damaged_recording_warns_on_stderr(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "cut.jsonl"
+    _recording(path)
+    path.write_text(path.read_text() + '{"kind": "conn.bytes_in", "seq"')  # cut off mid-line
+    assert cli.main(["open", str(path), "--transcript", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == transcript(load(path), 1)
+    assert "WARNING" in err and "truncated" in err
+
+
+def test_open_without_transcript_still_prints_the_summary(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "echo.jsonl"
+    _recording(path)
+    assert cli.main(["open", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("recording:") and "connections: 1" in out
+    assert "#1 client tcp Echo 127.0.0.1:5000 <-> 127.0.0.1:7: closed (ConnectionDone)" in out
