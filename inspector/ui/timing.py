@@ -38,13 +38,29 @@ def format_decade(exponent: int) -> str:
     return f"{seconds / 1e-9:g} ns"
 
 
-class CountAxis(pg.AxisItem):
-    """An axis for counts (connections, callbacks): ticks on whole numbers only."""
+class RoomyAxis(pg.AxisItem):
+    """A value axis whose tick labels never overlap: one level of ticks (1, 2 or 5 × 10ⁿ)
+    at least :attr:`MIN_PIXELS` apart, however short the plot is made."""
+
+    #: The least distance between two labelled ticks (a label is about 12 px high).
+    MIN_PIXELS = 16
+    #: The least step between ticks, in the axis's units.
+    least_step = 0.0
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:  # noqa: N802
-        levels = [(spacing, offset) for spacing, offset in super().tickSpacing(minVal, maxVal, size)
-                  if spacing >= 1]
-        return levels or [(1.0, 0.0)]
+        span = abs(maxVal - minVal)
+        if span <= 0 or size <= 0:
+            return super().tickSpacing(minVal, maxVal, size)
+        least = max(span * self.MIN_PIXELS / size, self.least_step)
+        power = 10.0 ** math.floor(math.log10(least))
+        step = next(m * power for m in (1, 2, 5, 10) if m * power >= least * 0.999)
+        return [(step, 0.0)]
+
+
+class CountAxis(RoomyAxis):
+    """An axis for counts (connections, callbacks): ticks on whole numbers only."""
+
+    least_step = 1.0
 
 
 class DecadeTimeAxis(pg.AxisItem):
@@ -92,9 +108,10 @@ class TimingPanel(QWidget):
         # settles during that paint; the panel asks for exactly one repaint per redraw
         # (and on the user's own panning, zooming and region dragging).
         self.graphs.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.NoViewportUpdate)
-        self.loop_plot = self._plot("Loop turn", "s", row=0)
-        self.late_plot = self._plot("Timer lateness", "s", row=1)
-        self.rate_plot = self._plot("Throughput", "B/s", row=2)
+        self.names: dict[Any, pg.LabelItem] = {}
+        self.loop_plot = self._plot("Loop turn", "s", row=0, left=RoomyAxis("left"))
+        self.late_plot = self._plot("Timer lateness", "s", row=1, left=RoomyAxis("left"))
+        self.rate_plot = self._plot("Throughput", "B/s", row=2, left=RoomyAxis("left"))
         self.open_plot = self._plot("Open connections", "", row=3, left=CountAxis("left"))
         self.time_plots = (self.loop_plot, self.late_plot, self.rate_plot, self.open_plot)
         self.hist_plot = self.graphs.addPlot(
@@ -118,7 +135,7 @@ class TimingPanel(QWidget):
         self.late_curve = self.late_plot.plot(pen=pg.mkPen((230, 140, 30), width=1))
         # The two throughput lines are told apart by a legend; the selected connection's
         # entry is there only while a connection is selected.
-        self.rate_legend = self.rate_plot.addLegend(offset=(4, 2), labelTextSize="8pt", verSpacing=-6)
+        self.rate_legend = self.rate_plot.addLegend(offset=(-4, 2), labelTextSize="8pt", verSpacing=-6)
         self.rate_curve = self.rate_plot.plot(pen=pg.mkPen((40, 170, 70), width=2), name="all connections")
         self.conn_rate_curve = self.rate_plot.plot(pen=pg.mkPen((200, 60, 200), width=1))
         self.open_curve = self.open_plot.plot(pen=pg.mkPen((120, 120, 220), width=2), stepMode=None)
@@ -151,9 +168,14 @@ class TimingPanel(QWidget):
         layout.addWidget(self.graphs, 1)
 
     def _plot(self, title: str, unit: str, row: int, left: pg.AxisItem | None = None) -> pg.PlotItem:
-        plot = self.graphs.addPlot(row=row, col=0, title=title, axisItems={"left": left} if left else None)
-        plot.titleLabel.setMaximumHeight(18)
-        plot.setTitle(title, size="9pt")
+        plot = self.graphs.addPlot(row=row, col=0, axisItems={"left": left} if left else None)
+        # The name sits inside the plot's top-left corner rather than in a title row: four
+        # stacked title rows left the plots too short for a readable value axis.
+        name = pg.LabelItem(title, size="8pt", justify="left")
+        name.setParentItem(plot.getViewBox())
+        name.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(4, -4))
+        name.setZValue(20)
+        self.names[plot] = name
         if unit:
             plot.setLabel("left", units=unit)
         plot.showGrid(x=False, y=True, alpha=0.15)
@@ -176,7 +198,9 @@ class TimingPanel(QWidget):
                 axis = plot.getAxis(side)
                 axis.setPen(text)
                 axis.setTextPen(text)
-            plot.setTitle(plot.titleLabel.text, size="9pt", color=text.name())
+        for name in self.names.values():
+            name.setText(name.text, color=text.name())
+        self.hist_plot.setTitle(self.hist_plot.titleLabel.text, size="9pt", color=text.name())
         self._title_color = text.name()
         for _sample, label in self.rate_legend.items:
             label.setText(label.text, color=text.name())

@@ -154,3 +154,21 @@ def test_selected_range_shows_on_every_time_plot_and_in_a_banner_that_clears_it(
     for plot in window.timing.time_plots:
         assert not [item for item in plot.items if isinstance(item, pg.LinearRegionItem)]
     assert [row[3] for row in table_rows(log_table) if row[3] == "early warning"] == ["early warning"]
+
+
+def test_value_labels_do_not_overlap_when_the_dock_is_short(qtbot: Any) -> None:
+    timing = _timing(qtbot)
+    timing.resize(900, 300)  # the Timing dock's height in the default 1440×900 window
+    qtbot.wait(50)
+    timing.redraw()
+    qtbot.wait(50)
+    for plot in timing.time_plots:
+        axis = plot.getAxis("left")
+        values = sorted(value for value, _text in _tick_labels(axis))
+        assert values, plot
+        low, high = axis.range
+        pixels_per_unit = axis.geometry().height() / (high - low)
+        gaps = [(b - a) * pixels_per_unit for a, b in zip(values, values[1:])]
+        assert all(gap >= 14 for gap in gaps), (gaps, axis.geometry().height())
+        # The plot is tall enough to show a scale at all: a tick above zero.
+        assert max(values) > 0, values
