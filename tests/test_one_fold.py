@@ -57,13 +57,9 @@ def window_view(path: Path) -> tuple[dict[int, tuple[Any, ...]], dict[int, str]]
     """What the window shows for the same file, loaded in slices as the window loads it."""
     store = Store(clock=0.0)
     reader = RecordingReader(path, Trace())
-    cursor = reader.trace.subscribe(from_start=True)
     try:
-        while True:
-            finished = reader.read(max_lines=7)
-            apply(store, cursor.drain())
-            if finished:
-                break
+        while not reader.done:
+            apply(store, reader.step(max_lines=7))
     finally:
         reader.close()
     connections = {

@@ -27,6 +27,7 @@ import time
 from typing import IO, Any, Callable
 
 from inspector.files import MiB, FileRefused, open_regular_file
+from inspector.trace import events as ev
 from inspector.trace.events import EventFormatError, event_from_json
 from inspector.trace.model import Trace, TraceConfig
 from inspector.trace.redact import Redactor
@@ -250,12 +251,22 @@ def load(path: str | os.PathLike[str], config: TraceConfig | None = None,
 
 
 class RecordingReader:
-    """Reads a recording into ``trace`` a slice at a time (the window loads this way).
+    """Reads a recording into ``trace`` a slice at a time: the public step-wise loader.
 
-    The constructor opens the file and reads the header, raising :class:`RecordingError`
-    if it is not a recording. :meth:`read` then adds events until a slice is done, and
-    returns True once the end of the file or the first damage is reached; the damage is
-    described in ``trace.problems``.
+    The constructor opens the file and reads the header (into ``trace.header``), raising
+    :class:`RecordingError` if it is not a recording. Then either :meth:`step` (returns
+    the events of one slice, for a viewer that shows them as they load: the window) or
+    :meth:`read` (returns True once finished: :func:`load`) adds events until a slice is
+    done; ``done`` turns True at the end of the file or at the first damage, which is
+    described in ``trace.problems``. ``position`` and ``size`` (bytes) give progress;
+    :meth:`close` lets go of the file (also when loading is abandoned half-way)::
+
+        reader = RecordingReader(path, Trace())
+        try:
+            while not reader.done:
+                show(reader.step())
+        finally:
+            reader.close()
     """
 
     def __init__(self, path: str | os.PathLike[str], trace: Trace,
@@ -263,8 +274,10 @@ class RecordingReader:
         self.path = os.fspath(path)
         self.trace = trace
         self.line = 0
+        #: True once the whole file (or everything before the first damage) was read.
         self.done = False
         self._field_problems = 0
+        self._added: list[ev.Event] | None = None
         try:
             self._file: IO[bytes] | None = open_regular_file(self.path, "recording", max_bytes)
         except FileRefused as exc:
@@ -314,6 +327,16 @@ class RecordingReader:
                                    f"{loaded} events before it and ignored the rest")
         self._finish()
 
+    def step(self, max_lines: int = 10_000, max_bytes: int = 4 * MiB) -> list[ev.Event]:
+        """Add up to ``max_lines`` lines (or about ``max_bytes``) to the trace; return the
+        events they held, in order (``done`` says whether the file is finished)."""
+        self._added = added = []
+        try:
+            self.read(max_lines, max_bytes)
+        finally:
+            self._added = None
+        return added
+
     def read(self, max_lines: int = 10_000, max_bytes: int = 4 * MiB) -> bool:
         """Add up to ``max_lines`` lines (or about ``max_bytes``); True once finished."""
         if self.done or self._file is None:
@@ -334,7 +357,7 @@ class RecordingReader:
             if raw is None:
                 self._stop(f"a line longer than {MAX_LINE_BYTES // MiB} MiB")
                 return True
-            problem = _load_line(self.trace, raw, self.line, self._field_problem)
+            problem = _load_line(self.trace, raw, self.line, self._field_problem, self._added)
             if problem is not None:
                 self._stop(problem)
                 return True
@@ -420,11 +443,12 @@ def _clean_facts(facts: dict[str, Any], problem: Callable[[str], None], header: 
 
 
 def _load_line(trace: Trace, raw: bytes, number: int,
-               field_problem: Callable[[str], None] | None = None) -> str | None:
+               field_problem: Callable[[str], None] | None = None,
+               added: list[ev.Event] | None = None) -> str | None:
     """Add one line's content to ``trace``; return a one-line description of the damage, if any.
 
     ``field_problem`` hears about a meta line's bad fields, which are skipped without
-    stopping the load (the events around them are intact).
+    stopping the load (the events around them are intact); ``added`` collects the event.
     """
     if not raw.endswith(b"\n"):
         return "the file ends in the middle of a line (truncated recording)"
@@ -457,6 +481,8 @@ def _load_line(trace: Trace, raw: bytes, number: int,
     if event.seq <= trace.feed.last_seq:
         return f"event numbers go backwards ({event.seq} after {trace.feed.last_seq})"
     trace.add(event)
+    if added is not None:
+        added.append(event)
     return None
 
 

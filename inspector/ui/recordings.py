@@ -1,7 +1,8 @@
 """Opening recordings with progress, and the export commands of the File menu.
 
-A recording is read in slices (bounded in lines and in bytes) between refreshes, so
-the window stays responsive and a progress dialog (with Cancel) shows how far it got.
+A recording is read in slices (bounded in lines and in bytes) between refreshes by the
+public step-wise loader :class:`~inspector.trace.recording.RecordingReader`, so the
+window stays responsive and a progress dialog (with Cancel) shows how far it got.
 Each slice goes into a :class:`~inspector.trace.model.Trace` (kept for exports) and,
 through the same translation as the live view, into a new
 :class:`~inspector.ui.store.Store`. Files that are no recording, not regular files
@@ -20,7 +21,8 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from inspector.files import MiB
 from inspector.trace import Trace, export_perfetto as _export_perfetto, transcript
-from inspector.trace import recording as _recording
+from inspector.trace import recording
+from inspector.trace.recording import RecordingError, RecordingReader
 from inspector.ui.feed import apply
 from inspector.ui.store import Store
 
@@ -50,9 +52,8 @@ class RecordingLoader(QObject):
         self.cancelled = False
         self.done = False
         #: The largest file accepted (default: the loader's limit, 1 GiB).
-        self.max_bytes = _recording.MAX_RECORDING_BYTES if max_bytes is None else max_bytes
-        self._reader: _recording.RecordingReader | None = None
-        self._cursor: Any = None
+        self.max_bytes = recording.MAX_RECORDING_BYTES if max_bytes is None else max_bytes
+        self._reader: RecordingReader | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._step)
@@ -65,15 +66,13 @@ class RecordingLoader(QObject):
         A file that cannot be a recording finishes at once with ``error`` set.
         """
         try:
-            self._reader = _recording.RecordingReader(self.path, self.trace, self.max_bytes)
-        except _recording.RecordingError as exc:
+            self._reader = RecordingReader(self.path, self.trace, self.max_bytes)
+        except RecordingError as exc:
             self._finish(str(exc))
             return
-        self._cursor = self.trace.subscribe(from_start=True)
         origin = self.trace.header.get("start_monotonic")
         if isinstance(origin, (int, float)) and math.isfinite(origin):
-            self.store.origin = self.store.now = float(origin)
-            self.store._bin_start = float(origin)
+            self.store.set_origin(float(origin))
         if self._reader.size > QUIET_BYTES and self._parent is not None:
             self._dialog = QProgressDialog(f"Loading {os.path.basename(self.path)}…", "Cancel", 0, 1000, self._parent)
             self._dialog.setObjectName("recording.progress")
@@ -92,16 +91,15 @@ class RecordingLoader(QObject):
     def _step(self) -> None:
         reader = self._reader
         assert reader is not None
-        finished = reader.read(LINES_PER_SLICE, BYTES_PER_SLICE)
-        self._drain()
-        if finished:
+        events = reader.step(LINES_PER_SLICE, BYTES_PER_SLICE)
+        self._show(events)
+        if reader.done:
             self.problems = list(self.trace.problems)
             self._finish("")
             return
         self.progressed.emit(min(1000, int(1000 * reader.position / reader.size)))
 
-    def _drain(self) -> None:
-        events = self._cursor.drain()
+    def _show(self, events: list[Any]) -> None:
         self.events += len(events)
         apply(self.store, events)
         for event in events:
