@@ -28,7 +28,7 @@ from inspector.interfaces import (
     IPushProducer,
     ITCPTransport,
 )
-from inspector.reactors.base import describe_callable, is_ip_address
+from inspector.helpers import describe_callable, is_ip_address
 
 log = logging.getLogger("inspector.tcp")
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.

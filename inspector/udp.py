@@ -16,7 +16,7 @@ from zope.interface import implementer
 from inspector import error
 from inspector.defer import succeed
 from inspector.interfaces import IListeningPort, IUDPTransport
-from inspector.reactors.base import describe_callable, is_ip_address
+from inspector.helpers import describe_callable, is_ip_address
 from inspector.tcp import bind_socket, check_port, family_for, make_address
 
 log = logging.getLogger("inspector.udp")

@@ -93,6 +93,7 @@ from zope.interface import implementer
 from inspector import error
 from inspector.defer import Deferred, DeferredList, succeed
 from inspector.failure import Failure
+from inspector.helpers import describe_callable, is_ip_address
 from inspector.interfaces import (
     IDelayedCall,
     IReactorCore,
@@ -133,25 +134,6 @@ def check_delay(delay: Any, name: str = "delay") -> None:
     except TypeError:
         raise TypeError(f"{name} must be a number of seconds, not {type(delay).__name__}") from None
     raise ValueError(f"{name} must be a finite number of seconds >= 0, got {delay!r}")
-
-
-def describe_callable(func: Any) -> str:
-    """Return ``name (file:line)`` for a callable, looking through bound methods and partials."""
-    target = func
-    for _ in range(5):
-        inner = getattr(target, "func", None)  # functools.partial
-        if inner is None or inner is target:
-            break
-        target = inner
-    target = getattr(target, "__func__", target)
-    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
-    code = getattr(target, "__code__", None)
-    if code is None:
-        call = getattr(type(target), "__call__", None)
-        code = getattr(call, "__code__", None)
-    if code is not None:
-        return f"{name} ({code.co_filename}:{code.co_firstlineno})"
-    return str(name)
 
 
 @implementer(IDelayedCall)
@@ -880,16 +862,6 @@ class ReactorBase:
         listening = Port(port, protocol, interface, maxPacketSize, self)
         listening.startListening()
         return listening
-
-def is_ip_address(host: str) -> bool:
-    """Return True if ``host`` is an IPv4 or IPv6 address literal."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host.split("%", 1)[0] if family == socket.AF_INET6 else host)
-        except (OSError, ValueError):
-            continue
-        return True
-    return False
 
 
 def _lookup(name: str) -> str:
