@@ -91,8 +91,10 @@ def test_open_reports_damage_and_refuses_non_recordings(
 
 
 def test_trace_option_switches_tracing_on() -> None:
+    import atexit
+
     import inspector.trace
-    from inspector.commands.tracing import start_from_args
+    from inspector.commands.tracing import print_exit_summary, start_from_args
 
     args = cli.build_parser().parse_args(["--trace", "open", "x"])
     assert args.trace
@@ -101,6 +103,7 @@ def test_trace_option_switches_tracing_on() -> None:
         assert tracer is not None and inspector.trace.active() is tracer
     finally:
         inspector.trace.disable()
+        atexit.unregister(print_exit_summary)  # the summary is for a real command's exit
     assert start_from_args(cli.build_parser().parse_args(["open", "x"])) is None
 
 
