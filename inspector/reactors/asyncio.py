@@ -18,7 +18,7 @@ from typing import Any
 from zope.interface import implementer
 
 from inspector.interfaces import IReactorFDSet
-from inspector.reactors.base import ReactorBase
+from inspector.reactors.base import POLLIN, POLLOUT, ReactorBase
 
 __all__ = ["AsyncioReactor"]
 
@@ -95,11 +95,12 @@ class AsyncioReactor(ReactorBase):
         return fd
 
     def addReader(self, reader: Any) -> None:
-        """Call ``reader.doRead()`` whenever its descriptor is readable."""
+        """Call ``reader.doRead()`` whenever its descriptor is readable (the loop calls the
+        shared dispatch with this descriptor and the fd -> selectable map)."""
         if reader in self._reads:
             return
         fd = self._claim(reader)
-        self.loop.add_reader(fd, self._doReadOrWrite, reader, True, False)
+        self.loop.add_reader(fd, self._dispatch_foreign, ((fd, POLLIN),), self._selectables)
         self._reads[reader] = fd
 
     def addWriter(self, writer: Any) -> None:
@@ -107,7 +108,7 @@ class AsyncioReactor(ReactorBase):
         if writer in self._writes:
             return
         fd = self._claim(writer)
-        self.loop.add_writer(fd, self._doReadOrWrite, writer, False, True)
+        self.loop.add_writer(fd, self._dispatch_foreign, ((fd, POLLOUT),), self._selectables)
         self._writes[writer] = fd
 
     def _release(self, selectable: Any, fd: int) -> bool:

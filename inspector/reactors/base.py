@@ -7,14 +7,18 @@ reports) lives here, so the selectors, Qt and asyncio reactors behave the same.
 
 Hooks for backends (stable; foreign-loop reactors override these):
 
-``addReader/addWriter/removeReader/removeWriter/removeAll/getReaders/getWriters``
-    Watch and unwatch a selectable (an object with ``fileno()``, ``doRead()``,
-    ``doWrite()``, ``connectionLost(reason)``). When its descriptor is ready, the
-    backend calls ``self._doReadOrWrite(selectable, readable, writable)`` -- the
-    shared dispatch helper: it calls ``doRead``/``doWrite``, disconnects the
-    selectable when one returns a reason (an exception instance) or raises (logged
-    with traceback), and reports a slow handler. Backends may inline it on their
-    hot path but must keep its behaviour.
+``addReader/addWriter/removeReader/removeWriter`` and ``doIteration(timeout)``
+    The backend contract, abstract here (:class:`ReactorBase` is an ABC): watch a
+    :class:`Selectable` for reading or writing, stop watching it, and wait up to a
+    time for readiness. Backends keep ``_reads`` and ``_writes`` (selectable ->
+    descriptor). When descriptors are ready, every backend hands them to ONE routine,
+    :meth:`ReactorBase._dispatch` (``(fd, events)`` pairs and the fd -> selectable
+    map): it calls ``doRead``/``doWrite`` of selectables still watched for that
+    direction, disconnects a selectable when one returns a reason (an exception
+    instance) or raises (logged with traceback), and reports a slow handler. A backend
+    whose handlers can be re-entered by a nested host loop passes a
+    :class:`DispatchGuard`. Foreign loops that call back per descriptor use
+    :meth:`ReactorBase._dispatch_foreign`, which also opens a trace turn.
 
 ``doIteration(timeout)``
     Wait up to ``timeout`` seconds (None: forever) for readiness and dispatch what is
@@ -80,13 +84,15 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import signal
 import socket
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from zope.interface import implementer
 
@@ -106,11 +112,24 @@ from inspector.interfaces import (
 
 log = logging.getLogger("inspector.reactor")
 
-__all__ = ["DelayedCall", "MAX_WAIT", "ReactorBase", "check_delay", "describe_callable"]
+__all__ = [
+    "READ_EVENTS", "WRITE_EVENTS", "DelayedCall", "DispatchGuard", "MAX_WAIT", "ReactorBase", "Selectable",
+    "check_delay", "describe_callable",
+]
 
 _monotonic = time.monotonic
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
 _tracer = None
+
+#: Readiness bits of ``(fd, events)`` pairs given to :meth:`ReactorBase._dispatch`:
+#: poll(2)'s, which epoll shares on Linux. An error or hang-up wakes both directions,
+#: so the handler sees it (``recv`` returns b"" or raises).
+POLLIN = getattr(select, "POLLIN", 1)
+POLLOUT = getattr(select, "POLLOUT", 4)
+_POLL_ERR = (getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16)
+             | getattr(select, "POLLNVAL", 32))
+READ_EVENTS = POLLIN | _POLL_ERR
+WRITE_EVENTS = POLLOUT | _POLL_ERR
 
 #: Compaction starts once the heap has this many entries and most are stale.
 _COMPACT_MIN = 256
@@ -134,6 +153,42 @@ def check_delay(delay: Any, name: str = "delay") -> None:
     except TypeError:
         raise TypeError(f"{name} must be a number of seconds, not {type(delay).__name__}") from None
     raise ValueError(f"{name} must be a finite number of seconds >= 0, got {delay!r}")
+
+
+class Selectable(Protocol):
+    """What a reactor watches: a descriptor with handlers for readiness and for loss.
+
+    ``doRead``/``doWrite`` return None to carry on, or an exception instance: the
+    reason the reactor then drops the selectable with (``connectionLost``).
+    """
+
+    def fileno(self) -> int: ...
+
+    def doRead(self) -> BaseException | None: ...
+
+    def doWrite(self) -> BaseException | None: ...
+
+    def connectionLost(self, reason: Failure) -> None: ...
+
+
+class DispatchGuard(Protocol):
+    """Keeps a descriptor's handler from re-entering itself under a nested host loop.
+
+    Given to :meth:`ReactorBase._dispatch` by a backend whose loop can run again inside
+    a handler (Qt's modal dialogs). ``busy`` maps each descriptor whose handler is
+    running to its selectable; a descriptor that turns up ready again meanwhile is
+    parked (taken out of the wait set) until that handler returns, then unparked. The
+    reactor's waker is never guarded: nested loops must see thread calls.
+    """
+
+    busy: dict[int, Any]
+    parked: set[int]
+
+    def park(self, fd: int) -> None:
+        """Stop waiting on ``fd`` until :meth:`unpark` (its handler is still running)."""
+
+    def unpark(self, fd: int) -> None:
+        """Wait on ``fd`` again (its handler returned), unless it was unwatched meanwhile."""
 
 
 @implementer(IDelayedCall)
@@ -337,8 +392,13 @@ class _ThreePhaseEvent:
 
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP)
-class ReactorBase:
-    """Shared reactor machinery; subclasses add descriptor watching and waiting."""
+class ReactorBase(ABC):
+    """Shared reactor machinery; subclasses add descriptor watching and waiting.
+
+    The backend contract is the abstract methods: ``addReader``/``addWriter`` (watch),
+    ``removeReader``/``removeWriter`` (unwatch) and ``doIteration`` (wait up to T and
+    hand what is ready to :meth:`_dispatch`).
+    """
 
     #: A callback or handler holding the loop longer than this (seconds) is reported.
     slow_callback_threshold: float | None = 0.05
@@ -371,7 +431,25 @@ class ReactorBase:
         self.addReader(self.waker)
 
     # ------------------------------------------------------- watched selectables
-    # Backends keep ``_reads`` and ``_writes``: dicts from selectable to descriptor.
+    #: Backends keep these: the selectables watched per direction, and their descriptors.
+    _reads: dict[Any, int]
+    _writes: dict[Any, int]
+
+    @abstractmethod
+    def addReader(self, reader: Selectable) -> None:
+        """Call ``reader.doRead()`` (through :meth:`_dispatch`) whenever its descriptor is readable."""
+
+    @abstractmethod
+    def addWriter(self, writer: Selectable) -> None:
+        """Call ``writer.doWrite()`` (through :meth:`_dispatch`) whenever its descriptor is writable."""
+
+    @abstractmethod
+    def removeReader(self, reader: Selectable) -> None:
+        """Stop watching ``reader`` for readability (nothing if it was not watched)."""
+
+    @abstractmethod
+    def removeWriter(self, writer: Selectable) -> None:
+        """Stop watching ``writer`` for writability (nothing if it was not watched)."""
 
     def removeAll(self) -> list[Any]:
         """Stop watching everything but the reactor's own waker; return what was removed."""
@@ -538,32 +616,74 @@ class ReactorBase:
         """Wake the loop from any thread."""
         self.waker.wake()
 
-    def doIteration(self, timeout: float | None) -> None:  # pragma: no cover - abstract
-        """Wait up to ``timeout`` seconds for readiness and dispatch it."""
-        raise NotImplementedError
+    @abstractmethod
+    def doIteration(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` seconds (None: forever) for readiness and hand what is
+        ready to :meth:`_dispatch`; a host loop that turns itself raises NotImplementedError."""
 
-    def _doReadOrWrite(self, selectable: Any, readable: bool, writable: bool) -> None:
-        """Dispatch one ready selectable; disconnect it on a returned reason or an error."""
-        if _tracer is not None: _tracer.dispatch_started(self)
+    def _dispatch(self, ready: Iterable[tuple[int, int]], owners: Mapping[int, Any],
+                  guard: DispatchGuard | None = None) -> None:
+        """Run the handlers of ready descriptors: the one dispatch routine of every backend.
+
+        ``ready`` yields ``(fd, events)`` pairs (:data:`READ_EVENTS`/:data:`WRITE_EVENTS`
+        bits); ``owners`` maps each fd to its selectable (an fd it lacks was unwatched
+        meanwhile and is skipped). ``doRead`` runs if the selectable is still watched for
+        reading, then ``doWrite`` likewise unless ``doRead`` ended it. A returned reason or
+        a raised exception drops the selectable; a handler that held the loop past
+        ``slow_callback_threshold`` is reported. This is the hot path: one loop, no
+        per-event call beyond the handlers.
+        """
+        reads = self._reads
+        writes = self._writes
         threshold = self.slow_callback_threshold
-        start = _monotonic() if threshold is not None else 0.0
-        why = None
-        in_read = False
-        try:
-            if readable:
-                in_read = True
-                why = selectable.doRead()
-            if why is None and writable:
-                in_read = False
-                why = selectable.doWrite()
-        except Exception as exc:
-            why = self._handler_failed(selectable, in_read, exc)
-        if why is not None:
-            self._disconnectSelectable(selectable, why, in_read)
-        if threshold is not None:
-            took = _monotonic() - start
-            if took > threshold:
-                self._report_slow(self._handler_target(selectable, in_read), took)
+        started = _monotonic() if threshold is not None else 0.0
+        if guard is not None:
+            busy = guard.busy
+            parked = guard.parked
+            waker = self.waker
+        for fd, events in ready:
+            selectable = owners.get(fd)
+            if selectable is None:
+                continue
+            if guard is not None:
+                if selectable is waker:  # re-entrant by design: nested loops must see thread calls
+                    waker.doRead()
+                    continue
+                if fd in busy:  # its handler runs further up the stack (a nested loop)
+                    if busy[fd] is selectable:
+                        guard.park(fd)
+                    continue
+                busy[fd] = selectable
+            why = None
+            in_read = False
+            try:
+                if events & READ_EVENTS and selectable in reads:
+                    in_read = True
+                    why = selectable.doRead()
+                if why is None and events & WRITE_EVENTS and selectable in writes:
+                    in_read = False
+                    why = selectable.doWrite()
+            except Exception as exc:
+                why = self._handler_failed(selectable, in_read, exc)
+            finally:
+                if guard is not None:
+                    del busy[fd]
+                    if fd in parked:
+                        guard.unpark(fd)
+            if why is not None:
+                self._disconnectSelectable(selectable, why, in_read)
+            if threshold is not None:
+                now = _monotonic()
+                if now - started > threshold:
+                    self._report_slow(self._handler_target(selectable, in_read), now - started)
+                started = now
+
+    def _dispatch_foreign(self, ready: Iterable[tuple[int, int]], owners: Mapping[int, Any],
+                          guard: DispatchGuard | None = None) -> None:
+        """:meth:`_dispatch` for a host loop (Qt, asyncio) that calls back on readiness;
+        the trace sees it as a loop turn unless one is already open."""
+        if _tracer is not None: _tracer.dispatch_started(self)
+        self._dispatch(ready, owners, guard)
         if _tracer is not None: _tracer.dispatch_ended(self)
 
     def _handler_failed(self, selectable: Any, in_read: bool, exc: Exception) -> BaseException:

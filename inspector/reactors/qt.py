@@ -36,7 +36,7 @@ from zope.interface import implementer
 
 from inspector.defer import Deferred
 from inspector.interfaces import IReactorFDSet
-from inspector.reactors.base import ReactorBase
+from inspector.reactors.base import POLLIN, POLLOUT, ReactorBase
 
 __all__ = ["QtReactor", "modal"]
 
@@ -48,14 +48,11 @@ _MAX_MS = 2**31 - 1
 
 _HAS_EPOLL = hasattr(select, "epoll")
 if _HAS_EPOLL:
+    # The shared dispatch reads poll(2)'s bits; epoll's are the same numbers on Linux.
     _EPOLLIN = select.EPOLLIN
     _EPOLLOUT = select.EPOLLOUT
-    _READ_EVENTS = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR
-    _WRITE_EVENTS = select.EPOLLOUT | select.EPOLLHUP | select.EPOLLERR
 
 _monotonic = time.monotonic
-# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
-_tracer = None
 
 #: The application this module made (kept alive for the life of the process).
 _made_app: Any = None
@@ -104,8 +101,9 @@ class _EpollWatcher:
         self._epoll = select.epoll()
         self._masks: dict[int, int] = {}
         self._selectables: dict[int, Any] = {}
-        self._busy: dict[int, Any] = {}  # fd -> selectable whose handler is running
-        self._parked: set[int] = set()  # busy fds taken out of the set by a nested turn
+        # The DispatchGuard the shared dispatch uses against re-entry under nested loops.
+        self.busy: dict[int, Any] = {}  # fd -> selectable whose handler is running
+        self.parked: set[int] = set()  # busy fds taken out of the set by a nested turn
         self._notifier = QSocketNotifier(self._epoll.fileno(), _READ, parent)
         self._notifier.activated.connect(self._on_ready)
 
@@ -118,8 +116,8 @@ class _EpollWatcher:
             if old is not None and self._selectables.get(fd) is selectable:
                 del masks[fd]
                 del self._selectables[fd]
-                if fd in self._parked:
-                    self._parked.discard(fd)
+                if fd in self.parked:
+                    self.parked.discard(fd)
                 else:
                     self._unregister(fd)
             return
@@ -127,7 +125,7 @@ class _EpollWatcher:
         if old == mask:
             return
         masks[fd] = mask
-        if fd in self._parked:
+        if fd in self.parked:
             return  # registered again with this mask when its handler returns
         try:
             if old is None:
@@ -148,7 +146,7 @@ class _EpollWatcher:
         if self._selectables.get(fd) is selectable:
             del self._selectables[fd]
             del self._masks[fd]
-            self._parked.discard(fd)
+            self.parked.discard(fd)
 
     def _unregister(self, fd: int) -> None:
         try:
@@ -157,66 +155,27 @@ class _EpollWatcher:
             pass  # already closed: the kernel dropped it from the set
 
     def _on_ready(self) -> None:
-        """Poll the set without blocking and dispatch every ready descriptor.
-
-        The shared dispatch (``ReactorBase._doReadOrWrite``) is inlined: this is the
-        hot path. A descriptor whose handler is still running further up the stack
-        (it opened a nested loop) is parked: taken out of the set until it returns.
+        """Poll the set without blocking and hand every ready descriptor to the shared
+        dispatch (:meth:`ReactorBase._dispatch`), this watcher guarding against re-entry:
+        a descriptor whose handler is still running further up the stack (it opened a
+        nested loop) is parked, taken out of the set until that handler returns.
         """
         reactor = self._reactor
-        selectables = self._selectables
-        busy = self._busy
-        parked = self._parked
-        reads = reactor._reads
-        writes = reactor._writes
-        waker = reactor.waker
-        threshold = reactor.slow_callback_threshold
-        started = _monotonic() if threshold is not None else 0.0
-        if _tracer is not None: _tracer.dispatch_started(reactor)
-        for fd, events in self._epoll.poll(0):
-            selectable = selectables.get(fd)
-            if selectable is None:
-                continue
-            if selectable is waker:  # re-entrant by design: nested loops must see thread calls
-                waker.doRead()
-                continue
-            if fd in busy:
-                if busy[fd] is selectable:
-                    parked.add(fd)
-                    self._unregister(fd)
-                continue
-            busy[fd] = selectable
-            why = None
-            in_read = False
-            try:
-                if events & _READ_EVENTS and selectable in reads:
-                    in_read = True
-                    why = selectable.doRead()
-                if why is None and events & _WRITE_EVENTS and selectable in writes:
-                    in_read = False
-                    why = selectable.doWrite()
-            except Exception as exc:
-                why = reactor._handler_failed(selectable, in_read, exc)
-            finally:
-                del busy[fd]
-                if fd in parked:
-                    self._unpark(fd)
-            if why is not None:
-                reactor._disconnectSelectable(selectable, why, in_read)
-            if threshold is not None:
-                now = _monotonic()
-                if now - started > threshold:
-                    reactor._report_slow(reactor._handler_target(selectable, in_read), now - started)
-                started = now
-        if _tracer is not None: _tracer.dispatch_ended(reactor)
+        reactor._dispatch_foreign(self._epoll.poll(0), self._selectables, self)
         heap = reactor._heap
         if heap and heap[0][0] <= _monotonic():
             # Calls made due by these handlers (a callLater(0) closing a connection)
             # run now rather than one Qt timer activation later.
             reactor.runUntilCurrent()
 
-    def _unpark(self, fd: int) -> None:
-        self._parked.discard(fd)
+    def park(self, fd: int) -> None:
+        """Take busy ``fd`` out of the set until its handler returns (:meth:`unpark`)."""
+        self.parked.add(fd)
+        self._unregister(fd)
+
+    def unpark(self, fd: int) -> None:
+        """Put ``fd`` back in the set with its current mask, unless it was unwatched."""
+        self.parked.discard(fd)
         mask = self._masks.get(fd)
         if mask:
             try:
@@ -239,12 +198,15 @@ class _Notifier:
     ("parked") until that handler returns, then enabled again if still wanted.
     """
 
-    __slots__ = ("selectable", "notifier", "reading", "dispatch", "reentrant", "wanted", "busy", "parked")
+    __slots__ = ("selectable", "notifier", "ready", "owners", "dispatch", "reentrant", "wanted", "busy",
+                 "parked")
 
     def __init__(self, fd: int, selectable: Any, reading: bool, reactor: "QtReactor", parent: QObject) -> None:
         self.selectable = selectable
-        self.reading = reading
-        self.dispatch = reactor._doReadOrWrite
+        # The arguments of the shared dispatch, made once: this descriptor, this direction.
+        self.ready = ((fd, POLLIN if reading else POLLOUT),)
+        self.owners = {fd: selectable}
+        self.dispatch = reactor._dispatch_foreign
         self.reentrant = selectable is reactor.waker  # nested loops must still see thread calls
         self.wanted = True  # a new notifier starts enabled
         self.busy = self.parked = False
@@ -259,7 +221,7 @@ class _Notifier:
 
     def on_activated(self) -> None:
         if self.reentrant:
-            self.dispatch(self.selectable, self.reading, not self.reading)
+            self.dispatch(self.ready, self.owners)
             return
         if self.busy:
             self.parked = True
@@ -267,7 +229,7 @@ class _Notifier:
             return
         self.busy = True
         try:
-            self.dispatch(self.selectable, self.reading, not self.reading)
+            self.dispatch(self.ready, self.owners)
         finally:
             self.busy = False
             if self.parked:
@@ -278,6 +240,7 @@ class _Notifier:
     def drop(self) -> None:
         """Disable it and schedule its deletion (its descriptor number now belongs to someone else)."""
         self.selectable = None
+        self.owners = {}
         self.notifier.setEnabled(False)
         self.notifier.activated.disconnect(self.on_activated)
         self.notifier.deleteLater()

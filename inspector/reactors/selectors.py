@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import math
 import select
-import time
 from typing import Any
 
 from zope.interface import implementer
 
 from inspector.interfaces import IReactorFDSet
-from inspector.reactors.base import MAX_WAIT, ReactorBase
+from inspector.reactors.base import MAX_WAIT, POLLIN, POLLOUT, ReactorBase
 
 __all__ = ["SelectorsReactor"]
 
-_IN = select.POLLIN
-_OUT = select.POLLOUT
-_ERR = select.POLLERR | select.POLLHUP | getattr(select, "POLLNVAL", 0)
-_READ_EVENTS = _IN | _ERR
-_WRITE_EVENTS = _OUT | _ERR
-_monotonic = time.monotonic
+_IN = POLLIN
+_OUT = POLLOUT
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
 _tracer = None
 
@@ -137,7 +132,8 @@ class SelectorsReactor(ReactorBase):
     # -------------------------------------------------------------- waiting
 
     def doIteration(self, timeout: float | None) -> None:
-        """Wait up to ``timeout`` seconds for readiness, then dispatch every ready descriptor.
+        """Wait up to ``timeout`` seconds for readiness, then hand every ready descriptor
+        to the shared dispatch routine (:meth:`ReactorBase._dispatch`).
 
         A wait longer than ``MAX_WAIT`` is cut to it (epoll's timeout is a C int of
         milliseconds); the loop then wakes and waits again.
@@ -152,34 +148,8 @@ class SelectorsReactor(ReactorBase):
             return
         if not events:
             return
-        selectables = self._selectables
         if _tracer is not None: _tracer.turn_started(self, len(events))
-        reads = self._reads
-        writes = self._writes
-        threshold = self.slow_callback_threshold
-        started = _monotonic() if threshold is not None else 0.0
-        for fd, event in events:
-            selectable = selectables.get(fd)
-            if selectable is None:
-                continue
-            why = None
-            in_read = False
-            try:
-                if event & _READ_EVENTS and selectable in reads:
-                    in_read = True
-                    why = selectable.doRead()
-                if why is None and event & _WRITE_EVENTS and selectable in writes:
-                    in_read = False
-                    why = selectable.doWrite()
-            except Exception as exc:
-                why = self._handler_failed(selectable, in_read, exc)
-            if why is not None:
-                self._disconnectSelectable(selectable, why, in_read)
-            if threshold is not None:
-                now = _monotonic()
-                if now - started > threshold:
-                    self._report_slow(self._handler_target(selectable, in_read), now - started)
-                started = now
+        self._dispatch(events, self._selectables)
 
     def close(self) -> None:
         """Release the poller, the waker and the thread pool; safe to call twice."""
