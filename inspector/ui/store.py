@@ -203,7 +203,7 @@ class Store:
         self._bin_bytes = 0
         #: The shared fold (Qt-free) that decides states; the rows show what it decided.
         self.fold = Fold(_WINDOW_LIMITS)
-        self._shown: dict[type, Callable[[Any, Any], None]] = {
+        shown: dict[type, Callable[[Any, Any], None]] = {
             ev.ConnectionOpened: self._show_opened,
             ev.ConnectionState: self._show_state,
             ev.BytesIn: self._show_bytes_in,
@@ -222,6 +222,11 @@ class Store:
             ev.DeferredUnhandled: self._show_d_unhandled,
             ev.TraceWarning: self._show_d_abandoned,
         }
+        #: event class -> (the fold's rule, how the window shows its result)
+        self._routes: dict[type, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]] = {
+            cls: (rule, show) for cls, show in shown.items()
+            if (rule := self.fold.handler(cls)) is not None
+        }
         self.reset_changes()
 
     def set_origin(self, origin: float) -> None:
@@ -235,9 +240,11 @@ class Store:
 
         Other events are ignored (a warning other than "abandoned" changes nothing here).
         """
-        summary = self.fold.fold(event)
-        if summary is not None:
-            self._shown[event.__class__](event, summary)
+        route = self._routes.get(event.__class__)
+        if route is not None:
+            summary = route[0](event)
+            if summary is not None:
+                route[1](event, summary)
 
     def _row(self, summary: ConnectionSummary, when: float) -> Connection:
         """The row for a connection the fold knows (made if it was first seen mid-way)."""
@@ -272,14 +279,14 @@ class Store:
         self._show_connection(self._row(summary, e.ts), summary, e.ts)
 
     def _show_bytes_in(self, e: ev.BytesIn, summary: ConnectionSummary) -> None:
-        conn = self._row(summary, e.ts)
-        self.connection_bytes(e.conn, e.ts, "in", e.size, e.data)
+        conn = self.connections.get(e.conn) or self._row(summary, e.ts)
+        self._add_bytes(conn, e.ts, "in", e.size, e.data)
         if summary.bytes_in > conn.bytes_in:
             conn.bytes_in = summary.bytes_in
 
     def _show_bytes_out(self, e: ev.BytesOut, summary: ConnectionSummary) -> None:
-        conn = self._row(summary, e.ts)
-        self.connection_bytes(e.conn, e.ts, "out", e.size, e.data)
+        conn = self.connections.get(e.conn) or self._row(summary, e.ts)
+        self._add_bytes(conn, e.ts, "out", e.size, e.data)
         if summary.bytes_out > conn.bytes_out:
             conn.bytes_out = summary.bytes_out
 
@@ -442,9 +449,12 @@ class Store:
     ) -> None:
         """Count ``count`` bytes in ("in") or out ("out"); keep ``data`` within the budget."""
         conn = self.connections.get(conn_id)
-        if conn is None:
-            return
-        self.now = max(self.now, when)
+        if conn is not None:
+            self._add_bytes(conn, when, direction, count, data)
+
+    def _add_bytes(self, conn: Connection, when: float, direction: str, count: int, data: bytes) -> None:
+        if when > self.now:
+            self.now = when
         if direction == "in":
             conn.bytes_in += count
         else:
@@ -460,8 +470,8 @@ class Store:
             else:
                 chunks.append(Chunk(when, direction, bytearray(data)))
             conn.kept += len(data)
-            self.grown_sessions.add(conn_id)
-        self.changed_connections.add(conn_id)
+            self.grown_sessions.add(conn.id)
+        self.changed_connections.add(conn.id)
 
     def connection_message(
         self,
