@@ -31,7 +31,8 @@ from inspector.interfaces import (
 from inspector.helpers import describe_callable, is_ip_address
 
 log = logging.getLogger("inspector.tcp")
-# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+# A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
+# every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
 _tracer = None
 
 __all__ = ["Connection", "Port", "Connector"]

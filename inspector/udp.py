@@ -20,7 +20,8 @@ from inspector.helpers import describe_callable, is_ip_address
 from inspector.tcp import bind_socket, check_port, family_for, make_address
 
 log = logging.getLogger("inspector.udp")
-# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+# A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
+# every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
 _tracer = None
 
 __all__ = ["Port"]
