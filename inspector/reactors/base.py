@@ -118,7 +118,8 @@ __all__ = [
 ]
 
 _monotonic = time.monotonic
-# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+# A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
+# every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
 _tracer = None
 
 #: Readiness bits of ``(fd, events)`` pairs given to :meth:`ReactorBase._dispatch`:

@@ -21,7 +21,8 @@ __all__ = ["SelectorsReactor"]
 
 _IN = POLLIN
 _OUT = POLLOUT
-# Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
+# A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
+# every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
 _tracer = None
 
 

@@ -1,8 +1,9 @@
 """The Tracer: receives hook calls from the framework and turns them into trace events.
 
 Core modules hold a module-level ``_tracer`` that is ``None`` unless tracing is on, and
-call it as ``if _tracer is not None: _tracer.method(...)``; the public methods of
-:class:`Tracer` (here and in its two mixins) are that hook API.
+call it as ``if _tracer is not None: _tracer.method(...)``; the hooks they call are the
+contract :class:`inspector.hooks.TraceHooks`, which :class:`Tracer` (here and in its two
+mixins) implements.
 
 Capture is split in two so tracing stays cheap on the hot path. Records go into two
 parallel lists: ``_keys`` says what each is and ``_items`` holds it. A TCP bytes
@@ -30,6 +31,7 @@ from bisect import bisect_left
 from collections import Counter, OrderedDict
 from typing import Any, Callable
 
+from inspector.hooks import TraceHooks
 from inspector.trace import events as ev
 from inspector.trace.conn_hooks import (
     BIND, BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, STAMP, TURN, ConnectionHooks, _Conn,
@@ -45,8 +47,13 @@ _now = time.monotonic
 log = logging.getLogger("inspector.trace")
 
 
-class Tracer(ConnectionHooks, DeferredHooks):
-    """Turns hook calls into events in a :class:`Trace`, and raises warnings."""
+class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
+    """Turns hook calls into events in a :class:`Trace`, and raises warnings.
+
+    It implements the whole hook contract, :class:`inspector.hooks.TraceHooks` (the
+    connection and Deferred hooks come from its two mixins; a test checks every hook
+    is implemented here with the contract's signature).
+    """
 
     def __init__(self, config: TraceConfig | None = None, trace: Trace | None = None) -> None:
         self.trace = trace if trace is not None else Trace(config)
@@ -323,10 +330,6 @@ class Tracer(ConnectionHooks, DeferredHooks):
     def _enter_reactor(self, reactor: Any) -> None:
         self._reactor_key = id(reactor)
         self.reactor = self.reactor_label(reactor)
-        if self.installed:
-            from inspector.trace.hooks import hook_module
-
-            hook_module(type(reactor).__module__, self)
 
     def add_periodic(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` from the loop about five times a second (recorders flush here)."""
