@@ -20,6 +20,7 @@ from inspector import error
 from inspector.address import IPv4Address, IPv6Address
 from inspector.defer import succeed
 from inspector.failure import Failure
+from inspector.helpers import describe_callable, is_ip_address
 from inspector.interfaces import (
     IConnector,
     IConsumer,
@@ -28,7 +29,6 @@ from inspector.interfaces import (
     IPushProducer,
     ITCPTransport,
 )
-from inspector.helpers import describe_callable, is_ip_address
 
 log = logging.getLogger("inspector.tcp")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;

@@ -15,8 +15,8 @@ from zope.interface import implementer
 
 from inspector import error
 from inspector.defer import succeed
-from inspector.interfaces import IListeningPort, IUDPTransport
 from inspector.helpers import describe_callable, is_ip_address
+from inspector.interfaces import IListeningPort, IUDPTransport
 from inspector.tcp import bind_socket, check_port, family_for, make_address
 
 log = logging.getLogger("inspector.udp")
