@@ -109,3 +109,15 @@ def test_open_without_transcript_still_prints_the_summary(tmp_path: Path,
     out = capsys.readouterr().out
     assert out.startswith("recording:") and "connections: 1" in out
     assert "#1 client tcp Echo 127.0.0.1:5000 <-> 127.0.0.1:7: closed (ConnectionDone)" in out
+
+
+def test_open_raw_writes_into_a_folder_it_creates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """The README's ``open ... --raw 1 --out dump/`` works where no ``dump`` exists yet."""
+    path = tmp_path / "echo.jsonl"
+    _recording(path)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["open", str(path), "--raw", "1", "--out", "dump/"]) == 0
+    assert (tmp_path / "dump" / "conn-1.in.bin").read_bytes() == b"hello\n"
+    assert (tmp_path / "dump" / "conn-1.out.bin").read_bytes() == b"hello\n"
+    assert "wrote dump/conn-1.in.bin" in capsys.readouterr().out

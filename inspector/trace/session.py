@@ -35,8 +35,12 @@ def raw_bytes(trace: Trace, conn: int) -> tuple[bytes, bytes]:
 
 
 def write_raw(trace: Trace, conn: int, directory: str | os.PathLike[str]) -> tuple[str, str]:
-    """Write ``conn-N.in.bin`` and ``conn-N.out.bin`` into ``directory``; return their paths."""
+    """Write ``conn-N.in.bin`` and ``conn-N.out.bin`` into ``directory``; return their paths.
+
+    The directory is created when missing, as ``--out dump/`` reads as "put them there".
+    """
     received, sent = raw_bytes(trace, conn)
+    os.makedirs(directory, exist_ok=True)
     base = os.path.join(os.fspath(directory), f"conn-{conn}")
     paths = (base + ".in.bin", base + ".out.bin")
     for path, data in zip(paths, (received, sent)):
