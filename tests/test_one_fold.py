@@ -4,7 +4,7 @@ Both fold trace events into connection and Deferred summaries; this loads the sa
 recording both ways — the way ``inspector open`` does (:func:`~inspector.trace.recording.load`
 into a :class:`~inspector.trace.model.Trace`) and the way the window does (the step-wise
 :class:`~inspector.trace.recording.RecordingReader`, each slice applied to a
-:class:`~inspector.ui.store.Store` by the window's own translation) — and checks they
+:class:`~inspector.ui.viewmodel.store.Store` by the window's own translation) — and checks they
 agree on every connection's state, bytes in and out and close reason, and on every
 Deferred's state. Recordings come from real ``inspector --record`` runs (echo over TCP
 and UDP, an IRC session, a connection reset by its peer) and from event sequences
@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 from inspector.trace import events as ev
 from inspector.trace.recording import RecordingReader, load
 from inspector.trace.model import Trace
-from inspector.ui.feed import apply
-from inspector.ui.store import Store
+from inspector.ui.viewmodel.feed import apply
+from inspector.ui.viewmodel.store import Store
 
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "INSPECTOR_REACTOR": "selectors"}
 

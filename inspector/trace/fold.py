@@ -1,7 +1,7 @@
 """The one fold of trace events into connection and Deferred summaries.
 
 ``inspector open`` (through :class:`~inspector.trace.model.Trace`) and the window
-(through :class:`~inspector.ui.store.Store`) both feed events to a :class:`Fold`, so
+(through :class:`~inspector.ui.viewmodel.store.Store`) both feed events to a :class:`Fold`, so
 they agree, for the same events, on every connection's state, byte counts and close
 reason and on every Deferred's state. The rules live here and nowhere else:
 

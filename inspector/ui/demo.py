@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from inspector import catalog
 from inspector.defer import Deferred, succeed
-from inspector.ui.launcher import LauncherPanel, Service
+from inspector.ui.panels.launcher import LauncherPanel, Service
 
 log = logging.getLogger("inspector.ui.demo")
 

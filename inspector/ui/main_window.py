@@ -15,18 +15,18 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from inspector.ui.connections import ConnectionsPanel
-from inspector.ui.deferreds import DeferredsPanel, is_own
+from inspector.ui.panels.connections import ConnectionsPanel
+from inspector.ui.panels.deferreds import DeferredsPanel, is_own
 from inspector.ui.demo import Demo
-from inspector.ui.feed import LiveFeed
-from inspector.ui.launcher import LauncherPanel, Service
-from inspector.ui.log import LogPanel, WindowLogHandler
+from inspector.ui.viewmodel.feed import LiveFeed
+from inspector.ui.panels.launcher import LauncherPanel, Service
+from inspector.ui.panels.log import LogPanel, WindowLogHandler
 from inspector.ui.palette import apply_theme
-from inspector.ui.range_banner import RangeBanner
+from inspector.ui.panels.range_banner import RangeBanner
 from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript
-from inspector.ui.session import SessionPanel
-from inspector.ui.store import Store
-from inspector.ui.timing import TimingPanel
+from inspector.ui.panels.session import SessionPanel
+from inspector.ui.viewmodel.store import Store
+from inspector.ui.panels.timing import TimingPanel
 
 log = logging.getLogger("inspector.ui")
 

@@ -5,7 +5,7 @@ public step-wise loader :class:`~inspector.trace.recording.RecordingReader`, so 
 window stays responsive and a progress dialog (with Cancel) shows how far it got.
 Each slice goes into a :class:`~inspector.trace.model.Trace` (kept for exports) and,
 through the same translation as the live view, into a new
-:class:`~inspector.ui.store.Store`. Files that are no recording, not regular files
+:class:`~inspector.ui.viewmodel.store.Store`. Files that are no recording, not regular files
 (``/dev/zero``, a FIFO) or larger than the loader's limit are refused before any
 reading, with the reason as the loader's ``error``.
 """
@@ -23,8 +23,8 @@ from inspector.files import MiB
 from inspector.trace import Trace, export_perfetto as _export_perfetto, transcript
 from inspector.trace import recording
 from inspector.trace.recording import RecordingError, RecordingReader
-from inspector.ui.feed import apply
-from inspector.ui.store import Store
+from inspector.ui.viewmodel.feed import apply
+from inspector.ui.viewmodel.store import Store
 
 #: Lines read per slice: small enough to keep each slice well under a frame.
 LINES_PER_SLICE = 2_000

@@ -9,9 +9,9 @@ from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QTableView
 
 import inspector.trace
 from inspector.defer import Deferred, fail
-from inspector.ui.deferreds import DeferredsPanel
-from inspector.ui.feed import LiveFeed
-from inspector.ui.store import Store
+from inspector.ui.panels.deferreds import DeferredsPanel
+from inspector.ui.viewmodel.feed import LiveFeed
+from inspector.ui.viewmodel.store import Store
 from ui_support import click_row, find, table_rows
 
 

@@ -9,12 +9,12 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QTableView
 
-from inspector.ui.connections import ConnectionsPanel
-from inspector.ui.deferreds import DeferredsPanel
-from inspector.ui.log import LogPanel, WindowLogHandler
-from inspector.ui.session import SessionPanel
-from inspector.ui.store import Store
-from inspector.ui.timing import TimingPanel
+from inspector.ui.panels.connections import ConnectionsPanel
+from inspector.ui.panels.deferreds import DeferredsPanel
+from inspector.ui.panels.log import LogPanel, WindowLogHandler
+from inspector.ui.panels.session import SessionPanel
+from inspector.ui.viewmodel.store import Store
+from inspector.ui.panels.timing import TimingPanel
 
 
 def child(widget: Any, kind: type, name: str) -> Any:
@@ -264,7 +264,7 @@ def test_time_range_selection_filters_connections(qtbot: Any, theme: str) -> Non
 
 
 def test_a_burst_is_rendered_over_several_refreshes_without_losing_a_byte(qtbot: Any) -> None:
-    from inspector.ui import session
+    from inspector.ui.panels import session
 
     store = Store(clock=0.0)
     panel = SessionPanel(store)

@@ -1,4 +1,4 @@
-"""Qt item models over the window's :mod:`inspector.ui.store`."""
+"""Qt item models over the window's :mod:`inspector.ui.viewmodel.store`."""
 
 from PySide6.QtCore import QSortFilterProxyModel
 

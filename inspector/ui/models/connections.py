@@ -19,8 +19,8 @@ from typing import Any
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 
-from inspector.ui import format as fmt
-from inspector.ui.store import Connection, Store
+from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.store import Connection, Store
 
 COLUMNS = (
     "ID",

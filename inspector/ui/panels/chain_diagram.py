@@ -14,8 +14,8 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics, QMouseEvent, QPainter, QPainterPath, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from inspector.ui import format as fmt
-from inspector.ui.store import CallbackNode, DeferredInfo
+from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.store import CallbackNode, DeferredInfo
 
 BOX_W = 260
 BOX_H = 54

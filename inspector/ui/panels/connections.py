@@ -8,7 +8,7 @@ from PySide6.QtCore import QItemSelection, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QPushButton, QVBoxLayout, QWidget
 
 from inspector.ui.models.connections import ConnectionsModel
-from inspector.ui.store import STATES, Store
+from inspector.ui.viewmodel.store import STATES, Store
 from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line
 
 

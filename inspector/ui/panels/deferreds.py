@@ -10,9 +10,9 @@ from PySide6.QtGui import QColor, QFont, QFontDatabase
 from PySide6.QtWidgets import QCheckBox, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
 import inspector
-from inspector.ui import format as fmt
-from inspector.ui.chain_diagram import ChainDiagram
-from inspector.ui.store import DeferredInfo, Store
+from inspector.ui.viewmodel import format as fmt
+from inspector.ui.panels.chain_diagram import ChainDiagram
+from inspector.ui.viewmodel.store import DeferredInfo, Store
 from inspector.ui.models import refilter
 from inspector.ui.models.table import Index, TableModel
 from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter

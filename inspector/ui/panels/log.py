@@ -17,7 +17,7 @@ from PySide6.QtCore import QItemSelection, QModelIndex, QSortFilterProxyModel, Q
 from PySide6.QtGui import QColor, QFontDatabase
 from PySide6.QtWidgets import QPlainTextEdit, QVBoxLayout, QWidget
 
-from inspector.ui.store import LogEntry, Store
+from inspector.ui.viewmodel.store import LogEntry, Store
 from inspector.ui.models import refilter
 from inspector.ui.models.table import Index, TableModel
 from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter

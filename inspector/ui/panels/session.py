@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.ui import format as fmt
-from inspector.ui.hexdump import hex_lines, printable
+from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.hexdump import hex_lines, printable
 from inspector.ui.models.table import Index, TableModel
 from inspector.ui.widgets import row_table, splitter
-from inspector.ui.store import Connection, Message, Store
+from inspector.ui.viewmodel.store import Connection, Message, Store
 
 DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
 DIRECTION_MARKS = {"in": "◀", "out": "▶"}

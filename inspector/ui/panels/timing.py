@@ -16,7 +16,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QApplication, QCheckBox, QGraphicsItem, QGraphicsView, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from inspector.ui.store import Series, Store
+from inspector.ui.viewmodel.store import Series, Store
 
 #: Seconds of history the time plots show while following the present.
 WINDOW = 120.0

@@ -1,4 +1,4 @@
-"""Translate trace events into the window's :class:`~inspector.ui.store.Store`.
+"""Translate trace events into the window's :class:`~inspector.ui.viewmodel.store.Store`.
 
 The same translation serves the live trace (drained about 30 times a second) and a
 recording loaded from disk, so the window shows a recording exactly as it showed the
@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from inspector.trace import events as ev
-from inspector.ui.store import Store
+from inspector.ui.viewmodel.store import Store
 
 
 def _message(store: Store, e: ev.ProtocolMessage) -> None:
