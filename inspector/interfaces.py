@@ -394,3 +394,60 @@ class IQuoter(Interface):
 
     def getQuote():
         """Return a quote as a str."""
+
+
+# ------------------------------------------------ Unix domain sockets and multicast
+
+
+class IReactorUNIX(Interface):
+    """Unix domain stream sockets (Linux's abstract namespace too: a name starting "\\0")."""
+
+    def listenUNIX(address, factory, backlog=socket.SOMAXCONN, mode=0o666, wantPID=False):
+        """Listen on the socket file ``address``; return an IListeningPort.
+
+        ``mode`` is applied to the file; with ``wantPID`` a ``<address>.lock`` file holds
+        our PID, so a stale socket left by a dead process is replaced and a live one
+        refuses with CannotListenError.
+        """
+
+    def connectUNIX(address, factory, timeout=30, checkPID=False):
+        """Connect to the socket ``address``; return an IConnector.
+
+        With ``checkPID`` the connect fails at once unless ``<address>.lock`` exists.
+        """
+
+
+class IReactorMulticast(Interface):
+    """UDP multicast."""
+
+    def listenMulticast(port, protocol, interface="", maxPacketSize=65535, listenMultiple=False):
+        """Bind a DatagramProtocol to UDP ``port`` for multicast; return an
+        IMulticastTransport. ``listenMultiple`` lets several sockets share the port."""
+
+
+class IMulticastTransport(Interface):
+    """The transport of a multicast UDP port: group membership and sending options."""
+
+    def joinGroup(addr, interface=""):
+        """Join the group ``addr`` on ``interface``; a Deferred (MulticastJoinError on failure)."""
+
+    def leaveGroup(addr, interface=""):
+        """Leave the group ``addr``; a Deferred."""
+
+    def getOutgoingInterface():
+        """Return the interface address multicast datagrams leave from."""
+
+    def setOutgoingInterface(addr):
+        """Send multicast datagrams from the interface with address ``addr``; a Deferred."""
+
+    def getLoopbackMode():
+        """Return whether our own multicast datagrams are delivered back to this host."""
+
+    def setLoopbackMode(mode):
+        """Deliver our own multicast datagrams to this host (True) or not."""
+
+    def getTTL():
+        """Return the time-to-live of outgoing multicast datagrams."""
+
+    def setTTL(ttl):
+        """Set the time-to-live of outgoing multicast datagrams."""
