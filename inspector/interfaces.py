@@ -451,3 +451,32 @@ class IMulticastTransport(Interface):
 
     def setTTL(ttl):
         """Set the time-to-live of outgoing multicast datagrams."""
+
+
+# ------------------------------------------------------------------------------- TLS
+
+
+class IReactorSSL(Interface):
+    """TLS listening and connecting (TCP with a TLS layer on top)."""
+
+    def listenSSL(port, factory, contextFactory, backlog=socket.SOMAXCONN, interface="127.0.0.1"):
+        """Listen on ``port`` speaking TLS as a server with ``contextFactory``; return an
+        IListeningPort."""
+
+    def connectSSL(host, port, factory, contextFactory, timeout=30, bindAddress=None):
+        """Connect to ``host:port`` and speak TLS as a client with ``contextFactory``;
+        return an IConnector."""
+
+
+class ISSLTransport(ITCPTransport):
+    """A TCP transport carrying TLS."""
+
+    def getPeerCertificate():
+        """Return the peer's certificate (an ``inspector.ssl.Certificate``), or None."""
+
+
+class ITLSTransport(ITCPTransport):
+    """A TCP transport that can start TLS in the middle of a connection."""
+
+    def startTLS(contextFactory):
+        """Speak TLS from now on; bytes written before stay plaintext."""
