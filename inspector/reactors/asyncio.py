@@ -100,7 +100,7 @@ class AsyncioReactor(ReactorBase):
         if reader in self._reads:
             return
         fd = self._claim(reader)
-        self.loop.add_reader(fd, self._dispatch_foreign, ((fd, POLLIN),), self._selectables)
+        self.loop.add_reader(fd, self._dispatch, ((fd, POLLIN),), self._selectables, None, True)
         self._reads[reader] = fd
 
     def addWriter(self, writer: Any) -> None:
@@ -108,7 +108,7 @@ class AsyncioReactor(ReactorBase):
         if writer in self._writes:
             return
         fd = self._claim(writer)
-        self.loop.add_writer(fd, self._dispatch_foreign, ((fd, POLLOUT),), self._selectables)
+        self.loop.add_writer(fd, self._dispatch, ((fd, POLLOUT),), self._selectables, None, True)
         self._writes[writer] = fd
 
     def _release(self, selectable: Any, fd: int) -> bool:

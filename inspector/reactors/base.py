@@ -17,8 +17,9 @@ Hooks for backends (stable; foreign-loop reactors override these):
     direction, disconnects a selectable when one returns a reason (an exception
     instance) or raises (logged with traceback), and reports a slow handler. A backend
     whose handlers can be re-entered by a nested host loop passes a
-    :class:`DispatchGuard`. Foreign loops that call back per descriptor use
-    :meth:`ReactorBase._dispatch_foreign`, which also opens a trace turn.
+    :class:`DispatchGuard`; a host loop that calls back on readiness passes
+    ``foreign=True`` (the trace then opens a turn), and may register ``_dispatch``
+    itself as its per-descriptor callback.
 
 ``doIteration(timeout)``
     Wait up to ``timeout`` seconds (None: forever) for readiness and dispatch what is
@@ -623,7 +624,7 @@ class ReactorBase(ABC):
         ready to :meth:`_dispatch`; a host loop that turns itself raises NotImplementedError."""
 
     def _dispatch(self, ready: Iterable[tuple[int, int]], owners: Mapping[int, Any],
-                  guard: DispatchGuard | None = None) -> None:
+                  guard: DispatchGuard | None = None, foreign: bool = False) -> None:
         """Run the handlers of ready descriptors: the one dispatch routine of every backend.
 
         ``ready`` yields ``(fd, events)`` pairs (:data:`READ_EVENTS`/:data:`WRITE_EVENTS`
@@ -633,7 +634,13 @@ class ReactorBase(ABC):
         a raised exception drops the selectable; a handler that held the loop past
         ``slow_callback_threshold`` is reported. This is the hot path: one loop, no
         per-event call beyond the handlers.
+
+        ``foreign``: a host loop (Qt, asyncio) called back with these descriptors, so the
+        trace sees a loop turn here unless one is open. Such hosts may register this
+        method itself as their per-descriptor callback, with a one-pair ``ready``.
         """
+        if foreign:
+            if _tracer is not None: _tracer.dispatch_started(self)
         reads = self._reads
         writes = self._writes
         threshold = self.slow_callback_threshold
@@ -678,14 +685,8 @@ class ReactorBase(ABC):
                 if now - started > threshold:
                     self._report_slow(self._handler_target(selectable, in_read), now - started)
                 started = now
-
-    def _dispatch_foreign(self, ready: Iterable[tuple[int, int]], owners: Mapping[int, Any],
-                          guard: DispatchGuard | None = None) -> None:
-        """:meth:`_dispatch` for a host loop (Qt, asyncio) that calls back on readiness;
-        the trace sees it as a loop turn unless one is already open."""
-        if _tracer is not None: _tracer.dispatch_started(self)
-        self._dispatch(ready, owners, guard)
-        if _tracer is not None: _tracer.dispatch_ended(self)
+        if foreign:
+            if _tracer is not None: _tracer.dispatch_ended(self)
 
     def _handler_failed(self, selectable: Any, in_read: bool, exc: Exception) -> BaseException:
         """Log an exception escaping a handler; return the reason to drop the selectable with."""

@@ -161,7 +161,7 @@ class _EpollWatcher:
         nested loop) is parked, taken out of the set until that handler returns.
         """
         reactor = self._reactor
-        reactor._dispatch_foreign(self._epoll.poll(0), self._selectables, self)
+        reactor._dispatch(self._epoll.poll(0), self._selectables, self, True)
         heap = reactor._heap
         if heap and heap[0][0] <= _monotonic():
             # Calls made due by these handlers (a callLater(0) closing a connection)
@@ -206,7 +206,7 @@ class _Notifier:
         # The arguments of the shared dispatch, made once: this descriptor, this direction.
         self.ready = ((fd, POLLIN if reading else POLLOUT),)
         self.owners = {fd: selectable}
-        self.dispatch = reactor._dispatch_foreign
+        self.dispatch = reactor._dispatch
         self.reentrant = selectable is reactor.waker  # nested loops must still see thread calls
         self.wanted = True  # a new notifier starts enabled
         self.busy = self.parked = False
@@ -221,7 +221,7 @@ class _Notifier:
 
     def on_activated(self) -> None:
         if self.reentrant:
-            self.dispatch(self.ready, self.owners)
+            self.dispatch(self.ready, self.owners, None, True)
             return
         if self.busy:
             self.parked = True
@@ -229,7 +229,7 @@ class _Notifier:
             return
         self.busy = True
         try:
-            self.dispatch(self.ready, self.owners)
+            self.dispatch(self.ready, self.owners, None, True)
         finally:
             self.busy = False
             if self.parked:
