@@ -19,25 +19,18 @@ from typing import Any
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 
-from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.connections import (
+    AGE_COLUMN,
+    COLUMNS,
+    NUMERIC_COLUMNS,
+    STATE_COLUMN,
+    ConnectionsFilter,
+    row_texts,
+    sort_key,
+)
 from inspector.ui.viewmodel.store import Connection, Store
 
-COLUMNS = (
-    "ID",
-    "Role",
-    "Protocol",
-    "Local",
-    "Peer",
-    "State",
-    "In",
-    "Out",
-    "Rate",
-    "Age",
-    "Last activity",
-    "Close reason",
-)
-STATE_COLUMN = COLUMNS.index("State")
-AGE_COLUMN = COLUMNS.index("Age")
+__all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "ConnectionsModel", "STATE_COLOURS"]
 
 #: Seconds between repaints of changed rows (new rows appear at once).
 REPAINT_INTERVAL = 0.1
@@ -58,7 +51,7 @@ STATE_COLOURS = {
     "failed": QColor(220, 50, 50, 110),
 }
 
-_NUMERIC = frozenset((0, 6, 7, 8, 9, 10))
+_NUMERIC = NUMERIC_COLUMNS
 _COLUMN_COUNT = len(COLUMNS)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole
@@ -208,81 +201,7 @@ class ConnectionsModel:
         return self._row_of.get(conn_id)
 
     def _texts_of(self, conn: Connection) -> tuple[str, ...]:
-        return tuple(self._text(conn, column) for column in range(_COLUMN_COUNT))
-
-    def _text(self, conn: Connection, column: int) -> str:
-        now = self.store.now
-        if column == 0:
-            return str(conn.id)
-        if column == 1:
-            return conn.role
-        if column == 2:
-            return conn.protocol
-        if column == 3:
-            return conn.local
-        if column == 4:
-            return conn.peer
-        if column == 5:
-            return conn.state
-        if column == 6:
-            return fmt.size(conn.bytes_in)
-        if column == 7:
-            return fmt.size(conn.bytes_out)
-        if column == 8:
-            return fmt.rate(conn.rate)
-        if column == 9:
-            end = conn.closed_at if conn.closed_at is not None else now
-            return fmt.age(end - conn.opened_at)
-        if column == 10:
-            return fmt.age(now - conn.last_activity) + " ago"
-        return conn.close_reason
+        return row_texts(conn, self.store.now)
 
     def _sort_key(self, conn: Connection, column: int) -> Any:
-        if column == 0:
-            return conn.id
-        if column == 6:
-            return conn.bytes_in
-        if column == 7:
-            return conn.bytes_out
-        if column == 8:
-            return conn.rate
-        if column == 9:
-            return -conn.opened_at
-        if column == 10:
-            return -conn.last_activity
-        return self._text(conn, column)
-
-
-class ConnectionsFilter:
-    """Which connections to show: by protocol, state group, free text and time range."""
-
-    def __init__(self) -> None:
-        self.protocol = ""
-        self.state = ""
-        self.text = ""
-
-    def set(self, protocol: str | None = None, state: str | None = None, text: str | None = None) -> None:
-        """Change any of the filters; empty strings mean "any"."""
-        if protocol is not None:
-            self.protocol = protocol
-        if state is not None:
-            self.state = state
-        if text is not None:
-            self.text = text.lower()
-
-    def accepts(self, conn: Connection, store: Store) -> bool:
-        """True when ``conn`` should be listed."""
-        if self.protocol and conn.protocol != self.protocol:
-            return False
-        if self.state == "open" and not conn.is_open:
-            return False
-        if self.state and self.state != "open" and conn.state != self.state:
-            return False
-        if not store.in_range(conn.opened_at, conn.closed_at):
-            return False
-        if self.text:
-            haystack = " ".join(
-                (str(conn.id), conn.role, conn.protocol, conn.local, conn.peer, conn.state, conn.close_reason, conn.service)
-            ).lower()
-            return self.text in haystack
-        return True
+        return sort_key(conn, column, self.store.now)

@@ -1,0 +1,121 @@
+"""What the connections table says about each connection, and which rows it lists.
+
+Plain Python over the store's :class:`~inspector.ui.viewmodel.store.Connection` rows:
+the text of every cell, the value each column sorts by, and the filter bar's rules.
+The Qt model (:mod:`inspector.ui.models.connections`) only copies these into its cells.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.store import Connection, Store
+
+__all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "NUMERIC_COLUMNS", "cell_text", "row_texts", "sort_key",
+           "ConnectionsFilter"]
+
+COLUMNS = (
+    "ID",
+    "Role",
+    "Protocol",
+    "Local",
+    "Peer",
+    "State",
+    "In",
+    "Out",
+    "Rate",
+    "Age",
+    "Last activity",
+    "Close reason",
+)
+STATE_COLUMN = COLUMNS.index("State")
+AGE_COLUMN = COLUMNS.index("Age")
+#: Columns that sort by a number (id, bytes, rate, ages), not by their text.
+NUMERIC_COLUMNS = frozenset((0, 6, 7, 8, 9, 10))
+_COLUMN_COUNT = len(COLUMNS)
+
+
+def cell_text(conn: Connection, column: int, now: float) -> str:
+    """The text of ``conn``'s cell in ``column`` at store time ``now`` (ages grow with it)."""
+    if column == 0:
+        return str(conn.id)
+    if column == 1:
+        return conn.role
+    if column == 2:
+        return conn.protocol
+    if column == 3:
+        return conn.local
+    if column == 4:
+        return conn.peer
+    if column == 5:
+        return conn.state
+    if column == 6:
+        return fmt.size(conn.bytes_in)
+    if column == 7:
+        return fmt.size(conn.bytes_out)
+    if column == 8:
+        return fmt.rate(conn.rate)
+    if column == 9:
+        end = conn.closed_at if conn.closed_at is not None else now
+        return fmt.age(end - conn.opened_at)
+    if column == 10:
+        return fmt.age(now - conn.last_activity) + " ago"
+    return conn.close_reason
+
+
+def row_texts(conn: Connection, now: float) -> tuple[str, ...]:
+    """Every cell of ``conn``'s row, in :data:`COLUMNS` order."""
+    return tuple(cell_text(conn, column, now) for column in range(_COLUMN_COUNT))
+
+
+def sort_key(conn: Connection, column: int, now: float) -> Any:
+    """What ``column`` sorts ``conn`` by: the number behind a numeric cell, else its text."""
+    if column == 0:
+        return conn.id
+    if column == 6:
+        return conn.bytes_in
+    if column == 7:
+        return conn.bytes_out
+    if column == 8:
+        return conn.rate
+    if column == 9:
+        return -conn.opened_at
+    if column == 10:
+        return -conn.last_activity
+    return cell_text(conn, column, now)
+
+
+class ConnectionsFilter:
+    """Which connections to show: by protocol, state group, free text and time range."""
+
+    def __init__(self) -> None:
+        self.protocol = ""
+        self.state = ""
+        self.text = ""
+
+    def set(self, protocol: str | None = None, state: str | None = None, text: str | None = None) -> None:
+        """Change any of the filters; empty strings mean "any"."""
+        if protocol is not None:
+            self.protocol = protocol
+        if state is not None:
+            self.state = state
+        if text is not None:
+            self.text = text.lower()
+
+    def accepts(self, conn: Connection, store: Store) -> bool:
+        """True when ``conn`` should be listed."""
+        if self.protocol and conn.protocol != self.protocol:
+            return False
+        if self.state == "open" and not conn.is_open:
+            return False
+        if self.state and self.state != "open" and conn.state != self.state:
+            return False
+        if not store.in_range(conn.opened_at, conn.closed_at):
+            return False
+        if self.text:
+            haystack = " ".join(
+                (str(conn.id), conn.role, conn.protocol, conn.local, conn.peer, conn.state, conn.close_reason, conn.service)
+            ).lower()
+            return self.text in haystack
+        return True
