@@ -480,3 +480,61 @@ class ITLSTransport(ITCPTransport):
 
     def startTLS(contextFactory):
         """Speak TLS from now on; bytes written before stay plaintext."""
+
+
+# -------------------------------------------------------------------------- processes
+
+
+class IProcessTransport(ITransport):
+    """The transport of a child process: its pipes, its pid and its signals."""
+
+    pid = Attribute("The child's process id from before connectionMade until processEnded; None after.")
+
+    def closeStdin():
+        """Close the child's stdin once everything written has been sent."""
+
+    def closeStdout():
+        """Close the pipe the child's stdout goes to."""
+
+    def closeStderr():
+        """Close the pipe the child's stderr goes to."""
+
+    def closeChildFD(descriptor):
+        """Close the pipe joined to ``descriptor`` in the child (nothing if none is)."""
+
+    def writeToChild(childFD, data):
+        """Write ``data`` to the pipe the child reads as ``childFD``; KeyError if there is none."""
+
+    def signalProcess(signalID):
+        """Send a signal ('TERM', 'KILL', 'INT', 'HUP', 'STOP' or a number); ProcessExitedAlready
+        once the child is gone."""
+
+
+class IProcessProtocol(Interface):
+    """What a child process tells: its output per descriptor, closed pipes, its end."""
+
+    def makeConnection(process):
+        """The child runs; ``process`` is its IProcessTransport."""
+
+    def childDataReceived(childFD, data):
+        """The child wrote ``data`` to its descriptor ``childFD``."""
+
+    def childConnectionLost(childFD):
+        """The pipe joined to the child's ``childFD`` closed."""
+
+    def processExited(reason):
+        """The child exited (a Failure of ProcessDone or ProcessTerminated); pipes may stay open."""
+
+    def processEnded(reason):
+        """The child exited and all its pipes closed (a Failure of ProcessDone or ProcessTerminated)."""
+
+
+class IReactorProcess(Interface):
+    """Starting child processes."""
+
+    def spawnProcess(processProtocol, executable, args=(), env={}, path=None, uid=None, gid=None,
+                     usePTY=False, childFDs=None):
+        """Start ``executable`` with ``args`` (argv, its first item the program's name); ``env``
+        is the whole environment ({} none, None: ours), ``path`` the working directory,
+        ``childFDs`` maps child descriptors to 'r' (we read), 'w' (we write) or a descriptor
+        of ours. Return an IProcessTransport."""
