@@ -17,6 +17,7 @@ from inspector.error import ConnectionDone, NotConnectingError
 from inspector.failure import Failure
 from inspector.interfaces import (
     IDatagramProtocol,
+    IProcessProtocol,
     IProtocol,
     IProtocolFactory,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ConnectedDatagramProtocol",
     "ReconnectingClientFactory",
     "ClientCreator",
+    "ProcessProtocol",
     "connectionDone",
 ]
 
@@ -357,3 +359,53 @@ class ClientCreator:
         factory = _InstanceFactory(self.reactor, self.protocolClass(*self.args, **self.kwargs), deferred)
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout, bindAddress=bindAddress)
         return deferred
+
+
+@implementer(IProcessProtocol)
+class ProcessProtocol(BaseProtocol):
+    """Reacts to a child process (``reactor.spawnProcess``): its output, its pipes, its end.
+
+    ``childDataReceived`` hands the child's stdout to ``outReceived`` and stderr to
+    ``errReceived``; ``childConnectionLost`` tells which standard pipe closed through
+    ``inConnectionLost``/``outConnectionLost``/``errConnectionLost``.
+    """
+
+    transport: Any = None
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        """The child wrote ``data`` to ``childFD``: stdout and stderr go to their own methods."""
+        if childFD == 1:
+            self.outReceived(data)
+        elif childFD == 2:
+            self.errReceived(data)
+
+    def outReceived(self, data: bytes) -> None:
+        """The child wrote ``data`` to its stdout."""
+
+    def errReceived(self, data: bytes) -> None:
+        """The child wrote ``data`` to its stderr."""
+
+    def childConnectionLost(self, childFD: int) -> None:
+        """The pipe joined to the child's ``childFD`` closed."""
+        if childFD == 0:
+            self.inConnectionLost()
+        elif childFD == 1:
+            self.outConnectionLost()
+        elif childFD == 2:
+            self.errConnectionLost()
+
+    def inConnectionLost(self) -> None:
+        """The child's stdin closed (we closed it, or the child did)."""
+
+    def outConnectionLost(self) -> None:
+        """The child closed its stdout."""
+
+    def errConnectionLost(self) -> None:
+        """The child closed its stderr."""
+
+    def processExited(self, reason: Failure) -> None:
+        """The child exited (``reason`` wraps ProcessDone or ProcessTerminated); its pipes may
+        still be open, so output may still arrive."""
+
+    def processEnded(self, reason: Failure) -> None:
+        """The child exited and every pipe to it closed: nothing more will happen."""
