@@ -45,3 +45,20 @@ class HostnameAddress:
 
     hostname: bytes
     port: int
+
+
+@implementer(IAddress)
+@dataclass(frozen=True, slots=True)
+class UNIXAddress:
+    """A Unix socket's name: a path, an abstract name (bytes starting with ``b"\\0"``),
+    or None for an unnamed socket (the usual peer of an accepted connection)."""
+
+    name: str | bytes | None
+
+    def __str__(self) -> str:
+        name = self.name
+        if not name:
+            return "unix:(unnamed)"
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "backslashreplace")
+        return "unix:@" + name[1:] if name.startswith("\0") else f"unix:{name}"

@@ -104,11 +104,13 @@ from inspector.helpers import describe_callable, is_ip_address
 from inspector.interfaces import (
     IDelayedCall,
     IReactorCore,
+    IReactorMulticast,
     IReactorPluggableResolver,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
     IReactorUDP,
+    IReactorUNIX,
 )
 
 log = logging.getLogger("inspector.reactor")
@@ -393,7 +395,8 @@ class _ThreePhaseEvent:
         self.state = "BASE"
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP)
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP,
+             IReactorUNIX, IReactorMulticast)
 class ReactorBase(ABC):
     """Shared reactor machinery; subclasses add descriptor watching and waiting.
 
@@ -982,6 +985,34 @@ class ReactorBase(ABC):
         from inspector.udp import Port
 
         listening = Port(port, protocol, interface, maxPacketSize, self)
+        listening.startListening()
+        return listening
+
+    def listenUNIX(self, address: Any, factory: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
+                   wantPID: bool = False) -> Any:
+        """Listen on the Unix socket ``address`` (a path, or "\\0name" in Linux's abstract
+        namespace); ``wantPID`` replaces a stale socket file left by a dead process."""
+        from inspector.unix import Port
+
+        listening = Port(address, factory, backlog, mode, wantPID, self)
+        listening.startListening()
+        return listening
+
+    def connectUNIX(self, address: Any, factory: Any, timeout: float | None = 30, checkPID: bool = False) -> Any:
+        """Connect to the Unix socket ``address`` with ``factory``; return the connector."""
+        from inspector.unix import Connector
+
+        connector = Connector(address, factory, timeout, checkPID, self)
+        connector.connect()
+        return connector
+
+    def listenMulticast(self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 65535,
+                        listenMultiple: bool = False) -> Any:
+        """Bind ``protocol`` to UDP ``port`` for multicast (join groups on its transport);
+        ``listenMultiple`` lets several sockets share the port, each receiving the groups."""
+        from inspector.multicast import MulticastPort
+
+        listening = MulticastPort(port, protocol, interface, maxPacketSize, self, listenMultiple)
         listening.startListening()
         return listening
 

@@ -1,0 +1,460 @@
+"""Unix domain stream sockets: a listening port, a connector and the transport.
+
+A Unix stream connection behaves like a TCP one (half-close, flow control, producers),
+so its transport is :class:`inspector.tcp.Connection` with Unix addresses. What differs
+is naming: a socket is a file (``mode`` applied to it, removed on ``stopListening``)
+or, on Linux, a name in the abstract namespace (starting with ``"\\0"``), and a stale
+file left by a dead process is handled as Twisted does with ``wantPID``: a
+``<address>.lock`` symlink names the owner's PID.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import stat
+from typing import Any
+
+from zope.interface import implementer
+
+from inspector import error, tcp
+from inspector.address import UNIXAddress
+from inspector.defer import succeed
+from inspector.failure import Failure
+from inspector.helpers import describe_callable
+from inspector.interfaces import IListeningPort
+
+log = logging.getLogger("inspector.unix")
+# A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
+# every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
+_tracer = None
+
+__all__ = ["Connection", "Connector", "Port", "check_address"]
+
+#: accept() failures that mean "out of resources for now": stop accepting for a while.
+_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+#: A connect that found the listener's queue full is tried again after this many seconds
+#: (doubling, up to ``_RETRY_MAX``): a Unix connect never completes in the background.
+_RETRY_FIRST = 0.005
+_RETRY_MAX = 0.2
+
+
+def check_address(address: Any) -> str | bytes:
+    """The socket name ``address`` (str, bytes or a path object) stands for; TypeError or
+    ValueError for anything that cannot name a Unix socket."""
+    if isinstance(address, os.PathLike):
+        address = os.fspath(address)
+    if not isinstance(address, (str, bytes)):
+        raise TypeError(f"a Unix socket address must be a str, bytes or path, not {type(address).__name__}")
+    if not address or address in ("\0", b"\0"):
+        raise ValueError("a Unix socket address can't be empty")
+    if _is_abstract(address):
+        return address
+    if ("\0" if isinstance(address, str) else b"\0") in address:
+        raise ValueError(f"a Unix socket path can't contain a NUL byte: {address!r}")
+    return address
+
+
+def _is_abstract(name: str | bytes) -> bool:
+    """True for a name in Linux's abstract namespace (no file behind it)."""
+    return name[:1] in ("\0", b"\0")
+
+
+def _unix_address(name: Any) -> UNIXAddress:
+    """A UNIXAddress for what ``getsockname``/``accept`` returned (empty: unnamed)."""
+    return UNIXAddress(name or None)
+
+
+def _text(name: str | bytes) -> str:
+    """``unix:<name>`` for log lines, errors and the trace."""
+    return str(UNIXAddress(name))
+
+
+def _pid_alive(pid: int) -> bool:
+    """True if a process with ``pid`` exists (signal 0 probes without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+class _PIDLock:
+    """``<path>.lock``: a symlink whose target is the owning PID (atomic to create and to
+    read, as Twisted's FilesystemLock). A lock whose process is gone is stale."""
+
+    def __init__(self, path: str | bytes) -> None:
+        self.path = path + (".lock" if isinstance(path, str) else b".lock")
+        self.held = False
+
+    def acquire(self) -> bool:
+        """Take the lock; True if it was free or stale (a dead owner's lock is replaced),
+        False while a live process holds it."""
+        mine = str(os.getpid())
+        for _ in range(3):
+            try:
+                os.symlink(mine, self.path)
+            except FileExistsError:
+                try:
+                    owner = int(os.readlink(self.path))
+                except FileNotFoundError:
+                    continue  # released meanwhile: try again
+                except (OSError, ValueError):
+                    owner = -1  # not a lock of ours (a plain file, garbage): stale
+                if owner > 0 and _pid_alive(owner):
+                    return False
+                try:
+                    os.unlink(self.path)
+                except FileNotFoundError:
+                    pass
+                continue
+            self.held = True
+            return True
+        return False
+
+    def release(self) -> None:
+        """Remove the lock if we hold it."""
+        if self.held:
+            self.held = False
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+class Connection(tcp.Connection):
+    """A connected Unix stream socket: TCP's transport (half-close, producers, flow
+    control) with :class:`~inspector.address.UNIXAddress` for ``getHost``/``getPeer``."""
+
+    def getTcpNoDelay(self) -> bool:
+        """False: a Unix socket has no Nagle algorithm to turn off."""
+        return False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        """Ignored: Unix sockets send at once anyway."""
+
+    def getTcpKeepAlive(self) -> bool:
+        """False: a Unix socket has no keep-alive probes."""
+        return False
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        """Ignored: the kernel notices a dead local peer without probes."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self.protocol).__name__} transport fd={self._fd} host={self._host} peer={self._peer}>"
+
+
+@implementer(IListeningPort)
+class Port:
+    """A listening Unix stream socket: accepts connections and builds their protocols."""
+
+    #: Most connections accepted per readiness event, so one busy port cannot starve others.
+    accepts_per_turn = 64
+    #: Out of descriptors the socket stays readable: stop watching it for this long.
+    accept_retry = 0.1
+
+    def __init__(self, address: Any, factory: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
+                 wantPID: bool = False, reactor: Any = None) -> None:
+        self.port = check_address(address)
+        if not hasattr(factory, "buildProtocol"):
+            raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise ValueError(f"mode must be a permission number such as 0o660, got {mode!r}")
+        self.factory = factory
+        self.backlog = backlog
+        self.mode = mode
+        self.wantPID = bool(wantPID)
+        self.reactor = reactor
+        self.socket: socket.socket | None = None
+        self.connected = False
+        self._fd = -1
+        self._host = UNIXAddress(self.port)
+        self._lock: _PIDLock | None = None
+        self._retry_call: Any = None
+
+    @property
+    def _in_filesystem(self) -> bool:
+        return not _is_abstract(self.port)
+
+    def startListening(self) -> None:
+        """Bind, set the file's mode and listen; CannotListenError says why it could not."""
+        name = self.port
+        try:
+            if self.wantPID and self._in_filesystem:
+                self._take_lock()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(name)
+                if self._in_filesystem:
+                    os.chmod(name, self.mode)
+                sock.listen(self.backlog)
+                sock.setblocking(False)
+            except OSError:
+                sock.close()
+                raise
+        except OSError as exc:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+            if _tracer is not None: _tracer.port_refused(_text(name), exc)
+            raise error.CannotListenError("unix", name, exc) from None  # type: ignore[arg-type]
+        self.socket = sock
+        self._fd = sock.fileno()
+        self._accept = sock._accept  # type: ignore[attr-defined]
+        self.connected = True
+        self.factory.doStart()
+        self.reactor.addReader(self)
+        if _tracer is not None: _tracer.port_started(self, "unix")
+
+    def _take_lock(self) -> None:
+        """Hold ``<address>.lock``; a live owner refuses, a dead one's socket file goes."""
+        lock = _PIDLock(self.port)
+        if not lock.acquire():
+            raise OSError(errno.EADDRINUSE, f"another live process holds {os.fsdecode(lock.path)}")
+        self._lock = lock
+        try:
+            if stat.S_ISSOCK(os.stat(self.port).st_mode):
+                os.unlink(self.port)  # left behind by a process that is gone
+                log.info("removed the stale socket file %s", os.fsdecode(self.port))
+        except FileNotFoundError:
+            pass
+
+    def fileno(self) -> int:
+        return self._fd if self.connected else -1
+
+    def doRead(self) -> None:
+        """Accept waiting connections and start a protocol for each."""
+        accept = self._accept
+        factory = self.factory
+        reactor = self.reactor
+        host = self._host
+        for _ in range(self.accepts_per_turn):
+            if not self.connected:
+                return None
+            try:
+                fd, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return None
+            except OSError as exc:
+                if exc.errno in _ACCEPT_EXHAUSTED:
+                    self._pause_accepting(exc)
+                    return None
+                continue  # that one is gone; try the next
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
+            sock.setblocking(False)
+            peer = _unix_address(addr)
+            try:
+                protocol = factory.buildProtocol(peer)
+            except Exception:
+                log.error("Error in %s", describe_callable(factory.buildProtocol), exc_info=True)
+                sock.close()
+                continue
+            if protocol is None:
+                sock.close()
+                continue
+            Connection(sock, protocol, reactor, peer, host=host)._start()
+        return None
+
+    def _pause_accepting(self, exc: OSError) -> None:
+        """accept() failed for want of descriptors: stop watching (the socket stays
+        readable, so watching would spin) and try again a little later."""
+        if self._retry_call is None:
+            log.warning("%s: not accepting on %s for %g s", exc.strerror, _text(self.port), self.accept_retry)
+            self.reactor.removeReader(self)
+            self._retry_call = self.reactor.callLater(self.accept_retry, self._retry_accepting)
+
+    def _retry_accepting(self) -> None:
+        self._retry_call = None
+        if self.connected:
+            self.reactor.addReader(self)
+
+    def doWrite(self) -> None:
+        return None
+
+    def connectionLost(self, reason: Any) -> None:
+        """The reactor dropped the port (shutdown): close it."""
+        self._close()
+
+    def _close(self) -> None:
+        if not self.connected:
+            return
+        self.connected = False
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_call = None
+        if _tracer is not None: _tracer.port_stopped(self)
+        self.reactor.removeReader(self)
+        if self.socket is not None:
+            self.socket.close()
+        if self._in_filesystem:
+            try:
+                os.unlink(self.port)
+            except OSError:
+                pass  # removed by someone else already
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+        self.factory.doStop()
+
+    def stopListening(self) -> Any:
+        """Close the port and remove its socket file; return a fired Deferred."""
+        self._close()
+        return succeed(None)
+
+    loseConnection = stopListening
+
+    def getHost(self) -> UNIXAddress:
+        """Return the socket's name as a UNIXAddress."""
+        return self._host
+
+    def __repr__(self) -> str:
+        state = "listening" if self.connected else "closed"
+        return f"<{type(self.factory).__name__} on {_text(self.port)} {state}>"
+
+
+# ------------------------------------------------------------------ connecting
+
+
+def _connect_error(code: int, name: str | bytes) -> error.ConnectError:
+    """The ConnectError subclass for a failed Unix connect, naming the socket."""
+    where = _text(name)
+    if code == errno.ENOENT:
+        return error.BadFileError(code, f"no socket at {where}")
+    if code == errno.ECONNREFUSED:
+        return error.ConnectionRefusedError(code, f"nothing listens on {where} (a stale socket file?)")
+    if code in (errno.EACCES, errno.EPERM):
+        return error.BadFileError(code, f"not allowed to connect to {where}")
+    return error.getConnectError((code, f"{os.strerror(code)} ({where})"))
+
+
+class _ConnectAttempt:
+    """One attempt of a Connector: a non-blocking connect, retried while the
+    listener's queue is full (a Unix connect does not complete in the background)."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.connector = connector
+        self.reactor = connector.reactor
+        self.socket: socket.socket | None = None
+        self.done = False
+        self._pause = _RETRY_FIRST
+        self._call: Any = self.reactor.callLater(0, self._try)
+        if _tracer is not None: _tracer.connection_connecting(self, _text(connector.address), 0)
+
+    def _try(self) -> None:
+        self._call = None
+        if self.done:
+            return
+        name = self.connector.address
+        if self.connector.checkPID and not _is_abstract(name):
+            lock = name + (".lock" if isinstance(name, str) else b".lock")
+            if not os.path.lexists(lock):
+                self.failIfNotConnected(error.BadFileError(None, f"no lock file {os.fsdecode(lock)} (checkPID)"))
+                return
+        try:
+            sock = self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.setblocking(False)
+        except OSError as exc:
+            self.failIfNotConnected(error.getConnectError(exc))
+            return
+        code = sock.connect_ex(name)
+        if code == 0:
+            self._connected()
+        elif code in (errno.EAGAIN, errno.EINTR):  # the listener's queue is full
+            sock.close()
+            self.socket = None
+            self._call = self.reactor.callLater(self._pause, self._try)
+            self._pause = min(self._pause * 2, _RETRY_MAX)
+        else:
+            self.failIfNotConnected(_connect_error(code, name))
+
+    def _connected(self) -> None:
+        self.done = True
+        sock = self.socket
+        assert sock is not None
+        connector = self.connector
+        peer = UNIXAddress(connector.address)
+        try:
+            host = _unix_address(sock.getsockname())
+            protocol = connector.buildProtocol(peer)
+        except Exception as exc:
+            if not isinstance(exc, OSError):
+                log.error("Error in %s", describe_callable(connector.factory.buildProtocol), exc_info=True)
+            self.done = False
+            self.failIfNotConnected(error.ConnectError(None, f"buildProtocol failed: {exc!r}"))
+            return
+        if protocol is None:
+            self.done = False
+            self.failIfNotConnected(error.ConnectError(None, "the factory refused the connection (buildProtocol returned None)"))
+            return
+        connection = Connection(sock, protocol, self.reactor, peer, connector, host=host)
+        connector.transport = connection
+        if _tracer is not None: _tracer.connection_handover(self, connection)
+        connection._start()
+
+    def failIfNotConnected(self, err: BaseException) -> None:
+        """End the attempt with ``err`` unless it already succeeded or failed."""
+        if self.done:
+            return
+        self.done = True
+        if _tracer is not None: _tracer.connection_closed(self, err)
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+        self.connector.connectionFailed(Failure(err))
+
+    def loseConnection(self) -> None:
+        self.failIfNotConnected(error.UserError(None, "the connection attempt was stopped"))
+
+
+class Connector(tcp.Connector):
+    """An outgoing Unix connection that can be stopped and tried again."""
+
+    def __init__(self, address: Any, factory: Any, timeout: float | None, checkPID: bool, reactor: Any) -> None:
+        self.address = check_address(address)
+        if not hasattr(factory, "buildProtocol"):
+            raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be positive or None, got {timeout!r}")
+        self.checkPID = bool(checkPID)
+        self.factory = factory
+        self.timeout = timeout
+        self.bindAddress = None
+        self.reactor = reactor
+        self.state = "disconnected"
+        self.transport: Any = None
+        self.factoryStarted = False
+        self._timeout_call: Any = None
+
+    def connect(self) -> None:
+        """Start an attempt; RuntimeError unless disconnected."""
+        if self.state != "disconnected":
+            raise RuntimeError(f"can't connect in state {self.state!r}")
+        self.state = "connecting"
+        if not self.factoryStarted:
+            self.factory.doStart()
+            self.factoryStarted = True
+        self.transport = attempt = _ConnectAttempt(self)
+        if self.timeout is not None:
+            self._timeout_call = self.reactor.callLater(
+                self.timeout, attempt.failIfNotConnected, error.TimeoutError(None, f"no connection after {self.timeout} s")
+            )
+        started = getattr(self.factory, "startedConnecting", None)
+        if started is not None:
+            try:
+                started(self)
+            except Exception:
+                log.error("Error in startedConnecting of %s", describe_callable(started), exc_info=True)
+
+    def getDestination(self) -> UNIXAddress:
+        """Return the address being connected to."""
+        return UNIXAddress(self.address)
+
+    def __repr__(self) -> str:
+        return f"<Connector to {_text(self.address)} {self.state}>"
