@@ -16,11 +16,13 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
 from inspector.ui.panels.connections import ConnectionsPanel
-from inspector.ui.panels.deferreds import DeferredsPanel, is_own
+from inspector.ui.panels.deferreds import DeferredsPanel
+from inspector.ui.viewmodel.deferreds import is_own
 from inspector.ui.demo import Demo
 from inspector.ui.viewmodel.feed import LiveFeed
 from inspector.ui.panels.launcher import LauncherPanel, Service
-from inspector.ui.panels.log import LogPanel, WindowLogHandler
+from inspector.ui.panels.log import LogPanel
+from inspector.ui.viewmodel.log import WindowLogHandler
 from inspector.ui.palette import apply_theme
 from inspector.ui.panels.range_banner import RangeBanner
 from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript

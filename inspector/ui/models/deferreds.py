@@ -1,0 +1,124 @@
+"""The Deferreds list's Qt model and filter proxy, over the Qt-free rules of
+:mod:`inspector.ui.viewmodel.deferreds` (cell texts, sort values, which rows show)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
+from PySide6.QtGui import QColor, QFont
+
+from inspector.ui.models import refilter
+from inspector.ui.models.table import Index, TableModel
+from inspector.ui.viewmodel import deferreds as rows
+from inspector.ui.viewmodel.store import DeferredInfo, Store
+
+ID_ROLE = Qt.ItemDataRole.UserRole + 2
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+STATE_TINTS = {
+    "pending": QColor(230, 170, 30, 80),
+    "paused": QColor(60, 140, 220, 80),
+    "succeeded": QColor(40, 170, 70, 60),
+    "recovered": QColor(150, 90, 210, 80),
+    "failed": QColor(220, 50, 50, 90),
+    "cancelled": QColor(128, 128, 128, 60),
+    "abandoned": QColor(128, 128, 128, 60),
+}
+UNHANDLED_TINT = QColor(230, 30, 30, 170)
+
+class DeferredsModel(TableModel):
+    """One row per Deferred the store keeps: id, state, age or duration, site, waits on, result."""
+
+    HEADERS = rows.HEADERS
+
+    def __init__(self, store: Store, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._rows: list[DeferredInfo] = []
+        self._row_of: dict[int, int] = {}
+        self._last_age_refresh = 0.0
+        self.set_store(store)
+
+    def set_store(self, store: Store) -> None:
+        """Show another store's Deferreds."""
+        self.beginResetModel()
+        self.store = store
+        self._rows = [store.deferreds[i] for i in store.deferred_order]
+        self._row_of = {info.id: row for row, info in enumerate(self._rows)}
+        self.endResetModel()
+
+    def refresh(self) -> None:
+        """Apply the store's Deferred changes since the last refresh, in one batch."""
+        store = self.store
+        if store.removed_deferreds:
+            self.set_store(store)
+            return
+        new = [d for d in store.new_deferreds if d not in self._row_of and d in store.deferreds]
+        if new:
+            first = len(self._rows)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            for def_id in new:
+                self._row_of[def_id] = len(self._rows)
+                self._rows.append(store.deferreds[def_id])
+            self.endInsertRows()
+        rows = [self._row_of[d] for d in store.changed_deferreds if d in self._row_of]
+        if rows:
+            self.rows_changed(min(rows), max(rows))
+        if self._rows and store.now - self._last_age_refresh >= 1.0:
+            # Ages of pending Deferreds move with the clock: repaint that column once a second.
+            self._last_age_refresh = store.now
+            self.dataChanged.emit(self.index(0, 2), self.index(len(self._rows) - 1, 2))
+
+    def info(self, row: int) -> DeferredInfo:
+        """Return the Deferred in ``row``."""
+        return self._rows[row]
+
+    def row_of(self, def_id: int) -> int | None:
+        """Return the row of Deferred ``def_id``."""
+        return self._row_of.get(def_id)
+
+    def row_count(self) -> int:
+        return len(self._rows)
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        info = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return rows.cell_text(info, column, self.store.now)
+        if role == SORT_ROLE:
+            return rows.sort_value(info, column, self.store.now)
+        if role == ID_ROLE:
+            return info.id
+        if role == Qt.ItemDataRole.BackgroundRole:
+            if info.unhandled:
+                return UNHANDLED_TINT
+            if column == 1:
+                return STATE_TINTS.get(info.state)
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
+            return info.site or None
+        if role == Qt.ItemDataRole.FontRole and info.unhandled:
+            font = QFont()
+            font.setBold(True)
+            return font
+        return None
+
+
+class DeferredsFilter(QSortFilterProxyModel):
+    """Shows live only, failed only, or all; plus a text match and the time range."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rules = rows.DeferredsFilterRules()
+        self.setSortRole(SORT_ROLE)
+
+    def set_filters(self, mode: str | None = None, text: str | None = None, hide_own: bool | None = None) -> None:
+        """Change the filters (see :meth:`DeferredsFilterRules.set`) and re-filter the rows."""
+        self.rules.set(mode, text, hide_own)
+        refilter(self)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802
+        model = self.sourceModel()
+        assert isinstance(model, DeferredsModel)
+        return self.rules.accepts(model.info(source_row), model.store)

@@ -1,0 +1,91 @@
+"""The log's view-model: the logging handler that feeds the store, the log's cell
+texts and its filter rules (minimum level, text, time range). No Qt.
+
+Records logged on the "inspector" logger (from any thread) are queued by
+:class:`WindowLogHandler` and moved into the store on the next window refresh, so
+errors show in the window, never only on stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections import deque
+
+from inspector.ui.viewmodel.store import LogEntry, Store
+
+__all__ = ["LEVELS", "HEADERS", "WindowLogHandler", "row_texts", "LogFilterRules"]
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+HEADERS = ("Time", "Level", "Source", "Message", "Location")
+
+
+class WindowLogHandler(logging.Handler):
+    """Queues log records for the window; thread-safe, never blocks the logger."""
+
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.pending: deque[logging.LogRecord] = deque(maxlen=10_000)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.pending.append(record)
+
+    def drain_into(self, store: Store) -> None:
+        """Move queued records into ``store``'s log."""
+        offset = time.monotonic() - time.time()
+        while self.pending:
+            record = self.pending.popleft()
+            details = ""
+            if record.exc_info and record.exc_info[1] is not None:
+                details = "".join(traceback.format_exception(*record.exc_info))
+            try:
+                message = record.getMessage()
+            except Exception as exc:  # a bad format string must not lose the record
+                message = f"{record.msg!r} (unformattable: {exc})"
+            store.add_log(
+                record.created + offset,
+                record.levelname,
+                record.name,
+                message,
+                f"{record.pathname}:{record.lineno}",
+                details,
+            )
+
+
+def row_texts(entry: LogEntry, origin: float) -> tuple[str, ...]:
+    """The cells of ``entry``'s row: seconds since ``origin``, level, source, the
+    message's first line, location."""
+    return (
+        f"{entry.time - origin:.3f}",
+        entry.level,
+        entry.source,
+        entry.message.splitlines()[0] if entry.message else "",
+        entry.location,
+    )
+
+
+class LogFilterRules:
+    """Which entries to list: at or above a level, matching a text, within the time range."""
+
+    def __init__(self) -> None:
+        self.minimum = 0
+        self.text = ""
+
+    def set(self, level: str | None = None, text: str | None = None) -> None:
+        """Change the minimum level and/or the text to match."""
+        if level is not None:
+            self.minimum = LEVELS.index(level) if level in LEVELS else 0
+        if text is not None:
+            self.text = text.lower()
+
+    def accepts(self, entry: LogEntry, store: Store) -> bool:
+        """True when ``entry`` should be listed."""
+        level = LEVELS.index(entry.level) if entry.level in LEVELS else 2
+        if level < self.minimum:
+            return False
+        if not store.in_range(entry.time, entry.time):
+            return False
+        if self.text:
+            return self.text in f"{entry.source} {entry.message} {entry.location}".lower()
+        return True
