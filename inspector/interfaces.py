@@ -9,8 +9,12 @@ an interface.
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from inspector.defer import Deferred
 
 # --------------------------------------------------------------------------- addresses
 
@@ -538,3 +542,62 @@ class IReactorProcess(Interface):
         is the whole environment ({} none, None: ours), ``path`` the working directory,
         ``childFDs`` maps child descriptors to 'r' (we read), 'w' (we write) or a descriptor
         of ours. Return an IProcessTransport."""
+
+
+# ---------------------------------------------------------------------------- typing
+
+
+class ReactorLike(Protocol):
+    """The type of "the reactor" for code that uses more than one of its interfaces.
+
+    A zope interface names one role (IReactorTime, IReactorTCP ...); code that schedules
+    calls *and* opens connections needs their intersection, which Python's types cannot
+    spell, so this structural type lists the methods of IReactorCore, IReactorTime,
+    IReactorThreads, IReactorPluggableResolver, IReactorTCP and IReactorUDP together. Every
+    reactor in ``inspector.reactors`` matches it; it is for the type checker only.
+    """
+
+    @property
+    def running(self) -> bool: ...
+
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, callable: Callable[..., Any], *args: Any, **kw: Any) -> IDelayedCall: ...
+
+    def getDelayedCalls(self) -> Any: ...
+
+    def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def crash(self) -> None: ...
+
+    def iterate(self, delay: float = 0) -> None: ...
+
+    def fireSystemEvent(self, eventType: str) -> None: ...
+
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> Any: ...
+
+    def removeSystemEventTrigger(self, triggerID: Any) -> None: ...
+
+    def callWhenRunning(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> Any: ...
+
+    def getThreadPool(self) -> Any: ...
+
+    def callInThread(self, callable: Callable[..., Any], *args: Any, **kwargs: Any) -> None: ...
+
+    def callFromThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None: ...
+
+    def suggestThreadPoolSize(self, size: int) -> None: ...
+
+    def resolve(self, name: str, timeout: Any = None) -> Deferred: ...
+
+    def listenTCP(self, port: int, factory: Any, backlog: int = ..., interface: str = ...) -> Any: ...
+
+    def connectTCP(
+        self, host: str, port: int, factory: Any, timeout: float | None = ..., bindAddress: Any = None
+    ) -> Any: ...
+
+    def listenUDP(self, port: int, protocol: Any, interface: str = ..., maxPacketSize: int = ...) -> Any: ...
