@@ -29,6 +29,7 @@ from inspector.interfaces import (
     IPushProducer,
     ITCPTransport,
 )
+from inspector.states import ConnectionState, check_transition, closed_state
 
 log = logging.getLogger("inspector.tcp")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
@@ -80,6 +81,41 @@ def bind_socket(family: socket.AddressFamily, kind: socket.SocketKind, address: 
     return sock
 
 
+# The lifecycle (inspector/states.py's TRANSITIONS) in the names this module checks by
+# identity: a state change is rare (connect, half-close, close), so each goes through
+# check_transition; the per-byte path reads only plain attributes the changes keep up.
+_CONNECTING = ConnectionState.CONNECTING
+_CONNECTED = ConnectionState.CONNECTED
+_HALF_CLOSED = ConnectionState.HALF_CLOSED
+_CLOSING = ConnectionState.CLOSING
+_FAILED = ConnectionState.FAILED
+
+
+class _Side:
+    """How far one direction of a connection has got: open, draining (a FIN waits
+    for the write buffer to empty) or shut (FIN sent or received, or the socket gone)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_OPEN = _Side("open")
+_DRAINING = _Side("draining")
+_SHUT = _Side("shut")
+
+
+def _state_after(reason: Any) -> ConnectionState:
+    """Closed for a clean end (ConnectionDone), failed for any other reason (a Failure
+    or an exception) -- the rule the trace applies to the same close."""
+    value = getattr(reason, "value", reason)
+    return closed_state(type(value).__name__ if value is not None else "")
+
+
 def _call_logged(what: str, func: Any, *args: Any) -> None:
     """Call a user callback; log (with traceback) instead of raising."""
     try:
@@ -95,6 +131,14 @@ class Connection:
     Writes go straight to ``send`` while nothing is buffered; the rest waits in a
     bytearray until the socket is writable. Past ``high_water`` buffered bytes a
     registered producer is paused, and resumed below ``low_water``.
+
+    Its lifecycle is ``state`` (a :class:`~inspector.states.ConnectionState`), moved
+    only by :meth:`_move`, which checks the table in :mod:`inspector.states`: connected,
+    then half-closed (one direction ended), closing (``loseConnection`` or
+    ``abortConnection``), and closed or failed. ``_read_side`` and ``_write_side`` say
+    which direction a half-close ended. Twisted's ``connected``, ``disconnecting`` and
+    ``disconnected`` stay plain attributes (line receivers read them per line), kept in
+    step by :meth:`_move`.
     """
 
     #: Bytes asked of one recv() at first; grows while reads fill it (bulk transfers
@@ -118,17 +162,17 @@ class Connection:
         self.connector = connector
         self._peer = peer
         self._host: Any = host  # None: asked of the socket when first needed
+        self.state = _CONNECTED
+        # Twisted's flags, which _move keeps in step with ``state``.
         self.connected = True
         self.disconnecting = False
         self.disconnected = False
+        self._read_side = _OPEN  # shut once the peer's FIN arrived (half-closeable protocols)
+        self._write_side = _OPEN  # draining after loseWriteConnection, shut once FIN is sent
         self._buffer = bytearray()
         self._live = False  # registered with the reactor (after connectionMade)
         self._reading = True
         self._writing = False
-        self._read_closed = False  # the peer sent FIN (half-closeable protocols only)
-        self._write_closing = False  # loseWriteConnection was asked
-        self._write_closed = False  # we sent FIN
-        self._lost = False
         self._close_call: Any = None
         self.producer: Any = None
         self.streamingProducer = False
@@ -138,7 +182,21 @@ class Connection:
 
     def fileno(self) -> int:
         """The socket's descriptor (-1 once closed)."""
-        return self._fd if not self._lost else -1
+        return self._fd if not self.disconnected else -1
+
+    def _move(self, new: ConnectionState) -> None:
+        """Enter ``new`` (IllegalTransitionError if the lifecycle has no such move), keep
+        Twisted's flags in step, and tell the trace (which learns the final state, with
+        its reason, from ``connection_closed``)."""
+        self.state = check_transition(self.state, new, "TCP connection")
+        if new is _CLOSING:
+            self.disconnecting = True
+        elif new is not _HALF_CLOSED:  # closed or failed
+            self.connected = False
+            self.disconnected = True
+            self._write_side = _SHUT  # write() drops what comes after the end
+            return
+        if _tracer is not None: _tracer.connection_state(self, new)
 
     def _start(self) -> None:
         """Attach the protocol, then start watching the socket for what it wants."""
@@ -149,7 +207,7 @@ class Connection:
             log.error("Error in %s", describe_callable(self.protocol.connectionMade), exc_info=True)
             self.connectionLost(Failure(error.ConnectionLost(f"{type(exc).__name__}: {exc}")))
             return
-        if self._lost:
+        if self.disconnected:
             return
         self._live = True
         reactor = self.reactor
@@ -184,11 +242,12 @@ class Connection:
     def _read_eof(self) -> BaseException | None:
         if not IHalfCloseableProtocol.providedBy(self.protocol):
             return error.ConnectionDone()
-        self._read_closed = True
-        if _tracer is not None: _tracer.connection_state(self, "half-closed")
+        self._read_side = _SHUT
+        if self.state is _CONNECTED:
+            self._move(_HALF_CLOSED)
         self._stop_reading()
         self.protocol.readConnectionLost()
-        if self._write_closed:
+        if self._write_side is _SHUT:
             return error.ConnectionDone()
         return None
 
@@ -222,26 +281,27 @@ class Connection:
         # producer does, until it unregisters.
         if self.disconnecting:
             return error.ConnectionDone()
-        if self._write_closing and not self._write_closed:
+        if self._write_side is _DRAINING:
             return self._close_write()
         return None
 
     def _close_write(self) -> BaseException | None:
-        self._write_closed = True
-        if _tracer is not None: _tracer.connection_state(self, "half-closed")
+        self._write_side = _SHUT
+        if self.state is _CONNECTED:
+            self._move(_HALF_CLOSED)
         try:
             self.socket.shutdown(socket.SHUT_WR)
         except OSError as exc:
             return error.ConnectionLost(exc)
         if IHalfCloseableProtocol.providedBy(self.protocol):
             self.protocol.writeConnectionLost()
-        if self._read_closed:
+        if self._read_side is _SHUT:
             return error.ConnectionDone()
         return None
 
     def connectionLost(self, reason: Failure) -> None:
         """Close the socket and tell the protocol (exactly once) why the connection ended."""
-        if self._lost:
+        if self.disconnected:
             return
         if self._close_call is not None and self._close_call.active():
             self._close_call.cancel()
@@ -252,9 +312,7 @@ class Connection:
                 self._host = make_address(self.socket.getsockname())
             except OSError:
                 pass
-        self._lost = True
-        self.connected = False
-        self.disconnected = True
+        self._move(_state_after(reason))
         self._live = False
         self._reading = self._writing = False
         self._buffer = bytearray()
@@ -274,7 +332,7 @@ class Connection:
     # ------------------------------------------------------- watching state
 
     def _start_reading(self) -> None:
-        if not self._reading and not self._lost:
+        if not self._reading and not self.disconnected:
             self._reading = True
             if self._live:
                 self.reactor.addReader(self)
@@ -286,7 +344,7 @@ class Connection:
                 self.reactor.removeReader(self)
 
     def _start_writing(self) -> None:
-        if not self._writing and not self._lost:
+        if not self._writing and not self.disconnected:
             self._writing = True
             if self._live:
                 self.reactor.addWriter(self)
@@ -303,7 +361,7 @@ class Connection:
         """Send ``data`` now if possible, else buffer it; never blocks."""
         if type(data) is not bytes:
             data = _as_bytes(data)
-        if not data or self._lost or self._write_closing:
+        if not data or self._write_side is not _OPEN:  # half-closed or gone
             return
         if _tracer is not None: _tracer.bytes_out(self, data)
         buf = self._buffer
@@ -340,10 +398,9 @@ class Connection:
 
     def loseConnection(self) -> None:
         """Close once everything written has been sent (and a pull producer has finished)."""
-        if self._lost or self.disconnecting:
+        if self.disconnected or self.disconnecting:
             return
-        self.disconnecting = True
-        if _tracer is not None: _tracer.connection_state(self, "closing")
+        self._move(_CLOSING)
         self._stop_reading()
         if self._buffer or (self.producer is not None and not self.streamingProducer):
             self._start_writing()  # doWrite flushes (or asks the pull producer), then closes
@@ -353,7 +410,7 @@ class Connection:
 
     def _close_now(self) -> None:
         self._close_call = None
-        if self._lost:
+        if self.disconnected:
             return
         if self._buffer:
             self._start_writing()
@@ -362,10 +419,10 @@ class Connection:
 
     def abortConnection(self) -> None:
         """Close at once, discarding buffered data; the protocol sees ConnectionAborted."""
-        if self._lost:
+        if self.disconnected:
             return
-        self.disconnecting = True
-        if _tracer is not None: _tracer.connection_state(self, "closing")
+        if not self.disconnecting:
+            self._move(_CLOSING)
         self._buffer = bytearray()
         self._stop_reading()
         self._stop_writing()
@@ -379,9 +436,9 @@ class Connection:
 
     def loseWriteConnection(self) -> None:
         """Half-close: send FIN once the buffer drains, and keep reading."""
-        if self._lost or self._write_closing:
+        if self._write_side is not _OPEN:  # already asked, or gone
             return
-        self._write_closing = True
+        self._write_side = _DRAINING
         self._start_writing()  # doWrite sends what is left, then shuts the write side
 
     # -------------------------------------------------------- addresses
@@ -424,7 +481,7 @@ class Connection:
         """Register a push (``streaming``) or pull producer feeding this transport."""
         if self.producer is not None:
             raise RuntimeError(f"{self!r} already has a producer ({self.producer!r}); unregister it first")
-        if self._lost:
+        if self.disconnected:
             producer.stopProducing()
             return
         self.producer = producer
@@ -441,9 +498,9 @@ class Connection:
         """Forget the producer; a pending close can now finish."""
         self.producer = None
         self.producerPaused = False
-        if self._lost:
+        if self.disconnected:
             return
-        if (self.disconnecting or self._write_closing) and not self._buffer:
+        if (self.disconnecting or self._write_side is not _OPEN) and not self._buffer:
             self._start_writing()  # doWrite completes the close
 
     # ------------------------------------------- producer (the peer feeds us)
@@ -454,7 +511,7 @@ class Connection:
 
     def resumeProducing(self) -> None:
         """Read from the peer again."""
-        if not (self.disconnecting or self._read_closed):
+        if not self.disconnecting and self._read_side is _OPEN:
             self._start_reading()
 
     def stopProducing(self) -> None:
@@ -706,16 +763,30 @@ def _connect_error(code: int) -> error.ConnectError:
 
 
 class _ConnectAttempt:
-    """One attempt of a Connector: resolve, non-blocking connect, wait for writability."""
+    """One attempt of a Connector: resolve, non-blocking connect, wait for writability.
+
+    Its ``state`` is connecting until the socket connects (connected: the attempt hands
+    over to a :class:`Connection`) or the attempt fails (failed); the trace follows the
+    attempt through its own hooks (connecting, handover, closed).
+    """
 
     def __init__(self, connector: "Connector") -> None:
         self.connector = connector
         self.reactor = connector.reactor
         self.socket: socket.socket | None = None
-        self.done = False
+        self.state = _CONNECTING
         self._watching = False
         self._start_call = self.reactor.callLater(0, self._begin)
         if _tracer is not None: _tracer.connection_connecting(self, connector.host, connector.port)
+
+    @property
+    def done(self) -> bool:
+        """True once the attempt has connected or failed."""
+        return self.state is not _CONNECTING
+
+    def _move(self, new: ConnectionState) -> None:
+        """Enter ``new``; IllegalTransitionError if the lifecycle has no such move."""
+        self.state = check_transition(self.state, new, "TCP connection attempt")
 
     def fileno(self) -> int:
         return self.socket.fileno() if self.socket is not None else -1
@@ -782,7 +853,7 @@ class _ConnectAttempt:
             self.reactor.removeWriter(self)
 
     def _connected(self) -> None:
-        self.done = True
+        self._move(_CONNECTED)  # from now on a stop or a timeout is too late
         self._unwatch()
         sock = self.socket
         assert sock is not None
@@ -790,19 +861,16 @@ class _ConnectAttempt:
         try:
             peer = make_address(sock.getpeername())
         except OSError as exc:  # reset between connect and now
-            self.done = False
-            self.failIfNotConnected(error.ConnectError(exc.errno, str(exc)))
+            self._fail(error.ConnectError(exc.errno, str(exc)))
             return
         try:
             protocol = connector.buildProtocol(peer)
         except Exception as exc:
             log.error("Error in %s", describe_callable(connector.factory.buildProtocol), exc_info=True)
-            self.done = False
-            self.failIfNotConnected(error.ConnectError(None, f"buildProtocol failed: {exc!r}"))
+            self._fail(error.ConnectError(None, f"buildProtocol failed: {exc!r}"))
             return
         if protocol is None:
-            self.done = False
-            self.failIfNotConnected(error.ConnectError(None, "the factory refused the connection (buildProtocol returned None)"))
+            self._fail(error.ConnectError(None, "the factory refused the connection (buildProtocol returned None)"))
             return
         connection = Connection(sock, protocol, self.reactor, peer, connector)
         connector.transport = connection
@@ -815,9 +883,12 @@ class _ConnectAttempt:
 
     def failIfNotConnected(self, err: BaseException) -> None:
         """End the attempt with ``err`` unless it already succeeded or failed."""
-        if self.done:
-            return
-        self.done = True
+        if self.state is _CONNECTING:
+            self._fail(err)
+
+    def _fail(self, err: BaseException) -> None:
+        """End the attempt with ``err``: close the socket and tell the connector."""
+        self._move(_FAILED)
         if _tracer is not None: _tracer.connection_closed(self, err)
         if self._start_call is not None and self._start_call.active():
             self._start_call.cancel()
