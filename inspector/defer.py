@@ -542,10 +542,10 @@ class Deferred(_GenericBase[_T]):
                 if self._debugInfo is not None:
                     self._debugInfo.failResult = None
                 result.raiseException()
-            return result  # type: ignore[no-any-return]
+            return result
         result = yield self
         # The driver throws failures in at the yield, so here we only see successes.
-        return result  # type: ignore[no-any-return]
+        return result
 
     @classmethod
     def fromCoroutine(cls, coro: Union[Coroutine[Any, Any, _T], Generator[Any, Any, _T]]) -> "Deferred[_T]":

@@ -164,7 +164,7 @@ class TCP4ClientEndpoint:
                 deferred.errback(ConnectingCancelledError(connector.getDestination()))
                 connector.disconnect()
 
-        deferred = Deferred(cancel)
+        deferred: Deferred[Any] = Deferred(cancel)
         factory._deferred = deferred
         try:
             connector = self._reactor.connectTCP(
@@ -219,7 +219,7 @@ def resolve_all(host: str, port: int) -> list[str]:
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         if sockaddr[0] not in addresses:
-            addresses.append(sockaddr[0])
+            addresses.append(str(sockaddr[0]))
     return addresses
 
 

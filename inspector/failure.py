@@ -167,7 +167,7 @@ class Failure:
         error = self.check(*errorTypes)
         if error is None:
             self.raiseException()
-        return error  # type: ignore[return-value]
+        return error
 
     def getErrorMessage(self) -> str:
         """The exception's message as a string."""

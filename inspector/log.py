@@ -263,7 +263,7 @@ def startLogging(file: IO[str], setStdout: bool = True) -> FileLogObserver | Non
     observer.start()
     if setStdout:
         encoding = getattr(sys.stdout, "encoding", None)
-        sys.stdout = LoggingFile(Logger("stdout"), LogLevel.info, encoding)  # type: ignore[assignment]
-        sys.stderr = LoggingFile(Logger("stderr"), LogLevel.error, encoding)  # type: ignore[assignment]
+        sys.stdout = LoggingFile(Logger("stdout"), LogLevel.info, encoding)
+        sys.stderr = LoggingFile(Logger("stderr"), LogLevel.error, encoding)
     msg("Log opened.")
     return observer

@@ -130,9 +130,9 @@ class _EventFormatter(string.Formatter):
 
 
 def _string_split(field_name: str) -> tuple[Any, Iterator[tuple[bool, Any]]]:
-    import _string  # the parser str.format itself uses
+    import _string  # type: ignore[import-not-found]  # the parser str.format itself uses; typeshed has no stub
 
-    return _string.formatter_field_name_split(field_name)  # type: ignore[no-any-return]
+    return _string.formatter_field_name_split(field_name)
 
 
 _formatter = _EventFormatter()

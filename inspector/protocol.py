@@ -355,7 +355,7 @@ class ClientCreator:
         def cancel(deferred: Any) -> None:
             connector.disconnect()
 
-        deferred = Deferred(cancel)
+        deferred: Deferred[Any] = Deferred(cancel)
         factory = _InstanceFactory(self.reactor, self.protocolClass(*self.args, **self.kwargs), deferred)
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout, bindAddress=bindAddress)
         return deferred

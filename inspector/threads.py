@@ -150,7 +150,7 @@ def deferToThreadPool(reactor: Any, threadpool: ThreadPool, f: Callable[..., Any
     """Run ``f`` in ``threadpool``; return a Deferred fired in ``reactor``'s thread."""
     from inspector.defer import Deferred
 
-    d = Deferred()
+    d: Deferred[Any] = Deferred()
 
     def onResult(success: bool, result: Any) -> None:
         if success:
