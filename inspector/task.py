@@ -12,7 +12,7 @@ import itertools
 import logging
 import sys
 import time
-from typing import Any, Callable, Coroutine, Iterable, Iterator, NoReturn
+from typing import Any, Callable, Coroutine, Iterable, Iterator, NoReturn, cast
 
 from zope.interface import implementer
 
@@ -345,7 +345,7 @@ def react(
         from inspector.reactors import default_reactor
 
         _reactor = default_reactor()
-    reactor: Any = _reactor
+    reactor: IReactorCore = _reactor
     finished = ensureDeferred(main(reactor, *argv))
     code: Any = 0
     stopping = False
@@ -365,7 +365,7 @@ def react(
                 pass
         if isinstance(result, Failure):
             if result.check(SystemExit) is not None:
-                code = result.value.code
+                code = cast(SystemExit, result.value).code
             else:
                 log.error("main function encountered error\n%s", result.getTraceback(),
                           extra={"failure": result})
