@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 from inspector import catalog
 from inspector.defer import Deferred, succeed
-from inspector.ui.panels.launcher import LauncherPanel, Service
+from inspector.ui.panels.launcher import LauncherPanel
+from inspector.ui.viewmodel.services import Service
 
 log = logging.getLogger("inspector.ui.demo")
 

@@ -20,7 +20,8 @@ from inspector.ui.panels.deferreds import DeferredsPanel
 from inspector.ui.viewmodel.deferreds import is_own
 from inspector.ui.demo import Demo
 from inspector.ui.viewmodel.feed import LiveFeed
-from inspector.ui.panels.launcher import LauncherPanel, Service
+from inspector.ui.panels.launcher import LauncherPanel
+from inspector.ui.viewmodel.services import Service
 from inspector.ui.panels.log import LogPanel
 from inspector.ui.viewmodel.log import WindowLogHandler
 from inspector.ui.palette import apply_theme

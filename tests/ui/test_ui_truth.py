@@ -405,7 +405,7 @@ def test_the_marks_the_window_draws_are_in_its_fonts(qtbot: Any, window: Any) ->
     from PySide6.QtWidgets import QPlainTextEdit
 
     from inspector.ui.panels.chain_diagram import footer_text
-    from inspector.ui.panels.session import DIRECTION_MARKS
+    from inspector.ui.viewmodel.session import DIRECTION_MARKS
     from inspector.ui.viewmodel.store import DeferredInfo
 
     waiting = footer_text(DeferredInfo(1, 0.0, "here.py:1", state="pending", waits_on_text="a timer"))

@@ -9,11 +9,10 @@ service is listed until it ends; "Stop" stops the selected one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, Signal
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import QEvent, QSettings, Qt, Signal
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QApplication,
     QStyle,
@@ -34,32 +33,12 @@ from PySide6.QtWidgets import (
 )
 
 from inspector import catalog
-from inspector.ui.models.table import Index, TableModel
+from inspector.ui.models.services import ServicesModel
+from inspector.ui.models.table import Index
+from inspector.ui.viewmodel.services import Service, peer_hint
 from inspector.ui.widgets import row_table
 
 log = logging.getLogger("inspector.ui.launcher")
-
-
-@dataclass
-class Service:
-    """A handle started from the launcher, with what the window knows about it."""
-
-    number: int
-    entry: Any
-    handle: Any
-    params: dict[str, Any]
-    status: str = "running"
-    last_output: str = ""
-    error: str = ""
-    connection_ids: list[int] = field(default_factory=list)
-    #: Started from the form by the user (not by the demo): its first connection is
-    #: selected so its session shows at once.
-    from_form: bool = False
-
-    @property
-    def running(self) -> bool:
-        """True until the handle's ``done`` fired."""
-        return self.status in ("running", "stopping")
 
 
 class StopButtonDelegate(QStyledItemDelegate):
@@ -85,67 +64,6 @@ class StopButtonDelegate(QStyledItemDelegate):
             self.on_click(index.row())
             return True
         return super().editorEvent(event, model, option, index)
-
-
-class ServicesModel(TableModel):
-    """Running (and recently ended) services: number, what, status.
-
-    A service's output (echo replies with their round-trip times, quotes, chat) is in
-    its tooltip and in the session view of its connection, not in a column the narrow
-    launcher would cut off.
-    """
-
-    HEADERS = ("", "#", "Service", "Status")
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.services: list[Service] = []
-
-    def add(self, service: Service) -> None:
-        """Append a service row."""
-        row = len(self.services)
-        self.beginInsertRows(QModelIndex(), row, row)
-        self.services.append(service)
-        self.endInsertRows()
-
-    def changed(self, service: Service) -> None:
-        """Repaint ``service``'s row."""
-        if service in self.services:
-            row = self.services.index(service)
-            self.rows_changed(row, row)
-
-    def remove_ended(self) -> None:
-        """Drop the rows of services that have ended."""
-        self.beginResetModel()
-        self.services = [s for s in self.services if s.running]
-        self.endResetModel()
-
-    def row_count(self) -> int:
-        return len(self.services)
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        service = self.services[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return ("Stop" if service.status == "running" else "", str(service.number), service.handle.description, service.status)[column]
-        if role == Qt.ItemDataRole.AccessibleTextRole and column == 0:
-            return f"Stop {service.handle.description}"
-        if role == Qt.ItemDataRole.ForegroundRole and column == 3:
-            return {"failed": QColor(220, 50, 50), "running": QColor(40, 160, 70), "stopped": QColor(128, 128, 128)}.get(service.status)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [service.handle.description]
-            if service.error:
-                lines.append(f"error: {service.error}")
-            lines.extend(list(service.handle.transcript)[-20:])
-            return "\n".join(lines)
-        return None
-
-
-def _peer_hint(params: dict[str, Any]) -> str:
-    host, port = params.get("host"), params.get("port")
-    return f"{host}:{port}" if host and port else ""
 
 
 class LauncherPanel(QWidget):
@@ -379,4 +297,4 @@ class LauncherPanel(QWidget):
 
     def peer_hint(self, service: Service) -> str:
         """The "host:port" a client service connects to."""
-        return _peer_hint(service.params)
+        return peer_hint(service.params)

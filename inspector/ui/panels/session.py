@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFontDatabase, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -24,73 +24,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.ui.viewmodel import format as fmt
 from inspector.ui.viewmodel.hexdump import hex_lines, printable
-from inspector.ui.models.table import Index, TableModel
+from inspector.ui.models.messages import DIRECTION_COLOURS, MessagesModel
 from inspector.ui.widgets import row_table, splitter
-from inspector.ui.viewmodel.store import Connection, Message, Store
+from inspector.ui.viewmodel.session import DIRECTION_MARKS, session_title
+from inspector.ui.viewmodel.store import Connection, Store
 
-DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
-DIRECTION_MARKS = {"in": "◀", "out": "▶"}
 MAX_BLOCKS = 20_000
 SEND_HINT = "Type a line and press Enter to send it"
 NO_CONNECTION = "Select a client connection to send lines on it."
 NOT_A_CLIENT = "Lines can be sent only by a client started from the launcher (echo, IRC)."
 #: Bytes of a session rendered per refresh at most (a multiple of the hex line width).
 RENDER_BUDGET = 16 * 1024
-
-
-
-class MessagesModel(TableModel):
-    """The parsed messages of one connection: time, direction, kind, text."""
-
-    HEADERS = ("Time", "Dir", "Kind", "Message", "Parameters")
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.messages: list[Message] = []
-        self.origin = 0.0
-        self._shown = 0
-
-    def show(self, messages: list[Message], origin: float) -> None:
-        """Show ``messages`` (the connection's own list, which grows in place)."""
-        self.beginResetModel()
-        self.messages = messages
-        self.origin = origin
-        self._shown = len(messages)
-        self.endResetModel()
-
-    def grow(self) -> None:
-        """Announce the messages appended since the last call."""
-        count = len(self.messages)
-        if count > self._shown:
-            self.beginInsertRows(QModelIndex(), self._shown, count - 1)
-            self._shown = count
-            self.endInsertRows()
-
-    def row_count(self) -> int:
-        return self._shown
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        message = self.messages[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return f"{message.time - self.origin:.3f}"
-            if column == 1:
-                return DIRECTION_MARKS.get(message.direction, message.direction)
-            if column == 2:
-                return message.kind
-            if column == 3:
-                return message.summary
-            return "  ·  ".join(message.params)
-        if role == Qt.ItemDataRole.ForegroundRole and column == 1:
-            return DIRECTION_COLOURS.get(message.direction)
-        if role == Qt.ItemDataRole.ToolTipRole and column == 3 and message.params:
-            return "\n".join(f"[{i}] {p}" for i, p in enumerate(message.params))
-        return None
 
 
 class StreamView(QPlainTextEdit):
@@ -239,11 +184,7 @@ class SessionPanel(QWidget):
     def _update_title(self) -> None:
         conn = self.connection
         assert conn is not None
-        reason = f" — {conn.close_reason}" if conn.close_reason else ""
-        self.title.setText(
-            f"#{conn.id} {conn.protocol} {conn.role}  {conn.local} ⇄ {conn.peer}  [{conn.state}]  "
-            f"◀ {fmt.size(conn.bytes_in)}  ▶ {fmt.size(conn.bytes_out)}{reason}"
-        )
+        self.title.setText(session_title(conn))
 
     def _append_new(self) -> None:
         """Render what arrived since the last call, at most ``RENDER_BUDGET`` bytes a
