@@ -15,6 +15,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from inspector.states import ConnectionState as _ConnectionState
+
 #: kind name -> event class; filled by :func:`_register`.
 EVENT_TYPES: dict[str, type["Event"]] = {}
 
@@ -109,15 +111,19 @@ class ConnectionOpened(Event):
 @_register
 @dataclass(slots=True)
 class ConnectionState(Event):
-    """A connection moved from one state to another (see :data:`STATES`)."""
+    """A connection moved from one state to another: ``previous`` ("" for none) and
+    ``state`` are :class:`inspector.states.ConnectionState` values, kept as their
+    strings in a recording."""
 
     kind: ClassVar[str] = "conn.state"
     previous: str = ""
     state: str = ""
 
 
-#: The states a connection moves through, in order.
-STATES = ("connecting", "connected", "half-closed", "closing", "closed", "failed")
+#: The states a connection moves through, in order (the values of
+#: :class:`inspector.states.ConnectionState`, whose lifecycle table says which moves
+#: are legal).
+STATES: tuple[_ConnectionState, ...] = tuple(_ConnectionState)
 
 
 @_register

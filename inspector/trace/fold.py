@@ -7,7 +7,9 @@ reason and on every Deferred's state. The rules live here and nowhere else:
 
 * A connection starts ``connecting`` (a UDP port ``connected``: it is usable at once),
   follows its state events, and when it closes becomes ``failed`` if the reason is an
-  error and ``closed`` if it is a clean end (:data:`CLEAN_CLOSE`). Byte counts are the
+  error and ``closed`` if it is a clean end (:data:`CLEAN_CLOSE`). States are
+  :class:`~inspector.states.ConnectionState` members (a recording's strings are read
+  as the members they name; one this version does not know is kept as its text). Byte counts are the
   sum of the byte events, or the totals the close event carries if those are larger
   (some byte events may have been dropped).
 * A Deferred is ``pending`` until it has a result; ``paused`` while it waits on another
@@ -23,10 +25,12 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from inspector.states import CLEAN_CLOSE as CLEAN_CLOSE  # where the rule lives; named here too
+from inspector.states import FINAL_STATES, ConnectionState, closed_state
 from inspector.trace import events as ev
 
-#: Close reasons that mean "closed cleanly" rather than "failed".
-CLEAN_CLOSE = frozenset({"", "ConnectionDone"})
+#: A recording's state strings -> the members they name (unknown ones are kept as text).
+_STATE_OF: dict[str, ConnectionState] = {state.value: state for state in ConnectionState}
 
 #: Deferred states in which it has no final result yet.
 LIVE_STATES = frozenset({"pending", "paused"})
@@ -46,7 +50,8 @@ class ConnectionSummary:
     local: str = ""
     peer: str = ""
     reactor: str = ""
-    state: str = "connecting"
+    #: A :class:`~inspector.states.ConnectionState` (or the text of one a newer version wrote).
+    state: ConnectionState | str = ConnectionState.CONNECTING
     opened: float = 0.0
     closed: float | None = None
     bytes_in: int = 0
@@ -219,13 +224,13 @@ class Fold:
         summary.local = event.local
         summary.peer = event.peer
         summary.opened = event.ts
-        if event.role == "udp" and summary.state == "connecting":
-            summary.state = "connected"  # a UDP port is usable as soon as it is bound
+        if event.role == "udp" and summary.state == ConnectionState.CONNECTING:
+            summary.state = ConnectionState.CONNECTED  # a UDP port is usable as soon as it is bound
         return summary
 
     def _on_state(self, event: ev.ConnectionState) -> ConnectionSummary:
         summary = self._connection(event)
-        summary.state = event.state
+        summary.state = _STATE_OF.get(event.state, event.state)
         return summary
 
     def _on_bytes_in(self, event: ev.BytesIn) -> ConnectionSummary:
@@ -254,8 +259,8 @@ class Fold:
             summary.bytes_in = event.bytes_in
         if event.bytes_out > summary.bytes_out:
             summary.bytes_out = event.bytes_out
-        if summary.state not in ("closed", "failed"):
-            summary.state = "closed" if event.reason_type in CLEAN_CLOSE else "failed"
+        if summary.state not in FINAL_STATES:
+            summary.state = closed_state(event.reason_type)
         closed = self._closed_order
         closed.append(event.conn)
         while len(closed) > self.limits.closed_connections:
