@@ -88,7 +88,6 @@ import os
 import select
 import signal
 import socket
-import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -102,7 +101,6 @@ from inspector.defer import Deferred, DeferredList, succeed
 from inspector.failure import Failure
 from inspector.helpers import describe_callable, is_ip_address
 from inspector.interfaces import (
-    IDelayedCall,
     IReactorCore,
     IReactorMulticast,
     IReactorPluggableResolver,
@@ -112,6 +110,7 @@ from inspector.interfaces import (
     IReactorUDP,
     IReactorUNIX,
 )
+from inspector.timers import _MAX_SECONDS, DelayedCall, check_delay
 
 log = logging.getLogger("inspector.reactor")
 
@@ -141,22 +140,6 @@ _COMPACT_MIN = 256
 #: (epoll: ~24.9 days, QTimer likewise), so a far-off timer only makes the loop wake
 #: once a day and aim again.
 MAX_WAIT = 86400.0
-#: The largest float: above it (inf, or an int too big for a float) no delay is finite.
-_MAX_SECONDS = sys.float_info.max
-
-
-def check_delay(delay: Any, name: str = "delay") -> None:
-    """Refuse a delay that is not a finite number of seconds >= 0 (NaN and inf included).
-
-    ValueError (TypeError for a non-number) names the argument and the value, so a
-    timer that could never fire, or would break the loop's wait, fails where it is made.
-    """
-    try:
-        if 0 <= delay <= _MAX_SECONDS:
-            return
-    except TypeError:
-        raise TypeError(f"{name} must be a number of seconds, not {type(delay).__name__}") from None
-    raise ValueError(f"{name} must be a finite number of seconds >= 0, got {delay!r}")
 
 
 class Selectable(Protocol):
@@ -193,67 +176,6 @@ class DispatchGuard(Protocol):
 
     def unpark(self, fd: int) -> None:
         """Wait on ``fd`` again (its handler returned), unless it was unwatched meanwhile."""
-
-
-@implementer(IDelayedCall)
-class DelayedCall:
-    """A call scheduled with ``callLater``: cancel it, move it, ask when it runs."""
-
-    __slots__ = ("time", "func", "args", "kw", "cancelled", "called", "_seq", "_reactor", "__weakref__")
-
-    def __init__(self, reactor: "ReactorBase", when: float, seq: int, func: Callable[..., Any], args: tuple, kw: dict) -> None:
-        self._reactor = reactor
-        self.time = when
-        self._seq = seq
-        self.func = func
-        self.args = args
-        self.kw = kw
-        self.cancelled = 0
-        self.called = 0
-
-    def getTime(self) -> float:
-        """Return when the call will run, on the reactor's ``seconds()`` clock."""
-        return self.time
-
-    def active(self) -> bool:
-        """Return True while the call has neither run nor been cancelled."""
-        return not (self.cancelled or self.called)
-
-    def _check_active(self) -> None:
-        if self.cancelled:
-            raise error.AlreadyCancelled(self)
-        if self.called:
-            raise error.AlreadyCalled(self)
-
-    def cancel(self) -> None:
-        """Cancel the call; AlreadyCalled/AlreadyCancelled if it is too late."""
-        self._check_active()
-        self.cancelled = 1
-        self._reactor._cancelled_call(self)
-        if _tracer is not None: _tracer.timer_cancelled(self)
-        self.func = self.args = self.kw = None  # drop references early
-
-    def reset(self, secondsFromNow: float) -> None:
-        """Run the call ``secondsFromNow`` seconds from now instead (finite, >= 0)."""
-        check_delay(secondsFromNow, "secondsFromNow")
-        self._check_active()
-        self._reactor._move_call(self, self._reactor.seconds() + secondsFromNow)
-
-    def delay(self, secondsLater: float) -> None:
-        """Run the call ``secondsLater`` seconds later than planned (negative: earlier; finite)."""
-        try:
-            finite = -_MAX_SECONDS <= secondsLater <= _MAX_SECONDS
-        except TypeError:
-            raise TypeError(f"secondsLater must be a number of seconds, not {type(secondsLater).__name__}") from None
-        if not finite:
-            raise ValueError(f"secondsLater must be a finite number of seconds, got {secondsLater!r}")
-        self._check_active()
-        self._reactor._move_call(self, self.time + secondsLater)
-
-    def __repr__(self) -> str:
-        state = "cancelled" if self.cancelled else "called" if self.called else "pending"
-        func = describe_callable(self.func) if self.func is not None else "-"
-        return f"<DelayedCall {func} at {self.time:.6f} {state}>"
 
 
 class _Waker:
@@ -505,6 +427,7 @@ class ReactorBase(ABC):
         return [entry[2] for entry in self._heap if entry[1] == entry[2]._seq and entry[2].active()]
 
     def _cancelled_call(self, call: DelayedCall) -> None:
+        if _tracer is not None: _tracer.timer_cancelled(call)
         self._stale += 1
         heap = self._heap
         if heap and heap[0][2] is call:
