@@ -79,7 +79,7 @@ class TraceHooks(Protocol):
     def timer_finished(self, call: IDelayedCall) -> None:
         """The function of the matching :meth:`timer_started` returned or raised."""
 
-    # -- connections and ports (tcp.py, udp.py) -------------------------------------------
+    # -- connections and ports (tcp.py, udp.py, unix.py, multicast.py) -----------------------
 
     def connection_connecting(self, attempt: object, host: str, port: int) -> None:
         """A client connection attempt (``attempt``) to ``host:port`` began."""
@@ -189,6 +189,11 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
         "connection_opened", "connection_closed", "datagram_in", "datagram_out",
         "port_started", "port_stopped", "port_refused",
     }),
+    "inspector.unix": frozenset({
+        "connection_connecting", "connection_handover", "connection_closed",
+        "port_started", "port_stopped", "port_refused",
+    }),
+    "inspector.multicast": frozenset({"connection_opened", "port_started", "port_refused"}),
     "inspector.protocols.basic": frozenset({"message"}),
     "inspector.protocols.irc.client": frozenset({"message"}),
     "inspector.protocols.irc.framing": frozenset({"message"}),

@@ -234,15 +234,15 @@ class Port:
         host = self._host
         for _ in range(self.accepts_per_turn):
             if not self.connected:
-                return None
+                return
             try:
                 fd, addr = accept()
             except (BlockingIOError, InterruptedError):
-                return None
+                return
             except OSError as exc:
                 if exc.errno in _ACCEPT_EXHAUSTED:
                     self._pause_accepting(exc)
-                    return None
+                    return
                 continue  # that one is gone; try the next
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
@@ -250,14 +250,14 @@ class Port:
             try:
                 protocol = factory.buildProtocol(peer)
             except Exception:
-                log.error("Error in %s", describe_callable(factory.buildProtocol), exc_info=True)
+                log.exception("Error in %s", describe_callable(factory.buildProtocol))
                 sock.close()
                 continue
             if protocol is None:
                 sock.close()
                 continue
             Connection(sock, protocol, reactor, peer, host=host)._start()
-        return None
+        return
 
     def _pause_accepting(self, exc: OSError) -> None:
         """accept() failed for want of descriptors: stop watching (the socket stays
@@ -382,7 +382,7 @@ class _ConnectAttempt:
             protocol = connector.buildProtocol(peer)
         except Exception as exc:
             if not isinstance(exc, OSError):
-                log.error("Error in %s", describe_callable(connector.factory.buildProtocol), exc_info=True)
+                log.exception("Error in %s", describe_callable(connector.factory.buildProtocol))
             self.done = False
             self.failIfNotConnected(error.ConnectError(None, f"buildProtocol failed: {exc!r}"))
             return
@@ -450,7 +450,7 @@ class Connector(tcp.Connector):
             try:
                 started(self)
             except Exception:
-                log.error("Error in startedConnecting of %s", describe_callable(started), exc_info=True)
+                log.exception("Error in startedConnecting of %s", describe_callable(started))
 
     def getDestination(self) -> UNIXAddress:
         """Return the address being connected to."""

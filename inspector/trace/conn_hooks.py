@@ -163,7 +163,8 @@ class ConnectionHooks:
         """A client connection attempt to ``host:port`` began (``attempt`` stands for it)."""
         cid = self._adopt(attempt)
         self._emit(ev.ConnectionOpened(0, _now(), self._conn_state[cid].reactor, self.turn, cid,
-                                       "client", "tcp", "", "", address_text((host, port))))
+                                       "client", "tcp", "", "",
+                                       address_text((host, port)) if port else host))  # port 0: a Unix name
         self.connection_state(attempt, "connecting")
 
     def connection_handover(self, attempt: Any, transport: Any) -> None:
