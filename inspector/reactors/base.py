@@ -104,6 +104,7 @@ from inspector.interfaces import (
     IReactorCore,
     IReactorMulticast,
     IReactorPluggableResolver,
+    IReactorProcess,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
@@ -318,7 +319,7 @@ class _ThreePhaseEvent:
 
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP,
-             IReactorUNIX, IReactorMulticast)
+             IReactorUNIX, IReactorMulticast, IReactorProcess)
 class ReactorBase(ABC):
     """Shared reactor machinery; subclasses add descriptor watching and waiting.
 
@@ -938,6 +939,16 @@ class ReactorBase(ABC):
         listening = MulticastPort(port, protocol, interface, maxPacketSize, self, listenMultiple)
         listening.startListening()
         return listening
+
+    def spawnProcess(self, processProtocol: Any, executable: Any, args: Any = (), env: Any = {},  # noqa: B006
+                     path: Any = None, uid: int | None = None, gid: int | None = None, usePTY: bool = False,
+                     childFDs: Any = None) -> Any:
+        """Start ``executable`` with ``args`` (argv, the program's name first) talking to
+        ``processProtocol``; return its IProcessTransport. ``env`` is the whole environment
+        ({}: empty, None: ours), as in Twisted; a missing executable raises OSError."""
+        from inspector.process import spawn_process
+
+        return spawn_process(self, processProtocol, executable, args, env, path, uid, gid, usePTY, childFDs)
 
 
 def _lookup(name: str) -> str:
