@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import weakref
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable, cast
 
 from zope.interface import directlyProvides, providedBy
 
@@ -23,10 +23,12 @@ from inspector.interfaces import (
     IProducer,
     IProtocol,
     IProtocolFactory,
+    IPushProducer,
     IReactorTime,
     ITransport,
 )
-from inspector.protocol import ClientFactory, Protocol, ServerFactory
+from inspector.failure import Failure
+from inspector.protocol import ClientFactory, Protocol, ServerFactory, connectionDone
 
 log = logging.getLogger("inspector")
 
@@ -169,17 +171,18 @@ class ProtocolWrapper(Protocol):
 
     def readConnectionLost(self) -> None:
         """The peer half-closed: tell the wrapped (half-closeable) protocol."""
-        self.wrappedProtocol.readConnectionLost()
+        cast(IHalfCloseableProtocol, self.wrappedProtocol).readConnectionLost()
 
     def writeConnectionLost(self) -> None:
         """Our side half-closed: tell the wrapped (half-closeable) protocol."""
-        self.wrappedProtocol.writeConnectionLost()
+        cast(IHalfCloseableProtocol, self.wrappedProtocol).writeConnectionLost()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Unregister, tell the wrapped protocol, and let go of it (no reference cycle)."""
         self.factory.unregisterProtocol(self)
         self.wrappedProtocol.connectionLost(reason)
-        self.wrappedProtocol = None
+        # Let go of it to break the reference cycle; nothing uses it after connectionLost.
+        self.wrappedProtocol = None  # type: ignore[assignment]
 
 
 class WrappingFactory(ClientFactory):
@@ -208,15 +211,15 @@ class WrappingFactory(ClientFactory):
 
     def startedConnecting(self, connector: Any) -> None:
         """Pass on to the wrapped (client) factory."""
-        self.wrappedFactory.startedConnecting(connector)
+        cast(ClientFactory, self.wrappedFactory).startedConnecting(connector)
 
     def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
         """Pass on to the wrapped (client) factory."""
-        self.wrappedFactory.clientConnectionFailed(connector, reason)
+        cast(ClientFactory, self.wrappedFactory).clientConnectionFailed(connector, reason)
 
     def clientConnectionLost(self, connector: Any, reason: Any) -> None:
         """Pass on to the wrapped (client) factory."""
-        self.wrappedFactory.clientConnectionLost(connector, reason)
+        cast(ClientFactory, self.wrappedFactory).clientConnectionLost(connector, reason)
 
     def buildProtocol(self, addr: IAddress | None) -> IProtocol | None:
         """Wrap the wrapped factory's protocol for ``addr``; None if it refused."""
@@ -280,12 +283,12 @@ class ThrottlingProtocol(ProtocolWrapper):
     def throttleWrites(self) -> None:
         """Pause the registered producer, if any (writes without one are not held)."""
         if self.producer is not None:
-            self.producer.pauseProducing()
+            cast(IPushProducer, self.producer).pauseProducing()
 
     def unthrottleWrites(self) -> None:
         """Resume the registered producer, if any."""
         if self.producer is not None:
-            self.producer.resumeProducing()
+            cast(IPushProducer, self.producer).resumeProducing()
 
 
 class ThrottlingFactory(WrappingFactory):
@@ -342,18 +345,20 @@ class ThrottlingFactory(WrappingFactory):
 
     def checkReadBandwidth(self) -> None:
         """Pause reads if the last second read more than ``readLimit``; check again in 1 s."""
-        if self.readThisSecond > self.readLimit:
+        limit = cast(float, self.readLimit)  # checked only when a read limit is set
+        if self.readThisSecond > limit:
             self.throttleReads()
-            pause = self.readThisSecond / self.readLimit - 1.0
+            pause = self.readThisSecond / limit - 1.0
             self.unthrottleReadsID = self.callLater(pause, self.unthrottleReads)
         self.readThisSecond = 0
         self.checkReadBandwidthID = self.callLater(1, self.checkReadBandwidth)
 
     def checkWriteBandwidth(self) -> None:
         """Pause producers if the last second wrote more than ``writeLimit``; check again in 1 s."""
-        if self.writtenThisSecond > self.writeLimit:
+        limit = cast(float, self.writeLimit)  # checked only when a write limit is set
+        if self.writtenThisSecond > limit:
             self.throttleWrites()
-            pause = self.writtenThisSecond / self.writeLimit - 1.0
+            pause = self.writtenThisSecond / limit - 1.0
             self.unthrottleWritesID = self.callLater(pause, self.unthrottleWrites)
         self.writtenThisSecond = 0
         self.checkWriteBandwidthID = self.callLater(1, self.checkWriteBandwidth)
@@ -596,7 +601,7 @@ class TimeoutProtocol(ProtocolWrapper):
         self.resetTimeout()
         ProtocolWrapper.dataReceived(self, data)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Cancel the timeout and pass on."""
         self.cancelTimeout()
         ProtocolWrapper.connectionLost(self, reason)
@@ -677,7 +682,7 @@ class TrafficLoggingProtocol(ProtocolWrapper):
         self._log(f"C {self._number}: {self._mungeData(data)!r}")
         ProtocolWrapper.dataReceived(self, data)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Log why the connection ended, then pass it on."""
         self._log(f"C {self._number}: {reason!r}")
         ProtocolWrapper.connectionLost(self, reason)
@@ -759,6 +764,7 @@ class TimeoutMixin:
     """
 
     timeOut: float | None = None
+    transport: ITransport  # the protocol's, which this mixin closes on timeout
 
     __timeoutCall: IDelayedCall | None = None
 
