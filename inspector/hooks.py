@@ -194,6 +194,8 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
         "port_started", "port_stopped", "port_refused",
     }),
     "inspector.multicast": frozenset({"connection_opened", "port_started", "port_refused"}),
+    # A child process is traced as a stream: stdin is "out", stdout and stderr are "in".
+    "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out"}),
     "inspector.protocols.basic": frozenset({"message"}),
     "inspector.protocols.irc.client": frozenset({"message"}),
     "inspector.protocols.irc.framing": frozenset({"message"}),
