@@ -20,7 +20,7 @@ from inspector import error
 from inspector.defer import Deferred, ensureDeferred, maybeDeferred
 from inspector.failure import Failure
 from inspector.interfaces import IDelayedCall, IReactorCore, IReactorTime
-from inspector.reactors.base import DelayedCall, check_delay
+from inspector.timers import DelayedCall, check_delay
 
 __all__ = [
     "Clock", "CooperativeTask", "Cooperator", "LoopingCall", "LoopingCallStateError", "NotPaused",
