@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
 
+from inspector.states import ConnectionState
 from inspector.ui.viewmodel.connections import (
     AGE_COLUMN,
     COLUMNS,
@@ -42,13 +43,13 @@ FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
 _PASS, _FAIL = "1", "0"
 
 #: Translucent state tints: readable on light and dark palettes alike.
-STATE_COLOURS = {
-    "connecting": QColor(230, 170, 30, 90),
-    "connected": QColor(40, 170, 70, 90),
-    "half-closed": QColor(60, 140, 220, 90),
-    "closing": QColor(230, 120, 30, 90),
-    "closed": QColor(128, 128, 128, 60),
-    "failed": QColor(220, 50, 50, 110),
+STATE_COLOURS: dict[str, QColor] = {
+    ConnectionState.CONNECTING: QColor(230, 170, 30, 90),
+    ConnectionState.CONNECTED: QColor(40, 170, 70, 90),
+    ConnectionState.HALF_CLOSED: QColor(60, 140, 220, 90),
+    ConnectionState.CLOSING: QColor(230, 120, 30, 90),
+    ConnectionState.CLOSED: QColor(128, 128, 128, 60),
+    ConnectionState.FAILED: QColor(220, 50, 50, 110),
 }
 
 _NUMERIC = NUMERIC_COLUMNS
