@@ -27,7 +27,7 @@ from inspector.interfaces import (
     IHalfCloseableProtocol,
     IListeningPort,
     IPushProducer,
-    ITCPTransport,
+    ITLSTransport,
 )
 from inspector.states import ConnectionState, check_transition, closed_state
 
@@ -124,7 +124,7 @@ def _call_logged(what: str, func: Any, *args: Any) -> None:
         log.error("Error in %s %s", what, describe_callable(func), exc_info=True)
 
 
-@implementer(ITCPTransport, IConsumer, IPushProducer)
+@implementer(ITLSTransport, IConsumer, IPushProducer)
 class Connection:
     """A connected TCP socket: the transport a stream protocol writes to.
 
@@ -517,6 +517,12 @@ class Connection:
     def stopProducing(self) -> None:
         """Stop for good: close the connection."""
         self.loseConnection()
+
+    def startTLS(self, contextFactory: Any, normal: bool = True) -> None:
+        """Speak TLS from now on (STARTTLS); bytes written before stay plaintext (inspector/tls.py)."""
+        from inspector.tls import start_tls
+
+        start_tls(self, contextFactory, normal)
 
     def logPrefix(self) -> str:
         return getattr(self.protocol, "logPrefix", lambda: type(self.protocol).__name__)()
