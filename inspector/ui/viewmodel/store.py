@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from inspector.states import FINAL_STATES, ConnectionState
 from inspector.trace import events as ev
 from inspector.trace.events import STATES
 from inspector.trace.fold import ConnectionSummary, DeferredSummary, Fold, FoldLimits
@@ -65,7 +66,7 @@ class Connection:
     protocol: str
     local: str
     peer: str
-    state: str
+    state: ConnectionState | str  # a member, or the text of a state a newer version wrote
     opened_at: float
     last_activity: float
     bytes_in: int = 0
@@ -82,7 +83,7 @@ class Connection:
     @property
     def is_open(self) -> bool:
         """True until the connection is closed or failed."""
-        return self.state not in ("closed", "failed")
+        return self.state not in FINAL_STATES
 
 
 @dataclass(slots=True)
@@ -396,7 +397,7 @@ class Store:
         protocol: str,
         local: str,
         peer: str,
-        state: str = "connecting",
+        state: ConnectionState | str = ConnectionState.CONNECTING,
         service: str = "",
     ) -> Connection:
         """Record a new connection (a client connecting or a server accepting)."""
@@ -416,7 +417,7 @@ class Store:
             self.changed_connections.add(conn_id)
         return conn
 
-    def connection_state(self, conn_id: int, when: float, state: str, reason: str = "") -> None:
+    def connection_state(self, conn_id: int, when: float, state: ConnectionState | str, reason: str = "") -> None:
         """Move a connection to ``state``; ``reason`` explains a close or failure."""
         conn = self.connections.get(conn_id)
         if conn is None:
@@ -426,7 +427,7 @@ class Store:
         conn.state = state
         self._open += conn.is_open - was_open
         conn.last_activity = when
-        if state in ("closed", "failed"):
+        if state in FINAL_STATES:
             conn.closed_at = when
             conn.rate = 0.0
             if reason:
