@@ -185,6 +185,9 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
         "connection_closed", "bytes_in", "bytes_out", "write_buffered",
         "port_started", "port_stopped", "port_refused",
     }),
+    "inspector.tls": frozenset({
+        "connection_opened", "connection_state", "connection_closed", "bytes_in", "bytes_out", "message",
+    }),
     "inspector.udp": frozenset({
         "connection_opened", "connection_closed", "datagram_in", "datagram_out",
         "port_started", "port_stopped", "port_refused",

@@ -105,6 +105,7 @@ from inspector.interfaces import (
     IReactorMulticast,
     IReactorPluggableResolver,
     IReactorProcess,
+    IReactorSSL,
     IReactorTCP,
     IReactorThreads,
     IReactorTime,
@@ -319,7 +320,7 @@ class _ThreePhaseEvent:
 
 
 @implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP,
-             IReactorUNIX, IReactorMulticast, IReactorProcess)
+             IReactorUNIX, IReactorMulticast, IReactorProcess, IReactorSSL)
 class ReactorBase(ABC):
     """Shared reactor machinery; subclasses add descriptor watching and waiting.
 
@@ -899,6 +900,23 @@ class ReactorBase(ABC):
         connector = Connector(host, port, factory, timeout, bindAddress, self)
         connector.connect()
         return connector
+
+    def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = socket.SOMAXCONN,
+                  interface: str = "127.0.0.1") -> Any:
+        """Listen for TLS connections: TCP with ``contextFactory``'s TLS server layer
+        (inspector/tls.py) under each protocol ``factory`` builds; return the port."""
+        from inspector.tls import TLSMemoryBIOFactory
+
+        return self.listenTCP(port, TLSMemoryBIOFactory(contextFactory, False, factory), backlog, interface)
+
+    def connectSSL(self, host: str, port: int, factory: Any, contextFactory: Any, timeout: float | None = 30,
+                   bindAddress: Any = None) -> Any:
+        """Connect to ``host:port`` and speak TLS as a client with ``contextFactory``;
+        return the connector."""
+        from inspector.tls import TLSMemoryBIOFactory
+
+        return self.connectTCP(host, port, TLSMemoryBIOFactory(contextFactory, True, factory, hostname=host),
+                               timeout, bindAddress)
 
     def listenUDP(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535) -> Any:
         """Bind ``protocol`` (a DatagramProtocol) to UDP ``interface:port``; return the port.
