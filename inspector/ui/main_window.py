@@ -9,42 +9,36 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
 
-from inspector.ui.panels.connections import ConnectionsPanel
-from inspector.ui.panels.deferreds import DeferredsPanel
-from inspector.ui.viewmodel.deferreds import is_own
 from inspector.ui.demo import Demo
-from inspector.ui.viewmodel.feed import LiveFeed
-from inspector.ui.panels.launcher import LauncherPanel
-from inspector.ui.viewmodel.services import Service
-from inspector.ui.panels.log import LogPanel
-from inspector.ui.viewmodel.log import WindowLogHandler
 from inspector.ui.palette import apply_theme
+from inspector.ui.panels.connections import ConnectionsPanel
+from inspector.ui.panels.contract import PanelContext, PanelSpec, StorePanel
+from inspector.ui.panels.deferreds import DeferredsPanel
+from inspector.ui.panels.launcher import LauncherPanel
+from inspector.ui.panels.log import LogPanel
 from inspector.ui.panels.range_banner import RangeBanner
-from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript
+from inspector.ui.panels.registry import PANELS
 from inspector.ui.panels.session import SessionPanel
-from inspector.ui.viewmodel.store import Store
 from inspector.ui.panels.timing import TimingPanel
+from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript
+from inspector.ui.viewmodel.claims import Claims
+from inspector.ui.viewmodel.feed import LiveFeed
+from inspector.ui.viewmodel.log import WindowLogHandler
+from inspector.ui.viewmodel.services import Service
+from inspector.ui.viewmodel.status import status_text
+from inspector.ui.viewmodel.store import Store
 
 log = logging.getLogger("inspector.ui")
 
 #: Milliseconds between refreshes (about 30 per second).
 REFRESH_MS = 33
 LAYOUT_VERSION = 2  # 2: the log runs along the bottom, full width
-
-
-def protocol_name(entry: Any) -> str:
-    """The user-facing name of a catalogue entry's protocol: "Echo", "IRC", "QOTD"."""
-    title = str(getattr(entry, "title", "") or getattr(entry, "name", ""))
-    for role in (" server", " client"):
-        if title.endswith(role):
-            return title[: -len(role)]
-    return title
 
 
 class MainWindow(QMainWindow):
@@ -76,27 +70,23 @@ class MainWindow(QMainWindow):
         if framework_log.getEffectiveLevel() > logging.INFO:
             framework_log.setLevel(logging.INFO)  # the log panel shows notices too
 
-        self.launcher = LauncherPanel(reactor, self.settings)
-        self.connections = ConnectionsPanel(self.store)
-        self.session = SessionPanel(self.store)
-        self.deferreds = DeferredsPanel(self.store)
-        self.timing = TimingPanel(self.store)
-        self.log_panel = LogPanel(self.store)
-        self._claims: dict[int, Service] = {}
-        self._to_select: list[Service] = []  # clients the user started, not yet connected
-        self._named: set[int] = set()  # connections already named after their service
-        self._select_after_refresh: int | None = None
+        self.claims = Claims()
 
         self.setDockNestingEnabled(True)
         self.setCentralWidget(QWidget())
         self.centralWidget().hide()
+        #: Every panel by dock title, built and docked from the registry, in its order.
+        self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
-        self._dock("Launcher", self.launcher, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("Connections", self.connections, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Session", self.session, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Deferreds", self.deferreds, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Timing", self.timing, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Log", self.log_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        context = PanelContext(reactor, self.settings, self.store)
+        for spec in PANELS:
+            self._dock(spec, spec.build(context))
+        self.launcher = cast(LauncherPanel, self.panels["Launcher"])
+        self.connections = cast(ConnectionsPanel, self.panels["Connections"])
+        self.session = cast(SessionPanel, self.panels["Session"])
+        self.deferreds = cast(DeferredsPanel, self.panels["Deferreds"])
+        self.timing = cast(TimingPanel, self.panels["Timing"])
+        self.log_panel = cast(LogPanel, self.panels["Log"])
         self._default_layout()
         self.default_state = self.saveState(LAYOUT_VERSION)
 
@@ -129,18 +119,23 @@ class MainWindow(QMainWindow):
 
     # -- layout ------------------------------------------------------------------------
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock.{title.lower()}")
+    def _dock(self, spec: PanelSpec, widget: QWidget) -> QDockWidget:
+        dock = QDockWidget(spec.title, self)
+        dock.setObjectName(spec.dock_name)
         dock.setWidget(widget)
         dock.setFeatures(
             QDockWidget.DockWidgetFeature.DockWidgetMovable
             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
-        self.addDockWidget(area, dock)
-        self.docks[title] = dock
+        self.addDockWidget(spec.area, dock)
+        self.docks[spec.title] = dock
+        self.panels[spec.title] = widget
         return dock
+
+    def _store_panels(self) -> list[StorePanel]:
+        """The panels that show the store, in registry order."""
+        return [cast(StorePanel, self.panels[spec.title]) for spec in PANELS if spec.follows_store]
 
     def _default_layout(self) -> None:
         docks = self.docks
@@ -212,9 +207,9 @@ class MainWindow(QMainWindow):
         self.stop_demo_action.setVisible(False)
 
         view_menu = bar.addMenu("&View")
-        for number, (title, dock) in enumerate(self.docks.items(), 1):
-            toggle = dock.toggleViewAction()
-            toggle.setShortcut(QKeySequence(f"Alt+{number}"))
+        for spec in PANELS:
+            toggle = self.docks[spec.title].toggleViewAction()
+            toggle.setShortcut(QKeySequence(spec.shortcut))
             view_menu.addAction(toggle)
         view_menu.addSeparator()
         self._action(view_menu, "&Find connections", self._focus_search, QKeySequence.StandardKey.Find, "action.find")
@@ -327,53 +322,31 @@ class MainWindow(QMainWindow):
                 self.feed.poll(now)
             else:
                 store.now = now
-            self._claim_connections()
+        select = self.claims.claim(store, self.launcher.running()) if self.live else None
         if self.recorder is not None and self.recorder.closed:
             self._recording_failed()
         self.log_handler.drain_into(self.live_store)
-        self.connections.refresh()
-        if self._select_after_refresh is not None:
+        for panel in self._store_panels():
+            panel.refresh()
+        if select is not None:
             self.show_dock("Session")
-            self.connections.select_connection(self._select_after_refresh)
-            self._select_after_refresh = None
-        self.session.refresh()
-        self.deferreds.refresh()
-        self.timing.refresh()
-        self.log_panel.refresh()
+            self.connections.select_connection(select)
         store.reset_changes()
         self._ticks += 1
         if self._ticks % 10 == 0:
             self._update_status()
 
     def _update_status(self) -> None:
-        store = self.store
-        parts = [
-            "live" if self.live else "recording (offline)",
-            f"{store.open_count()} open / {len(store.connections)} connections",
-            f"{self._pending_deferreds()} pending Deferreds",
-            f"{len(self.launcher.running())} services",
-        ]
-        if store.dropped:
-            parts.append(f"{store.dropped} events missed")
-        if self.recorder is not None:
-            parts.append(f"● recording {self.recorder.path}")
-        self.status.setText("   ·   ".join(parts))
-
-    def _pending_deferreds(self) -> int:
-        """Deferreds still waiting, counted as the Deferreds list shows them (the
-        inspector's own left out while that filter is on)."""
-        hide_own = self.deferreds.own_box.isChecked()
-        return sum(
-            1 for d in self.store.deferreds.values()
-            if d.state in ("pending", "paused") and not (hide_own and is_own(d))
-        )
+        recording = str(self.recorder.path) if self.recorder is not None else None
+        self.status.setText(status_text(self.store, self.live, self.deferreds.own_box.isChecked(),
+                                        len(self.launcher.running()), recording))
 
     # -- launcher <-> connections -----------------------------------------------------------
 
     def _service_started(self, service: Service) -> None:
         self.statusBar().showMessage(f"Started {service.handle.description}", 4000)
         if service.from_form and service.entry.role == "client":
-            self._to_select = [s for s in self._to_select if s.running] + [service]
+            self.claims.client_started(service)
 
     def _service_ended(self, service: Service) -> None:
         # Replace "Started …" at once: a refused client must not look started.
@@ -384,61 +357,15 @@ class MainWindow(QMainWindow):
 
     def _service_output(self, service: Service, line: str) -> None:
         shown = self.session.connection
-        if shown is not None and self._claims.get(shown.id) is service:
+        if shown is not None and self.claims.owner(shown.id) is service:
             self.session.show_output(line)
         self.live_store.add_log(time.monotonic(), "INFO", service.handle.description, line)
-
-    def _claim_connections(self) -> None:
-        """Tie each new connection to the launched service it belongs to (by port): a
-        client's connection to the client that made it, and every connection is named by
-        its catalogue entry ("IRC", not the protocol's class name). The first connection
-        of a client the user just started is selected, so its session shows."""
-        store = self.store
-        unnamed = [c for c in store.new_connections if c not in self._named]
-        unnamed += [c for c in store.changed_connections if c not in self._named and c in store.connections]
-        if not unnamed:
-            return
-        for conn_id in [c for c, s in self._claims.items() if not s.running]:
-            del self._claims[conn_id]
-        running = self.launcher.running()
-        by_port: dict[str, Service] = {}
-        for service in running:
-            if service.entry.role == "server" and getattr(service.handle, "port", None) is not None:
-                by_port[str(service.handle.address.port)] = service
-        for service in running:
-            if service.entry.role == "client" and service.params.get("port") is not None:
-                by_port.setdefault(str(service.params.get("port")), service)
-        for conn_id in unnamed:
-            conn = store.connections[conn_id]
-            if not conn.protocol:
-                continue  # a client's protocol is known once it connected
-            self._named.add(conn_id)
-            own_port = (conn.peer if conn.role == "client" else conn.local).rpartition(":")[2]
-            owner = by_port.get(own_port)
-            if owner is not None:
-                conn.protocol = protocol_name(owner.entry) + (" (udp)" if conn.protocol.endswith("(udp)") else "")
-                store.changed_connections.add(conn_id)
-            if conn.role == "client":
-                self._claim(conn_id, own_port, running)
-
-    def _claim(self, conn_id: int, port: str, running: list[Service]) -> None:
-        for service in running:
-            if (service.entry.role == "client" and service.entry.accepts_lines and not service.connection_ids
-                    and str(service.params.get("port")) == port):
-                service.connection_ids.append(conn_id)
-                self._claims[conn_id] = service
-                break
-        for service in self._to_select:
-            if str(service.params.get("port")) == port:
-                self._to_select.remove(service)
-                self._select_after_refresh = conn_id
-                break
 
     def _send_refusal(self, conn: Any) -> str:
         """Why lines cannot be sent on ``conn`` ("" when they can)."""
         if not self.live:
             return "This is a recording: nothing can be sent."
-        service = self._claims.get(conn.id)
+        service = self.claims.owner(conn.id)
         if service is None:
             return "Lines can be sent only by a client started from the launcher (echo, IRC); this connection has none."
         if not service.running:
@@ -446,7 +373,7 @@ class MainWindow(QMainWindow):
         return ""
 
     def _send_line(self, conn_id: int, text: str) -> None:
-        service = self._claims.get(conn_id)
+        service = self.claims.owner(conn_id)
         if service is None or not service.running:
             self.statusBar().showMessage("This connection has no client that can send lines.", 5000)
             return
@@ -466,16 +393,14 @@ class MainWindow(QMainWindow):
 
     def _connection_selected(self, conn_id: int) -> None:
         self.session.show_connection(conn_id)
-        service = self._claims.get(conn_id) if self.live else None
+        service = self.claims.owner(conn_id) if self.live else None
         if service is not None:
             self.session.show_output(service.last_output)
         self.timing.show_connection(conn_id)
         self.statusBar().showMessage(f"Connection #{conn_id}", 2000)
 
     def _connections_cleared(self, gone: list[int]) -> None:
-        for conn_id in gone:
-            self._claims.pop(conn_id, None)
-            self._named.discard(conn_id)
+        self.claims.forget(gone)
         shown = self.session.connection
         if shown is not None and shown.id in gone:
             self.session.show_connection(None)
@@ -488,10 +413,9 @@ class MainWindow(QMainWindow):
         else:
             start, end = time_range
             self.range_banner.show_range(start - self.store.origin, end - self.store.origin)
-        self.connections.refilter()
-        self.deferreds.refilter()
-        self.log_panel.refilter()
-        self.timing.redraw()
+        for spec in PANELS:
+            if spec.on_range:
+                getattr(self.panels[spec.title], spec.on_range)()
 
     # -- demo ---------------------------------------------------------------------------
 
@@ -596,11 +520,8 @@ class MainWindow(QMainWindow):
         self.timing.clear_range()  # the range belongs to the store being left
         self.live = live
         self.store = store
-        self.connections.set_store(store)
-        self.session.set_store(store)
-        self.deferreds.set_store(store)
-        self.timing.set_store(store)
-        self.log_panel.set_store(store)
+        for panel in self._store_panels():
+            panel.set_store(store)
         self.live_action.setEnabled(not live)
         self.refresh()
 
