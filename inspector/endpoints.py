@@ -33,6 +33,8 @@ __all__ = [
     "TCP6ClientEndpoint",
     "HostnameEndpoint",
     "UDPServerEndpoint",
+    "UNIXServerEndpoint",
+    "UNIXClientEndpoint",
     "serverFromString",
     "clientFromString",
     "connectProtocol",
@@ -403,6 +405,63 @@ class UDPServerEndpoint:
         )
 
 
+@implementer(IStreamServerEndpoint)
+class UNIXServerEndpoint:
+    """A Unix stream socket (a path, or "\\0name" in Linux's abstract namespace);
+    ``wantPID`` replaces a stale socket file left by a dead process."""
+
+    def __init__(self, reactor: Any, address: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
+                 wantPID: bool = False) -> None:
+        self._reactor = reactor
+        self._address = address
+        self._backlog = backlog
+        self._mode = mode
+        self._wantPID = wantPID
+
+    def __repr__(self) -> str:
+        return f"<UNIXServerEndpoint {self._address!r}>"
+
+    def listen(self, protocolFactory: Any) -> Deferred:
+        """Listen with ``protocolFactory``; a Deferred of the port, or CannotListenError."""
+        return maybeDeferred(self._reactor.listenUNIX, self._address, protocolFactory,
+                             backlog=self._backlog, mode=self._mode, wantPID=self._wantPID)
+
+
+@implementer(IStreamClientEndpoint)
+class UNIXClientEndpoint:
+    """A connection to a Unix stream socket; ``checkPID`` insists on its lock file."""
+
+    def __init__(self, reactor: Any, path: Any, timeout: float = 30, checkPID: bool = False) -> None:
+        self._reactor = reactor
+        self._path = path
+        self._timeout = timeout
+        self._checkPID = checkPID
+
+    def __repr__(self) -> str:
+        return f"<UNIXClientEndpoint {self._path!r}>"
+
+    def connect(self, protocolFactory: Any) -> Deferred:
+        """Connect; a Deferred of the connected protocol, or of the connection failure
+        (ConnectingCancelledError if cancelled before it fires)."""
+        factory = _WrappingFactory(protocolFactory, self._reactor)
+        connector: Any = None
+
+        def cancel(deferred: Deferred) -> None:
+            factory._deferred = None
+            if connector is not None:
+                deferred.errback(ConnectingCancelledError(connector.getDestination()))
+                connector.disconnect()
+
+        deferred: Deferred[Any] = Deferred(cancel)
+        factory._deferred = deferred
+        try:
+            connector = self._reactor.connectUNIX(self._path, factory, timeout=self._timeout,
+                                                  checkPID=self._checkPID)
+        except Exception:
+            factory._fail(Failure())
+        return deferred
+
+
 # ------------------------------------------------------------------ string parsing
 
 
@@ -565,11 +624,14 @@ _SERVERS: dict[str, tuple[list[str], set[str]]] = {
     "tcp": _SERVER_ARGS,
     "tcp6": _SERVER_ARGS,
     "udp": (["port", "interface"], {"port", "interface", "maxPacketSize"}),
+    "unix": (["address"], {"address", "backlog", "mode", "lockfile"}),
 }
 _SERVER_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ServerEndpoint, "tcp6": TCP6ServerEndpoint}
 
 _CLIENT_ARGS = (["host", "port"], {"host", "port", "timeout", "bindAddress"})
-_CLIENTS: dict[str, tuple[list[str], set[str]]] = {"tcp": _CLIENT_ARGS, "tcp6": _CLIENT_ARGS}
+_CLIENTS: dict[str, tuple[list[str], set[str]]] = {
+    "tcp": _CLIENT_ARGS, "tcp6": _CLIENT_ARGS, "unix": (["path"], {"path", "timeout", "lockfile"}),
+}
 _CLIENT_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ClientEndpoint, "tcp6": TCP6ClientEndpoint}
 
 
@@ -586,6 +648,8 @@ def serverFromString(reactor: Any, description: str) -> Any:
     Raises ValueError naming the problem: unknown type or option, missing port, bad number.
     """
     type_name, args = _parse(description, "server", _SERVERS)
+    if type_name == "unix":
+        return _unix_server(reactor, args, description)
     port = _port(args, description)
     interface = _interface(args, type_name, description)
     if type_name == "udp":
@@ -601,6 +665,8 @@ def clientFromString(reactor: Any, description: str) -> Any:
     ``bindAddress=ADDR`` picks the local address. Raises ValueError naming the problem.
     """
     type_name, args = _parse(description, "client", _CLIENTS)
+    if type_name == "unix":
+        return _unix_client(reactor, args, description)
     host = args.get("host", "")
     if not host:
         raise ValueError(f"endpoint {description!r} needs a host, e.g. 'tcp:host=localhost:port=6667'")
@@ -616,3 +682,39 @@ def clientFromString(reactor: Any, description: str) -> Any:
     bind = args.get("bindAddress")
     bindAddress = (bind, 0) if bind else None
     return _CLIENT_CLASSES[type_name](reactor, host, port, timeout=timeout, bindAddress=bindAddress)
+
+
+def _unix_name(args: dict[str, str], key: str, description: str) -> str:
+    """The socket name of a ``unix:`` string: a path, or ``@name`` for the abstract namespace."""
+    name = args.get(key, "")
+    if not name or name == "@":
+        raise ValueError(f"endpoint {description!r} needs a socket path, e.g. 'unix:/tmp/app.sock'")
+    return "\0" + name[1:] if name.startswith("@") else name
+
+
+def _flag(args: dict[str, str], name: str, description: str) -> bool:
+    text = args.get(name, "0")
+    if text not in ("0", "1"):
+        raise ValueError(f"{name} must be 0 or 1, got {text!r} in {description!r}")
+    return text == "1"
+
+
+def _unix_server(reactor: Any, args: dict[str, str], description: str) -> UNIXServerEndpoint:
+    """``unix:PATH[:backlog=N][:mode=0666][:lockfile=1]`` (Twisted's string; ``@name`` is abstract)."""
+    address = _unix_name(args, "address", description)
+    backlog = _integer(args.get("backlog", str(socket.SOMAXCONN)), "backlog", description, 1, 1 << 16)
+    try:
+        mode = int(args.get("mode", "666"), 8)
+    except ValueError:
+        raise ValueError(f"mode must be octal digits such as 660, got {args['mode']!r} in {description!r}") from None
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode must be at most 7777 (octal), got {args['mode']!r} in {description!r}")
+    return UNIXServerEndpoint(reactor, address, backlog=backlog, mode=mode,
+                              wantPID=_flag(args, "lockfile", description))
+
+
+def _unix_client(reactor: Any, args: dict[str, str], description: str) -> UNIXClientEndpoint:
+    """``unix:path=PATH[:timeout=S][:lockfile=1]`` (or ``unix:PATH``)."""
+    path = _unix_name(args, "path", description)
+    timeout = _seconds(args.get("timeout", "30"), "timeout", description)
+    return UNIXClientEndpoint(reactor, path, timeout=timeout, checkPID=_flag(args, "lockfile", description))

@@ -564,3 +564,74 @@ def test_traced_like_tcp(reactor, run, tmp_path):
     assert [e.address for e in events if isinstance(e, ev.PortStarted)] == [f"unix:{path}"]
     assert any(isinstance(e, ev.PortStopped) for e in events)
     assert sum(e.size for e in events if isinstance(e, ev.BytesIn) and e.conn == server.conn) == 12
+
+
+def test_endpoint_strings(reactor, run, tmp_path):
+    from inspector.endpoints import (
+        UNIXClientEndpoint,
+        UNIXServerEndpoint,
+        clientFromString,
+        serverFromString,
+    )
+
+    path = str(tmp_path / "endpoint.sock")
+
+    async def scenario():
+        server = serverFromString(reactor, f"unix:{path}:mode=600:lockfile=1")
+        assert isinstance(server, UNIXServerEndpoint)
+        port = await server.listen(Factory.forProtocol(Echo))
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        locked = os.path.lexists(path + ".lock")
+        client = clientFromString(reactor, f"unix:path={path}:timeout=5:lockfile=1")
+        assert isinstance(client, UNIXClientEndpoint)
+        protocol = await client.connect(Factory.forProtocol(Recorder))
+        protocol.transport.write(b"via endpoints")
+        await protocol.wait_for(13)
+        protocol.transport.loseConnection()
+        await protocol.lost
+        try:
+            await clientFromString(reactor, f"unix:{tmp_path / 'none.sock'}").connect(Factory.forProtocol(Recorder))
+        except error.BadFileError as exc:
+            missing = exc
+        await port.stopListening()
+        return mode, locked, bytes(protocol.data), missing
+
+    mode, locked, data, missing = run(scenario)
+    assert (mode, locked, data) == (0o600, True, b"via endpoints")
+    assert "none.sock" in str(missing)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the abstract namespace is Linux's")
+def test_endpoint_strings_for_the_abstract_namespace(reactor, run):
+    from inspector.endpoints import clientFromString, serverFromString
+
+    name = f"inspector-endpoint-{uuid.uuid4().hex}"
+
+    async def scenario():
+        port = await serverFromString(reactor, f"unix:@{name}").listen(Factory.forProtocol(Echo))
+        protocol = await clientFromString(reactor, f"unix:@{name}").connect(Factory.forProtocol(Recorder))
+        protocol.transport.write(b"abstract")
+        await protocol.wait_for(8)
+        protocol.transport.loseConnection()
+        await protocol.lost
+        await port.stopListening()
+        return port.getHost()
+
+    assert run(scenario) == UNIXAddress("\0" + name)
+
+
+def test_bad_endpoint_strings_say_what_is_wrong():
+    from inspector.endpoints import clientFromString, serverFromString
+
+    for text, words in [
+        ("unix:", "needs a socket path"),
+        ("unix:/tmp/x:mode=9z", "octal"),
+        ("unix:/tmp/x:lockfile=yes", "0 or 1"),
+        ("unix:/tmp/x:colour=red", "unknown option"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            serverFromString(None, text)
+    with pytest.raises(ValueError, match="needs a socket path"):
+        clientFromString(None, "unix:timeout=3")
+    with pytest.raises(ValueError, match="timeout"):
+        clientFromString(None, "unix:/tmp/x:timeout=-1")
