@@ -103,7 +103,7 @@ def test_malformed_server_strings_say_what_is_wrong(description, complaint):
 @pytest.mark.parametrize(
     "description, complaint",
     [
-        ("unix:/tmp/sock", "unknown client endpoint type 'unix'"),
+        ("sctp:/tmp/sock", "unknown client endpoint type 'sctp'"),
         ("tcp:localhost", "needs a port"),
         ("tcp:port=6667", "needs a host"),
         ("tcp:localhost:irc", "port must be a whole number, got 'irc'"),
