@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from zope.interface import implementer
 
-from inspector.defer import Deferred, maybeDeferred
 from inspector.address import HostnameAddress
+from inspector.defer import Deferred, maybeDeferred
 from inspector.error import ConnectingCancelledError, DNSLookupError, NoProtocol
 from inspector.failure import Failure
 from inspector.interfaces import IStreamClientEndpoint, IStreamServerEndpoint

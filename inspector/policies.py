@@ -16,6 +16,7 @@ from typing import IO, Any, Callable, Iterable, cast
 from zope.interface import directlyProvides, providedBy
 
 from inspector.error import AlreadyCalled, AlreadyCancelled
+from inspector.failure import Failure
 from inspector.interfaces import (
     IAddress,
     IDelayedCall,
@@ -27,7 +28,6 @@ from inspector.interfaces import (
     IReactorTime,
     ITransport,
 )
-from inspector.failure import Failure
 from inspector.protocol import ClientFactory, Protocol, ServerFactory, connectionDone
 
 log = logging.getLogger("inspector")

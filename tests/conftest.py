@@ -15,6 +15,7 @@ from typing import Any, Callable
 import pytest
 
 from inspector import reactors
+
 from reactor_support import REACTOR_NAMES, run_reactor_until
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from inspector.defer import Deferred
 from inspector.protocol import ClientFactory, Protocol
 from inspector.protocols.irc import IRCClient, IRCServerFactory, Message, parse_message
+
 from reactor_support import free_port
 
 

@@ -10,11 +10,12 @@ import socket
 
 import pytest
 
-from apps_support import in_thread, read_until_closed
 from inspector import catalog
 from inspector.catalog import ParameterError
 from inspector.defer import Deferred
 from inspector.error import CannotListenError
+
+from apps_support import in_thread, read_until_closed
 
 
 def sleep(reactor, seconds: float) -> Deferred:

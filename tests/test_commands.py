@@ -18,9 +18,11 @@ import time
 
 import pytest
 
-from apps_support import ThreadedServer, read_until_closed
 from inspector import catalog
 from inspector.cli import build_parser
+
+from apps_support import ThreadedServer, read_until_closed
+
 
 def _child_env() -> dict[str, str]:
     """The environment for ``inspector`` children: offscreen Qt, and INSPECTOR_REACTOR only

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_support import ThreadedServer, feed, hammer, in_thread
 from inspector.defer import Deferred, DeferredList
 from inspector.error import ConnectionDone
 from inspector.protocols.echo import (
@@ -27,6 +26,7 @@ from inspector.protocols.echo import (
 from inspector.task import Clock
 from inspector.testing import StringTransport
 
+from apps_support import ThreadedServer, feed, hammer, in_thread
 
 # ------------------------------------------------------- the client's line parsing
 

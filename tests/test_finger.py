@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from apps_support import ThreadedServer, feed, hammer, in_thread, read_until_closed
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.protocols.finger import (
     MAX_QUERY,
@@ -28,6 +27,8 @@ from inspector.protocols.finger import (
     parse_query,
 )
 from inspector.testing import StringTransport
+
+from apps_support import ThreadedServer, feed, hammer, in_thread, read_until_closed
 
 USERS = {
     "alice": "Alice Liddell\nPlan: follow the white rabbit",

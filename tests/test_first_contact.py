@@ -22,6 +22,7 @@ from inspector.protocol import (
 )
 from inspector.protocols.basic import LineReceiver
 from inspector.threads import deferToThreadPool
+
 from reactor_support import free_port
 
 

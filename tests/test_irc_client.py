@@ -8,6 +8,7 @@ from typing import Any
 
 from inspector.defer import Deferred
 from inspector.protocols.irc import IRCClient
+
 from irc_support import (
     LogBotFactory,
     RecordingClient,

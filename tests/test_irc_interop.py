@@ -18,7 +18,7 @@ import pytest
 
 from inspector.protocols.irc import serialize
 from inspector.threads import deferToThreadPool
-from reactor_support import free_port
+
 from irc_support import (
     LogBotFactory,
     RecordingClient,
@@ -29,6 +29,7 @@ from irc_support import (
     start_peer,
     stop_peer,
 )
+from reactor_support import free_port
 
 PEER_DEADLINE = 8.0  # seconds a peer thread may run before it gives up
 

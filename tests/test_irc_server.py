@@ -10,6 +10,7 @@ import pytest
 
 from inspector.defer import Deferred, gatherResults
 from inspector.protocols.irc import IRCServerFactory
+
 from irc_support import (
     RawClient,
     RecordingClient,

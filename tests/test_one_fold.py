@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from inspector.trace import events as ev
-from inspector.trace.recording import RecordingReader, load
 from inspector.trace.model import Trace
+from inspector.trace.recording import RecordingReader, load
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
 

@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zope.interface.verify import verifyObject
 
-from apps_support import ThreadedServer, feed, hammer, in_thread, read_until_closed
 from inspector import data
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.interfaces import IQuoter
@@ -33,6 +32,8 @@ from inspector.protocols.qotd import (
     parse_fortunes,
 )
 from inspector.testing import StringTransport
+
+from apps_support import ThreadedServer, feed, hammer, in_thread, read_until_closed
 
 # ------------------------------------------------------------------------- quoters
 

@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from reactor_support import REACTOR_NAMES, run_reactor_until
 from inspector import reactors
 from inspector.defer import Deferred, inlineCallbacks
 from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol
 from inspector.threads import deferToThreadPool
+
+from reactor_support import REACTOR_NAMES, run_reactor_until
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
 

@@ -26,6 +26,7 @@ from inspector.service import (
     start_application,
 )
 from inspector.threads import deferToThreadPool
+
 from reactor_support import free_port
 
 

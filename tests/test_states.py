@@ -16,7 +16,6 @@ from zope.interface import implementer
 
 import inspector.tcp as tcp
 import inspector.trace as trace_module
-from inspector import error
 from inspector.defer import Deferred
 from inspector.interfaces import IHalfCloseableProtocol
 from inspector.protocol import ClientFactory, Factory, Protocol
@@ -29,10 +28,11 @@ from inspector.states import (
     closed_state,
 )
 from inspector.trace import events as ev
-from inspector.trace.model import TraceConfig, Trace
+from inspector.trace.model import Trace, TraceConfig
 from inspector.trace.recording import RecordingReader, load
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
+
 from reactor_support import free_port
 
 S = ConnectionState

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_trace_export import validate_trace_events
 
 import inspector.trace as trace_module
 from inspector import error
@@ -20,10 +21,9 @@ from inspector.protocols.basic import LineReceiver
 from inspector.trace import events as ev
 from inspector.trace.hooks import hooked_modules
 from inspector.trace.model import TraceConfig
-from inspector.trace.recording import load
 from inspector.trace.perfetto import to_trace_events
+from inspector.trace.recording import load
 from inspector.trace.session import raw_bytes, transcript
-from test_trace_export import validate_trace_events
 
 
 @pytest.fixture

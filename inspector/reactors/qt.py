@@ -31,7 +31,7 @@ import time
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSocketNotifier, QThread, QTimer, Qt
+from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSocketNotifier, Qt, QThread, QTimer
 from zope.interface import implementer
 
 from inspector.defer import Deferred

@@ -26,7 +26,7 @@ import stat
 import time
 from typing import IO, Any, Callable
 
-from inspector.files import MiB, FileRefused, open_regular_file
+from inspector.files import FileRefused, MiB, open_regular_file
 from inspector.trace import events as ev
 from inspector.trace.events import EventFormatError, event_from_json
 from inspector.trace.model import Trace, TraceConfig

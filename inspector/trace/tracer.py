@@ -34,12 +34,21 @@ from typing import Any, Callable
 from inspector.hooks import TraceHooks
 from inspector.trace import events as ev
 from inspector.trace.conn_hooks import (
-    BIND, BYTES_IN, BYTES_OUT, CLOSED, EVENT, MESSAGE, STAMP, TURN, ConnectionHooks, _Conn,
+    BIND,
+    BYTES_IN,
+    BYTES_OUT,
+    CLOSED,
+    EVENT,
+    MESSAGE,
+    STAMP,
+    TURN,
+    ConnectionHooks,
+    _Conn,
     _Side,
 )
 from inspector.trace.deferred_hooks import DeferredHooks, skip_frames_in
 from inspector.trace.model import Trace, TraceConfig
-from inspector.trace.util import address_text, callable_location, callable_name
+from inspector.trace.util import callable_location, callable_name
 
 __all__ = ["Tracer", "skip_frames_in"]
 

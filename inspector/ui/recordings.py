@@ -20,8 +20,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from inspector.files import MiB
-from inspector.trace import Trace, export_perfetto as _export_perfetto, transcript
-from inspector.trace import recording
+from inspector.trace import Trace, recording, transcript
+from inspector.trace import export_perfetto as _export_perfetto
 from inspector.trace.recording import RecordingError, RecordingReader
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store

@@ -15,9 +15,9 @@ import sys
 import time
 
 import pytest
+from test_commands import CHILD_ENV, Serving, echo_handler, inspector
 
 from apps_support import ThreadedServer
-from test_commands import CHILD_ENV, Serving, echo_handler, inspector
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,10 @@ import time
 from typing import Callable
 
 import pytest
+from test_commands import CHILD_ENV
 
 from apps_support import ThreadedServer
 from reactor_support import REACTOR_NAMES
-from test_commands import CHILD_ENV
 
 #: Sets the window title to "pwned" (OSC 0, ended by BEL), then clears the screen.
 HOSTILE = "\x1b]0;pwned\x07\x1b[2J"

@@ -29,12 +29,13 @@ from hypothesis import strategies as st
 
 import inspector.trace as trace_module
 from inspector import cli
+from inspector.commands.open import print_summary
 from inspector.trace import events as ev
 from inspector.trace import perfetto, session
-from inspector.commands.open import print_summary
 from inspector.trace.model import Trace
 from inspector.trace.recording import MAX_RECORDING_BYTES, RecordingError, load
 from inspector.trace.redact import Redactor
+
 from irc_support import RawClient, close_all, connect, serve, signed_on
 from reactor_support import free_port
 

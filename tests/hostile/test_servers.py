@@ -18,7 +18,6 @@ from typing import Any, Callable
 
 import pytest
 
-from apps_support import in_thread, read_until_closed
 from inspector.defer import Deferred
 from inspector.protocols.echo import Echo, EchoFactory
 from inspector.protocols.finger import BUSY, FingerFactory, FingerServer, UserDatabase, UserFileError
@@ -31,6 +30,8 @@ from inspector.protocols.qotd import (
     StaticQuoter,
     load_fortune_file,
 )
+
+from apps_support import in_thread, read_until_closed
 
 USERS = {"alice": "Alice Liddell", "bob": "Bob"}
 QUOTE = "Carpe diem."

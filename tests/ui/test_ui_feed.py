@@ -12,6 +12,7 @@ from inspector.defer import Deferred, fail
 from inspector.ui.panels.deferreds import DeferredsPanel
 from inspector.ui.viewmodel.feed import LiveFeed
 from inspector.ui.viewmodel.store import Store
+
 from ui_support import click_row, find, table_rows
 
 

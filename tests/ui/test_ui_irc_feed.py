@@ -18,8 +18,8 @@ from PySide6.QtCore import Qt
 from inspector.protocols.irc import IRCLineProtocol, Message, ParseError
 from inspector.testing import StringTransport
 from inspector.trace import events as ev
-from inspector.ui.viewmodel.feed import apply
 from inspector.ui.models.messages import MessagesModel
+from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
 
 _WORD = st.text(st.characters(blacklist_characters="\r\n\x00 ", blacklist_categories=("Cs",)), min_size=1, max_size=8)

@@ -12,10 +12,10 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit, QTableView
 from inspector.ui.panels.connections import ConnectionsPanel
 from inspector.ui.panels.deferreds import DeferredsPanel
 from inspector.ui.panels.log import LogPanel
-from inspector.ui.viewmodel.log import WindowLogHandler
 from inspector.ui.panels.session import SessionPanel
-from inspector.ui.viewmodel.store import Store
 from inspector.ui.panels.timing import TimingPanel
+from inspector.ui.viewmodel.log import WindowLogHandler
+from inspector.ui.viewmodel.store import Store
 
 
 def child(widget: Any, kind: type, name: str) -> Any:

@@ -12,8 +12,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QTableView, QToolButton
 
-from inspector.ui.viewmodel.store import Store
 from inspector.ui.panels.timing import TimingPanel
+from inspector.ui.viewmodel.store import Store
+
 from ui_support import find, table_rows
 
 

@@ -160,10 +160,10 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
 
 
 def test_dark_palette_from_the_menu_and_remembered(qtbot: Any, qt_reactor: Any, settings: Any) -> None:
-    import inspector.trace
     from PySide6.QtGui import QAction, QPalette
     from PySide6.QtWidgets import QApplication
 
+    import inspector.trace
     from inspector.ui.app import build_window
 
     first = build_window(qt_reactor, settings, trace=False)

@@ -8,9 +8,9 @@ from PySide6.QtCore import QItemSelection, Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QCheckBox, QPlainTextEdit, QScrollArea, QVBoxLayout, QWidget
 
-from inspector.ui.panels.chain_diagram import ChainDiagram
 from inspector.ui.models import refilter
 from inspector.ui.models.deferreds import ID_ROLE, DeferredsFilter, DeferredsModel
+from inspector.ui.panels.chain_diagram import ChainDiagram
 from inspector.ui.viewmodel.store import Store
 from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter
 

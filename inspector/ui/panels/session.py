@@ -24,11 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.ui.viewmodel.hexdump import hex_lines, printable
 from inspector.ui.models.messages import DIRECTION_COLOURS, MessagesModel
-from inspector.ui.widgets import row_table, splitter
+from inspector.ui.viewmodel.hexdump import hex_lines, printable
 from inspector.ui.viewmodel.session import DIRECTION_MARKS, session_title
 from inspector.ui.viewmodel.store import Connection, Store
+from inspector.ui.widgets import row_table, splitter
 
 MAX_BLOCKS = 20_000
 SEND_HINT = "Type a line and press Enter to send it"
