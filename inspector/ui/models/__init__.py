@@ -1,4 +1,5 @@
-"""Qt item models over the window's :mod:`inspector.ui.viewmodel.store`."""
+"""Qt item models over the Qt-free view-model (:mod:`inspector.ui.viewmodel`): table models
+and filter proxies only; what a cell says and which rows pass is decided in the view-model."""
 
 from PySide6.QtCore import QSortFilterProxyModel
 
