@@ -41,25 +41,26 @@ _RETRY_FIRST = 0.005
 _RETRY_MAX = 0.2
 
 
-def check_address(address: Any) -> str | bytes:
-    """The socket name ``address`` (str, bytes or a path object) stands for; TypeError or
-    ValueError for anything that cannot name a Unix socket."""
+def check_address(address: Any) -> str:
+    """The socket name ``address`` (str, bytes or a path object) stands for, as str
+    (bytes decoded as file names are); TypeError or ValueError for anything that cannot
+    name a Unix socket."""
     if isinstance(address, os.PathLike):
         address = os.fspath(address)
-    if not isinstance(address, (str, bytes)):
+    if isinstance(address, bytes):
+        address = os.fsdecode(address)
+    if not isinstance(address, str):
         raise TypeError(f"a Unix socket address must be a str, bytes or path, not {type(address).__name__}")
-    if not address or address in ("\0", b"\0"):
+    if not address or address == "\0":
         raise ValueError("a Unix socket address can't be empty")
-    if _is_abstract(address):
-        return address
-    if ("\0" if isinstance(address, str) else b"\0") in address:
+    if not _is_abstract(address) and "\0" in address:
         raise ValueError(f"a Unix socket path can't contain a NUL byte: {address!r}")
     return address
 
 
-def _is_abstract(name: str | bytes) -> bool:
+def _is_abstract(name: str) -> bool:
     """True for a name in Linux's abstract namespace (no file behind it)."""
-    return name[:1] in ("\0", b"\0")
+    return name.startswith("\0")
 
 
 def _unix_address(name: Any) -> UNIXAddress:
@@ -67,7 +68,7 @@ def _unix_address(name: Any) -> UNIXAddress:
     return UNIXAddress(name or None)
 
 
-def _text(name: str | bytes) -> str:
+def _text(name: str) -> str:
     """``unix:<name>`` for log lines, errors and the trace."""
     return str(UNIXAddress(name))
 
@@ -87,8 +88,8 @@ class _PIDLock:
     """``<path>.lock``: a symlink whose target is the owning PID (atomic to create and to
     read, as Twisted's FilesystemLock). A lock whose process is gone is stale."""
 
-    def __init__(self, path: str | bytes) -> None:
-        self.path = path + (".lock" if isinstance(path, str) else b".lock")
+    def __init__(self, path: str) -> None:
+        self.path = path + ".lock"
         self.held = False
 
     def acquire(self) -> bool:
@@ -214,12 +215,12 @@ class Port:
         """Hold ``<address>.lock``; a live owner refuses, a dead one's socket file goes."""
         lock = _PIDLock(self.port)
         if not lock.acquire():
-            raise OSError(errno.EADDRINUSE, f"another live process holds {os.fsdecode(lock.path)}")
+            raise OSError(errno.EADDRINUSE, f"another live process holds {lock.path}")
         self._lock = lock
         try:
             if stat.S_ISSOCK(os.stat(self.port).st_mode):
                 os.unlink(self.port)  # left behind by a process that is gone
-                log.info("removed the stale socket file %s", os.fsdecode(self.port))
+                log.info("removed the stale socket file %s", self.port)
         except FileNotFoundError:
             pass
 
@@ -319,7 +320,7 @@ class Port:
 # ------------------------------------------------------------------ connecting
 
 
-def _connect_error(code: int, name: str | bytes) -> error.ConnectError:
+def _connect_error(code: int, name: str) -> error.ConnectError:
     """The ConnectError subclass for a failed Unix connect, naming the socket."""
     where = _text(name)
     if code == errno.ENOENT:
@@ -350,9 +351,9 @@ class _ConnectAttempt:
             return
         name = self.connector.address
         if self.connector.checkPID and not _is_abstract(name):
-            lock = name + (".lock" if isinstance(name, str) else b".lock")
+            lock = name + ".lock"
             if not os.path.lexists(lock):
-                self.failIfNotConnected(error.BadFileError(None, f"no lock file {os.fsdecode(lock)} (checkPID)"))
+                self.failIfNotConnected(error.BadFileError(None, f"no lock file {lock} (checkPID)"))
                 return
         try:
             sock = self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -388,7 +389,8 @@ class _ConnectAttempt:
             return
         if protocol is None:
             self.done = False
-            self.failIfNotConnected(error.ConnectError(None, "the factory refused the connection (buildProtocol returned None)"))
+            self.failIfNotConnected(
+                error.ConnectError(None, "the factory refused the connection (buildProtocol returned None)"))
             return
         connection = Connection(sock, protocol, self.reactor, peer, connector, host=host)
         connector.transport = connection
@@ -443,8 +445,8 @@ class Connector(tcp.Connector):
         self.transport = attempt = _ConnectAttempt(self)
         if self.timeout is not None:
             self._timeout_call = self.reactor.callLater(
-                self.timeout, attempt.failIfNotConnected, error.TimeoutError(None, f"no connection after {self.timeout} s")
-            )
+                self.timeout, attempt.failIfNotConnected,
+                error.TimeoutError(None, f"no connection after {self.timeout} s"))
         started = getattr(self.factory, "startedConnecting", None)
         if started is not None:
             try:
