@@ -332,15 +332,15 @@ def _plan_child_fds(childFDs: Mapping[int, Any]) -> tuple[dict[int, int], dict[i
 
 def _reset_signals() -> list[int]:
     """Signals we ignore, which a child would inherit ignored (SIGPIPE above all)."""
-    ignored = []
+    ignored: list[int] = []
     for signum in signal.valid_signals():
         try:
             if signal.getsignal(signum) is signal.SIG_IGN:
-                ignored.append(signum)
+                ignored.append(int(signum))
         except (ValueError, OSError):  # pragma: no cover
             pass
     if signal.SIGPIPE not in ignored:
-        ignored.append(signal.SIGPIPE)  # Python ignores it at the C level: getsignal does not say
+        ignored.append(int(signal.SIGPIPE))  # Python ignores it at the C level: getsignal does not say
     return ignored
 
 
@@ -432,10 +432,8 @@ class Process:
             raise ValueError("childFDs cannot be used with usePTY=True")
         exe = _fsencode(executable, "executable")
         argv = [_fsencode(a, "each argument") for a in args] or [exe]
-        environment = None if env is None else {_fsencode(k, "env keys"): _fsencode(v, "env values")
-                                                  for k, v in env.items()}
-        if environment is None:
-            environment = os.environ
+        environment: Mapping[Any, Any] = os.environ if env is None else {
+            _fsencode(k, "env keys"): _fsencode(v, "env values") for k, v in env.items()}
         self._command = " ".join(os.fsdecode(a) for a in argv)
         if self.usePTY:
             self._spawn_pty(exe, argv, environment, path, uid, gid)
@@ -709,6 +707,11 @@ class Process:
     def getHost(self) -> ProcessAddress:
         """This process (the parent)."""
         return ProcessAddress(os.getpid(), "this process")
+
+    @property
+    def protocol(self) -> Any:
+        """The ProcessProtocol (None once processEnded ran), named as a stream transport's."""
+        return self.proto
 
     def __repr__(self) -> str:
         state = "running" if not self.lostProcess else "exited"

@@ -98,7 +98,8 @@ class _ValueGetter(ProcessProtocol):
         self.deferred = deferred
 
     def processEnded(self, reason: Failure) -> None:
-        self.deferred.callback(reason.value.exitCode)
+        ended: Any = reason.value  # ProcessDone or ProcessTerminated
+        self.deferred.callback(ended.exitCode)
 
 
 class _EverythingGetter(ProcessProtocol):
@@ -123,7 +124,7 @@ class _EverythingGetter(ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         out, err = self.outBuf.getvalue(), self.errBuf.getvalue()
-        ended = reason.value
+        ended: Any = reason.value  # ProcessDone or ProcessTerminated
         if ended.signal:
             self.deferred.errback(ProcessOutputSignalled(out, err, ended.signal))
         else:

@@ -404,3 +404,30 @@ def test_get_process_output_and_value_on_signal(reactor: Any, run: Any) -> None:
         run(lambda: utils.getProcessOutputAndValue("/bin/sh", ["-c", "echo partial; kill -9 $$"], reactor=reactor))
     out, err, signum = info.value
     assert out == b"partial\n" and err == b"" and signum == signal.SIGKILL
+
+
+def test_traced_as_a_connection(reactor: Any, run: Any) -> None:
+    """The trace sees the child as a client connection of kind 'process' (its command
+    line as the peer), stdin as bytes out, stdout and stderr as bytes in, and its end."""
+    from inspector import trace as trace_module
+    from inspector.trace import events as ev
+
+    proto = Recorder(stdin=b"to stdin")
+    tracer = trace_module.enable()
+    try:
+        def go() -> Deferred:
+            spawn(reactor, proto, "/bin/sh", "-c", "cat; echo oops >&2; exit 4")
+            return proto.ended
+
+        run(go)
+        tracer.sync()
+        events = tracer.trace.events()
+    finally:
+        trace_module.disable()
+    opened = next(e for e in events if isinstance(e, ev.ConnectionOpened) and e.transport == "process")
+    assert opened.role == "client" and opened.protocol == "Recorder" and "/bin/sh -c cat" in opened.peer
+    mine = [e for e in events if getattr(e, "conn", None) == opened.conn]
+    assert b"".join(e.data for e in mine if isinstance(e, ev.BytesOut)) == b"to stdin"
+    assert sorted(e.data for e in mine if isinstance(e, ev.BytesIn)) == [b"oops\n", b"to stdin"]
+    closed = next(e for e in mine if isinstance(e, ev.ConnectionClosed))
+    assert closed.reason_type == "ProcessTerminated"
