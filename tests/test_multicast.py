@@ -233,3 +233,35 @@ def test_a_taken_port_without_listen_multiple_says_where(reactor, run):
 def test_ipv6_interface_is_refused_clearly(reactor):
     with pytest.raises(ValueError):
         reactor.listenMulticast(0, Collector(), interface="::1")
+
+
+def test_traced_like_a_udp_port(reactor, run):
+    """The window sees the multicast port open, each datagram with its sender, and the close."""
+    from inspector import trace as trace_module
+    from inspector.trace import events as ev
+
+    sender = plain_sender()
+    tracer = trace_module.enable()
+    try:
+        async def scenario():
+            port, protocol = await joined_port(reactor)
+            number = port.getHost().port
+            sender.sendto(b"traced datagram", (GROUP, number))
+            await protocol.wait_for(b"traced datagram")
+            await port.stopListening()
+            return number
+
+        number = run(scenario)
+        tracer.sync()
+        events = tracer.trace.events()
+    finally:
+        trace_module.disable()
+        sender.close()
+    [opened] = [e for e in events if isinstance(e, ev.ConnectionOpened)]
+    assert opened.role == "udp" and opened.local == f"0.0.0.0:{number}"
+    [started] = [e for e in events if isinstance(e, ev.PortStarted)]
+    assert started.transport == "udp"
+    [datagram] = [e for e in events if isinstance(e, ev.BytesIn)]
+    assert datagram.conn == opened.conn and datagram.data == b"traced datagram"
+    assert datagram.peer.startswith(f"{LOOPBACK}:")
+    assert any(isinstance(e, ev.ConnectionClosed) and e.conn == opened.conn for e in events)
