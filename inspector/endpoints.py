@@ -645,6 +645,9 @@ def serverFromString(reactor: Any, description: str) -> Any:
     ``udp:PORT[:interface=ADDR][:maxPacketSize=N]`` gives a UDPServerEndpoint, whose
     ``listen`` takes a DatagramProtocol.
 
+    ``unix:PATH[:backlog=N][:mode=660][:lockfile=1]`` gives a UNIXServerEndpoint (``mode``
+    in octal; ``lockfile=1`` is ``wantPID``; ``unix:@NAME`` is Linux's abstract namespace).
+
     Raises ValueError naming the problem: unknown type or option, missing port, bad number.
     """
     type_name, args = _parse(description, "server", _SERVERS)
@@ -662,7 +665,9 @@ def serverFromString(reactor: Any, description: str) -> Any:
 def clientFromString(reactor: Any, description: str) -> Any:
     """Make a client endpoint from ``tcp:HOST:PORT`` or ``tcp:host=H:port=P[:timeout=S]``.
 
-    ``bindAddress=ADDR`` picks the local address. Raises ValueError naming the problem.
+    ``bindAddress=ADDR`` picks the local address. ``unix:path=PATH[:timeout=S][:lockfile=1]``
+    (or ``unix:PATH``, ``unix:@NAME``) connects to a Unix socket. Raises ValueError naming
+    the problem.
     """
     type_name, args = _parse(description, "client", _CLIENTS)
     if type_name == "unix":
