@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from inspector import data
 from inspector.catalog.checks import (
@@ -159,7 +159,8 @@ def _start_echo_client(
         factory_connected.addBoth(go)  # a failed attempt has already failed ``done``
 
     factory_connected: Deferred = Deferred()
-    factory.connected.addCallbacks(connected, failed).chainDeferred(factory_connected)
+    # A new factory: its ``connected`` has not fired yet, so it is still a Deferred.
+    cast(Deferred, factory.connected).addCallbacks(connected, failed).chainDeferred(factory_connected)
     factory.lost.addCallback(lost)
     handle.attach(stop, send, close)
     return handle

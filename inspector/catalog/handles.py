@@ -215,8 +215,17 @@ class ClientHandle(Handle):
             self._stopper()
         if self.done.called:
             return succeed(None)
+        return self._waiter()
+
+    def _waiter(self) -> Deferred:
+        """A Deferred fired with None once ``done`` has a result (which passes on unchanged)."""
         waiter: Deferred = Deferred()
-        self.done.addBoth(lambda result: (waiter.callback(None), result)[1])
+
+        def fire(result: Any) -> Any:
+            waiter.callback(None)
+            return result
+
+        self.done.addBoth(fire)
         return waiter
 
     def close(self) -> Deferred:
@@ -229,9 +238,7 @@ class ClientHandle(Handle):
             self._closer()
         if self.done.called:
             return succeed(None)
-        waiter: Deferred = Deferred()
-        self.done.addBoth(lambda result: (waiter.callback(None), result)[1])
-        return waiter
+        return self._waiter()
 
     def send_line(self, text: str) -> Deferred:
         if not self.accepts_lines:

@@ -17,8 +17,9 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
+from inspector.catalog.handles import ClientHandle
 from inspector.commands.common import (
     add_command_parser,
     choose_reactor,
@@ -186,7 +187,7 @@ def run_connect(args: argparse.Namespace) -> int:
         def eof() -> None:
             # End of input is not a stop: wait for the replies still due (each has a
             # timeout), then close; a failure before or during that still counts.
-            DeferredList(sent, consumeErrors=True).addBoth(lambda _: handle.close())
+            DeferredList(sent, consumeErrors=True).addBoth(lambda _: cast(ClientHandle, handle).close())  # accepts_lines: a client
 
         StdinLines(reactor, send, eof, on_too_long=too_long).start()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector.protocol import Protocol
 
@@ -140,6 +140,13 @@ class _PauseableMixin:
 
 class _LineMethods:
     """What both line receivers share: the hook to override, sending, and the length limit."""
+
+    # Supplied by the receiver class and Protocol; declared for the type checker only.
+    delimiter: bytes
+    MAX_LENGTH: int
+    transport: Any
+    if TYPE_CHECKING:
+        def logPrefix(self) -> str: ...
 
     def lineReceived(self, line: bytes) -> Any:
         """Override to handle one line, without its delimiter."""

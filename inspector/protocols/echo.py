@@ -20,7 +20,7 @@ from zope.interface import implementer
 from inspector.defer import Deferred
 from inspector.failure import Failure
 from inspector.interfaces import IPushProducer
-from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol
+from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit, LineReceiver
 
 log = logging.getLogger("inspector.echo")
@@ -55,7 +55,7 @@ class Echo(Protocol):
         # reading, which is what bounds the memory a non-reading peer can claim.
         self.transport.registerProducer(self, True)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._admitted:
             self._admitted = False
             self.factory.connection_limit.release()
@@ -140,7 +140,7 @@ class EchoClient(LineReceiver):
             raise ValueError(f"send_line: the text cannot be encoded as UTF-8 ({exc.reason})") from None
         if len(encoded) + 2 > self.MAX_LENGTH:
             raise ValueError(f"line too long: {len(encoded)} bytes (limit {self.MAX_LENGTH - 2})")
-        d = Deferred()
+        d: Deferred[Any] = Deferred()
         self._pending.append((self.clock.seconds(), d))
         # Out with CRLF, as line servers expect; replies are split on LF (so a
         # server answering with bare LF works too) and the CR is stripped.
@@ -166,7 +166,7 @@ class EchoClient(LineReceiver):
     def lineLengthExceeded(self, line: bytes) -> None:
         self.transport.loseConnection()
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         pending, self._pending = self._pending, deque()
         for _sent_at, d in pending:
             d.errback(reason)

@@ -20,9 +20,10 @@ from typing import Any, Mapping
 from zope.interface import implementer
 
 from inspector.defer import Deferred
+from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
 from inspector.interfaces import IHalfCloseableProtocol
-from inspector.protocol import Factory
+from inspector.protocol import Factory, connectionDone
 from inspector.protocols.basic import ConnectionLimit, LineReceiver
 from inspector.protocols.oneshot import fetch
 
@@ -162,10 +163,10 @@ def answer(database: UserDatabase, query: Query) -> str:
                 first = info.splitlines()[0] if info else ""
                 lines.append(f"{name:<16} {first}".rstrip())
         return "\n".join(lines)
-    info = database.lookup(query.user)
-    if info is None:
+    entry = database.lookup(query.user)
+    if entry is None:
         return f"finger: {query.user}: no such user."
-    return "\n".join([f"Login: {query.user}", *info.splitlines()])
+    return "\n".join([f"Login: {query.user}", *entry.splitlines()])
 
 
 def _wire(text: str) -> bytes:
@@ -245,7 +246,7 @@ class FingerServer(LineReceiver):
         self.transport.write(_wire(text))
         self.transport.loseConnection()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._idle is not None and self._idle.active():
             self._idle.cancel()
         self._idle = None

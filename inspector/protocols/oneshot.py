@@ -12,7 +12,7 @@ from typing import Any
 from inspector.defer import Deferred
 from inspector.error import ConnectionDone, TimeoutError
 from inspector.failure import Failure
-from inspector.protocol import ClientFactory, Protocol
+from inspector.protocol import ClientFactory, Protocol, connectionDone
 
 __all__ = ["ReplyTooLong", "CollectingClient", "CollectingClientFactory", "fetch"]
 
@@ -41,7 +41,7 @@ class CollectingClient(Protocol):
             return
         self._chunks.append(data)
 
-    def connectionLost(self, reason: Failure) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self._too_long:
             limit = self.factory.limit
             outcome: Any = Failure(ReplyTooLong(f"the server sent more than {limit} bytes"))

@@ -23,7 +23,7 @@ from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
 from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter
-from inspector.protocol import DatagramProtocol, Factory, Protocol
+from inspector.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit
 from inspector.protocols.oneshot import fetch
 
@@ -250,7 +250,7 @@ class QOTD(Protocol):
     def writeConnectionLost(self) -> None:
         """Our FIN is out; the client's close (or the linger timer) ends the connection."""
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._data = None
         if self._linger is not None and self._linger.active():
             self._linger.cancel()

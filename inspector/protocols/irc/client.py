@@ -15,6 +15,8 @@ from collections import deque
 from typing import Any, Callable, Iterator
 
 from inspector.defer import Deferred
+from inspector.failure import Failure
+from inspector.protocol import connectionDone
 from inspector.protocols.irc.framing import IRCLineProtocol
 from inspector.protocols.irc.message import (
     CHANNEL_PREFIXES,
@@ -113,7 +115,7 @@ class IRCClient(IRCLineProtocol):
         self._queue = deque()
         self.register(self.nickname)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Stop the send queue and the heartbeat, and fail pending server pings."""
         super().connectionLost(reason)
         self.stopHeartbeat()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inspector.protocol import Protocol
+from inspector.failure import Failure
+from inspector.protocol import Protocol, connectionDone
 from inspector.protocols.irc.message import Message, ParseError, parse_message
 
 # Set by inspector.trace when tracing is on; every hook is `if _tracer is not None:`.
@@ -76,7 +77,7 @@ class IRCLineProtocol(Protocol):
     def lineLengthExceeded(self, line: bytes) -> None:
         """A line longer than ``MAX_LENGTH`` arrived (``line`` is what was buffered); it is dropped."""
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Forget any partial line; a peer that leaves mid-line loses only that line."""
         self._buffer = b""
         self._discarding = False

@@ -14,7 +14,8 @@ import time
 from typing import Any, Iterable
 
 from inspector import __version__ as _inspector_version
-from inspector.protocol import ServerFactory
+from inspector.failure import Failure
+from inspector.protocol import ServerFactory, connectionDone
 from inspector.protocols.basic import default_max_connections
 from inspector.protocols.irc.framing import IRCLineProtocol
 from inspector.protocols.irc.message import (
@@ -266,7 +267,7 @@ class IRCServerProtocol(IRCLineProtocol):
         first = min(factory.registration_timeout, factory.ping_interval)
         self._timer = factory.reactor.callLater(first, self._check_idle)
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Leave every channel (telling their members) and free the nick."""
         super().connectionLost(reason)
         if self._timer is not None and self._timer.active():
@@ -304,11 +305,11 @@ class IRCServerProtocol(IRCLineProtocol):
             )
             self.close("SendQ exceeded", abort=True)
 
-    def reply(self, command: str, *params: str) -> None:
+    def reply(self, command: str, *params: str | bytes) -> None:
         """Send a numeric or command from the server, addressed to our nick (or *)."""
         self.write(_line(self.factory.server_name, command, (self.nick, *params)))
 
-    def send_from(self, prefix: str, command: str, *params: str) -> None:
+    def send_from(self, prefix: str, command: str, *params: str | bytes) -> None:
         """Send a message with an explicit source prefix."""
         self.write(_line(prefix, command, params))
 
@@ -546,7 +547,7 @@ class IRCServerProtocol(IRCLineProtocol):
         reason: str | bytes = "Quit"
         if params and params[0]:
             text = self._as_received(params, 0)
-            reason = b"Quit: " + text if type(text) is bytes else f"Quit: {text}"
+            reason = b"Quit: " + text if isinstance(text, bytes) else f"Quit: {text}"
         if self.registered:
             self._quit(reason)
         self.close(reason)
@@ -599,8 +600,8 @@ class IRCServerProtocol(IRCLineProtocol):
             self.reply(ERR_NEEDMOREPARAMS, "JOIN", "Not enough parameters")
             return
         if params[0] == "0":
-            for channel in list(self.channels.values()):
-                self._part(channel, self.nick)
+            for joined in list(self.channels.values()):
+                self._part(joined, self.nick)
             return
         factory = self.factory
         for name in params[0].split(","):
@@ -678,7 +679,7 @@ class IRCServerProtocol(IRCLineProtocol):
             return
         topic = self._as_received(params, 1)
         limit = self.factory.topic_length
-        channel.topic = _cut(topic, limit) if type(topic) is bytes else _truncate_utf8(topic, limit)
+        channel.topic = _cut(topic, limit) if isinstance(topic, bytes) else _truncate_utf8(topic, limit)
         channel.topic_setter = self.mask
         channel.topic_time = int(time.time())
         channel.send(_line(self.mask, "TOPIC", (channel.name, channel.topic)))
