@@ -54,11 +54,46 @@ INT32 = b"".join(struct.pack("!I", 30) + b"x" * 30 for _ in range(2000))
 
 CASES = [
     # name, ours, Twisted's, stream, chunk size, expected messages
-    ("LineReceiver, 64 KiB chunks", line_counter(ibasic.LineReceiver), line_counter(tbasic.LineReceiver), LINES, 65536, 2000),
-    ("LineReceiver, 100 B chunks", line_counter(ibasic.LineReceiver), line_counter(tbasic.LineReceiver), LINES, 100, 2000),
-    ("LineOnlyReceiver, 64 KiB chunks", line_counter(ibasic.LineOnlyReceiver), line_counter(tbasic.LineOnlyReceiver), LINES, 65536, 2000),
-    ("Int32StringReceiver, 64 KiB chunks", string_counter(ibasic.Int32StringReceiver), string_counter(tbasic.Int32StringReceiver), INT32, 65536, 2000),
-    ("Int32StringReceiver, 100 B chunks", string_counter(ibasic.Int32StringReceiver), string_counter(tbasic.Int32StringReceiver), INT32, 100, 2000),
+    (
+        "LineReceiver, 64 KiB chunks",
+        line_counter(ibasic.LineReceiver),
+        line_counter(tbasic.LineReceiver),
+        LINES,
+        65536,
+        2000,
+    ),
+    (
+        "LineReceiver, 100 B chunks",
+        line_counter(ibasic.LineReceiver),
+        line_counter(tbasic.LineReceiver),
+        LINES,
+        100,
+        2000,
+    ),
+    (
+        "LineOnlyReceiver, 64 KiB chunks",
+        line_counter(ibasic.LineOnlyReceiver),
+        line_counter(tbasic.LineOnlyReceiver),
+        LINES,
+        65536,
+        2000,
+    ),
+    (
+        "Int32StringReceiver, 64 KiB chunks",
+        string_counter(ibasic.Int32StringReceiver),
+        string_counter(tbasic.Int32StringReceiver),
+        INT32,
+        65536,
+        2000,
+    ),
+    (
+        "Int32StringReceiver, 100 B chunks",
+        string_counter(ibasic.Int32StringReceiver),
+        string_counter(tbasic.Int32StringReceiver),
+        INT32,
+        100,
+        2000,
+    ),
 ]
 
 

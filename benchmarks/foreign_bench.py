@@ -159,7 +159,12 @@ def _open_sockets(pid: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", action="append", choices=sorted(SERVERS), help="servers (repeatable)")
-    parser.add_argument("--workload", action="append", choices=sorted(net_bench.LOADS), help="workloads (repeatable; default echo, qotd)")
+    parser.add_argument(
+        "--workload",
+        action="append",
+        choices=sorted(net_bench.LOADS),
+        help="workloads (repeatable; default echo, qotd)",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", type=float, default=0.7, help="seconds measured per case")
     parser.add_argument("--client", choices=["c", "python"], default="c",

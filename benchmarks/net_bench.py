@@ -405,8 +405,12 @@ def measure(server: Server, workload: str, duration: float, c_client: str | None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", action="append", choices=sorted(SERVERS), help="servers to compare (repeatable; default: all)")
-    parser.add_argument("--workload", action="append", choices=sorted(LOADS), help="workloads (repeatable; default: all)")
+    parser.add_argument(
+        "--server", action="append", choices=sorted(SERVERS), help="servers to compare (repeatable; default: all)"
+    )
+    parser.add_argument(
+        "--workload", action="append", choices=sorted(LOADS), help="workloads (repeatable; default: all)"
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--duration", type=float, default=0.7, help="seconds measured per case")
     parser.add_argument("--client", choices=["c", "python"], default="c",

@@ -1036,7 +1036,9 @@ def main(argv: list[str] | None = None) -> int:
         margin = rss_margin(kind.lower(), args)
         flat = last <= first + margin
         rss_ok = rss_ok and flat
-        per_k = (last - first) / connections_after_warm_up * 1000 if kind == "echo" and connections_after_warm_up else None
+        per_k = (
+            (last - first) / connections_after_warm_up * 1000 if kind == "echo" and connections_after_warm_up else None
+        )
         print(f"{kind} server RSS MiB: first {first:.1f} (at {warm[0][0]:.0f} s, after warm-up) / last {last:.1f} / "
               f"max {peak:.1f}; {'RSS flat' if flat else 'RSS GREW'} (margin {margin:.0f} MiB: what may be in "
               f"flight at a sample plus allocator slack)"

@@ -166,7 +166,9 @@ def main() -> int:
           f"{len(store.deferreds)} Deferreds kept, {store.dropped:,} trace events the window fell too far "
           f"behind to see")
     print()
-    print(f"| {'what (ms)':<32} | {'median':>7} | {'p95':>7} | {'p99':>7} | {'max':>7} | {'budget':>6} | {'within':>7} |")
+    print(
+        f"| {'what (ms)':<32} | {'median':>7} | {'p95':>7} | {'p99':>7} | {'max':>7} | {'budget':>6} | {'within':>7} |"
+    )
     print(f"|{'-' * 34}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 8}|{'-' * 9}|")
     for name, values in rows:
         if not values:

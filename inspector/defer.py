@@ -673,7 +673,14 @@ class DeferredList(Deferred[list]):
     ``(result, index)``; ``fireOnOneErrback`` at the first failure with a FirstError;
     ``consumeErrors`` stops failures propagating further down the given Deferreds."""
 
-    __slots__ = ("resultList", "finishedCount", "fireOnOneCallback", "fireOnOneErrback", "consumeErrors", "_deferredList")
+    __slots__ = (
+        "resultList",
+        "finishedCount",
+        "fireOnOneCallback",
+        "fireOnOneErrback",
+        "consumeErrors",
+        "_deferredList",
+    )
 
     def __init__(
         self,

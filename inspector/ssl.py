@@ -249,7 +249,10 @@ def _trust_root(value: Any) -> _TrustRoot | None:
         return value
     if isinstance(value, Certificate):
         return trustRootFromCertificates([value])
-    raise TypeError(f"trustRoot must come from trustRootFromCertificates/platformTrust or be a Certificate, not {type(value).__name__}")
+    raise TypeError(
+        "trustRoot must come from trustRootFromCertificates/platformTrust or be a Certificate,"
+        f" not {type(value).__name__}"
+    )
 
 
 def _load_chain(context: _stdlib_ssl.SSLContext, certificate: Certificate, key: KeyPair,
@@ -337,7 +340,9 @@ class CertificateOptions:
         return context
 
     def _make(self, server_side: bool) -> _stdlib_ssl.SSLContext:
-        context = _stdlib_ssl.SSLContext(_stdlib_ssl.PROTOCOL_TLS_SERVER if server_side else _stdlib_ssl.PROTOCOL_TLS_CLIENT)
+        context = _stdlib_ssl.SSLContext(
+            _stdlib_ssl.PROTOCOL_TLS_SERVER if server_side else _stdlib_ssl.PROTOCOL_TLS_CLIENT
+        )
         context.check_hostname = False
         if self.certificate is not None:
             assert self.privateKey is not None
@@ -350,7 +355,9 @@ class CertificateOptions:
         else:
             context.verify_mode = _stdlib_ssl.CERT_NONE
         if self.acceptableProtocols:
-            context.set_alpn_protocols([p.decode("ascii") if isinstance(p, bytes) else p for p in self.acceptableProtocols])
+            context.set_alpn_protocols(
+                [p.decode("ascii") if isinstance(p, bytes) else p for p in self.acceptableProtocols]
+            )
         if self.raiseMinimumTo is not None:
             context.minimum_version = self.raiseMinimumTo
         if self.lowerMaximumSecurityTo is not None:

@@ -64,7 +64,9 @@ def check_port(port: Any) -> int:
     return port
 
 
-def bind_socket(family: socket.AddressFamily, kind: socket.SocketKind, address: tuple, backlog: int | None = None) -> socket.socket:
+def bind_socket(
+    family: socket.AddressFamily, kind: socket.SocketKind, address: tuple, backlog: int | None = None
+) -> socket.socket:
     """A non-blocking socket of ``kind`` bound to ``address``; with a ``backlog`` it listens
     (and, on POSIX, may reuse a port in TIME_WAIT). OSError if a step fails, the socket closed."""
     sock = socket.socket(family, kind)
@@ -152,7 +154,9 @@ class Connection:
     #: Buffered bytes at or below which a paused producer is resumed.
     low_water = 16 * 1024
 
-    def __init__(self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None, host: Any = None) -> None:
+    def __init__(
+        self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None, host: Any = None
+    ) -> None:
         self.socket = sock
         self._fd = sock.fileno()
         self._recv = sock.recv
@@ -578,7 +582,14 @@ class Port:
     #: seconds without failing again; failures in between belong to the same episode.
     accept_calm = 1.0
 
-    def __init__(self, port: int, factory: Any, backlog: int = socket.SOMAXCONN, interface: str = "127.0.0.1", reactor: Any = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        factory: Any,
+        backlog: int = socket.SOMAXCONN,
+        interface: str = "127.0.0.1",
+        reactor: Any = None,
+    ) -> None:
         self.port = check_port(port)
         if not hasattr(factory, "buildProtocol"):
             raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
@@ -828,7 +839,9 @@ class _ConnectAttempt:
             if connector.bindAddress is not None:
                 sock.bind(connector.bindAddress)
         except OSError as exc:
-            self.failIfNotConnected(error.ConnectBindError(exc.errno, f"{exc.strerror} (binding {connector.bindAddress})"))
+            self.failIfNotConnected(
+                error.ConnectBindError(exc.errno, f"{exc.strerror} (binding {connector.bindAddress})")
+            )
             return
         code = sock.connect_ex((address, connector.port))
         if code == 0 or code == errno.EISCONN:
@@ -912,7 +925,9 @@ class _ConnectAttempt:
 class Connector:
     """An outgoing TCP connection that can be stopped and tried again."""
 
-    def __init__(self, host: str, port: int, factory: Any, timeout: float | None, bindAddress: Any, reactor: Any) -> None:
+    def __init__(
+        self, host: str, port: int, factory: Any, timeout: float | None, bindAddress: Any, reactor: Any
+    ) -> None:
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty str, got {host!r}")
         self.host = host.strip("[]")
@@ -941,7 +956,9 @@ class Connector:
         self.transport = attempt = _ConnectAttempt(self)
         if self.timeout is not None:
             self._timeout_call = self.reactor.callLater(
-                self.timeout, attempt.failIfNotConnected, error.TimeoutError(None, f"no connection after {self.timeout} s")
+                self.timeout,
+                attempt.failIfNotConnected,
+                error.TimeoutError(None, f"no connection after {self.timeout} s"),
             )
         started = getattr(self.factory, "startedConnecting", None)
         if started is not None:

@@ -52,7 +52,9 @@ class DelayedCall:
 
     __slots__ = ("time", "func", "args", "kw", "cancelled", "called", "_seq", "_reactor", "__weakref__")
 
-    def __init__(self, reactor: TimerOwner, when: float, seq: int, func: Callable[..., Any], args: tuple, kw: dict) -> None:
+    def __init__(
+        self, reactor: TimerOwner, when: float, seq: int, func: Callable[..., Any], args: tuple, kw: dict
+    ) -> None:
         self._reactor = reactor
         self.time = when
         self._seq = seq

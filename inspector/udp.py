@@ -40,7 +40,9 @@ class Port:
     #: Most datagrams read per readiness event, so one busy port cannot starve others.
     reads_per_turn = 256
 
-    def __init__(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535, reactor: Any = None) -> None:
+    def __init__(
+        self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535, reactor: Any = None
+    ) -> None:
         self.port = check_port(port)
         if not hasattr(protocol, "datagramReceived"):
             raise TypeError(f"protocol must have datagramReceived(), got {protocol!r}")

@@ -33,7 +33,11 @@ from apps_support import ThreadedServer, feed, hammer, in_thread
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40), min_size=1, max_size=8),
+    st.lists(
+        st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=40),
+        min_size=1,
+        max_size=8,
+    ),
     st.lists(st.integers(min_value=0), max_size=10),
     st.booleans(),
 )

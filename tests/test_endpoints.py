@@ -214,7 +214,9 @@ def test_connect_to_an_unresolvable_name_fails_with_dns_lookup_error(reactor, ru
     @inlineCallbacks
     def scenario():
         try:
-            yield clientFromString(reactor, "tcp:host=no-such-host.invalid:port=80").connect(Factory.forProtocol(Collect))
+            yield clientFromString(reactor, "tcp:host=no-such-host.invalid:port=80").connect(
+                Factory.forProtocol(Collect)
+            )
         except DNSLookupError:
             return "dns"
         return "connected"
@@ -387,7 +389,9 @@ def test_only_one_protocol_is_built_when_two_addresses_both_answer(reactor, run)
         six = yield TCP6ServerEndpoint(reactor, 0).listen(Factory.forProtocol(Echo))
         number = six.getHost().port
         four = yield TCP4ServerEndpoint(reactor, number).listen(Factory.forProtocol(Echo))
-        endpoint = HostnameEndpoint(reactor, "both.example", number, attemptDelay=0, resolver=lambda host, p: ["::1", "127.0.0.1"])
+        endpoint = HostnameEndpoint(
+            reactor, "both.example", number, attemptDelay=0, resolver=lambda host, p: ["::1", "127.0.0.1"]
+        )
         factory = Counting()
         client = yield endpoint.connect(factory)
         client.transport.write(b"one!")

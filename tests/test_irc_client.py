@@ -23,7 +23,9 @@ from irc_support import (
 SERVER = "irc.test"
 
 
-async def registered(reactor: Any, client: RecordingClient, nick: str | None = None) -> tuple[RecordingClient, Any, Any]:
+async def registered(
+    reactor: Any, client: RecordingClient, nick: str | None = None
+) -> tuple[RecordingClient, Any, Any]:
     """Connect ``client`` to a scripted server and complete registration with 001."""
     client, server, port = await scripted(reactor, client)
     await server.log.wait_for("USER")

@@ -171,7 +171,8 @@ _trailing = st.text(
 )
 _tag_key = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-/.0123456789", min_size=1, max_size=10)
 _tag_value = st.one_of(
-    st.none(), st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=20)
+    st.none(),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=20),
 )
 
 
@@ -284,7 +285,16 @@ def test_numeric_names() -> None:
 
 @pytest.mark.parametrize(
     ("nick", "valid"),
-    [("alice", True), ("[bot]_2-x", True), ("a" * 30, True), ("", False), ("9lives", False), ("a b", False), ("-a", False), ("a" * 31, False)],
+    [
+        ("alice", True),
+        ("[bot]_2-x", True),
+        ("a" * 30, True),
+        ("", False),
+        ("9lives", False),
+        ("a b", False),
+        ("-a", False),
+        ("a" * 31, False),
+    ],
 )
 def test_nick_syntax(nick: str, valid: bool) -> None:
     assert is_valid_nick(nick) is valid
@@ -298,8 +308,18 @@ def test_nick_length_limit_is_the_callers() -> None:
 @pytest.mark.parametrize(
     ("channel", "valid"),
     [
-        ("#tea", True), ("&local", True), ("+modeless", True), ("!safe", True), ("#" + "c" * 49, True),
-        ("#", False), ("tea", False), ("#a,b", False), ("#a b", False), ("#a:b", False), ("#a\x07", False), ("#" + "c" * 50, False),
+        ("#tea", True),
+        ("&local", True),
+        ("+modeless", True),
+        ("!safe", True),
+        ("#" + "c" * 49, True),
+        ("#", False),
+        ("tea", False),
+        ("#a,b", False),
+        ("#a b", False),
+        ("#a:b", False),
+        ("#a\x07", False),
+        ("#" + "c" * 50, False),
     ],
 )
 def test_channel_syntax(channel: str, valid: bool) -> None:

@@ -53,7 +53,10 @@ def test_registration_sends_001_to_005_lusers_and_motd(reactor: Any, run: Any) -
         assert codes[:5] == ["001", "002", "003", "004", "005"]
         assert "251" in codes and "255" in codes
         assert codes.index("375") < codes.index("372") < codes.index("376")
-        assert ("motd", ["- irc.inspector.local Message of the day - ", "- first line", "- second line"]) in client.log.events
+        assert (
+            "motd",
+            ["- irc.inspector.local Message of the day - ", "- first line", "- second line"],
+        ) in client.log.events
         assert client.nickname == "alice"
         assert client.supported["CASEMAPPING"] == "ascii"
         assert client.supported["NICKLEN"] == "30"
@@ -552,7 +555,9 @@ def test_random_junk_split_anywhere_never_stops_the_server(reactor: Any, run: An
             if not client.lost.called:
                 mark = len(client.log.events)
                 client.send(b"PING :after-junk\r\n")
-                first = await _first(client.log.wait_for("PONG", "irc.inspector.local", "after-junk", since=mark), client.lost)
+                first = await _first(
+                    client.log.wait_for("PONG", "irc.inspector.local", "after-junk", since=mark), client.lost
+                )
                 if first == "lost":  # the junk happened to say QUIT or similar: a clean close
                     assert client.log.events[-2][0] == "ERROR"
             answered = {event[0] for event in client.log.events}

@@ -328,7 +328,9 @@ def test_client_service_fails_waiters_after_repeated_failures_and_keeps_trying(r
     @inlineCallbacks
     def scenario():
         number = free_port()
-        service = ClientService(TCP4ClientEndpoint(reactor, "127.0.0.1", number), Factory.forProtocol(Line), retryPolicy=quick_retry)
+        service = ClientService(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", number), Factory.forProtocol(Line), retryPolicy=quick_retry
+        )
         service.startService()
         try:
             yield service.whenConnected(failAfterFailures=2)
@@ -378,7 +380,9 @@ def test_stopping_a_client_service_cancels_waiters(reactor, run):
     @inlineCallbacks
     def scenario():
         number = free_port()
-        service = ClientService(TCP4ClientEndpoint(reactor, "127.0.0.1", number), Factory.forProtocol(Line), retryPolicy=lambda n: 10.0)
+        service = ClientService(
+            TCP4ClientEndpoint(reactor, "127.0.0.1", number), Factory.forProtocol(Line), retryPolicy=lambda n: 10.0
+        )
         service.startService()
         waiter = service.whenConnected()
         yield service.stopService()

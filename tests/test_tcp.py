@@ -326,7 +326,9 @@ class HalfCloser(Recorder):
 
 def test_half_close_both_directions(reactor, run):
     async def scenario():
-        port, server, client, connector = await connect_pair(reactor, server_protocol=HalfCloser, client_protocol=HalfCloser)
+        port, server, client, connector = await connect_pair(
+            reactor, server_protocol=HalfCloser, client_protocol=HalfCloser
+        )
         client.transport.write(b"request")
         client.transport.loseWriteConnection()
         await client.write_lost

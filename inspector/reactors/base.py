@@ -783,7 +783,9 @@ class ReactorBase(ABC):
         if event is not None:
             event.fire()
 
-    def addSystemEventTrigger(self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kw: Any) -> tuple:
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Callable[..., Any], *args: Any, **kw: Any
+    ) -> tuple:
         """Add a trigger for ``phase`` of ``eventType``; return an ID for removal."""
         if not hasattr(callable, "__call__"):
             raise TypeError(f"{callable!r} is not callable")
@@ -893,7 +895,9 @@ class ReactorBase(ABC):
         listening.startListening()
         return listening
 
-    def connectTCP(self, host: str, port: int, factory: Any, timeout: float | None = 30, bindAddress: Any = None) -> Any:
+    def connectTCP(
+        self, host: str, port: int, factory: Any, timeout: float | None = 30, bindAddress: Any = None
+    ) -> Any:
         """Connect to ``host:port`` with ``factory``; return the connector."""
         from inspector.tcp import Connector
 

@@ -120,7 +120,10 @@ class Demo:
             irc = self._start("irc", "server", {"port": 0})
             if irc is not None:
                 port = irc.handle.address.port
-                bots = [self._start("irc", "client", {"port": port, "nick": nick, "channel": "#demo"}) for nick in ("alice", "bob")]
+                bots = [
+                    self._start("irc", "client", {"port": port, "nick": nick, "channel": "#demo"})
+                    for nick in ("alice", "bob")
+                ]
                 self._every(1.3, self._chat_tick, [b for b in bots if b is not None])
             else:
                 problems.append("irc server")
@@ -208,4 +211,6 @@ class Demo:
             log.warning("demo: %s could not send: %s", service.handle.description, exc)
             return
         if d is not None and hasattr(d, "addErrback"):
-            d.addErrback(lambda failure: log.warning("demo: %s: %s", service.handle.description, failure.getErrorMessage()))
+            d.addErrback(
+                lambda failure: log.warning("demo: %s: %s", service.handle.description, failure.getErrorMessage())
+            )

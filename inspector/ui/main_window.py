@@ -187,12 +187,22 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.record_action = self._action(file_menu, "&Record trace…", self.toggle_recording, "Ctrl+R", "action.record")
-        self._action(file_menu, "&Open recording…", self.open_recording_dialog, QKeySequence.StandardKey.Open, "action.open")
+        self._action(
+            file_menu, "&Open recording…", self.open_recording_dialog, QKeySequence.StandardKey.Open, "action.open"
+        )
         self.live_action = self._action(file_menu, "Back to &live session", self.show_live, "Ctrl+L", "action.live")
         self.live_action.setEnabled(False)
         file_menu.addSeparator()
-        self._action(file_menu, "Export &Perfetto JSON…", self.export_perfetto_dialog, "Ctrl+E", "action.export_perfetto")
-        self._action(file_menu, "Export session &transcript…", self.export_transcript_dialog, "Ctrl+Shift+E", "action.export_transcript")
+        self._action(
+            file_menu, "Export &Perfetto JSON…", self.export_perfetto_dialog, "Ctrl+E", "action.export_perfetto"
+        )
+        self._action(
+            file_menu,
+            "Export session &transcript…",
+            self.export_transcript_dialog,
+            "Ctrl+Shift+E",
+            "action.export_transcript",
+        )
         self._action(file_menu, "Save &screenshot…", self.screenshot_dialog, "Ctrl+Shift+P", "action.screenshot")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit, "action.quit")
@@ -448,7 +458,9 @@ class MainWindow(QMainWindow):
         if self.recorder is not None:
             self.stop_recording()
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Record trace to", "inspector-trace.jsonl", "Trace recordings (*.jsonl)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Record trace to", "inspector-trace.jsonl", "Trace recordings (*.jsonl)"
+        )
         if path:
             self.start_recording(path)
 
@@ -539,7 +551,9 @@ class MainWindow(QMainWindow):
 
     def export_perfetto_dialog(self) -> None:
         """Export the shown trace as Chrome/Perfetto trace-event JSON."""
-        path, _ = QFileDialog.getSaveFileName(self, "Export Perfetto trace", "inspector-trace.json", "Trace events (*.json)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export Perfetto trace", "inspector-trace.json", "Trace events (*.json)"
+        )
         if path:
             self.export_perfetto(path)
 
@@ -559,7 +573,9 @@ class MainWindow(QMainWindow):
         if conn is None:
             self._error("Export", "Select a connection first.")
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Export session transcript", f"connection-{conn.id}.txt", "Text (*.txt)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export session transcript", f"connection-{conn.id}.txt", "Text (*.txt)"
+        )
         if path:
             self.export_transcript(conn.id, path)
 

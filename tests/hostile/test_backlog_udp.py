@@ -70,7 +70,9 @@ def _connect_burst(port: int, n: int, within: float) -> tuple[list[socket.socket
         for fd, _ in poller.poll(left * 1000):
             done.add(fd)
             poller.unregister(fd)
-    connected = sum(1 for sock in socks if sock.fileno() in done and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+    connected = sum(
+        1 for sock in socks if sock.fileno() in done and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    )
     return socks, connected
 
 
@@ -181,8 +183,23 @@ def test_serve_echo_over_udp_returns_the_largest_datagram_whole(reactor_name: st
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     env.pop("INSPECTOR_REACTOR", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "inspector", "serve", "echo", "--transport", "udp", "--port", "0", "--reactor", reactor_name],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        [
+            sys.executable,
+            "-m",
+            "inspector",
+            "serve",
+            "echo",
+            "--transport",
+            "udp",
+            "--port",
+            "0",
+            "--reactor",
+            reactor_name,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     try:
         assert proc.stderr is not None

@@ -188,7 +188,9 @@ def test_one_mode_line_gets_at_most_modes_replies_and_005_says_how_many(reactor:
         replies = await op.sync()
         tokens = [word for line in op.lines if b" 005 " in line for word in params_of(line)[1]]
         modes = [int(token.split(b"=")[1]) for token in tokens if token.startswith(b"MODES=")]
-        assert 1 <= len(replies) <= max(modes, default=0) <= 20, f"{len(replies)} replies to one MODE line; 005: {tokens}"
+        assert 1 <= len(replies) <= max(modes, default=0) <= 20, (
+            f"{len(replies)} replies to one MODE line; 005: {tokens}"
+        )
         # The modes it does handle still work.
         other = await peer(reactor, port, b"other")
         other.send(b"JOIN #c\r\n")

@@ -132,7 +132,9 @@ def refused(port: int) -> bytes:
 
 
 @pytest.mark.parametrize("kind", ["echo", "qotd", "finger"])
-def test_connections_over_the_cap_are_closed_at_once_and_logged_once(reactor: Any, run: Any, caplog: Any, kind: str) -> None:
+def test_connections_over_the_cap_are_closed_at_once_and_logged_once(
+    reactor: Any, run: Any, caplog: Any, kind: str
+) -> None:
     held: list[socket.socket] = []
 
     async def scenario() -> None:

@@ -15,7 +15,12 @@ def test_opening_a_file_that_is_not_a_recording_shows_why(qtbot: Any, window: An
     loader = window.open_recording(str(junk))
     qtbot.waitUntil(lambda: loader.done, timeout=10000)
     assert "not an Inspector trace recording" in window.statusBar().currentMessage()
-    qtbot.waitUntil(lambda: any("not an Inspector trace recording" in row[3] for row in table_rows(find(window, QTableView, "log.table"))), timeout=10000)
+    qtbot.waitUntil(
+        lambda: any(
+            "not an Inspector trace recording" in row[3] for row in table_rows(find(window, QTableView, "log.table"))
+        ),
+        timeout=10000,
+    )
     assert window.live  # the live session stays on screen
 
 
@@ -104,4 +109,7 @@ def test_a_long_recording_loads_with_progress_and_the_window_stays_live(
     assert len(progress) >= 2 and progress == sorted(progress)
     rows = table_rows(find(window, QTableView, "connections.table"))
     assert sorted(row[1] for row in rows) == ["client", "server"]
-    assert window.findChild(QProgressDialog, "recording.progress") is None or not window.findChild(QProgressDialog, "recording.progress").isVisible()
+    assert (
+        window.findChild(QProgressDialog, "recording.progress") is None
+        or not window.findChild(QProgressDialog, "recording.progress").isVisible()
+    )

@@ -29,7 +29,9 @@ def column_texts(table: QTableView, column: int) -> list[str]:
     return [model.index(row, column).data() for row in range(model.rowCount())]
 
 
-def open_connection(store: Store, conn_id: int, when: float, protocol: str = "EchoProtocol", role: str = "client") -> None:
+def open_connection(
+    store: Store, conn_id: int, when: float, protocol: str = "EchoProtocol", role: str = "client"
+) -> None:
     store.connection_opened(conn_id, when, role, protocol, f"127.0.0.1:{40000 + conn_id}", "127.0.0.1:8007")
     store.connection_state(conn_id, when, "connected")
 

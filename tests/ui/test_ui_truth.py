@@ -99,7 +99,9 @@ def test_a_failed_start_leaves_no_pending_deferred_and_blames_no_connection(
     client = window.launcher.start_current()
     qtbot.waitUntil(lambda: window.store.open_count() == 2, timeout=10000)
     client.handle.send_line("hello")
-    qtbot.waitUntil(lambda: any(c.bytes_in for c in window.store.connections.values() if c.role == "client"), timeout=10000)
+    qtbot.waitUntil(
+        lambda: any(c.bytes_in for c in window.store.connections.values() if c.role == "client"), timeout=10000
+    )
     window.refresh()
     before = pending_in_status(window)
 
@@ -143,7 +145,9 @@ def test_a_handled_failure_shows_recovered_in_its_own_colour(qtbot: Any, window:
     plain.addCallback(lambda value: value + 1)
     recovered.callback(1)
     plain.callback(1)
-    qtbot.waitUntil(lambda: len(rows_made_in(window, "test_a_handled_failure_shows_recovered_in_its_own_colour")) == 2, timeout=5000)
+    qtbot.waitUntil(
+        lambda: len(rows_made_in(window, "test_a_handled_failure_shows_recovered_in_its_own_colour")) == 2, timeout=5000
+    )
     first, second = rows_made_in(window, "test_a_handled_failure_shows_recovered_in_its_own_colour")
     assert first[DEF_STATE] == "recovered"
     assert second[DEF_STATE] == "succeeded"
@@ -160,7 +164,9 @@ def test_a_handled_failure_shows_recovered_in_its_own_colour(qtbot: Any, window:
     assert [row[DEF_STATE] for row in deferred_rows(window)] == ["recovered"]
 
 
-def test_the_inspectors_own_deferreds_are_hidden_by_default(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+def test_the_inspectors_own_deferreds_are_hidden_by_default(
+    qtbot: Any, window: Any, free_port: Callable[[], int]
+) -> None:
     from PySide6.QtWidgets import QCheckBox
 
     port = free_port()
@@ -283,13 +289,21 @@ def assert_columns_fit(table: QTableView) -> None:
     """Every column of ``table`` is inside its viewport and wide enough for its title."""
     header = table.horizontalHeader()
     metrics = header.fontMetrics()
-    assert header.length() <= table.viewport().width() + 2, (table.objectName(), header.length(), table.viewport().width())
+    assert header.length() <= table.viewport().width() + 2, (
+        table.objectName(),
+        header.length(),
+        table.viewport().width(),
+    )
     model = table.model()
     for column in range(model.columnCount()):
         if header.isSectionHidden(column):
             continue
         title = str(model.headerData(column, Qt.Orientation.Horizontal) or "")
-        assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 8, (table.objectName(), title, header.sectionSize(column))
+        assert header.sectionSize(column) >= metrics.horizontalAdvance(title) + 8, (
+            table.objectName(),
+            title,
+            header.sectionSize(column),
+        )
 
 
 def test_nothing_is_cut_off_at_1440_by_900(qtbot: Any, window: Any) -> None:

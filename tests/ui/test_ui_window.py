@@ -36,9 +36,17 @@ def test_echo_session_from_launch_to_stop(qtbot: Any, window: Any, free_port: Ca
     connections = find(window, QTableView, "connections.table")
 
     launch(qtbot, window, "Echo server (TCP)", port=port)
-    qtbot.waitUntil(lambda: any(f":{port}/tcp" in row[SERVICE] and row[STATUS] == "running" for row in table_rows(services)), timeout=10000)
+    qtbot.waitUntil(
+        lambda: any(f":{port}/tcp" in row[SERVICE] and row[STATUS] == "running" for row in table_rows(services)),
+        timeout=10000,
+    )
     launch(qtbot, window, "Echo client (TCP)", port=port)
-    qtbot.waitUntil(lambda: sorted(row[ROLE] for row in table_rows(connections) if row[STATE] == "connected") == ["client", "server"], timeout=10000)
+    qtbot.waitUntil(
+        lambda: (
+            sorted(row[ROLE] for row in table_rows(connections) if row[STATE] == "connected") == ["client", "server"]
+        ),
+        timeout=10000,
+    )
 
     rows = table_rows(connections)
     client_row = next(i for i, row in enumerate(rows) if row[ROLE] == "client")
@@ -65,11 +73,16 @@ def test_echo_session_from_launch_to_stop(qtbot: Any, window: Any, free_port: Ca
         lines = diagram.accessibleDescription().splitlines()
         return lines[1] if len(lines) > 1 else ""
 
-    qtbot.waitUntil(lambda: first_step().startswith("1. callback") and "connected" in first_step() and " ran " in first_step(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: first_step().startswith("1. callback") and "connected" in first_step() and " ran " in first_step(),
+        timeout=10000,
+    )
     assert "returned" in first_step()
 
     # Stop the server: its connections close, and the table says so.
-    server_row = next(i for i, row in enumerate(table_rows(services)) if f":{port}/tcp" in row[SERVICE] and "server" in row[SERVICE])
+    server_row = next(
+        i for i, row in enumerate(table_rows(services)) if f":{port}/tcp" in row[SERVICE] and "server" in row[SERVICE]
+    )
     click_row(qtbot, services, server_row)  # the row's Stop button
     qtbot.waitUntil(lambda: all(row[STATE] == "closed" for row in table_rows(connections)), timeout=10000)
     assert all(row[REASON] for row in table_rows(connections))
@@ -87,7 +100,9 @@ def test_bad_values_and_busy_ports_show_in_the_window(qtbot: Any, window: Any) -
         launch(qtbot, window, "Echo server (TCP)", port=busy.getsockname()[1])
         assert str(busy.getsockname()[1]) in error.text()
     assert find(window, QTableView, "launcher.services").model().rowCount() == 0
-    qtbot.waitUntil(lambda: any("65535" in row[3] for row in table_rows(find(window, QTableView, "log.table"))), timeout=10000)
+    qtbot.waitUntil(
+        lambda: any("65535" in row[3] for row in table_rows(find(window, QTableView, "log.table"))), timeout=10000
+    )
 
 
 def test_invalid_nick_and_unreachable_host_are_explained(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
@@ -108,7 +123,9 @@ def test_refused_client_shows_failure(qtbot: Any, window: Any, free_port: Callab
     assert table_rows(services)[0][STATUS] == "failed"
 
 
-def test_launcher_values_and_layout_persist(qtbot: Any, qt_reactor: Any, settings: Any, free_port: Callable[[], int]) -> None:
+def test_launcher_values_and_layout_persist(
+    qtbot: Any, qt_reactor: Any, settings: Any, free_port: Callable[[], int]
+) -> None:
     import inspector.trace
     from inspector.ui.app import build_window
 
@@ -138,11 +155,15 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     qtbot.waitUntil(lambda: len(table_rows(connections)) >= 6, timeout=10000)
 
     # An IRC bot's session: its parsed messages, and a line typed to the channel.
-    qtbot.waitUntil(lambda: any(row[ROLE] == "client" and "IRC" in row[2] for row in table_rows(connections)), timeout=10000)
+    qtbot.waitUntil(
+        lambda: any(row[ROLE] == "client" and "IRC" in row[2] for row in table_rows(connections)), timeout=10000
+    )
     bot_row = next(i for i, row in enumerate(table_rows(connections)) if row[ROLE] == "client" and "IRC" in row[2])
     click_row(qtbot, connections, bot_row)
     messages = find(window, QTableView, "session.messages")
-    qtbot.waitUntil(lambda: any(row[2] == "PRIVMSG" and "#demo" in row[4] for row in table_rows(messages)), timeout=10000)
+    qtbot.waitUntil(
+        lambda: any(row[2] == "PRIVMSG" and "#demo" in row[4] for row in table_rows(messages)), timeout=10000
+    )
     line = find(window, QLineEdit, "session.input")
     qtbot.waitUntil(line.isEnabled, timeout=10000)
     qtbot.keyClicks(line, "hello from the test")
@@ -153,7 +174,9 @@ def test_shortcut_starts_the_demo(qtbot: Any, window: Any) -> None:
     # The loop's own timing, measured through the trace while all this ran.
     window.show_dock("Timing")
     summary = find(window, QLabel, "timing.summary")
-    qtbot.waitUntil(lambda: summary.text().startswith("loop turns:") and "loop turns: 0 " not in summary.text(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: summary.text().startswith("loop turns:") and "loop turns: 0 " not in summary.text(), timeout=10000
+    )
 
     qtbot.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: all(row[STATUS] == "stopped" for row in table_rows(services)), timeout=10000)

@@ -125,7 +125,9 @@ class ConnectionsModel:
                     self.items.setItem(row, column, item)
         finally:
             self.items.blockSignals(False)
-        self.items.dataChanged.emit(self.items.index(first, 0), self.items.index(first + len(conns) - 1, _COLUMN_COUNT - 1))
+        self.items.dataChanged.emit(
+            self.items.index(first, 0), self.items.index(first + len(conns) - 1, _COLUMN_COUNT - 1)
+        )
 
     def refresh(self) -> None:
         """Apply what changed in the store since the last refresh, in one batch."""
@@ -180,7 +182,9 @@ class ConnectionsModel:
         if force and self._rows:
             changed = [0, len(self._rows) - 1]
         if changed:
-            self.items.dataChanged.emit(self.items.index(changed[0], 0), self.items.index(changed[-1], _COLUMN_COUNT - 1))
+            self.items.dataChanged.emit(
+                self.items.index(changed[0], 0), self.items.index(changed[-1], _COLUMN_COUNT - 1)
+            )
 
     def sort_by(self, column: int) -> None:
         """Sort numbers (id, bytes, rate, ages) by value and the other columns by text."""

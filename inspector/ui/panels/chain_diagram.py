@@ -55,7 +55,9 @@ def describe(info: DeferredInfo) -> str:
     for number, node in enumerate(info.callbacks, 1):
         if node.ran:
             outcome = "failed" if node.failed else "returned"
-            line = f"{number}. {node.branch} {node.name} ran {fmt.duration(node.duration)}, {outcome} {node.result_repr}"
+            line = (
+                f"{number}. {node.branch} {node.name} ran {fmt.duration(node.duration)}, {outcome} {node.result_repr}"
+            )
         elif _passed_over(info, number - 1):
             line = f"{number}. {node.kind} {node.name} passed over"
         else:
@@ -138,7 +140,9 @@ class ChainDiagram(QWidget):
         state = "recovered (failed, then an errback handled it)" if info.state == "recovered" else info.state
         title = f"Deferred #{info.id} — {state}" + ("  ⚠ UNHANDLED" if info.unhandled else "")
         painter.drawText(header.adjusted(8, 4, -8, -24), Qt.AlignmentFlag.AlignLeft, title)
-        where = metrics.elidedText(f"{info.function} at {info.site}", Qt.TextElideMode.ElideLeft, int(header.width()) - 16)
+        where = metrics.elidedText(
+            f"{info.function} at {info.site}", Qt.TextElideMode.ElideLeft, int(header.width()) - 16
+        )
         painter.drawText(header.adjusted(8, 24, -8, -4), Qt.AlignmentFlag.AlignLeft, where)
 
         previous = QPointF(header.center().x(), header.bottom())
@@ -149,9 +153,22 @@ class ChainDiagram(QWidget):
             y += BOX_H + GAP_Y
         footer = QRectF(MARGIN, y - GAP_Y + 6, BOX_W * 2 + GAP_X, 24)
         painter.setPen(text_colour)
-        painter.drawText(footer, Qt.AlignmentFlag.AlignLeft, metrics.elidedText(footer_text(info), Qt.TextElideMode.ElideRight, int(footer.width())))
+        painter.drawText(
+            footer,
+            Qt.AlignmentFlag.AlignLeft,
+            metrics.elidedText(footer_text(info), Qt.TextElideMode.ElideRight, int(footer.width())),
+        )
 
-    def _step(self, painter: QPainter, node: CallbackNode, skipped: bool, y: float, previous: QPointF, text_colour: QColor, metrics: QFontMetrics) -> QPointF:
+    def _step(
+        self,
+        painter: QPainter,
+        node: CallbackNode,
+        skipped: bool,
+        y: float,
+        previous: QPointF,
+        text_colour: QColor,
+        metrics: QFontMetrics,
+    ) -> QPointF:
         left = QRectF(MARGIN, y, BOX_W, BOX_H)
         right = QRectF(MARGIN + BOX_W + GAP_X, y, BOX_W, BOX_H)
         both = QRectF(MARGIN, y, BOX_W * 2 + GAP_X, BOX_H)
@@ -175,18 +192,28 @@ class ChainDiagram(QWidget):
         box = taken or next(r for r in rects.values() if r is not None)
         painter.setPen(text_colour)
         label = f"{node.branch if node.ran else node.kind}: {node.name}"
-        painter.drawText(box.adjusted(8, 4, -8, -30), Qt.AlignmentFlag.AlignLeft, metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, int(box.width()) - 16))
+        painter.drawText(
+            box.adjusted(8, 4, -8, -30),
+            Qt.AlignmentFlag.AlignLeft,
+            metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, int(box.width()) - 16),
+        )
         if node.ran:
             detail = f"{fmt.duration(node.duration)} → {node.result_repr or node.result_type}"
         elif skipped:
             detail = "passed over (the result went the other way)"
         else:
             detail = "not run yet"
-        painter.drawText(box.adjusted(8, 28, -8, -4), Qt.AlignmentFlag.AlignLeft, metrics.elidedText(detail, Qt.TextElideMode.ElideRight, int(box.width()) - 16))
+        painter.drawText(
+            box.adjusted(8, 28, -8, -4),
+            Qt.AlignmentFlag.AlignLeft,
+            metrics.elidedText(detail, Qt.TextElideMode.ElideRight, int(box.width()) - 16),
+        )
         if node.chained_to is not None:
             link = QRectF(box.right() - 120, box.top() + 2, 116, 20)
             painter.setPen(LINK)
-            painter.drawText(link, Qt.AlignmentFlag.AlignRight, f"→ #{node.chained_to}" + (" ✓ resumed" if node.resumed else " …"))
+            painter.drawText(
+                link, Qt.AlignmentFlag.AlignRight, f"→ #{node.chained_to}" + (" ✓ resumed" if node.resumed else " …")
+            )
             self._links.append((link, node.chained_to))
         if taken is not None:
             target = QPointF(taken.center().x(), taken.top())

@@ -25,7 +25,9 @@ class ConnectionsPanel(QWidget):
         self.model = ConnectionsModel(store, self)
         self.proxy = self.model.proxy
 
-        self.protocol_box = choice_box("connections.protocol", "Protocol filter", [("All protocols", "")], self._filters_changed)
+        self.protocol_box = choice_box(
+            "connections.protocol", "Protocol filter", [("All protocols", "")], self._filters_changed
+        )
         states = [("Any state", ""), ("Open", "open")] + [(state.capitalize(), state) for state in STATES]
         self.state_box = choice_box("connections.state", "State filter", states, self._filters_changed)
         self.text_edit = search_line(

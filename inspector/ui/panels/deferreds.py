@@ -37,10 +37,14 @@ class DeferredsPanel(QWidget):
         )
         self.mode_box.setToolTip("Recovered: failed, then an errback handled the failure")
         self.own_box = QCheckBox("Hide the inspector's own", objectName="deferreds.hide_own")
-        self.own_box.setToolTip("Hide Deferreds the inspector makes for its own plumbing (launch handles, one-shot clients)")
+        self.own_box.setToolTip(
+            "Hide Deferreds the inspector makes for its own plumbing (launch handles, one-shot clients)"
+        )
         self.own_box.setChecked(True)
         self.own_box.toggled.connect(self._filters_changed)
-        self.search = search_line("deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed)
+        self.search = search_line(
+            "deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed
+        )
 
         self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(44, 84, 84, 190, 100))
         self.table.setSortingEnabled(True)
@@ -108,7 +112,9 @@ class DeferredsPanel(QWidget):
             self.table.scrollTo(index)
 
     def _filters_changed(self) -> None:
-        self.proxy.set_filters(mode=self.mode_box.currentData() or "", text=self.search.text(), hide_own=self.own_box.isChecked())
+        self.proxy.set_filters(
+            mode=self.mode_box.currentData() or "", text=self.search.text(), hide_own=self.own_box.isChecked()
+        )
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         # Ask for what is selected now: a re-sort also reports a "change" that selects

@@ -106,7 +106,9 @@ class LauncherPanel(QWidget):
 
         self.model = ServicesModel(self)
         self.table = row_table(self, "launcher.services", "Running services", self.model)
-        self.table.setItemDelegateForColumn(0, StopButtonDelegate(lambda row: self.stop(self.model.services[row]), self.table))
+        self.table.setItemDelegateForColumn(
+            0, StopButtonDelegate(lambda row: self.stop(self.model.services[row]), self.table)
+        )
         self.table.setColumnWidth(0, 48)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
@@ -238,7 +240,9 @@ class LauncherPanel(QWidget):
         service = Service(self._counter, entry, handle, params, from_form=from_form)
         self.model.add(service)
         handle.on_output(lambda line, s=service: self._output(s, line))
-        handle.done.addCallbacks(lambda result, s=service: self._ended(s, None), lambda failure, s=service: self._ended(s, failure))
+        handle.done.addCallbacks(
+            lambda result, s=service: self._ended(s, None), lambda failure, s=service: self._ended(s, failure)
+        )
         log.info("started %s", handle.description)
         self.started.emit(service)
         return service

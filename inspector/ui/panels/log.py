@@ -68,4 +68,6 @@ class LogPanel(QWidget):
             self.details.clear()
             return
         entry = self.model.entry(self.proxy.mapToSource(rows[0]).row())
-        self.details.setPlainText(f"{entry.level} {entry.source} at {entry.location}\n\n{entry.message}\n\n{entry.details}".rstrip())
+        self.details.setPlainText(
+            f"{entry.level} {entry.source} at {entry.location}\n\n{entry.message}\n\n{entry.details}".rstrip()
+        )

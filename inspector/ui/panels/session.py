@@ -103,7 +103,9 @@ class SessionPanel(QWidget):
         self.tabs.addTab(self.hex_view, "Hex")
 
         self.messages = MessagesModel(self)
-        self.message_table = row_table(self, "session.messages", "Parsed messages", self.messages, padding=4, single=False)
+        self.message_table = row_table(
+            self, "session.messages", "Parsed messages", self.messages, padding=4, single=False
+        )
         self.message_table.setColumnWidth(3, 160)
         self.message_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
@@ -216,7 +218,9 @@ class SessionPanel(QWidget):
         self.text_view.append_runs(text_runs)
         self.hex_view.append_runs(hex_runs)
 
-    def _render(self, direction: str, piece: bytes, text_runs: list[tuple[str, str]], hex_runs: list[tuple[str, str]]) -> None:
+    def _render(
+        self, direction: str, piece: bytes, text_runs: list[tuple[str, str]], hex_runs: list[tuple[str, str]]
+    ) -> None:
         # Every line starts with its direction's mark, so the view reads without colour;
         # a line that goes on in the next chunk keeps the mark it started with.
         mark = DIRECTION_MARKS[direction]

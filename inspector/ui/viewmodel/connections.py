@@ -115,7 +115,16 @@ class ConnectionsFilter:
             return False
         if self.text:
             haystack = " ".join(
-                (str(conn.id), conn.role, conn.protocol, conn.local, conn.peer, conn.state, conn.close_reason, conn.service)
+                (
+                    str(conn.id),
+                    conn.role,
+                    conn.protocol,
+                    conn.local,
+                    conn.peer,
+                    conn.state,
+                    conn.close_reason,
+                    conn.service,
+                )
             ).lower()
             return self.text in haystack
         return True
