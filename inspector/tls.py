@@ -200,10 +200,13 @@ class TLSMemoryBIOProtocol:
             self._fail(TLSError(f"cannot start TLS: {exc}"))
             return
         if _tracer is not None: _tracer.connection_opened(self, "client" if self.client else "server", "tls")
-        if _tracer is not None: _tracer.message(TLS(self), "tls", f"handshake started as {'client' if self.client else 'server'}" + (f", SNI {hostname}" if hostname else ""), "out")
+        if _tracer is not None: _tracer.message(TLS(self), "tls", self._start_text(hostname), "out")
         if self.handshakeTimeout and self.reactor is not None:
             self._timeout_call = self.reactor.callLater(self.handshakeTimeout, self._handshake_timed_out)
         self._handshake()
+
+    def _start_text(self, hostname: str | None) -> str:
+        return f"handshake started as {'client' if self.client else 'server'}" + (f", SNI {hostname}" if hostname else "")
 
     def dataReceived(self, data: bytes) -> None:
         """Ciphertext from the socket: continue the handshake, hand plaintext up."""
@@ -243,6 +246,8 @@ class TLSMemoryBIOProtocol:
         producer, self._producer = self._producer, None
         if producer is not None:
             self.transport.registerProducer(producer, self._streaming)
+            if self._streaming and not getattr(self.transport, "producerPaused", False):
+                producer.resumeProducing()
         if self.disconnecting:
             self._shutdown()
 
@@ -319,11 +324,14 @@ class TLSMemoryBIOProtocol:
             reason = Failure(self._reason)
         elif not self.handshakeDone and not isinstance(reason.value, TLSError) and self._tls is not None:
             if reason.check(error.ConnectionDone):
+                peer = "server" if self.client else "client"
+                odd = self._first_bytes and self._first_bytes[:1] != b"\x16"
                 reason = Failure(TLSHandshakeError(
-                    f"TLS handshake failed: the {'server' if self.client else 'client'} closed the connection during it"
-                    + (" (after sending bytes that are not TLS)" if self._first_bytes and self._first_bytes[:1] != b"\x16" else "")))
+                    f"TLS handshake failed: the {peer} closed the connection during it"
+                    + (" (after sending bytes that are not TLS)" if odd else "")))
             elif not reason.check(error.ConnectionAborted):
-                reason = Failure(TLSHandshakeError(f"TLS handshake failed: the connection was lost during it: {reason.value}"))
+                reason = Failure(TLSHandshakeError(
+                    f"TLS handshake failed: the connection was lost during it: {reason.value}"))
         producer, self._producer = self._producer, None
         if producer is not None:
             _call_wrapped(producer.stopProducing)
@@ -364,7 +372,8 @@ class TLSMemoryBIOProtocol:
     def _shutdown(self) -> None:
         if self._shut:
             return
-        if self.transport.producer is not None and not self.transport.streamingProducer:
+        lower = self.transport
+        if getattr(lower, "producer", None) is not None and not getattr(lower, "streamingProducer", True):
             return  # a pull producer still has data: unregisterProducer closes
         self._shut = True
         try:
@@ -467,8 +476,10 @@ class TLSMemoryBIOProtocol:
             return
         if self.handshakeDone:
             self.transport.registerProducer(producer, streaming)
-        else:
+        else:  # nothing can be sent yet: a push producer waits for the handshake
             self._producer, self._streaming = producer, bool(streaming)
+            if streaming:
+                producer.pauseProducing()
 
     def unregisterProducer(self) -> None:
         """Forget the producer; a close that waited for it goes ahead."""
@@ -589,7 +600,8 @@ def start_tls(conn: Any, contextFactory: Any, normal: bool = True,
     stay plaintext and go first. ``normal`` keeps the connection's role (a client
     connection is the TLS client); False swaps it. The user's protocol keeps ``conn`` as
     its transport: ``write`` and the rest now go through the layer."""
-    if isinstance(getattr(conn, "protocol", None), TLSMemoryBIOProtocol) or "write" in vars(conn):
+    already = isinstance(getattr(conn, "protocol", None), TLSMemoryBIOProtocol) or "write" in vars(conn)
+    if already:
         raise RuntimeError("TLS is already started on this connection")
     is_client = (getattr(conn, "connector", None) is not None) == bool(normal)
     context, hostname = context_for(contextFactory, server_side=not is_client)

@@ -1,0 +1,346 @@
+"""TLS over real loopback sockets on every reactor: listenSSL, connectSSL and startTLS
+against openssl s_client / s_server and the standard library's ssl sockets."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+
+import pytest
+from tls_support import Certs, Echo, Recorder, in_thread, recording_factory, recv_all
+from zope.interface.verify import verifyObject
+
+from inspector.defer import Deferred, DeferredList
+from inspector.interfaces import IReactorSSL, ISSLTransport, ITLSTransport
+from inspector.protocol import ClientFactory, Factory, Protocol
+from inspector.ssl import Certificate, CertificateOptions, KeyPair, PrivateCertificate, optionsForClientTLS
+from inspector.tls import TLSHandshakeError
+
+from reactor_support import free_port
+
+needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return Certs(tmp_path_factory.mktemp("certs"))
+
+
+def echo_factory():
+    f = Factory()
+    f.protocol = Echo
+    return f
+
+
+def test_reactor_and_transports_provide_the_tls_interfaces(reactor, run, certs):
+    assert verifyObject(IReactorSSL, reactor)
+    server = recording_factory()
+    port = reactor.listenSSL(0, server, certs.server_options())
+    client = recording_factory(client=True)
+    reactor.connectSSL("127.0.0.1", port.getHost().port, client, certs.client_options())
+
+    def both():
+        return DeferredList([server.next, client.next], fireOnOneErrback=True).addCallback(
+            lambda res: DeferredList([res[0][1].made, res[1][1].made]))
+
+    made = run(both)
+    for _, transport in made:
+        assert verifyObject(ISSLTransport, transport)
+    port.stopListening()
+
+
+def test_echo_round_trip_and_peer_certificate(reactor, run, certs):
+    port = reactor.listenSSL(0, echo_factory(), certs.server_options())
+    client = recording_factory(client=True)
+    reactor.connectSSL("127.0.0.1", port.getHost().port, client, certs.client_options())
+
+    async def go():
+        proto = await client.next
+        transport = await proto.made
+        transport.write(b"hello over tls")
+        data = await proto.wait_for(14)
+        cert = transport.getPeerCertificate()
+        transport.loseConnection()
+        reason = await proto.lost
+        return data, cert, reason
+
+    data, cert, reason = run(go)
+    assert data == b"hello over tls"
+    assert isinstance(cert, Certificate)
+    assert cert.dumpPEM() == Certificate.loadPEM(certs.cert_pem).dumpPEM()
+    assert "trustme" in cert.getIssuer().organizationName
+    assert reason.value.__class__.__name__ == "ConnectionDone"
+    port.stopListening()
+
+
+@needs_openssl
+def test_openssl_s_client_talks_to_listenSSL(reactor, run, certs):
+    class EchoThenClose(Protocol):
+        def dataReceived(self, data):
+            self.transport.write(data.upper())
+            if b"\n" in data:
+                self.transport.loseConnection()
+
+    f = Factory()
+    f.protocol = EchoThenClose
+    port = reactor.listenSSL(0, f, certs.server_options())
+    cmd = ["openssl", "s_client", "-connect", f"127.0.0.1:{port.getHost().port}", "-servername", "localhost",
+           "-CAfile", str(certs.ca_file), "-verify_return_error", "-verify_hostname", "localhost", "-quiet"]
+
+    def s_client():
+        return subprocess.run(cmd, input=b"shout this\n", capture_output=True, timeout=20)
+
+    done = run(lambda: in_thread(reactor, s_client), timeout=30)
+    assert b"SHOUT THIS\n" in done.stdout, done.stderr
+    port.stopListening()
+
+
+@needs_openssl
+def test_connectSSL_talks_to_openssl_s_server(reactor, run, certs):
+    number = free_port()
+    server = subprocess.Popen(
+        ["openssl", "s_server", "-accept", str(number), "-cert", str(certs.cert_file), "-key", str(certs.key_file),
+         "-rev", "-naccept", "1"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        line = server.stdout.readline()
+        while line and b"ACCEPT" not in line:
+            line = server.stdout.readline()
+        client = recording_factory(client=True)
+        reactor.connectSSL("127.0.0.1", number, client, certs.client_options())
+
+        async def go():
+            proto = await client.next
+            transport = await proto.made
+            transport.write(b"stressed\n")
+            data = await proto.wait_for(9)
+            transport.loseConnection()
+            await proto.lost
+            return data, transport.negotiatedProtocol
+
+        data, alpn = run(go)
+        assert data.endswith(b"desserts\n")
+        assert alpn is None
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_stdlib_client_and_close_notify(reactor, run, certs):
+    """loseConnection sends close_notify: the stdlib peer sees a clean TLS end, not a ragged EOF."""
+
+    class Greet(Protocol):
+        def connectionMade(self):
+            self.transport.write(b"greetings")
+            self.transport.loseConnection()
+
+    f = Factory()
+    f.protocol = Greet
+    port = reactor.listenSSL(0, f, certs.server_options())
+
+    def peer():
+        raw = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+        tls = certs.stdlib_client_context().wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+        with tls:
+            return recv_all(tls)  # SSLEOFError instead of b"" on a close without close_notify
+
+    assert run(lambda: in_thread(reactor, peer)) == b"greetings"
+    port.stopListening()
+
+
+def test_connectSSL_to_stdlib_server_with_a_plain_context(reactor, run, certs):
+    """A plain ssl.SSLContext is accepted as the context factory."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    number = listener.getsockname()[1]
+
+    def peer():
+        conn, _ = listener.accept()
+        with certs.stdlib_server_context().wrap_socket(conn, server_side=True) as tls:
+            data = tls.recv(100)
+            tls.sendall(data[::-1])
+            return data
+
+    client = recording_factory(client=True)
+
+    async def go():
+        served = in_thread(reactor, peer)
+        reactor.connectSSL("127.0.0.1", number, client, certs.stdlib_client_context())
+        proto = await client.next
+        transport = await proto.made
+        transport.write(b"abc")
+        data = await proto.wait_for(3)
+        transport.loseConnection()
+        return data, await served
+
+    try:
+        assert run(go) == (b"cba", b"abc")
+    finally:
+        listener.close()
+
+
+def test_startTLS_upgrades_mid_connection(reactor, run, certs):
+    """Bytes written before startTLS go out as plaintext, then everything is encrypted."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    number = listener.getsockname()[1]
+
+    def peer():
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        plain = b""
+        while not plain.endswith(b"STARTTLS\r\n"):
+            plain += conn.recv(100)
+        conn.sendall(b"OK go ahead\r\n")
+        with certs.stdlib_server_context().wrap_socket(conn, server_side=True) as tls:
+            secret = tls.recv(100)
+            tls.sendall(b"secret back: " + secret)
+            return plain, secret
+
+    class StartTLS(Recorder):
+        def connectionMade(self):
+            super().connectionMade()
+            self.transport.write(b"STARTTLS\r\n")
+
+        def dataReceived(self, data):
+            if data.startswith(b"OK"):
+                self.transport.startTLS(certs.client_options())
+                self.transport.write(b"hidden")
+                return
+            super().dataReceived(data)
+
+    client = recording_factory(StartTLS, client=True)
+
+    async def go():
+        served = in_thread(reactor, peer)
+        reactor.connectTCP("127.0.0.1", number, client)
+        proto = await client.next
+        transport = await proto.made
+        assert verifyObject(ITLSTransport, transport)
+        data = await proto.wait_for(19)
+        cert = transport.getPeerCertificate()
+        transport.loseConnection()
+        await proto.lost
+        return data, await served, cert
+
+    try:
+        data, (plain, secret), cert = run(go)
+    finally:
+        listener.close()
+    assert plain == b"STARTTLS\r\n"
+    assert secret == b"hidden"
+    assert data == b"secret back: hidden"
+    assert cert is not None
+
+
+def test_push_producer_paused_and_resumed_through_tls(reactor, run, certs):
+    """A streaming producer on a TLS transport is paused while the peer does not read
+    and resumed when it does; every byte arrives."""
+    total = 4 * 1024 * 1024
+    chunk = b"x" * 65536
+
+    class Pump(Protocol):
+        def connectionMade(self):
+            self.sent = 0
+            self.pauses = 0
+            self.paused = False
+            self.transport.registerProducer(self, True)
+
+        def dataReceived(self, data):  # the client's "go": the handshake is done
+            self.produce()
+
+        def pauseProducing(self):
+            self.pauses += 1
+            self.paused = True
+            if not self.factory.pump.called:
+                self.factory.pump.callback(self)
+
+        def resumeProducing(self):
+            self.paused = False
+            self.produce()
+
+        def stopProducing(self):
+            pass
+
+        def produce(self):
+            while not self.paused and self.sent < total:
+                self.transport.write(chunk)
+                self.sent += len(chunk)
+            if self.sent >= total and not self.paused:
+                self.transport.unregisterProducer()
+                self.transport.loseConnection()
+
+    f = Factory()
+    f.pump = Deferred()
+
+    def build(addr):
+        p = Pump()
+        p.factory = f
+        return p
+
+    f.buildProtocol = build
+    port = reactor.listenSSL(0, f, certs.server_options())
+    client = recording_factory(client=True)
+    reactor.connectSSL("127.0.0.1", port.getHost().port, client, certs.client_options())
+
+    async def go():
+        proto = await client.next
+        transport = await proto.made
+        transport.pauseProducing()  # the client stops reading
+        transport.write(b"go")
+        pump = await f.pump  # fires when the server's transport pauses the producer
+        buffered = pump.transport.getBufferSize()
+        transport.resumeProducing()
+        await proto.wait_for(total)
+        reason = await proto.lost
+        return pump.pauses, buffered, reason, pump.sent
+
+    pauses, buffered, reason, sent = run(go, timeout=30)
+    assert sent == total
+    assert pauses >= 1
+    assert buffered < 2 * 1024 * 1024
+    assert reason.value.__class__.__name__ == "ConnectionDone"
+    port.stopListening()
+
+
+def test_handshake_failure_reaches_client_factory(reactor, run, certs):
+    port = reactor.listenSSL(0, echo_factory(), certs.server_options())
+    lost = Deferred()
+
+    class Watch(ClientFactory):
+        protocol = Recorder
+
+        def clientConnectionLost(self, connector, reason):
+            lost.callback(reason.value)
+
+    reactor.connectSSL("127.0.0.1", port.getHost().port, Watch(), certs.client_options("wrong.example"))
+    value = run(lambda: lost)
+    assert isinstance(value, TLSHandshakeError)
+    assert "host name mismatch" in str(value)
+    port.stopListening()
+
+
+def test_options_objects():
+    """inspector.ssl: Twisted's option names build working contexts, and bad input is refused."""
+    certs = Certs.__new__(Certs)
+    import trustme
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("example.test")
+    cert_pem, key_pem = leaf.cert_chain_pems[0].bytes(), leaf.private_key_pem.bytes()
+    private = PrivateCertificate.loadPEM(cert_pem + key_pem)
+    assert private.getSubject().organizationName.startswith("trustme")
+    server = CertificateOptions(privateKey=KeyPair.load(key_pem), certificate=Certificate.loadPEM(cert_pem))
+    assert isinstance(server.getContext(), ssl.SSLContext)
+    assert private.options().getContext().verify_mode == ssl.CERT_NONE
+    assert private.options(Certificate.loadPEM(ca.cert_pem.bytes())).getContext().verify_mode == ssl.CERT_REQUIRED
+    client = optionsForClientTLS("example.test")
+    assert client.getContext().check_hostname and client.getContext().verify_mode == ssl.CERT_REQUIRED
+    with pytest.raises(TypeError):
+        optionsForClientTLS(b"example.test")
+    with pytest.raises(ValueError):
+        Certificate.loadPEM(b"not a certificate")
+    other_key = trustme.CA().issue_cert("x").private_key_pem.bytes()
+    with pytest.raises(ValueError, match="do not load together"):
+        CertificateOptions(privateKey=other_key, certificate=cert_pem).getContext()
+    del certs
