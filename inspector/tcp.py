@@ -90,6 +90,7 @@ _CONNECTING = ConnectionState.CONNECTING
 _CONNECTED = ConnectionState.CONNECTED
 _HALF_CLOSED = ConnectionState.HALF_CLOSED
 _CLOSING = ConnectionState.CLOSING
+_CLOSED = ConnectionState.CLOSED
 _FAILED = ConnectionState.FAILED
 
 
@@ -195,7 +196,7 @@ class Connection:
         self.state = check_transition(self.state, new, "TCP connection")
         if new is _CLOSING:
             self.disconnecting = True
-        elif new is not _HALF_CLOSED:  # closed or failed
+        elif new is _CLOSED or new is _FAILED:
             self.connected = False
             self.disconnected = True
             self._write_side = _SHUT  # write() drops what comes after the end
