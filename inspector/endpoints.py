@@ -13,6 +13,7 @@ inside a value is written ``\\:``, or the value is put in brackets: ``[::1]``.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 import socket
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from inspector.address import HostnameAddress
 from inspector.defer import Deferred, maybeDeferred
 from inspector.error import ConnectingCancelledError, DNSLookupError, NoProtocol
 from inspector.failure import Failure
-from inspector.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
+from inspector.interfaces import IAddress, IStreamClientEndpoint, IStreamServerEndpoint
 from inspector.protocol import ClientFactory, Factory
 
 __all__ = [
@@ -35,6 +36,8 @@ __all__ = [
     "UDPServerEndpoint",
     "UNIXServerEndpoint",
     "UNIXClientEndpoint",
+    "ProcessEndpoint",
+    "StandardErrorBehavior",
     "serverFromString",
     "clientFromString",
     "connectProtocol",
@@ -376,6 +379,122 @@ class _OneShotFactory(Factory):
 def connectProtocol(endpoint: Any, protocol: Any) -> Deferred:
     """Connect ``protocol`` (an instance) through ``endpoint``; a Deferred of it once connected."""
     return endpoint.connect(_OneShotFactory(protocol))
+
+
+_log = logging.getLogger("inspector.endpoints")
+
+
+@implementer(IAddress)
+class _ProcessAddress:
+    """The address a ProcessEndpoint's factory is given: a child process (as Twisted's)."""
+
+
+class StandardErrorBehavior:
+    """What a ProcessEndpoint does with the child's stderr: LOG it, or DROP it."""
+
+    LOG = "log"
+    DROP = "drop"
+
+
+class _ProcessEndpointTransport:
+    """The stream transport a ProcessEndpoint's protocol sees: writes go to stdin; the
+    process transport's other methods (signalProcess, pid, closeStdin ...) pass through."""
+
+    def __init__(self, process: Any) -> None:
+        self._process = process
+
+    def write(self, data: bytes) -> None:
+        self._process.write(data)
+
+    def writeSequence(self, seq: Any) -> None:
+        self._process.writeSequence(seq)
+
+    def loseConnection(self) -> None:
+        self._process.loseConnection()
+
+    def getHost(self) -> Any:
+        return self._process.getHost()
+
+    def getPeer(self) -> Any:
+        return self._process.getPeer()
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        self._process.registerProducer(producer, streaming)
+
+    def unregisterProducer(self) -> None:
+        self._process.unregisterProducer()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._process, name)
+
+
+class _WrapIProtocol:
+    """Runs a stream protocol over a child: stdout is its data, the child's end its
+    connectionLost (ConnectionDone for exit code 0, else the ProcessTerminated)."""
+
+    def __init__(self, protocol: Any, executable: Any, errFlag: str) -> None:
+        self.protocol = protocol
+        self.executable = executable
+        self.errFlag = errFlag
+        self.transport: Any = None
+
+    def makeConnection(self, process: Any) -> None:
+        self.transport = _ProcessEndpointTransport(process)
+        self.protocol.makeConnection(self.transport)
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        if childFD == 1:
+            self.protocol.dataReceived(data)
+        elif childFD == 2 and self.errFlag == StandardErrorBehavior.LOG:
+            _log.warning("Process %r wrote to stderr: %r", self.executable, data)
+
+    def childConnectionLost(self, childFD: int) -> None:
+        pass
+
+    def processExited(self, reason: Failure) -> None:
+        pass
+
+    def processEnded(self, reason: Failure) -> None:
+        from inspector.error import ConnectionDone, ProcessDone
+
+        if reason.check(ProcessDone):
+            self.protocol.connectionLost(Failure(ConnectionDone()))
+        else:
+            self.protocol.connectionLost(reason)
+
+
+@implementer(IStreamClientEndpoint)
+class ProcessEndpoint:
+    """A client endpoint that runs a program: the protocol reads its stdout and writes
+    its stdin (Twisted's ``ProcessEndpoint``; arguments as ``spawnProcess``'s)."""
+
+    def __init__(self, reactor: Any, executable: Any, args: Any = (), env: Any = {},  # noqa: B006
+                 path: Any = None, uid: int | None = None, gid: int | None = None, usePTY: bool = False,
+                 childFDs: Any = None, errFlag: str = StandardErrorBehavior.LOG) -> None:
+        self._reactor = reactor
+        self._executable = executable
+        self._args = args
+        self._env = env
+        self._path = path
+        self._uid = uid
+        self._gid = gid
+        self._usePTY = usePTY
+        self._childFDs = childFDs
+        self._errFlag = errFlag
+
+    def connect(self, protocolFactory: Any) -> Deferred:
+        """Start the program; a Deferred of the protocol (errback if it cannot start)."""
+
+        def start() -> Any:
+            proto = protocolFactory.buildProtocol(_ProcessAddress())
+            if proto is None:
+                raise NoProtocol("the factory built no protocol")
+            self._reactor.spawnProcess(
+                _WrapIProtocol(proto, self._executable, self._errFlag), self._executable, self._args,
+                self._env, self._path, self._uid, self._gid, self._usePTY, self._childFDs)
+            return proto
+
+        return maybeDeferred(start)
 
 
 class UDPServerEndpoint:

@@ -431,3 +431,40 @@ def test_traced_as_a_connection(reactor: Any, run: Any) -> None:
     assert sorted(e.data for e in mine if isinstance(e, ev.BytesIn)) == [b"oops\n", b"to stdin"]
     closed = next(e for e in mine if isinstance(e, ev.ConnectionClosed))
     assert closed.reason_type == "ProcessTerminated"
+
+
+def test_process_endpoint(reactor: Any, run: Any) -> None:
+    """ProcessEndpoint runs a stream protocol over a child: stdin/stdout as its bytes,
+    exit code 0 as ConnectionDone, another as ProcessTerminated."""
+    from inspector.endpoints import ProcessEndpoint, connectProtocol
+    from inspector.protocol import Protocol
+
+    class Upper(Protocol):
+        def __init__(self) -> None:
+            self.got = bytearray()
+            self.lost: Deferred = Deferred()
+
+        def connectionMade(self) -> None:
+            self.transport.write(b"abc")
+            self.transport.closeStdin()
+
+        def dataReceived(self, data: bytes) -> None:
+            self.got += data
+
+        def connectionLost(self, reason: Any) -> None:
+            self.lost.callback(reason.value)
+
+    async def go() -> Any:
+        ok = await connectProtocol(ProcessEndpoint(reactor, "/usr/bin/tr", ["tr", "a-z", "A-Z"]), Upper())
+        bad = await connectProtocol(ProcessEndpoint(reactor, "/bin/sh", ["sh", "-c", "exit 9"]), Upper())
+        return ok, await ok.lost, bad, await bad.lost
+
+    ok, ok_reason, bad, bad_reason = run(go)
+    assert bytes(ok.got) == b"ABC"
+    assert type(ok_reason) is error.ConnectionDone
+    assert isinstance(bad_reason, error.ProcessTerminated) and bad_reason.exitCode == 9
+    from inspector.protocol import Factory
+
+    failed: list[Any] = []
+    ProcessEndpoint(reactor, "/nonexistent/x").connect(Factory.forProtocol(Upper)).addErrback(failed.append)
+    assert failed and failed[0].check(FileNotFoundError)
