@@ -65,7 +65,7 @@ class ConnectionHooks:
     """Connection, port and message hooks; expects the Tracer's capture machinery."""
 
     # Provided by Tracer.
-    _keys: list[int]
+    _keys: list[Any]  # a record code, or the connection's _Side for TCP bytes
     _key_append: Any
     _item_append: Any
     _raw_limit: int
@@ -74,7 +74,11 @@ class ConnectionHooks:
     _conn_state: dict[int, _Conn]
     _sides_in: dict[Any, _Side]
     _sides_out: dict[Any, _Side]
-    _stamp: tuple[int, float] | None
+    _stamp: tuple[int, float, str] | None
+    _store: Any
+    _conn_ids: int
+    _ports: dict[int, int]
+    _port_ids: int
     _ctx_conn: int
     config: Any
     trace: Any
@@ -178,7 +182,7 @@ class ConnectionHooks:
         """``transport`` is connected (role ``client``/``server``) or a UDP port (``udp``)."""
         cid = self._conn_of.get(id(transport)) or self._adopt(transport)
         conn = self._conn_state[cid]
-        protocol = getattr(transport, "protocol", None)
+        protocol: Any = getattr(transport, "protocol", None)
         while getattr(protocol, "wrappedProtocol", None) is not None:  # a policies wrapper:
             protocol = protocol.wrappedProtocol  # name the protocol the user wrote
         self._emit(ev.ConnectionOpened(
@@ -298,7 +302,7 @@ class ConnectionHooks:
 
     def message(self, protocol: Any, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
-        transport = getattr(protocol, "transport", None)
+        transport: Any = getattr(protocol, "transport", None)
         while getattr(transport, "wrappedProtocol", None) is not None:  # a policies wrapper
             transport = transport.transport  # stands in for the connection's real transport
         self._capture((MESSAGE, id(transport) if transport is not None else 0,

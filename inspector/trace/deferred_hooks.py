@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 import weakref
+from collections import OrderedDict
+from types import FrameType
 from typing import Any
 
 from inspector.trace import events as ev
@@ -42,6 +44,16 @@ class DeferredHooks:
     turn: int
     reactor: str
     timer: int
+    # Provided by Tracer (see Tracer.__init__ for what each holds).
+    _deferreds: OrderedDict[int, int]
+    _deferred_ids: int
+    _callbacks: list[tuple[int, str, float, Any]]
+    _pending_since: OrderedDict[int, tuple[float, str, str]]
+    _waiting_on: OrderedDict[int, int]
+    _held: OrderedDict[int, int]
+    _unfired: OrderedDict[int, Any]
+    _unfired_refs: dict[Any, int]
+    _abandoned: list[int]
 
     def _emit(self, event: ev.Event) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
@@ -115,7 +127,7 @@ class DeferredHooks:
 
     def deferred_created(self, d: Any) -> None:
         """``d`` was just constructed; its site is the first caller outside plumbing."""
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         skip = _SKIP_FILES
         while frame is not None and frame.f_code.co_filename in skip:
             frame = frame.f_back

@@ -41,8 +41,9 @@ def install(tracer: Tracer) -> list[str]:
     hooks: TraceHooks = tracer  # the Tracer implements the whole contract
     for name in PLUMBING_MODULES:
         module = _import(name)
-        if module is not None and getattr(module, "__file__", None):
-            skip_frames_in(module.__file__)
+        filename = getattr(module, "__file__", None)
+        if module is not None and filename:
+            skip_frames_in(filename)
     modules = hooked_modules()
     for module in modules:
         module._tracer = hooks  # type: ignore[attr-defined]
@@ -53,7 +54,7 @@ def install(tracer: Tracer) -> list[str]:
 def uninstall() -> None:
     """Switch every hook back off."""
     for module in hooked_modules():
-        tracer = module._tracer  # type: ignore[attr-defined]
+        tracer = module._tracer
         if isinstance(tracer, Tracer):
             tracer.installed = False
             tracer.let_go()

@@ -330,7 +330,8 @@ class RecordingReader:
     def step(self, max_lines: int = 10_000, max_bytes: int = 4 * MiB) -> list[ev.Event]:
         """Add up to ``max_lines`` lines (or about ``max_bytes``) to the trace; return the
         events they held, in order (``done`` says whether the file is finished)."""
-        self._added = added = []
+        added: list[ev.Event] = []
+        self._added = added
         try:
             self.read(max_lines, max_bytes)
         finally:
