@@ -797,7 +797,7 @@ def test_handled_failure_is_not_logged(caplog: pytest.LogCaptureFixture) -> None
         d.addErrback(lambda f: None)
         d2 = fail(ValueError("handled by chaining"))
         outer: Deferred[int] = Deferred()
-        outer.addCallback(lambda _: d2)
+        outer.addCallback(lambda _: d2)  # noqa: F821 - runs before `del d2` below
         outer.addErrback(lambda f: None)
         outer.callback(None)
         del d, d2, outer
@@ -1357,7 +1357,7 @@ def test_failure_handed_to_an_outer_is_not_also_reported_by_the_inner(
         inner = fail(ValueError("handled by the outer"))  # a held, unhandled Failure
         inner.pause()
         outer: Deferred[Any] = Deferred()
-        outer.addCallback(lambda _: inner)
+        outer.addCallback(lambda _: inner)  # noqa: F821 - runs before `del inner` below
         outer.callback(None)  # waits: the inner is paused
         outer.pause()  # the run will stop at the outer, before coming back to the inner
         inner.unpause()  # the Failure moves to the outer ...
@@ -1374,7 +1374,7 @@ def test_errback_waiting_on_a_deferred_leaves_nothing_unhandled(
     with caplog.at_level(logging.ERROR, logger="inspector"):
         d = fail(ValueError("handled"))
         pending: Deferred[Any] = Deferred()
-        d.addErrback(lambda f: pending)  # handled: the chain now waits on `pending`
+        d.addErrback(lambda f: pending)  # noqa: F821 - handled: the chain now waits on `pending`
         del d, pending
         gc.collect()
     assert "Unhandled error" not in caplog.text

@@ -129,9 +129,9 @@ class Failed(ClientFactory):
 
 
 def test_a_refused_connect_fails_with_connection_refused_error(reactor, run):
-    from reactor_support import free_port
-
     from inspector.defer import Deferred
+
+    from reactor_support import free_port
 
     def scenario():
         done = Deferred()

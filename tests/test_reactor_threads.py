@@ -184,10 +184,10 @@ def test_resolve_address_literal_and_unresolvable_name(reactor, run):
 
 
 def test_defer_to_thread_uses_the_default_reactor():
-    from reactor_support import run_reactor_until
-
     from inspector import reactors
     from inspector.threads import deferToThread
+
+    from reactor_support import run_reactor_until
 
     reactors._uninstall()
     default = reactors.install("selectors")
