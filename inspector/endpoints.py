@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import socket
 from typing import Any, Callable
@@ -38,6 +39,8 @@ __all__ = [
     "UNIXClientEndpoint",
     "ProcessEndpoint",
     "StandardErrorBehavior",
+    "SSL4ServerEndpoint",
+    "SSL4ClientEndpoint",
     "serverFromString",
     "clientFromString",
     "connectProtocol",
@@ -186,6 +189,42 @@ class TCP4ClientEndpoint:
 
 class TCP6ClientEndpoint(TCP4ClientEndpoint):
     """A TCP server to connect to over IPv6 (an IPv6 address or a name)."""
+
+
+class SSL4ServerEndpoint(TCP4ServerEndpoint):
+    """A TLS server on a TCP port (Twisted's name): ``listen`` calls ``listenSSL``."""
+
+    def __init__(self, reactor: Any, port: int, sslContextFactory: Any, backlog: int = socket.SOMAXCONN,
+                 interface: str | None = None) -> None:
+        super().__init__(reactor, port, backlog=backlog, interface=interface)
+        self._sslContextFactory = sslContextFactory
+
+    def listen(self, protocolFactory: Any) -> Deferred:
+        """Listen with ``protocolFactory`` over TLS; a Deferred of the port."""
+        return maybeDeferred(self._reactor.listenSSL, self._port, protocolFactory, self._sslContextFactory,
+                             backlog=self._backlog, interface=self._interface)
+
+
+class SSL4ClientEndpoint(TCP4ClientEndpoint):
+    """A TLS server to connect to (Twisted's name): TCP, then TLS with ``sslContextFactory``."""
+
+    def __init__(self, reactor: Any, host: str, port: int, sslContextFactory: Any, timeout: float = 30,
+                 bindAddress: tuple[str, int] | None = None) -> None:
+        super().__init__(reactor, host, port, timeout=timeout, bindAddress=bindAddress)
+        self._sslContextFactory = sslContextFactory
+
+    def connect(self, protocolFactory: Any) -> Deferred:
+        """Connect and start TLS; a Deferred of the user's protocol (its ``connectionMade``
+        has run; a failed handshake reaches its ``connectionLost`` with the reason)."""
+        from inspector.tls import TLSMemoryBIOFactory
+
+        try:
+            wrapped = TLSMemoryBIOFactory(self._sslContextFactory, True, protocolFactory, hostname=self._host)
+        except Exception:
+            failed: Deferred[Any] = Deferred()
+            failed.errback(Failure())
+            return failed
+        return super().connect(wrapped).addCallback(lambda layer: layer.protocol)
 
 
 class _LostRace(Exception):
@@ -744,12 +783,15 @@ _SERVERS: dict[str, tuple[list[str], set[str]]] = {
     "tcp6": _SERVER_ARGS,
     "udp": (["port", "interface"], {"port", "interface", "maxPacketSize"}),
     "unix": (["address"], {"address", "backlog", "mode", "lockfile"}),
+    "ssl": (["port"], {"port", "interface", "backlog", "privateKey", "certKey", "extraCertChain", "caCertsDir",
+                       "handshakeTimeout"}),
 }
 _SERVER_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ServerEndpoint, "tcp6": TCP6ServerEndpoint}
 
 _CLIENT_ARGS = (["host", "port"], {"host", "port", "timeout", "bindAddress"})
 _CLIENTS: dict[str, tuple[list[str], set[str]]] = {
     "tcp": _CLIENT_ARGS, "tcp6": _CLIENT_ARGS, "unix": (["path"], {"path", "timeout", "lockfile"}),
+    "tls": (["host", "port"], {"host", "port", "timeout", "bindAddress", "trustRoots", "certificate", "privateKey"}),
 }
 _CLIENT_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ClientEndpoint, "tcp6": TCP6ClientEndpoint}
 
@@ -772,6 +814,8 @@ def serverFromString(reactor: Any, description: str) -> Any:
     type_name, args = _parse(description, "server", _SERVERS)
     if type_name == "unix":
         return _unix_server(reactor, args, description)
+    if type_name == "ssl":
+        return _ssl_server(reactor, args, description)
     port = _port(args, description)
     interface = _interface(args, type_name, description)
     if type_name == "udp":
@@ -791,6 +835,8 @@ def clientFromString(reactor: Any, description: str) -> Any:
     type_name, args = _parse(description, "client", _CLIENTS)
     if type_name == "unix":
         return _unix_client(reactor, args, description)
+    if type_name == "tls":
+        return _tls_client(reactor, args, description)
     host = args.get("host", "")
     if not host:
         raise ValueError(f"endpoint {description!r} needs a host, e.g. 'tcp:host=localhost:port=6667'")
@@ -842,3 +888,86 @@ def _unix_client(reactor: Any, args: dict[str, str], description: str) -> UNIXCl
     path = _unix_name(args, "path", description)
     timeout = _seconds(args.get("timeout", "30"), "timeout", description)
     return UNIXClientEndpoint(reactor, path, timeout=timeout, checkPID=_flag(args, "lockfile", description))
+
+
+def _read_pem(path: str, what: str, description: str) -> bytes:
+    try:
+        with open(path, "rb") as source:
+            return source.read()
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} {path!r} in {description!r}: {exc.strerror or exc}") from None
+
+
+def _ssl_server(reactor: Any, args: dict[str, str], description: str) -> SSL4ServerEndpoint:
+    """``ssl:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:interface=ADDR][:backlog=N]
+    [:extraCertChain=CHAIN.pem][:caCertsDir=DIR][:handshakeTimeout=S]`` (Twisted's string;
+    the certificate defaults to the key's file, which then holds both)."""
+    from inspector.ssl import Certificate, CertificateOptions, KeyPair
+
+    port = _port(args, description)
+    interface = _interface(args, "tcp", description)
+    backlog = _integer(args.get("backlog", str(socket.SOMAXCONN)), "backlog", description, 1, 1 << 16)
+    key_path = args.get("privateKey")
+    if not key_path:
+        raise ValueError(f"endpoint {description!r} needs privateKey=KEY.pem (and certKey=CERT.pem)")
+    key_pem = _read_pem(key_path, "private key", description)
+    cert_pem = _read_pem(args["certKey"], "certificate", description) if args.get("certKey") else key_pem
+    try:
+        chain = []
+        if args.get("extraCertChain"):
+            blob = _read_pem(args["extraCertChain"], "certificate chain", description)
+            chain = [Certificate.loadPEM(block + b"-----END CERTIFICATE-----")
+                     for block in blob.split(b"-----END CERTIFICATE-----") if b"BEGIN CERTIFICATE" in block]
+        ca_certs = None
+        if args.get("caCertsDir"):
+            directory = args["caCertsDir"]
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError as exc:
+                raise ValueError(f"cannot list caCertsDir {directory!r}: {exc.strerror or exc}") from None
+            ca_certs = [Certificate.loadPEM(_read_pem(os.path.join(directory, n), "CA certificate", description))
+                        for n in names if n.endswith((".pem", ".crt"))]
+        options = CertificateOptions(privateKey=KeyPair.load(key_pem), certificate=Certificate.loadPEM(cert_pem),
+                                     extraCertChain=chain, caCerts=ca_certs or None)
+        options.getContext()  # a key that does not match the certificate fails here, not per connection
+    except ValueError as exc:
+        raise ValueError(f"{exc} (in {description!r})") from None
+    if args.get("handshakeTimeout"):
+        options.handshakeTimeout = _seconds(args["handshakeTimeout"], "handshakeTimeout", description)
+    return SSL4ServerEndpoint(reactor, port, options, backlog=backlog, interface=interface)
+
+
+def _tls_client(reactor: Any, args: dict[str, str], description: str) -> SSL4ClientEndpoint:
+    """``tls:HOST:PORT[:timeout=S][:bindAddress=ADDR][:trustRoots=CA.pem or DIR]
+    [:certificate=CERT.pem:privateKey=KEY.pem]``: the server's certificate and host name are
+    checked, against the platform's authorities unless ``trustRoots`` names others."""
+    from inspector.ssl import Certificate, KeyPair, PrivateCertificate, optionsForClientTLS, trustRootFromCertificates
+
+    host = args.get("host", "")
+    if not host:
+        raise ValueError(f"endpoint {description!r} needs a host, e.g. 'tls:example.com:443'")
+    port = _port(args, description)
+    if port == 0:
+        raise ValueError(f"cannot connect to port 0 in {description!r}")
+    timeout = _seconds(args.get("timeout", "30"), "timeout", description)
+    bind = args.get("bindAddress")
+    try:
+        trust = None
+        roots = args.get("trustRoots")
+        if roots:
+            paths = ([os.path.join(roots, n) for n in sorted(os.listdir(roots)) if n.endswith((".pem", ".crt"))]
+                     if os.path.isdir(roots) else [roots])
+            trust = trustRootFromCertificates(
+                [Certificate.loadPEM(_read_pem(p, "trust root", description)) for p in paths])
+        client_cert = None
+        if args.get("certificate") or args.get("privateKey"):
+            if not (args.get("certificate") and args.get("privateKey")):
+                raise ValueError("a client certificate needs both certificate= and privateKey=")
+            client_cert = PrivateCertificate.fromCertificateAndKeyPair(
+                Certificate.loadPEM(_read_pem(args["certificate"], "certificate", description)),
+                KeyPair.load(_read_pem(args["privateKey"], "private key", description)))
+        options = optionsForClientTLS(host, trustRoot=trust, clientCertificate=client_cert)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{exc} (in {description!r})") from None
+    return SSL4ClientEndpoint(reactor, host, port, options, timeout=timeout,
+                              bindAddress=(bind, 0) if bind else None)

@@ -206,7 +206,9 @@ class TLSMemoryBIOProtocol:
         self._handshake()
 
     def _start_text(self, hostname: str | None) -> str:
-        return f"handshake started as {'client' if self.client else 'server'}" + (f", SNI {hostname}" if hostname else "")
+        return f"handshake started as {'client' if self.client else 'server'}" + (
+            f", SNI {hostname}" if hostname else ""
+        )
 
     def dataReceived(self, data: bytes) -> None:
         """Ciphertext from the socket: continue the handshake, hand plaintext up."""
@@ -541,7 +543,7 @@ class TLSMemoryBIOFactory:
     """
 
     def __init__(self, contextFactory: Any, isClient: bool, wrappedFactory: Any,
-                 hostname: str | None = None, handshakeTimeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT) -> None:
+                 hostname: str | None = None, handshakeTimeout: float | None = None) -> None:
         if not hasattr(wrappedFactory, "buildProtocol"):
             raise TypeError(f"factory must have buildProtocol(), got {wrappedFactory!r}")
         self.contextFactory = contextFactory
@@ -549,8 +551,13 @@ class TLSMemoryBIOFactory:
         self.wrappedFactory = wrappedFactory
         self._context, named = context_for(contextFactory, server_side=not self.isClient)
         if self.isClient and self._context.check_hostname and not (named or hostname):
-            raise ValueError("this client context checks host names: give the host name (optionsForClientTLS(hostname))")
+            raise ValueError(
+                "this client context checks host names: give the host name (optionsForClientTLS(hostname))"
+            )
         self.hostname = named or hostname
+        if handshakeTimeout is None:  # the options may carry one (the ssl: endpoint's handshakeTimeout=)
+            handshakeTimeout = getattr(contextFactory, "handshakeTimeout", DEFAULT_HANDSHAKE_TIMEOUT)
+        #: Seconds a handshake may take (0: no limit).
         self.handshakeTimeout = handshakeTimeout
 
     def doStart(self) -> None:

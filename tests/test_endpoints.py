@@ -78,7 +78,7 @@ def test_client_strings(description, expected):
     "description, complaint",
     [
         ("", "empty"),
-        ("ssl:443", "unknown server endpoint type 'ssl'"),
+        ("ssl:443", "needs privateKey=KEY.pem"),
         ("8000", "did you mean 'tcp:8000'"),
         ("tcp", "needs a port"),
         ("tcp:interface=127.0.0.1", "needs a port"),

@@ -344,3 +344,45 @@ def test_options_objects():
     with pytest.raises(ValueError, match="do not load together"):
         CertificateOptions(privateKey=other_key, certificate=cert_pem).getContext()
     del certs
+
+
+def test_ssl_and_tls_endpoint_strings(reactor, run, certs):
+    """``ssl:PORT:privateKey=...:certKey=...`` serves TLS; ``tls:HOST:PORT`` verifies by default."""
+    from inspector.endpoints import clientFromString, connectProtocol, serverFromString
+
+    server = serverFromString(
+        reactor, f"ssl:0:privateKey={certs.key_file}:certKey={certs.cert_file}:interface=127.0.0.1")
+    proto = Recorder()
+
+    async def go():
+        port = await server.listen(echo_factory())
+        number = port.getHost().port
+        verified = clientFromString(reactor, f"tls:localhost:{number}:trustRoots={certs.ca_file}")
+        client = await connectProtocol(verified, proto)
+        client.transport.write(b"ping")
+        data = await proto.wait_for(4)
+        client.transport.loseConnection()
+        # Without trustRoots the platform's authorities do not know the test CA.
+        stranger = Recorder()
+        await connectProtocol(clientFromString(reactor, f"tls:localhost:{number}"), stranger)
+        reason = await stranger.lost
+        port.stopListening()
+        return data, reason.value
+
+    data, refused = run(go)
+    assert data == b"ping"
+    assert isinstance(refused, TLSHandshakeError) and "unknown issuer" in str(refused)
+
+
+def test_endpoint_strings_refuse_bad_input(reactor, certs, tmp_path):
+    from inspector.endpoints import clientFromString, serverFromString
+
+    with pytest.raises(ValueError, match="needs privateKey"):
+        serverFromString(reactor, "ssl:0")
+    with pytest.raises(ValueError, match="cannot read the private key"):
+        serverFromString(reactor, f"ssl:0:privateKey={tmp_path / 'missing.pem'}")
+    with pytest.raises(ValueError, match="do not load together"):
+        other = Certs(tmp_path)
+        serverFromString(reactor, f"ssl:0:privateKey={other.key_file}:certKey={certs.cert_file}")
+    with pytest.raises(ValueError, match="needs both"):
+        clientFromString(reactor, f"tls:localhost:443:certificate={certs.cert_file}")
