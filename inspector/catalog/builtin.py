@@ -187,7 +187,9 @@ def _start_qotd_server(
     quoter = _make_quoter(quote, quote_file)
     if entry.transport == "udp":
         return listen_udp(entry, reactor, QOTDUDP(quoter), port, interface)
-    return listen_tcp(entry, reactor, QOTDFactory(quoter, reactor, max_connections=max_connections), port, interface, endpoint)
+    return listen_tcp(
+        entry, reactor, QOTDFactory(quoter, reactor, max_connections=max_connections), port, interface, endpoint
+    )
 
 
 def _start_qotd_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:

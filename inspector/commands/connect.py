@@ -187,7 +187,8 @@ def run_connect(args: argparse.Namespace) -> int:
         def eof() -> None:
             # End of input is not a stop: wait for the replies still due (each has a
             # timeout), then close; a failure before or during that still counts.
-            DeferredList(sent, consumeErrors=True).addBoth(lambda _: cast(ClientHandle, handle).close())  # accepts_lines: a client
+            # accepts_lines: a client
+            DeferredList(sent, consumeErrors=True).addBoth(lambda _: cast(ClientHandle, handle).close())
 
         StdinLines(reactor, send, eof, on_too_long=too_long).start()
 

@@ -8,8 +8,6 @@ Everything after the over-long line, in the same chunk or later, is still delive
 
 from __future__ import annotations
 
-from typing import Any
-
 from inspector.failure import Failure
 from inspector.protocol import Protocol, connectionDone
 from inspector.protocols.irc.message import Message, ParseError, parse_message

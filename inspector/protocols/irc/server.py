@@ -587,7 +587,7 @@ class IRCServerProtocol(IRCLineProtocol):
         return channel
 
     def _member_channel(self, name: str) -> Channel | None:
-        """The channel ``name`` if we are on it; otherwise reply ERR_NOSUCHCHANNEL or ERR_NOTONCHANNEL and return None."""
+        """The channel ``name`` if we are on it; else reply ERR_NOSUCHCHANNEL or ERR_NOTONCHANNEL, return None."""
         channel = self._channel_or_error(name)
         if channel is not None and self not in channel.members:
             self.reply(ERR_NOTONCHANNEL, channel.name, "You're not on that channel")
