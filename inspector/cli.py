@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         start_from_args(args)
     if args.command is None:
         try:
-            from inspector.ui.app import run_window  # type: ignore[attr-defined]
+            from inspector.ui.app import run_window
         except ImportError:
             parser.print_help()
             print(f"\ninspector {__version__}: the window is not built yet.")

@@ -63,7 +63,7 @@ class Clock:
         if not hasattr(callable, "__call__"):
             raise TypeError(f"{callable!r} is not callable")
         check_delay(delay)
-        call = DelayedCall(self, self.rightNow + delay, self._seq(), callable, args, kw)  # type: ignore[arg-type]
+        call = DelayedCall(self, self.rightNow + delay, self._seq(), callable, args, kw)
         self.calls.append(call)
         self._sort()
         return call

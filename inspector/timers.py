@@ -83,7 +83,7 @@ class DelayedCall:
         self._check_active()
         self.cancelled = 1
         self._reactor._cancelled_call(self)  # a reactor's tells the trace (hook timer_cancelled)
-        self.func = self.args = self.kw = None  # drop references early
+        self.func = self.args = self.kw = None  # type: ignore[assignment]  # drop references early
 
     def reset(self, secondsFromNow: float) -> None:
         """Run the call ``secondsFromNow`` seconds from now instead (finite, >= 0)."""

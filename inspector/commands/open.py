@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from inspector.files import MiB
+from inspector.trace import events as ev
 from inspector.trace.model import Trace
 from inspector.trace.recording import MAX_RECORDING_BYTES
 from inspector.trace.session import printable
@@ -114,12 +115,12 @@ def print_summary(trace: Trace, out: TextIO) -> None:
         w("dropped while live: " + ", ".join(f"{k} {v}" for k, v in sorted(dropped.items())))
     turns = trace.buffers["loop.turn"]
     if len(turns):
-        durations = [t.duration for t in turns]
+        durations = [cast(ev.LoopTurn, t).duration for t in turns]
         w(f"loop turns: {turns.total}, mean {1000 * sum(durations) / len(durations):.3f} ms, "
           f"longest {1000 * max(durations):.3f} ms")
     fired = trace.buffers["timer.fired"]
     if len(fired):
-        w(f"timers fired: {fired.total}, latest by {1000 * max(t.lateness for t in fired):.3f} ms")
+        w(f"timers fired: {fired.total}, latest by {1000 * max(cast(ev.TimerFired, t).lateness for t in fired):.3f} ms")
     w()
     w(f"connections: {len(trace.connections)}")
     for c in trace.connections.values():
@@ -139,5 +140,6 @@ def print_summary(trace: Trace, out: TextIO) -> None:
     warnings = trace.warnings
     w()
     w(f"warnings: {warnings.total}")
-    for warning in warnings:
+    for event in warnings:
+        warning = cast(ev.TraceWarning, event)
         w(f"  [{warning.category}] {warning.message}")

@@ -512,7 +512,7 @@ class ReactorBase(ABC):
                     continue
                 call.called = 1
                 func, args, kw = call.func, call.args, call.kw
-                call.func = call.args = call.kw = None
+                call.func = call.args = call.kw = None  # type: ignore[assignment]  # released once run
                 if _tracer is not None: _tracer.timer_started(self, call, func, now)
                 try:
                     if threshold is None:
@@ -983,5 +983,5 @@ def _lookup(name: str) -> str:
         raise error.DNSLookupError(f"address {name!r} not found")
     for family, _, _, _, sockaddr in infos:
         if family == socket.AF_INET:
-            return sockaddr[0]
-    return infos[0][4][0]
+            return str(sockaddr[0])
+    return str(infos[0][4][0])
