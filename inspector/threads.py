@@ -14,6 +14,7 @@ import threading
 from typing import Any, Callable
 
 from inspector.failure import Failure
+from inspector.interfaces import IReactorThreads
 
 log = logging.getLogger("inspector.threads")
 
@@ -146,7 +147,7 @@ class ThreadPool:
             self._idle = 0
 
 
-def deferToThreadPool(reactor: Any, threadpool: ThreadPool, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def deferToThreadPool(reactor: IReactorThreads, threadpool: ThreadPool, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run ``f`` in ``threadpool``; return a Deferred fired in ``reactor``'s thread."""
     from inspector.defer import Deferred
 
@@ -181,7 +182,7 @@ def callMultipleInThread(tupleList: list[tuple[Callable[..., Any], tuple, dict]]
     default_reactor().callInThread(run_all)
 
 
-def blockingCallFromThread(reactor: Any, f: Callable[..., Any], *a: Any, **kw: Any) -> Any:
+def blockingCallFromThread(reactor: IReactorThreads, f: Callable[..., Any], *a: Any, **kw: Any) -> Any:
     """From a non-loop thread: run ``f`` in the loop, wait, and return or raise its result.
 
     ``f`` may return a Deferred; the call waits until it fires.
