@@ -386,3 +386,45 @@ def test_endpoint_strings_refuse_bad_input(reactor, certs, tmp_path):
         serverFromString(reactor, f"ssl:0:privateKey={other.key_file}:certKey={certs.cert_file}")
     with pytest.raises(ValueError, match="needs both"):
         clientFromString(reactor, f"tls:localhost:443:certificate={certs.cert_file}")
+
+
+@pytest.fixture
+def tracing():
+    from inspector import trace as trace_module
+
+    tracer = trace_module.enable()
+    yield tracer
+    trace_module.disable()
+
+
+def test_trace_shows_decrypted_bytes_handshake_and_failure_reason(reactor, run, certs, tracing):
+    port = reactor.listenSSL(0, echo_factory(), certs.server_options())
+    client = recording_factory(client=True)
+    reactor.connectSSL("127.0.0.1", port.getHost().port, client, certs.client_options())
+    wrong = recording_factory(client=True)
+
+    async def go():
+        proto = await client.next
+        transport = await proto.made
+        transport.write(b"visible plaintext")
+        await proto.wait_for(17)
+        transport.loseConnection()
+        await proto.lost
+        reactor.connectSSL("127.0.0.1", port.getHost().port, wrong, certs.client_options("nobody.example"))
+        bad = await wrong.next
+        await bad.lost
+
+    run(go)
+    port.stopListening()
+    tracing.sync()
+    rows = [c for c in tracing.trace.connections.values() if c.transport == "tls" and c.role == "client"]
+    good, bad = sorted(rows, key=lambda c: c.opened)
+    assert good.protocol == "Recorder"
+    assert b"visible plaintext" in b"".join(chunk[3] for chunk in good.chunks)
+    assert good.bytes_out == 17 and good.bytes_in == 17
+    texts = [m.text for m in good.messages if m.message_kind == "tls"]
+    assert any(t.startswith("handshake done: TLSv1.3") and "issuer" in t and "expires" in t for t in texts), texts
+    assert good.reason_type == "ConnectionDone"
+    assert bad.reason_type == "TLSHandshakeError" and "host name mismatch" in bad.reason
+    wire = [c for c in tracing.trace.connections.values() if c.transport == "tcp" and c.role == "client"]
+    assert all(b"visible plaintext" not in b"".join(ch[3] for ch in c.chunks) for c in wire)
