@@ -147,7 +147,9 @@ class ThreadPool:
             self._idle = 0
 
 
-def deferToThreadPool(reactor: IReactorThreads, threadpool: ThreadPool, f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def deferToThreadPool(
+    reactor: IReactorThreads, threadpool: ThreadPool, f: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
     """Run ``f`` in ``threadpool``; return a Deferred fired in ``reactor``'s thread."""
     from inspector.defer import Deferred
 
