@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from inspector.states import ConnectionState, closed_state
 from inspector.trace import events as ev
 from inspector.trace.util import address_text, call_quietly, reason_parts
 
@@ -169,7 +170,7 @@ class ConnectionHooks:
         self._emit(ev.ConnectionOpened(0, _now(), self._conn_state[cid].reactor, self.turn, cid,
                                        "client", "tcp", "", "",
                                        address_text((host, port)) if port else host))  # port 0: a Unix name
-        self.connection_state(attempt, "connecting")
+        self.connection_state(attempt, ConnectionState.CONNECTING)
 
     def connection_handover(self, attempt: Any, transport: Any) -> None:
         """The attempt succeeded: ``transport`` carries on under the attempt's number."""
@@ -191,7 +192,7 @@ class ConnectionHooks:
             address_text(call_quietly(transport, "getHost")),
             address_text(call_quietly(transport, "getPeer")) if role != "udp" else "",
         ))
-        self.connection_state(transport, "connected")
+        self.connection_state(transport, ConnectionState.CONNECTED)
 
     def bytes_in(self, transport: Any, data: bytes) -> None:
         """``data`` arrived on TCP ``transport``; its protocol's code runs next (hot path).
@@ -353,7 +354,7 @@ class ConnectionHooks:
         conn = self._conn_state.pop(cid)
         self._settle(conn)  # its bytes all came before its close
         conn.sides = ()
-        final = "closed" if reason_type in ("", "ConnectionDone") else "failed"
+        final = closed_state(reason_type)
         if conn.state != final:
             self._store(ev.ConnectionState(0, ts, conn.reactor, turn, cid, conn.state, final))
             conn.state = final
