@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from PySide6.QtCore import QAbstractItemModel, Qt
 from PySide6.QtWidgets import QAbstractItemView, QComboBox, QHBoxLayout, QLineEdit, QSplitter, QTableView, QWidget
+
+W = TypeVar("W", bound=QWidget)
+
+
+def named(widget: W, name: str) -> W:
+    """``widget`` with its object name set to ``name`` (what tests and styles find it by), returned so
+    it can be built in one expression; PySide6's type stubs omit the constructors' ``objectName=``."""
+    widget.setObjectName(name)
+    return widget
 
 
 def row_table(
@@ -19,7 +28,7 @@ def row_table(
 ) -> QTableView:
     """A table that selects whole rows (one at a time unless ``single`` is False), without
     row numbers, rows as tall as ``owner``'s font plus ``padding``, the last column stretched."""
-    table = QTableView(objectName=name)
+    table = named(QTableView(), name)
     table.setAccessibleName(label)
     table.setModel(model)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -40,7 +49,7 @@ def choice_box(
     name: str, label: str, choices: Iterable[tuple[str, Any]], on_change: Callable[[], None], current: int = 0
 ) -> QComboBox:
     """A combo box of (text, value) ``choices`` showing ``current``; ``on_change`` runs when the user picks another."""
-    box = QComboBox(objectName=name)
+    box = named(QComboBox(), name)
     box.setAccessibleName(label)
     for text, value in choices:
         box.addItem(text, value)
@@ -51,7 +60,7 @@ def choice_box(
 
 def search_line(name: str, label: str, placeholder: str, on_change: Callable[[], None]) -> QLineEdit:
     """A clearable filter line; ``on_change`` runs on every edit."""
-    edit = QLineEdit(objectName=name)
+    edit = named(QLineEdit(), name)
     edit.setAccessibleName(label)
     edit.setPlaceholderText(placeholder)
     edit.setClearButtonEnabled(True)
