@@ -12,6 +12,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
 
+from inspector.ui.widgets import named
+
 
 class RangeBanner(QFrame):
     """Hidden while nothing is filtered; else "Filtered to 12.3–15.6 s" and a "Show all" button."""
@@ -25,9 +27,9 @@ class RangeBanner(QFrame):
         self.setAutoFillBackground(True)
         self.setBackgroundRole(QPalette.ColorRole.Highlight)
         self.setForegroundRole(QPalette.ColorRole.HighlightedText)
-        self.label = QLabel(objectName="range.banner.text")
+        self.label = named(QLabel(), "range.banner.text")
         self.label.setForegroundRole(QPalette.ColorRole.HighlightedText)
-        self.clear_button = QToolButton(objectName="range.banner.clear")
+        self.clear_button = named(QToolButton(), "range.banner.clear")
         self.clear_button.setText("Show all")
         self.clear_button.setToolTip("Clear the time range selected on the Timing plots")
         self.clear_button.setAccessibleName("Clear the time filter")
