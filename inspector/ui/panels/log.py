@@ -12,7 +12,7 @@ from inspector.ui.models import refilter
 from inspector.ui.models.log import LogFilter, LogModel
 from inspector.ui.viewmodel.log import LEVELS
 from inspector.ui.viewmodel.store import Store
-from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter
+from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line, splitter
 
 __all__ = ["LogPanel"]
 
@@ -31,7 +31,7 @@ class LogPanel(QWidget):
         self.search = search_line("log.search", "Search log", "Filter log…", self._filters_changed)
         self.table = row_table(self, "log.table", "Log", self.proxy, widths=(64, 72, 170, 520), padding=4)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
-        self.details = QPlainTextEdit(objectName="log.details")
+        self.details = named(QPlainTextEdit(), "log.details")
         self.details.setAccessibleName("Log details")
         self.details.setReadOnly(True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
