@@ -12,7 +12,7 @@ from inspector.ui.models import refilter
 from inspector.ui.models.deferreds import ID_ROLE, DeferredsFilter, DeferredsModel
 from inspector.ui.panels.chain_diagram import ChainDiagram
 from inspector.ui.viewmodel.store import Store
-from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line, splitter
+from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line, splitter
 
 __all__ = ["DeferredsPanel"]
 
@@ -36,7 +36,7 @@ class DeferredsPanel(QWidget):
             self._filters_changed,
         )
         self.mode_box.setToolTip("Recovered: failed, then an errback handled the failure")
-        self.own_box = QCheckBox("Hide the inspector's own", objectName="deferreds.hide_own")
+        self.own_box = named(QCheckBox("Hide the inspector's own"), "deferreds.hide_own")
         self.own_box.setToolTip(
             "Hide Deferreds the inspector makes for its own plumbing (launch handles, one-shot clients)"
         )
@@ -56,7 +56,7 @@ class DeferredsPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.diagram)
         scroll.setWidgetResizable(True)
-        self.traceback = QPlainTextEdit(objectName="deferreds.traceback")
+        self.traceback = named(QPlainTextEdit(), "deferreds.traceback")
         self.traceback.setAccessibleName("Failure traceback")
         self.traceback.setReadOnly(True)
         self.traceback.setPlaceholderText("A failed Deferred's traceback appears here.")
