@@ -36,7 +36,7 @@ from inspector import catalog
 from inspector.ui.models.services import ServicesModel
 from inspector.ui.models.table import Index
 from inspector.ui.viewmodel.services import Service, peer_hint
-from inspector.ui.widgets import row_table
+from inspector.ui.widgets import named, row_table
 
 log = logging.getLogger("inspector.ui.launcher")
 
@@ -83,24 +83,24 @@ class LauncherPanel(QWidget):
         self._counter = 0
         self.output_listener: Callable[[Service, str], None] | None = None
 
-        self.entry_box = QComboBox(objectName="launcher.entry")
+        self.entry_box = named(QComboBox(), "launcher.entry")
         self.entry_box.setAccessibleName("What to launch")
         for entry in self.entries:
             self.entry_box.addItem(f"{entry.title} ({entry.transport.upper()})", entry.key)
-        self.description = QLabel(objectName="launcher.description")
+        self.description = named(QLabel(), "launcher.description")
         self.description.setWordWrap(True)
         self.form_host = QWidget()
         self.form = QFormLayout(self.form_host)
         self.form.setContentsMargins(0, 0, 0, 0)
-        self.error = QLabel(objectName="launcher.error")
+        self.error = named(QLabel(), "launcher.error")
         self.error.setAccessibleName("Launch error")
         self.error.setWordWrap(True)
         self.error.setStyleSheet("color: #d03030; font-weight: bold")
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.start_button = QPushButton("Start", objectName="launcher.start")
+        self.start_button = named(QPushButton("Start"), "launcher.start")
         self.start_button.setToolTip("Start with these parameters (Ctrl+Enter)")
         self.start_button.clicked.connect(self.start_current)
-        self.demo_button = QPushButton("Demo", objectName="launcher.demo")
+        self.demo_button = named(QPushButton("Demo"), "launcher.demo")
         self.demo_button.setToolTip("Start the demo: echo, QOTD and IRC with bots (Ctrl+D)")
         self.demo_button.clicked.connect(self.demo_requested)
 
@@ -115,12 +115,12 @@ class LauncherPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
-        self.stop_button = QPushButton("Stop", objectName="launcher.stop")
+        self.stop_button = named(QPushButton("Stop"), "launcher.stop")
         self.stop_button.setToolTip("Stop the selected service")
         self.stop_button.clicked.connect(self.stop_selected)
-        self.stop_all_button = QPushButton("Stop all", objectName="launcher.stop_all")
+        self.stop_all_button = named(QPushButton("Stop all"), "launcher.stop_all")
         self.stop_all_button.clicked.connect(self.stop_all)
-        self.clear_button = QPushButton("Clear ended", objectName="launcher.clear")
+        self.clear_button = named(QPushButton("Clear ended"), "launcher.clear")
         self.clear_button.clicked.connect(self.model.remove_ended)
 
         buttons = QHBoxLayout()
@@ -170,7 +170,7 @@ class LauncherPanel(QWidget):
         self.description.setText(entry.description)
         self.error.clear()
         for param in entry.params:
-            edit = QLineEdit(objectName=f"launcher.param.{param.name}")
+            edit = named(QLineEdit(), f"launcher.param.{param.name}")
             edit.setAccessibleName(param.name.replace("_", " "))
             edit.setToolTip(param.help)
             edit.setPlaceholderText("" if param.default is None else str(param.default))
@@ -184,7 +184,8 @@ class LauncherPanel(QWidget):
                 row = QWidget()
                 row_layout = QHBoxLayout(row)
                 row_layout.setContentsMargins(0, 0, 0, 0)
-                browse = QToolButton(text="…", objectName=f"launcher.browse.{param.name}")
+                browse = named(QToolButton(), f"launcher.browse.{param.name}")
+                browse.setText("…")
                 browse.setToolTip(f"Choose the {label.lower()}")
                 browse.clicked.connect(lambda _=False, e=edit: self._browse(e))
                 row_layout.addWidget(edit, 1)
