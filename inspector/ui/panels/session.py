@@ -28,7 +28,7 @@ from inspector.ui.models.messages import DIRECTION_COLOURS, MessagesModel
 from inspector.ui.viewmodel.hexdump import hex_lines, printable
 from inspector.ui.viewmodel.session import DIRECTION_MARKS, session_title
 from inspector.ui.viewmodel.store import Connection, Store
-from inspector.ui.widgets import row_table, splitter
+from inspector.ui.widgets import named, row_table, splitter
 
 MAX_BLOCKS = 20_000
 SEND_HINT = "Type a line and press Enter to send it"
@@ -92,13 +92,13 @@ class SessionPanel(QWidget):
         self._ends_with_newline = True
         self._backlog = False
 
-        self.title = QLabel("Select a connection to read its session.", objectName="session.title")
+        self.title = named(QLabel("Select a connection to read its session."), "session.title")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.text_view = StreamView("session.text")
         self.text_view.setAccessibleName("Session text")
         self.hex_view = StreamView("session.hex")
         self.hex_view.setAccessibleName("Session hex")
-        self.tabs = QTabWidget(objectName="session.tabs")
+        self.tabs = named(QTabWidget(), "session.tabs")
         self.tabs.addTab(self.text_view, "Text")
         self.tabs.addTab(self.hex_view, "Hex")
 
@@ -111,18 +111,18 @@ class SessionPanel(QWidget):
         self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
 
-        self.input = QLineEdit(objectName="session.input")
+        self.input = named(QLineEdit(), "session.input")
         self.input.setAccessibleName("Line to send")
         self.input.returnPressed.connect(self._send)
-        self.send_button = QPushButton("Send", objectName="session.send")
+        self.send_button = named(QPushButton("Send"), "session.send")
         self.send_button.clicked.connect(self._send)
-        self.send_error = QLabel(objectName="session.send_error")
+        self.send_error = named(QLabel(), "session.send_error")
         self.send_error.setAccessibleName("Send error")
         self.send_error.setStyleSheet("color: #d03030; font-weight: bold")
         self.send_error.setWordWrap(True)
         self.send_error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.send_error.hide()
-        self.output = QLabel(objectName="session.output")
+        self.output = named(QLabel(), "session.output")
         self.output.setAccessibleName("Last output of this connection's client")
         self.output.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.output.hide()
