@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QPushButton, QVBox
 
 from inspector.ui.models.connections import ConnectionsModel
 from inspector.ui.viewmodel.store import STATES, Store
-from inspector.ui.widgets import choice_box, filter_bar, row_table, search_line
+from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line
 
 
 class ConnectionsPanel(QWidget):
@@ -45,7 +45,7 @@ class ConnectionsPanel(QWidget):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
 
-        self.clear_button = QPushButton("Clear closed", objectName="connections.clear")
+        self.clear_button = named(QPushButton("Clear closed"), "connections.clear")
         self.clear_button.setToolTip("Remove closed and failed connections (and their sessions) from the list")
         self.clear_button.clicked.connect(self.clear_closed)
 
