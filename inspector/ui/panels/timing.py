@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.ui.viewmodel.store import Series, Store
+from inspector.ui.widgets import named
 
 #: Seconds of history the time plots show while following the present.
 WINDOW = 120.0
@@ -162,11 +163,11 @@ class TimingPanel(QWidget):
         self.region = self.regions[self.loop_plot]
         for plot in (*self.time_plots, self.hist_plot):
             plot.getViewBox().sigRangeChangedManually.connect(self._repaint)
-        self.range_box = QCheckBox("Select range", objectName="timing.range")
+        self.range_box = named(QCheckBox("Select range"), "timing.range")
         self.range_box.setAccessibleName("Select a time range")
         self.range_box.setToolTip("Drag the shaded region to filter connections, Deferreds and the log")
         self.range_box.toggled.connect(self._range_toggled)
-        self.summary = QLabel(objectName="timing.summary")
+        self.summary = named(QLabel(), "timing.summary")
 
         bar = QHBoxLayout()
         bar.addWidget(self.range_box)
