@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QWidget
 
 from inspector.ui.demo import Demo
 from inspector.ui.palette import apply_theme
@@ -33,6 +33,7 @@ from inspector.ui.viewmodel.log import WindowLogHandler
 from inspector.ui.viewmodel.services import Service
 from inspector.ui.viewmodel.status import status_text
 from inspector.ui.viewmodel.store import Store
+from inspector.ui.widgets import named
 
 log = logging.getLogger("inspector.ui")
 
@@ -73,8 +74,9 @@ class MainWindow(QMainWindow):
         self.claims = Claims()
 
         self.setDockNestingEnabled(True)
-        self.setCentralWidget(QWidget())
-        self.centralWidget().hide()
+        central = QWidget()
+        self.setCentralWidget(central)
+        central.hide()
         #: Every panel by dock title, built and docked from the registry, in its order.
         self.panels: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
@@ -105,7 +107,7 @@ class MainWindow(QMainWindow):
         self.range_banner = RangeBanner()
         self.range_banner.clear_requested.connect(self.timing.clear_range)
         self.statusBar().addPermanentWidget(self.range_banner)
-        self.status = QLabel(objectName="status.summary")
+        self.status = named(QLabel(), "status.summary")
         self.statusBar().addPermanentWidget(self.status)
         self._build_menus()
         self._restore()
@@ -253,7 +255,7 @@ class MainWindow(QMainWindow):
         found: list[tuple[str, str]] = []
         for menu_action in self.menuBar().actions():
             menu = menu_action.menu()
-            if menu is None:
+            if not isinstance(menu, QMenu):  # None for a plain action; typed QObject
                 continue
             for action in menu.actions():
                 keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
