@@ -64,7 +64,7 @@ def _application() -> Any:
         app = QApplication([sys.argv[0] if sys.argv else "inspector"])
     app.setApplicationName("Inspector")
     app.setOrganizationName("Inspector")
-    app.setWindowIcon(window_icon())
+    QApplication.setWindowIcon(window_icon())  # static: instance() is typed QCoreApplication
     return app
 
 
@@ -141,7 +141,7 @@ def run_window(args: Any) -> int:
             window.start_demo()
             reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if screenshot:
-            reactor.callLater(SCREENSHOT_AFTER, finish_screenshot)
+            reactor.callLater(SCREENSHOT_AFTER, finish_screenshot, screenshot)
 
     def show_a_session() -> None:
         # Open an IRC bot's session (else an echo client's): the picture shows a live
@@ -152,8 +152,8 @@ def run_window(args: Any) -> int:
                     window.connections.select_connection(conn.id)
                     return
 
-    def finish_screenshot() -> None:
-        status["code"] = 0 if take_screenshot(window, screenshot) else 1
+    def finish_screenshot(path: str) -> None:
+        status["code"] = 0 if take_screenshot(window, path) else 1
         window.close()
         reactor.stop()
 
