@@ -204,7 +204,8 @@ class Store:
         self._bin_bytes = 0
         #: The shared fold (Qt-free) that decides states; the rows show what it decided.
         self.fold = Fold(_WINDOW_LIMITS)
-        shown: dict[type, Callable[[Any, Any], None]] = {
+        #: event class -> how the window shows the fold's result (what it returns is unused)
+        shown: dict[type, Callable[[Any, Any], object]] = {
             ev.ConnectionOpened: self._show_opened,
             ev.ConnectionState: self._show_state,
             ev.BytesIn: self._show_bytes_in,
@@ -224,7 +225,7 @@ class Store:
             ev.TraceWarning: self._show_d_abandoned,
         }
         #: event class -> (the fold's rule, how the window shows its result)
-        self._routes: dict[type, tuple[Callable[[Any], Any], Callable[[Any, Any], None]]] = {
+        self._routes: dict[type, tuple[Callable[[Any], Any], Callable[[Any, Any], object]]] = {
             cls: (rule, show) for cls, show in shown.items()
             if (rule := self.fold.handler(cls)) is not None
         }
