@@ -172,6 +172,8 @@ class ChainDiagram(QWidget):
         left = QRectF(MARGIN, y, BOX_W, BOX_H)
         right = QRectF(MARGIN + BOX_W + GAP_X, y, BOX_W, BOX_H)
         both = QRectF(MARGIN, y, BOX_W * 2 + GAP_X, BOX_H)
+        # Each branch's box; None where this step has no callable on that branch.
+        rects: dict[str, QRectF | None]
         if node.kind == "both":
             rects = {"callback": both, "errback": both}
         elif node.kind == "errback":
