@@ -186,6 +186,10 @@ class TLSMemoryBIOProtocol:
             return
         _call_wrapped(self.protocol.makeConnection, self)
 
+    def connectionMade(self) -> None:
+        """Nothing: :meth:`makeConnection` does the TLS setup itself (it must start the handshake
+        before the user's ``connectionMade``), so ``IProtocol``'s hook has nothing left to do."""
+
     def _attach(self, transport: Any) -> None:
         self.transport = transport
         self.reactor = getattr(transport, "reactor", None)
@@ -456,7 +460,7 @@ class TLSMemoryBIOProtocol:
         parts.append(f"ALPN {alpn}" if alpn else "no ALPN")
         der = tls.getpeercert(binary_form=True)
         if der:
-            cert = tls.getpeercert() or decode_der(der)
+            cert: dict[str, Any] = tls.getpeercert() or decode_der(der)  # the stdlib's nested tuples
             subject = ", ".join(f"{k}={v}" for rdn in cert.get("subject", ()) for k, v in rdn)
             issuer = ", ".join(f"{k}={v}" for rdn in cert.get("issuer", ()) for k, v in rdn)
             names = ", ".join(v for k, v in cert.get("subjectAltName", ()))
