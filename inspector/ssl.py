@@ -297,6 +297,10 @@ class CertificateOptions:
     (and against what) to verify the peer. Used for servers, and for clients that do not
     check host names (prefer :func:`optionsForClientTLS` for those)."""
 
+    #: Seconds a handshake may take, set by the ``ssl:`` endpoint's ``handshakeTimeout=``.
+    #: Declared, not assigned: while unset the TLS factory uses its own default.
+    handshakeTimeout: float
+
     def __init__(
         self,
         privateKey: Any = None,
