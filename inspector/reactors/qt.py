@@ -308,8 +308,8 @@ class QtReactor(ReactorBase):
 
     def __init__(self, use_epoll: bool | None = None) -> None:
         self._app = _application()
-        # Everything Qt the reactor makes hangs under one holder that close() deletes.
-        self._holder = QObject(self._app)
+        # Everything Qt the reactor makes hangs under one holder that close() deletes (then None).
+        self._holder: QObject | None = QObject(self._app)
         self._holder.setObjectName("inspector-reactor")
         if use_epoll is None:
             use_epoll = _HAS_EPOLL
@@ -485,6 +485,7 @@ class QtReactor(ReactorBase):
         self._timer.timeout.disconnect(self._on_timer)
         self._watcher.close()
         holder, self._holder = self._holder, None
+        assert holder is not None  # close() runs once (the _closed check above)
         if QThread.currentThread().loopLevel() > 0:
             holder.deleteLater()  # maybe called from one of its own slots: Qt deletes it after
         else:
