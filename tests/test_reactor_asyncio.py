@@ -7,12 +7,14 @@ reactor-generic suites.
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 from typing import Any
 
 import pytest
 
+from inspector import reactors
 from inspector.defer import Deferred, inlineCallbacks
 from inspector.protocol import Factory, Protocol
 from inspector.reactors.asyncio import AsyncioReactor
@@ -223,3 +225,28 @@ def test_closing_a_reactor_closes_the_loop_it_made() -> None:
     reactor.close()
     assert reactor.loop.is_closed()
     reactor.close()  # twice is fine
+
+
+@pytest.mark.parametrize("name", ["selectors", "asyncio"])
+@pytest.mark.parametrize("install", [True, False])
+def test_run_takes_installSignalHandlers_as_every_reactor_does(name: str, install: bool) -> None:
+    """run(installSignalHandlers=False) leaves Ctrl-C (SIGINT) to the application on the
+    asyncio reactor as on the selectors one; by default the reactor handles it while it runs."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers belong to the main thread")
+    before = signal.getsignal(signal.SIGINT)
+    if before is not signal.default_int_handler:
+        pytest.skip("something else already handles SIGINT, so no reactor installs its own")
+    reactor = reactors.create(name)
+    during: list[Any] = []
+    try:
+        reactor.callWhenRunning(lambda: during.append(signal.getsignal(signal.SIGINT)))
+        reactor.callLater(0.01, reactor.stop)
+        reactor.run(installSignalHandlers=install)
+    finally:
+        reactor.close()
+    if install:
+        assert during and during[0] is not before, "the reactor did not take SIGINT while running"
+    else:
+        assert during == [before], "installSignalHandlers=False still replaced the SIGINT handler"
+    assert signal.getsignal(signal.SIGINT) is before

@@ -158,12 +158,14 @@ class AsyncioReactor(ReactorBase):
 
     # ------------------------------------------------------------ run and stop
 
-    def run(self) -> None:
+    def run(self, installSignalHandlers: bool = True) -> None:
         """Start the reactor and run the loop until ``stop()``; under a running loop, only start.
 
         When this runs the loop, the startup triggers (``callWhenRunning``) fire inside
-        it, so they may use ``asyncio.get_running_loop()`` and create tasks.
+        it, so they may use ``asyncio.get_running_loop()`` and create tasks. As on every
+        reactor, ``installSignalHandlers=False`` leaves SIGINT and SIGTERM to the application.
         """
+        self.install_signal_handlers = installSignalHandlers
         loop = self.loop
         if loop.is_running():
             self.startRunning()
