@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from zope.interface import implementer
 
@@ -20,7 +20,12 @@ from inspector.interfaces import (
     IProcessProtocol,
     IProtocol,
     IProtocolFactory,
+    ITransport,
+    IUDPTransport,
 )
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector")
 
@@ -50,7 +55,7 @@ class BaseProtocol:
     connected = 0
     transport: Any = None
 
-    def makeConnection(self, transport: Any) -> None:
+    def makeConnection(self, transport: ITransport) -> None:
         """Attach ``transport`` and call ``connectionMade``."""
         self.connected = 1
         self.transport = transport
@@ -142,10 +147,10 @@ class ClientFactory(Factory):
     def startedConnecting(self, connector: Any) -> None:
         """A connection attempt started through ``connector``."""
 
-    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         """The attempt failed; ``reason`` is a Failure (refused, timed out, DNS...)."""
 
-    def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
         """An established connection ended; ``reason`` is a Failure."""
 
 
@@ -181,7 +186,7 @@ class AbstractDatagramProtocol:
     def stopProtocol(self) -> None:
         """Called when the protocol stops listening."""
 
-    def makeConnection(self, transport: Any) -> None:
+    def makeConnection(self, transport: IUDPTransport) -> None:
         """Attach the port as transport and start the protocol."""
         self.transport = transport
         self.doStart()
@@ -201,7 +206,7 @@ class DatagramProtocol(AbstractDatagramProtocol):
 class ConnectedDatagramProtocol(DatagramProtocol):
     """A UDP protocol used with a connected port (``transport.connect``)."""
 
-    def connectionFailed(self, failure: Any) -> None:
+    def connectionFailed(self, failure: Failure) -> None:
         """Connecting the port failed (e.g. the name did not resolve)."""
 
 
@@ -238,13 +243,13 @@ class ReconnectingClientFactory(ClientFactory):
     def delay(self, value: float) -> None:
         self._delay = value
 
-    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         """Schedule another attempt, unless told to stop trying."""
         if self.continueTrying:
             self.connector = connector
             self.retry()
 
-    def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
         """Schedule a reconnection, unless told to stop trying."""
         if self.continueTrying:
             self.connector = connector
@@ -313,7 +318,7 @@ class _InstanceFactory(ClientFactory):
 
     noisy = False
 
-    def __init__(self, reactor: Any, instance: Any, deferred: Any) -> None:
+    def __init__(self, reactor: ReactorLike, instance: Any, deferred: Any) -> None:
         self.reactor = reactor
         self.instance = instance
         self.deferred = deferred
@@ -326,7 +331,7 @@ class _InstanceFactory(ClientFactory):
         self.reactor.callLater(0, self._fire, "callback", self.instance)
         return self.instance
 
-    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self.reactor.callLater(0, self._fire, "errback", reason)
 
     def _fire(self, how: str, result: Any) -> None:
@@ -342,7 +347,7 @@ class ClientCreator:
     protocol, or fails with the connection error. Cancelling it drops the attempt.
     """
 
-    def __init__(self, reactor: Any, protocolClass: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def __init__(self, reactor: ReactorLike, protocolClass: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.reactor = reactor
         self.protocolClass = protocolClass
         self.args = args
