@@ -213,11 +213,11 @@ class WrappingFactory(ClientFactory):
         """Pass on to the wrapped (client) factory."""
         cast(ClientFactory, self.wrappedFactory).startedConnecting(connector)
 
-    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         """Pass on to the wrapped (client) factory."""
         cast(ClientFactory, self.wrappedFactory).clientConnectionFailed(connector, reason)
 
-    def clientConnectionLost(self, connector: Any, reason: Any) -> None:
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
         """Pass on to the wrapped (client) factory."""
         cast(ClientFactory, self.wrappedFactory).clientConnectionLost(connector, reason)
 
