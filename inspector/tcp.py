@@ -621,7 +621,8 @@ class Port:
             raise error.CannotListenError(self.interface, self.port, exc) from None
         self.socket = sock
         self._fd = sock.fileno()
-        self._accept = sock._accept  # (fd, address) without building a Python-level socket twice
+        # (fd, address) without building a Python-level socket twice; private, so typeshed omits it.
+        self._accept = sock._accept  # type: ignore[attr-defined]
         self._host = make_address(sock.getsockname())
         # Connections accepted on a specific address have it as their local address.
         self._conn_host = None if self.interface in ("", "0.0.0.0", "::") else self._host
