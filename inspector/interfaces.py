@@ -553,7 +553,8 @@ class ReactorLike(Protocol):
     A zope interface names one role (IReactorTime, IReactorTCP ...); code that schedules
     calls *and* opens connections needs their intersection, which Python's types cannot
     spell, so this structural type lists the methods of IReactorCore, IReactorTime,
-    IReactorThreads, IReactorPluggableResolver, IReactorTCP and IReactorUDP together. Every
+    IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP and the watching
+    half of IReactorFDSet together. Every
     reactor in ``inspector.reactors`` matches it; it is for the type checker only.
     """
 
@@ -591,6 +592,14 @@ class ReactorLike(Protocol):
     def callFromThread(self, callable: Callable[..., Any], *args: Any, **kw: Any) -> None: ...
 
     def suggestThreadPoolSize(self, size: int) -> None: ...
+
+    def addReader(self, reader: Any) -> None: ...
+
+    def addWriter(self, writer: Any) -> None: ...
+
+    def removeReader(self, reader: Any) -> None: ...
+
+    def removeWriter(self, writer: Any) -> None: ...
 
     def resolve(self, name: str, timeout: Any = None) -> Deferred: ...
 
