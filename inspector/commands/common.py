@@ -9,10 +9,14 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from inspector import catalog, reactors
 from inspector.commands.tracing import options_parser as trace_options
+
+if TYPE_CHECKING:
+    from inspector.failure import Failure
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.commands")
 
@@ -194,7 +198,7 @@ class _SignalWaker:
         except (BlockingIOError, InterruptedError):
             pass
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         self.close()
 
     def logPrefix(self) -> str:
@@ -205,7 +209,7 @@ class _SignalWaker:
         self.writer.close()
 
 
-def install_signal_handlers(reactor: Any) -> Callable[[], None]:
+def install_signal_handlers(reactor: ReactorLike) -> Callable[[], None]:
     """Make SIGINT/SIGTERM stop ``reactor`` cleanly (shutdown triggers run).
 
     A second signal while shutting down stops at once, without waiting for the

@@ -29,6 +29,7 @@ from inspector.commands.common import (
     terminal_text,
 )
 from inspector.failure import Failure
+from inspector.interfaces import IReactorThreads
 
 log = logging.getLogger("inspector.connect")
 
@@ -62,7 +63,7 @@ class StdinLines:
     #: The longest line passed on, in bytes; longer ones are reported and skipped.
     MAX_LINE = 1 << 20
 
-    def __init__(self, reactor: Any, on_line: Callable[[str], Any], on_eof: Callable[[], Any],
+    def __init__(self, reactor: IReactorThreads, on_line: Callable[[str], Any], on_eof: Callable[[], Any],
                  fd: int | None = None, on_too_long: Callable[[int], Any] | None = None,
                  max_line: int | None = None) -> None:
         self.reactor = reactor

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector import catalog
 from inspector.commands.common import (
@@ -21,6 +21,9 @@ from inspector.commands.common import (
     setup_logging,
 )
 from inspector.service import Application, Service, run_application
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.serve")
 
@@ -46,7 +49,7 @@ class EntryService(Service):
     the reactor stopped, with ``failed`` set so the command exits with status 1.
     """
 
-    def __init__(self, entry: catalog.Entry, params: dict[str, Any], reactor: Any) -> None:
+    def __init__(self, entry: catalog.Entry, params: dict[str, Any], reactor: ReactorLike) -> None:
         self.entry = entry
         self.params = params
         self.reactor = reactor
