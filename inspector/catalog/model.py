@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 if TYPE_CHECKING:
     from inspector.catalog.handles import Handle
+    from inspector.interfaces import ReactorLike
 
 __all__ = ["ParameterError", "Param", "Entry"]
 
@@ -124,6 +125,6 @@ class Entry:
             )
         return {param.name: param.parse(values.get(param.name)) for param in self.params}
 
-    def start(self, reactor: Any, **params: Any) -> Handle:
+    def start(self, reactor: ReactorLike, **params: Any) -> Handle:
         """Validate ``params`` and start on ``reactor``; return the Handle."""
         return self.starter(self, reactor, **self.validate(params))
