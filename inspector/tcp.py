@@ -154,6 +154,8 @@ class Connection:
     high_water = 64 * 1024
     #: Buffered bytes at or below which a paused producer is resumed.
     low_water = 16 * 1024
+    #: The ``transport`` the trace's connection-opened event names (subclasses say theirs).
+    trace_kind = "tcp"
 
     def __init__(
         self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None, host: Any = None
@@ -205,7 +207,8 @@ class Connection:
 
     def _start(self) -> None:
         """Attach the protocol, then start watching the socket for what it wants."""
-        if _tracer is not None: _tracer.connection_opened(self, "client" if self.connector is not None else "server")
+        role = "client" if self.connector is not None else "server"
+        if _tracer is not None: _tracer.connection_opened(self, role, self.trace_kind)
         try:
             self.protocol.makeConnection(self)
         except Exception as exc:
@@ -582,6 +585,10 @@ class Port:
     #: The episode ends (one log line says so) once accepts have worked for this many
     #: seconds without failing again; failures in between belong to the same episode.
     accept_calm = 1.0
+    #: The transport each accepted connection gets (a subclass swaps in its own).
+    connection_class: type[Connection] = Connection
+    #: Where the port's warnings go (a subclass logs under its own module's name).
+    logger = log
 
     def __init__(
         self,
@@ -604,6 +611,10 @@ class Port:
         self.connected = False
         self._fd = -1
         self._family = family_for(interface)
+        self._init_accepting()
+
+    def _init_accepting(self) -> None:
+        """Start with no accept history: subclasses with their own ``__init__`` call it too."""
         # How many accepts to try per readiness event: grows while connections queue up,
         # shrinks back when they trickle in, so a lone connection costs no extra
         # accept() that only answers EAGAIN (epoll reports the port again if needed).
@@ -625,7 +636,7 @@ class Port:
         self._accept = sock._accept  # type: ignore[attr-defined]
         self._host = make_address(sock.getsockname())
         # Connections accepted on a specific address have it as their local address.
-        self._conn_host = None if self.interface in ("", "0.0.0.0", "::") else self._host
+        self._conn_host: Any = None if self.interface in ("", "0.0.0.0", "::") else self._host
         self.connected = True
         self.factory.doStart()
         self.reactor.addReader(self)
@@ -641,6 +652,7 @@ class Port:
         factory = self.factory
         reactor = self.reactor
         host = self._conn_host
+        connection_class = self.connection_class
         limit = self._accept_limit
         for tried in range(limit):
             if not self.connected:
@@ -662,23 +674,31 @@ class Port:
                 self._accepted_again()
             sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
-            peer = make_address(addr)
+            peer = self._make_peer(addr)
             try:
                 protocol = factory.buildProtocol(peer)
             except Exception:
-                log.error("Error in %s", describe_callable(factory.buildProtocol), exc_info=True)
+                self.logger.error("Error in %s", describe_callable(factory.buildProtocol), exc_info=True)
                 sock.close()
                 continue
             if protocol is None:
                 sock.close()
                 continue
-            Connection(sock, protocol, reactor, peer, host=host)._start()
+            connection_class(sock, protocol, reactor, peer, host=host)._start()
         # Used the whole allowance: after a few such turns in a row, allow more.
         self._full_turns += 1
         if self._full_turns >= 3:
             self._full_turns = 0
             self._accept_limit = min(limit * 2, self.accepts_per_turn)
         return None
+
+    def _make_peer(self, addr: Any) -> Any:
+        """The peer address object for what ``accept`` returned."""
+        return make_address(addr)
+
+    def _address_text(self) -> str:
+        """The port's address as its log lines name it."""
+        return _host_port(self._host)
 
     def _pause_accepting(self, exc: OSError) -> None:
         """accept() failed for want of descriptors or memory: stop watching, retry later.
@@ -690,9 +710,9 @@ class Port:
         episode = self._exhausted
         if episode is None:
             episode = self._exhausted = _Exhaustion(reactor.seconds(), exc, self.accept_retry_initial)
-            log.warning(
+            self.logger.warning(
                 "%s: not accepting on %s for now (retrying every %g-%g s until it works)",
-                episode.reason, _host_port(self._host), self.accept_retry_initial, self.accept_retry_max,
+                episode.reason, self._address_text(), self.accept_retry_initial, self.accept_retry_max,
             )
         elif episode.calm_call is not None:
             episode.calm_call.cancel()  # it worked for a moment only: same episode
@@ -726,10 +746,16 @@ class Port:
         episode, self._exhausted = self._exhausted, None
         if episode is None:
             return
-        log.warning(
+        self.logger.warning(
             "accepting on %s again after %.1f s (%d accept attempts failed: %s)",
-            _host_port(self._host), episode.recovered - episode.started, episode.failures, episode.reason,
+            self._address_text(), episode.recovered - episode.started, episode.failures, episode.reason,
         )
+
+    def _end_episode(self) -> None:
+        """Forget an exhaustion episode in progress and cancel its timers (the port closes)."""
+        episode, self._exhausted = self._exhausted, None
+        if episode is not None:
+            episode.cancel()
 
     def doWrite(self) -> None:
         return None
@@ -742,9 +768,7 @@ class Port:
         if not self.connected:
             return
         self.connected = False
-        episode, self._exhausted = self._exhausted, None
-        if episode is not None:
-            episode.cancel()
+        self._end_episode()
         if _tracer is not None: _tracer.port_stopped(self)
         self.reactor.removeReader(self)
         if self.socket is not None:

@@ -21,7 +21,6 @@ from zope.interface import implementer
 
 from inspector import error, tcp
 from inspector.address import UNIXAddress
-from inspector.defer import succeed
 from inspector.failure import Failure
 from inspector.helpers import describe_callable
 from inspector.interfaces import IListeningPort
@@ -33,8 +32,6 @@ _tracer = None
 
 __all__ = ["Connection", "Connector", "Port", "check_address"]
 
-#: accept() failures that mean "out of resources for now": stop accepting for a while.
-_ACCEPT_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 #: A connect that found the listener's queue full is tried again after this many seconds
 #: (doubling, up to ``_RETRY_MAX``): a Unix connect never completes in the background.
 _RETRY_FIRST = 0.005
@@ -131,6 +128,8 @@ class Connection(tcp.Connection):
     """A connected Unix stream socket: TCP's transport (half-close, producers, flow
     control) with :class:`~inspector.address.UNIXAddress` for ``getHost``/``getPeer``."""
 
+    trace_kind = "unix"
+
     def getTcpNoDelay(self) -> bool:
         """False: a Unix socket has no Nagle algorithm to turn off."""
         return False
@@ -150,13 +149,21 @@ class Connection(tcp.Connection):
 
 
 @implementer(IListeningPort)
-class Port:
-    """A listening Unix stream socket: accepts connections and builds their protocols."""
+class Port(tcp.Port):
+    """A listening Unix stream socket: accepts connections and builds their protocols.
+
+    The accept loop and its back-off at the descriptor limit are :class:`inspector.tcp.Port`'s;
+    this class names the socket (a file or an abstract name), applies its mode, holds the
+    ``wantPID`` lock and removes the file when it stops.
+    """
 
     #: Most connections accepted per readiness event, so one busy port cannot starve others.
     accepts_per_turn = 64
-    #: Out of descriptors the socket stays readable: stop watching it for this long.
-    accept_retry = 0.1
+    connection_class = Connection
+    logger = log
+    # Twisted's names for the socket's name and address, which TCP types as a number and an IP address.
+    port: str  # type: ignore[assignment]
+    _host: UNIXAddress  # type: ignore[assignment]
 
     def __init__(self, address: Any, factory: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
                  wantPID: bool = False, reactor: Any = None) -> None:
@@ -173,9 +180,11 @@ class Port:
         self.socket: socket.socket | None = None
         self.connected = False
         self._fd = -1
+        self._family = socket.AF_UNIX
         self._host = UNIXAddress(self.port)
+        self._conn_host = self._host
         self._lock: _PIDLock | None = None
-        self._retry_call: Any = None
+        self._init_accepting()
 
     @property
     def _in_filesystem(self) -> bool:
@@ -224,69 +233,19 @@ class Port:
         except FileNotFoundError:
             pass
 
-    def fileno(self) -> int:
-        return self._fd if self.connected else -1
+    def _make_peer(self, addr: Any) -> UNIXAddress:
+        """The peer's UNIXAddress (a client that did not bind is unnamed)."""
+        return _unix_address(addr)
 
-    def doRead(self) -> None:
-        """Accept waiting connections and start a protocol for each."""
-        accept = self._accept
-        factory = self.factory
-        reactor = self.reactor
-        host = self._host
-        for _ in range(self.accepts_per_turn):
-            if not self.connected:
-                return
-            try:
-                fd, addr = accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in _ACCEPT_EXHAUSTED:
-                    self._pause_accepting(exc)
-                    return
-                continue  # that one is gone; try the next
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fd)
-            sock.setblocking(False)
-            peer = _unix_address(addr)
-            try:
-                protocol = factory.buildProtocol(peer)
-            except Exception:
-                log.exception("Error in %s", describe_callable(factory.buildProtocol))
-                sock.close()
-                continue
-            if protocol is None:
-                sock.close()
-                continue
-            Connection(sock, protocol, reactor, peer, host=host)._start()
-        return
-
-    def _pause_accepting(self, exc: OSError) -> None:
-        """accept() failed for want of descriptors: stop watching (the socket stays
-        readable, so watching would spin) and try again a little later."""
-        if self._retry_call is None:
-            log.warning("%s: not accepting on %s for %g s", exc.strerror, _text(self.port), self.accept_retry)
-            self.reactor.removeReader(self)
-            self._retry_call = self.reactor.callLater(self.accept_retry, self._retry_accepting)
-
-    def _retry_accepting(self) -> None:
-        self._retry_call = None
-        if self.connected:
-            self.reactor.addReader(self)
-
-    def doWrite(self) -> None:
-        return None
-
-    def connectionLost(self, reason: Any) -> None:
-        """The reactor dropped the port (shutdown): close it."""
-        self._close()
+    def _address_text(self) -> str:
+        """``unix:<name>`` for the back-off's log lines."""
+        return _text(self.port)
 
     def _close(self) -> None:
         if not self.connected:
             return
         self.connected = False
-        if self._retry_call is not None and self._retry_call.active():
-            self._retry_call.cancel()
-        self._retry_call = None
+        self._end_episode()
         if _tracer is not None: _tracer.port_stopped(self)
         self.reactor.removeReader(self)
         if self.socket is not None:
@@ -300,13 +259,6 @@ class Port:
             self._lock.release()
             self._lock = None
         self.factory.doStop()
-
-    def stopListening(self) -> Any:
-        """Close the port and remove its socket file; return a fired Deferred."""
-        self._close()
-        return succeed(None)
-
-    loseConnection = stopListening
 
     def getHost(self) -> UNIXAddress:
         """Return the socket's name as a UNIXAddress."""

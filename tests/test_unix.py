@@ -566,6 +566,73 @@ def test_traced_like_tcp(reactor, run, tmp_path):
     assert sum(e.size for e in events if isinstance(e, ev.BytesIn) and e.conn == server.conn) == 12
 
 
+def test_traced_unix_connections_are_named_unix_not_tcp(reactor, run, tmp_path):
+    """The trace's connection-opened events say a Unix connection's transport is
+    ``unix`` (both ends), so the window does not list it as TCP."""
+    from inspector import trace as trace_module
+    from inspector.trace import events as ev
+
+    path = str(tmp_path / "kind.sock")
+    tracer = trace_module.enable()
+    try:
+        async def scenario():
+            port = reactor.listenUNIX(path, Factory.forProtocol(HalfCloseEcho))
+            factory = RecordingFactory(Recorder)
+            reactor.connectUNIX(path, factory)
+            client = await factory.next_built
+            transport = await client.made
+            transport.loseConnection()
+            await client.lost
+            await deferLater(reactor, 0.02, lambda: None)
+            await port.stopListening()
+
+        run(scenario)
+        tracer.sync()
+        events = tracer.trace.events()
+    finally:
+        trace_module.disable()
+    # Both ends once connected (the client's attempt has its own event, with no protocol yet).
+    connected = [e for e in events if isinstance(e, ev.ConnectionOpened) and e.protocol]
+    assert sorted(e.role for e in connected) == ["client", "server"]
+    assert [e.transport for e in connected] == ["unix", "unix"]
+
+
+def test_out_of_descriptors_a_unix_port_backs_off_like_tcp(reactor, run, tmp_path, caplog):
+    """While accept fails with EMFILE a Unix port warns once, retries with TCP's growing
+    pause, serves the waiting client once accepts work, and says once that it recovered."""
+    import errno
+
+    path = str(tmp_path / "limit.sock")
+    port = reactor.listenUNIX(path, EchoFactory())
+    port.accept_calm = 0.1  # the episode ends 0.1 s after accepts work again
+    real_accept = port._accept
+    failures = [3]  # accept attempts that fail before descriptors are "free" again
+
+    def exhausted_accept():
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real_accept()
+
+    port._accept = exhausted_accept
+
+    async def scenario():
+        got = await in_thread(reactor, blocking_echo_client, path, b"after the limit")
+        await deferLater(reactor, 0.3, lambda: None)  # past the calm period
+        await port.stopListening()
+        return got
+
+    with caplog.at_level(logging.INFO, logger="inspector.unix"):
+        assert run(scenario, timeout=10) == b"after the limit"
+    messages = [r.getMessage() for r in caplog.records if r.name == "inspector.unix"]
+    assert failures == [0]
+    assert messages[0] == (f"too many open files: not accepting on unix:{path} for now "
+                           "(retrying every 0.05-1 s until it works)"), messages
+    assert messages[1].startswith(f"accepting on unix:{path} again after "), messages
+    assert messages[1].endswith("(3 accept attempts failed: too many open files)"), messages
+    assert len(messages) == 2, messages
+
+
 def test_endpoint_strings(reactor, run, tmp_path):
     from inspector.endpoints import (
         UNIXClientEndpoint,
