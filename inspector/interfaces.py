@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-from zope.interface import Attribute, Interface
+from zope.interface import Attribute, Interface, implementer
 
 if TYPE_CHECKING:
     from inspector.defer import Deferred
@@ -547,6 +547,7 @@ class IReactorProcess(Interface):
 # ---------------------------------------------------------------------------- typing
 
 
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP)
 class ReactorLike(Protocol):
     """The type of "the reactor" for code that uses more than one of its interfaces.
 
@@ -555,7 +556,9 @@ class ReactorLike(Protocol):
     spell, so this structural type lists the methods of IReactorCore, IReactorTime,
     IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP and the watching
     half of IReactorFDSet together. Every
-    reactor in ``inspector.reactors`` matches it; it is for the type checker only.
+    reactor in ``inspector.reactors`` matches it; it is for the type checker only. It
+    declares the interfaces it lists (mypy-zope checks that it has their methods), so
+    a ReactorLike can be handed on to code that asks for just one role, e.g. IReactorTime.
     """
 
     @property
