@@ -20,6 +20,7 @@ from inspector.interfaces import (
     IProcessProtocol,
     IProtocol,
     IProtocolFactory,
+    IReactorTime,
     ITransport,
     IUDPTransport,
 )
@@ -318,7 +319,7 @@ class _InstanceFactory(ClientFactory):
 
     noisy = False
 
-    def __init__(self, reactor: ReactorLike, instance: Any, deferred: Any) -> None:
+    def __init__(self, reactor: IReactorTime, instance: Any, deferred: Any) -> None:
         self.reactor = reactor
         self.instance = instance
         self.deferred = deferred
