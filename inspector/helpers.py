@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-__all__ = ["describe_callable", "is_ip_address"]
+__all__ = ["describe_callable", "is_ip_address", "written_bytes"]
 
 
 def describe_callable(func: Any) -> str:
@@ -45,3 +45,13 @@ def is_ip_address(host: str) -> bool:
             continue
         return True
     return False
+
+
+def written_bytes(data: Any) -> bytes:
+    """``data`` (not already bytes) as the bytes a transport's ``write`` sends: a bytearray
+    or memoryview is copied; a str or anything else is a TypeError saying what to do."""
+    if isinstance(data, str):
+        raise TypeError("write() takes bytes, not str; encode it first (e.g. data.encode())")
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"write() takes bytes, not {type(data).__name__}")

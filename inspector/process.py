@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from inspector import error
 from inspector.failure import Failure
-from inspector.helpers import describe_callable
+from inspector.helpers import describe_callable, written_bytes
 from inspector.interfaces import IAddress, IConsumer, IProcessTransport, IPushProducer
 
 log = logging.getLogger("inspector.process")
@@ -590,14 +590,14 @@ class Process:
         if not pipe.writes:
             raise KeyError(childFD)
         if type(data) is not bytes:
-            data = _as_bytes(data)
+            data = written_bytes(data)
         if _tracer is not None: _tracer.bytes_out(self, data)
         pipe.write(data)
 
     def write(self, data: bytes) -> None:
         """Write ``data`` to the child's stdin (lost if stdin is closed, as in Twisted)."""
         if type(data) is not bytes:
-            data = _as_bytes(data)
+            data = written_bytes(data)
         pipe = self.pipes.get(0)
         if pipe is not None and pipe.writes:
             if _tracer is not None: _tracer.bytes_out(self, data)
@@ -605,7 +605,7 @@ class Process:
 
     def writeSequence(self, seq: Sequence[bytes]) -> None:
         """Write each bytes object of ``seq`` to the child's stdin, in order."""
-        self.write(b"".join(c if type(c) is bytes else _as_bytes(c) for c in seq))
+        self.write(b"".join(c if type(c) is bytes else written_bytes(c) for c in seq))
 
     def getBufferSize(self) -> int:
         """How many bytes written to stdin still wait to be sent."""
@@ -716,14 +716,6 @@ class Process:
     def __repr__(self) -> str:
         state = "running" if not self.lostProcess else "exited"
         return f"<Process pid={self.pid} {self._command!r} {state}>"
-
-
-def _as_bytes(data: Any) -> bytes:
-    if isinstance(data, str):
-        raise TypeError("write() takes bytes, not str; encode it first (e.g. data.encode())")
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"write() takes bytes, not {type(data).__name__}")
 
 
 def spawn_process(reactor: Any, processProtocol: Any, executable: Any, args: Sequence[Any] = (),

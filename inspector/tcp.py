@@ -20,7 +20,7 @@ from inspector import error
 from inspector.address import IPv4Address, IPv6Address
 from inspector.defer import succeed
 from inspector.failure import Failure
-from inspector.helpers import describe_callable, is_ip_address
+from inspector.helpers import describe_callable, is_ip_address, written_bytes
 from inspector.interfaces import (
     IConnector,
     IConsumer,
@@ -368,7 +368,7 @@ class Connection:
     def write(self, data: bytes) -> None:
         """Send ``data`` now if possible, else buffer it; never blocks."""
         if type(data) is not bytes:
-            data = _as_bytes(data)
+            data = written_bytes(data)
         if not data or self._write_side is not _OPEN:  # half-closed or gone
             return
         if _tracer is not None: _tracer.bytes_out(self, data)
@@ -395,7 +395,7 @@ class Connection:
 
     def writeSequence(self, iovec: Any) -> None:
         """Write each bytes object of ``iovec`` in order."""
-        chunks = [c if type(c) is bytes else _as_bytes(c) for c in iovec]
+        chunks = [c if type(c) is bytes else written_bytes(c) for c in iovec]
         self.write(b"".join(chunks))
 
     def getBufferSize(self) -> int:
@@ -537,14 +537,6 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<{type(self.protocol).__name__} transport fd={self._fd} peer={self._peer}>"
-
-
-def _as_bytes(data: Any) -> bytes:
-    if isinstance(data, str):
-        raise TypeError("write() takes bytes, not str; encode it first (e.g. data.encode())")
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"write() takes bytes, not {type(data).__name__}")
 
 
 # ------------------------------------------------------------------ listening

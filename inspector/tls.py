@@ -22,7 +22,7 @@ from zope.interface import alsoProvides, implementer
 
 from inspector import error
 from inspector.failure import Failure
-from inspector.helpers import describe_callable
+from inspector.helpers import describe_callable, written_bytes
 from inspector.interfaces import (
     IConsumer,
     IProtocol,
@@ -104,14 +104,6 @@ def explain(exc: ssl.SSLError, client: bool, first_bytes: bytes = b"") -> TLSErr
     if reason == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
         return TLSHandshakeError("TLS handshake failed: the client presented no certificate but one is required")
     return TLSHandshakeError(f"TLS handshake failed: {exc.reason or type(exc).__name__}: {exc}")
-
-
-def _as_bytes(data: Any) -> bytes:
-    if isinstance(data, str):
-        raise TypeError("write() takes bytes, not str; encode it first (e.g. data.encode())")
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise TypeError(f"write() takes bytes, not {type(data).__name__}")
 
 
 class TLS:
@@ -349,7 +341,7 @@ class TLSMemoryBIOProtocol:
     def write(self, data: bytes) -> None:
         """Encrypt and send ``data`` (held until the handshake is done)."""
         if type(data) is not bytes:
-            data = _as_bytes(data)
+            data = written_bytes(data)
         if not data or self._shut or self._reason is not None or self.disconnected:
             return
         if _tracer is not None: _tracer.bytes_out(self, data)
@@ -361,7 +353,7 @@ class TLSMemoryBIOProtocol:
 
     def writeSequence(self, iovec: Any) -> None:
         """Write each bytes object of ``iovec`` in order."""
-        self.write(b"".join(c if type(c) is bytes else _as_bytes(c) for c in iovec))
+        self.write(b"".join(c if type(c) is bytes else written_bytes(c) for c in iovec))
 
     def loseConnection(self) -> None:
         """Send close_notify after everything written, then close the TCP connection."""
