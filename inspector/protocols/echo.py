@@ -19,7 +19,7 @@ from zope.interface import implementer
 
 from inspector.defer import Deferred
 from inspector.failure import Failure
-from inspector.interfaces import IPushProducer
+from inspector.interfaces import IPushProducer, IReactorTime
 from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit, LineReceiver
 
@@ -177,7 +177,7 @@ class EchoClientFactory(ClientFactory):
 
     protocol = EchoClient
 
-    def __init__(self, reactor: Any, on_reply: Callable[[EchoReply], Any] | None = None) -> None:
+    def __init__(self, reactor: IReactorTime, on_reply: Callable[[EchoReply], Any] | None = None) -> None:
         self.reactor = reactor
         self.on_reply = on_reply
         self.connected: Deferred | None = Deferred()

@@ -15,17 +15,20 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from zope.interface import implementer
 
 from inspector.defer import Deferred
 from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
-from inspector.interfaces import IHalfCloseableProtocol
+from inspector.interfaces import IHalfCloseableProtocol, IReactorTime
 from inspector.protocol import Factory, connectionDone
 from inspector.protocols.basic import ConnectionLimit, LineReceiver
 from inspector.protocols.oneshot import fetch
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.finger")
 
@@ -266,7 +269,7 @@ class FingerFactory(Factory):
     protocol = FingerServer
 
     def __init__(
-        self, users: UserDatabase | Mapping[str, str], reactor: Any = None, timeout: float = 30,
+        self, users: UserDatabase | Mapping[str, str], reactor: IReactorTime | None = None, timeout: float = 30,
         *, max_connections: int | None = None,
     ) -> None:
         self.users = users if isinstance(users, UserDatabase) else UserDatabase(users)
@@ -276,7 +279,7 @@ class FingerFactory(Factory):
 
 
 def finger(
-    reactor: Any, host: str, port: int = FINGER_PORT, query: str = "", timeout: float = 30,
+    reactor: ReactorLike, host: str, port: int = FINGER_PORT, query: str = "", timeout: float = 30,
 ) -> Deferred:
     """Send ``query`` and return a Deferred of the server's answer (LF line ends).
 

@@ -7,12 +7,16 @@ server that never stops sending, and a deadline against one that never closes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector.defer import Deferred
 from inspector.error import ConnectionDone, TimeoutError
 from inspector.failure import Failure
+from inspector.interfaces import IReactorTime
 from inspector.protocol import ClientFactory, Protocol, connectionDone
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 __all__ = ["ReplyTooLong", "CollectingClient", "CollectingClientFactory", "fetch"]
 
@@ -79,7 +83,7 @@ class CollectingClientFactory(ClientFactory):
     def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self.finish(reason)
 
-    def start_deadline(self, reactor: Any, timeout: float, where: str) -> None:
+    def start_deadline(self, reactor: IReactorTime, timeout: float, where: str) -> None:
         """Fail with TimeoutError unless the exchange is over within ``timeout`` seconds."""
 
         def expire() -> None:
@@ -91,7 +95,7 @@ class CollectingClientFactory(ClientFactory):
 
 
 def fetch(
-    reactor: Any, host: str, port: int, request: bytes = b"", timeout: float = 30,
+    reactor: ReactorLike, host: str, port: int, request: bytes = b"", timeout: float = 30,
     limit: int = 1 << 20,
 ) -> Deferred:
     """Connect, send ``request``, and return a Deferred of everything read until close."""

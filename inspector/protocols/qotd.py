@@ -14,7 +14,7 @@ import logging
 import os
 import random
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from zope.interface import implementer
 
@@ -22,10 +22,13 @@ from inspector.defer import Deferred
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
-from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter
+from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter, IReactorTime
 from inspector.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit
 from inspector.protocols.oneshot import fetch
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.qotd")
 
@@ -272,7 +275,7 @@ class QOTDFactory(Factory):
     protocol = QOTD
 
     def __init__(
-        self, quoter: IQuoter, reactor: Any = None, *, max_connections: int | None = None,
+        self, quoter: IQuoter, reactor: IReactorTime | None = None, *, max_connections: int | None = None,
         linger: float = 10.0,
     ) -> None:
         if not (linger >= 0 and linger != float("inf")):
@@ -313,7 +316,7 @@ def _check_quote(data: bytes) -> str:
     return decode_quote(data)
 
 
-def get_quote(reactor: Any, host: str, port: int = QOTD_PORT, timeout: float = 30) -> Deferred:
+def get_quote(reactor: ReactorLike, host: str, port: int = QOTD_PORT, timeout: float = 30) -> Deferred:
     """Connect over TCP and return a Deferred of the quote text (LF line ends).
 
     Fails with the connection error, TimeoutError after ``timeout`` seconds, QOTDError
@@ -356,7 +359,7 @@ class QOTDUDPClient(DatagramProtocol):
             self.deferred.callback(outcome)
 
 
-def get_quote_udp(reactor: Any, host: str, port: int = QOTD_PORT, timeout: float = 5) -> Deferred:
+def get_quote_udp(reactor: ReactorLike, host: str, port: int = QOTD_PORT, timeout: float = 5) -> Deferred:
     """Ask over UDP and return a Deferred of the quote; TimeoutError if none comes back."""
 
     def send(address: str) -> Deferred:

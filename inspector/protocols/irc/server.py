@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 from inspector import __version__ as _inspector_version
 from inspector.failure import Failure
+from inspector.interfaces import IReactorTime
 from inspector.protocol import ServerFactory, connectionDone
 from inspector.protocols.basic import default_max_connections
 from inspector.protocols.irc.framing import IRCLineProtocol
@@ -904,7 +905,7 @@ class IRCServerFactory(ServerFactory):
 
     def __init__(
         self,
-        reactor: Any = None,
+        reactor: IReactorTime | None = None,
         *,
         server_name: str = "irc.inspector.local",
         network: str = "Inspector",
@@ -979,7 +980,7 @@ class IRCServerFactory(ServerFactory):
         self.connection_count = 0
 
     @property
-    def reactor(self) -> Any:
+    def reactor(self) -> IReactorTime:
         """The reactor for timers: the one given, else the process default."""
         if self._reactor is None:
             from inspector.reactors import default_reactor
@@ -988,7 +989,7 @@ class IRCServerFactory(ServerFactory):
         return self._reactor
 
     @reactor.setter
-    def reactor(self, value: Any) -> None:
+    def reactor(self, value: IReactorTime) -> None:
         self._reactor = value
 
     def isupport_tokens(self) -> list[str]:
