@@ -79,7 +79,7 @@ class TraceHooks(Protocol):
     def timer_finished(self, call: IDelayedCall) -> None:
         """The function of the matching :meth:`timer_started` returned or raised."""
 
-    # -- connections and ports (tcp.py, udp.py, unix.py, multicast.py) -----------------------
+    # -- connections and ports (tcp.py, udp.py, unix.py; multicast ports through udp.py) ------
 
     def connection_connecting(self, attempt: object, host: str, port: int) -> None:
         """A client connection attempt (``attempt``) to ``host:port`` began."""
@@ -196,7 +196,6 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
         "connection_connecting", "connection_handover", "connection_closed",
         "port_started", "port_stopped", "port_refused",
     }),
-    "inspector.multicast": frozenset({"connection_opened", "port_started", "port_refused"}),
     # A child process is traced as a stream: stdin is "out", stdout and stderr are "in".
     "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out"}),
     "inspector.protocols.basic": frozenset({"message"}),

@@ -17,12 +17,8 @@ from zope.interface import implementer
 from inspector import error
 from inspector.defer import Deferred, fail
 from inspector.interfaces import IMulticastTransport
-from inspector.tcp import make_address
+from inspector.tcp import bind_socket
 from inspector.udp import Port
-
-# A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
-# every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
-_tracer = None
 
 __all__ = ["MulticastPort"]
 
@@ -43,34 +39,14 @@ class MulticastPort(Port):
             raise ValueError(f"multicast ports are IPv4 only; got interface {interface!r}")
         self.listenMultiple = bool(listenMultiple)
 
-    def startListening(self) -> None:
-        """Bind (sharing the port if asked); CannotListenError names the address on failure."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            if self.listenMultiple:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if hasattr(socket, "SO_REUSEPORT"):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((self.interface, self.port))
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            if _tracer is not None: _tracer.port_refused(f"{self.interface or '0.0.0.0'}:{self.port}", exc)
-            raise error.CannotListenError(self.interface, self.port, exc) from None
-        self.socket = sock
-        self._fd = sock.fileno()
-        self._host = make_address(sock.getsockname(), "UDP")
-        self.connected = True
-        if _tracer is not None: _tracer.port_started(self, "udp")
-        if _tracer is not None: _tracer.connection_opened(self, "udp", "udp")
-        try:
-            self.protocol.makeConnection(self)
-        except BaseException:
-            self.connected = False
-            sock.close()
-            raise
-        if self.connected:
-            self.reactor.addReader(self)
+    def _bind(self) -> socket.socket:
+        """An IPv4 socket bound to the port, shared with other sockets if ``listenMultiple``
+        (UDP's ``startListening`` does the rest)."""
+        return bind_socket(socket.AF_INET, socket.SOCK_DGRAM, (self.interface, self.port), share=self.listenMultiple)
+
+    def _bind_text(self) -> str:
+        """``interface:port`` for a failed bind; the default interface "" is all of them."""
+        return f"{self.interface or '0.0.0.0'}:{self.port}"
 
     # ------------------------------------------------------------ socket options
 

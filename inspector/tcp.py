@@ -65,13 +65,23 @@ def check_port(port: Any) -> int:
 
 
 def bind_socket(
-    family: socket.AddressFamily, kind: socket.SocketKind, address: tuple, backlog: int | None = None
+    family: socket.AddressFamily,
+    kind: socket.SocketKind,
+    address: tuple,
+    backlog: int | None = None,
+    share: bool = False,
 ) -> socket.socket:
     """A non-blocking socket of ``kind`` bound to ``address``; with a ``backlog`` it listens
-    (and, on POSIX, may reuse a port in TIME_WAIT). OSError if a step fails, the socket closed."""
+    (and, on POSIX, may reuse a port in TIME_WAIT); ``share`` lets other sockets bind the
+    same port (SO_REUSEADDR, and SO_REUSEPORT where it exists), as multicast receivers do.
+    OSError if a step fails, the socket closed."""
     sock = socket.socket(family, kind)
     try:
-        if backlog is not None and os.name == "posix":
+        if share:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if hasattr(socket, "SO_REUSEPORT"):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        elif backlog is not None and os.name == "posix":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
         if backlog is not None:

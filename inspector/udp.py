@@ -66,9 +66,9 @@ class Port:
     def startListening(self) -> None:
         """Bind; CannotListenError names the address if that fails."""
         try:
-            sock = bind_socket(self._family, socket.SOCK_DGRAM, (self.interface, self.port))
+            sock = self._bind()
         except OSError as exc:
-            if _tracer is not None: _tracer.port_refused(f"{self.interface}:{self.port}", exc)
+            if _tracer is not None: _tracer.port_refused(self._bind_text(), exc)
             raise error.CannotListenError(self.interface, self.port, exc) from None
         self.socket = sock
         self._fd = sock.fileno()
@@ -85,6 +85,14 @@ class Port:
             raise
         if self.connected:
             self.reactor.addReader(self)
+
+    def _bind(self) -> socket.socket:
+        """The port's socket, bound and non-blocking (a subclass may set options first)."""
+        return bind_socket(self._family, socket.SOCK_DGRAM, (self.interface, self.port))
+
+    def _bind_text(self) -> str:
+        """``interface:port`` as the trace names a bind that failed."""
+        return f"{self.interface}:{self.port}"
 
     def fileno(self) -> int:
         return self._fd if self.connected else -1
