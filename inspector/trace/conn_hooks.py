@@ -17,11 +17,15 @@ resolve each record as of when it happened.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector.states import ConnectionState, closed_state
 from inspector.trace import events as ev
 from inspector.trace.util import address_text, call_quietly, reason_parts
+
+if TYPE_CHECKING:
+    from inspector.failure import Failure
+    from inspector.interfaces import ITCPTransport, IUDPTransport
 
 _now = time.monotonic
 
@@ -104,7 +108,7 @@ class ConnectionHooks:
     def _warn(self, category: str, message: str, subject: int = 0, details: str = "") -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def reactor_label(self, reactor: Any) -> str:  # pragma: no cover - Tracer defines it
+    def reactor_label(self, reactor: object) -> str:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
     def _stamp_now(self) -> tuple[int, float, str]:  # pragma: no cover - Tracer defines it
@@ -150,14 +154,18 @@ class ConnectionHooks:
             self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, self.reactor)
         return self._conn_state[cid]
 
-    def conn_id(self, transport: Any) -> int:
+    def conn_id(self, transport: object) -> int:
         """The connection number of ``transport``, or 0 if the tracer has not seen it."""
         return self._conn_of.get(id(transport), 0)
 
     # -- hooks (called from tcp.py / udp.py) ------------------------------------------
 
-    def connection_state(self, transport: Any, state: str) -> None:
+    def connection_state(self, transport: ITCPTransport, state: str) -> None:
         """``transport`` entered ``state`` (one of :data:`~inspector.trace.events.STATES`)."""
+        self._enter_state(transport, state)
+
+    def _enter_state(self, transport: object, state: str) -> None:
+        """Record that ``transport`` (a connection, an attempt or a UDP port) entered ``state``."""
         conn = self._conn_state[self._conn_of.get(id(transport)) or self._adopt(transport)]
         if conn.state == state:
             return
@@ -172,14 +180,14 @@ class ConnectionHooks:
                                        address_text((host, port)) if port else host))  # port 0: a Unix name
         self.connection_state(attempt, ConnectionState.CONNECTING)
 
-    def connection_handover(self, attempt: Any, transport: Any) -> None:
+    def connection_handover(self, attempt: Any, transport: ITCPTransport) -> None:
         """The attempt succeeded: ``transport`` carries on under the attempt's number."""
         cid = self._conn_of.pop(id(attempt), None)
         if cid is not None:
             self._conn_of[id(transport)] = cid
             self._raw_append((BIND, id(transport), cid, id(attempt)))
 
-    def connection_opened(self, transport: Any, role: str, kind: str = "tcp") -> None:
+    def connection_opened(self, transport: ITCPTransport | IUDPTransport, role: str, kind: str = "tcp") -> None:
         """``transport`` is connected (role ``client``/``server``) or a UDP port (``udp``)."""
         cid = self._conn_of.get(id(transport)) or self._adopt(transport)
         conn = self._conn_state[cid]
@@ -192,9 +200,9 @@ class ConnectionHooks:
             address_text(call_quietly(transport, "getHost")),
             address_text(call_quietly(transport, "getPeer")) if role != "udp" else "",
         ))
-        self.connection_state(transport, ConnectionState.CONNECTED)
+        self._enter_state(transport, ConnectionState.CONNECTED)
 
-    def bytes_in(self, transport: Any, data: bytes) -> None:
+    def bytes_in(self, transport: ITCPTransport, data: bytes) -> None:
         """``data`` arrived on TCP ``transport``; its protocol's code runs next (hot path).
 
         No bound check here: a turn reads each ready descriptor once, so the records
@@ -211,7 +219,7 @@ class ConnectionHooks:
         self._key_append(side)
         self._item_append(data)
 
-    def bytes_out(self, transport: Any, data: bytes) -> None:
+    def bytes_out(self, transport: ITCPTransport, data: bytes) -> None:
         """The application wrote ``data`` (bytes) to TCP ``transport`` (hot path)."""
         try:
             side = self._sides_out[transport]
@@ -230,19 +238,19 @@ class ConnectionHooks:
         """Stamp the next TCP bytes record, made outside any loop turn, with the time now."""
         self._capture((STAMP, self._stamp_now()))
 
-    def datagram_in(self, transport: Any, data: bytes, peer: Any) -> None:
+    def datagram_in(self, transport: IUDPTransport, data: bytes, peer: Any) -> None:
         """A datagram from ``peer`` arrived on UDP ``transport``."""
         key = id(transport)
         self._ctx_conn = self._conn_of.get(key) or self._adopt(transport)
         self._capture((BYTES_IN, key, data, peer, self._stamp or self._stamp_now()))
 
-    def datagram_out(self, transport: Any, data: Any, peer: Any) -> None:
+    def datagram_out(self, transport: IUDPTransport, data: Any, peer: Any) -> None:
         """The application sent a datagram to ``peer`` on UDP ``transport``."""
         if type(data) is not bytes:
             data = bytes(data)
         self._capture((BYTES_OUT, id(transport), data, peer, self._stamp or self._stamp_now()))
 
-    def write_buffered(self, transport: Any, size: int) -> None:
+    def write_buffered(self, transport: ITCPTransport, size: int) -> None:
         """``size`` bytes now wait unsent in ``transport``'s write buffer."""
         conn = self._conn_state.get(self._conn_of.get(id(transport), 0))
         if conn is None:
@@ -260,7 +268,7 @@ class ConnectionHooks:
         elif size <= high // 2:
             conn.buffered_warned = False
 
-    def connection_closed(self, transport: Any, reason: Any = None) -> None:
+    def connection_closed(self, transport: object, reason: Failure | BaseException | None = None) -> None:
         """``transport`` is gone; ``reason`` is the Failure or exception that ended it."""
         reason_type, message = reason_parts(reason)
         key = id(transport)
@@ -301,7 +309,7 @@ class ConnectionHooks:
             f"{reason_type}: {message}" if message else reason_type,
         ))
 
-    def message(self, protocol: Any, kind: str, text: Any, direction: str = "in") -> None:
+    def message(self, protocol: object, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
         transport: Any = getattr(protocol, "transport", None)
         while getattr(transport, "wrappedProtocol", None) is not None:  # a policies wrapper

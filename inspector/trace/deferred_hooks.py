@@ -12,10 +12,13 @@ import time
 import weakref
 from collections import OrderedDict
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector.trace import events as ev
 from inspector.trace.util import callable_location, callable_name, is_failure, reason_parts, safe_repr
+
+if TYPE_CHECKING:
+    from inspector.failure import Failure
 
 _now = time.monotonic
 
@@ -226,7 +229,7 @@ class DeferredHooks:
         if len(self._held) > self.config.pending_deferreds:
             self._held.popitem(last=False)
 
-    def deferred_unhandled(self, holder: Any, failure: Any) -> None:
+    def deferred_unhandled(self, holder: object, failure: Failure) -> None:
         """The Failure kept by ``holder`` (named by :meth:`deferred_failure_held`, or a
         Deferred) was garbage-collected without anyone handling it. Never raises: it runs
         from garbage collection."""

@@ -29,7 +29,7 @@ import socket
 import time
 from bisect import bisect_left
 from collections import Counter, OrderedDict
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.hooks import TraceHooks
 from inspector.trace import events as ev
@@ -49,6 +49,9 @@ from inspector.trace.conn_hooks import (
 from inspector.trace.deferred_hooks import DeferredHooks, skip_frames_in
 from inspector.trace.model import Trace, TraceConfig
 from inspector.trace.util import callable_location, callable_name
+
+if TYPE_CHECKING:
+    from inspector.interfaces import IDelayedCall, IReactorCore
 
 __all__ = ["Tracer", "skip_frames_in"]
 
@@ -325,7 +328,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
 
     # -- bookkeeping ---------------------------------------------------------------------
 
-    def reactor_label(self, reactor: Any) -> str:
+    def reactor_label(self, reactor: object) -> str:
         """A short stable name for ``reactor``: ``SelectorsReactor-1``."""
         key = id(reactor)
         label = self._reactors.get(key)
@@ -361,7 +364,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
 
     # -- the loop (hooks in reactors/base.py and reactors/selectors.py) -----------------
 
-    def turn_started(self, reactor: Any, fds_ready: int = 0) -> None:
+    def turn_started(self, reactor: IReactorCore, fds_ready: int = 0) -> None:
         """A loop turn's work begins (after waiting); ``fds_ready`` descriptors are ready."""
         if self._stamp is not None:
             self._turn_fds += fds_ready
@@ -374,7 +377,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self._turn_fds = fds_ready
         self._ctx_conn = 0
 
-    def turn_ended(self, reactor: Any) -> None:
+    def turn_ended(self, reactor: IReactorCore) -> None:
         """The loop turn's work is done (the loop is about to wait again)."""
         stamp = self._stamp
         if stamp is None:
@@ -396,7 +399,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         _, (turn, start, reactor), duration, fds, timers, threads = item
         self._store(ev.LoopTurn(0, start, reactor, turn, 0, duration, fds, timers, threads))
 
-    def dispatch_started(self, reactor: Any) -> None:
+    def dispatch_started(self, reactor: IReactorCore) -> None:
         """A host loop (Qt, asyncio) hands one ready descriptor to the reactor.
 
         Outside a turn this opens one, closed by the matching :meth:`dispatch_ended`,
@@ -409,7 +412,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             self.turn_started(reactor, 1)
             self._dispatch_owns_turn = True
 
-    def dispatch_ended(self, reactor: Any) -> None:
+    def dispatch_ended(self, reactor: IReactorCore) -> None:
         """The descriptor handed over by :meth:`dispatch_started` was handled."""
         self._dispatch_depth -= 1
         if self._dispatch_depth <= 0:
@@ -418,7 +421,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 self._dispatch_owns_turn = False
                 self.turn_ended(reactor)
 
-    def thread_calls_run(self, reactor: Any, count: int) -> None:
+    def thread_calls_run(self, reactor: IReactorCore, count: int) -> None:
         """``count`` functions queued by ``callFromThread`` are about to run."""
         if not count:
             return
@@ -465,7 +468,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         """``call`` was cancelled; forget it."""
         self._timers.pop(id(call), None)
 
-    def timer_started(self, reactor: Any, call: Any, func: Any, now: float) -> None:
+    def timer_started(self, reactor: IReactorCore, call: IDelayedCall, func: Callable[..., Any], now: float) -> None:
         """``call``'s function ``func`` is about to run at reactor time ``now``."""
         if self._stamp is None:
             self.turn_started(reactor)

@@ -58,7 +58,7 @@ def is_failure(value: Any) -> bool:
     return isinstance(value, Failure)
 
 
-def reason_parts(reason: Any) -> tuple[str, str]:
+def reason_parts(reason: Failure | BaseException | None) -> tuple[str, str]:
     """(exception type name, message) of a Failure, an exception or None."""
     if reason is None:
         return "", ""
