@@ -960,6 +960,11 @@ class Connector:
             raise TypeError(f"host must be a non-empty str, got {host!r}")
         self.host = host.strip("[]")
         self.port = check_port(port)
+        self._init_connector(factory, timeout, bindAddress, reactor)
+
+    def _init_connector(self, factory: Any, timeout: float | None, bindAddress: Any, reactor: Any) -> None:
+        """Check the factory and timeout and start disconnected: subclasses with their own
+        ``__init__`` (another kind of address) call it too."""
         if not hasattr(factory, "buildProtocol"):
             raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
         if timeout is not None and timeout <= 0:
@@ -981,7 +986,7 @@ class Connector:
         if not self.factoryStarted:
             self.factory.doStart()
             self.factoryStarted = True
-        self.transport = attempt = _ConnectAttempt(self)
+        self.transport = attempt = self._new_attempt()
         if self.timeout is not None:
             self._timeout_call = self.reactor.callLater(
                 self.timeout,
@@ -991,6 +996,10 @@ class Connector:
         started = getattr(self.factory, "startedConnecting", None)
         if started is not None:
             _call_logged("startedConnecting of", started, self)
+
+    def _new_attempt(self) -> Any:
+        """Start one attempt to connect (a subclass starts its own kind)."""
+        return _ConnectAttempt(self)
 
     def _cancel_timeout(self) -> None:
         call, self._timeout_call = self._timeout_call, None

@@ -372,39 +372,12 @@ class Connector(tcp.Connector):
 
     def __init__(self, address: Any, factory: Any, timeout: float | None, checkPID: bool, reactor: Any) -> None:
         self.address = check_address(address)
-        if not hasattr(factory, "buildProtocol"):
-            raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
-        if timeout is not None and timeout <= 0:
-            raise ValueError(f"timeout must be positive or None, got {timeout!r}")
+        self._init_connector(factory, timeout, None, reactor)
         self.checkPID = bool(checkPID)
-        self.factory = factory
-        self.timeout = timeout
-        self.bindAddress = None
-        self.reactor = reactor
-        self.state = "disconnected"
-        self.transport: Any = None
-        self.factoryStarted = False
-        self._timeout_call: Any = None
 
-    def connect(self) -> None:
-        """Start an attempt; RuntimeError unless disconnected."""
-        if self.state != "disconnected":
-            raise RuntimeError(f"can't connect in state {self.state!r}")
-        self.state = "connecting"
-        if not self.factoryStarted:
-            self.factory.doStart()
-            self.factoryStarted = True
-        self.transport = attempt = _ConnectAttempt(self)
-        if self.timeout is not None:
-            self._timeout_call = self.reactor.callLater(
-                self.timeout, attempt.failIfNotConnected,
-                error.TimeoutError(None, f"no connection after {self.timeout} s"))
-        started = getattr(self.factory, "startedConnecting", None)
-        if started is not None:
-            try:
-                started(self)
-            except Exception:
-                log.exception("Error in startedConnecting of %s", describe_callable(started))
+    def _new_attempt(self) -> _ConnectAttempt:
+        """A Unix connect, retried while the listener's queue is full."""
+        return _ConnectAttempt(self)
 
     def getDestination(self) -> UNIXAddress:
         """Return the address being connected to."""
