@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from inspector import data
 from inspector.catalog.checks import (
@@ -20,6 +20,9 @@ from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, liste
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred
 from inspector.failure import Failure
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 __all__ = ["BUILTIN", "DEMO_USERS", "server_params", "client_params"]
 
@@ -51,7 +54,7 @@ def client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
 
 
 def _start_echo_server(
-    entry: Entry, reactor: Any, port: int, interface: str, max_connections: int | None = None,
+    entry: Entry, reactor: ReactorLike, port: int, interface: str, max_connections: int | None = None,
     endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.echo import EchoFactory, EchoUDP
@@ -62,7 +65,7 @@ def _start_echo_server(
 
 
 def _start_echo_client(
-    entry: Entry, reactor: Any, host: str, port: int, timeout: float, reply_timeout: float
+    entry: Entry, reactor: ReactorLike, host: str, port: int, timeout: float, reply_timeout: float
 ) -> Handle:
     from inspector.error import ConnectionDone
     from inspector.protocols.echo import EchoClientFactory
@@ -179,7 +182,7 @@ def _make_quoter(quote: str | None, quote_file: str | None) -> Any:
 
 
 def _start_qotd_server(
-    entry: Entry, reactor: Any, port: int, interface: str, quote_file: str | None, quote: str | None,
+    entry: Entry, reactor: ReactorLike, port: int, interface: str, quote_file: str | None, quote: str | None,
     max_connections: int | None = None, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.qotd import QOTDUDP, QOTDFactory
@@ -192,7 +195,7 @@ def _start_qotd_server(
     )
 
 
-def _start_qotd_client(entry: Entry, reactor: Any, host: str, port: int, timeout: float) -> Handle:
+def _start_qotd_client(entry: Entry, reactor: ReactorLike, host: str, port: int, timeout: float) -> Handle:
     from inspector.protocols.qotd import get_quote, get_quote_udp
 
     ask = get_quote_udp if entry.transport == "udp" else get_quote
@@ -209,7 +212,7 @@ DEMO_USERS = {
 
 
 def _start_finger_server(
-    entry: Entry, reactor: Any, port: int, interface: str, users_file: str | None,
+    entry: Entry, reactor: ReactorLike, port: int, interface: str, users_file: str | None,
     idle_timeout: float, max_connections: int | None = None, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.finger import FingerFactory, UserDatabase
@@ -220,7 +223,7 @@ def _start_finger_server(
 
 
 def _start_finger_client(
-    entry: Entry, reactor: Any, host: str, port: int, query: str, timeout: float
+    entry: Entry, reactor: ReactorLike, host: str, port: int, query: str, timeout: float
 ) -> Handle:
     from inspector.protocols.finger import finger
 

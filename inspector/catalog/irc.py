@@ -6,7 +6,7 @@ table (``inspector.protocols.irc.console_commands``) is all the description need
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.catalog.builtin import client_params, server_params
 from inspector.catalog.checks import check_channel, check_nick, check_seconds
@@ -16,11 +16,14 @@ from inspector.defer import Deferred, succeed
 from inspector.failure import Failure
 from inspector.protocols.irc.console_commands import COMMANDS, commands_summary
 
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
+
 __all__ = ["IRC_COMMANDS", "irc_entries"]
 
 
 def _start_irc_server(
-    entry: Entry, reactor: Any, port: int, interface: str, motd: str | None,
+    entry: Entry, reactor: ReactorLike, port: int, interface: str, motd: str | None,
     max_connections: int | None = None, endpoint: str | None = None,
 ) -> Handle:
     from inspector.protocols.irc import IRCServerFactory
@@ -49,7 +52,7 @@ def _irc_client_protocol(
 
 
 def _start_irc_client(
-    entry: Entry, reactor: Any, host: str, port: int, nick: str, channel: str, timeout: float,
+    entry: Entry, reactor: ReactorLike, host: str, port: int, nick: str, channel: str, timeout: float,
     registration_timeout: float,
 ) -> Handle:
     from inspector.protocol import ClientFactory
