@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from inspector import error
 from inspector.failure import Failure
 from inspector.helpers import describe_callable, written_bytes
 from inspector.interfaces import IAddress, IConsumer, IProcessTransport, IPushProducer
+from inspector.writebuffer import WriteBuffer
 
 log = logging.getLogger("inspector.process")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
@@ -83,7 +85,7 @@ def _fsencode(value: Any, what: str) -> bytes:
 # ----------------------------------------------------------------------- the pipes
 
 
-class _Pipe:
+class _Pipe(WriteBuffer):
     """Our end of one pipe to the child (or of its pseudo-terminal).
 
     ``reads``: the child writes, we read and hand the bytes to the process. Otherwise we
@@ -93,8 +95,6 @@ class _Pipe:
     closed its end, which is how we notice a child closing its stdin before we write.
     """
 
-    high_water = 64 * 1024
-    low_water = 16 * 1024
     read_size = 65536
 
     def __init__(self, process: "Process", child_fd: int, fd: int, reads: bool, writes: bool) -> None:
@@ -105,6 +105,7 @@ class _Pipe:
         self.reads = reads
         self.writes = writes
         os.set_blocking(fd, False)
+        self._send = functools.partial(os.write, fd)
         self._buffer = bytearray()
         self._writing = False
         self._reading = False
@@ -162,32 +163,7 @@ class _Pipe:
         self.process._received(self.child_fd, data)
         return None
 
-    def doWrite(self) -> BaseException | None:
-        """Send buffered bytes; finish a pending close once drained."""
-        buf = self._buffer
-        if buf:
-            try:
-                sent = os.write(self.fd, buf)
-            except (BlockingIOError, InterruptedError):
-                return None
-            except OSError as exc:
-                return error.ConnectionLost(exc)
-            del buf[:sent]
-            producer = self.producer
-            if producer is not None and self.producerPaused and len(buf) <= self.low_water:
-                self.producerPaused = False
-                producer.resumeProducing()
-            if buf:
-                return None
-        producer = self.producer
-        if producer is not None and not self.streamingProducer:
-            producer.resumeProducing()  # a pull producer is asked for more
-            if self._buffer or self.producer is not None:
-                return None
-        self._stop_writing()
-        if self.disconnecting:
-            return error.ConnectionDone()
-        return None
+    # doWrite (send what is buffered, finish a pending close once drained) is WriteBuffer's.
 
     def write(self, data: bytes) -> None:
         if not data or self.lost or self.disconnecting:

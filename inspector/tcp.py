@@ -30,6 +30,7 @@ from inspector.interfaces import (
     ITLSTransport,
 )
 from inspector.states import ConnectionState, check_transition, closed_state
+from inspector.writebuffer import WriteBuffer
 
 log = logging.getLogger("inspector.tcp")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
@@ -138,7 +139,7 @@ def _call_logged(what: str, func: Any, *args: Any) -> None:
 
 
 @implementer(ITLSTransport, IConsumer, IPushProducer)
-class Connection:
+class Connection(WriteBuffer):
     """A connected TCP socket: the transport a stream protocol writes to.
 
     Writes go straight to ``send`` while nothing is buffered; the rest waits in a
@@ -160,10 +161,6 @@ class Connection:
     read_size = 65536
     #: The most one recv() asks for.
     max_read_size = 1 << 20
-    #: Buffered bytes above which a registered producer is paused.
-    high_water = 64 * 1024
-    #: Buffered bytes at or below which a paused producer is resumed.
-    low_water = 16 * 1024
     #: The ``transport`` the trace's connection-opened event names (subclasses say theirs).
     trace_kind = "tcp"
 
@@ -269,34 +266,10 @@ class Connection:
             return error.ConnectionDone()
         return None
 
-    def doWrite(self) -> BaseException | None:
-        """Send buffered bytes; finish a pending close or half-close once drained."""
-        buf = self._buffer
-        if buf:
-            try:
-                sent = self._send(buf)
-            except BlockingIOError:
-                return None
-            except InterruptedError:  # pragma: no cover
-                return None
-            except OSError as exc:
-                return error.ConnectionLost(exc)
-            del buf[:sent]
-            producer = self.producer
-            if producer is not None and self.producerPaused and len(buf) <= self.low_water:
-                self.producerPaused = False
-                producer.resumeProducing()
-            if buf:
-                return None
-        # Drained.
-        producer = self.producer
-        if producer is not None and not self.streamingProducer:
-            producer.resumeProducing()  # a pull producer is asked for the next chunk
-            if self._buffer or self.producer is not None:
-                return None  # stay watched: asked again when writable
-        self._stop_writing()
-        # A streaming producer does not hold the close back (as in Twisted); a pull
-        # producer does, until it unregisters.
+    # doWrite (send what is buffered, with the producer's flow control) is WriteBuffer's.
+
+    def _write_drained(self) -> BaseException | None:
+        """Everything is sent: finish a pending close, or a half-close (send the FIN)."""
         if self.disconnecting:
             return error.ConnectionDone()
         if self._write_side is _DRAINING:
