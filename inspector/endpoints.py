@@ -134,6 +134,33 @@ class _WrappingFactory(ClientFactory):
             deferred.errback(reason)
 
 
+def _connect_cancellable(reactor: Any, protocolFactory: Any, start: Callable[[Any], Any]) -> Deferred:
+    """Connect through ``start(factory)`` (a reactor's ``connectTCP``/``connectUNIX`` call
+    returning the connector); a Deferred of the connected protocol or of the failure.
+
+    Cancelling the Deferred before it fires abandons the attempt and fails it with
+    ConnectingCancelledError naming the destination, as in Twisted.
+    """
+    factory = _WrappingFactory(protocolFactory, reactor)
+    connector: Any = None
+
+    def cancel(deferred: Deferred) -> None:
+        # Detach first: the Deferred fails with ConnectingCancelledError, not with
+        # the UserError the connector reports for the abandoned attempt.
+        factory._deferred = None
+        if connector is not None:
+            deferred.errback(ConnectingCancelledError(connector.getDestination()))
+            connector.disconnect()
+
+    deferred: Deferred[Any] = Deferred(cancel)
+    factory._deferred = deferred
+    try:
+        connector = start(factory)
+    except Exception:
+        factory._fail(Failure())
+    return deferred
+
+
 @implementer(IStreamClientEndpoint)
 class TCP4ClientEndpoint:
     """A TCP server to connect to by host name or address, port and timeout."""
@@ -161,30 +188,8 @@ class TCP4ClientEndpoint:
         Cancelling the Deferred before it fires abandons the attempt and fails it with
         ConnectingCancelledError naming the destination, as in Twisted.
         """
-        factory = _WrappingFactory(protocolFactory, self._reactor)
-        connector: Any = None
-
-        def cancel(deferred: Deferred) -> None:
-            # Detach first: the Deferred fails with ConnectingCancelledError, not with
-            # the UserError the connector reports for the abandoned attempt.
-            factory._deferred = None
-            if connector is not None:
-                deferred.errback(ConnectingCancelledError(connector.getDestination()))
-                connector.disconnect()
-
-        deferred: Deferred[Any] = Deferred(cancel)
-        factory._deferred = deferred
-        try:
-            connector = self._reactor.connectTCP(
-                self._host,
-                self._port,
-                factory,
-                timeout=self._timeout,
-                bindAddress=self._bindAddress,
-            )
-        except Exception:
-            factory._fail(Failure())
-        return deferred
+        return _connect_cancellable(self._reactor, protocolFactory, lambda factory: self._reactor.connectTCP(
+            self._host, self._port, factory, timeout=self._timeout, bindAddress=self._bindAddress))
 
 
 class TCP6ClientEndpoint(TCP4ClientEndpoint):
@@ -601,23 +606,8 @@ class UNIXClientEndpoint:
     def connect(self, protocolFactory: Any) -> Deferred:
         """Connect; a Deferred of the connected protocol, or of the connection failure
         (ConnectingCancelledError if cancelled before it fires)."""
-        factory = _WrappingFactory(protocolFactory, self._reactor)
-        connector: Any = None
-
-        def cancel(deferred: Deferred) -> None:
-            factory._deferred = None
-            if connector is not None:
-                deferred.errback(ConnectingCancelledError(connector.getDestination()))
-                connector.disconnect()
-
-        deferred: Deferred[Any] = Deferred(cancel)
-        factory._deferred = deferred
-        try:
-            connector = self._reactor.connectUNIX(self._path, factory, timeout=self._timeout,
-                                                  checkPID=self._checkPID)
-        except Exception:
-            factory._fail(Failure())
-        return deferred
+        return _connect_cancellable(self._reactor, protocolFactory, lambda factory: self._reactor.connectUNIX(
+            self._path, factory, timeout=self._timeout, checkPID=self._checkPID))
 
 
 # ------------------------------------------------------------------ string parsing
