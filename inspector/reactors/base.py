@@ -101,6 +101,9 @@ from inspector.defer import Deferred, DeferredList, succeed
 from inspector.failure import Failure
 from inspector.helpers import describe_callable, is_ip_address
 from inspector.interfaces import (
+    IDatagramProtocol,
+    IProcessProtocol,
+    IProtocolFactory,
     IReactorCore,
     IReactorMulticast,
     IReactorPluggableResolver,
@@ -883,7 +886,8 @@ class ReactorBase(ABC):
 
     # -------------------------------------------------------------- transports
 
-    def listenTCP(self, port: int, factory: Any, backlog: int = socket.SOMAXCONN, interface: str = "127.0.0.1") -> Any:
+    def listenTCP(self, port: int, factory: IProtocolFactory, backlog: int = socket.SOMAXCONN,
+                  interface: str = "127.0.0.1") -> Any:
         """Listen for TCP connections on ``interface:port`` (0 picks a port); return the port.
 
         ``backlog`` defaults to the system's maximum, as asyncio's does: a short queue
@@ -896,7 +900,7 @@ class ReactorBase(ABC):
         return listening
 
     def connectTCP(
-        self, host: str, port: int, factory: Any, timeout: float | None = 30, bindAddress: Any = None
+        self, host: str, port: int, factory: IProtocolFactory, timeout: float | None = 30, bindAddress: Any = None
     ) -> Any:
         """Connect to ``host:port`` with ``factory``; return the connector."""
         from inspector.tcp import Connector
@@ -905,7 +909,7 @@ class ReactorBase(ABC):
         connector.connect()
         return connector
 
-    def listenSSL(self, port: int, factory: Any, contextFactory: Any, backlog: int = socket.SOMAXCONN,
+    def listenSSL(self, port: int, factory: IProtocolFactory, contextFactory: Any, backlog: int = socket.SOMAXCONN,
                   interface: str = "127.0.0.1") -> Any:
         """Listen for TLS connections: TCP with ``contextFactory``'s TLS server layer
         (inspector/tls.py) under each protocol ``factory`` builds; return the port."""
@@ -913,8 +917,8 @@ class ReactorBase(ABC):
 
         return self.listenTCP(port, TLSMemoryBIOFactory(contextFactory, False, factory), backlog, interface)
 
-    def connectSSL(self, host: str, port: int, factory: Any, contextFactory: Any, timeout: float | None = 30,
-                   bindAddress: Any = None) -> Any:
+    def connectSSL(self, host: str, port: int, factory: IProtocolFactory, contextFactory: Any,
+                   timeout: float | None = 30, bindAddress: Any = None) -> Any:
         """Connect to ``host:port`` and speak TLS as a client with ``contextFactory``;
         return the connector."""
         from inspector.tls import TLSMemoryBIOFactory
@@ -922,7 +926,8 @@ class ReactorBase(ABC):
         return self.connectTCP(host, port, TLSMemoryBIOFactory(contextFactory, True, factory, hostname=host),
                                timeout, bindAddress)
 
-    def listenUDP(self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535) -> Any:
+    def listenUDP(self, port: int, protocol: IDatagramProtocol, interface: str = "127.0.0.1",
+                  maxPacketSize: int = 65535) -> Any:
         """Bind ``protocol`` (a DatagramProtocol) to UDP ``interface:port``; return the port.
 
         Datagrams longer than ``maxPacketSize`` bytes are truncated to it, as in Twisted;
@@ -934,7 +939,7 @@ class ReactorBase(ABC):
         listening.startListening()
         return listening
 
-    def listenUNIX(self, address: Any, factory: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
+    def listenUNIX(self, address: Any, factory: IProtocolFactory, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
                    wantPID: bool = False) -> Any:
         """Listen on the Unix socket ``address`` (a path, or "\\0name" in Linux's abstract
         namespace); ``wantPID`` replaces a stale socket file left by a dead process."""
@@ -944,7 +949,8 @@ class ReactorBase(ABC):
         listening.startListening()
         return listening
 
-    def connectUNIX(self, address: Any, factory: Any, timeout: float | None = 30, checkPID: bool = False) -> Any:
+    def connectUNIX(self, address: Any, factory: IProtocolFactory, timeout: float | None = 30,
+                    checkPID: bool = False) -> Any:
         """Connect to the Unix socket ``address`` with ``factory``; return the connector."""
         from inspector.unix import Connector
 
@@ -952,7 +958,7 @@ class ReactorBase(ABC):
         connector.connect()
         return connector
 
-    def listenMulticast(self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 65535,
+    def listenMulticast(self, port: int, protocol: IDatagramProtocol, interface: str = "", maxPacketSize: int = 65535,
                         listenMultiple: bool = False) -> Any:
         """Bind ``protocol`` to UDP ``port`` for multicast (join groups on its transport);
         ``listenMultiple`` lets several sockets share the port, each receiving the groups."""
@@ -962,7 +968,7 @@ class ReactorBase(ABC):
         listening.startListening()
         return listening
 
-    def spawnProcess(self, processProtocol: Any, executable: Any, args: Any = (), env: Any = {},  # noqa: B006
+    def spawnProcess(self, processProtocol: IProcessProtocol, executable: Any, args: Any = (), env: Any = {},  # noqa: B006
                      path: Any = None, uid: int | None = None, gid: int | None = None, usePTY: bool = False,
                      childFDs: Any = None) -> Any:
         """Start ``executable`` with ``args`` (argv, the program's name first) talking to
