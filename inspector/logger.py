@@ -256,7 +256,7 @@ def deliver(
     pylevel: int,
     event: dict[str, Any],
     message: str | Callable[[], str],
-    failure: Any,
+    failure: Failure | None,
 ) -> None:
     """Hand one event to the ``logging`` logger ``name`` as one record.
 
