@@ -39,6 +39,7 @@ from inspector.interfaces import (
     IAddress,
     IConnector,
     IConsumer,
+    IDatagramProtocol,
     IListeningPort,
     IProducer,
     IProtocol,
@@ -428,7 +429,7 @@ class MemoryReactor:
         return self._connector(_tcp_address(host, port), factory)
 
     def listenUDP(
-        self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535
+        self, port: int, protocol: IDatagramProtocol, interface: str = "127.0.0.1", maxPacketSize: int = 65535
     ) -> IListeningPort:
         """Record ``(port, protocol, interface, maxPacketSize)`` in ``udpServers``; return a fake port."""
         self.udpServers.append((port, protocol, interface, maxPacketSize))
