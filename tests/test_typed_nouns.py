@@ -25,8 +25,12 @@ PACKAGE = Path(inspector.__file__).parent
 
 #: Modules and packages (relative to inspector/) whose public signatures are typed.
 TYPED = (
+    "interfaces.py",
+    "logger.py",
     "protocol.py",
     "policies.py",
+    "reactors/base.py",
+    "testing.py",
     "task.py",
     "threads.py",
     "utils.py",
