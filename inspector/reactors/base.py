@@ -235,7 +235,7 @@ class _Waker:
     def doWrite(self) -> None:
         return None
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         self.close()
 
     def close(self) -> None:
