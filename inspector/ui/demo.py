@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from inspector import catalog
+from inspector.catalog.handles import Handle
 from inspector.defer import Deferred, succeed
 from inspector.ui.panels.launcher import LauncherPanel
 from inspector.ui.viewmodel.services import Service
@@ -45,33 +45,18 @@ class DemoEntry:
     accepts_lines: bool = False
 
 
-class DemoHandle:
-    """The demo as a launcher handle: ``stop()`` ends the whole demo, ``done`` fires then."""
+class DemoHandle(Handle):
+    """The demo as a launcher handle: ``stop()`` ends the whole demo, ``done`` fires then.
 
-    accepts_lines = False
+    Output, listeners, transcript and ``running`` are the catalogue's :class:`Handle`'s;
+    ``output(line)`` reports what the demo just did to the list.
+    """
+
+    TRANSCRIPT = 50
 
     def __init__(self, demo: "Demo") -> None:
+        super().__init__(DemoEntry(), "demo: echo, QOTD and IRC bots")  # type: ignore[arg-type]  # Entry's shape
         self.demo = demo
-        self.entry = DemoEntry()
-        self.description = "demo: echo, QOTD and IRC bots"
-        self.done: Deferred = Deferred()
-        self.transcript: deque[str] = deque(maxlen=50)
-        self._listeners: list[Callable[[str], Any]] = []
-
-    @property
-    def running(self) -> bool:
-        """True until the demo was stopped."""
-        return not self.done.called
-
-    def on_output(self, callback: Callable[[str], Any]) -> None:
-        """Call ``callback(line)`` for every line the demo reports."""
-        self._listeners.append(callback)
-
-    def output(self, line: str) -> None:
-        """Report ``line`` (what the demo just did) to the list."""
-        self.transcript.append(line)
-        for callback in list(self._listeners):
-            callback(line)
 
     def stop(self) -> Deferred:
         """Stop the demo and everything it started."""
