@@ -12,7 +12,7 @@ import errno
 import logging
 import os
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import implementer
 
@@ -26,11 +26,16 @@ from inspector.interfaces import (
     IConsumer,
     IHalfCloseableProtocol,
     IListeningPort,
+    IProtocol,
+    IProtocolFactory,
     IPushProducer,
     ITLSTransport,
 )
 from inspector.states import ConnectionState, check_transition, closed_state
 from inspector.writebuffer import WriteBuffer
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.tcp")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
@@ -165,7 +170,7 @@ class Connection(WriteBuffer):
     trace_kind = "tcp"
 
     def __init__(
-        self, sock: socket.socket, protocol: Any, reactor: Any, peer: Any, connector: Any = None, host: Any = None
+        self, sock: socket.socket, protocol: IProtocol, reactor: Any, peer: Any, connector: Any = None, host: Any = None
     ) -> None:
         self.socket = sock
         self._fd = sock.fileno()
@@ -568,7 +573,7 @@ class Port:
     def __init__(
         self,
         port: int,
-        factory: Any,
+        factory: IProtocolFactory,
         backlog: int = socket.SOMAXCONN,
         interface: str = "127.0.0.1",
         reactor: Any = None,
@@ -735,7 +740,7 @@ class Port:
     def doWrite(self) -> None:
         return None
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         """The reactor dropped the port (shutdown): close it."""
         self._close()
 
@@ -897,7 +902,7 @@ class _ConnectAttempt:
         if _tracer is not None: _tracer.connection_handover(self, connection)
         connection._start()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         """The reactor dropped the attempt (shutdown)."""
         self.failIfNotConnected(error.UserError(None, "the reactor shut down"))
 
@@ -927,7 +932,8 @@ class Connector:
     """An outgoing TCP connection that can be stopped and tried again."""
 
     def __init__(
-        self, host: str, port: int, factory: Any, timeout: float | None, bindAddress: Any, reactor: Any
+        self, host: str, port: int, factory: IProtocolFactory, timeout: float | None, bindAddress: Any,
+        reactor: ReactorLike,
     ) -> None:
         if not isinstance(host, str) or not host:
             raise TypeError(f"host must be a non-empty str, got {host!r}")
