@@ -29,6 +29,7 @@ from inspector.interfaces import (
     IProtocolFactory,
     IPushProducer,
     ISSLTransport,
+    ITCPTransport,
 )
 from inspector.ssl import Certificate, context_for, decode_der
 
@@ -171,7 +172,7 @@ class TLSMemoryBIOProtocol:
 
     # ------------------------------------------------------------ protocol side
 
-    def makeConnection(self, transport: Any) -> None:
+    def makeConnection(self, transport: ITCPTransport) -> None:
         """The TCP connection is up: start the handshake, then the user's ``connectionMade``."""
         self._attach(transport)
         if self._reason is not None:
