@@ -193,8 +193,7 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
         "port_started", "port_stopped", "port_refused",
     }),
     "inspector.unix": frozenset({
-        "connection_connecting", "connection_handover", "connection_closed",
-        "port_started", "port_stopped", "port_refused",
+        "connection_connecting", "connection_handover", "connection_closed", "port_started", "port_refused",
     }),
     # A child process is traced as a stream: stdin is "out", stdout and stderr are "in".
     "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out"}),

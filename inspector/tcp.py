@@ -731,12 +731,6 @@ class Port:
             self._address_text(), episode.recovered - episode.started, episode.failures, episode.reason,
         )
 
-    def _end_episode(self) -> None:
-        """Forget an exhaustion episode in progress and cancel its timers (the port closes)."""
-        episode, self._exhausted = self._exhausted, None
-        if episode is not None:
-            episode.cancel()
-
     def doWrite(self) -> None:
         return None
 
@@ -748,12 +742,18 @@ class Port:
         if not self.connected:
             return
         self.connected = False
-        self._end_episode()
+        episode, self._exhausted = self._exhausted, None
+        if episode is not None:
+            episode.cancel()
         if _tracer is not None: _tracer.port_stopped(self)
         self.reactor.removeReader(self)
         if self.socket is not None:
             self.socket.close()
+        self._socket_closed()
         self.factory.doStop()
+
+    def _socket_closed(self) -> None:
+        """The socket is closed: a subclass lets go of what else it held (a socket file)."""
 
     def stopListening(self) -> Any:
         """Close the port; return a Deferred that has fired once it is closed."""

@@ -241,15 +241,8 @@ class Port(tcp.Port):
         """``unix:<name>`` for the back-off's log lines."""
         return _text(self.port)
 
-    def _close(self) -> None:
-        if not self.connected:
-            return
-        self.connected = False
-        self._end_episode()
-        if _tracer is not None: _tracer.port_stopped(self)
-        self.reactor.removeReader(self)
-        if self.socket is not None:
-            self.socket.close()
+    def _socket_closed(self) -> None:
+        """Remove the socket file (an abstract name goes with the socket) and the lock."""
         if self._in_filesystem:
             try:
                 os.unlink(self.port)
@@ -258,7 +251,6 @@ class Port(tcp.Port):
         if self._lock is not None:
             self._lock.release()
             self._lock = None
-        self.factory.doStop()
 
     def getHost(self) -> UNIXAddress:
         """Return the socket's name as a UNIXAddress."""
