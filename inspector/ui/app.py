@@ -10,7 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.ui")
 
@@ -82,7 +85,7 @@ def _qt_reactor() -> Any:
         raise
 
 
-def build_window(reactor: Any, settings: Any = None, trace: bool = True) -> Any:
+def build_window(reactor: ReactorLike, settings: Any = None, trace: bool = True) -> Any:
     """Make the main window on ``reactor`` (a QtReactor), with tracing on unless told not."""
     from inspector.ui.main_window import MainWindow
 

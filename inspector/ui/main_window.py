@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -35,6 +35,9 @@ from inspector.ui.viewmodel.status import status_text
 from inspector.ui.viewmodel.store import Store
 from inspector.ui.widgets import named
 
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
+
 log = logging.getLogger("inspector.ui")
 
 #: Milliseconds between refreshes (about 30 per second).
@@ -45,7 +48,7 @@ LAYOUT_VERSION = 2  # 2: the log runs along the bottom, full width
 class MainWindow(QMainWindow):
     """The inspector: launcher, connections, session, Deferreds, timing and log docks."""
 
-    def __init__(self, reactor: Any, tracer: Any = None, settings: QSettings | None = None) -> None:
+    def __init__(self, reactor: ReactorLike, tracer: Any = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setObjectName("inspector.main")
         self.setWindowTitle("Inspector")

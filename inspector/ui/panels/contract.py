@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QWidget
 
 from inspector.ui.viewmodel.store import Store
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 __all__ = ["PanelContext", "PanelSpec", "StorePanel"]
 
@@ -36,7 +39,7 @@ class StorePanel(Protocol):
 class PanelContext:
     """What a panel may be built from."""
 
-    reactor: Any
+    reactor: ReactorLike
     settings: QSettings
     store: Store
 

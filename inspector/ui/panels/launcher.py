@@ -9,7 +9,7 @@ service is listed until it ends; "Stop" stops the selected one.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QPainter
@@ -37,6 +37,9 @@ from inspector.ui.models.services import ServicesModel
 from inspector.ui.models.table import Index
 from inspector.ui.viewmodel.services import Service, peer_hint
 from inspector.ui.widgets import named, row_table
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.ui.launcher")
 
@@ -73,7 +76,7 @@ class LauncherPanel(QWidget):
     ended = Signal(object)  # Service
     demo_requested = Signal()
 
-    def __init__(self, reactor: Any, settings: QSettings, parent: Any = None) -> None:
+    def __init__(self, reactor: ReactorLike, settings: QSettings, parent: Any = None) -> None:
         super().__init__(parent)
         self.setObjectName("launcher")
         self.reactor = reactor
