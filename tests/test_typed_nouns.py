@@ -43,6 +43,9 @@ TYPED = (
     "catalog/ownership.py",
     "protocols/",
     "trace/",
+    "ui/app.py",
+    "ui/main_window.py",
+    "ui/panels/",
 )
 
 
