@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import implementer
 
@@ -18,6 +18,9 @@ from inspector.defer import succeed
 from inspector.helpers import describe_callable, is_ip_address
 from inspector.interfaces import IListeningPort, IUDPTransport
 from inspector.tcp import bind_socket, check_port, family_for, make_address
+
+if TYPE_CHECKING:
+    from inspector.failure import Failure
 
 log = logging.getLogger("inspector.udp")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
@@ -193,7 +196,7 @@ class Port:
 
     loseConnection = stopListening
 
-    def connectionLost(self, reason: Any = None) -> None:
+    def connectionLost(self, reason: Failure | None = None) -> None:
         """The reactor dropped the port (shutdown): close it."""
         self._close()
 
