@@ -17,7 +17,14 @@ from typing import Any, Callable, Iterator
 from zope.interface import implementer
 
 from inspector.defer import CancelledError, Deferred, DeferredList, fail, maybeDeferred, succeed
-from inspector.interfaces import IService, IServiceCollection
+from inspector.interfaces import (
+    IProtocolFactory,
+    IReactorCore,
+    IReactorTCP,
+    IReactorTime,
+    IService,
+    IServiceCollection,
+)
 
 log = logging.getLogger("inspector.service")
 
@@ -161,7 +168,7 @@ class StreamServerEndpointService(Service):
 
     _raiseSynchronously = False
 
-    def __init__(self, endpoint: Any, factory: Any) -> None:
+    def __init__(self, endpoint: Any, factory: IProtocolFactory) -> None:
         self.endpoint = endpoint
         self.factory = factory
         self._waitingForPort: Deferred | None = None
@@ -234,10 +241,10 @@ class TCPServer(Service):
     def __init__(
         self,
         port: int,
-        factory: Any,
+        factory: IProtocolFactory,
         backlog: int = socket.SOMAXCONN,
         interface: str = "127.0.0.1",
-        reactor: Any = None,
+        reactor: IReactorTCP | None = None,
     ) -> None:
         self.args = (port, factory)
         self.kwargs = {"backlog": backlog, "interface": interface}
@@ -278,10 +285,10 @@ class TCPClient(Service):
         self,
         host: str,
         port: int,
-        factory: Any,
+        factory: IProtocolFactory,
         timeout: float = 30,
         bindAddress: Any = None,
-        reactor: Any = None,
+        reactor: IReactorTCP | None = None,
     ) -> None:
         self.args = (host, port, factory)
         self.kwargs = {"timeout": timeout, "bindAddress": bindAddress}
@@ -372,9 +379,9 @@ class ClientService(Service):
     def __init__(
         self,
         endpoint: Any,
-        factory: Any,
+        factory: IProtocolFactory,
         retryPolicy: Callable[[int], float] | None = None,
-        clock: Any = None,
+        clock: IReactorTime | None = None,
         prepareConnection: Callable[[Any], Any] | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -506,7 +513,7 @@ class ClientService(Service):
 # --------------------------------------------------------------------- the application
 
 
-def start_application(application: Any, reactor: Any) -> None:
+def start_application(application: Any, reactor: IReactorCore) -> None:
     """Start ``application``'s services once ``reactor`` runs; stop them before it shuts down.
 
     The reactor waits for the Deferred the services' ``stopService`` returns before
@@ -524,7 +531,7 @@ def _stop_if_running(service: Any) -> Any:
     return None
 
 
-def run_application(application: Any, reactor: Any) -> None:
+def run_application(application: Any, reactor: IReactorCore) -> None:
     """``start_application`` and run ``reactor`` until it is stopped."""
     start_application(application, reactor)
     reactor.run()
