@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import stat
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zope.interface import implementer
 
@@ -23,7 +23,10 @@ from inspector import error, tcp
 from inspector.address import UNIXAddress
 from inspector.failure import Failure
 from inspector.helpers import describe_callable
-from inspector.interfaces import IListeningPort
+from inspector.interfaces import IListeningPort, IProtocolFactory
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.unix")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
@@ -165,7 +168,7 @@ class Port(tcp.Port):
     port: str  # type: ignore[assignment]
     _host: UNIXAddress  # type: ignore[assignment]
 
-    def __init__(self, address: Any, factory: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
+    def __init__(self, address: Any, factory: IProtocolFactory, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
                  wantPID: bool = False, reactor: Any = None) -> None:
         self.port = check_address(address)
         if not hasattr(factory, "buildProtocol"):
@@ -362,7 +365,8 @@ class _ConnectAttempt:
 class Connector(tcp.Connector):
     """An outgoing Unix connection that can be stopped and tried again."""
 
-    def __init__(self, address: Any, factory: Any, timeout: float | None, checkPID: bool, reactor: Any) -> None:
+    def __init__(self, address: Any, factory: IProtocolFactory, timeout: float | None, checkPID: bool,
+                 reactor: ReactorLike) -> None:
         self.address = check_address(address)
         self._init_connector(factory, timeout, None, reactor)
         self.checkPID = bool(checkPID)
