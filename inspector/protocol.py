@@ -366,6 +366,29 @@ class ClientCreator:
         connector = self.reactor.connectTCP(host, port, factory, timeout=timeout, bindAddress=bindAddress)
         return deferred
 
+    def _connect(self, connect: Callable[[Any], Any]) -> Any:
+        """A Deferred of the protocol, connected by ``connect(factory)`` (which returns
+        the connector); cancelling it drops the attempt."""
+        from inspector.defer import Deferred
+
+        connectors: list[Any] = []
+        deferred: Deferred[Any] = Deferred(lambda _: connectors[0].disconnect())
+        factory = _InstanceFactory(self.reactor, self.protocolClass(*self.args, **self.kwargs), deferred)
+        connectors.append(connect(factory))
+        return deferred
+
+    def connectSSL(self, host: str, port: int, contextFactory: Any, timeout: float = 30,
+                   bindAddress: Any = None) -> Any:
+        """Connect to ``host:port`` over TLS with ``contextFactory`` (client options or an
+        ``ssl.SSLContext``); return a Deferred of the protocol, which fires once connected."""
+        return self._connect(lambda factory: self.reactor.connectSSL(
+            host, port, factory, contextFactory, timeout=timeout, bindAddress=bindAddress))
+
+    def connectUNIX(self, address: str, timeout: float = 30, checkPID: bool = False) -> Any:
+        """Connect to the Unix socket at ``address``; return a Deferred of the protocol."""
+        return self._connect(lambda factory: self.reactor.connectUNIX(
+            address, factory, timeout=timeout, checkPID=checkPID))
+
 
 @implementer(IProcessProtocol)
 class ProcessProtocol(BaseProtocol):
