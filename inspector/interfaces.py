@@ -547,16 +547,17 @@ class IReactorProcess(Interface):
 # ---------------------------------------------------------------------------- typing
 
 
-@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP)
+@implementer(IReactorCore, IReactorTime, IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP,
+             IReactorSSL, IReactorUNIX, IReactorMulticast, IReactorProcess)
 class ReactorLike(Protocol):
     """The type of "the reactor" for code that uses more than one of its interfaces.
 
     A zope interface names one role (IReactorTime, IReactorTCP ...); code that schedules
     calls *and* opens connections needs their intersection, which Python's types cannot
     spell, so this structural type lists the methods of IReactorCore, IReactorTime,
-    IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP and the watching
-    half of IReactorFDSet together. Every
-    reactor in ``inspector.reactors`` matches it; it is for the type checker only. It
+    IReactorThreads, IReactorPluggableResolver, IReactorTCP, IReactorUDP, IReactorSSL,
+    IReactorUNIX, IReactorMulticast, IReactorProcess and the watching half of
+    IReactorFDSet together. Every reactor in ``inspector.reactors`` matches it; it is for the type checker only. It
     declares the interfaces it lists (mypy-zope checks that it has their methods), so
     a ReactorLike can be handed on to code that asks for just one role, e.g. IReactorTime.
     """
@@ -614,4 +615,31 @@ class ReactorLike(Protocol):
 
     def listenUDP(
         self, port: int, protocol: IDatagramProtocol, interface: str = ..., maxPacketSize: int = ...
+    ) -> Any: ...
+
+    def listenSSL(
+        self, port: int, factory: IProtocolFactory, contextFactory: Any, backlog: int = ..., interface: str = ...
+    ) -> Any: ...
+
+    def connectSSL(
+        self, host: str, port: int, factory: IProtocolFactory, contextFactory: Any,
+        timeout: float | None = ..., bindAddress: Any = None,
+    ) -> Any: ...
+
+    def listenUNIX(
+        self, address: Any, factory: IProtocolFactory, backlog: int = ..., mode: int = ..., wantPID: bool = ...
+    ) -> Any: ...
+
+    def connectUNIX(
+        self, address: Any, factory: IProtocolFactory, timeout: float | None = ..., checkPID: bool = ...
+    ) -> Any: ...
+
+    def listenMulticast(
+        self, port: int, protocol: IDatagramProtocol, interface: str = ..., maxPacketSize: int = ...,
+        listenMultiple: bool = ...,
+    ) -> Any: ...
+
+    def spawnProcess(
+        self, processProtocol: IProcessProtocol, executable: Any, args: Any = ..., env: Any = ...,
+        path: Any = None, uid: int | None = None, gid: int | None = None, usePTY: bool = ..., childFDs: Any = None,
     ) -> Any: ...
