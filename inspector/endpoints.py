@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import socket
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from zope.interface import implementer
 
@@ -25,8 +25,23 @@ from inspector.address import HostnameAddress
 from inspector.defer import Deferred, maybeDeferred
 from inspector.error import ConnectingCancelledError, DNSLookupError, NoProtocol
 from inspector.failure import Failure
-from inspector.interfaces import IAddress, IStreamClientEndpoint, IStreamServerEndpoint
+from inspector.interfaces import (
+    IAddress,
+    IDatagramProtocol,
+    IProtocol,
+    IProtocolFactory,
+    IReactorProcess,
+    IReactorTCP,
+    IReactorTime,
+    IReactorUDP,
+    IReactorUNIX,
+    IStreamClientEndpoint,
+    IStreamServerEndpoint,
+)
 from inspector.protocol import ClientFactory, Factory
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 __all__ = [
     "TCP4ServerEndpoint",
@@ -62,7 +77,7 @@ class TCP4ServerEndpoint:
     default_interface = "127.0.0.1"
 
     def __init__(
-        self, reactor: Any, port: int, backlog: int = socket.SOMAXCONN, interface: str | None = None
+        self, reactor: IReactorTCP, port: int, backlog: int = socket.SOMAXCONN, interface: str | None = None
     ) -> None:
         self._reactor = reactor
         self._port = port
@@ -72,7 +87,7 @@ class TCP4ServerEndpoint:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._interface}:{self._port}>"
 
-    def listen(self, protocolFactory: Any) -> Deferred:
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Listen with ``protocolFactory``; a Deferred of the port, or CannotListenError."""
         return maybeDeferred(
             self._reactor.listenTCP,
@@ -97,7 +112,7 @@ class _WrappingFactory(ClientFactory):
 
     noisy = False
 
-    def __init__(self, wrapped: Any, reactor: Any) -> None:
+    def __init__(self, wrapped: IProtocolFactory, reactor: IReactorTime) -> None:
         self._wrapped = wrapped
         self._reactor = reactor
         self._deferred: Deferred | None = None
@@ -120,7 +135,7 @@ class _WrappingFactory(ClientFactory):
         self._reactor.callLater(0, self._succeed, protocol)
         return protocol
 
-    def clientConnectionFailed(self, connector: Any, reason: Any) -> None:
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
         self._fail(reason)
 
     def _succeed(self, protocol: Any) -> None:
@@ -167,7 +182,7 @@ class TCP4ClientEndpoint:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: ReactorLike,
         host: str,
         port: int,
         timeout: float = 30,
@@ -182,7 +197,7 @@ class TCP4ClientEndpoint:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._host}:{self._port}>"
 
-    def connect(self, protocolFactory: Any) -> Deferred:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Connect; a Deferred of the connected protocol, or of the connection failure.
 
         Cancelling the Deferred before it fires abandons the attempt and fails it with
@@ -199,12 +214,14 @@ class TCP6ClientEndpoint(TCP4ClientEndpoint):
 class SSL4ServerEndpoint(TCP4ServerEndpoint):
     """A TLS server on a TCP port (Twisted's name): ``listen`` calls ``listenSSL``."""
 
-    def __init__(self, reactor: Any, port: int, sslContextFactory: Any, backlog: int = socket.SOMAXCONN,
+    _reactor: ReactorLike
+
+    def __init__(self, reactor: ReactorLike, port: int, sslContextFactory: Any, backlog: int = socket.SOMAXCONN,
                  interface: str | None = None) -> None:
         super().__init__(reactor, port, backlog=backlog, interface=interface)
         self._sslContextFactory = sslContextFactory
 
-    def listen(self, protocolFactory: Any) -> Deferred:
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Listen with ``protocolFactory`` over TLS; a Deferred of the port."""
         return maybeDeferred(self._reactor.listenSSL, self._port, protocolFactory, self._sslContextFactory,
                              backlog=self._backlog, interface=self._interface)
@@ -213,12 +230,12 @@ class SSL4ServerEndpoint(TCP4ServerEndpoint):
 class SSL4ClientEndpoint(TCP4ClientEndpoint):
     """A TLS server to connect to (Twisted's name): TCP, then TLS with ``sslContextFactory``."""
 
-    def __init__(self, reactor: Any, host: str, port: int, sslContextFactory: Any, timeout: float = 30,
+    def __init__(self, reactor: ReactorLike, host: str, port: int, sslContextFactory: Any, timeout: float = 30,
                  bindAddress: tuple[str, int] | None = None) -> None:
         super().__init__(reactor, host, port, timeout=timeout, bindAddress=bindAddress)
         self._sslContextFactory = sslContextFactory
 
-    def connect(self, protocolFactory: Any) -> Deferred:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Connect and start TLS; a Deferred of the user's protocol (its ``connectionMade``
         has run; a failed handshake reaches its ``connectionLost`` with the reason)."""
         from inspector.tls import TLSMemoryBIOFactory
@@ -236,6 +253,7 @@ class _LostRace(Exception):
     """An attempt connected after another had already won; its socket is closed."""
 
 
+@implementer(IProtocolFactory)
 class _Entrant:
     """The factory of one racing attempt: only the first to connect builds a protocol."""
 
@@ -286,7 +304,7 @@ class HostnameEndpoint:
 
     def __init__(
         self,
-        reactor: Any,
+        reactor: ReactorLike,
         host: str,
         port: int,
         timeout: float = 30,
@@ -312,7 +330,7 @@ class HostnameEndpoint:
         reactor = self._reactor
         return deferToThreadPool(reactor, reactor.getThreadPool(), self._resolver, self._host, self._port)
 
-    def connect(self, protocolFactory: Any) -> Deferred:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Connect; a Deferred of the protocol built for the first address that answers."""
         race = _Race(self, protocolFactory)
         lookup = self._addresses()
@@ -358,12 +376,12 @@ class _Race:
         if self.next_index < len(self.addresses):
             self.timer = ep._reactor.callLater(ep._attemptDelay, self.launch)
 
-    def won(self, protocol: Any) -> None:
+    def won(self, protocol: IProtocol) -> None:
         self.stop_others()
         if not self.result.called:
             self.result.callback(protocol)
 
-    def lost(self, failure: Any, attempt: Deferred, entrant: _Entrant) -> None:
+    def lost(self, failure: Failure, attempt: Deferred, entrant: _Entrant) -> None:
         if attempt in self.in_flight:
             self.in_flight.remove(attempt)
         if self.result.called or failure.check(_LostRace):
@@ -381,7 +399,7 @@ class _Race:
         elif not self.in_flight:
             self.result.errback(failure)
 
-    def fail(self, failure: Any) -> None:
+    def fail(self, failure: Failure) -> None:
         if not self.result.called:
             self.result.errback(failure)
 
@@ -413,14 +431,14 @@ class _OneShotFactory(Factory):
 
     noisy = False
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: IProtocol) -> None:
         self._protocol = protocol
 
     def buildProtocol(self, addr: Any) -> Any:
         return self._protocol
 
 
-def connectProtocol(endpoint: Any, protocol: Any) -> Deferred:
+def connectProtocol(endpoint: IStreamClientEndpoint, protocol: IProtocol) -> Deferred:
     """Connect ``protocol`` (an instance) through ``endpoint``; a Deferred of it once connected."""
     return endpoint.connect(_OneShotFactory(protocol))
 
@@ -476,7 +494,7 @@ class _WrapIProtocol:
     """Runs a stream protocol over a child: stdout is its data, the child's end its
     connectionLost (ConnectionDone for exit code 0, else the ProcessTerminated)."""
 
-    def __init__(self, protocol: Any, executable: Any, errFlag: str) -> None:
+    def __init__(self, protocol: IProtocol, executable: Any, errFlag: str) -> None:
         self.protocol = protocol
         self.executable = executable
         self.errFlag = errFlag
@@ -512,7 +530,7 @@ class ProcessEndpoint:
     """A client endpoint that runs a program: the protocol reads its stdout and writes
     its stdin (Twisted's ``ProcessEndpoint``; arguments as ``spawnProcess``'s)."""
 
-    def __init__(self, reactor: Any, executable: Any, args: Any = (), env: Any = {},  # noqa: B006
+    def __init__(self, reactor: IReactorProcess, executable: Any, args: Any = (), env: Any = {},  # noqa: B006
                  path: Any = None, uid: int | None = None, gid: int | None = None, usePTY: bool = False,
                  childFDs: Any = None, errFlag: str = StandardErrorBehavior.LOG) -> None:
         self._reactor = reactor
@@ -526,7 +544,7 @@ class ProcessEndpoint:
         self._childFDs = childFDs
         self._errFlag = errFlag
 
-    def connect(self, protocolFactory: Any) -> Deferred:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Start the program; a Deferred of the protocol (errback if it cannot start)."""
 
         def start() -> Any:
@@ -548,7 +566,9 @@ class UDPServerEndpoint:
     ``listenUDP`` does, and gives a Deferred of the port.
     """
 
-    def __init__(self, reactor: Any, port: int, interface: str | None = None, maxPacketSize: int = 65535) -> None:
+    def __init__(
+        self, reactor: IReactorUDP, port: int, interface: str | None = None, maxPacketSize: int = 65535
+    ) -> None:
         self._reactor = reactor
         self._port = port
         self._interface = "127.0.0.1" if interface is None else interface
@@ -557,7 +577,7 @@ class UDPServerEndpoint:
     def __repr__(self) -> str:
         return f"<UDPServerEndpoint {self._interface}:{self._port}>"
 
-    def listen(self, protocol: Any) -> Deferred:
+    def listen(self, protocol: IDatagramProtocol) -> Deferred:
         """Bind ``protocol`` to the port; a Deferred of the port, or CannotListenError."""
         return maybeDeferred(
             self._reactor.listenUDP,
@@ -573,7 +593,7 @@ class UNIXServerEndpoint:
     """A Unix stream socket (a path, or "\\0name" in Linux's abstract namespace);
     ``wantPID`` replaces a stale socket file left by a dead process."""
 
-    def __init__(self, reactor: Any, address: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
+    def __init__(self, reactor: IReactorUNIX, address: Any, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
                  wantPID: bool = False) -> None:
         self._reactor = reactor
         self._address = address
@@ -584,7 +604,7 @@ class UNIXServerEndpoint:
     def __repr__(self) -> str:
         return f"<UNIXServerEndpoint {self._address!r}>"
 
-    def listen(self, protocolFactory: Any) -> Deferred:
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Listen with ``protocolFactory``; a Deferred of the port, or CannotListenError."""
         return maybeDeferred(self._reactor.listenUNIX, self._address, protocolFactory,
                              backlog=self._backlog, mode=self._mode, wantPID=self._wantPID)
@@ -594,7 +614,7 @@ class UNIXServerEndpoint:
 class UNIXClientEndpoint:
     """A connection to a Unix stream socket; ``checkPID`` insists on its lock file."""
 
-    def __init__(self, reactor: Any, path: Any, timeout: float = 30, checkPID: bool = False) -> None:
+    def __init__(self, reactor: ReactorLike, path: Any, timeout: float = 30, checkPID: bool = False) -> None:
         self._reactor = reactor
         self._path = path
         self._timeout = timeout
@@ -603,7 +623,7 @@ class UNIXClientEndpoint:
     def __repr__(self) -> str:
         return f"<UNIXClientEndpoint {self._path!r}>"
 
-    def connect(self, protocolFactory: Any) -> Deferred:
+    def connect(self, protocolFactory: IProtocolFactory) -> Deferred:
         """Connect; a Deferred of the connected protocol, or of the connection failure
         (ConnectingCancelledError if cancelled before it fires)."""
         return _connect_cancellable(self._reactor, protocolFactory, lambda factory: self._reactor.connectUNIX(
@@ -786,7 +806,7 @@ _CLIENTS: dict[str, tuple[list[str], set[str]]] = {
 _CLIENT_CLASSES: dict[str, Callable[..., Any]] = {"tcp": TCP4ClientEndpoint, "tcp6": TCP6ClientEndpoint}
 
 
-def serverFromString(reactor: Any, description: str) -> Any:
+def serverFromString(reactor: ReactorLike, description: str) -> Any:
     """Make a server endpoint from ``tcp:PORT[:interface=ADDR][:backlog=N]`` (or ``tcp6:``).
 
     The interface is an IP address; an IPv6 one has its colons escaped (``\\:\\:1``) or is
@@ -815,7 +835,7 @@ def serverFromString(reactor: Any, description: str) -> Any:
     return _SERVER_CLASSES[type_name](reactor, port, backlog=backlog, interface=interface)
 
 
-def clientFromString(reactor: Any, description: str) -> Any:
+def clientFromString(reactor: ReactorLike, description: str) -> Any:
     """Make a client endpoint from ``tcp:HOST:PORT`` or ``tcp:host=H:port=P[:timeout=S]``.
 
     ``bindAddress=ADDR`` picks the local address. ``unix:path=PATH[:timeout=S][:lockfile=1]``
