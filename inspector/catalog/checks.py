@@ -9,6 +9,10 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 __all__ = [
     "check_port",
@@ -23,6 +27,7 @@ __all__ = [
     "check_user_file",
     "check_finger_query",
     "check_server_endpoint",
+    "check_pem_file",
 ]
 
 
@@ -121,4 +126,15 @@ def check_server_endpoint(value: str) -> None:
     """Raise ValueError unless ``value`` is a server endpoint string (tcp:PORT...)."""
     from inspector.endpoints import serverFromString
 
-    serverFromString(None, value)  # its ValueError names what is wrong
+    # Only parsed: the endpoint made is never used, so it needs no reactor.
+    serverFromString(cast("ReactorLike", None), value)  # its ValueError names what is wrong
+
+
+def check_pem_file(value: str) -> None:
+    """Raise ValueError unless ``value`` is a readable file with a PEM block (a certificate
+    or a key), so a wrong path is reported at launch, not at the first handshake."""
+    from inspector.files import read_regular_file
+
+    data = read_regular_file(value, "PEM file", 1024 * 1024)  # FileRefused is a ValueError
+    if b"-----BEGIN " not in data:
+        raise ValueError(f"{value} is not a PEM file (no -----BEGIN ...----- line)")
