@@ -25,11 +25,13 @@ PACKAGE = Path(inspector.__file__).parent
 
 #: Modules and packages (relative to inspector/) whose public signatures are typed.
 TYPED = (
+    "endpoints.py",
     "interfaces.py",
     "logger.py",
     "protocol.py",
     "policies.py",
     "reactors/base.py",
+    "service.py",
     "testing.py",
     "task.py",
     "threads.py",
