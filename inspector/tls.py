@@ -247,6 +247,8 @@ class TLSMemoryBIOProtocol:
             self.transport.registerProducer(producer, self._streaming)
             if self._streaming and not getattr(self.transport, "producerPaused", False):
                 producer.resumeProducing()
+        if self._paused and self.transport is not None:
+            self.transport.pauseProducing()  # paused during the handshake: now stop reading
         if self.disconnecting:
             self._shutdown()
 
@@ -494,9 +496,12 @@ class TLSMemoryBIOProtocol:
     # ------------------------------------------- producer (the peer feeds the user)
 
     def pauseProducing(self) -> None:
-        """Stop delivering data until ``resumeProducing``."""
+        """Stop delivering data until ``resumeProducing``. During the handshake the
+        connection keeps reading (TLS records are not the user's data): a protocol that
+        pauses itself as its own producer must not stall the handshake it waits for."""
         self._paused = True
-        self.transport.pauseProducing()
+        if self.handshakeDone:
+            self.transport.pauseProducing()
 
     def resumeProducing(self) -> None:
         """Deliver data again, starting with what TLS already decrypted."""

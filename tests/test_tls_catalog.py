@@ -106,3 +106,24 @@ def test_client_creator_connectUNIX_cancel_drops_the_attempt(reactor, run, tmp_p
 
     assert run(go) == "cancelled"
     port.stopListening()
+
+
+def test_a_protocol_that_is_its_own_producer_still_completes_the_handshake(reactor, run, certs):
+    """The echo server registers itself as its transport's push producer in
+    connectionMade (before the handshake); the TLS layer pausing it must not stop the
+    connection reading the handshake."""
+    from inspector.protocols.echo import EchoFactory
+
+    port = reactor.listenSSL(0, EchoFactory(), certs.server_options())
+
+    async def go():
+        proto = await ClientCreator(reactor, Recorder).connectSSL(
+            "127.0.0.1", port.getHost().port, certs.client_options(), timeout=5)
+        proto.transport.write(b"self-producing echo")
+        data = await proto.wait_for(19)
+        proto.transport.loseConnection()
+        await proto.lost
+        return data
+
+    assert run(go) == b"self-producing echo"
+    port.stopListening()
