@@ -327,6 +327,12 @@ class IProtocolFactory(Interface):
 class IDatagramProtocol(Interface):
     """A datagram protocol."""
 
+    def makeConnection(transport):
+        """A port starts using this protocol; ``transport`` is its IUDPTransport."""
+
+    def doStop():
+        """A port stops using this protocol; the last one to stop calls ``stopProtocol``."""
+
     def datagramReceived(datagram, addr):
         """A datagram arrived from ``addr``."""
 
