@@ -16,7 +16,7 @@ from zope.interface import implementer
 
 from inspector import error
 from inspector.defer import Deferred, fail
-from inspector.interfaces import IMulticastTransport
+from inspector.interfaces import IDatagramProtocol, IMulticastTransport
 from inspector.tcp import bind_socket
 from inspector.udp import Port
 
@@ -32,7 +32,7 @@ class MulticastPort(Port):
     receives the groups it joined.
     """
 
-    def __init__(self, port: int, protocol: Any, interface: str = "", maxPacketSize: int = 65535,
+    def __init__(self, port: int, protocol: IDatagramProtocol, interface: str = "", maxPacketSize: int = 65535,
                  reactor: Any = None, listenMultiple: bool = False) -> None:
         super().__init__(port, protocol, interface, maxPacketSize, reactor)
         if ":" in interface:

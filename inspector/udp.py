@@ -16,7 +16,7 @@ from zope.interface import implementer
 from inspector import error
 from inspector.defer import succeed
 from inspector.helpers import describe_callable, is_ip_address
-from inspector.interfaces import IListeningPort, IUDPTransport
+from inspector.interfaces import IDatagramProtocol, IListeningPort, IUDPTransport
 from inspector.tcp import bind_socket, check_port, family_for, make_address
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ class Port:
     reads_per_turn = 256
 
     def __init__(
-        self, port: int, protocol: Any, interface: str = "127.0.0.1", maxPacketSize: int = 65535, reactor: Any = None
+        self, port: int, protocol: IDatagramProtocol, interface: str = "127.0.0.1", maxPacketSize: int = 65535,
+        reactor: Any = None,
     ) -> None:
         self.port = check_port(port)
         if not hasattr(protocol, "datagramReceived"):
