@@ -22,6 +22,7 @@ from inspector.catalog.checks import check_channel, check_host, check_nick, chec
 from inspector.catalog.handles import ClientHandle, Handle, ServerHandle
 from inspector.catalog.irc import IRC_COMMANDS, irc_entries
 from inspector.catalog.model import Entry, Param, ParameterError
+from inspector.catalog.process import PROCESS_ENTRIES
 
 __all__ = [
     "ParameterError",
@@ -44,7 +45,7 @@ __all__ = [
 
 def entries() -> list[Entry]:
     """Return every catalogue entry, in display order."""
-    return [*BUILTIN, *irc_entries()]
+    return [*BUILTIN, *irc_entries(), *PROCESS_ENTRIES]
 
 
 def find(name: str, role: str, transport: str = "tcp") -> Entry:

@@ -45,7 +45,10 @@ def protocol_title(entry: Entry) -> str:
 
 def service_port(launched: Launched) -> str | None:
     """The port that identifies ``launched``: where a server listens (once it does),
-    where a client connects; None when there is none yet."""
+    where a client connects, "pid N" for a child process; None when there is none yet."""
+    peer_key = getattr(launched.handle, "peer_key", None)  # a child process: "pid N"
+    if peer_key is not None:
+        return str(peer_key)
     if launched.entry.role == "server":
         if getattr(launched.handle, "port", None) is None:
             return None
@@ -56,7 +59,10 @@ def service_port(launched: Launched) -> str | None:
 
 def connection_port(role: str, local: str, peer: str) -> str:
     """The port that ties a traced connection to its service: the peer's for a client
-    connection, its own (the listening port) for a server's."""
+    connection, its own (the listening port) for a server's; "pid N" for a child
+    process, whose peer reads "pid N: command"."""
+    if role == "client" and peer.startswith("pid "):
+        return peer.partition(":")[0]
     return (peer if role == "client" else local).rpartition(":")[2]
 
 

@@ -142,10 +142,13 @@ def run_connect(args: argparse.Namespace) -> int:
         log.error("%s", message)
         status["code"] = 1
 
-    def ended(result: Any, description: str) -> None:
+    def ended(result: Any, handle: Any) -> None:
         if isinstance(result, Failure):
-            log.error("%s: %s", description, result.getErrorMessage())
+            log.error("%s: %s", handle.description, result.getErrorMessage())
             status["code"] = 1
+        exit_code = getattr(handle, "exit_code", None)  # a process client: the child's own status
+        if exit_code is not None and status["code"] in (0, 1):
+            status["code"] = exit_code
         if reactor.running:
             reactor.stop()
 
@@ -158,7 +161,7 @@ def run_connect(args: argparse.Namespace) -> int:
             reactor.stop()
             return
         handle.on_output(show)
-        handle.done.addBoth(ended, handle.description)
+        handle.done.addBoth(ended, handle)
         reactor.addSystemEventTrigger("before", "shutdown", handle.stop)
         if not handle.accepts_lines:
             return
