@@ -12,13 +12,16 @@ from __future__ import annotations
 import itertools
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from inspector import catalog
 from inspector.catalog.handles import Handle
 from inspector.defer import Deferred, succeed
 from inspector.ui.panels.launcher import LauncherPanel
 from inspector.ui.viewmodel.services import Service
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.ui.demo")
 
@@ -71,7 +74,7 @@ class DemoHandle(Handle):
 class Demo:
     """Starts the demo services and the timers that keep them talking; ``stop()`` ends it."""
 
-    def __init__(self, launcher: LauncherPanel, reactor: Any, echo_clients: int = 3) -> None:
+    def __init__(self, launcher: LauncherPanel, reactor: ReactorLike, echo_clients: int = 3) -> None:
         self.launcher = launcher
         self.reactor = reactor
         self.echo_clients = echo_clients
