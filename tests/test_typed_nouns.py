@@ -45,9 +45,7 @@ TYPED = (
     "catalog/ownership.py",
     "protocols/",
     "trace/",
-    "ui/app.py",
-    "ui/main_window.py",
-    "ui/panels/",
+    "ui/",
 )
 
 
