@@ -1,13 +1,14 @@
 """``inspector connect NAME``: run a catalogue client headless.
 
 What the client receives (a quote, a finger answer, each echo with its round-trip
-time) goes to standard output; status goes to the log on standard error. For
-clients that take lines (echo, irc), each line typed on standard input is sent;
-end of input closes the connection once the replies are in. Control characters from
-the peer are shown escaped (``\\x1b``), never passed to the terminal. Exit status 0
-when the exchange ended normally (or on Ctrl-C), 1 when it failed (refused, reset,
-a line not answered, no sign-on in time ...) with the reason on standard error, 2
-for bad options.
+time, a child process's output) goes to standard output; status goes to the log on
+standard error. For clients that take lines (echo, irc, process), each line typed on
+standard input is sent; end of input closes the connection (a child's stdin) once the
+replies are in. Control characters from the peer are shown escaped (``\\x1b``), never
+passed to the terminal. Exit status 0 when the exchange ended normally (or on Ctrl-C),
+1 when it failed (refused, reset, a line not answered, no sign-on in time, a program
+that cannot run ...) with the reason on standard error, 2 for bad options; a process
+client exits with its child's status (128 + N when killed by signal N).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
         "connect",
         "client",
         "run a client headless",
-        "Run a client from the catalogue; for echo and irc, lines on stdin are sent.",
+        "Run a client from the catalogue; for echo, irc and process, lines on stdin are sent.",
         run_connect,
     )
 
@@ -147,7 +148,7 @@ def run_connect(args: argparse.Namespace) -> int:
             log.error("%s: %s", handle.description, result.getErrorMessage())
             status["code"] = 1
         exit_code = getattr(handle, "exit_code", None)  # a process client: the child's own status
-        if exit_code is not None and status["code"] in (0, 1):
+        if exit_code:  # (0 keeps a failure seen on the way, a line not sent)
             status["code"] = exit_code
         if reactor.running:
             reactor.stop()
