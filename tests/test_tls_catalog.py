@@ -127,3 +127,165 @@ def test_a_protocol_that_is_its_own_producer_still_completes_the_handshake(react
 
     assert run(go) == b"self-producing echo"
     port.stopListening()
+
+
+# ------------------------------------------------------------------ the catalogue over TLS
+
+
+def output_line(handle, predicate):
+    """A Deferred firing with the first output line (or transcript note) matching ``predicate``."""
+    from inspector.defer import Deferred
+
+    found: Deferred = Deferred()
+    for line in list(handle.transcript):
+        if predicate(line):
+            found.callback(line)
+            return found
+
+    def listen(line):
+        if predicate(line) and not found.called:
+            found.callback(line)
+
+    handle.on_output(listen)
+    return found
+
+
+def test_echo_over_tls_entries_with_a_throwaway_certificate(reactor, run):
+    from inspector import catalog
+
+    server = catalog.find("echo", "server", "tls").start(reactor, port=0)
+    port = server.port.getHost().port
+    assert server.description.endswith(f":{port}/tls")
+    assert any("throwaway" in line for line in server.transcript)
+
+    async def go():
+        client = catalog.find("echo", "client", "tls").start(reactor, port=port, insecure="yes")
+        reply = await client.send_line("secret hello")
+        await client.stop()
+        await server.stop()
+        return reply
+
+    reply = run(go)
+    assert reply.line == "secret hello"
+
+
+def test_verifying_client_refuses_a_throwaway_certificate_and_says_why(reactor, run):
+    from inspector import catalog
+
+    server = catalog.find("echo", "server", "tls").start(reactor, port=0)
+    port = server.port.getHost().port
+
+    async def go():
+        client = catalog.find("echo", "client", "tls").start(reactor, port=port)
+        try:
+            await client.send_line("hello")
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            return str(exc)
+        finally:
+            await server.stop()
+        return "echoed"
+
+    message = run(go)
+    assert "self-signed" in message or "unknown issuer" in message, message
+
+
+def test_given_certificate_and_key_and_a_client_that_trusts_the_ca(reactor, run, certs):
+    from inspector import catalog
+
+    server = catalog.find("echo", "server", "tls").start(
+        reactor, port=0, certificate=str(certs.cert_file), private_key=str(certs.key_file))
+    port = server.port.getHost().port
+
+    async def go():
+        client = catalog.find("echo", "client", "tls").start(
+            reactor, host="localhost", port=port, ca_file=str(certs.ca_file))
+        reply = await client.send_line("verified")
+        await client.stop()
+        await server.stop()
+        return reply
+
+    assert run(go).line == "verified"
+
+
+def test_bad_certificate_files_are_clear_errors(tmp_path, certs):
+    from inspector import catalog
+    from inspector.catalog import ParameterError
+
+    entry = catalog.find("echo", "server", "tls")
+    not_pem = tmp_path / "notes.txt"
+    not_pem.write_text("hello\n")
+    with pytest.raises(ParameterError, match="certificate: .*not a PEM file"):
+        entry.validate({"certificate": str(not_pem)})
+    with pytest.raises(ParameterError, match="certificate: .*not found"):
+        entry.validate({"certificate": str(tmp_path / "missing.pem")})
+    with pytest.raises(ParameterError, match="insecure: expected yes or no"):
+        catalog.find("echo", "client", "tls").validate({"insecure": "maybe"})
+    from inspector.catalog.tls import server_context
+
+    with pytest.raises(ValueError, match="no private key"):
+        server_context(str(certs.cert_file), None)
+    with pytest.raises(ValueError, match="needs --certificate"):
+        server_context(None, str(certs.key_file))
+    other = tmp_path / "other-key.pem"
+    other.write_bytes(__import__("trustme").CA().issue_cert("x").private_key_pem.bytes())
+    with pytest.raises(ValueError, match="cannot use"):
+        server_context(str(certs.cert_file), str(other))
+
+
+def test_without_cryptography_the_server_says_what_to_install_or_pass(monkeypatch):
+    import sys
+
+    from inspector.catalog.tls import MissingTLSSupport, throwaway_certificate
+
+    monkeypatch.setitem(sys.modules, "cryptography", None)
+    with pytest.raises(MissingTLSSupport, match=r"--certificate FILE.*pip install 'net-inspector\[tls\]'"):
+        throwaway_certificate()
+
+
+def test_irc_over_tls_entries_server_and_client(reactor, run):
+    from inspector import catalog
+
+    server = catalog.find("irc", "server", "tls").start(reactor, port=0)
+    port = server.port.getHost().port
+    assert catalog.find("irc", "server", "tls").defaults()["port"] == 6697
+
+    async def go():
+        client = catalog.find("irc", "client", "tls").start(
+            reactor, port=port, nick="tlsbob", channel="#secure", insecure=True)
+        await output_line(client, lambda line: line == "joined #secure")
+        await client.send_line("over tls")
+        await client.stop()
+        await server.stop()
+        return list(client.transcript)
+
+    transcript = run(go, timeout=15)
+    assert any("signed on as tlsbob" in line for line in transcript)
+
+
+def test_irc_client_over_tls_against_miniircd(reactor, run, certs, tmp_path):
+    import os
+
+    from inspector import catalog
+
+    from irc_support import free_port, script, start_peer, stop_peer
+
+    pem = tmp_path / "miniircd.pem"
+    pem.write_bytes(certs.cert_pem + certs.key_pem)
+    port = free_port()
+    args = [script("miniircd"), "--listen", "127.0.0.1", "--ports", str(port), "--ssl-pem-file", str(pem)]
+    if os.geteuid() == 0:
+        args += ["--setuid", "root"]
+    process = start_peer(args, port)
+    try:
+        async def go():
+            client = catalog.find("irc", "client", "tls").start(
+                reactor, host="localhost", port=port, nick="tlsalice", channel="#vault",
+                ca_file=str(certs.ca_file))
+            await output_line(client, lambda line: line == "joined #vault")
+            await client.stop()
+            return list(client.transcript)
+
+        transcript = run(go, timeout=20)
+    finally:
+        stop_peer(process)
+    assert any("signed on as tlsalice" in line for line in transcript), transcript

@@ -18,13 +18,17 @@ from inspector.catalog.checks import (
 )
 from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, listen_tcp, listen_udp, one_shot
 from inspector.catalog.model import Entry, Param
+from inspector.catalog.tls import CA_FILE, CERTIFICATE, INSECURE, PRIVATE_KEY, client_context, listen_ssl
 from inspector.defer import Deferred
 from inspector.failure import Failure
 
 if TYPE_CHECKING:
     from inspector.interfaces import ReactorLike
 
-__all__ = ["BUILTIN", "DEMO_USERS", "server_params", "client_params"]
+__all__ = [
+    "BUILTIN", "DEMO_USERS", "server_params", "client_params", "tls_server_params", "tls_client_params",
+    "listen_stream", "connect_stream",
+]
 
 INTERFACE = Param("interface", "str", "127.0.0.1", "address to listen on (0.0.0.0 or :: for all)",
                   check_host)
@@ -53,26 +57,62 @@ def client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
     return (HOST, port, *extra, TIMEOUT)
 
 
+def tls_server_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
+    """Port and interface, then ``extra``, the certificate and key, and a connection cap."""
+    port = Param("port", "int", default_port, "port to listen on (0: any free port)", check_server_port)
+    return (port, INTERFACE, *extra, CERTIFICATE, PRIVATE_KEY, MAX_CONNECTIONS)
+
+
+def tls_client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
+    """Host and port, the CA file and --insecure, then ``extra``, then the timeout."""
+    port = Param("port", "int", default_port, "port to connect to", check_port)
+    return (HOST, port, CA_FILE, INSECURE, *extra, TIMEOUT)
+
+
+def listen_stream(
+    entry: Entry, reactor: ReactorLike, factory: Any, port: int, interface: str, endpoint: str | None = None,
+    certificate: str | None = None, private_key: str | None = None,
+) -> Handle:
+    """Listen with ``factory`` over TCP, or over TLS for an entry whose transport is "tls"."""
+    if entry.transport == "tls":
+        return listen_ssl(entry, reactor, factory, port, interface, certificate, private_key)
+    return listen_tcp(entry, reactor, factory, port, interface, endpoint)
+
+
+def connect_stream(
+    entry: Entry, reactor: ReactorLike, host: str, port: int, factory: Any, timeout: float,
+    ca_file: str | None = None, insecure: bool = False,
+) -> Any:
+    """Connect ``factory`` to ``host:port`` over TCP, or over TLS (verifying the server
+    unless ``insecure``) for an entry whose transport is "tls"; return the connector."""
+    if entry.transport == "tls":
+        options = client_context(host, ca_file, insecure)
+        return reactor.connectSSL(host, port, factory, options, timeout=timeout)
+    return reactor.connectTCP(host, port, factory, timeout=timeout)
+
+
 def _start_echo_server(
     entry: Entry, reactor: ReactorLike, port: int, interface: str, max_connections: int | None = None,
-    endpoint: str | None = None,
+    endpoint: str | None = None, certificate: str | None = None, private_key: str | None = None,
 ) -> Handle:
     from inspector.protocols.echo import EchoFactory, EchoUDP
 
     if entry.transport == "udp":
         return listen_udp(entry, reactor, EchoUDP(), port, interface)
-    return listen_tcp(entry, reactor, EchoFactory(max_connections=max_connections), port, interface, endpoint)
+    return listen_stream(entry, reactor, EchoFactory(max_connections=max_connections), port, interface, endpoint,
+                         certificate, private_key)
 
 
 def _start_echo_client(
-    entry: Entry, reactor: ReactorLike, host: str, port: int, timeout: float, reply_timeout: float
+    entry: Entry, reactor: ReactorLike, host: str, port: int, timeout: float, reply_timeout: float,
+    ca_file: str | None = None, insecure: bool = False,
 ) -> Handle:
     from inspector.error import ConnectionDone
     from inspector.protocols.echo import EchoClientFactory
 
-    handle = ClientHandle(entry, f"echo client to {host}:{port}/tcp")
+    handle = ClientHandle(entry, f"echo client to {host}:{port}/{entry.transport}")
     factory = EchoClientFactory(reactor, on_reply=lambda reply: handle.output(str(reply)))
-    connector = reactor.connectTCP(host, port, factory, timeout=timeout)
+    connector = connect_stream(entry, reactor, host, port, factory, timeout, ca_file, insecure)
     state: dict[str, Any] = {}
 
     def connected(protocol: Any) -> None:
@@ -245,9 +285,15 @@ BUILTIN: list[Entry] = [
     Entry("echo", "server", "udp", "Echo server",
           "Sends every datagram back to its sender.", server_params(8007, tcp=False),
           _start_echo_server),
+    Entry("echo", "server", "tls", "Echo server",
+          "Sends back every byte, over TLS (your certificate, or a throwaway one for localhost).",
+          tls_server_params(8007), _start_echo_server),
     Entry("echo", "client", "tcp", "Echo client",
           "Sends lines and shows each echo with its round-trip time.",
           client_params(8007, REPLY_TIMEOUT), _start_echo_client, accepts_lines=True),
+    Entry("echo", "client", "tls", "Echo client",
+          "Sends lines over TLS and shows each echo with its round-trip time.",
+          tls_client_params(8007, REPLY_TIMEOUT), _start_echo_client, accepts_lines=True),
     Entry("qotd", "server", "tcp", "QOTD server",
           "Quote of the Day (RFC 865): sends a quote and closes.",
           server_params(8017, *_QUOTE_PARAMS), _start_qotd_server),

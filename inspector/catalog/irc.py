@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from inspector.catalog.builtin import client_params, server_params
+from inspector.catalog.builtin import (
+    client_params,
+    connect_stream,
+    listen_stream,
+    server_params,
+    tls_client_params,
+    tls_server_params,
+)
 from inspector.catalog.checks import check_channel, check_nick, check_seconds
-from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, listen_tcp
+from inspector.catalog.handles import ClientHandle, ExchangeError, Handle
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred, succeed
 from inspector.failure import Failure
@@ -24,12 +31,13 @@ __all__ = ["IRC_COMMANDS", "irc_entries"]
 
 def _start_irc_server(
     entry: Entry, reactor: ReactorLike, port: int, interface: str, motd: str | None,
-    max_connections: int | None = None, endpoint: str | None = None,
+    max_connections: int | None = None, endpoint: str | None = None, certificate: str | None = None,
+    private_key: str | None = None,
 ) -> Handle:
     from inspector.protocols.irc import IRCServerFactory
 
     factory = IRCServerFactory(reactor, motd=motd, max_connections=max_connections)
-    return listen_tcp(entry, reactor, factory, port, interface, endpoint)
+    return listen_stream(entry, reactor, factory, port, interface, endpoint, certificate, private_key)
 
 
 #: What an IRC client handle understands in ``send_line`` besides plain text: each
@@ -53,11 +61,11 @@ def _irc_client_protocol(
 
 def _start_irc_client(
     entry: Entry, reactor: ReactorLike, host: str, port: int, nick: str, channel: str, timeout: float,
-    registration_timeout: float,
+    registration_timeout: float, ca_file: str | None = None, insecure: bool = False,
 ) -> Handle:
     from inspector.protocol import ClientFactory
 
-    handle = ClientHandle(entry, f"irc client {nick} to {host}:{port}/tcp")
+    handle = ClientHandle(entry, f"irc client {nick} to {host}:{port}/{entry.transport}")
     state: dict[str, Any] = {}
     # Lines typed before the first join wait here, then go to the channel in order.
     waiting: list[tuple[str, Deferred]] = []
@@ -137,7 +145,7 @@ def _start_irc_client(
                 f"{host}:{port} closed the connection {when}: {reason.getErrorMessage()}"
             )))
 
-    connector = reactor.connectTCP(host, port, Factory(), timeout=timeout)
+    connector = connect_stream(entry, reactor, host, port, Factory(), timeout, ca_file, insecure)
 
     def send(text: str) -> Deferred:
         protocol = state.get("protocol")
@@ -179,6 +187,14 @@ def irc_entries() -> list[Entry]:
 
     if importlib.util.find_spec("inspector.protocols.irc") is None:
         return []
+    motd = Param("motd", "str", None, "message of the day (none: 422)", optional=True)
+    client_extra = (
+        Param("nick", "str", "inspector", "nickname", check_nick),
+        Param("channel", "str", "#inspector", "channel to join", check_channel),
+        Param("registration_timeout", "float", 30.0,
+              "seconds to sign on and join the channel once connected", check_seconds),
+    )
+    client_description = f"Joins a channel; typed lines go to it. Commands: {commands_summary()}."
     return [
         Entry("irc", "server", "tcp", "IRC server",
               "A small IRC server: channels, messages, nick changes, limits.",
@@ -195,4 +211,9 @@ def irc_entries() -> list[Entry]:
                   Param("registration_timeout", "float", 30.0,
                         "seconds to sign on and join the channel once connected", check_seconds),
               ), _start_irc_client, accepts_lines=True),
+        Entry("irc", "server", "tls", "IRC server",
+              "The small IRC server over TLS (port 6697; your certificate, or a throwaway one).",
+              tls_server_params(6697, motd), _start_irc_server),
+        Entry("irc", "client", "tls", "IRC client", f"Over TLS. {client_description}",
+              tls_client_params(6697, *client_extra), _start_irc_client, accepts_lines=True),
     ]

@@ -21,14 +21,28 @@ class ParameterError(ValueError):
     """A launch parameter is missing, unknown or invalid; the message names it."""
 
 
-_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "path": str}
+_KINDS: dict[str, type] = {"int": int, "float": float, "str": str, "path": str, "flag": bool}
+
+#: How a "flag" parameter may be typed (a form field, ``--insecure`` stores "yes").
+_FLAG_WORDS = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
+
+
+def _flag(raw: Any) -> bool:
+    """``raw`` (a bool, or yes/no, true/false, on/off, 1/0) as a bool; ValueError otherwise."""
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word not in _FLAG_WORDS:
+        raise ValueError(f"expected yes or no, got {raw!r}")
+    return _FLAG_WORDS[word]
 
 
 @dataclass(frozen=True)
 class Param:
     """One launch parameter: what the form field or ``--option`` asks for.
 
-    ``kind`` is "int", "float", "str" or "path" (a file the user picks). ``check``
+    ``kind`` is "int", "float", "str", "path" (a file the user picks) or "flag" (yes/no;
+    on the command line an option without a value). ``check``
     raises ValueError with a short reason for a bad value; ``optional`` parameters
     may be left empty (None). Values given as text (CLI, form fields) are converted.
     ``replaces`` names parameters this one stands in for (an endpoint string replaces
@@ -54,6 +68,11 @@ class Param:
             if self.default is None and not self.optional:
                 raise ParameterError(f"{self.name}: a value is required")
             return self.default
+        if self.kind == "flag":
+            try:
+                return _flag(raw)
+            except ValueError as exc:
+                raise ParameterError(f"{self.name}: {exc}") from None
         convert = _KINDS[self.kind]
         if isinstance(raw, bool) or (self.kind != "float" and not isinstance(raw, (str, convert))):
             raise ParameterError(f"{self.name}: expected {self.kind}, got {type(raw).__name__}")

@@ -97,6 +97,9 @@ def add_entry_parsers(
             "--transport", choices=transports, default=transports[0],
             help=f"transport (default: {transports[0]})",
         )
+        if "tls" in transports:
+            parser.add_argument("--tls", dest="transport", action="store_const", const="tls",
+                                help="over TLS (the same as --transport tls)")
         parser.add_argument(
             "--reactor", dest="sub_reactor", choices=sorted(reactors.REACTORS),
             help="reactor to run on (default: INSPECTOR_REACTOR, else selectors)",
@@ -112,6 +115,10 @@ def add_entry_parsers(
                 seen.add(param.name)
                 only = [e.transport for e in kinds if any(p.name == param.name for p in e.params)]
                 note = "" if len(only) == len(kinds) else f" [{'/'.join(only)} only]"
+                if param.kind == "flag":
+                    parser.add_argument(param.option, dest=f"param_{param.name}", action="store_const",
+                                        const="yes", help=f"{param.help}{note}".replace("%", "%%"))
+                    continue
                 default = "" if param.default is None else f" (default: {param.default or 'empty'})"
                 parser.add_argument(
                     param.option, dest=f"param_{param.name}", metavar=param.kind.upper(),
