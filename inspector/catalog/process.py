@@ -162,8 +162,9 @@ def _start_process_client(
             what = "ended with an unknown status"
         else:
             what = f"exited with status {code or 0}"
-        handle.note(what)
         failed = isinstance(reason.value, ProcessTerminated)
+        if not (failed and handle.stopping):  # a stop notes "stopped (why)" itself
+            handle.note(what)
         handle.finish(Failure(ProcessFailed(what, handle.exit_code)) if failed else None)
 
     protocol = _ChildProtocol(handle, ended)

@@ -70,6 +70,8 @@ def test_typed_line_reaches_cat_and_comes_back(qtbot: Any, window: Any) -> None:
     qtbot.waitUntil(lambda: table_rows(connections)[row][STATE] != "connected", timeout=10000)
     assert "signal 15" in table_rows(connections)[row][REASON]
     assert not line.isEnabled()
+    if PICTURES:
+        window.grab().save(os.path.join(PICTURES, "process-stopped.png"))
 
 
 def test_missing_program_is_explained_in_the_form(qtbot: Any, window: Any) -> None:
