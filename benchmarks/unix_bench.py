@@ -1,17 +1,21 @@
 """Unix-socket echo benchmark: our reactor against asyncio's Unix servers, in one run.
 
-Run ``python benchmarks/unix_bench.py`` (about 30 seconds). The workload is 64-byte
+Run ``python benchmarks/unix_bench.py`` (about 25 seconds; ``--rounds``, ``--duration``). The workload is 64-byte
 ping-pong round trips over 16 Unix stream connections at once. Each server runs in its
 own process pinned to CPU 0; the load is a raw-socket epoll client pinned to CPU 1 (its
 CPU use is shown, to tell whether it was the bottleneck). Every round measures every
-server; the table shows medians over the rounds and each one's rate relative to asyncio's
-``start_unix_server`` (streams), the usual way asyncio code serves a Unix socket.
+server; the table shows medians over the rounds, each one's rate relative to asyncio's
+``start_unix_server`` (streams), the usual way asyncio code serves a Unix socket (the ratio
+taken within a round), and the server's CPU share. A header names the date, CPU, cores,
+Python and load average: the figures mean little without them.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
+import platform
 import select
 import socket
 import statistics
@@ -98,8 +102,29 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def load(path: str, duration: float) -> tuple[float, float]:
-    """Ping-pong on CONNECTIONS sockets for ``duration`` s: (round trips/s, client CPU share)."""
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def header() -> str:
+    """Date, CPU model, cores, Python and the load average: what the figures depend on."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{datetime.datetime.now():%Y-%m-%d %H:%M}  {model}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}, load average {load}")
+
+
+def load(path: str, duration: float, server_pid: int) -> tuple[float, float, float]:
+    """Ping-pong on CONNECTIONS sockets for ``duration`` s: (round trips/s, client CPU
+    share, server CPU share)."""
     socks = []
     for _ in range(CONNECTIONS):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -114,6 +139,7 @@ def load(path: str, duration: float) -> tuple[float, float]:
         s.send(MESSAGE)
     trips = 0
     cpu0 = time.process_time()
+    server0 = _proc_cpu(server_pid)
     start = time.perf_counter()
     end = start + duration
     while time.perf_counter() < end:
@@ -127,13 +153,14 @@ def load(path: str, duration: float) -> tuple[float, float]:
                 s.send(MESSAGE)
     elapsed = time.perf_counter() - start
     cpu = time.process_time() - cpu0
+    server = _proc_cpu(server_pid) - server0
     poller.close()
     for s in socks:
         s.close()
-    return trips / elapsed, cpu / elapsed
+    return trips / elapsed, cpu / elapsed, server / elapsed
 
 
-def measure(name: str, duration: float) -> tuple[float, float]:
+def measure(name: str, duration: float) -> tuple[float, float, float]:
     """Start server ``name`` in a process pinned to SERVER_CPU, load it, stop it."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "echo.sock")
@@ -144,7 +171,7 @@ def measure(name: str, duration: float) -> tuple[float, float]:
             line = proc.stdout.readline() if proc.stdout else ""
             if line.strip() != "ready":
                 raise RuntimeError(f"server {name} did not start")
-            return load(path, duration)
+            return load(path, duration, proc.pid)
         finally:
             proc.kill()
             proc.wait()
@@ -161,22 +188,26 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[str, list[float]] = {n: [] for n in names}
     ratios: dict[str, list[float]] = {n: [] for n in names}
     client_cpu: list[float] = []
+    server_cpu: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.rounds):
         this_round = {}
         for name in names:
-            rate, cpu = measure(name, args.duration)
+            rate, cpu, served = measure(name, args.duration)
+            server_cpu[name].append(served)
             this_round[name] = rate
             rates[name].append(rate)
             client_cpu.append(cpu)
         if BASELINE in this_round:
             for name in names:
                 ratios[name].append(this_round[name] / this_round[BASELINE])
+    print(header())
     print(f"Unix-socket echo, 64-byte round trips over {CONNECTIONS} connections, "
           f"{args.rounds} rounds x {args.duration:g} s (median)")
-    print(f"{'server':<20}{'round trips/s':>15}{'vs ' + BASELINE:>22}")
+    print(f"{'server':<20}{'round trips/s':>15}{'vs ' + BASELINE:>22}{'server CPU':>12}")
     for name in names:
         ratio = f"{statistics.median(ratios[name]):.2f}x" if ratios[name] else "-"
-        print(f"{name:<20}{statistics.median(rates[name]):>15,.0f}{ratio:>22}")
+        print(f"{name:<20}{statistics.median(rates[name]):>15,.0f}{ratio:>22}"
+              f"{statistics.median(server_cpu[name]):>12.0%}")
     print(f"load client CPU share: max {max(client_cpu):.0%} (near 100%: the client was the limit)")
     return 0
 
