@@ -3,7 +3,10 @@ catalogue entries over TLS (in process, as subprocesses, against openssl and min
 
 from __future__ import annotations
 
+import select
+import shutil
 import socket
+import subprocess
 
 import pytest
 from tls_support import Certs, Echo, Recorder
@@ -289,3 +292,62 @@ def test_irc_client_over_tls_against_miniircd(reactor, run, certs, tmp_path):
     finally:
         stop_peer(process)
     assert any("signed on as tlsalice" in line for line in transcript), transcript
+
+
+# ------------------------------------------------------------------ the commands, as a user runs them
+
+
+@pytest.fixture
+def serving():
+    """Start ``inspector serve ARGS`` processes; each is killed after the test."""
+    from test_commands import Serving
+
+    started: list = []
+
+    def start(*args: str):
+        started.append(Serving(*args))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.kill()
+
+
+def test_serve_echo_tls_then_connect_echo_tls_insecure(serving):
+    from test_commands import inspector
+
+    server = serving("echo", "--tls", "--port", "0")
+    port = server.port()
+    server.wait_for("throwaway self-signed certificate")
+    done = inspector("connect", "echo", "--tls", "--insecure", "--port", str(port), stdin=b"hello tls\n")
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"hello tls (" in done.stdout
+    refused = inspector("connect", "echo", "--tls", "--port", str(port), stdin=b"hello\n")
+    assert refused.returncode != 0
+    assert b"self-signed" in refused.stderr, refused.stderr.decode()
+    assert server.stop() == 0
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not installed")
+def test_openssl_s_client_gets_its_echo_from_serve_echo_tls(serving, certs):
+    server = serving("echo", "--tls", "--port", "0", "--certificate", str(certs.cert_file),
+                     "--private-key", str(certs.key_file))
+    port = server.port()
+    client = subprocess.Popen(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+         "-CAfile", str(certs.ca_file), "-verify_return_error", "-quiet"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        client.stdin.write(b"through openssl\n")
+        client.stdin.flush()
+        ready, _, _ = select.select([client.stdout], [], [], 10)
+        assert ready, "no echo from the server within 10 s"
+        echoed = client.stdout.readline()
+    finally:
+        client.kill()
+        client.wait(5)
+        for pipe in (client.stdin, client.stdout, client.stderr):
+            pipe.close()
+    assert echoed == b"through openssl\n"
+    assert server.stop() == 0
