@@ -123,6 +123,10 @@ def test_missing_program_is_one_clear_error(reactor: Any, tmp_path: Any) -> None
     script.write_text("#!/bin/sh\n")
     with pytest.raises(PermissionError, match="not executable"):
         entry().start(reactor, command=str(script))
+    script.chmod(0o755)
+    script.write_bytes(b"\x7fELF not really")
+    with pytest.raises(OSError, match=r"^cannot run '.*script': Exec format error$"):
+        entry().start(reactor, command=str(script))
 
 
 @pytest.mark.parametrize(

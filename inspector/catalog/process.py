@@ -178,6 +178,10 @@ def _start_process_client(
             + ("" if os.sep in words[0] else " on PATH")) from None
     except PermissionError:
         raise PermissionError(f"cannot run {words[0]!r}: permission denied (not executable?)") from None
+    except OSError as exc:  # not a program (exec format error), too many open files ...
+        clear = OSError(f"cannot run {words[0]!r}: {exc.strerror or exc}")
+        clear.errno = exc.errno
+        raise clear from None
     handle.peer_key = f"pid {process.pid}"
     handle.description = f"process {process.pid}: {shlex.join(words)}"
     handle.note("started")
