@@ -91,7 +91,7 @@ def test_find_says_what_exists() -> None:
         catalog.find("gopher", "server")
     with pytest.raises(KeyError, match="runs over tcp, not udp"):
         catalog.find("finger", "server", "udp")
-    assert catalog.names("client") == ["echo", "qotd", "finger", "irc"]
+    assert catalog.names("client") == ["echo", "qotd", "finger", "irc", "process"]
 
 
 # ------------------------------------------------------------ starting and stopping
