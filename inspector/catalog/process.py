@@ -114,7 +114,7 @@ class _LineSplitter:
         self.handle.output(self.mark + line.rstrip(b"\r").decode("utf-8", "replace"))
 
 
-class _ChildProtocol(ProcessProtocol):
+class ProcessClient(ProcessProtocol):
     """Passes the child's output to the handle and ends the handle when the child ends."""
 
     def __init__(self, handle: ProcessHandle, on_end: Any) -> None:
@@ -167,7 +167,7 @@ def _start_process_client(
             handle.note(what)
         handle.finish(Failure(ProcessFailed(what, handle.exit_code)) if failed else None)
 
-    protocol = _ChildProtocol(handle, ended)
+    protocol = ProcessClient(handle, ended)
     try:
         process = reactor.spawnProcess(
             protocol, words[0], words, env=None, path=directory or None)
