@@ -1,18 +1,18 @@
 """The catalogue: everything a user can launch, described once for the window and the CLI.
 
-Each :class:`Entry` names a protocol ("echo", "qotd", "finger", "irc"), a role
-("server" or "client") and a transport ("tcp" or "udp"), lists its parameters
+Each :class:`Entry` names a protocol ("echo", "qotd", "finger", "irc", "process"), a
+role ("server" or "client") and a transport ("tcp", "udp", "tls", "pipes" ...), lists its parameters
 (:class:`Param`: type, default, help and validation), and starts it on a reactor:
 ``entry.start(reactor, **params)`` validates the parameters and returns a
 :class:`Handle` whose ``stop()`` returns a Deferred. Client handles of line-based
-protocols (echo, irc) also take ``send_line(text)``.
+protocols (echo, irc, process) also take ``send_line(text)``.
 
 Nothing about a protocol is written anywhere else: the launcher form, ``inspector
 serve --help`` and ``inspector connect --help`` are all built from these entries.
 
 Inside: ``model`` (Param, Entry), ``checks`` (parameter validation), ``handles``
-(what a start returns, and the listening helpers), ``builtin`` (echo, QOTD, finger)
-and ``irc`` (the IRC entries).
+(what a start returns, and the listening helpers), ``builtin`` (echo, QOTD, finger),
+``irc`` (the IRC entries) and ``process`` (a command run over its standard pipes).
 """
 
 from __future__ import annotations
