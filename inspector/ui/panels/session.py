@@ -36,6 +36,12 @@ NO_CONNECTION = "Select a client connection to send lines on it."
 NOT_A_CLIENT = "Lines can be sent only by a client started from the launcher (echo, IRC)."
 #: Bytes of a session rendered per refresh at most (a multiple of the hex line width).
 RENDER_BUDGET = 16 * 1024
+#: Shown above a TLS connection's session: its bytes are the plaintext inside TLS. A word,
+#: not a padlock glyph: DejaVu (the usual fallback font) has no padlock.
+TLS_MARK = "TLS (decrypted)"
+TLS_TIP = "The bytes shown are the plaintext inside the TLS session, not what went on the wire"
+#: Shown above the TCP connection under a TLS session: its bytes are the encrypted records.
+TLS_WIRE_MARK = "TLS records (encrypted, as on the wire)"
 
 
 class StreamView(QPlainTextEdit):
@@ -94,6 +100,14 @@ class SessionPanel(QWidget):
 
         self.title = named(QLabel("Select a connection to read its session."), "session.title")
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tls_mark = named(QLabel(), "session.tls")
+        self.tls_mark.setAccessibleName("TLS connection")
+        self.tls_mark.setToolTip(TLS_TIP)
+        self.tls_mark.setWordWrap(True)
+        self.tls_mark.setStyleSheet("color: #1a7f37; font-weight: bold")
+        self.tls_mark.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tls_mark.hide()
+        self._tls_scanned = 0
         self.text_view = StreamView("session.text")
         self.text_view.setAccessibleName("Session text")
         self.hex_view = StreamView("session.hex")
@@ -134,6 +148,7 @@ class SessionPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.title)
+        layout.addWidget(self.tls_mark)
         layout.addWidget(self.output)
         layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.tabs, 3), (self.message_table, 2)), 1)
         layout.addLayout(send_row)
@@ -158,6 +173,8 @@ class SessionPanel(QWidget):
         self._offsets = {"in": 0, "out": 0}
         self._last_direction = ""
         self._ends_with_newline = True
+        self._tls_scanned = 0
+        self.tls_mark.hide()
         conn = self.connection
         if conn is None:
             self.title.setText("Select a connection to read its session.")
@@ -165,6 +182,7 @@ class SessionPanel(QWidget):
             self._set_input_enabled(False, NO_CONNECTION)
             return
         self.messages.show(conn.messages, conn.opened_at)
+        self._update_tls_mark()
         self._update_title()
         self._append_new()
         self._update_input()
@@ -177,11 +195,31 @@ class SessionPanel(QWidget):
         if conn.id in self.store.grown_sessions or self._backlog:
             self._append_new()
             self.messages.grow()
+            self._update_tls_mark()
             if self.message_table.verticalScrollBar().value() >= self.message_table.verticalScrollBar().maximum() - 2:
                 self.message_table.scrollToBottom()
         if conn.id in self.store.changed_connections:
             self._update_title()
             self._update_input()
+
+    def _update_tls_mark(self) -> None:
+        """Show the TLS mark once the connection has a ``tls`` message (its handshake
+        summary); only messages not looked at before are scanned."""
+        conn = self.connection
+        assert conn is not None
+        if conn.protocol == "TLSMemoryBIOProtocol" and self._tls_scanned == 0:
+            self.tls_mark.setText(TLS_WIRE_MARK)
+            self.tls_mark.setToolTip("The TCP connection under a TLS session; its decrypted bytes are on "
+                                     "the connection of the protocol above it")
+            self.tls_mark.show()
+        messages = conn.messages
+        for message in messages[self._tls_scanned:]:
+            if message.kind == "tls":  # "handshake done: TLSv1.3 CIPHER; no ALPN; peer ..."
+                short = message.summary.split(";", 1)[0].removeprefix("handshake done: ")
+                self.tls_mark.setText(f"{TLS_MARK}: {short}" if short else TLS_MARK)
+                self.tls_mark.setToolTip(f"{TLS_TIP}\n{message.summary}")
+                self.tls_mark.show()
+        self._tls_scanned = len(messages)
 
     def _update_title(self) -> None:
         conn = self.connection
