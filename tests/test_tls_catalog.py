@@ -325,6 +325,7 @@ def test_serve_echo_tls_then_connect_echo_tls_insecure(serving):
     refused = inspector("connect", "echo", "--tls", "--port", str(port), stdin=b"hello\n")
     assert refused.returncode != 0
     assert b"self-signed" in refused.stderr, refused.stderr.decode()
+    assert b"pass --ca-file FILE" in refused.stderr and b"--insecure" in refused.stderr
     assert server.stop() == 0
 
 
@@ -351,3 +352,24 @@ def test_openssl_s_client_gets_its_echo_from_serve_echo_tls(serving, certs):
             pipe.close()
     assert echoed == b"through openssl\n"
     assert server.stop() == 0
+
+
+def test_irc_client_over_tls_refusing_a_throwaway_certificate_says_what_to_pass(reactor, run):
+    from inspector import catalog
+
+    server = catalog.find("irc", "server", "tls").start(reactor, port=0)
+
+    async def go():
+        client = catalog.find("irc", "client", "tls").start(reactor, port=server.port.getHost().port)
+        try:
+            await client.done
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome = str(exc)
+        else:
+            outcome = "ended cleanly"
+        await server.stop()
+        return outcome, list(client.transcript)
+
+    outcome, transcript = run(go, timeout=15)
+    assert "before sign-on" in outcome and "self-signed" in outcome, outcome
+    assert any("pass --ca-file FILE" in line and "--insecure" in line for line in transcript), transcript

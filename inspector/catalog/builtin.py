@@ -18,7 +18,7 @@ from inspector.catalog.checks import (
 )
 from inspector.catalog.handles import ClientHandle, ExchangeError, Handle, listen_tcp, listen_udp, one_shot
 from inspector.catalog.model import Entry, Param
-from inspector.catalog.tls import CA_FILE, CERTIFICATE, INSECURE, PRIVATE_KEY, client_context, listen_ssl
+from inspector.catalog.tls import CA_FILE, CERTIFICATE, INSECURE, PRIVATE_KEY, client_context, listen_ssl, verify_hint
 from inspector.defer import Deferred
 from inspector.failure import Failure
 
@@ -178,6 +178,9 @@ def _start_echo_client(
 
     def lost(reason: Any) -> None:
         handle.note(f"connection closed: {reason}")
+        hint = verify_hint(reason, insecure)
+        if hint:
+            handle.note(hint)
         # A clean close ends the exchange (a line still due fails on its own); a reset
         # or an error while we were not closing is a failure.
         if isinstance(reason, ConnectionDone) or handle.stopping or state.get("closing"):

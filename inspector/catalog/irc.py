@@ -19,6 +19,7 @@ from inspector.catalog.builtin import (
 from inspector.catalog.checks import check_channel, check_nick, check_seconds
 from inspector.catalog.handles import ClientHandle, ExchangeError, Handle
 from inspector.catalog.model import Entry, Param
+from inspector.catalog.tls import verify_hint
 from inspector.defer import Deferred, succeed
 from inspector.failure import Failure
 from inspector.protocols.irc.console_commands import COMMANDS, commands_summary
@@ -130,6 +131,9 @@ def _start_irc_client(
             if timer is not None and timer.active():
                 timer.cancel()
             handle.note(f"connection closed: {reason.getErrorMessage()}")
+            hint = verify_hint(reason, insecure)
+            if hint:
+                handle.note(hint)
             fail_waiting(reason)
             if handle.stopping or state.get("quitting"):
                 handle.finish(None)  # we left: the server closing is the normal end

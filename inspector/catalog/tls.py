@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CERTIFICATE", "PRIVATE_KEY", "CA_FILE", "INSECURE", "MissingTLSSupport",
-    "client_context", "listen_ssl", "server_context", "throwaway_certificate",
+    "client_context", "listen_ssl", "server_context", "throwaway_certificate", "verify_hint",
 ]
 
 #: PEM files are small; a larger "certificate" is a wrong file.
@@ -141,3 +141,17 @@ def listen_ssl(
     handle.listening(listening_port)
     handle.note(f"serving {source}")
     return handle
+
+
+def verify_hint(reason: Any, insecure: bool) -> str:
+    """What to do when a verifying client's handshake failed ("" for other failures):
+    the usual cause is a server's own or throwaway certificate."""
+    from inspector.tls import TLSHandshakeError, TLSHandshakeTimeout
+
+    value = getattr(reason, "value", reason)
+    if insecure or not isinstance(value, TLSHandshakeError) or isinstance(value, TLSHandshakeTimeout):
+        return ""
+    if not any(word in str(value) for word in ("certificate", "issuer", "host name", "hostname")):
+        return ""
+    return ("the server's certificate was not accepted: pass --ca-file FILE (the certificate that "
+            "signed it) or, for a throwaway certificate, --insecure")
