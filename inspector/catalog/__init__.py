@@ -34,6 +34,7 @@ __all__ = [
     "entries",
     "find",
     "names",
+    "line_clients",
     "DEMO_USERS",
     "IRC_COMMANDS",
     "check_port",
@@ -58,6 +59,15 @@ def find(name: str, role: str, transport: str = "tcp") -> Entry:
     if kinds:
         raise KeyError(f"{name} {role} runs over {' or '.join(kinds)}, not {transport}")
     raise KeyError(f"no {role} called {name!r}; known: {known}")
+
+
+def line_clients() -> list[str]:
+    """The protocol names whose clients take typed lines (echo, IRC, process ...), in display order."""
+    seen: list[str] = []
+    for entry in entries():
+        if entry.role == "client" and entry.accepts_lines and entry.name not in seen:
+            seen.append(entry.name)
+    return seen
 
 
 def names(role: str) -> list[str]:

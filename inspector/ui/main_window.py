@@ -15,6 +15,7 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QWidget
 
+from inspector import catalog
 from inspector.ui.demo import Demo
 from inspector.ui.palette import apply_theme
 from inspector.ui.panels.connections import ConnectionsPanel
@@ -382,7 +383,8 @@ class MainWindow(QMainWindow):
             return "This is a recording: nothing can be sent."
         service = self.claims.owner(conn.id)
         if service is None:
-            return "Lines can be sent only by a client started from the launcher (echo, IRC); this connection has none."
+            kinds = ", ".join(catalog.line_clients())
+            return f"Lines can be sent only by a client started from the launcher ({kinds}); this connection has none."
         if not service.running:
             return f"{service.handle.description} has ended."
         return ""

@@ -394,6 +394,8 @@ def test_a_disabled_send_says_why(qtbot: Any, window: Any, free_port: Callable[[
     assert not send.isEnabled()
     assert send.toolTip() and send.toolTip() == line.placeholderText()
     assert "launcher" in send.toolTip() or "closed" in send.toolTip()
+    if "launcher" in send.toolTip():  # it names every kind of client that takes lines, from the catalogue
+        assert all(name in send.toolTip().lower() for name in ("echo", "irc", "process")), send.toolTip()
 
 
 # -- item 9: direction reads without colour, in glyphs the font has --------------------------------
