@@ -169,6 +169,7 @@ class TLSMemoryBIOProtocol:
         self._streaming = False
         self._paused = False  # the user paused reading
         self._shut = False  # close_notify sent
+        self._delivering = False  # in _read_plain: writes are sent together at its end
 
     # ------------------------------------------------------------ protocol side
 
@@ -257,23 +258,29 @@ class TLSMemoryBIOProtocol:
         assert tls is not None
         deliver = self.protocol.dataReceived
         size = self.read_size
-        while self._reason is None and not self._paused and not self._shut:
-            try:
-                data = tls.read(size)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:
-                self._peer_closed()
-                break
-            except ssl.SSLError as exc:
-                self._fail(TLSError(f"TLS error: {exc.reason or exc}"))
-                break
-            if not data:
-                break
-            if _tracer is not None: _tracer.bytes_in(self, data)
-            deliver(data)
-        if self._reason is None and not self._shut:
-            self._flush()  # session tickets, key updates
+        # What the protocol writes back while we deliver one read's records is encrypted at
+        # once but sent in one piece at the end: one send per read, not one per record.
+        self._delivering = True
+        try:
+            while self._reason is None and not self._paused and not self._shut:
+                try:
+                    data = tls.read(size)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    self._peer_closed()
+                    break
+                except ssl.SSLError as exc:
+                    self._fail(TLSError(f"TLS error: {exc.reason or exc}"))
+                    break
+                if not data:
+                    break
+                if _tracer is not None: _tracer.bytes_in(self, data)
+                deliver(data)
+        finally:
+            self._delivering = False
+            if not self._shut and not self.disconnected:
+                self._flush()  # the replies, session tickets, key updates
 
     def _peer_closed(self) -> None:
         """The peer sent close_notify: answer with ours and close (ConnectionDone)."""
@@ -352,7 +359,8 @@ class TLSMemoryBIOProtocol:
             self._pending.append(data)
             return
         self._tls.write(data)  # type: ignore[union-attr]
-        self._flush()
+        if not self._delivering:
+            self._flush()
 
     def writeSequence(self, iovec: Any) -> None:
         """Write each bytes object of ``iovec`` in order."""

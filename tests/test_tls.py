@@ -3,10 +3,12 @@ against openssl s_client / s_server and the standard library's ssl sockets."""
 
 from __future__ import annotations
 
+import selectors
 import shutil
 import socket
 import ssl
 import subprocess
+import time
 
 import pytest
 from tls_support import Certs, Echo, Recorder, in_thread, recording_factory, recv_all
@@ -147,6 +149,44 @@ def test_stdlib_client_and_close_notify(reactor, run, certs):
             return recv_all(tls)  # SSLEOFError instead of b"" on a close without close_notify
 
     assert run(lambda: in_thread(reactor, peer)) == b"greetings"
+    port.stopListening()
+
+
+def test_many_records_in_one_read_echo_back_intact_and_in_order(reactor, run, certs):
+    """Records that arrive together are answered together (one send per read): a stdlib
+    client streaming 1 MiB of numbered lines gets every byte back, in order."""
+    port = reactor.listenSSL(0, echo_factory(), certs.server_options())
+    payload = b"".join(b"%07d\n" % i for i in range(131072))
+
+    def peer():
+        raw = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+        with certs.stdlib_client_context().wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.setblocking(False)
+            sel = selectors.DefaultSelector()
+            sel.register(tls, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            sent, got = 0, bytearray()
+            deadline = time.monotonic() + 10
+            while len(got) < len(payload) and time.monotonic() < deadline:
+                for _, events in sel.select(1.0):
+                    if events & selectors.EVENT_WRITE and sent < len(payload):
+                        try:
+                            sent += tls.send(payload[sent:sent + 65536])
+                        except ssl.SSLWantWriteError:
+                            pass
+                        if sent == len(payload):
+                            sel.modify(tls, selectors.EVENT_READ)
+                    while events & selectors.EVENT_READ:
+                        try:
+                            chunk = tls.recv(1 << 20)
+                        except ssl.SSLWantReadError:
+                            break
+                        if not chunk:
+                            return bytes(got)
+                        got += chunk
+            sel.close()
+            return bytes(got)
+
+    assert run(lambda: in_thread(reactor, peer)) == payload
     port.stopListening()
 
 
