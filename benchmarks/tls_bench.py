@@ -11,8 +11,9 @@ serving both workloads); the load comes from this process pinned to CPU 1: a std
 CPU share is printed: near 100% means the client, not the server, was the limit). The
 certificate comes from trustme (the test extra), written once into a temporary directory.
 Twisted's TLS needs pyOpenSSL (``twisted[tls]``); without it that server is skipped with
-the reason printed. The table shows medians over rounds, and ratios against asyncio are
-taken within a round before the median.
+the reason printed. The table shows medians over rounds; ratios against asyncio are
+taken within a round before the median, and their range over the rounds is shown (on a
+shared machine it is wide: read the ratios with it).
 """
 
 from __future__ import annotations
@@ -447,13 +448,15 @@ def main(argv: list[str] | None = None) -> int:
         print(note)
     for workload in workloads:
         unit = LOADS[workload][1]
-        print(f"\n{workload:<20}{unit:>15}{'vs ' + BASELINE:>14}{'server CPU':>12}")
+        print(f"\n{workload:<20}{unit:>15}{'vs ' + BASELINE:>14}{'(range)':>16}{'server CPU':>12}")
         for name in names:
             cell = ratios[name, workload]
             ratio = f"{statistics.median(cell):.2f}x" if cell else "-"
+            spread = f"{min(cell):.2f}-{max(cell):.2f}" if cell else ""
             rate = statistics.median(rates[name, workload])
             figure = f"{rate:,.0f}" if unit != "MB/s" else f"{rate:,.1f}"
-            print(f"{name:<20}{figure:>15}{ratio:>14}{statistics.median(server_cpu[name, workload]):>12.0%}")
+            print(f"{name:<20}{figure:>15}{ratio:>14}{spread:>16}"
+                  f"{statistics.median(server_cpu[name, workload]):>12.0%}")
         print(f"load client CPU share: max {max(client_cpu[workload]):.0%} "
               f"(near 100%: the client was the limit)")
     return 0
