@@ -59,3 +59,45 @@ def test_a_tls_session_is_marked_and_a_tcp_one_is_not(qtbot: Any, qt_reactor: An
             handle.stop()
     finally:
         inspector.trace.disable()
+
+
+def test_launcher_runs_echo_over_tls_and_the_session_shows_the_mark(qtbot: Any, window: Any, free_port: Any) -> None:
+    """From the window as a user does it: Echo server (TLS) with its throwaway certificate,
+    Echo client (TLS) with insecure typed as yes, then the client's session."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QTableView
+
+    from ui_support import click_row, find, table_rows
+
+    def launch(title: str, **fields: Any) -> None:
+        box = find(window, QComboBox, "launcher.entry")
+        index = box.findText(title)
+        assert index >= 0, f"{title!r} is not offered by the launcher"
+        box.setCurrentIndex(index)
+        for name, value in fields.items():
+            edit = find(window, QLineEdit, f"launcher.param.{name}")
+            edit.clear()
+            qtbot.keyClicks(edit, str(value))
+        qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
+
+    port = free_port()
+    launch("Echo server (TLS)", port=port)
+    launch("Echo client (TLS)", port=port, insecure="yes")
+    connections = find(window, QTableView, "connections.table")
+
+    def client_rows() -> list[int]:
+        return [number for number, row in enumerate(table_rows(connections)) if row[1] == "client"]
+
+    # Two rows for the one connection: the TCP connection (TLS records), then the TLS session.
+    qtbot.waitUntil(lambda: len(client_rows()) == 2, timeout=10000)
+    mark = find(window, QLabel, "session.tls")
+    click_row(qtbot, connections, client_rows()[0])
+    qtbot.waitUntil(lambda: mark.isVisible() and mark.text() == TLS_WIRE_MARK, timeout=10000)
+    click_row(qtbot, connections, client_rows()[1])
+    line = find(window, QLineEdit, "session.input")
+    qtbot.waitUntil(lambda: mark.isVisible() and mark.text().startswith(TLS_MARK), timeout=10000)
+    qtbot.waitUntil(line.isEnabled, timeout=10000)
+    qtbot.keyClicks(line, "typed over tls")
+    qtbot.keyClick(line, Qt.Key.Key_Return)
+    text_view = find(window, QPlainTextEdit, "session.text")
+    qtbot.waitUntil(lambda: "◀ typed over tls" in text_view.toPlainText(), timeout=10000)

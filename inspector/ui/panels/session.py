@@ -182,7 +182,7 @@ class SessionPanel(QWidget):
             self._set_input_enabled(False, NO_CONNECTION)
             return
         self.messages.show(conn.messages, conn.opened_at)
-        self._update_tls_mark()
+        self._update_tls_mark(look_for_session=True)
         self._update_title()
         self._append_new()
         self._update_input()
@@ -199,15 +199,19 @@ class SessionPanel(QWidget):
             if self.message_table.verticalScrollBar().value() >= self.message_table.verticalScrollBar().maximum() - 2:
                 self.message_table.scrollToBottom()
         if conn.id in self.store.changed_connections:
+            if not self.tls_mark.isVisible():
+                self._update_tls_mark(look_for_session=True)
             self._update_title()
             self._update_input()
 
-    def _update_tls_mark(self) -> None:
+    def _update_tls_mark(self, look_for_session: bool = False) -> None:
         """Show the TLS mark once the connection has a ``tls`` message (its handshake
-        summary); only messages not looked at before are scanned."""
+        summary); only messages not looked at before are scanned. ``look_for_session``
+        (on selection or a state change, not per byte) also marks the TCP connection
+        under a TLS session."""
         conn = self.connection
         assert conn is not None
-        if conn.protocol == "TLSMemoryBIOProtocol" and self._tls_scanned == 0:
+        if look_for_session and not conn.messages and self._carries_tls(conn):
             self.tls_mark.setText(TLS_WIRE_MARK)
             self.tls_mark.setToolTip("The TCP connection under a TLS session; its decrypted bytes are on "
                                      "the connection of the protocol above it")
@@ -220,6 +224,16 @@ class SessionPanel(QWidget):
                 self.tls_mark.setToolTip(f"{TLS_TIP}\n{message.summary}")
                 self.tls_mark.show()
         self._tls_scanned = len(messages)
+
+    def _carries_tls(self, conn: Connection) -> bool:
+        """True if ``conn`` is the TCP connection under a TLS session: another connection
+        with the same addresses began with a ``tls`` message (its handshake). Looked up
+        only when a connection is shown or changes state, never per byte."""
+        for other in self.store.connections.values():
+            if (other.id != conn.id and other.local == conn.local and other.peer == conn.peer
+                    and any(message.kind == "tls" for message in other.messages[:2])):
+                return True
+        return False
 
     def _update_title(self) -> None:
         conn = self.connection
