@@ -373,3 +373,15 @@ def test_irc_client_over_tls_refusing_a_throwaway_certificate_says_what_to_pass(
     outcome, transcript = run(go, timeout=15)
     assert "before sign-on" in outcome and "self-signed" in outcome, outcome
     assert any("pass --ca-file FILE" in line and "--insecure" in line for line in transcript), transcript
+
+
+def test_help_names_the_tls_choice_and_its_own_default_port():
+    from test_commands import inspector
+
+    irc = inspector("connect", "irc", "--help")
+    text = " ".join(irc.stdout.decode().split())
+    assert "--tls over TLS (the same as --transport tls)" in text
+    assert "(default: 6667; over tls: 6697)" in text
+    assert "--insecure do not verify the server's certificate" in text
+    serve = " ".join(inspector("serve", "irc", "--help").stdout.decode().split())
+    assert "--certificate PATH PEM certificate" in serve and "--private-key PATH" in serve

@@ -120,6 +120,11 @@ def add_entry_parsers(
                                         const="yes", help=f"{param.help}{note}".replace("%", "%%"))
                     continue
                 default = "" if param.default is None else f" (default: {param.default or 'empty'})"
+                others = {e.transport: p.default for e in kinds for p in e.params
+                          if p.name == param.name and p.default != param.default}
+                if others and param.default is not None:  # e.g. IRC: 6667, over TLS 6697
+                    default = f" (default: {param.default or 'empty'}; " + "; ".join(
+                        f"over {transport}: {value}" for transport, value in others.items()) + ")"
                 parser.add_argument(
                     param.option, dest=f"param_{param.name}", metavar=param.kind.upper(),
                     help=f"{param.help}{default}{note}".replace("%", "%%"),
