@@ -1,20 +1,133 @@
-"""Running and stopping, system event triggers, callWhenRunning, verifyObject."""
+"""Running and stopping, system event triggers, callWhenRunning, and the interface contract.
+
+The contract: every reactor provides every reactor interface, and the transports it makes
+(TCP, TLS, Unix, multicast, process) provide theirs on a live instance. It is checked here,
+in one place, so a reactor or transport missing one fails this file.
+"""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from tls_support import Certs, recording_factory
 from zope.interface.verify import verifyObject
 
 from inspector.defer import Deferred
 from inspector.error import ReactorNotRestartable, ReactorNotRunning
-from inspector.interfaces import IReactorCore, IReactorFDSet, IReactorTCP, IReactorThreads, IReactorUDP
+from inspector.interfaces import (
+    IListeningPort,
+    IMulticastTransport,
+    IProcessTransport,
+    IReactorCore,
+    IReactorFDSet,
+    IReactorMulticast,
+    IReactorPluggableResolver,
+    IReactorProcess,
+    IReactorSSL,
+    IReactorTCP,
+    IReactorThreads,
+    IReactorTime,
+    IReactorUDP,
+    IReactorUNIX,
+    ISSLTransport,
+    ITLSTransport,
+    ITransport,
+    IUDPTransport,
+)
+from inspector.protocol import DatagramProtocol, ProcessProtocol
+
+REACTOR_INTERFACES = (
+    IReactorCore, IReactorTime, IReactorThreads, IReactorFDSet, IReactorPluggableResolver,
+    IReactorTCP, IReactorUDP, IReactorSSL, IReactorUNIX, IReactorMulticast, IReactorProcess,
+)
 
 
-def test_reactor_provides_its_interfaces(reactor):
-    for iface in (IReactorCore, IReactorThreads, IReactorFDSet, IReactorTCP, IReactorUDP):
-        verifyObject(iface, reactor)
+@pytest.mark.parametrize("iface", REACTOR_INTERFACES, ids=lambda iface: iface.__name__)
+def test_reactor_provides_its_interfaces(reactor, iface):
+    assert iface.providedBy(reactor), f"{type(reactor).__name__} does not declare {iface.__name__}"
+    verifyObject(iface, reactor)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return Certs(tmp_path_factory.mktemp("contract-certs"))
+
+
+def _both_ends(run, server, client):
+    """The server's and the client's connected transports, once both are made."""
+
+    async def made():
+        server_proto = await server.next
+        client_proto = await client.next
+        return await server_proto.made, await client_proto.made
+
+    return run(made)
+
+
+def test_tcp_transports_can_start_tls(reactor, run):
+    server = recording_factory()
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    client = recording_factory(client=True)
+    reactor.connectTCP("127.0.0.1", port.getHost().port, client)
+    for transport in _both_ends(run, server, client):
+        verifyObject(ITLSTransport, transport)
+        transport.loseConnection()
+    port.stopListening()
+
+
+def test_tls_transports_provide_issltransport(reactor, run, certs):
+    server = recording_factory()
+    port = reactor.listenSSL(0, server, certs.server_options())
+    verifyObject(IListeningPort, port)
+    client = recording_factory(client=True)
+    reactor.connectSSL("127.0.0.1", port.getHost().port, client, certs.client_options())
+    for transport in _both_ends(run, server, client):
+        verifyObject(ISSLTransport, transport)
+        transport.abortConnection()
+    port.stopListening()
+
+
+def test_unix_transports_provide_itransport(reactor, run, tmp_path):
+    server = recording_factory()
+    path = str(tmp_path / "contract.sock")
+    port = reactor.listenUNIX(path, server)
+    verifyObject(IListeningPort, port)
+    client = recording_factory(client=True)
+    reactor.connectUNIX(path, client)
+    for transport in _both_ends(run, server, client):
+        verifyObject(ITransport, transport)
+        transport.loseConnection()
+    port.stopListening()
+
+
+def test_multicast_ports_provide_imulticasttransport(reactor):
+    port = reactor.listenMulticast(0, DatagramProtocol(), interface="127.0.0.1")
+    try:
+        verifyObject(IMulticastTransport, port)
+        verifyObject(IUDPTransport, port)
+        verifyObject(IListeningPort, port)
+    finally:
+        port.stopListening()
+
+
+def test_process_transports_provide_iprocesstransport(reactor, run):
+    from inspector.defer import Deferred as Waiter
+
+    class Ends(ProcessProtocol):
+        def __init__(self):
+            self.ended = Waiter()
+
+        def processEnded(self, reason):
+            self.ended.callback(None)
+
+    def go():
+        proto = Ends()
+        transport = reactor.spawnProcess(proto, "/bin/true", ["/bin/true"])
+        verifyObject(IProcessTransport, transport)
+        return proto.ended
+
+    run(go)
 
 
 def test_call_when_running_before_and_during_run(reactor, run):
