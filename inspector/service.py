@@ -151,9 +151,13 @@ class Application(MultiService):
     and ``service.setServiceParent(application)`` adds a service to it.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, uid: int | None = None, gid: int | None = None) -> None:
         super().__init__()
         self.name = name
+        # Twisted's signature, so a .tac file written for twistd loads; the ids are kept
+        # for the caller to see, never used to switch user (``inspector run`` does not).
+        self.uid = uid
+        self.gid = gid
 
 
 # -------------------------------------------------------------------- network services
