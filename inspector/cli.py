@@ -39,13 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tracing_options(parser)
     open_command.add_parser(commands)
+    from inspector.commands import run as run_command
+
+    run_command.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inspector`` console script."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    from inspector.commands.run import split_program_args
+
+    own, program_args = split_program_args(sys.argv[1:] if argv is None else list(argv))
+    args = parser.parse_args(own)
+    if program_args is not None:
+        args.program_args = [*args.program_args, *program_args]
     if args.command != "open":
         from inspector.commands.tracing import start_from_args
 
