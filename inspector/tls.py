@@ -25,6 +25,7 @@ from inspector.failure import Failure
 from inspector.helpers import describe_callable, written_bytes
 from inspector.interfaces import (
     IConsumer,
+    IHalfCloseableProtocol,
     IProtocol,
     IProtocolFactory,
     IPushProducer,
@@ -32,6 +33,7 @@ from inspector.interfaces import (
     ITCPTransport,
 )
 from inspector.ssl import Certificate, context_for, decode_der
+from inspector.states import ConnectionState
 
 log = logging.getLogger("inspector.tls")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None.
@@ -134,8 +136,9 @@ class TLSMemoryBIOProtocol:
 
     The user protocol's ``connectionMade`` runs at once (as in Twisted); what it writes
     before the handshake ends waits and then goes out encrypted. ``loseConnection`` sends
-    close_notify once everything is written; a failed handshake closes the connection
-    with a :class:`TLSHandshakeError` that says why.
+    close_notify once everything is written; ``loseWriteConnection`` sends it too but
+    half-closes the TCP connection and keeps reading; a failed handshake closes the
+    connection with a :class:`TLSHandshakeError` that says why.
     """
 
     #: Plaintext asked of the TLS object per read.
@@ -169,6 +172,8 @@ class TLSMemoryBIOProtocol:
         self._streaming = False
         self._paused = False  # the user paused reading
         self._shut = False  # close_notify sent
+        self._write_closed = False  # loseWriteConnection asked: write() drops, reading goes on
+        self._half_closed = False  # close_notify sent and the TCP write side asked to shut
         self._delivering = False  # in _read_plain: writes are sent together at its end
 
     # ------------------------------------------------------------ protocol side
@@ -252,6 +257,8 @@ class TLSMemoryBIOProtocol:
             self.transport.pauseProducing()  # paused during the handshake: now stop reading
         if self.disconnecting:
             self._shutdown()
+        elif self._write_closed:
+            self._half_close()
 
     def _read_plain(self) -> None:
         tls = self._tls
@@ -352,7 +359,7 @@ class TLSMemoryBIOProtocol:
         """Encrypt and send ``data`` (held until the handshake is done)."""
         if type(data) is not bytes:
             data = written_bytes(data)
-        if not data or self._shut or self._reason is not None or self.disconnected:
+        if not data or self._shut or self._write_closed or self._reason is not None or self.disconnected:
             return
         if _tracer is not None: _tracer.bytes_out(self, data)
         if not self.handshakeDone:
@@ -401,8 +408,38 @@ class TLSMemoryBIOProtocol:
             self.transport.abortConnection()
 
     def loseWriteConnection(self) -> None:
-        """TLS connections cannot half-close here: use ``loseConnection``."""
-        raise NotImplementedError("a TLS connection cannot half-close; use loseConnection()")
+        """Half-close: once everything written is sent, send close_notify and shut the TCP
+        write side, but keep reading until the peer closes (TLS 1.3 lets it answer).
+
+        Twisted's TLS wrapper passes this call straight to the TCP transport, skipping
+        close_notify, so a TLS peer sees a truncated stream; here the peer sees a clean
+        end of data. Later writes are dropped, as on a half-closed TCP connection.
+        """
+        if self._write_closed or self.disconnecting or self.disconnected or self._reason is not None:
+            return
+        self._write_closed = True
+        if self._tls is None or not self.handshakeDone:
+            return  # the handshake's end sends what waits, then half-closes
+        self._half_close()
+
+    def _half_close(self) -> None:
+        if self._half_closed or self._shut:
+            return
+        lower = self.transport
+        if getattr(lower, "producer", None) is not None and not getattr(lower, "streamingProducer", True):
+            return  # a pull producer still has data: unregisterProducer half-closes
+        self._half_closed = True
+        try:
+            self._tls.unwrap()  # type: ignore[union-attr]
+        except ssl.SSLWantReadError:
+            pass  # close_notify is written; the peer's comes later, through _read_plain
+        except (ssl.SSLError, ValueError):
+            pass
+        self._flush()
+        if _tracer is not None: _tracer.connection_state(self, ConnectionState.HALF_CLOSED)
+        lower.loseWriteConnection()
+        if IHalfCloseableProtocol.providedBy(self.protocol):
+            _call_wrapped(self.protocol.writeConnectionLost)
 
     def getPeer(self) -> Any:
         """The remote address."""
@@ -500,6 +537,8 @@ class TLSMemoryBIOProtocol:
         self.transport.unregisterProducer()
         if self.disconnecting and self.handshakeDone and not self._shut and self._reason is None:
             self._shutdown()
+        elif self._write_closed and self.handshakeDone and self._reason is None:
+            self._half_close()
 
     # ------------------------------------------- producer (the peer feeds the user)
 

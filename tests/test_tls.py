@@ -12,10 +12,12 @@ import time
 
 import pytest
 from tls_support import Certs, Echo, Recorder, in_thread, recording_factory, recv_all
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from inspector.defer import Deferred, DeferredList
-from inspector.interfaces import IReactorSSL, ISSLTransport, ITLSTransport
+from inspector.error import ConnectionDone
+from inspector.interfaces import IHalfCloseableProtocol, IReactorSSL, ISSLTransport, ITLSTransport
 from inspector.protocol import ClientFactory, Factory, Protocol
 from inspector.ssl import Certificate, CertificateOptions, KeyPair, PrivateCertificate, optionsForClientTLS
 from inspector.tls import TLSHandshakeError
@@ -468,3 +470,58 @@ def test_trace_shows_decrypted_bytes_handshake_and_failure_reason(reactor, run, 
     assert bad.reason_type == "TLSHandshakeError" and "host name mismatch" in bad.reason
     wire = [c for c in tracing.trace.connections.values() if c.transport == "tcp" and c.role == "client"]
     assert all(b"visible plaintext" not in b"".join(ch[3] for ch in c.chunks) for c in wire)
+
+
+def test_lose_write_connection_sends_close_notify_half_closes_and_reads_the_answer(reactor, run, certs):
+    """loseWriteConnection: the stdlib server sees a clean end of the request (close_notify,
+    not a ragged EOF), then a TCP FIN; its answer, sent after, still reaches the client,
+    whose half-closeable protocol hears writeConnectionLost and finally ConnectionDone."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    number = listener.getsockname()[1]
+
+    def peer():
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        tls = certs.stdlib_server_context().wrap_socket(conn, server_side=True, suppress_ragged_eofs=False)
+        request = recv_all(tls)  # b"" comes only with close_notify
+        tls.sendall(b"answer to " + request)
+        raw = tls.unwrap()  # our close_notify; the client's was already read
+        fin = raw.recv(10)  # b"" once the client shut its TCP write side
+        raw.close()
+        return request, fin
+
+    @implementer(IHalfCloseableProtocol)
+    class Asker(Recorder):
+        write_lost = 0
+        read_lost = 0
+
+        def connectionMade(self):
+            super().connectionMade()
+            self.transport.write(b"the request")
+            self.transport.loseWriteConnection()  # before the handshake ends: waits for it
+            self.transport.write(b"dropped: written after the half-close")
+
+        def writeConnectionLost(self):
+            self.write_lost += 1
+
+        def readConnectionLost(self):
+            self.read_lost += 1
+
+    client = recording_factory(Asker, client=True)
+
+    async def go():
+        served = in_thread(reactor, peer)
+        reactor.connectSSL("127.0.0.1", number, client, certs.client_options())
+        proto = await client.next
+        reason = await proto.lost
+        return bytes(proto.data), (proto.write_lost, proto.read_lost), reason, await served
+
+    try:
+        data, lost_calls, reason, (request, fin) = run(go)
+    finally:
+        listener.close()
+    assert request == b"the request"
+    assert fin == b""
+    assert data == b"answer to the request"
+    assert lost_calls == (1, 0)  # the end of reading comes as connectionLost
+    assert reason.check(ConnectionDone)
