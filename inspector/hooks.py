@@ -81,8 +81,9 @@ class TraceHooks(Protocol):
 
     # -- connections and ports (tcp.py, udp.py, unix.py; multicast ports through udp.py) ------
 
-    def connection_connecting(self, attempt: object, host: str, port: int) -> None:
-        """A client connection attempt (``attempt``) to ``host:port`` began."""
+    def connection_connecting(self, attempt: object, host: str, port: int, kind: str = "tcp") -> None:
+        """A client connection attempt (``attempt``) to ``host:port`` began; ``kind`` is the
+        connection's (``tcp``, ``unix``), as :meth:`connection_opened` will say."""
 
     def connection_handover(self, attempt: object, transport: ITCPTransport) -> None:
         """The attempt connected: ``transport`` carries on where ``attempt`` left off."""

@@ -800,7 +800,7 @@ class _ConnectAttempt:
         self.state = _CONNECTING
         self._watching = False
         self._start_call = self.reactor.callLater(0, self._begin)
-        if _tracer is not None: _tracer.connection_connecting(self, connector.host, connector.port)
+        if _tracer is not None: _tracer.connection_connecting(self, connector.host, connector.port, "tcp")
 
     @property
     def done(self) -> bool:

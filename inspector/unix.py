@@ -290,7 +290,7 @@ class _ConnectAttempt:
         self.done = False
         self._pause = _RETRY_FIRST
         self._call: Any = self.reactor.callLater(0, self._try)
-        if _tracer is not None: _tracer.connection_connecting(self, _text(connector.address), 0)
+        if _tracer is not None: _tracer.connection_connecting(self, _text(connector.address), 0, "unix")
 
     def _try(self) -> None:
         self._call = None

@@ -559,6 +559,7 @@ def test_traced_like_tcp(reactor, run, tmp_path):
     assert server.local == f"unix:{path}" and server.peer == "unix:(unnamed)"
     attempt = next(e for e in opened if e.role == "client")
     assert attempt.peer == f"unix:{missing}"
+    assert attempt.transport == "unix"  # a failed Unix connect is not listed as TCP
     closed = next(e for e in events if isinstance(e, ev.ConnectionClosed) and e.conn == attempt.conn)
     assert closed.reason_type == "BadFileError"
     assert [e.address for e in events if isinstance(e, ev.PortStarted)] == [f"unix:{path}"]
@@ -568,7 +569,8 @@ def test_traced_like_tcp(reactor, run, tmp_path):
 
 def test_traced_unix_connections_are_named_unix_not_tcp(reactor, run, tmp_path):
     """The trace's connection-opened events say a Unix connection's transport is
-    ``unix`` (both ends), so the window does not list it as TCP."""
+    ``unix`` (both ends, and the client's attempt while connecting), so the window
+    does not list it as TCP."""
     from inspector import trace as trace_module
     from inspector.trace import events as ev
 
@@ -595,6 +597,9 @@ def test_traced_unix_connections_are_named_unix_not_tcp(reactor, run, tmp_path):
     connected = [e for e in events if isinstance(e, ev.ConnectionOpened) and e.protocol]
     assert sorted(e.role for e in connected) == ["client", "server"]
     assert [e.transport for e in connected] == ["unix", "unix"]
+    # The attempt too, from its "connecting" event on (it said "tcp" before).
+    attempts = [e for e in events if isinstance(e, ev.ConnectionOpened) and not e.protocol]
+    assert [(e.role, e.transport) for e in attempts] == [("client", "unix")]
 
 
 def test_out_of_descriptors_a_unix_port_backs_off_like_tcp(reactor, run, tmp_path, caplog):

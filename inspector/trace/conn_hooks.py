@@ -172,11 +172,12 @@ class ConnectionHooks:
         previous, conn.state = conn.state, state
         self._emit(ev.ConnectionState(0, _now(), conn.reactor, self.turn, conn.id, previous, state))
 
-    def connection_connecting(self, attempt: Any, host: str, port: int) -> None:
-        """A client connection attempt to ``host:port`` began (``attempt`` stands for it)."""
+    def connection_connecting(self, attempt: Any, host: str, port: int, kind: str = "tcp") -> None:
+        """A client connection attempt to ``host:port`` began (``attempt`` stands for it),
+        shown as a connection of ``kind`` from the start."""
         cid = self._adopt(attempt)
         self._emit(ev.ConnectionOpened(0, _now(), self._conn_state[cid].reactor, self.turn, cid,
-                                       "client", "tcp", "", "",
+                                       "client", kind, "", "",
                                        address_text((host, port)) if port else host))  # port 0: a Unix name
         self.connection_state(attempt, ConnectionState.CONNECTING)
 
