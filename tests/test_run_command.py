@@ -311,3 +311,41 @@ def test_fetch_quote_example_exits_1_when_nothing_listens() -> None:
     result = inspector("run", "examples/fetch_quote.py", "--headless", "--", "127.0.0.1", str(port), cwd=ROOT)
     assert result.returncode == 1
     assert "refused" in result.stderr
+
+
+def test_the_chosen_reactor_is_the_default_while_the_target_loads(tmp_path: Path) -> None:
+    """A .tac builds endpoints with default_reactor() at import: it must be --reactor's."""
+    write(tmp_path / "which.py", """
+    from inspector.reactors import default_reactor
+
+    AT_IMPORT = default_reactor()
+
+    def main(reactor):
+        print(type(reactor).__name__, AT_IMPORT is reactor)
+    """)
+    result = inspector("run", "which.py", "--headless", "--reactor", "asyncio", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "AsyncioReactor True\n"
+
+
+def test_an_endpoint_service_whose_port_is_in_use_is_named(tmp_path: Path) -> None:
+    """StreamServerEndpointService only logs a failed listen; run makes it a startup failure, as twistd does."""
+    write(tmp_path / "endpoint.tac", """
+    import os
+    from inspector.endpoints import serverFromString
+    from inspector.protocol import Factory, Protocol
+    from inspector.reactors import default_reactor
+    from inspector.service import Application, StreamServerEndpointService
+
+    application = Application("endpoint")
+    endpoint = serverFromString(default_reactor(), "tcp:%s:interface=127.0.0.1" % os.environ["PORT"])
+    StreamServerEndpointService(endpoint, Factory.forProtocol(Protocol)).setServiceParent(application)
+    """)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = inspector("run", "endpoint.tac", "--headless", cwd=tmp_path, env={"PORT": str(port)}, timeout=15)
+    line = one_error_line(result)
+    assert f"cannot listen on port {port}" in line
+    assert "Traceback" not in result.stderr

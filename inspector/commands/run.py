@@ -110,14 +110,15 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     setup_logging(args.verbose)
     sys.argv = [args.target, *args.program_args]
-    try:
-        entry = load_entry_point(args.target)
-    except LoadError as exc:
-        if exc.details:
-            print(exc.details, file=sys.stderr)
-        return _error(str(exc))
+    # Installed before the target loads, so its default_reactor() is the one chosen.
     reactor = choose_reactor(args)
     try:
+        try:
+            entry = load_entry_point(args.target)
+        except LoadError as exc:
+            if exc.details:
+                print(exc.details, file=sys.stderr)
+            return _error(str(exc))
         if entry.kind == "main":
             return _run_main(entry.value, args.program_args, reactor)
         return _run_service(entry, args.program_args, reactor)
