@@ -196,8 +196,9 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
     "inspector.unix": frozenset({
         "connection_connecting", "connection_handover", "connection_closed", "port_started", "port_refused",
     }),
-    # A child process is traced as a stream: stdin is "out", stdout and stderr are "in".
-    "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out"}),
+    # A child process is traced as a stream: stdin is "out", stdout and stderr are "in";
+    # a message of kind "stderr" (or "fd N") follows each chunk not read from stdout.
+    "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out", "message"}),
     "inspector.protocols.basic": frozenset({"message"}),
     "inspector.protocols.irc.client": frozenset({"message"}),
     "inspector.protocols.irc.framing": frozenset({"message"}),

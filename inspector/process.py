@@ -36,6 +36,14 @@ log = logging.getLogger("inspector.process")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
 # every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
 _tracer = None
+#: Bytes of a stderr chunk quoted in its trace message (the bytes-in event has them all).
+_QUOTED = 1024
+
+
+def _stream_kind(child_fd: int) -> str:
+    """The trace's name for what the child writes on ``child_fd`` (not stdout)."""
+    return "stderr" if child_fd == 2 else f"fd {child_fd}"
+
 
 __all__ = ["Process", "ProcessAddress", "spawn_process"]
 
@@ -555,8 +563,15 @@ class Process:
 
     def _received(self, child_fd: int, data: bytes) -> None:
         if _tracer is not None: _tracer.bytes_in(self, data)
+        if child_fd != 1 and not self.usePTY:
+            self._name_stream(child_fd, data)
         if self.proto is not None:
             self.proto.childDataReceived(1 if self.usePTY else child_fd, data)
+
+    def _name_stream(self, child_fd: int, data: bytes) -> None:
+        """Bytes in from stderr (or another child fd) are followed in the trace by a message
+        of kind ``stderr`` (``fd N``) quoting them, so the window tells them from stdout."""
+        if _tracer is not None: _tracer.message(self.proto, _stream_kind(child_fd), data[:_QUOTED], "in")
 
     # ------------------------------------------------------------- writing
 

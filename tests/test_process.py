@@ -408,7 +408,8 @@ def test_get_process_output_and_value_on_signal(reactor: Any, run: Any) -> None:
 
 def test_traced_as_a_connection(reactor: Any, run: Any) -> None:
     """The trace sees the child as a client connection of kind 'process' (its command
-    line as the peer), stdin as bytes out, stdout and stderr as bytes in, and its end."""
+    line as the peer), stdin as bytes out, stdout and stderr as bytes in (stderr's also
+    as a message of kind 'stderr'), and its end."""
     from inspector import trace as trace_module
     from inspector.trace import events as ev
 
@@ -429,6 +430,9 @@ def test_traced_as_a_connection(reactor: Any, run: Any) -> None:
     mine = [e for e in events if getattr(e, "conn", None) == opened.conn]
     assert b"".join(e.data for e in mine if isinstance(e, ev.BytesOut)) == b"to stdin"
     assert sorted(e.data for e in mine if isinstance(e, ev.BytesIn)) == [b"oops\n", b"to stdin"]
+    # stderr is told from stdout: a "stderr" message quotes it; stdout has none.
+    assert [(e.message_kind, e.text, e.direction) for e in mine if isinstance(e, ev.ProtocolMessage)] == [
+        ("stderr", "oops", "in")]
     closed = next(e for e in mine if isinstance(e, ev.ConnectionClosed))
     assert closed.reason_type == "ProcessTerminated"
 
