@@ -525,3 +525,44 @@ def test_lose_write_connection_sends_close_notify_half_closes_and_reads_the_answ
     assert data == b"answer to the request"
     assert lost_calls == (1, 0)  # the end of reading comes as connectionLost
     assert reason.check(ConnectionDone)
+
+
+def test_server_half_closes_after_the_handshake_and_still_hears_the_client(reactor, run, certs):
+    """A TLS server that answers and half-closes (handshake done) still receives what the
+    stdlib client sends after seeing the clean end; the client's close_notify ends it."""
+    heard = Deferred()
+
+    class AnswerThenListen(Recorder):
+        def dataReceived(self, data):
+            if not self.data:
+                self.transport.write(b"the answer")
+                self.transport.loseWriteConnection()
+            super().dataReceived(data)
+
+        def connectionLost(self, reason):
+            super().connectionLost(reason)
+            heard.callback((bytes(self.data), type(reason.value).__name__))
+
+    port = reactor.listenSSL(0, recording_factory(AnswerThenListen), certs.server_options())
+
+    def peer():
+        raw = socket.create_connection(("127.0.0.1", port.getHost().port), timeout=10)
+        tls = certs.stdlib_client_context().wrap_socket(raw, server_hostname="localhost",
+                                                         suppress_ragged_eofs=False)
+        tls.sendall(b"question")
+        answer = recv_all(tls)  # b"" only after close_notify
+        tls.sendall(b" and a last word")
+        tls.unwrap().close()
+        return answer
+
+    async def go():
+        answer = await in_thread(reactor, peer)
+        return answer, await heard
+
+    try:
+        answer, (received, reason) = run(go)
+    finally:
+        port.stopListening()
+    assert answer == b"the answer"
+    assert received == b"question and a last word"
+    assert reason == "ConnectionDone"
