@@ -12,7 +12,9 @@ from inspector.protocol import ClientCreator, Protocol
 class QuoteReader(Protocol):
     """Collects what the server sends; the quote is complete when the server closes."""
 
-    def __init__(self):
+    def connectionMade(self):
+        # Made here, not in __init__: ClientCreator builds the protocol before it knows
+        # whether the connection succeeds, and a Deferred that never fires is reported.
         self.received = []
         self.finished = Deferred()
 

@@ -349,3 +349,25 @@ def test_an_endpoint_service_whose_port_is_in_use_is_named(tmp_path: Path) -> No
     line = one_error_line(result)
     assert f"cannot listen on port {port}" in line
     assert "Traceback" not in result.stderr
+
+
+def test_record_traces_the_users_own_code(tmp_path: Path) -> None:
+    """``--record FILE`` writes the program's trace: its connections, and Deferreds made in the user's file."""
+    import json
+
+    port = free_port()
+    recording = tmp_path / "quote.jsonl"
+    server = start("serve", "qotd", "--port", str(port), "--quote", "Traced.")
+    try:
+        connect(port, server).close()
+        result = inspector("run", "examples/fetch_quote.py", "--headless", "--record", str(recording),
+                           "--", "127.0.0.1", str(port), cwd=ROOT)
+    finally:
+        stop(server, signal.SIGINT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Traced.\n"
+    events = [json.loads(line) for line in recording.read_text().splitlines()[1:]]
+    kinds = {event.get("kind") for event in events}
+    assert {"conn.opened", "conn.closed", "d.created"} <= kinds
+    assert any(event.get("site", "").startswith("examples/fetch_quote.py:") for event in events)
+    assert "abandoned" not in {event.get("category") for event in events}  # the example leaves no Deferred behind
