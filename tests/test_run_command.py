@@ -371,3 +371,38 @@ def test_record_traces_the_users_own_code(tmp_path: Path) -> None:
     assert {"conn.opened", "conn.closed", "d.created"} <= kinds
     assert any(event.get("site", "").startswith("examples/fetch_quote.py:") for event in events)
     assert "abandoned" not in {event.get("category") for event in events}  # the example leaves no Deferred behind
+
+
+def test_an_async_main_and_its_exit_code(tmp_path: Path) -> None:
+    """``async def main`` works like one returning a Deferred; SystemExit(3) inside it is the exit status."""
+    write(tmp_path / "coro.py", """
+    import sys
+    from inspector.task import deferLater
+
+    async def main(reactor, code):
+        await deferLater(reactor, 0.05, lambda: None)
+        print("awaited")
+        sys.exit(int(code))
+    """)
+    result = inspector("run", "coro.py", "--headless", "--", "3", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (3, "awaited\n"), result.stderr
+
+
+def test_make_service_options_that_are_not_options(tmp_path: Path) -> None:
+    write(tmp_path / "plugin.py", GREETER + """
+    def makeService(options):
+        return TCPServer(int(options["port"]), greeter(b"x"))
+    """)
+    line = one_error_line(inspector("run", "plugin.py", "--headless", "--", "8000", cwd=tmp_path))
+    assert "makeService options: expected --option value, got '8000'" in line
+
+
+def test_make_service_that_raises_shows_the_users_frames(tmp_path: Path) -> None:
+    write(tmp_path / "plugin.py", """
+    def makeService(options):
+        return int(options["port"])
+    """)
+    result = inspector("run", "plugin.py", "--headless", "--", "--port", "eighty", cwd=tmp_path)
+    assert "makeService failed: ValueError: invalid literal for int()" in one_error_line(result)
+    frames = [line for line in result.stderr.splitlines() if line.strip().startswith("File ")]
+    assert frames == ['  File "plugin.py", line 3, in makeService']
