@@ -23,7 +23,7 @@ from inspector.defer import Deferred
 from inspector.failure import Failure
 
 if TYPE_CHECKING:
-    from inspector.interfaces import ReactorLike
+    from inspector.interfaces import IConnector, IProtocolFactory, ReactorLike
 
 __all__ = [
     "BUILTIN", "DEMO_USERS", "server_params", "client_params", "tls_server_params", "tls_client_params",
@@ -70,7 +70,8 @@ def tls_client_params(default_port: int, *extra: Param) -> tuple[Param, ...]:
 
 
 def listen_stream(
-    entry: Entry, reactor: ReactorLike, factory: Any, port: int, interface: str, endpoint: str | None = None,
+    entry: Entry, reactor: ReactorLike, factory: IProtocolFactory, port: int, interface: str,
+    endpoint: str | None = None,
     certificate: str | None = None, private_key: str | None = None,
 ) -> Handle:
     """Listen with ``factory`` over TCP, or over TLS for an entry whose transport is "tls"."""
@@ -80,9 +81,9 @@ def listen_stream(
 
 
 def connect_stream(
-    entry: Entry, reactor: ReactorLike, host: str, port: int, factory: Any, timeout: float,
+    entry: Entry, reactor: ReactorLike, host: str, port: int, factory: IProtocolFactory, timeout: float,
     ca_file: str | None = None, insecure: bool = False,
-) -> Any:
+) -> IConnector:
     """Connect ``factory`` to ``host:port`` over TCP, or over TLS (verifying the server
     unless ``insecure``) for an entry whose transport is "tls"; return the connector."""
     if entry.transport == "tls":
