@@ -63,13 +63,13 @@ def test_a_tls_session_is_marked_and_a_tcp_one_is_not(qtbot: Any, qt_reactor: An
 
 def test_launcher_runs_echo_over_tls_and_the_session_shows_the_mark(qtbot: Any, window: Any, free_port: Any) -> None:
     """From the window as a user does it: Echo server (TLS) with its throwaway certificate,
-    Echo client (TLS) with insecure typed as yes, then the client's session."""
+    Echo client (TLS) with its "insecure" box ticked, then the client's session."""
     from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QTableView
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QPushButton, QTableView
 
     from ui_support import click_row, find, table_rows
 
-    def launch(title: str, **fields: Any) -> None:
+    def launch(title: str, ticked: tuple[str, ...] = (), **fields: Any) -> None:
         box = find(window, QComboBox, "launcher.entry")
         index = box.findText(title)
         assert index >= 0, f"{title!r} is not offered by the launcher"
@@ -78,11 +78,15 @@ def test_launcher_runs_echo_over_tls_and_the_session_shows_the_mark(qtbot: Any, 
             edit = find(window, QLineEdit, f"launcher.param.{name}")
             edit.clear()
             qtbot.keyClicks(edit, str(value))
+        for name in ticked:  # a yes/no parameter is a check box, not a field holding "False"
+            box = find(window, QCheckBox, f"launcher.param.{name}")
+            assert not box.isChecked()
+            box.click()
         qtbot.mouseClick(find(window, QPushButton, "launcher.start"), Qt.MouseButton.LeftButton)
 
     port = free_port()
     launch("Echo server (TLS)", port=port)
-    launch("Echo client (TLS)", port=port, insecure="yes")
+    launch("Echo client (TLS)", ticked=("insecure",), port=port)
     connections = find(window, QTableView, "connections.table")
 
     def client_rows() -> list[int]:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -83,6 +84,7 @@ class LauncherPanel(QWidget):
         self.settings = settings
         self.entries = catalog.entries()
         self.fields: dict[str, QLineEdit] = {}
+        self.flags: dict[str, QCheckBox] = {}  # yes/no parameters ("flag" kind) are check boxes
         self._counter = 0
         self.output_listener: Callable[[Service, str], None] | None = None
 
@@ -169,10 +171,14 @@ class LauncherPanel(QWidget):
         while self.form.rowCount():
             self.form.removeRow(0)
         self.fields.clear()
+        self.flags.clear()
         entry = self.entry
         self.description.setText(entry.description)
         self.error.clear()
         for param in entry.params:
+            if param.kind == "flag":
+                self._add_flag(entry, param)
+                continue
             edit = named(QLineEdit(), f"launcher.param.{param.name}")
             edit.setAccessibleName(param.name.replace("_", " "))
             edit.setToolTip(param.help)
@@ -197,18 +203,32 @@ class LauncherPanel(QWidget):
             else:
                 self.form.addRow(label, edit)
 
+    def _add_flag(self, entry: Any, param: Any) -> None:
+        """A yes/no parameter as a check box labelled with its help, checked as last time."""
+        box = named(QCheckBox(param.help), f"launcher.param.{param.name}")
+        box.setAccessibleName(param.name.replace("_", " "))
+        saved = self.settings.value(f"launcher/{entry.key}/{param.name}")
+        box.setChecked(str(saved).lower() in ("yes", "true", "1") if saved is not None else bool(param.default))
+        self.flags[param.name] = box
+        self.form.addRow(param.name.replace("_", " ").capitalize(), box)
+
     def _browse(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a file", edit.text())
         if path:
             edit.setText(path)
 
     def set_value(self, name: str, value: Any) -> None:
-        """Type ``value`` into the form field ``name``."""
+        """Type ``value`` into the form field ``name`` (tick or untick it for a yes/no one)."""
+        if name in self.flags:
+            self.flags[name].setChecked(value is True or str(value).lower() in ("yes", "true", "1"))
+            return
         self.fields[name].setText(str(value))
 
     def values(self) -> dict[str, str]:
-        """The form's current text, by parameter name."""
-        return {name: edit.text() for name, edit in self.fields.items()}
+        """The form's current text, by parameter name ("yes"/"no" for check boxes)."""
+        texts = {name: edit.text() for name, edit in self.fields.items()}
+        texts.update({name: "yes" if box.isChecked() else "no" for name, box in self.flags.items()})
+        return texts
 
     # -- starting and stopping -----------------------------------------------------------
 
