@@ -55,7 +55,8 @@ def test_every_entry_is_complete_and_unique() -> None:
 def test_only_line_clients_take_lines() -> None:
     takes = {e.key for e in catalog.entries() if e.accepts_lines}
     line_clients = {"echo client tcp", "irc client tcp", "echo client tls", "irc client tls"}
-    assert takes == line_clients | {"process client pipes"}
+    raw = {"raw client tcp", "raw client udp", "raw server tcp"}  # talk raw: typed lines are sent
+    assert takes == line_clients | {"process client pipes"} | raw
 
 
 def test_text_values_are_converted() -> None:
@@ -87,11 +88,11 @@ def test_bad_values_are_refused_by_name(name, role, values, message) -> None:
 
 
 def test_find_says_what_exists() -> None:
-    with pytest.raises(KeyError, match="known: echo, finger, irc, qotd"):
+    with pytest.raises(KeyError, match="known: echo, finger, irc, qotd, raw"):
         catalog.find("gopher", "server")
     with pytest.raises(KeyError, match="runs over tcp, not udp"):
         catalog.find("finger", "server", "udp")
-    assert catalog.names("client") == ["echo", "qotd", "finger", "irc", "process"]
+    assert catalog.names("client") == ["echo", "qotd", "finger", "irc", "process", "raw"]
 
 
 # ------------------------------------------------------------ starting and stopping

@@ -1,0 +1,277 @@
+"""Talk raw: a TCP client, a TCP listener and a UDP client that send what is typed.
+
+Typed text is turned into bytes by :func:`typed_bytes`: escapes ``\\r``, ``\\n``,
+``\\t``, ``\\0``, ``\\xHH`` and ``\\\\`` are interpreted (so ``GET / HTTP/1.0\\r\\n\\r\\n``
+is one request), or, in hex mode, the text is hex digits (spaces allowed). Every
+byte that arrives is shown: as text (undecodable bytes as ``\\xff``; the CLI and log
+escape control characters for the terminal), or as hex in hex mode.
+``inspector connect raw --host H --port P`` is netcat with the trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING, Any
+
+from inspector.catalog.builtin import HOST, client_params, server_params
+from inspector.catalog.checks import check_port
+from inspector.catalog.handles import ClientHandle, Handle, ServerHandle
+from inspector.catalog.model import Entry, Param
+from inspector.defer import Deferred, fail, succeed
+from inspector.failure import Failure
+from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol, connectionDone
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
+
+log = logging.getLogger("inspector.catalog")
+
+__all__ = ["RAW_ENTRIES", "typed_bytes", "shown_bytes"]
+
+_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\x00", "\\": b"\\"}
+
+
+def _unescape(text: str) -> bytes:
+    """``text`` as UTF-8 with its backslash escapes interpreted; ValueError for a bad one."""
+    out = bytearray()
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char != "\\":
+            out += char.encode("utf-8")
+            i += 1
+            continue
+        code = text[i + 1:i + 2]
+        if code in _ESCAPES:
+            out += _ESCAPES[code]
+            i += 2
+        elif code == "x":
+            digits = text[i + 2:i + 4]
+            try:
+                if len(digits) != 2:
+                    raise ValueError
+                out.append(int(digits, 16))
+            except ValueError:
+                raise ValueError(f"\\x needs two hex digits, got {text[i:i + 4]!r}") from None
+            i += 4
+        else:
+            raise ValueError(f"unknown escape {text[i:i + 2]!r} (use \\r \\n \\t \\0 \\xHH \\\\)")
+    return bytes(out)
+
+
+def typed_bytes(text: str, hex_mode: bool = False, line_end: str = "") -> bytes:
+    """The bytes a typed ``text`` stands for: hex digits in ``hex_mode``, else text with
+    escapes, followed by ``line_end`` (itself escaped text). ValueError when malformed."""
+    if hex_mode:
+        digits = "".join(text.split())
+        try:
+            return bytes.fromhex(digits)
+        except ValueError:
+            raise ValueError(f"not hex: {text!r} (type pairs of hex digits, e.g. 48 69 0d 0a)") from None
+    return _unescape(text) + _unescape(line_end)
+
+
+def shown_bytes(data: bytes, hex_mode: bool = False) -> str:
+    """``data`` as one line of output: hex pairs in ``hex_mode``, else text with bytes that
+    are not UTF-8 shown as ``\\xHH`` and one trailing newline dropped."""
+    if hex_mode:
+        return data.hex(" ")
+    text = data.decode("utf-8", "backslashreplace")
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _check_line_end(value: str) -> None:
+    """ValueError if ``value`` holds a malformed escape."""
+    _unescape(value)
+
+
+HEX = Param("hex", "flag", False, "type and show hex (48 69 0a) instead of text with escapes")
+LINE_END = Param("line_end", "str", "\\n",
+                 "added after each typed line in text mode, with escapes (\\r\\n, or empty for none)",
+                 _check_line_end)
+PORT = Param("port", "int", 8007, "port to send to", check_port)
+TIMEOUT = client_params(0)[-1]
+
+
+class _RawProtocol(Protocol):
+    """Shows every byte that arrives on the handle; remembers its transport for sending."""
+
+    def __init__(self, handle: Handle, hex_mode: bool, label: str) -> None:
+        self.handle = handle
+        self.hex_mode = hex_mode
+        self.label = label
+
+    def dataReceived(self, data: bytes) -> None:
+        shown = shown_bytes(data, self.hex_mode)
+        log.info("%s: %d bytes from %s", self.handle.description, len(data), self.label or "the peer")
+        self.handle.output(shown if not self.label else f"{self.label}: {shown}")
+
+
+class RawServerHandle(ServerHandle):
+    """A raw listener: shows what each connection sends; typed lines go to the newest
+    open connection (the one a person just saw arrive)."""
+
+    accepts_lines = True
+
+    def __init__(self, entry: Entry, factory: Any, hex_mode: bool, line_end: str) -> None:
+        super().__init__(entry, entry.title.lower())
+        self.hex_mode = hex_mode
+        self.line_end = line_end
+
+    def send_line(self, text: str) -> Deferred:
+        open_ = [protocol for protocol in self.connections if protocol.transport is not None]
+        if not open_:
+            return fail(RuntimeError(f"{self.description}: no connection to send to"))
+        data = typed_bytes(text, self.hex_mode, self.line_end)
+        open_[-1].transport.write(data)
+        return succeed(len(data))
+
+
+def _start_raw_server(
+    entry: Entry, reactor: ReactorLike, port: int, interface: str, hex: bool, line_end: str,
+) -> Handle:
+    factory = Factory()
+    handle = RawServerHandle(entry, factory, hex, line_end)
+
+    def build(addr: Any) -> Protocol:
+        peer = f"{addr.host}:{addr.port}" if hasattr(addr, "port") else str(addr)
+        return _RawProtocol(handle, hex, peer)
+
+    factory.buildProtocol = build  # type: ignore[method-assign]
+    handle._track(factory)  # count the connections and close them on stop()
+    handle.listening(reactor.listenTCP(port, factory, interface=interface))
+    return handle
+
+
+def _start_raw_client(
+    entry: Entry, reactor: ReactorLike, host: str, port: int, hex: bool, line_end: str, timeout: float,
+) -> Handle:
+    from inspector.error import ConnectionDone
+
+    handle = ClientHandle(entry, f"raw client to {host}:{port}/tcp")
+    state: dict[str, Any] = {}
+    connected: Deferred = Deferred()
+
+    class Raw(_RawProtocol):
+        def connectionMade(self) -> None:
+            state["protocol"] = self
+            handle.note(f"connected to {host}:{port}")
+            connected.callback(self)
+
+        def connectionLost(self, reason: Failure = connectionDone) -> None:
+            handle.note(f"connection closed: {reason.getErrorMessage()}")
+            if reason.check(ConnectionDone) or handle.stopping or state.get("closing"):
+                handle.finish(None)
+            else:
+                handle.finish(reason)
+
+    class RawFactory(ClientFactory):
+        def buildProtocol(self, addr: Any) -> Protocol:
+            return Raw(handle, hex, "")
+
+        def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+            if not handle.stopping:
+                handle.note(f"could not connect to {host}:{port}: {reason.getErrorMessage()}")
+            handle.finish(reason)
+            if not connected.called:
+                connected.errback(reason)
+                connected.addErrback(lambda _: None)
+
+    connector = reactor.connectTCP(host, port, RawFactory(), timeout=timeout)
+
+    def send(text: str) -> Deferred:
+        data = typed_bytes(text, hex, line_end)  # a malformed line fails now, not later
+
+        def write(protocol: Any) -> int:
+            if protocol.transport is None:
+                raise RuntimeError(f"{handle.description}: not connected")
+            protocol.transport.write(data)
+            return len(data)
+
+        result: Deferred = Deferred()
+
+        def go(protocol: Any) -> Any:
+            try:
+                result.callback(write(protocol))
+            except RuntimeError:
+                result.errback(Failure())
+            return protocol
+
+        connected.addCallback(go)
+        return result
+
+    def stop() -> None:
+        protocol = state.get("protocol")
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.loseConnection()
+        else:
+            connector.disconnect()
+
+    def close() -> None:
+        # End of typed input, as netcat -N: shut down our sending side only, so the
+        # server sees the end and its reply still arrives; done fires when it closes.
+        def go(protocol: Any) -> Any:
+            if protocol.transport is not None:
+                state["closing"] = True
+                protocol.transport.loseWriteConnection()
+            return protocol
+
+        connected.addCallback(go)
+
+    handle.attach(stop, send, close)
+    return handle
+
+
+class _RawDatagrams(DatagramProtocol):
+    """Shows every datagram that arrives, with its sender."""
+
+    def __init__(self, handle: Handle, hex_mode: bool) -> None:
+        self.handle = handle
+        self.hex_mode = hex_mode
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.handle.output(f"{addr[0]}:{addr[1]}: {shown_bytes(datagram, self.hex_mode)}")
+
+
+def _start_raw_udp(
+    entry: Entry, reactor: ReactorLike, host: str, port: int, hex: bool, line_end: str, timeout: float,
+) -> Handle:
+    address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4]
+    target = (str(address[0]), int(address[1]))
+    handle = ClientHandle(entry, f"raw UDP to {host}:{port}")
+    protocol = _RawDatagrams(handle, hex)
+    udp_port = reactor.listenUDP(0, protocol, interface="::" if ":" in target[0] else "0.0.0.0")
+
+    def send(text: str) -> Deferred:
+        data = typed_bytes(text, hex, line_end)
+        udp_port.write(data, target)
+        return succeed(len(data))
+
+    def stop() -> None:
+        udp_port.stopListening()
+        handle.finish(None)
+
+    def close() -> None:
+        # Replies may still be on their way: wait up to ``timeout`` for them.
+        reactor.callLater(min(timeout, 1.0), stop)
+
+    handle.attach(stop, send, close)
+    handle.note(f"sending to {target[0]}:{target[1]} from port {udp_port.getHost().port}")
+    return handle
+
+
+RAW_ENTRIES: list[Entry] = [
+    Entry("raw", "client", "tcp", "TCP client (raw)",
+          "Connects anywhere; each typed line is sent (escapes \\r \\n \\t \\0 \\xHH, or --hex) "
+          "and every byte that comes back is shown: netcat with the trace.",
+          (HOST, PORT, HEX, LINE_END, TIMEOUT),
+          _start_raw_client, accepts_lines=True),
+    Entry("raw", "client", "udp", "UDP (raw)",
+          "Sends each typed line as one datagram to host:port and shows every reply.",
+          (HOST, PORT, HEX, LINE_END, TIMEOUT),
+          _start_raw_udp, accepts_lines=True),
+    Entry("raw", "server", "tcp", "TCP listener (raw)",
+          "Accepts anything and shows what arrives; typed lines go to the newest connection.",
+          server_params(9000, HEX, LINE_END, tcp=False), _start_raw_server, accepts_lines=True),
+]
