@@ -1,5 +1,5 @@
 """``inspector open FILE``: a headless summary of a trace recording, its exports, and a
-connection's transcript or raw bytes.
+connection's transcript, raw bytes, or messages decoded again with a dissector.
 
 The summary is built from the :class:`~inspector.trace.model.Trace` that
 :func:`~inspector.trace.recording.load` folds (the same fold the window uses), so the
@@ -36,17 +36,68 @@ def add_parser(subparsers: Any) -> None:
                         help="print connection CONN's session as a text transcript")
     opener.add_argument("--raw", metavar="CONN", type=int,
                         help="write connection CONN's raw bytes (each direction) to --out")
+    opener.add_argument("--decode", metavar="CONN:NAME", type=_decode_spec,
+                        help="print connection CONN's recorded bytes decoded again with dissector "
+                        "NAME, one message a line (names: lines, irc, netstrings, int32, raw, "
+                        "and any plug-in)")
     opener.add_argument("--out", metavar="DIR", default=".",
                         help="directory for --raw (default: the current one)")
     opener.set_defaults(run_command=run_open)
 
 
+def _decode_spec(text: str) -> tuple[int, str]:
+    """``--decode``'s value: ``CONN:NAME``, a connection id and a dissector name."""
+    conn, colon, name = text.partition(":")
+    try:
+        number = int(conn)
+    except ValueError:
+        number = -1
+    if not colon or not name or number < 0:
+        raise argparse.ArgumentTypeError(f"expected CONN:NAME (like 1:irc), not {text!r}")
+    return number, name
+
+
+def print_decoded(trace: Trace, conn: int, name: str, out: TextIO) -> int:
+    """Decode connection ``conn``'s recorded bytes with dissector ``name``; print one line a message.
+
+    Each line holds the seconds since the connection opened, the direction (``in`` from
+    the peer, ``out`` to it), the message's kind and its summary. Returns how many
+    messages there were. Raises ``UnknownDissector`` or ``UnknownConnection``.
+    """
+    from inspector import dissect
+    from inspector.trace.session import UnknownConnection
+
+    factory = dissect.get(name)
+    summary = trace.connections.get(conn)
+    if summary is None:
+        raise UnknownConnection(f"the trace holds no connection {conn} (known: "
+                                f"{', '.join(map(str, trace.connections)) or 'none'})")
+    dissector = factory()
+    count = 0
+
+    def show(ts: float, messages: list[dissect.Message]) -> None:
+        nonlocal count
+        for message in messages:
+            count += 1
+            out.write(printable(f"{ts - summary.opened:+10.6f} {message.direction:<3} "
+                                f"{message.kind:<10} {message.summary}") + "\n")
+
+    last = summary.opened
+    for _, ts, direction, data in summary.chunks:
+        last = ts
+        show(ts, dissector.feed(cast("dissect.Direction", direction), data))
+    show(last, dissector.flush())
+    return count
+
+
 def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """``inspector open FILE``: load the recording, print its summary, run the exports.
 
-    With ``--transcript`` only the transcript goes to ``out`` (so it can be redirected to
-    a file); the recording's problems and what the exports wrote go to standard error.
+    With ``--transcript`` or ``--decode`` only the transcript or the decoded messages go
+    to ``out`` (so they can be redirected to a file); the recording's problems and what
+    the exports wrote go to standard error.
     """
+    from inspector.dissect import UnknownDissector
     from inspector.trace import perfetto, session
     from inspector.trace.recording import RecordingError, load
 
@@ -58,7 +109,8 @@ def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
     status = 1 if trace.problems else 0
     notes = out
-    if args.transcript is None:
+    decode = getattr(args, "decode", None)
+    if args.transcript is None and decode is None:
         print_summary(trace, out)
     else:
         notes = sys.stderr
@@ -67,6 +119,8 @@ def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
     try:
         if args.transcript is not None:
             out.write(session.transcript(trace, args.transcript))
+        if decode is not None:
+            print_decoded(trace, decode[0], decode[1], out)
         if args.raw is not None:
             paths = session.write_raw(trace, args.raw, args.out)
             print(f"wrote {paths[0]} and {paths[1]}", file=notes)
@@ -74,7 +128,7 @@ def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
             count = perfetto.export(trace, args.perfetto)
             print(f"wrote {count} trace events to {args.perfetto} "
                   "(open it in ui.perfetto.dev or chrome://tracing)", file=notes)
-    except (session.UnknownConnection, OSError) as exc:
+    except (session.UnknownConnection, UnknownDissector, OSError) as exc:
         print(f"inspector open: {exc}", file=sys.stderr)
         return 2
     return status
