@@ -104,8 +104,10 @@ class _RawProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         shown = shown_bytes(data, self.hex_mode)
-        log.info("%s: %d bytes from %s", self.handle.description, len(data), self.label or "the peer")
-        self.handle.output(shown if not self.label else f"{self.label}: {shown}")
+        if self.label:  # a listener: headless, the log is where arrivals are seen
+            log.info("%s: from %s: %s", self.handle.description, self.label, shown)
+            shown = f"{self.label}: {shown}"
+        self.handle.output(shown)
 
 
 class RawServerHandle(ServerHandle):
