@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inspector import cli
-from inspector import dissect
+from inspector import cli, dissect
 from inspector.dissect.base import Message
 from inspector.dissect.framed import Int32Dissector, NetstringDissector
 from inspector.dissect.irc import IRCDissector
