@@ -91,7 +91,18 @@ class Param:
 
 @dataclass(frozen=True)
 class Entry:
-    """One launchable thing: protocol name, role, transport, parameters and starter."""
+    """One launchable thing: protocol name, role, transport, parameters and starter.
+
+    ``name`` is what ``inspector serve NAME`` / ``connect NAME`` take; ``role`` is
+    "server" or "client"; ``transport`` "tcp", "udp", "tls", "unix" or "pipes" (entries
+    of one name and role differ by transport, chosen with ``--transport``). ``title`` and
+    ``description`` are shown in the launcher and ``--help``; ``params`` become its form
+    fields and ``--options``. ``starter(entry, reactor, **params)`` receives every
+    parameter already converted and checked, and returns a
+    :class:`~inspector.catalog.Handle`. ``accepts_lines`` marks a client (or a raw
+    listener) whose handle's ``send_line(text)`` sends what the user types.
+    Plug-ins build these too: see :mod:`inspector.catalog`.
+    """
 
     name: str
     role: str
