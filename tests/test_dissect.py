@@ -96,6 +96,9 @@ def test_register_in_code() -> None:
     assert kinds(dissect.create("test-upper").feed("in", b"abc\n")) == [("in", "upper", "ABC")]
     with pytest.raises(ValueError, match="already registered"):
         dissect.register("lines", Upper)
+    dissect.register("test-not-a-dissector", object)
+    with pytest.raises(TypeError, match="'test-not-a-dissector' made a object, which has no feed"):
+        dissect.create("test-not-a-dissector")
 
 
 # -- any split of a stream gives the same messages -------------------------------------------
@@ -155,7 +158,7 @@ def by_direction(messages: list[Message]) -> dict[str, list[Message]]:
 
 @pytest.mark.parametrize("name", sorted(PIECES))
 def test_any_split_gives_the_same_messages_as_one_feed(name: str) -> None:
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(split_streams(name))
     def check(case: tuple[dict[str, bytes], list[tuple[str, bytes]]]) -> None:
         streams, chunks = case
@@ -310,6 +313,8 @@ def test_open_decode_with_an_unknown_name_lists_the_dissectors(
     assert cli.main(["open", str(irc_recording), "--decode", "1:sip"]) == 2
     err = capsys.readouterr().err
     assert "no dissector named 'sip'" in err and "int32, irc, lines, netstrings, raw" in err
+    assert cli.main(["open", str(irc_recording), "--decode", "7:irc"]) == 2
+    assert "no connection 7 (known: 1)" in capsys.readouterr().err
 
 
 def test_open_decode_with_a_plugin_dissector(irc_recording: Path, tmp_path: Path) -> None:

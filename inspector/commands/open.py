@@ -67,12 +67,11 @@ def print_decoded(trace: Trace, conn: int, name: str, out: TextIO) -> int:
     from inspector import dissect
     from inspector.trace.session import UnknownConnection
 
-    factory = dissect.get(name)
+    dissector = dissect.create(name)
     summary = trace.connections.get(conn)
     if summary is None:
         raise UnknownConnection(f"the trace holds no connection {conn} (known: "
                                 f"{', '.join(map(str, trace.connections)) or 'none'})")
-    dissector = factory()
     count = 0
 
     def show(ts: float, messages: list[dissect.Message]) -> None:
@@ -97,7 +96,7 @@ def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
     to ``out`` (so they can be redirected to a file); the recording's problems and what
     the exports wrote go to standard error.
     """
-    from inspector.dissect import UnknownDissector
+    from inspector.dissect import BadDissector, UnknownDissector
     from inspector.trace import perfetto, session
     from inspector.trace.recording import RecordingError, load
 
@@ -128,7 +127,7 @@ def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:
             count = perfetto.export(trace, args.perfetto)
             print(f"wrote {count} trace events to {args.perfetto} "
                   "(open it in ui.perfetto.dev or chrome://tracing)", file=notes)
-    except (session.UnknownConnection, UnknownDissector, OSError) as exc:
+    except (session.UnknownConnection, UnknownDissector, BadDissector, OSError) as exc:
         print(f"inspector open: {exc}", file=sys.stderr)
         return 2
     return status

@@ -7,9 +7,9 @@
 """
 
 from inspector.dissect.base import DIRECTIONS, Direction, Dissector, DissectorFactory, Message, StreamDissector
-from inspector.dissect.registry import ENTRY_POINT_GROUP, UnknownDissector, create, get, names, register
+from inspector.dissect.registry import ENTRY_POINT_GROUP, BadDissector, UnknownDissector, create, get, names, register
 
 __all__ = [
     "DIRECTIONS", "Direction", "Dissector", "DissectorFactory", "Message", "StreamDissector",
-    "ENTRY_POINT_GROUP", "UnknownDissector", "create", "get", "names", "register",
+    "ENTRY_POINT_GROUP", "BadDissector", "UnknownDissector", "create", "get", "names", "register",
 ]

@@ -13,7 +13,9 @@ from importlib import metadata
 
 from inspector.dissect.base import Dissector, DissectorFactory
 
-__all__ = ["ENTRY_POINT_GROUP", "UnknownDissector", "register", "get", "create", "names", "load_plugins"]
+__all__ = [
+    "ENTRY_POINT_GROUP", "UnknownDissector", "BadDissector", "register", "get", "create", "names", "load_plugins",
+]
 
 log = logging.getLogger("inspector.dissect")
 
@@ -29,6 +31,10 @@ class UnknownDissector(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown dissector"
+
+
+class BadDissector(TypeError):
+    """A factory made something that is not a dissector (it lacks ``feed`` or ``flush``)."""
 
 
 def register(name: str, factory: DissectorFactory, replace: bool = False) -> None:
@@ -49,8 +55,8 @@ def register(name: str, factory: DissectorFactory, replace: bool = False) -> Non
 def load_plugins() -> None:
     """Register every ``inspector.dissectors`` entry point not loaded yet.
 
-    Called by :func:`get` and :func:`names`; calling it again only retries nothing:
-    a plug-in that failed is reported once and skipped for the life of the process.
+    Called by :func:`get` and :func:`names`; it runs once per process, so a plug-in
+    that fails is reported once and then skipped.
     """
     global _plugins_loaded
     if _plugins_loaded:
@@ -88,8 +94,16 @@ def get(name: str) -> DissectorFactory:
 
 
 def create(name: str) -> Dissector:
-    """A new dissector of kind ``name``, for one connection."""
-    return get(name)()
+    """A new dissector of kind ``name``, for one connection.
+
+    A factory that returns something without ``feed`` and ``flush`` (a plug-in naming the
+    wrong object) is a :class:`BadDissector` naming the dissector, not a failure later on.
+    """
+    dissector = get(name)()
+    if not isinstance(dissector, Dissector):
+        raise BadDissector(f"dissector {name!r} made a {type(dissector).__name__}, "
+                        "which has no feed(direction, data) and flush()")
+    return dissector
 
 
 def _builtins() -> None:
