@@ -238,7 +238,7 @@ def install_plugins(site: Path) -> None:
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: shoutplug\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[inspector.dissectors]\nshout = shoutplug:Shout\nbroken = brokenplug:Broken\n")
+        "[inspector.dissectors]\nshout = shoutplug:Shout\nbroken = brokenplug:Broken\nlines = shoutplug:Shout\n")
     (info / "RECORD").write_text("")
 
 
@@ -252,6 +252,7 @@ def test_a_plugin_is_found_through_its_entry_point_and_a_broken_one_is_logged_on
         print(dissect.names())
         print([m.summary for m in dissect.create("shout").feed("in", b"hello\\n")])
         print(dissect.names())
+        print([m.summary for m in dissect.create("lines").feed("in", b"quiet\\n")])
         try:
             dissect.get("broken")
         except dissect.UnknownDissector as exc:
@@ -262,7 +263,9 @@ def test_a_plugin_is_found_through_its_entry_point_and_a_broken_one_is_logged_on
     out = done.stdout.splitlines()
     assert "'shout'" in out[0] and "'broken'" not in out[0] and "'irc'" in out[0], out
     assert out[1] == "['HELLO']"
-    assert out[3].startswith("unknown: no dissector named 'broken'")
+    assert out[3] == "['quiet']"  # a plug-in cannot take a built-in's name
+    assert done.stderr.count("dissector plug-in 'lines' (shoutplug:Shout) is skipped") == 1, done.stderr
+    assert out[4].startswith("unknown: no dissector named 'broken'")
     assert done.stderr.count("dissector plug-in 'broken'") == 1, done.stderr
     assert "brokenplug needs libfoo" in done.stderr
 

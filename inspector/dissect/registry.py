@@ -63,7 +63,12 @@ def load_plugins() -> None:
         return
     _plugins_loaded = True
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name in _factories or entry.name in _failed:
+        if entry.name in _failed:
+            continue
+        if entry.name in _factories:
+            _failed.add(entry.name)
+            log.warning("dissector plug-in %r (%s) is skipped: a dissector with that name exists",
+                        entry.name, entry.value)
             continue
         try:
             factory = entry.load()
