@@ -74,7 +74,7 @@ def test_raw_client_sends_escapes_and_hex_and_shows_binary_replies(reactor: Any)
     assert run_reactor_until(reactor, go) is None  # the server closed cleanly
     server.thread.join(5)
     assert server.received == b"a\tb\x00\\\r\n"
-    assert "".join(lines) == "\x00\x1b]0;pwned\x07hi\\xff"  # every byte; the CLI escapes controls
+    assert "".join(lines) == "\\x00\\x1b]0;pwned\\x07hi\\xff"  # every byte, controls shown escaped
 
 
 def test_raw_client_hex_mode(reactor: Any) -> None:
@@ -126,7 +126,7 @@ def test_raw_listener_shows_arrivals_and_sends_typed_lines(reactor: Any) -> None
         return run_in_thread(reactor, thread.join, 20)
 
     run_reactor_until(reactor, go, timeout=30)
-    assert got["line"].startswith(b"127.0.0.1:") and got["line"].endswith(b": hello\x00\\xff")
+    assert got["line"].startswith(b"127.0.0.1:") and got["line"].endswith(b": hello\\x00\\xff")
     assert got["reply"] == b"ok\x01\r\n"
 
 
@@ -148,7 +148,7 @@ def test_raw_listener_refuses_to_send_without_a_connection(reactor: Any) -> None
         failed = handle.send_line("x").addErrback(lambda reason: reason.getErrorMessage())
         return failed.addCallback(lambda message: handle.stop().addCallback(lambda _: message))
 
-    assert "no connection to send to" in run_reactor_until(reactor, go)
+    assert "no open connection to send to" in run_reactor_until(reactor, go)
 
 
 def udp_echo() -> tuple[socket.socket, threading.Thread]:
@@ -192,7 +192,7 @@ def test_raw_udp_sends_datagrams_and_shows_replies(reactor: Any) -> None:
         run_reactor_until(reactor, go)
     finally:
         sock.close()
-    assert sorted(lines) == sorted([f"127.0.0.1:{port}: >ping\x00", f"127.0.0.1:{port}: >pong"])
+    assert sorted(lines) == sorted([f"127.0.0.1:{port}: >ping\\x00", f"127.0.0.1:{port}: >pong"])
 
 
 def inspector(*args: str, stdin: bytes = b"", timeout: float = 30) -> subprocess.CompletedProcess[bytes]:

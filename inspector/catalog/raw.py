@@ -74,11 +74,16 @@ def typed_bytes(text: str, hex_mode: bool = False, line_end: str = "") -> bytes:
 
 def shown_bytes(data: bytes, hex_mode: bool = False) -> str:
     """``data`` as one line of output: hex pairs in ``hex_mode``, else text with bytes that
-    are not UTF-8 shown as ``\\xHH`` and one trailing newline dropped."""
+    are not UTF-8 and control characters shown as ``\\xHH``, one trailing newline dropped."""
     if hex_mode:
         return data.hex(" ")
     text = data.decode("utf-8", "backslashreplace")
-    return text[:-1] if text.endswith("\n") else text
+    return (text[:-1] if text.endswith("\n") else text).translate(_CONTROLS)
+
+
+#: Control characters (but tab and newline) as visible escapes: what arrives is shown
+#: the same in the window's lists as on a terminal, never obeyed or drawn as boxes.
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)] if code not in (9, 10)}
 
 
 def _check_line_end(value: str) -> None:
@@ -122,9 +127,17 @@ class RawServerHandle(ServerHandle):
         self.line_end = line_end
 
     def send_line(self, text: str) -> Deferred:
-        open_ = [protocol for protocol in self.connections if protocol.transport is not None]
+        """Send typed ``text`` to the newest open connection."""
+        return self.send_line_to(None, text)
+
+    def send_line_to(self, peer: str | None, text: str) -> Deferred:
+        """Send typed ``text`` to the open connection from ``peer`` ("host:port", as the
+        connections list shows it), or to the newest one when ``peer`` is None."""
+        open_ = [protocol for protocol in self.connections
+                 if protocol.transport is not None and (peer is None or protocol.label == peer)]
         if not open_:
-            return fail(RuntimeError(f"{self.description}: no connection to send to"))
+            whom = f"from {peer}" if peer else "to send to"
+            return fail(RuntimeError(f"{self.description}: no open connection {whom}"))
         data = typed_bytes(text, self.hex_mode, self.line_end)
         open_[-1].transport.write(data)
         return succeed(len(data))
@@ -264,16 +277,16 @@ def _start_raw_udp(
 
 
 RAW_ENTRIES: list[Entry] = [
-    Entry("raw", "client", "tcp", "TCP client (raw)",
+    Entry("raw", "client", "tcp", "Raw client",
           "Connects anywhere; each typed line is sent (escapes \\r \\n \\t \\0 \\xHH, or --hex) "
           "and every byte that comes back is shown: netcat with the trace.",
           (HOST, PORT, HEX, LINE_END, TIMEOUT),
           _start_raw_client, accepts_lines=True),
-    Entry("raw", "client", "udp", "UDP (raw)",
+    Entry("raw", "client", "udp", "Raw client",
           "Sends each typed line as one datagram to host:port and shows every reply.",
           (HOST, PORT, HEX, LINE_END, TIMEOUT),
           _start_raw_udp, accepts_lines=True),
-    Entry("raw", "server", "tcp", "TCP listener (raw)",
+    Entry("raw", "server", "tcp", "Raw listener",
           "Accepts anything and shows what arrives; typed lines go to the newest connection.",
           server_params(9000, HEX, LINE_END, tcp=False), _start_raw_server, accepts_lines=True),
 ]

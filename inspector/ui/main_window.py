@@ -396,7 +396,12 @@ class MainWindow(QMainWindow):
             return
         self.session.show_send_error("")
         try:
-            d = service.handle.send_line(text)
+            conn = self.store.connections.get(conn_id)
+            send_to = getattr(service.handle, "send_line_to", None)  # a listener: to this peer
+            if send_to is not None and conn is not None and conn.role == "server":
+                d = send_to(conn.peer, text)
+            else:
+                d = service.handle.send_line(text)
         except Exception as exc:
             self.session.show_send_error(f"Not sent: {exc}")
             log.error("could not send on %s: %s", service.handle.description, exc)

@@ -66,6 +66,8 @@ class Claims:
             if owner is not None:
                 conn.protocol = shown_protocol(owner, conn.protocol)
                 store.changed_connections.add(conn_id)
+            if conn.role == "server" and owner is not None and owner.entry.accepts_lines:
+                self.owners[conn_id] = owner  # a raw listener: typed lines go to this peer
             if conn.role == "client" and self._tie(conn_id, port, running):
                 select = conn_id
         return select

@@ -1,0 +1,60 @@
+"""The raw listener in the window: what a plain client sends is shown, and a line typed
+in the session box on that connection is sent to that client (escapes interpreted)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any, Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QPlainTextEdit, QTableView
+
+from ui_support import click_row, find, table_rows
+
+ROLE = 1
+PEER = 4
+
+
+def test_typed_lines_go_to_the_selected_listener_connection(
+    qtbot: Any, window: Any, free_port: Callable[[], int]
+) -> None:
+    from test_ui_window import launch
+
+    port = free_port()
+    launch(qtbot, window, "Raw listener (TCP)", port=port, line_end="\\r\\n")
+    connections = find(window, QTableView, "connections.table")
+    first = socket.create_connection(("127.0.0.1", port), timeout=10)
+    second = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        first.sendall(b"from first\x00\n")
+        second.sendall(b"from second\n")
+        wanted = f"127.0.0.1:{first.getsockname()[1]}"
+        qtbot.waitUntil(lambda: len([r for r in table_rows(connections) if r[ROLE] == "server"]) == 2,
+                        timeout=10000)
+        rows = table_rows(connections)
+        click_row(qtbot, connections, next(i for i, row in enumerate(rows) if row[PEER] == wanted))
+        text_view = find(window, QPlainTextEdit, "session.text")
+        qtbot.waitUntil(lambda: "from first\\x00" in text_view.toPlainText(), timeout=10000)
+        line = find(window, QLineEdit, "session.input")
+        qtbot.waitUntil(line.isEnabled, timeout=10000)
+        qtbot.keyClicks(line, "hi\\x41")
+        qtbot.keyClick(line, Qt.Key.Key_Return)
+        got = b""
+        deadline = time.monotonic() + 10
+        while not got.endswith(b"\r\n") and time.monotonic() < deadline:
+            qtbot.wait(20)  # let the reactor (inside Qt's loop) write it
+            first.setblocking(False)
+            try:
+                got += first.recv(100)
+            except BlockingIOError:
+                pass
+        assert got == b"hiA\r\n"  # to the selected connection, not the newer one
+        second.setblocking(False)
+        try:
+            assert second.recv(100) == b""
+        except BlockingIOError:
+            pass  # nothing arrived: as it should
+    finally:
+        first.close()
+        second.close()
