@@ -31,6 +31,7 @@ def tracing(request: pytest.FixtureRequest) -> Any:
     """Tracing switched on for one test (with the config :func:`trace_config` gives),
     and off again afterwards."""
     config = getattr(request, "param", None) or TraceConfig()
+    gc.collect()  # garbage from earlier tests (a failed Deferred nobody kept) is not this test's
     tracer = trace_module.enable(config)
     yield tracer
     trace_module.disable()
