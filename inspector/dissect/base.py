@@ -61,19 +61,9 @@ def one_line(text: str, limit: int = SUMMARY_LENGTH) -> str:
 
 def show_bytes(data: bytes, limit: int = SUMMARY_LENGTH) -> str:
     """``data`` as text: printable ASCII kept, anything else as ``\\xNN`` (``\\r``, ``\\n``, ``\\t``)."""
-    parts: list[str] = []
-    for byte in data[:limit]:
-        if byte == 0x0A:
-            parts.append("\\n")
-        elif byte == 0x0D:
-            parts.append("\\r")
-        elif byte == 0x09:
-            parts.append("\\t")
-        elif 0x20 <= byte < 0x7F and byte != 0x5C:
-            parts.append(chr(byte))
-        else:
-            parts.append(f"\\x{byte:02x}")
-    return one_line("".join(parts) + ("…" if len(data) > limit else ""), limit + 1)
+    from inspector.trace.session import escape_bytes
+
+    return one_line(escape_bytes(data[:limit]) + ("…" if len(data) > limit else ""), limit + 1)
 
 
 class StreamDissector:

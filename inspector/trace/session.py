@@ -66,7 +66,7 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape_char, text)
 
 
-def _escape(data: bytes) -> str:
+def escape_bytes(data: bytes) -> str:
     """Printable ASCII stays; anything else becomes ``\\xNN`` (newline shown as ``\\n``)."""
     parts = []
     for byte in data:
@@ -102,7 +102,7 @@ def _transcript_lines(trace: Trace, summary: ConnectionSummary) -> Iterator[str]
     items: list[tuple[int, float, str]] = []
     for seq, ts, direction, data in summary.chunks:
         arrow = "<<" if direction == "in" else ">>"
-        items.append((seq, ts, f"{arrow} {_escape(data)}"))
+        items.append((seq, ts, f"{arrow} {escape_bytes(data)}"))
     for message in summary.messages:
         arrow = "<=" if message.direction == "in" else "=>"
         items.append((message.seq, message.ts, printable(f"{arrow} [{message.message_kind}] {message.text}")))
