@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -48,7 +48,23 @@ def format_decade(exponent: int) -> str:
     return f"{seconds / 1e-9:g} ns"
 
 
-class RoomyAxis(pg.AxisItem):
+class SafeAxis(pg.AxisItem):
+    """An axis that survives its view box being deleted first while the window closes.
+
+    pyqtgraph's axis asks its linked view box for its size inside ``boundingRect``; when
+    Qt deletes the plots in an order that frees the view box first, that call raises
+    inside a C++ override and Qt aborts the whole process ("pure virtual method
+    called"). An empty rectangle is the truthful answer for an axis with nothing to draw.
+    """
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt's name
+        try:
+            return super().boundingRect()
+        except RuntimeError:  # the linked ViewBox's C++ object is already gone
+            return QRectF()
+
+
+class RoomyAxis(SafeAxis):
     """A value axis whose tick labels never overlap: one level of ticks (1, 2 or 5 × 10ⁿ)
     at least :attr:`MIN_PIXELS` apart, however short the plot is made."""
 
@@ -73,7 +89,7 @@ class CountAxis(RoomyAxis):
     least_step = 1.0
 
 
-class DecadeTimeAxis(pg.AxisItem):
+class DecadeTimeAxis(SafeAxis):
     """An axis over log10(duration in µs), ticked at each decade and labelled in time units."""
 
     #: The least room, in pixels, one decade's label gets ("100 µs" is about 45).
@@ -178,7 +194,8 @@ class TimingPanel(QWidget):
         layout.addWidget(self.graphs, 1)
 
     def _plot(self, title: str, unit: str, row: int, left: pg.AxisItem | None = None) -> pg.PlotItem:
-        plot = self.graphs.addPlot(row=row, col=0, axisItems={"left": left} if left else None)
+        axes: dict[str, pg.AxisItem] = {"bottom": SafeAxis("bottom"), "left": left or SafeAxis("left")}
+        plot = self.graphs.addPlot(row=row, col=0, axisItems=axes)
         # The name sits inside the plot's top-left corner rather than in a title row: four
         # stacked title rows left the plots too short for a readable value axis.
         name = pg.LabelItem(title, size="8pt", justify="left")
