@@ -4,7 +4,6 @@ over-long input bounded, plug-ins through a real entry point, and ``open --decod
 from __future__ import annotations
 
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -276,22 +275,10 @@ def test_a_plugin_is_found_through_its_entry_point_and_a_broken_one_is_logged_on
 @pytest.fixture(scope="module")
 def irc_recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``inspector --record`` of ``inspector serve irc`` with one client session."""
-    from test_one_fold import Recording
+    from test_one_fold import record_irc_session
 
     path = tmp_path_factory.mktemp("rec") / "irc.jsonl"
-    server = Recording(path, "irc", "--port", "0")
-    try:
-        with socket.create_connection(("127.0.0.1", server.port()), timeout=10) as sock:
-            sock.sendall(b"NICK watcher\r\nUSER w 0 * :Watcher\r\nJOIN #inspector\r\n")
-            seen = b""
-            while b"366" not in seen:
-                seen += sock.recv(4096)
-            sock.sendall(b"PRIVMSG #inspector :hello\r\nPING :x\r\nQUIT :bye\r\n")
-            while sock.recv(4096):
-                pass
-    finally:
-        if server.proc.poll() is None:
-            server.stop()
+    record_irc_session(path)
     return path
 
 

@@ -154,8 +154,8 @@ def test_a_udp_echo_port_reads_the_same_both_ways(tmp_path: Path) -> None:
     assert_agree(path)
 
 
-def test_an_irc_session_reads_the_same_both_ways(tmp_path: Path) -> None:
-    path = tmp_path / "irc.jsonl"
+def record_irc_session(path: Path) -> None:
+    """``inspector --record path serve irc`` with one client that joins, talks, pings and quits."""
     server = Recording(path, "irc", "--port", "0")
     try:
         port = server.port()
@@ -170,6 +170,11 @@ def test_an_irc_session_reads_the_same_both_ways(tmp_path: Path) -> None:
     finally:
         if server.proc.poll() is None:
             server.stop()
+
+
+def test_an_irc_session_reads_the_same_both_ways(tmp_path: Path) -> None:
+    path = tmp_path / "irc.jsonl"
+    record_irc_session(path)
     _, deferreds = open_view(path)
     assert deferreds, "the session made no Deferreds to compare"
     assert_agree(path)
