@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-__all__ = ["describe_callable", "is_ip_address", "written_bytes"]
+__all__ = ["describe_callable", "is_ip_address", "terminal_text", "written_bytes"]
 
 
 def describe_callable(func: Any) -> str:
@@ -55,3 +55,33 @@ def written_bytes(data: Any) -> bytes:
     if isinstance(data, (bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+
+
+def _unsafe_characters(keep: str) -> dict[int, str]:
+    """What :func:`terminal_text` replaces (code point -> visible escape), but for ``keep``."""
+    table = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+    # Bidirectional embeddings, overrides, isolates and marks reorder what is shown
+    # ("Trojan Source"): the text on screen would not be the text received.
+    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)):
+        table[code] = f"\\u{code:04x}"
+    # Lone surrogates (undecodable bytes kept by surrogateescape) cannot be written at all.
+    for code in range(0xD800, 0xE000):
+        table[code] = f"\\u{code:04x}"
+    for char in keep:
+        del table[ord(char)]
+    return table
+
+
+_MULTI_LINE = _unsafe_characters(keep="\t\n")  # tab and newline are layout, not commands
+_ONE_LINE = _unsafe_characters(keep="")
+
+
+def terminal_text(text: str, one_line: bool = False) -> str:
+    """Return ``text`` safe to write to a terminal: control characters shown as escapes.
+
+    Peer-supplied text may hold escape sequences that retitle the window, clear the
+    screen or make the terminal type a reply. Every C0 control (but tab and newline,
+    unless ``one_line``), DEL, every C1 control and the bidi controls are written as
+    ``\\x1b`` or ``\\u202e``, so they are seen, never obeyed.
+    """
+    return text.translate(_ONE_LINE if one_line else _MULTI_LINE)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from inspector import catalog, reactors
 from inspector.commands.tracing import options_parser as trace_options
+from inspector.helpers import terminal_text
 
 if TYPE_CHECKING:
     from inspector.failure import Failure
@@ -31,31 +32,6 @@ __all__ = [
     "install_signal_handlers",
     "terminal_text",
 ]
-
-
-def _unsafe_characters() -> dict[int, str]:
-    """What :func:`terminal_text` replaces: code point -> its visible escape."""
-    table = {code: f"\\x{code:02x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
-    del table[ord("\t")], table[ord("\n")]  # layout, not commands
-    # Bidirectional embeddings, overrides, isolates and marks reorder what is shown
-    # ("Trojan Source"): the text on screen would not be the text received.
-    for code in (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)):
-        table[code] = f"\\u{code:04x}"
-    return table
-
-
-_UNSAFE = _unsafe_characters()
-
-
-def terminal_text(text: str) -> str:
-    """Return ``text`` safe to write to a terminal: control characters shown as escapes.
-
-    Peer-supplied text may hold escape sequences that retitle the window, clear the
-    screen or make the terminal type a reply. Every C0 control except tab and newline,
-    DEL, every C1 control (0x80-0x9f, as characters after decoding) and the bidi
-    controls are written as ``\\x1b`` or ``\\u202e``, so they are seen, never obeyed.
-    """
-    return text.translate(_UNSAFE)
 
 
 class TerminalSafeFormatter(logging.Formatter):

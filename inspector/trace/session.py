@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import re
 from typing import Iterator
 
+from inspector.helpers import terminal_text
 from inspector.trace.model import ConnectionSummary, Trace
 
 
@@ -49,21 +49,13 @@ def write_raw(trace: Trace, conn: int, directory: str | os.PathLike[str]) -> tup
     return paths
 
 
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-
-
-def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def printable(text: str) -> str:
     """``text`` safe for a terminal, on one line: control characters (escape sequences,
-    line breaks) and lone surrogates become ``\\xNN``/``\\uNNNN``.
+    line breaks, bidi controls) become ``\\xNN``/``\\uNNNN``.
 
     Recordings hold what peers sent, so their text is escaped wherever it is printed.
     """
-    return _UNPRINTABLE.sub(_escape_char, text)
+    return terminal_text(text, one_line=True)
 
 
 def escape_bytes(data: bytes) -> str:
