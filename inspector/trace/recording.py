@@ -34,7 +34,7 @@ from inspector.trace.redact import Redactor
 
 __all__ = [
     "FORMAT", "VERSION", "MAX_RECORDING_BYTES", "MAX_LINE_BYTES", "RecordingError",
-    "Recorder", "RecordingReader", "record", "load",
+    "Recorder", "RecordingReader", "record", "load", "EventEncoder", "recording_header",
 ]
 
 log = logging.getLogger("inspector.trace")
@@ -93,6 +93,42 @@ def _create(path: str, overwrite: bool) -> IO[str]:
         raise
 
 
+def recording_header(trace: Trace, secrets: bool = False) -> dict[str, Any]:
+    """The header line of a recording of ``trace`` (format, version, the trace's facts):
+    what a file and a live trace stream (:mod:`inspector.trace.live`) both begin with."""
+    header: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    header.update({k: v for k, v in trace.header.items() if k not in header})
+    header.setdefault("start_time", time.time())
+    if not secrets:
+        header["redacted"] = True
+    return header
+
+
+class EventEncoder:
+    """Turns events (and header or meta objects) into recording lines, IRC secrets masked
+    unless ``secrets``: the one encoder of the format, shared by files and live streams."""
+
+    def __init__(self, secrets: bool = False) -> None:
+        self._redactor = None if secrets else Redactor()
+
+    def line(self, obj: dict[str, Any]) -> str:
+        """One JSON object as one line (with its newline)."""
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+    def events(self, events: list[ev.Event]) -> str:
+        """The lines of ``events``, in order, as one string."""
+        dumps = json.dumps
+        redactor = self._redactor
+        parts = []
+        for event in events:
+            obj = event.to_json() if redactor is None else redactor.to_json(event)
+            parts.append(dumps(obj, separators=(",", ":"), ensure_ascii=False))
+        if not parts:
+            return ""
+        parts.append("")
+        return "\n".join(parts)
+
+
 class Recorder:
     """Streams the events of ``trace`` to ``path`` as they arrive.
 
@@ -115,22 +151,16 @@ class Recorder:
         #: Why recording stopped early (empty while it works).
         self.error = ""
         self._on_error = on_error
-        self._redactor = None if secrets else Redactor()
+        self._encoder = EventEncoder(secrets)
         self._file: IO[str] | None = _create(self.path, overwrite)
         self._cursor: Any = trace.subscribe(from_start=True)
         self._missed = 0
         self._reactor = trace.header.get("reactor") or ""
-        header = {"format": FORMAT, "version": VERSION}
-        header.update({k: v for k, v in trace.header.items() if k not in header})
-        header.setdefault("start_time", time.time())
-        if not secrets:
-            header["redacted"] = True
-        self._write(header)
+        self._write(recording_header(trace, secrets))
 
     def _write(self, obj: dict[str, Any]) -> None:
         assert self._file is not None
-        self._file.write(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
-        self._file.write("\n")
+        self._file.write(self._encoder.line(obj))
 
     def flush(self) -> int:
         """Write what arrived since the last flush; return how many events were written."""
@@ -145,13 +175,7 @@ class Recorder:
     def _flush(self) -> int:
         assert self._file is not None
         events = self._cursor.drain()
-        write = self._file.write
-        dumps = json.dumps
-        redactor = self._redactor
-        for event in events:
-            obj = event.to_json() if redactor is None else redactor.to_json(event)
-            write(dumps(obj, separators=(",", ":"), ensure_ascii=False))
-            write("\n")
+        self._file.write(self._encoder.events(events))
         if self._cursor.missed != self._missed:
             self._missed = self._cursor.missed
             self._write({"meta": {"missed": self._missed}})
