@@ -200,6 +200,8 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
     # a message of kind "stderr" (or "fd N") follows each chunk not read from stdout.
     "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out", "message"}),
     "inspector.protocols.basic": frozenset({"message"}),
+    # What a dissector finds on a live connection (raw entries, the proxy): dissect/live.py.
+    "inspector.dissect.live": frozenset({"message"}),
     "inspector.protocols.irc.client": frozenset({"message"}),
     "inspector.protocols.irc.framing": frozenset({"message"}),
     "inspector.protocols.irc.server": frozenset({"message"}),

@@ -62,31 +62,24 @@ def print_decoded(trace: Trace, conn: int, name: str, out: TextIO) -> int:
 
     Each line holds the seconds since the connection opened, the direction (``in`` from
     the peer, ``out`` to it), the message's kind and its summary. Returns how many
-    messages there were. Raises ``UnknownDissector`` or ``UnknownConnection``.
+    messages there were. Raises ``UnknownDissector`` or ``UnknownConnection``. The
+    decoding is the window's "Decode as…" (:class:`~inspector.dissect.decode.Redecoder`).
     """
-    from inspector import dissect
-    from inspector.trace.session import UnknownConnection
+    from inspector.dissect.decode import Redecoder
+    from inspector.trace.session import UnknownConnection, recorded_chunks
 
-    dissector = dissect.create(name)
+    decoder = Redecoder(name)
     summary = trace.connections.get(conn)
     if summary is None:
         raise UnknownConnection(f"the trace holds no connection {conn} (known: "
                                 f"{', '.join(map(str, trace.connections)) or 'none'})")
-    count = 0
-
-    def show(ts: float, messages: list[dissect.Message]) -> None:
-        nonlocal count
-        for message in messages:
-            count += 1
-            out.write(printable(f"{ts - summary.opened:+10.6f} {message.direction:<3} "
-                                f"{message.kind:<10} {message.summary}") + "\n")
-
-    last = summary.opened
-    for _, ts, direction, data in summary.chunks:
-        last = ts
-        show(ts, dissector.feed(cast("dissect.Direction", direction), data))
-    show(last, dissector.flush())
-    return count
+    found = decoder.update(recorded_chunks(summary))
+    found += decoder.finish()
+    for item in found:
+        message = item.message
+        out.write(printable(f"{item.time - summary.opened:+10.6f} {message.direction:<3} "
+                            f"{message.kind:<10} {message.summary}") + "\n")
+    return len(found)
 
 
 def run_open(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from inspector.helpers import terminal_text
 from inspector.trace.model import ConnectionSummary, Trace
@@ -32,6 +32,20 @@ def raw_bytes(trace: Trace, conn: int) -> tuple[bytes, bytes]:
     received = b"".join(data for _, _, direction, data in summary.chunks if direction == "in")
     sent = b"".join(data for _, _, direction, data in summary.chunks if direction == "out")
     return received, sent
+
+
+class RecordedChunk(NamedTuple):
+    """One recorded piece of a connection's stream: when, which direction, the bytes."""
+
+    time: float
+    direction: str
+    data: bytes
+
+
+def recorded_chunks(summary: ConnectionSummary) -> list[RecordedChunk]:
+    """A connection's captured chunks in order, in the shape ``dissect.decode.Redecoder``
+    (and the window's "Decode as…") reads."""
+    return [RecordedChunk(ts, direction, data) for _, ts, direction, data in summary.chunks]
 
 
 def write_raw(trace: Trace, conn: int, directory: str | os.PathLike[str]) -> tuple[str, str]:
