@@ -9,18 +9,21 @@ after which every hook in the framework costs one ``is None`` check again.
 from __future__ import annotations
 
 from inspector.trace.events import EVENT_TYPES, Event, event_from_json
+from inspector.trace.live import TokenRequired, TraceServer, listen
 from inspector.trace.model import ConnectionSummary, DeferredSummary, Trace, TraceConfig
 from inspector.trace.perfetto import export as export_perfetto
 from inspector.trace.perfetto import to_trace_events
 from inspector.trace.recording import Recorder, RecordingError, load, record
 from inspector.trace.session import raw_bytes, transcript, write_raw
 from inspector.trace.tracer import Tracer
+from inspector.trace.viewer import Attachment, ViewerState, attach
 
 __all__ = [
     "EVENT_TYPES", "Event", "event_from_json", "ConnectionSummary", "DeferredSummary",
     "Trace", "TraceConfig", "Tracer", "Recorder", "RecordingError", "load", "record",
     "export_perfetto", "to_trace_events", "raw_bytes", "transcript", "write_raw",
-    "enable", "disable", "active",
+    "enable", "disable", "active", "listen", "TraceServer", "TokenRequired", "attach", "Attachment",
+    "ViewerState",
 ]
 
 _active: Tracer | None = None

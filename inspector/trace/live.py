@@ -1,0 +1,392 @@
+"""Serving this process's trace to viewers over the network: :func:`listen`.
+
+``listen(reactor, "tcp:6669:interface=127.0.0.1", token=None)`` switches tracing on (if
+it is off) and serves the trace to any number of viewers (``inspector attach``, the
+window). The wire format is the recording format, so one reader serves files and live
+processes (:mod:`inspector.trace.stream`):
+
+* the viewer first sends one line ``{"token": "..."}`` (``null`` when it has none);
+* the server answers with the recording header line (``{"format": "inspector-trace",
+  "version": 1, ..., "live": true, "pid": N}``), then a snapshot of what the trace's
+  ring buffers hold (the newest events, plus the opening of every connection still open,
+  every listening port and every pending Deferred, so a late viewer's view is complete),
+  then every new event as a line, about ten times a second;
+* a viewer that reads too slowly is not waited for: while its connection's write buffer
+  is over the transport's high-water mark (the transport pauses us, as a producer), its
+  events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
+  comes before the next events it gets;
+* a viewer with a missing or wrong token (when one is required) gets one line
+  ``{"refused": "REASON"}`` and is closed.
+
+A token is required whenever the endpoint binds anything but a loopback address or a
+Unix socket: :func:`listen` raises :class:`TokenRequired` otherwise. The viewers' own
+connections, and the server's flush timer, are left out of what is sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import sys
+from typing import Any
+
+from zope.interface import implementer
+
+from inspector.defer import Deferred, maybeDeferred, succeed
+from inspector.interfaces import IPushProducer, IReactorTime, IStreamServerEndpoint
+from inspector.protocol import Factory, Protocol
+from inspector.trace import events as ev
+from inspector.trace.recording import EventEncoder, recording_header
+from inspector.trace.stream import MAX_HELLO_BYTES, parse_hello, refusal_line
+from inspector.trace.util import address_text, callable_name
+
+__all__ = [
+    "DEFAULT_PORT", "DEFAULT_ENDPOINT", "TokenRequired", "TraceServer", "listen", "server_endpoint",
+]
+
+log = logging.getLogger("inspector.trace")
+
+#: tokio-console's port, which users of live consoles know.
+DEFAULT_PORT = 6669
+DEFAULT_ENDPOINT = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+#: Seconds between two sends of new events.
+FLUSH_INTERVAL = 0.1
+#: Seconds a viewer has to send its hello (with the token) when one is required.
+HELLO_TIMEOUT = 10.0
+#: Events encoded per flush at most (the rest wait for the next flush, or are missed if
+#: the trace's observer feed overflows meanwhile): keeps each flush short.
+MAX_BATCH = 20_000
+#: Events in a late viewer's snapshot besides the openings it always gets.
+SNAPSHOT_EVENTS = 20_000
+
+
+class TokenRequired(ValueError):
+    """Serving the trace beyond loopback without a token: anyone could read it."""
+
+
+def server_endpoint(reactor: Any, endpoint: str | Any | None) -> Any:
+    """``endpoint`` as a server endpoint: a string (``tcp:6669``, ``unix:/path``; a bare
+    port number means ``tcp:PORT:interface=127.0.0.1``), an endpoint object, or None for
+    :data:`DEFAULT_ENDPOINT`. ValueError for a string that is no endpoint."""
+    from inspector.endpoints import serverFromString
+
+    if endpoint is None:
+        endpoint = DEFAULT_ENDPOINT
+    if isinstance(endpoint, str):
+        text = endpoint.strip()
+        if text.isdigit():
+            text = f"tcp:{text}:interface=127.0.0.1"
+        endpoint = serverFromString(reactor, text)
+        if getattr(endpoint, "maxPacketSize", None) is not None or type(endpoint).__name__.startswith("UDP"):
+            raise ValueError(f"the trace is served over a stream (tcp, unix), not {text!r}")
+    return endpoint
+
+
+def is_local(endpoint: Any) -> bool:
+    """True if ``endpoint`` only accepts connections from this machine (loopback, Unix)."""
+    if type(endpoint).__name__.startswith("UNIX"):
+        return True
+    interface = getattr(endpoint, "_interface", None)
+    if not isinstance(interface, str):
+        return False
+    try:
+        return ipaddress.ip_address(interface.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return interface == "localhost"
+
+
+def listen(reactor: IReactorTime, endpoint: str | IStreamServerEndpoint | None = None,
+           token: str | None = None, *, secrets: bool = False) -> Deferred:
+    """Serve this process's trace on ``endpoint`` (default ``tcp:6669:interface=127.0.0.1``).
+
+    Switches tracing on if it is off. Returns a Deferred of the :class:`TraceServer`
+    (its ``address`` says where it listens; ``stopListening()`` ends it), which fails
+    like the endpoint's ``listen`` (the port is taken ...). Raises
+    :class:`TokenRequired` at once if the endpoint binds beyond loopback without a
+    ``token``, and ValueError for a string that is no endpoint. IRC passwords are masked
+    in what is sent unless ``secrets``.
+    """
+    from inspector import trace
+
+    server_ep = server_endpoint(reactor, endpoint)
+    if not token and not is_local(server_ep):
+        raise TokenRequired(
+            f"serving the trace on {endpoint or server_ep!r} lets other machines read it: "
+            "give a token (--trace-token or INSPECTOR_TRACE_TOKEN), or bind to 127.0.0.1"
+        )
+    tracer = trace.enable()
+    server = TraceServer(reactor, tracer, token or None, secrets=secrets)
+    listening = server_ep.listen(_ViewerFactory(server))
+
+    def started(port: Any) -> TraceServer:
+        server._started(port)
+        return server
+
+    return listening.addCallback(started)
+
+
+class TraceServer:
+    """Serves one tracer's trace to the viewers connected to one listening port."""
+
+    def __init__(self, reactor: IReactorTime, tracer: Any, token: str | None, *,
+                 secrets: bool = False) -> None:
+        self.reactor = reactor
+        self.tracer = tracer
+        self.token = token
+        self.port: Any = None
+        #: The viewers being served (past their hello).
+        self.viewers: list[_Viewer] = []
+        self._new: list[_Viewer] = []
+        self._encoder = EventEncoder(secrets)
+        self._secrets = secrets
+        self._cursor: Any = None
+        self._missed = 0
+        self._own: set[int] = set()  # connection numbers of viewers (left out of what is sent)
+        self._forget: list[int] = []
+        self._timer: Any = None
+        self._tick_name = callable_name(self._tick)
+
+    @property
+    def address(self) -> str:
+        """Where it listens, as ``127.0.0.1:6669`` (or a Unix path)."""
+        return address_text(self.port.getHost()) if self.port is not None else ""
+
+    def _started(self, port: Any) -> None:
+        self.port = port
+        log.info("serving the trace on %s", self.address)
+
+    def stopListening(self) -> Deferred:
+        """Stop accepting viewers and close the ones connected; a Deferred of when the
+        port is closed."""
+        for viewer in self.viewers + self._new:
+            viewer.transport.loseConnection()
+        self._stop_flushing()
+        port, self.port = self.port, None
+        if port is None:
+            return succeed(None)
+        return maybeDeferred(port.stopListening)
+
+    # -- viewers --------------------------------------------------------------------
+
+    def own_connection(self, conn: int) -> None:
+        """``conn`` is a viewer's connection: leave its events out of what is sent."""
+        if conn:
+            self._own.add(conn)
+
+    def add_viewer(self, viewer: _Viewer) -> None:
+        """``viewer`` passed its hello: it gets the header and snapshot at the next flush."""
+        self._new.append(viewer)
+        if self._cursor is None:
+            self._cursor = self.tracer.trace.subscribe()
+            self._missed = 0
+        if self._timer is None:
+            self._timer = self.reactor.callLater(0, self._tick)
+
+    def remove_viewer(self, viewer: _Viewer, conn: int) -> None:
+        """``viewer`` is gone; its connection's close is still left out, then forgotten."""
+        if viewer in self.viewers:
+            self.viewers.remove(viewer)
+        if viewer in self._new:
+            self._new.remove(viewer)
+        if conn:
+            self._forget.append(conn)
+        if not self.viewers and not self._new:
+            self._cursor = None  # no reader left: the trace need not keep events for us
+
+    def _stop_flushing(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    # -- sending --------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except Exception:
+            log.exception("serving the trace failed in one flush; going on")
+        if self.viewers or self._new:
+            self._timer = self.reactor.callLater(FLUSH_INTERVAL, self._tick)
+
+    def flush(self) -> None:
+        """Send new events to every viewer that keeps up, and new viewers their start."""
+        cursor = self._cursor
+        if cursor is None:
+            return
+        forget, self._forget = self._forget, []
+        events = self._keep(cursor.drain(MAX_BATCH))
+        missed = cursor.missed - self._missed
+        self._missed = cursor.missed
+        for conn in forget:
+            self._own.discard(conn)
+        if self.viewers:
+            text = self._encoder.events(events).encode("utf-8") if events else b""
+            for viewer in list(self.viewers):
+                viewer.send(text, len(events), missed)
+        if self._new:
+            new, self._new = self._new, []
+            start = self._start_text(cursor.position)
+            for viewer in new:
+                self.viewers.append(viewer)
+                viewer.start(start)
+
+    def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
+        """``events`` without those about the viewers' own connections and our timer."""
+        own = self._own
+        name = self._tick_name
+        timer_kinds = (ev.TimerScheduled, ev.TimerFired)
+        return [e for e in events
+                if e.conn not in own and not (e.__class__ in timer_kinds and e.name == name)]  # type: ignore[attr-defined]
+
+    def _start_text(self, upto: int) -> bytes:
+        """The header and the snapshot a new viewer begins with (events up to ``upto``)."""
+        trace = self.tracer.trace
+        header = recording_header(trace, self._secrets)
+        header.update(live=True, pid=os.getpid(), process=_process_name())
+        snapshot = self._keep(snapshot_events(trace, upto))
+        return (self._encoder.line(header) + self._encoder.events(snapshot)).encode("utf-8")
+
+
+def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list[ev.Event]:
+    """What a late viewer needs for a complete view, in ``seq`` order: the newest
+    ``limit`` kept events, plus the openings and latest states of the connections still
+    open, the listening ports, and the creation of the Deferreds still pending."""
+    kept: list[ev.Event] = [e for e in trace.events() if e.seq <= upto]
+    newest = kept[-limit:] if limit > 0 else []
+    if len(newest) == len(kept):
+        return newest
+    chosen = {e.seq: e for e in newest}
+    open_conns = {cid for cid, summary in trace._connections.items() if summary.closed is None}
+    latest_state: dict[int, ev.Event] = {}
+    for event in kept[: len(kept) - len(newest)]:
+        if event.__class__ is ev.ConnectionOpened and event.conn in open_conns:
+            chosen[event.seq] = event
+        elif event.__class__ is ev.ConnectionState and event.conn in open_conns:
+            latest_state[event.conn] = event
+        elif event.__class__ is ev.PortStarted and event.port in trace.ports:  # type: ignore[attr-defined]
+            chosen[event.seq] = event
+        elif event.__class__ is ev.DeferredCreated and event.deferred in trace._pending:  # type: ignore[attr-defined]
+            chosen[event.seq] = event
+    for event in latest_state.values():
+        chosen[event.seq] = event
+    return [chosen[seq] for seq in sorted(chosen)]
+
+
+def _process_name() -> str:
+    argv = [os.path.basename(sys.argv[0])] + sys.argv[1:] if sys.argv and sys.argv[0] else []
+    return " ".join(argv)[:200] or "python"
+
+
+@implementer(IPushProducer)
+class _Viewer(Protocol):
+    """One viewer's connection: checks its hello, then is fed by the server.
+
+    It is the push producer of its own transport, so the transport tells it when the
+    viewer stops reading (``pauseProducing``: events are dropped and counted from then)
+    and when it catches up (``resumeProducing``: the count is sent, then events again).
+    """
+
+    def __init__(self, server: TraceServer) -> None:
+        self.server = server
+        self.paused = False
+        self.started = False
+        #: Events this viewer did not get (it read too slowly, or the feed overflowed).
+        self.missed = 0
+        self._reported = 0
+        self._hello = bytearray()
+        self._greeted = False
+        self._conn = 0
+        self._timeout: Any = None
+
+    def connectionMade(self) -> None:
+        tracer = self.server.tracer
+        self._conn = tracer.conn_id(self.transport) if tracer is not None else 0
+        self.server.own_connection(self._conn)
+        self.transport.registerProducer(self, True)
+        if self.server.token is None:
+            self._greeted = True  # the hello, if any, is read and ignored
+            self.server.add_viewer(self)
+        else:
+            self._timeout = self.server.reactor.callLater(HELLO_TIMEOUT, self.refuse,
+                                                          "no token sent in time")
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._greeted:
+            return  # a viewer has nothing more to say; what it sends is ignored
+        self._hello += data
+        end = self._hello.find(b"\n")
+        if end < 0:
+            if len(self._hello) > MAX_HELLO_BYTES:
+                self.refuse("expected a hello line {\"token\": ...}")
+            return
+        self._greeted = True
+        self._cancel_timeout()
+        try:
+            token = parse_hello(bytes(self._hello[:end]))
+        except ValueError as exc:
+            self.refuse(str(exc))
+            return
+        self._hello = bytearray()
+        expected = self.server.token or ""
+        if not token or not hmac.compare_digest(token.encode("utf-8"), expected.encode("utf-8")):
+            self.refuse("wrong token" if token else "this trace needs a token")
+            return
+        self.server.add_viewer(self)
+
+    def refuse(self, reason: str) -> None:
+        """Send the one-line refusal and close."""
+        self._greeted = True
+        self._cancel_timeout()
+        log.warning("trace viewer %s refused: %s", address_text(self.transport.getPeer()), reason)
+        self.transport.write(refusal_line(reason))
+        self.transport.loseConnection()
+
+    def _cancel_timeout(self) -> None:
+        if self._timeout is not None and self._timeout.active():
+            self._timeout.cancel()
+        self._timeout = None
+
+    def start(self, text: bytes) -> None:
+        """Send the header and snapshot (always: the buffer is empty at the start)."""
+        self.started = True
+        self.transport.write(text)
+
+    def send(self, text: bytes, count: int, missed: int) -> None:
+        """Send a batch of ``count`` events, or count them as missed while paused."""
+        self.missed += missed
+        if self.paused:
+            self.missed += count
+            return
+        if self.missed != self._reported:
+            self._reported = self.missed
+            self.transport.write(b'{"meta":{"missed":%d}}\n' % self.missed)
+        if text:
+            self.transport.write(text)
+
+    def pauseProducing(self) -> None:
+        self.paused = True
+
+    def resumeProducing(self) -> None:
+        self.paused = False
+
+    def stopProducing(self) -> None:
+        self.paused = True
+
+    def connectionLost(self, reason: Any) -> None:
+        self._cancel_timeout()
+        self.server.remove_viewer(self, self._conn)
+
+
+class _ViewerFactory(Factory):
+    """Builds a :class:`_Viewer` per accepted connection."""
+
+    def __init__(self, server: TraceServer) -> None:
+        self.server = server
+
+    def buildProtocol(self, addr: Any) -> _Viewer:
+        viewer = _Viewer(self.server)
+        viewer.factory = self
+        return viewer
