@@ -66,9 +66,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"\ninspector {__version__}: the window is not built yet.")
             return 0
         return run_window(args)
+    if args.command == "run":
+        return _run(args)
     if getattr(args, "run_command", None) is not None:
         return args.run_command(args)
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``inspector run``: headless in the commands layer, or in the window.
+
+    ``inspector.commands.run`` may not import the window (the layers put ``ui`` above
+    ``commands``), so the window's runner is handed to it from here, the one module
+    that sits above both.
+    """
+    from inspector.commands.run import run_command
+
+    if args.headless:
+        return run_command(args)
+    try:
+        from inspector.ui.app import run_window
+    except ImportError as exc:  # PySide6 missing: say so, and how to run without it
+        print(f"inspector run: the window cannot open ({exc}); use --headless", file=sys.stderr)
+        return 2
+    return run_command(args, window=run_window)
 
 
 if __name__ == "__main__":

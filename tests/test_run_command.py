@@ -198,12 +198,12 @@ def test_main_whose_deferred_fails_exits_1_and_says_why(tmp_path: Path) -> None:
     assert "RuntimeError: the server said no" in result.stderr
 
 
-def test_window_mode_is_not_built_yet(tmp_path: Path) -> None:
-    write(tmp_path / "app.py", "def main(reactor):\n    print('ran')\n")
-    result = inspector("run", "app.py", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "window mode is not built yet" in result.stderr
-    assert "ran" not in result.stdout
+def test_help_describes_the_window_mode() -> None:
+    shown = inspector("run", "--help")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "not built" not in text
+    assert "the window opens on the Qt reactor" in text and "--headless" in text
 
 
 # ------------------------------------------------------------------------- bad input

@@ -5,6 +5,10 @@ an ``application`` or the service ``makeService(options)`` returns is started wi
 the reactor and stopped by SIGINT/SIGTERM through the shutdown triggers; ``main(reactor,
 *args)`` runs until the Deferred it returns fires (``task.react``). Headless, it logs
 to standard error and exits non-zero when the program cannot load or start.
+
+The pieces both modes share (:func:`service_of`, :func:`start_service`,
+:func:`child_services`, :func:`describe_service`, :func:`as_deferred`) are public here,
+so the window (``inspector.ui.program``) runs a program exactly as the headless mode does.
 """
 
 from __future__ import annotations
@@ -19,15 +23,22 @@ from inspector import reactors
 from inspector.commands.common import choose_reactor, install_signal_handlers, setup_logging
 from inspector.commands.loader import EntryPoint, LoadError, load_entry_point, user_traceback
 from inspector.commands.tracing import options_parser as trace_options
-from inspector.defer import Deferred, ensureDeferred, fail, succeed
+from inspector.defer import Deferred, ensureDeferred, fail, maybeDeferred, succeed
 from inspector.error import CannotListenError
-from inspector.interfaces import IService
+from inspector.interfaces import IService, IServiceCollection
 from inspector.service import StreamServerEndpointService
 from inspector.task import react
 
 log = logging.getLogger("inspector.run")
 
-__all__ = ["add_parser", "run_command", "split_program_args", "parse_options", "startup_message"]
+__all__ = [
+    "add_parser", "run_command", "split_program_args", "parse_options", "startup_message", "StartError",
+    "service_of", "raise_listen_errors", "start_service", "child_services", "describe_service", "as_deferred",
+]
+
+#: Opens the window for ``inspector run`` without ``--headless``: given the parsed
+#: arguments, returns the exit status. ``inspector.cli`` passes the window's runner.
+WindowRunner = Callable[[argparse.Namespace], int]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -38,7 +49,10 @@ def add_parser(subparsers: Any) -> None:
         description="Run your own program. TARGET is a Python file (app.py, app.tac) or package.module[:name]; "
         "it is searched, in this order, for `application` (an Application or IService), "
         "`makeService(options)` and `main(reactor, *args)`. Arguments after `--` go to the program: "
-        "`--option value` pairs become makeService's options, or main's extra arguments.",
+        "`--option value` pairs become makeService's options, or main's extra arguments. "
+        "By default the window opens on the Qt reactor with tracing on: each of the program's services "
+        "is listed under Running with its own Stop (main is one row), and its connections, Deferreds and "
+        "timers are shown. With --headless it runs like `twistd -n`.",
         parents=[trace_options()],
     )
     parser.add_argument("target", metavar="TARGET", help="app.py, app.tac, or package.module[:name]")
@@ -103,11 +117,23 @@ def _error(message: str) -> int:
     return 1
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """Load the target, run it headless, and return the exit status."""
+class StartError(Exception):
+    """A service did not start; ``str()`` is the one line :func:`startup_message` gives."""
+
+
+def run_command(args: argparse.Namespace, window: WindowRunner | None = None) -> int:
+    """Load the target and run it; return the exit status.
+
+    With ``--headless`` it runs here, like ``twistd -n``. Otherwise ``window`` opens the
+    window and runs the program in it: the commands layer may not import the window
+    (``ui`` sits above ``commands``), so ``inspector.cli``, which may import both, passes
+    it in. Without one, window mode is refused with status 2.
+    """
     if not args.headless:
-        print("inspector run: the window mode is not built yet; use --headless", file=sys.stderr)
-        return 2
+        if window is None:
+            print("inspector run: no window here; use --headless", file=sys.stderr)
+            return 2
+        return window(args)
     setup_logging(args.verbose)
     sys.argv = [args.target, *args.program_args]
     # Installed before the target loads, so its default_reactor() is the one chosen.
@@ -126,8 +152,12 @@ def run_command(args: argparse.Namespace) -> int:
         reactor.close()
 
 
-def _service_of(entry: EntryPoint, program_args: list[str]) -> Any:
-    """The IService to run: the application itself, or what makeService(options) returns."""
+def service_of(entry: EntryPoint, program_args: list[str]) -> Any:
+    """The IService to run: the application itself, or what makeService(options) returns.
+
+    Raises :class:`LoadError` for options that are not ``--name value`` pairs, a
+    makeService that raises (with the user's frames) or returns no IService.
+    """
     if entry.kind == "application":
         return IService(entry.value)
     try:
@@ -144,23 +174,70 @@ def _service_of(entry: EntryPoint, program_args: list[str]) -> Any:
     return service
 
 
-def _raise_listen_errors(service: Any) -> None:
+def raise_listen_errors(service: Any) -> None:
     """Make endpoint services raise a failure to listen instead of only logging it (as twistd does)."""
     if isinstance(service, StreamServerEndpointService):
         service._raiseSynchronously = True
     for child in getattr(service, "services", ()):
-        _raise_listen_errors(child)
+        raise_listen_errors(child)
+
+
+def start_service(service: Any) -> None:
+    """``privilegedStartService`` then ``startService``, for a reactor that already runs.
+
+    On failure whatever did start is stopped again and :class:`StartError` says why in
+    one line (a port in use is named).
+    """
+    try:
+        service.privilegedStartService()
+        service.startService()
+    except Exception as exc:
+        # Stopped even when not marked running: a sibling may already listen (TCPServer
+        # binds in privilegedStartService), and its port must not stay open.
+        maybeDeferred(service.stopService).addErrback(
+            lambda failure: log.error("stopping %r after it failed to start: %s", service, failure.getErrorMessage())
+        )
+        raise StartError(startup_message(exc)) from exc
+
+
+def child_services(service: Any) -> list[Any]:
+    """The parts of a program listed (and stopped) one by one: the children of a service
+    collection (an Application's services), or the service itself when it has none."""
+    collection: Any = IServiceCollection(service, None)
+    children = list(collection) if collection is not None else []
+    return children or [service]
+
+
+def describe_service(service: Any) -> str:
+    """One short line naming ``service`` and, for a server that listens, where."""
+    name = getattr(service, "name", None)
+    label = f"{type(service).__name__} {name!r}" if name else type(service).__name__
+    where = _listening_address(service)
+    return f"{label} on {where}" if where else label
+
+
+def _listening_address(service: Any) -> str:
+    """``host:port`` a server service listens on, or "" (not a server, or not listening)."""
+    port = getattr(service, "port", None) or getattr(service, "_port", None)
+    try:
+        host = port.getHost() if port is not None else None
+    except Exception:
+        return ""
+    if host is None or not hasattr(host, "port"):
+        return ""
+    address = str(getattr(host, "host", ""))
+    return f"[{address}]:{host.port}" if ":" in address else f"{address}:{host.port}"
 
 
 def _run_service(entry: EntryPoint, program_args: list[str], reactor: Any) -> int:
     """Start the service tree with the reactor; stop it before shutdown; 1 if it failed to start."""
     try:
-        service = _service_of(entry, program_args)
+        service = service_of(entry, program_args)
     except LoadError as exc:
         if exc.details:
             print(exc.details, file=sys.stderr)
         return _error(str(exc))
-    _raise_listen_errors(service)
+    raise_listen_errors(service)
     failed: list[str] = []
     try:
         service.privilegedStartService()
@@ -192,7 +269,7 @@ def _run_service(entry: EntryPoint, program_args: list[str], reactor: Any) -> in
     return 0
 
 
-def _as_deferred(main: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
+def as_deferred(main: Callable[..., Any]) -> Callable[..., Deferred[Any]]:
     """Wrap ``main`` so that any result (a value, a Deferred, a coroutine, an exception) is a Deferred."""
 
     def call(reactor: Any, *args: Any) -> Deferred[Any]:
@@ -213,7 +290,7 @@ def _run_main(main: Callable[..., Any], program_args: list[str], reactor: Any) -
     """``task.react``: run until main's Deferred fires; 0 on success, 1 on failure."""
     restore = install_signal_handlers(reactor)
     try:
-        react(_as_deferred(main), program_args, reactor)
+        react(as_deferred(main), program_args, reactor)
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

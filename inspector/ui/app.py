@@ -1,8 +1,10 @@
 """Start the window: a QApplication, the Qt reactor, tracing on, the main window.
 
-``run_window(args)`` is what ``inspector`` runs without a sub-command. With
-``--screenshot FILE`` it runs the chosen scenario for a few seconds, saves a PNG of
-the window and exits, which works on a machine with no display (offscreen platform).
+``run_window(args)`` is what ``inspector`` runs without a sub-command, and what
+``inspector run TARGET`` runs without ``--headless`` (the program then starts in the
+window). With ``--screenshot FILE`` it runs the chosen scenario (or the program) for a
+few seconds, saves a PNG of the window and exits, which works on a machine with no
+display (offscreen platform).
 """
 
 from __future__ import annotations
@@ -85,10 +87,29 @@ def _qt_reactor() -> Any:
         raise
 
 
+def plugin_problems() -> list[tuple[str, str]]:
+    """Load the catalogue and dissector plug-ins (once per process) and return those that
+    failed, as (short name, one-line message) for the launcher's note and the Log."""
+    from inspector import catalog
+    from inspector.catalog import plugins
+    from inspector.dissect import registry
+
+    catalog.entries()
+    registry.names()
+    found = [(problem.entry_point, str(problem)) for problem in plugins.problems()]
+    found.extend((problem.name, str(problem)) for problem in registry.problems())
+    return found
+
+
 def build_window(reactor: ReactorLike, settings: Any = None, trace: bool = True) -> Any:
-    """Make the main window on ``reactor`` (a QtReactor), with tracing on unless told not."""
+    """Make the main window on ``reactor`` (a QtReactor), with tracing on unless told not.
+
+    Plug-ins are loaded before the window's log handler exists, so each one that failed
+    is reported once in the window: by the launcher's note and one Log entry.
+    """
     from inspector.ui.main_window import MainWindow
 
+    problems = plugin_problems()
     tracer = None
     if trace:
         import inspector.trace
@@ -96,7 +117,20 @@ def build_window(reactor: ReactorLike, settings: Any = None, trace: bool = True)
         tracer = inspector.trace.enable()
     window = MainWindow(reactor, tracer, settings)
     window.setWindowIcon(window_icon())
+    window.launcher.show_plugin_problems(problems)
     return window
+
+
+def start_program(window: Any, target: str, program_args: list[str]) -> Any:
+    """Run the user's program ``target`` in ``window`` (``inspector run TARGET``): its
+    services or main are listed under Running; a problem opens a dialog. Returns the
+    running program, or None."""
+    from inspector.ui.program import run_program
+
+    program = run_program(window, window.launcher, window.reactor, target, program_args)
+    if program is not None:
+        window.setWindowTitle(f"Inspector — {target}")
+    return program
 
 
 def take_screenshot(window: Any, path: str) -> bool:
@@ -115,6 +149,7 @@ def run_window(args: Any) -> int:
     """Open the window and run until it closes; return the exit status."""
     screenshot = getattr(args, "screenshot", None)
     scenario = getattr(args, "scenario", None)
+    target = getattr(args, "target", None) if getattr(args, "command", None) == "run" else None
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     problem = missing_display()
@@ -123,8 +158,11 @@ def run_window(args: Any) -> int:
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = _application()
-    if getattr(args, "reactor", None) not in (None, "qt"):
-        print(f"inspector: the window runs on the qt reactor (not {args.reactor})", file=sys.stderr)
+    for chosen in (getattr(args, "reactor", None), getattr(args, "sub_reactor", None)):
+        if chosen not in (None, "qt"):
+            print(f"inspector: the window runs on the qt reactor (not {chosen})", file=sys.stderr)
+    if target is not None:
+        sys.argv = [target, *getattr(args, "program_args", [])]  # as twistd and the headless run set it
     reactor = _qt_reactor()
     settings = None
     if screenshot:
@@ -143,17 +181,25 @@ def run_window(args: Any) -> int:
         if scenario == "demo":
             window.start_demo()
             reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
+        if target is not None:
+            start_program(window, target, list(getattr(args, "program_args", [])))
+            if screenshot:
+                reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if screenshot:
             reactor.callLater(SCREENSHOT_AFTER, finish_screenshot, screenshot)
 
     def show_a_session() -> None:
-        # Open an IRC bot's session (else an echo client's): the picture shows a live
-        # stream and its parsed messages.
+        # Open an IRC bot's session (else an echo client's, else any of a user's
+        # program): the picture shows a live stream and its parsed messages.
         for kind in ("irc", "echo"):
             for conn in window.store.connections.values():
                 if conn.role == "client" and kind in conn.protocol.lower() and conn.is_open:
                     window.connections.select_connection(conn.id)
                     return
+        if target is not None:
+            for conn in sorted(window.store.connections.values(), key=lambda c: (not c.is_open, c.id)):
+                window.connections.select_connection(conn.id)
+                return
 
     def finish_screenshot(path: str) -> None:
         status["code"] = 0 if take_screenshot(window, path) else 1
