@@ -9,12 +9,14 @@ looked up; one that fails to import is logged once and skipped, and the others l
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from importlib import metadata
 
 from inspector.dissect.base import Dissector, DissectorFactory
 
 __all__ = [
     "ENTRY_POINT_GROUP", "UnknownDissector", "BadDissector", "register", "get", "create", "names", "load_plugins",
+    "PluginProblem", "problems",
 ]
 
 log = logging.getLogger("inspector.dissect")
@@ -24,6 +26,26 @@ ENTRY_POINT_GROUP = "inspector.dissectors"
 _factories: dict[str, DissectorFactory] = {}
 _plugins_loaded = False
 _failed: set[str] = set()
+
+
+@dataclass(frozen=True)
+class PluginProblem:
+    """A dissector plug-in that was skipped: its name, what its entry point names, and why."""
+
+    name: str
+    value: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"dissector plug-in {self.name!r} ({self.value}) skipped: {self.error}"
+
+
+_problems: list[PluginProblem] = []
+
+
+def problems() -> list[PluginProblem]:
+    """The dissector plug-ins skipped so far (for the window to show), in the order met."""
+    return list(_problems)
 
 
 class UnknownDissector(KeyError):
@@ -67,6 +89,7 @@ def load_plugins() -> None:
             continue
         if entry.name in _factories:
             _failed.add(entry.name)
+            _problems.append(PluginProblem(entry.name, entry.value, "a dissector with that name exists"))
             log.warning("dissector plug-in %r (%s) is skipped: a dissector with that name exists",
                         entry.name, entry.value)
             continue
@@ -75,6 +98,7 @@ def load_plugins() -> None:
             register(entry.name, factory)
         except Exception as exc:  # a broken plug-in must not break the others
             _failed.add(entry.name)
+            _problems.append(PluginProblem(entry.name, entry.value, f"{type(exc).__name__}: {exc}"))
             log.error("dissector plug-in %r (%s) failed to load and is skipped: %s: %s",
                       entry.name, entry.value, type(exc).__name__, exc)
 

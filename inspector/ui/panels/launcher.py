@@ -3,13 +3,14 @@
 The form's fields come from the chosen entry's parameters (defaults as placeholders,
 help as tooltips, the catalogue's own validation); a bad value, a busy port or a
 refused connection shows in red under the form and in the log panel. Every started
-service is listed until it ends; "Stop" stops the selected one.
+service is listed until it ends; "Stop" stops the selected one. Plug-ins that could not
+be loaded are named in a dismissable note at the top (details in the Log).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QPainter
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.ui.launcher")
+#: Plug-in problems are logged under this name, so the Log's source says what they are.
+plugin_log = logging.getLogger("inspector.plugins")
 
 
 class StopButtonDelegate(QStyledItemDelegate):
@@ -137,6 +141,8 @@ class LauncherPanel(QWidget):
         stops.addWidget(self.clear_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        self.plugin_note = self._build_plugin_note()
+        layout.addWidget(self.plugin_note)
         layout.addWidget(self.entry_box)
         layout.addWidget(self.description)
         layout.addWidget(self.form_host)
@@ -152,6 +158,45 @@ class LauncherPanel(QWidget):
         if found >= 0:
             self.entry_box.setCurrentIndex(found)
         self._entry_changed()
+
+    # -- plug-ins that could not be loaded ----------------------------------------------
+
+    def _build_plugin_note(self) -> QFrame:
+        note = named(QFrame(), "launcher.plugin_note")
+        note.setFrameShape(QFrame.Shape.StyledPanel)
+        # ".QFrame": the note itself, not the labels inside it (QLabel is a QFrame too).
+        note.setStyleSheet(".QFrame { background: #fff4cc; border: 1px solid #d9b44a; border-radius: 3px; }"
+                           " QLabel, QToolButton { color: #5a4500; }")
+        self.plugin_note_text = named(QLabel(), "launcher.plugin_note.text")
+        self.plugin_note_text.setWordWrap(True)
+        self.plugin_note_text.setAccessibleName("Plug-ins not loaded")
+        dismiss = named(QToolButton(), "launcher.plugin_note.dismiss")
+        dismiss.setText("✕")
+        dismiss.setToolTip("Dismiss this note (the Log keeps the details)")
+        dismiss.setAccessibleName("Dismiss the plug-in note")
+        dismiss.setAutoRaise(True)
+        dismiss.clicked.connect(note.hide)
+        row = QHBoxLayout(note)
+        row.setContentsMargins(6, 4, 2, 4)
+        row.addWidget(self.plugin_note_text, 1)
+        row.addWidget(dismiss, 0, Qt.AlignmentFlag.AlignTop)
+        note.hide()
+        return note
+
+    def show_plugin_problems(self, problems: Sequence[tuple[str, str]]) -> None:
+        """Report plug-ins that could not be loaded, given as (short name, full message):
+        one Log entry each, and a dismissable note above the form naming them."""
+        if not problems:
+            self.plugin_note.hide()
+            return
+        for _name, message in problems:
+            plugin_log.warning("%s", message)
+        count = len(problems)
+        names = ", ".join(name for name, _message in problems)
+        plural = "plug-in" if count == 1 else "plug-ins"
+        self.plugin_note_text.setText(f"{count} {plural} could not be loaded: {names} — see Log")
+        self.plugin_note_text.setToolTip("\n".join(message for _name, message in problems))
+        self.plugin_note.show()
 
     # -- the form ----------------------------------------------------------------------
 
@@ -288,7 +333,8 @@ class LauncherPanel(QWidget):
             service.status = "failed"
             service.error = failure.getErrorMessage()
             self.error.setText(f"{service.handle.description}: {service.error}")
-            log.error("%s failed: %s", service.handle.description, service.error)
+            log.error("%s failed: %s", service.handle.description, service.error,
+                      extra={"details": failure.getTraceback()})
         else:
             service.status = "ended"
         self.model.changed(service)

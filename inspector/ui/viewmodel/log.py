@@ -36,7 +36,9 @@ class WindowLogHandler(logging.Handler):
         offset = time.monotonic() - time.time()
         while self.pending:
             record = self.pending.popleft()
-            details = ""
+            # A Failure's traceback survives only as text once cleaned: a record may carry
+            # it as ``extra={"details": text}``.
+            details = str(getattr(record, "details", "") or "")
             if record.exc_info and record.exc_info[1] is not None:
                 details = "".join(traceback.format_exception(*record.exc_info))
             try:
