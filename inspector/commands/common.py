@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from inspector import catalog, reactors
 from inspector.commands.tracing import options_parser as trace_options
+from inspector.commands.tracing import serve_trace
 from inspector.helpers import terminal_text
 
 if TYPE_CHECKING:
@@ -153,7 +154,9 @@ def choose_reactor(args: argparse.Namespace) -> Any:
     """Make the reactor named by ``--reactor`` (either position), INSPECTOR_REACTOR or selectors."""
     name = getattr(args, "sub_reactor", None) or args.reactor
     name = name or os.environ.get("INSPECTOR_REACTOR") or "selectors"
-    return reactors.install(name)
+    reactor = reactors.install(name)
+    serve_trace(reactor)  # --trace-listen / INSPECTOR_TRACE_LISTEN, once there is a reactor
+    return reactor
 
 
 def setup_logging(verbose: bool) -> None:
