@@ -25,6 +25,7 @@ from inspector.interfaces import (
     IService,
     IServiceCollection,
 )
+from inspector.task import LoopingCall
 
 log = logging.getLogger("inspector.service")
 
@@ -35,6 +36,8 @@ __all__ = [
     "StreamServerEndpointService",
     "TCPServer",
     "TCPClient",
+    "UDPServer",
+    "TimerService",
     "ClientService",
     "backoffPolicy",
     "start_application",
@@ -309,6 +312,87 @@ class TCPClient(Service):
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.disconnect()
+
+
+class UDPServer(Service):
+    """``listenUDP(port, protocol, interface, maxPacketSize)`` while running (Twisted's shape)."""
+
+    def __init__(
+        self,
+        port: int,
+        protocol: Any,
+        interface: str = "127.0.0.1",
+        maxPacketSize: int = 65535,
+        reactor: Any = None,
+    ) -> None:
+        self.args = (port, protocol)
+        self.kwargs = {"interface": interface, "maxPacketSize": maxPacketSize}
+        self.reactor = reactor
+        self._port: Any = None
+
+    def privilegedStartService(self) -> None:
+        Service.privilegedStartService(self)
+        self._port = _reactor_or_default(self.reactor).listenUDP(*self.args, **self.kwargs)
+
+    def startService(self) -> None:
+        Service.startService(self)
+        if self._port is None:
+            self._port = _reactor_or_default(self.reactor).listenUDP(*self.args, **self.kwargs)
+
+    def getHost(self) -> Any:
+        """The address the port is bound to (useful with port 0)."""
+        if self._port is None:
+            raise RuntimeError(f"{self!r} is not listening; start it first")
+        return self._port.getHost()
+
+    def stopService(self) -> Any:
+        """Stop listening; returns what ``stopListening`` returns (maybe a Deferred)."""
+        Service.stopService(self)
+        port, self._port = self._port, None
+        if port is not None:
+            return port.stopListening()
+        return None
+
+
+class TimerService(Service):
+    """Calls ``callable(*args, **kwargs)`` every ``step`` seconds while running, first at start.
+
+    A call that raises (or returns a failing Deferred) is logged and ends the timer, as
+    Twisted's does. ``clock`` (an IReactorTime) defaults to the process-wide reactor;
+    ``stopService`` returns a Deferred fired once the current call, if any, is over.
+    """
+
+    clock: IReactorTime | None = None
+
+    def __init__(self, step: float, callable: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.step = step
+        self.call = (callable, args, kwargs)
+        self._loop: Any = None
+        self._finished: Deferred | None = None
+
+    def startService(self) -> None:
+        Service.startService(self)
+        function, args, kwargs = self.call
+        self._loop = LoopingCall(function, *args, **kwargs)
+        if self.clock is not None:
+            self._loop.clock = self.clock
+        self._finished = self._loop.start(self.step, now=True)
+        self._finished.addErrback(self._failed)
+
+    def _failed(self, failure: Any) -> None:
+        log.error("%r: %r failed, the timer stops: %s", self, self.call[0], failure.getErrorMessage(),
+                  exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+
+    def stopService(self) -> Deferred:
+        """Stop calling; fires once a call in progress has finished."""
+        Service.stopService(self)
+        loop, self._loop = self._loop, None
+        finished, self._finished = self._finished, None
+        if loop is not None and loop.running:
+            loop.stop()
+        if finished is None:
+            return succeed(None)
+        return finished.addCallback(lambda _: None)
 
 
 # ------------------------------------------------------------ a connection kept alive
