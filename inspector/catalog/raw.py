@@ -5,7 +5,9 @@ Typed text is turned into bytes by :func:`typed_bytes`: escapes ``\\r``, ``\\n``
 is one request), or, in hex mode, the text is hex digits (spaces allowed). Every
 byte that arrives is shown: as text (undecodable bytes as ``\\xff``; the CLI and log
 escape control characters for the terminal), or as hex in hex mode.
-``inspector connect raw --host H --port P`` is netcat with the trace.
+``inspector connect raw --host H --port P`` is netcat with the trace; ``--dissector NAME``
+(any name of :mod:`inspector.dissect`, plug-ins included) decodes both directions live
+into the trace's messages (the window's parsed-messages table).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from inspector.catalog.checks import check_port
 from inspector.catalog.handles import ClientHandle, Handle, ServerHandle
 from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred, fail, succeed
+from inspector.dissect import UnknownDissector
+from inspector.dissect import get as get_dissector
+from inspector.dissect.live import LiveDissector
 from inspector.failure import Failure
 from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol, connectionDone
 
@@ -91,23 +96,46 @@ def _check_line_end(value: str) -> None:
     _unescape(value)
 
 
+def _check_dissector(name: str) -> None:
+    """ValueError naming the dissectors there are when none is called ``name``."""
+    try:
+        get_dissector(name)
+    except UnknownDissector as exc:
+        raise ValueError(str(exc)) from None
+
+
 HEX = Param("hex", "flag", False, "type and show hex (48 69 0a) instead of text with escapes")
 LINE_END = Param("line_end", "str", "\\n",
                  "added after each typed line in text mode, with escapes (\\r\\n, or empty for none)",
                  _check_line_end)
 PORT = Param("port", "int", 8007, "port to send to", check_port)
 TIMEOUT = client_params(0)[-1]
+DISSECTOR = Param("dissector", "str", "raw",
+                  "decode both directions into parsed messages with this dissector: raw, lines, irc, "
+                  "netstrings, int32 or a plug-in's name", _check_dissector)
 
 
 class _RawProtocol(Protocol):
-    """Shows every byte that arrives on the handle; remembers its transport for sending."""
+    """Shows every byte that arrives on the handle; remembers its transport for sending.
+    Both directions go through ``live``, the chosen dissector, into the trace."""
 
-    def __init__(self, handle: Handle, hex_mode: bool, label: str) -> None:
+    def __init__(self, handle: Handle, hex_mode: bool, label: str, dissector: str = "raw") -> None:
         self.handle = handle
         self.hex_mode = hex_mode
         self.label = label
+        self.live = LiveDissector(self, dissector)
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the peer (the dissector sees it as ``out``)."""
+        assert self.transport is not None
+        self.transport.write(data)
+        self.live.feed("out", data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.live.flush()
 
     def dataReceived(self, data: bytes) -> None:
+        self.live.feed("in", data)
         shown = shown_bytes(data, self.hex_mode)
         if self.label:  # a listener: headless, the log is where arrivals are seen
             log.info("%s: from %s: %s", self.handle.description, self.label, shown)
@@ -139,19 +167,19 @@ class RawServerHandle(ServerHandle):
             whom = f"from {peer}" if peer else "to send to"
             return fail(RuntimeError(f"{self.description}: no open connection {whom}"))
         data = typed_bytes(text, self.hex_mode, self.line_end)
-        open_[-1].transport.write(data)
+        open_[-1].send(data)
         return succeed(len(data))
 
 
 def _start_raw_server(
-    entry: Entry, reactor: ReactorLike, port: int, interface: str, hex: bool, line_end: str,
+    entry: Entry, reactor: ReactorLike, port: int, interface: str, hex: bool, line_end: str, dissector: str,
 ) -> Handle:
     factory = Factory()
     handle = RawServerHandle(entry, factory, hex, line_end)
 
     def build(addr: Any) -> Protocol:
         peer = f"{addr.host}:{addr.port}" if hasattr(addr, "port") else str(addr)
-        return _RawProtocol(handle, hex, peer)
+        return _RawProtocol(handle, hex, peer, dissector)
 
     factory.buildProtocol = build  # type: ignore[method-assign]
     handle._track(factory)  # count the connections and close them on stop()
@@ -161,6 +189,7 @@ def _start_raw_server(
 
 def _start_raw_client(
     entry: Entry, reactor: ReactorLike, host: str, port: int, hex: bool, line_end: str, timeout: float,
+    dissector: str,
 ) -> Handle:
     from inspector.error import ConnectionDone
 
@@ -175,6 +204,7 @@ def _start_raw_client(
             connected.callback(self)
 
         def connectionLost(self, reason: Failure = connectionDone) -> None:
+            super().connectionLost(reason)
             handle.note(f"connection closed: {reason.getErrorMessage()}")
             if reason.check(ConnectionDone) or handle.stopping or state.get("closing"):
                 handle.finish(None)
@@ -183,7 +213,7 @@ def _start_raw_client(
 
     class RawFactory(ClientFactory):
         def buildProtocol(self, addr: Any) -> Protocol:
-            return Raw(handle, hex, "")
+            return Raw(handle, hex, "", dissector)
 
         def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
             if not handle.stopping:
@@ -201,7 +231,7 @@ def _start_raw_client(
         def write(protocol: Any) -> int:
             if protocol.transport is None:
                 raise RuntimeError(f"{handle.description}: not connected")
-            protocol.transport.write(data)
+            protocol.send(data)
             return len(data)
 
         result: Deferred = Deferred()
@@ -239,28 +269,32 @@ def _start_raw_client(
 
 
 class _RawDatagrams(DatagramProtocol):
-    """Shows every datagram that arrives, with its sender."""
+    """Shows every datagram that arrives, with its sender; the dissector is fed each one."""
 
-    def __init__(self, handle: Handle, hex_mode: bool) -> None:
+    def __init__(self, handle: Handle, hex_mode: bool, dissector: str = "raw") -> None:
         self.handle = handle
         self.hex_mode = hex_mode
+        self.live = LiveDissector(self, dissector)
 
     def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        self.live.feed("in", datagram)
         self.handle.output(f"{addr[0]}:{addr[1]}: {shown_bytes(datagram, self.hex_mode)}")
 
 
 def _start_raw_udp(
     entry: Entry, reactor: ReactorLike, host: str, port: int, hex: bool, line_end: str, timeout: float,
+    dissector: str,
 ) -> Handle:
     address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4]
     target = (str(address[0]), int(address[1]))
     handle = ClientHandle(entry, f"raw UDP to {host}:{port}")
-    protocol = _RawDatagrams(handle, hex)
+    protocol = _RawDatagrams(handle, hex, dissector)
     udp_port = reactor.listenUDP(0, protocol, interface="::" if ":" in target[0] else "0.0.0.0")
 
     def send(text: str) -> Deferred:
         data = typed_bytes(text, hex, line_end)
         udp_port.write(data, target)
+        protocol.live.feed("out", data)
         return succeed(len(data))
 
     def stop() -> None:
@@ -280,13 +314,13 @@ RAW_ENTRIES: list[Entry] = [
     Entry("raw", "client", "tcp", "Raw client",
           "Connects anywhere; each typed line is sent (escapes \\r \\n \\t \\0 \\xHH, or --hex) "
           "and every byte that comes back is shown: netcat with the trace.",
-          (HOST, PORT, HEX, LINE_END, TIMEOUT),
+          (HOST, PORT, HEX, LINE_END, TIMEOUT, DISSECTOR),
           _start_raw_client, accepts_lines=True),
     Entry("raw", "client", "udp", "Raw client",
           "Sends each typed line as one datagram to host:port and shows every reply.",
-          (HOST, PORT, HEX, LINE_END, TIMEOUT),
+          (HOST, PORT, HEX, LINE_END, TIMEOUT, DISSECTOR),
           _start_raw_udp, accepts_lines=True),
     Entry("raw", "server", "tcp", "Raw listener",
           "Accepts anything and shows what arrives; typed lines go to the newest connection.",
-          server_params(9000, HEX, LINE_END, tcp=False), _start_raw_server, accepts_lines=True),
+          server_params(9000, HEX, LINE_END, DISSECTOR, tcp=False), _start_raw_server, accepts_lines=True),
 ]

@@ -89,6 +89,10 @@ class ConnectionHooks:
     trace: Any
     turn: int
     reactor: str
+    #: The transport id and connection of the close decoded last: messages a protocol
+    #: reports from its connectionLost (a dissector's unfinished tail) come right after
+    #: the close and still belong to that connection.
+    _just_closed: tuple[int, int] = (0, 0)
 
     def _emit(self, event: ev.Event) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
@@ -141,6 +145,8 @@ class ConnectionHooks:
         self._sides_out.clear()
 
     def _m_bind(self, item: tuple) -> None:
+        if self._just_closed[0] == item[1]:  # that id stands for a new connection now
+            self._just_closed = (0, 0)
         if len(item) > 3:  # a handover: the attempt's id no longer stands for it
             self._dec_of.pop(item[3], None)
         self._dec_of[item[1]] = item[2]
@@ -348,6 +354,8 @@ class ConnectionHooks:
     def _m_message(self, item: tuple) -> None:
         _, key, protocol, kind, text, direction, (turn, ts, reactor) = item
         cid = self._dec_of.get(key, 0) if key else 0
+        if not cid and key and self._just_closed[0] == key:
+            cid = self._just_closed[1]
         if not isinstance(text, str):
             text = text.decode("utf-8", "replace") if isinstance(text, (bytes, bytearray)) else str(text)
         if text.endswith("\n"):
@@ -358,6 +366,7 @@ class ConnectionHooks:
     def _m_closed(self, item: tuple) -> None:
         _, key, cid, reason_type, message, turn, ts = item
         decoded = self._dec_of.pop(key, None)
+        self._just_closed = (key, cid)
         if decoded is not None and decoded != cid:  # first seen by a hot hook, before tracing
             self._conn_state.pop(decoded, None)
         conn = self._conn_state.pop(cid)
