@@ -122,6 +122,12 @@ class TraceHooks(Protocol):
     def port_refused(self, address: str, error: BaseException) -> None:
         """Listening on ``address`` (``host:port``) failed with ``error``."""
 
+    # -- proxies (proxy/tap.py) ------------------------------------------------------------
+
+    def link(self, a: ITCPTransport, b: ITCPTransport, label: str) -> None:
+        """``a`` and ``b`` are the two legs of one relayed session (``a`` the accepted client,
+        ``b`` the connection made upstream); ``label`` names what links them ("proxy :8000")."""
+
     # -- protocol messages (protocols/basic.py, protocols/irc/) ----------------------------
 
     def message(self, protocol: object, kind: str, text: str | bytes, direction: str = "in") -> None:
@@ -200,6 +206,8 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
     # a message of kind "stderr" (or "fd N") follows each chunk not read from stdout.
     "inspector.process": frozenset({"connection_opened", "connection_closed", "bytes_in", "bytes_out", "message"}),
     "inspector.protocols.basic": frozenset({"message"}),
+    # A proxy links its two legs (its dissector's messages go through dissect/live.py).
+    "inspector.proxy.tap": frozenset({"link"}),
     # What a dissector finds on a live connection (raw entries, the proxy): dissect/live.py.
     "inspector.dissect.live": frozenset({"message"}),
     "inspector.protocols.irc.client": frozenset({"message"}),

@@ -171,9 +171,10 @@ def print_summary(trace: Trace, out: TextIO) -> None:
     w(f"connections: {len(trace.connections)}")
     for c in trace.connections.values():
         reason = f" ({c.close_reason})" if c.close_reason else ""
+        linked = f", proxied {'to' if c.link_role == 'client' else 'from'} #{c.linked}" if c.linked else ""
         w(f"  #{c.id} {c.role or '?'} {c.transport} {c.protocol or '?'} "
           f"{c.local or '?'} <-> {c.peer or '?'}: {c.state}{reason}, "
-          f"{c.bytes_in} B in, {c.bytes_out} B out, {len(c.messages)} messages")
+          f"{c.bytes_in} B in, {c.bytes_out} B out, {len(c.messages)} messages{linked}")
     finished = list(trace.finished.values())
     failed = [d for d in finished if d.state == "failed"]
     w()

@@ -316,6 +316,13 @@ class ConnectionHooks:
             f"{reason_type}: {message}" if message else reason_type,
         ))
 
+    def link(self, a: ITCPTransport, b: ITCPTransport, label: str) -> None:
+        """``a`` (a client's leg) and ``b`` (the upstream leg) belong to one relayed session."""
+        first = self._conn_of.get(id(a)) or self._adopt(a)
+        second = self._conn_of.get(id(b)) or self._adopt(b)
+        self._emit(ev.ConnectionLinked(0, _now(), self._conn_state[first].reactor, self.turn, first,
+                                       second, label))
+
     def message(self, protocol: object, kind: str, text: Any, direction: str = "in") -> None:
         """``protocol`` parsed (``in``) or produced (``out``) one message of ``kind``."""
         transport: Any = getattr(protocol, "transport", None)

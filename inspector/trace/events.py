@@ -162,6 +162,17 @@ class ConnectionClosed(Event):
 
 @_register
 @dataclass(slots=True)
+class ConnectionLinked(Event):
+    """Connection ``conn`` and connection ``other`` are the two legs of one relayed
+    session (a proxy: ``conn`` the client's leg, ``other`` the upstream one)."""
+
+    kind: ClassVar[str] = "conn.linked"
+    other: int = 0
+    label: str = ""
+
+
+@_register
+@dataclass(slots=True)
 class PortStarted(Event):
     """A listening port started accepting (TCP) or receiving (UDP)."""
 

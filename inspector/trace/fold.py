@@ -64,6 +64,12 @@ class ConnectionSummary:
     #: Protocol messages, newest ``messages_per_connection``.
     messages: list[ev.ProtocolMessage] = field(default_factory=list)
     messages_dropped: int = 0
+    #: The other leg of a relayed session (a proxy's client or upstream leg), 0 for none.
+    linked: int = 0
+    #: What links them ("proxy 127.0.0.1:8000"); this leg is the client's when ``link_role``
+    #: is "client", the upstream one when it is "upstream".
+    link_label: str = ""
+    link_role: str = ""
 
     @property
     def truncated(self) -> bool:
@@ -164,6 +170,7 @@ class Fold:
             ev.BytesIn: self._on_bytes_in,
             ev.BytesOut: self._on_bytes_out,
             ev.ConnectionClosed: self._on_closed,
+            ev.ConnectionLinked: self._on_linked,
             ev.ProtocolMessage: self._on_message,
             ev.DeferredCreated: self._on_d_created,
             ev.CallbackAdded: self._on_d_added,
@@ -266,6 +273,17 @@ class Fold:
         while len(closed) > self.limits.closed_connections:
             if self._connections.pop(closed.popleft(), None) is not None:
                 self.connections_dropped += 1
+        return summary
+
+    def _on_linked(self, event: ev.ConnectionLinked) -> ConnectionSummary:
+        """Both legs learn of each other; the event's ``conn`` is the client's leg."""
+        summary = self._connection(event)
+        summary.linked, summary.link_label, summary.link_role = event.other, event.label, "client"
+        other = self._connections.get(event.other)
+        if other is None:
+            other = ConnectionSummary(id=event.other, opened=event.ts, reactor=event.reactor)
+            self._connections[event.other] = other
+        other.linked, other.link_label, other.link_role = event.conn, event.label, "upstream"
         return summary
 
     def _on_message(self, event: ev.ProtocolMessage) -> ConnectionSummary | None:
