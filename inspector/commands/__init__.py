@@ -13,8 +13,9 @@ __all__ = ["add_parsers"]
 
 def add_parsers(subparsers: Any) -> None:
     """Register ``serve`` and ``connect`` on the top-level parser's sub-parsers."""
-    from inspector.commands import connect, serve
+    from inspector.commands import attach, connect, serve
 
     serve.add_parser(subparsers)
     connect.add_parser(subparsers)
+    attach.add_parser(subparsers)
 

@@ -91,7 +91,9 @@ def start_from_args(args: argparse.Namespace) -> Any:
     A write that fails later stops the recording with one error; the command goes on.
     """
     record_path = getattr(args, "record", None)
-    listen = _listen_from(args)
+    # A viewer does not serve its own trace (INSPECTOR_TRACE_LISTEN set in its shell would
+    # make it take the port of the process it attaches to).
+    listen = _listen_from(args) if getattr(args, "command", None) != "attach" else None
     if not (getattr(args, "trace", False) or record_path or listen):
         return None
     from inspector import trace
