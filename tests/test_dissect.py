@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from inspector import cli, dissect
 from inspector.dissect.base import Message
+from inspector.dissect.decode import Redecoder
 from inspector.dissect.framed import Int32Dissector, NetstringDissector
 from inspector.dissect.irc import IRCDissector
 from inspector.dissect.lines import LineDissector
@@ -173,6 +175,62 @@ def test_any_split_gives_the_same_messages_as_one_feed(name: str) -> None:
     check()
 
 
+@dataclass
+class Kept:
+    """A chunk as the window's store keeps it: the newest one grows in place."""
+
+    time: float
+    direction: str
+    data: bytearray
+
+
+@pytest.mark.parametrize("name", sorted(PIECES))
+def test_redecoding_a_growing_session_gives_the_same_messages_as_one_feed(name: str) -> None:
+    """Decode as… on a live connection: the store's chunk list grows and its last chunk
+    grows in place between updates; the messages are those of one feed, each once."""
+
+    @settings(max_examples=100, deadline=None)
+    @given(split_streams(name), st.lists(st.booleans(), min_size=40, max_size=40))
+    def check(case: tuple[dict[str, bytes], list[tuple[str, bytes]]], merges: list[bool]) -> None:
+        streams, pieces = case
+        whole = dissect.create(name)
+        expected = whole.feed("in", streams["in"]) + whole.feed("out", streams["out"]) + whole.flush()
+        decoder = Redecoder(name)
+        kept: list[Kept] = []
+        got: list[Message] = []
+        for number, (direction, piece) in enumerate(pieces):
+            if kept and kept[-1].direction == direction and merges[number % len(merges)]:
+                kept[-1].data += piece
+            else:
+                kept.append(Kept(float(number), direction, bytearray(piece)))
+            got += [found.message for found in decoder.update(kept)]
+        got += [found.message for found in decoder.finish()]
+        assert by_direction(got) == by_direction(expected)
+
+    check()
+
+
+class Broken:
+    """A plug-in-like dissector with a bug."""
+
+    def feed(self, direction: str, data: bytes) -> list[Message]:
+        raise ZeroDivisionError("oops")
+
+    def flush(self) -> list[Message]:
+        return []
+
+
+def test_redecoding_with_a_dissector_that_raises_gives_one_error_message(caplog: pytest.LogCaptureFixture) -> None:
+    dissect.register("test-broken", Broken, replace=True)
+    decoder = Redecoder("test-broken")
+    chunks = [Kept(1.0, "in", bytearray(b"a")), Kept(2.0, "out", bytearray(b"b"))]
+    (found,) = decoder.update(chunks)
+    assert (found.time, found.message.direction, found.message.kind) == (1.0, "in", "error")
+    assert found.message.summary == "dissector 'test-broken' failed: ZeroDivisionError: oops"
+    assert decoder.update(chunks + [Kept(3.0, "in", bytearray(b"c"))]) == [] and decoder.finish() == []
+    assert [r.exc_info is not None for r in caplog.records if "test-broken" in r.getMessage()] == [True]
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["in", "out"]), st.binary(min_size=1, max_size=20)), max_size=20))
 def test_raw_keeps_every_chunk_so_any_split_joins_to_the_same_bytes(chunks: list[tuple[str, bytes]]) -> None:
@@ -316,3 +374,12 @@ def test_open_decode_with_a_plugin_dissector(irc_recording: Path, tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert "in  shout      PRIVMSG #INSPECTOR :HELLO" in done.stdout
+
+
+def test_open_decode_with_a_dissector_that_raises_prints_one_error_line(
+        irc_recording: Path, capsys: pytest.CaptureFixture) -> None:
+    dissect.register("test-broken", Broken, replace=True)
+    assert cli.main(["open", str(irc_recording), "--decode", "1:test-broken"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert lines[0].split(None, 3)[1:] == ["in", "error", "dissector 'test-broken' failed: ZeroDivisionError: oops"]
