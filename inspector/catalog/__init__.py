@@ -54,6 +54,7 @@ from inspector.catalog.irc import IRC_COMMANDS, irc_entries
 from inspector.catalog.model import Entry, Param, ParameterError
 from inspector.catalog.plugins import plugin_entries
 from inspector.catalog.process import PROCESS_ENTRIES
+from inspector.catalog.proxy import PROXY_ENTRIES
 from inspector.catalog.raw import RAW_ENTRIES
 
 __all__ = [
@@ -83,7 +84,7 @@ __all__ = [
 def entries() -> list[Entry]:
     """Return every catalogue entry, in display order: the built-ins, then the
     entries of installed plug-ins (loaded once; a broken one is logged and skipped)."""
-    shipped = [*BUILTIN, *irc_entries(), *PROCESS_ENTRIES, *RAW_ENTRIES]
+    shipped = [*BUILTIN, *irc_entries(), *PROCESS_ENTRIES, *RAW_ENTRIES, *PROXY_ENTRIES]
     return [*shipped, *plugin_entries(frozenset(entry.key for entry in shipped))]
 
 

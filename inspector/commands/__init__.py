@@ -13,9 +13,10 @@ __all__ = ["add_parsers"]
 
 def add_parsers(subparsers: Any) -> None:
     """Register ``serve`` and ``connect`` on the top-level parser's sub-parsers."""
-    from inspector.commands import attach, connect, serve
+    from inspector.commands import attach, connect, proxy, serve
 
     serve.add_parser(subparsers)
     connect.add_parser(subparsers)
     attach.add_parser(subparsers)
+    proxy.add_parser(subparsers)
 

@@ -43,7 +43,7 @@ def check_direction(direction: str) -> Direction:
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'up' (client to server) or 'down' (server to client), "
                          f"not {direction!r}")
-    return direction  # type: ignore[return-value]
+    return direction
 
 
 class Faults:
@@ -75,6 +75,8 @@ class Faults:
     reset: bool
     hold_up: bool
     hold_down: bool
+    _listeners: list[Callable[[str], Any]]
+    _random: random.Random
 
     def __init__(self, **settings: Any) -> None:
         defaults: dict[str, Any] = {

@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from zope.interface import implementer
 
@@ -21,10 +21,10 @@ from inspector.interfaces import IPushProducer
 
 if TYPE_CHECKING:
     from inspector.dissect.live import LiveDissector
-    from inspector.interfaces import IDelayedCall, IReactorTime, ITCPTransport
+    from inspector.interfaces import IDelayedCall, IReactorTime
     from inspector.proxy.faults import Direction, Faults
 
-__all__ = ["HeldChunk", "Pipe", "MAX_QUEUED"]
+__all__ = ["HeldChunk", "Pipe", "MAX_QUEUED", "StreamTransport"]
 
 log = logging.getLogger("inspector.proxy")
 
@@ -33,6 +33,24 @@ log = logging.getLogger("inspector.proxy")
 MAX_QUEUED = 256 * 1024
 
 _chunk_ids = itertools.count(1)
+
+
+class StreamTransport(Protocol):
+    """What a pipe needs of a leg's transport: ``StreamTransport`` that is also a consumer
+    (``IConsumer``) and a producer (``IPushProducer``), as every stream transport here is."""
+
+    disconnected: bool
+
+    def write(self, data: bytes) -> None: ...
+    def registerProducer(self, producer: Any, streaming: bool) -> None: ...
+    def unregisterProducer(self) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+    def loseConnection(self) -> None: ...
+    def loseWriteConnection(self) -> None: ...
+    def abortConnection(self) -> None: ...
+    def getPeer(self) -> Any: ...
+    def getHost(self) -> Any: ...
 
 
 @dataclass
@@ -63,8 +81,8 @@ class Pipe:
         self.direction = direction
         self.reactor = reactor
         self.faults = faults
-        self.source: ITCPTransport | None = None
-        self.sink: ITCPTransport | None = None
+        self.source: StreamTransport | None = None
+        self.sink: StreamTransport | None = None
         self.source_tap: LiveDissector | None = None
         self.sink_tap: LiveDissector | None = None
         self._allowance = allowance
@@ -174,7 +192,7 @@ class Pipe:
 
     # -- output ------------------------------------------------------------------------------
 
-    def attach_sink(self, sink: ITCPTransport, tap: LiveDissector | None) -> None:
+    def attach_sink(self, sink: StreamTransport, tap: LiveDissector | None) -> None:
         """The leg to write to is connected: become its producer and send what waited."""
         self.sink = sink
         self.sink_tap = tap

@@ -30,7 +30,8 @@ from inspector.proxy.faults import DIRECTIONS, Direction, Faults, check_directio
 from inspector.proxy.pipe import HeldChunk, Pipe
 
 if TYPE_CHECKING:
-    from inspector.interfaces import IDelayedCall, IListeningPort, ITCPTransport, ReactorLike
+    from inspector.interfaces import IDelayedCall, IListeningPort, ReactorLike
+    from inspector.proxy.pipe import StreamTransport
 
 __all__ = ["Proxy", "ProxySession", "ClientLeg", "UpstreamLeg", "session_for_connection"]
 
@@ -56,7 +57,7 @@ def _size(n: int) -> str:
     return f"{n / 1048576:.1f} MiB"
 
 
-def reset(transport: ITCPTransport | None) -> None:
+def reset(transport: StreamTransport | None) -> None:
     """Close ``transport`` with a TCP reset (RST) rather than a FIN, dropping what is unsent."""
     if transport is None or getattr(transport, "disconnected", False):
         return
@@ -267,7 +268,8 @@ class ProxySession:
             reset(leg.transport) if self.faults.reset else leg.transport.loseConnection()
             return
         self.state = "open"
-        self.upstream_address = _address(leg.transport.getPeer()) if leg.transport is not None else self.upstream_address
+        if leg.transport is not None:
+            self.upstream_address = _address(leg.transport.getPeer())
         client = self.client
         assert client is not None and client.transport is not None and leg.transport is not None
         self.down.source = leg.transport
@@ -293,7 +295,7 @@ class ProxySession:
         sink = pipe.sink
         if sink is not None and not getattr(sink, "disconnected", False):
             sink.unregisterProducer()
-            sink.loseWriteConnection()  # type: ignore[attr-defined]
+            sink.loseWriteConnection()
 
     def _leg_lost(self, leg: _Leg, reason: Failure) -> None:
         side = leg.side
