@@ -55,9 +55,10 @@ DEFAULT_ENDPOINT = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
 FLUSH_INTERVAL = 0.1
 #: Seconds a viewer has to send its hello (with the token) when one is required.
 HELLO_TIMEOUT = 10.0
-#: Events encoded per flush at most (the rest wait for the next flush, or are missed if
-#: the trace's observer feed overflows meanwhile): keeps each flush short.
-MAX_BATCH = 20_000
+#: Events encoded per flush at most (the rest go in the next flush, at once, or are
+#: missed if the trace's observer feed overflows meanwhile): keeps each flush short, and
+#: bounds what one write adds to a viewer's buffer past the transport's high-water mark.
+MAX_BATCH = 5_000
 #: Events in a late viewer's snapshot besides the openings it always gets.
 SNAPSHOT_EVENTS = 20_000
 
@@ -147,6 +148,9 @@ class TraceServer:
         self._forget: list[int] = []
         self._timer: Any = None
         self._tick_name = callable_name(self._tick)
+        self._full = False
+        #: Events a late viewer's snapshot holds besides the openings it always gets.
+        self.snapshot_limit = SNAPSHOT_EVENTS
 
     @property
     def address(self) -> str:
@@ -209,7 +213,8 @@ class TraceServer:
         except Exception:
             log.exception("serving the trace failed in one flush; going on")
         if self.viewers or self._new:
-            self._timer = self.reactor.callLater(FLUSH_INTERVAL, self._tick)
+            # A full batch means more are waiting: send them on the next turn.
+            self._timer = self.reactor.callLater(0 if self._full else FLUSH_INTERVAL, self._tick)
 
     def flush(self) -> None:
         """Send new events to every viewer that keeps up, and new viewers their start."""
@@ -217,7 +222,9 @@ class TraceServer:
         if cursor is None:
             return
         forget, self._forget = self._forget, []
-        events = self._keep(cursor.drain(MAX_BATCH))
+        drained = cursor.drain(MAX_BATCH)
+        self._full = len(drained) >= MAX_BATCH
+        events = self._keep(drained)
         missed = cursor.missed - self._missed
         self._missed = cursor.missed
         for conn in forget:
@@ -246,7 +253,7 @@ class TraceServer:
         trace = self.tracer.trace
         header = recording_header(trace, self._secrets)
         header.update(live=True, pid=os.getpid(), process=_process_name())
-        snapshot = self._keep(snapshot_events(trace, upto))
+        snapshot = self._keep(snapshot_events(trace, upto, self.snapshot_limit))
         return (self._encoder.line(header) + self._encoder.events(snapshot)).encode("utf-8")
 
 

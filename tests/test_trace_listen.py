@@ -1,0 +1,280 @@
+"""Serving the trace (inspector.trace.listen) to viewers (inspector.trace.attach), in one
+process, on every reactor: what a viewer sees, tokens, a late viewer's snapshot, a
+viewer that never reads, and a server that goes away and comes back."""
+
+from __future__ import annotations
+
+import gc
+import json
+import socket
+from typing import Any, Callable
+
+import pytest
+
+import inspector.trace as trace_module
+from inspector.defer import Deferred
+from inspector.protocol import ClientFactory, Factory, Protocol
+from inspector.protocols.echo import Echo
+from inspector.trace import events as ev
+from inspector.trace.live import TokenRequired, is_local, server_endpoint
+from inspector.trace.stream import StreamReader
+from inspector.trace.viewer import ViewerState, attach, client_endpoint_text
+
+
+@pytest.fixture
+def tracing() -> Any:
+    gc.collect()
+    yield
+    trace_module.disable()
+
+
+class Collector:
+    """What one attachment got: its events and states; ``until(pred)`` is a Deferred
+    fired as soon as ``pred(self)`` holds (checked at every event and state change)."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+        self.states: list[tuple[str, str]] = []
+        self._waiting: list[tuple[Callable[[Collector], bool], Deferred]] = []
+
+    def on_events(self, attachment: Any, events: list[ev.Event]) -> None:
+        self.events.extend(events)
+        self._check()
+
+    def on_state(self, attachment: Any, state: ViewerState, detail: str) -> None:
+        self.states.append((state.value, detail))
+        self._check()
+
+    def until(self, predicate: Callable[[Collector], bool]) -> Deferred:
+        d: Deferred = Deferred()
+        if predicate(self):
+            d.callback(self)
+        else:
+            self._waiting.append((predicate, d))
+        return d
+
+    def _check(self) -> None:
+        for item in list(self._waiting):
+            predicate, d = item
+            if predicate(self):
+                self._waiting.remove(item)
+                d.callback(self)
+
+    def opened(self) -> list[ev.ConnectionOpened]:
+        return [e for e in self.events if isinstance(e, ev.ConnectionOpened)]
+
+    def state_names(self) -> list[str]:
+        return [state for state, _ in self.states]
+
+
+class Once(Protocol):
+    """Sends one chunk and reports the echo."""
+
+    def connectionMade(self) -> None:
+        self.transport.write(self.factory.payload)
+        self.got = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.got += data
+        if len(self.got) >= len(self.factory.payload):
+            self.transport.loseConnection()
+            self.factory.done.callback(self.got)
+
+
+def echo_once(reactor: Any, port: int, payload: bytes) -> Deferred:
+    factory = ClientFactory.forProtocol(Once)
+    factory.payload = payload
+    factory.done = Deferred()
+    reactor.connectTCP("127.0.0.1", port, factory)
+    return factory.done
+
+
+def test_a_viewer_sees_the_echo_sessions_but_not_itself(reactor: Any, run: Any, tracing: Any) -> None:
+    got = Collector()
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0:interface=127.0.0.1")
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: "connected" in c.state_names())
+        answer = await echo_once(reactor, echo.getHost().port, b"hello viewer\n")
+        assert answer == b"hello viewer\n"
+        await got.until(lambda c: any(isinstance(e, ev.ConnectionClosed) and e.bytes_in == 13 for e in c.events))
+        viewer.stop()
+        await echo.stopListening()
+        await server.stopListening()
+        return server, echo.getHost().port, viewer
+
+    server, echo_port, viewer = run(scenario)
+    assert got.state_names()[:2] == ["connecting", "connected"]
+    assert got.state_names()[-1] == "stopped"
+    assert viewer.header["format"] == "inspector-trace" and viewer.header["live"] is True
+    # The server's view of the echo session: the viewer's own connection is not in it.
+    servers = [e for e in got.opened() if e.role == "server"]
+    assert [e.protocol for e in servers] == ["Echo"]
+    assert servers[0].local == f"127.0.0.1:{echo_port}"
+    # The viewer's own trace (a fresh Trace per session) folded the stream like a recording.
+    summary = viewer.trace.connections[servers[0].conn]
+    assert (summary.bytes_in, summary.bytes_out) == (13, 13)
+    assert summary.state == "closed"
+
+
+def test_a_token_is_checked(reactor: Any, run: Any, tracing: Any) -> None:
+    wrong, missing, right = Collector(), Collector(), Collector()
+
+    async def scenario() -> None:
+        server = await trace_module.listen(reactor, "tcp:0", token="s3cret")
+        attach(reactor, server.address, "guess", on_state=wrong.on_state)
+        attach(reactor, server.address, on_state=missing.on_state)
+        good = attach(reactor, server.address, "s3cret", on_state=right.on_state)
+        await wrong.until(lambda c: "refused" in c.state_names())
+        await missing.until(lambda c: "refused" in c.state_names())
+        await right.until(lambda c: "connected" in c.state_names())
+        good.stop()
+        await server.stopListening()
+
+    run(scenario)
+    assert wrong.states[-1] == ("refused", "wrong token")
+    assert missing.states[-1] == ("refused", "this trace needs a token")
+    assert "disconnected" not in wrong.state_names()  # a refusal is not retried
+
+
+def test_a_token_is_required_beyond_loopback(reactor: Any, tracing: Any) -> None:
+    with pytest.raises(TokenRequired, match="give a token"):
+        trace_module.listen(reactor, "tcp:0:interface=0.0.0.0")
+    assert trace_module.active() is None  # nothing was switched on
+    assert is_local(server_endpoint(reactor, "tcp:0"))
+    assert is_local(server_endpoint(reactor, "tcp6:0:interface=\\:\\:1"))
+    assert not is_local(server_endpoint(reactor, "tcp6:0:interface=\\:\\:"))
+    with pytest.raises(ValueError, match="stream"):
+        trace_module.listen(reactor, "udp:0")
+
+
+def test_viewer_endpoints_take_host_port() -> None:
+    assert client_endpoint_text("127.0.0.1:6669") == "tcp:host=127.0.0.1:port=6669"
+    assert client_endpoint_text("localhost:7000") == "tcp:host=localhost:port=7000"
+    assert client_endpoint_text("[::1]:6669") == "tcp6:host=\\:\\:1:port=6669"
+    assert client_endpoint_text("tcp:host=127.0.0.1:port=6669") == "tcp:host=127.0.0.1:port=6669"
+    with pytest.raises(ValueError):
+        attach(None, "nonsense:1:2:3")
+
+
+def test_a_late_viewer_gets_the_open_connections(reactor: Any, run: Any, tracing: Any) -> None:
+    """Connections opened long before the viewer came, their events pushed out of the
+    snapshot's newest events, are still in its view, with their peer."""
+    got = Collector()
+
+    class Holder(Protocol):
+        def connectionMade(self) -> None:
+            self.factory.made.callback(self)
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        server.snapshot_limit = 5
+        factory = Factory.forProtocol(Holder)
+        factory.made = Deferred()
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        client = socket.create_connection(("127.0.0.1", port.getHost().port))
+        local = client.getsockname()[1]
+        await factory.made
+        for _ in range(30):  # plenty of newer events
+            d: Deferred = Deferred()
+            reactor.callLater(0, d.callback, None)
+            await d
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: any(e.role == "server" for e in c.opened()))
+        viewer.stop()
+        client.close()
+        await port.stopListening()
+        await server.stopListening()
+        return local
+
+    local = run(scenario)
+    opened = [e for e in got.opened() if e.role == "server"]  # (the viewer's client side is traced too)
+    assert [e.protocol for e in opened] == ["Holder"]
+    assert opened[0].peer == f"127.0.0.1:{local}"
+    snapshot = [e for e in got.events if e.seq <= opened[0].seq + 200]
+    assert len(snapshot) < 20  # the 30 turns after it were cut to the newest five
+    seqs = [e.seq for e in got.events]
+    assert seqs == sorted(seqs)
+
+
+def test_a_viewer_that_never_reads_costs_bounded_memory_and_gets_a_drop_count(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    """Echo traffic goes on at full speed while a viewer reads nothing; what waits for
+    that viewer stays bounded; when it reads again it is told how many events it lost."""
+    samples: list[int] = []
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", server.port.getHost().port))
+        stuck.sendall(b'{"token": null}\n')
+        while not server.viewers:
+            await echo_once(reactor, echo.getHost().port, b"warm-up\n")
+        viewer = server.viewers[0]
+        payload = b"x" * 2000 + b"\n"
+        for _ in range(1500):  # each round trip is about ten events and 4 kB of captured bytes
+            answer = await echo_once(reactor, echo.getHost().port, payload)
+            assert answer == payload
+            samples.append(len(viewer.transport._buffer))
+        assert viewer.paused and viewer.missed > 0
+        missed = viewer.missed
+        # Now the viewer reads: the running drop count comes first, then events again.
+        stuck.setblocking(False)
+        reader = StreamReader(trace_module.Trace())
+        while not reader.missed:
+            await echo_once(reactor, echo.getHost().port, b"more\n")
+            try:
+                reader.feed(stuck.recv(1 << 20))
+            except BlockingIOError:
+                pass
+        stuck.close()
+        await echo.stopListening()
+        await server.stopListening()
+        return missed, reader.missed
+
+    missed, reported = run(scenario, timeout=60)
+    assert reported >= missed > 0
+    from inspector.trace.live import MAX_BATCH
+
+    high_water = 64 * 1024
+    # Bounded: the transport's high-water mark plus one batch; far below what the load made.
+    assert max(samples) < high_water + MAX_BATCH * 600
+    assert max(samples) < 4 * 1024 * 1024
+
+
+def test_a_viewer_reattaches_when_the_process_comes_back(reactor: Any, run: Any, tracing: Any) -> None:
+    got = Collector()
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        number = server.port.getHost().port
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state, retry=0.05)
+        await got.until(lambda c: c.state_names().count("connected") == 1)
+        await server.stopListening()
+        await got.until(lambda c: "disconnected" in c.state_names())
+        again = await trace_module.listen(reactor, f"tcp:{number}:interface=127.0.0.1")
+        await got.until(lambda c: c.state_names().count("connected") == 2)
+        session = viewer.session
+        viewer.stop()
+        await again.stopListening()
+        return session
+
+    assert run(scenario) == 2
+    assert ("connected", "again") in got.states
+
+
+def test_refusal_and_header_lines_are_the_recording_format(tracing: Any) -> None:
+    reader = StreamReader(trace_module.Trace())
+    assert reader.feed(b'{"refused": "wrong token"}\n') == []
+    assert reader.done and reader.refused == "wrong token"
+    reader = StreamReader(trace_module.Trace())
+    header = json.dumps({"format": "inspector-trace", "version": 1, "live": True}).encode()
+    event = json.dumps(ev.LoopTurn(1, 1.0, "r", 1, 0, 0.001).to_json()).encode()
+    events = reader.feed(header + b"\n" + event[:10])
+    assert events == [] and reader.header is not None
+    events = reader.feed(event[10:] + b'\n{"meta": {"missed": 7}}\n')
+    assert [e.kind for e in events] == ["loop.turn"] and reader.missed == 7
