@@ -209,8 +209,9 @@ class ProxySession:
     def conn_ids(self) -> tuple[int, int]:
         """The trace's connection numbers of the (client, upstream) legs; 0 where unknown
         (tracing off, or the upstream not connected). Kept after the session ends."""
-        if self.state != "ended":
-            self._trace_ids = (tap.conn_id(self.client), tap.conn_id(self.upstream)) if tap.tracing() else (0, 0)
+        if tap.tracing():
+            now = (tap.conn_id(self.client), tap.conn_id(self.upstream))
+            self._trace_ids = (now[0] or self._trace_ids[0], now[1] or self._trace_ids[1])
         return self._trace_ids
 
     @property
@@ -237,6 +238,7 @@ class ProxySession:
         self.client = leg
         self.up.source = leg.transport
         self.up.source_tap = leg.tap
+        self.conn_ids()
         if self.state == "ended":
             reset(leg.transport) if self.faults.reset else leg.transport.loseConnection()
             return
@@ -276,7 +278,9 @@ class ProxySession:
         self.down.source_tap = leg.tap
         self.up.attach_sink(leg.transport, leg.tap)
         self.down.attach_sink(client.transport, client.tap)
-        tap.link(client.transport, leg.transport, f"proxy {self.proxy.label}")
+        label = self.proxy.label or _address(client.transport.getHost())
+        tap.link(client.transport, leg.transport, f"proxy {label}")
+        self.conn_ids()  # remembered: the trace forgets a connection's number once it closes
         self.proxy._notify("connected", self)
         if self.down.eof:
             self.down.pump()
@@ -377,7 +381,7 @@ class ProxySession:
         """End the session once: close (or reset) both legs, stop the pipes."""
         if self.state == "ended":
             return
-        self.conn_ids()  # remember the legs' trace numbers while they are known
+        self.conn_ids()
         self.state = "ended"
         self.ended_how = how
         self.ended = self.reactor.seconds()
