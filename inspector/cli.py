@@ -24,8 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--screenshot",
         metavar="FILE",
-        help="open the window, run the scenario a few seconds, save a PNG of it to FILE, exit "
-        "(works with no display)",
+        help="open the window, run the scenario (or `run TARGET`'s program) a few seconds, save a PNG "
+        "of it to FILE, exit (works with no display)",
     )
     parser.add_argument(
         "--scenario", choices=["demo"], help="what the window starts with (the demo: echo, QOTD, IRC)"

@@ -60,7 +60,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--headless", action="store_true", help="no window: log to standard error (like twistd -n)")
     parser.add_argument(
         "--reactor", dest="sub_reactor", choices=sorted(reactors.REACTORS),
-        help="reactor to run on (default: INSPECTOR_REACTOR, else selectors)",
+        help="reactor to run on with --headless (default: INSPECTOR_REACTOR, else selectors); the window runs on qt",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages too")
     parser.set_defaults(run_command=run_command)
