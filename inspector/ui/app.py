@@ -4,7 +4,7 @@
 ``inspector run TARGET`` runs without ``--headless`` (the program then starts in the
 window). With ``--screenshot FILE`` it runs the chosen scenario (or the program) for a
 few seconds, saves a PNG of the window and exits, which works on a machine with no
-display (offscreen platform).
+display (offscreen platform); the status is 1 when the program could not load or start.
 """
 
 from __future__ import annotations
@@ -175,14 +175,16 @@ def run_window(args: Any) -> int:
     if screenshot:
         window.resize(1440, 900)
     window.show()
-    status = {"code": 0}
+    status = {"code": 0, "failed": 0}
 
     def begin() -> None:
         if scenario == "demo":
             window.start_demo()
             reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if target is not None:
-            start_program(window, target, list(getattr(args, "program_args", [])))
+            program = start_program(window, target, list(getattr(args, "program_args", [])))
+            if program is None:
+                status["failed"] = 1  # a picture is still taken; the exit status tells a script
             if screenshot:
                 reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if screenshot:
@@ -202,7 +204,7 @@ def run_window(args: Any) -> int:
                 return
 
     def finish_screenshot(path: str) -> None:
-        status["code"] = 0 if take_screenshot(window, path) else 1
+        status["code"] = 0 if take_screenshot(window, path) and not status["failed"] else 1
         window.close()
         reactor.stop()
 

@@ -489,18 +489,30 @@ def test_no_note_when_every_plugin_loads(window: Any) -> None:
 # ------------------------------------------------------------------------------ screenshot
 
 
+def screenshot(tmp_path: Path, picture: Path, target: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``inspector --screenshot PICTURE run TARGET`` with no display, from the project's root."""
+    environ = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"), **env)
+    environ.pop("DISPLAY", None)
+    environ.pop("INSPECTOR_REACTOR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "--screenshot", str(picture), "run", target],
+        capture_output=True, text=True, timeout=120, env=environ, cwd=ROOT,
+    )
+
+
 def test_screenshot_of_a_running_program(tmp_path: Path, free_port: Callable[[], int]) -> None:
     picture = tmp_path / "run.png"
     port = free_port()
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
-               ECHO_PORT=str(port))
-    env.pop("DISPLAY", None)
-    env.pop("INSPECTOR_REACTOR", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "inspector", "--screenshot", str(picture), "run", "examples/echo_app.tac"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=ROOT,
-    )
+    done = screenshot(tmp_path, picture, "examples/echo_app.tac", ECHO_PORT=str(port))
     assert done.returncode == 0, done.stderr[-3000:]
     image = QImage(str(picture))
     assert not image.isNull() and image.width() >= 1000
     assert f"started TCPServer on 127.0.0.1:{port}" in done.stderr
+
+
+def test_screenshot_of_a_program_that_cannot_load_exits_1(tmp_path: Path) -> None:
+    picture = tmp_path / "run.png"
+    done = screenshot(tmp_path, picture, "examples/no_such_app.tac")
+    assert done.returncode == 1
+    assert "examples/no_such_app.tac: no such file" in done.stderr
+    assert not QImage(str(picture)).isNull()  # the window (still usable) is pictured all the same
