@@ -69,6 +69,14 @@ def reset(transport: StreamTransport | None) -> None:
     transport.abortConnection()
 
 
+def _no_delay(transport: Any) -> None:
+    """Nagle off: the relay must not hold back small writes (slices, pings) the peers sent at once."""
+    try:
+        transport.setTcpNoDelay(True)
+    except (AttributeError, OSError):
+        pass  # not a TCP socket
+
+
 @implementer(IHalfCloseableProtocol)
 class _Leg(Protocol):
     """One side of a session; passes what it reads to its pipe and its end to the session."""
@@ -106,6 +114,7 @@ class ClientLeg(_Leg):
         self.pipe = session.up
 
     def connectionMade(self) -> None:
+        _no_delay(self.transport)
         self.session._client_made(self)
 
 
@@ -119,6 +128,7 @@ class UpstreamLeg(_Leg):
         self.pipe = session.down
 
     def connectionMade(self) -> None:
+        _no_delay(self.transport)
         self.session._upstream_made(self)
 
 
