@@ -98,6 +98,8 @@ class MainWindow(QMainWindow):
 
         self.connections.connection_selected.connect(self._connection_selected)
         self.connections.connections_cleared.connect(self._connections_cleared)
+        self.connections.decode_requested.connect(self._decode_as)
+        self.connections.decoding_of = self._decoding_of
         self.session.send_requested.connect(self._send_line)
         self.session.send_refusal = self._send_refusal
         self.timing.range_selected.connect(self._range_selected)
@@ -420,6 +422,18 @@ class MainWindow(QMainWindow):
             self.session.show_output(service.last_output)
         self.timing.show_connection(conn_id)
         self.statusBar().showMessage(f"Connection #{conn_id}", 2000)
+
+    def _decode_as(self, conn_id: int, name: str) -> None:
+        """Decode as… from a connection's context menu: its session, decoded with ``name``."""
+        shown = self.session.connection
+        if shown is None or shown.id != conn_id:
+            self._connection_selected(conn_id)
+        self.session.decode_as(name or None)
+        self.show_dock("Session")
+
+    def _decoding_of(self, conn_id: int) -> str | None:
+        shown = self.session.connection
+        return self.session.decoding if shown is not None and shown.id == conn_id else None
 
     def _connections_cleared(self, gone: list[int]) -> None:
         self.claims.forget(gone)

@@ -15,6 +15,8 @@ __all__ = ["DIRECTION_COLOURS", "MessagesModel"]
 
 #: Incoming bytes are tinted blue, outgoing ones orange, in every session view.
 DIRECTION_COLOURS = {"in": QColor(50, 120, 220), "out": QColor(220, 110, 20)}
+#: An ``error`` message (a framing error, a dissector that failed) is red, so it is seen.
+ERROR_COLOUR = QColor(208, 48, 48)
 
 
 class MessagesModel(TableModel):
@@ -54,8 +56,14 @@ class MessagesModel(TableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return message_texts(message, self.origin)[column]
-        if role == Qt.ItemDataRole.ForegroundRole and column == 1:
-            return DIRECTION_COLOURS.get(message.direction)
-        if role == Qt.ItemDataRole.ToolTipRole and column == 3 and message.params:
-            return "\n".join(f"[{i}] {p}" for i, p in enumerate(message.params))
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == 1:
+                return DIRECTION_COLOURS.get(message.direction)
+            if column in (2, 3) and message.kind == "error":
+                return ERROR_COLOUR
+            return None
+        if role == Qt.ItemDataRole.ToolTipRole and column == 3:
+            if message.params:
+                return "\n".join(f"[{i}] {p}" for i, p in enumerate(message.params))
+            return message.summary if len(message.summary) > 60 else None
         return None

@@ -1,13 +1,18 @@
-"""The connections panel: filter bar over a sortable table of every connection."""
+"""The connections panel: filter bar over a sortable table of every connection.
+
+A row's context menu offers "Decode as…" (as in Wireshark): it selects the row and asks,
+through :attr:`ConnectionsPanel.decode_requested`, for the session to be decoded again.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from PySide6.QtCore import QItemSelection, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QItemSelection, QPoint, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from inspector.ui.models.connections import ConnectionsModel
+from inspector.ui.panels.decode_menu import add_decode_actions
 from inspector.ui.viewmodel.store import STATES, Store
 from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line
 
@@ -18,6 +23,8 @@ class ConnectionsPanel(QWidget):
     connection_selected = Signal(int)
     #: Closed connections were cleared from the list (their ids).
     connections_cleared = Signal(list)
+    #: "Decode as…" was chosen on a connection: its id and the dissector ("": as recorded).
+    decode_requested = Signal(int, str)
 
     def __init__(self, store: Store, parent: Any = None) -> None:
         super().__init__(parent)
@@ -44,6 +51,12 @@ class ConnectionsPanel(QWidget):
         for column, width in enumerate((44, 56, 130, 120, 120, 84, 70, 70, 80, 50, 90)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.context_menu: QMenu | None = None
+        #: The dissector connection ``conn`` is decoded with (None: as recorded), for the
+        #: menu's check mark; the window points it at the session panel.
+        self.decoding_of: Callable[[int], str | None] = lambda conn: None
 
         self.clear_button = named(QPushButton("Clear closed"), "connections.clear")
         self.clear_button.setToolTip("Remove closed and failed connections (and their sessions) from the list")
@@ -110,6 +123,21 @@ class ConnectionsPanel(QWidget):
             if conn_id != self.selected:
                 self.selected = conn_id
                 self.connection_selected.emit(conn_id)
+
+    def _context_menu(self, position: QPoint) -> None:
+        """Right-click on a row: select it and offer Decode as… (the menu does not block)."""
+        index = self.table.indexAt(position)
+        if not index.isValid():
+            return
+        self.table.selectRow(index.row())
+        conn_id = self.model.connection(self.proxy.mapToSource(index).row()).id
+        menu = QMenu(self)
+        menu.setObjectName("connections.menu")
+        add_decode_actions(menu, self.decoding_of(conn_id),
+                           lambda name: self.decode_requested.emit(conn_id, name or ""))
+        menu.aboutToHide.connect(menu.deleteLater)
+        self.context_menu = menu
+        menu.popup(self.table.viewport().mapToGlobal(position))
 
     def select_connection(self, conn_id: int) -> None:
         """Select the row of connection ``conn_id`` (if shown)."""

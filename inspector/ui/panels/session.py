@@ -1,5 +1,9 @@
 """The session panel: one connection's bytes (text and hex), its parsed messages, a send line.
 
+"Decode as…" (the button above the messages, or the connections' context menu) shows the
+messages another dissector finds in the connection's recorded bytes, as Wireshark does;
+the choice holds while the connection stays selected and follows new bytes.
+
 Incoming bytes are tinted blue and every line of them is marked ``◀``, outgoing ones
 orange and marked ``▶``, in both the text and the hex view, so direction reads without
 colour (both marks are in DejaVu, the usual fallback font). New data is appended; the view follows the end
@@ -8,6 +12,8 @@ only while the user has not scrolled away from it.
 
 from __future__ import annotations
 
+import logging
+from html import escape
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -17,6 +23,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QTabWidget,
@@ -24,11 +31,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.dissect.decode import Decoded, Redecoder
 from inspector.ui.models.messages import DIRECTION_COLOURS, MessagesModel
+from inspector.ui.panels.decode_menu import add_decode_actions
+from inspector.ui.viewmodel import format as fmt
 from inspector.ui.viewmodel.hexdump import hex_lines, printable
 from inspector.ui.viewmodel.session import DIRECTION_MARKS, session_title
 from inspector.ui.viewmodel.store import Connection, Store
+from inspector.ui.viewmodel.store import Message as Row
 from inspector.ui.widgets import named, row_table, splitter
+
+log = logging.getLogger("inspector.ui")
 
 MAX_BLOCKS = 20_000
 SEND_HINT = "Type a line and press Enter to send it"
@@ -42,6 +55,25 @@ TLS_MARK = "TLS (decrypted)"
 TLS_TIP = "The bytes shown are the plaintext inside the TLS session, not what went on the wire"
 #: Shown above the TCP connection under a TLS session: its bytes are the encrypted records.
 TLS_WIRE_MARK = "TLS records (encrypted, as on the wire)"
+DECODE_TIP = ("Decode this connection's recorded bytes again with another dissector "
+              "(as Wireshark's Decode As); the choice holds while the connection stays selected")
+#: Decoded messages shown per connection at most (as many as the store keeps of its own).
+MAX_DECODED = 20_000
+
+
+def decoded_row(found: Decoded) -> Row:
+    """A re-decoded message as a row of the messages table: its fields become parameters
+    (bytes are left out: the summary already shows them)."""
+    message = found.message
+    params: list[str] = []
+    listed = message.fields.get("params")
+    if isinstance(listed, (list, tuple)):
+        params = [str(p) for p in listed]
+    else:
+        for key, value in message.fields.items():
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value) != message.summary:
+                params.append(f"{key}={value}")
+    return Row(found.time, message.direction, message.kind, message.summary, tuple(params))
 
 
 class StreamView(QPlainTextEdit):
@@ -125,6 +157,34 @@ class SessionPanel(QWidget):
         self.message_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.message_table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
 
+        #: The dissector the messages are decoded with (None: the protocol's own messages).
+        self.decoding: str | None = None
+        self._decoder: Redecoder | None = None
+        self._decoded: list[Row] = []
+        self._decoder_done = False
+        self.decode_button = named(QPushButton("Decode as…"), "session.decode")
+        self.decode_button.setToolTip(DECODE_TIP)
+        self.decode_button.clicked.connect(self._show_decode_menu)
+        self.decode_menu: QMenu | None = None
+        self.decode_label = named(QLabel(), "session.decoded")
+        self.decode_label.setAccessibleName("Decoded as")
+        self.decode_label.setWordWrap(True)
+        self.decode_label.setTextFormat(Qt.TextFormat.RichText)
+        # Tinted like a filter bar: what the table shows is not what the protocol reported.
+        self.decode_label.setStyleSheet("background: #fff4c2; color: #3a3000; padding: 2px 4px")
+        self.decode_label.linkActivated.connect(lambda _link: self.decode_as(None))
+        self.decode_label.hide()
+        decode_row = QHBoxLayout()
+        decode_row.setContentsMargins(0, 0, 0, 0)
+        decode_row.addWidget(self.decode_label, 1)
+        decode_row.addStretch(0)
+        decode_row.addWidget(self.decode_button)
+        messages_side = QWidget()
+        messages_layout = QVBoxLayout(messages_side)
+        messages_layout.setContentsMargins(0, 0, 0, 0)
+        messages_layout.addLayout(decode_row)
+        messages_layout.addWidget(self.message_table, 1)
+
         self.input = named(QLineEdit(), "session.input")
         self.input.setAccessibleName("Line to send")
         self.input.returnPressed.connect(self._send)
@@ -150,7 +210,7 @@ class SessionPanel(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(self.tls_mark)
         layout.addWidget(self.output)
-        layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.tabs, 3), (self.message_table, 2)), 1)
+        layout.addWidget(splitter(Qt.Orientation.Horizontal, (self.tabs, 3), (messages_side, 2)), 1)
         layout.addLayout(send_row)
         layout.addWidget(self.send_error)
         #: Why lines cannot be sent on ``conn`` ("" when they can); the window sets it.
@@ -175,7 +235,9 @@ class SessionPanel(QWidget):
         self._ends_with_newline = True
         self._tls_scanned = 0
         self.tls_mark.hide()
+        self._stop_decoding()
         conn = self.connection
+        self.decode_button.setEnabled(conn is not None)
         if conn is None:
             self.title.setText("Select a connection to read its session.")
             self.messages.show([], 0.0)
@@ -194,15 +256,97 @@ class SessionPanel(QWidget):
             return
         if conn.id in self.store.grown_sessions or self._backlog:
             self._append_new()
+            if self._decoder is not None:
+                self._decode_new()
             self.messages.grow()
             self._update_tls_mark()
             if self.message_table.verticalScrollBar().value() >= self.message_table.verticalScrollBar().maximum() - 2:
                 self.message_table.scrollToBottom()
         if conn.id in self.store.changed_connections:
+            if self._decoder is not None and not conn.is_open and not self._decoder_done:
+                self._decode_new()  # the stream ended: the dissector's unfinished tail
+                self.messages.grow()
             if not self.tls_mark.isVisible():
                 self._update_tls_mark(look_for_session=True)
             self._update_title()
             self._update_input()
+
+    # -- Decode as… ----------------------------------------------------------------------
+
+    def decode_as(self, name: str | None) -> None:
+        """Show the selected connection's messages as dissector ``name`` finds them in its
+        recorded bytes (None: the protocol's own messages, as recorded). A dissector that
+        cannot be made is reported above the table; one that raises gives an error row."""
+        conn = self.connection
+        if conn is None:
+            return
+        self._stop_decoding()
+        if name is None:
+            self.messages.show(conn.messages, conn.opened_at)
+            return
+        try:
+            decoder = Redecoder(name)
+        except Exception as exc:  # unknown, or a plug-in whose factory fails
+            log.error("cannot decode connection #%s as %s: %s", conn.id, name, exc)
+            self.decode_label.setText(f'<span style="color: #d03030">Cannot decode as {escape(name)}: '
+                                      f"{escape(str(exc))}</span>")
+            self.decode_label.show()
+            return
+        self.decoding = name
+        self._decoder = decoder
+        self._decoded = []
+        self._decoder_done = False
+        self.messages.show(self._decoded, conn.opened_at)
+        self._decode_new()
+        self.messages.grow()
+        self._update_decode_label()
+        self.decode_label.setToolTip(f"The messages the {name} dissector finds in this connection's "
+                                     "recorded bytes; the link shows the ones its protocol reported")
+        self.decode_label.show()
+
+    def _update_decode_label(self) -> None:
+        conn, decoder = self.connection, self._decoder
+        if conn is None or decoder is None:
+            return
+        name = escape(decoder.name)
+        if decoder.failed:
+            text = f"Decoding as <b>{name}</b> failed: the red row says why, the Log has the traceback"
+        else:
+            kept = conn.bytes_in + conn.bytes_out > conn.kept
+            text = f"Decoded as <b>{name}</b>" + (f" (the first {escape(fmt.size(conn.kept))} kept)" if kept else "")
+        self.decode_label.setText(text + " — <a href=\"recorded\">show as recorded</a>")
+
+    def _stop_decoding(self) -> None:
+        self.decoding = None
+        self._decoder = None
+        self._decoded = []
+        self.decode_label.hide()
+        self.decode_label.clear()
+
+    def _decode_new(self) -> None:
+        """Feed the decoder what the connection recorded since the last call (all of it,
+        at most ``MAX_DECODED`` rows); once it closed, the dissector's unfinished tail."""
+        conn, decoder = self.connection, self._decoder
+        if conn is None or decoder is None:
+            return
+        failed = decoder.failed
+        found = decoder.update(conn.chunks)
+        if not conn.is_open and not self._decoder_done:
+            self._decoder_done = True
+            found += decoder.finish()
+        if decoder.failed and not failed:
+            self._update_decode_label()
+        room = MAX_DECODED - len(self._decoded)
+        self._decoded.extend(decoded_row(item) for item in found[:max(room, 0)])
+
+    def _show_decode_menu(self) -> None:
+        """The Decode as… menu under the button (it does not block the loop)."""
+        menu = QMenu(self)
+        menu.setObjectName("session.decode_menu")
+        add_decode_actions(menu, self.decoding, self.decode_as)
+        menu.aboutToHide.connect(menu.deleteLater)
+        self.decode_menu = menu
+        menu.popup(self.decode_button.mapToGlobal(self.decode_button.rect().bottomLeft()))
 
     def _update_tls_mark(self, look_for_session: bool = False) -> None:
         """Show the TLS mark once the connection has a ``tls`` message (its handshake
