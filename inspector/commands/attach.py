@@ -82,7 +82,7 @@ def run_attach(args: argparse.Namespace, window: WindowRunner | None = None) -> 
     token = args.token or os.environ.get("INSPECTOR_TRACE_TOKEN") or None
     for text in args.endpoints:
         try:
-            clientFromString(None, client_endpoint_text(text))
+            clientFromString(None, client_endpoint_text(text))  # type: ignore[arg-type]  # only parsed
         except ValueError as exc:
             return _refuse(f"bad endpoint {text!r}: {exc}")
     if not args.headless:
@@ -123,9 +123,12 @@ def _run_headless(reactor: Any, endpoints: list[str], token: str | None, recordi
             if all(a.state in (ViewerState.REFUSED, ViewerState.STOPPED) for a in attachments):
                 stop()
 
-    def stop() -> None:
+    def stop_attachments() -> None:
         for attachment in attachments:
             attachment.stop()  # before the loop ends, so its end is not logged as the process's
+
+    def stop() -> None:
+        stop_attachments()
         if reactor.running:
             reactor.stop()
 
@@ -139,6 +142,7 @@ def _run_headless(reactor: Any, endpoints: list[str], token: str | None, recordi
 
     restore = install_signal_handlers(reactor)
     reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", stop_attachments)  # Ctrl-C, SIGTERM
     try:
         reactor.run()
     finally:

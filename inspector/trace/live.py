@@ -35,8 +35,9 @@ from typing import Any
 from zope.interface import implementer
 
 from inspector.defer import Deferred, maybeDeferred, succeed
+from inspector.failure import Failure
 from inspector.interfaces import IPushProducer, IReactorTime, IStreamServerEndpoint
-from inspector.protocol import Factory, Protocol
+from inspector.protocol import Factory, Protocol, connectionDone
 from inspector.trace import events as ev
 from inspector.trace.recording import EventEncoder, recording_header
 from inspector.trace.stream import MAX_HELLO_BYTES, parse_hello, refusal_line
@@ -246,7 +247,7 @@ class TraceServer:
         name = self._tick_name
         timer_kinds = (ev.TimerScheduled, ev.TimerFired)
         return [e for e in events
-                if e.conn not in own and not (e.__class__ in timer_kinds and e.name == name)]  # type: ignore[attr-defined]
+                if e.conn not in own and not (e.__class__ in timer_kinds and e.name == name)]
 
     def _start_text(self, upto: int) -> bytes:
         """The header and the snapshot a new viewer begins with (events up to ``upto``)."""
@@ -273,9 +274,9 @@ def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list
             chosen[event.seq] = event
         elif event.__class__ is ev.ConnectionState and event.conn in open_conns:
             latest_state[event.conn] = event
-        elif event.__class__ is ev.PortStarted and event.port in trace.ports:  # type: ignore[attr-defined]
+        elif event.__class__ is ev.PortStarted and event.port in trace.ports:
             chosen[event.seq] = event
-        elif event.__class__ is ev.DeferredCreated and event.deferred in trace._pending:  # type: ignore[attr-defined]
+        elif event.__class__ is ev.DeferredCreated and event.deferred in trace._pending:
             chosen[event.seq] = event
     for event in latest_state.values():
         chosen[event.seq] = event
@@ -382,7 +383,7 @@ class _Viewer(Protocol):
     def stopProducing(self) -> None:
         self.paused = True
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._cancel_timeout()
         self.server.remove_viewer(self, self._conn)
 

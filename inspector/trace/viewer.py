@@ -23,7 +23,8 @@ import enum
 import logging
 from typing import Any, Callable
 
-from inspector.protocol import ClientFactory, Protocol
+from inspector.failure import Failure
+from inspector.protocol import ClientFactory, Protocol, connectionDone
 from inspector.trace import events as ev
 from inspector.trace.model import Trace
 from inspector.trace.stream import StreamReader, hello_line
@@ -241,7 +242,7 @@ class _ViewerProtocol(Protocol):
                           self.trace.problems[-1])
             self.transport.loseConnection()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.attachment._protocol is self or not self._started:
             message = reason.getErrorMessage() if hasattr(reason, "getErrorMessage") else str(reason)
             self.attachment._lost(message)
