@@ -191,7 +191,8 @@ for size in (1, 3, len(stream)):
 
 LAUNCHER = """
 import sys
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from inspector import reactors
 app = QApplication([])
@@ -199,19 +200,27 @@ reactor = reactors.install("qt")
 from inspector.ui.panels.launcher import LauncherPanel
 settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
 panel = LauncherPanel(reactor, settings)
+panel.show()
 print([panel.entry_box.itemText(i) for i in range(panel.entry_box.count())])
-panel.select_entry("greeting", "server")
+panel.entry_box.setCurrentIndex(panel.entry_box.findText("Greeting server (TCP)"))
 print(panel.description.text())
 print(sorted(panel.fields))
+port = panel.fields["port"]
+port.selectAll()
+QTest.keyClicks(port, "0")
+QTest.keyClicks(panel.fields["greeting"], "!")
+QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+print([service.handle.description for service in panel.running()], repr(panel.error.text()))
 """
 
 
-def test_the_launcher_offers_the_plugins_entries(site: Path, tmp_path: Path) -> None:
+def test_the_launcher_offers_and_starts_the_plugins_entries(site: Path, tmp_path: Path) -> None:
     ran = subprocess.run([sys.executable, "-c", LAUNCHER, str(tmp_path / "settings.ini")], capture_output=True,
                          text=True, timeout=60, env=environment(site))
     assert ran.returncode == 0, ran.stderr
-    items, description, fields = ran.stdout.splitlines()[-3:]
+    items, description, fields, started = ran.stdout.splitlines()[-4:]
     assert "'Greeting server (TCP)'" in items and "'Greeting client (TCP)'" in items
     assert "Echo server (TCP)" in items  # the built-ins are still there
     assert "Answers HELLO name with a greeting" in description
     assert fields == "['greeting', 'interface', 'port']"
+    assert started.startswith("['greeting server on 127.0.0.1:") and started.endswith("/tcp'] ''"), started

@@ -19,6 +19,12 @@ def check_text(value: str) -> None:
         raise ValueError("cannot be blank")
 
 
+def check_listen_port(value: int) -> None:
+    """A port to listen on: 0 lets the system choose a free one."""
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be between 0 and 65535, got {value}")
+
+
 def start_server(entry: Entry, reactor: Any, port: int, interface: str, greeting: str) -> Handle:
     """Listen with a :class:`GreetingFactory`; the handle closes every connection on stop."""
     return listen_tcp(entry, reactor, GreetingFactory(greeting), port, interface, None)
@@ -87,6 +93,7 @@ def start_client(entry: Entry, reactor: Any, host: str, port: int, name: str, ti
 
 
 PORT = Param("port", "int", DEFAULT_PORT, "port of the greeting server", check_port)
+LISTEN_PORT = Param("port", "int", DEFAULT_PORT, "port to listen on (0: any free port)", check_listen_port)
 
 
 def entries() -> list[Entry]:
@@ -94,7 +101,7 @@ def entries() -> list[Entry]:
     return [
         Entry("greeting", "server", "tcp", "Greeting server",
               "Answers HELLO name with a greeting (netstrings); BYE ends the session.",
-              (PORT, Param("interface", "str", "127.0.0.1", "address to listen on", check_host),
+              (LISTEN_PORT, Param("interface", "str", "127.0.0.1", "address to listen on", check_host),
                Param("greeting", "str", "Hello", "what the server says before the name", check_text)),
               start_server),
         Entry("greeting", "client", "tcp", "Greeting client",
