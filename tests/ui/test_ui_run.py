@@ -264,6 +264,8 @@ def test_make_service_gets_its_options(
     start(window, app, "--port", str(port), "--greeting", "hello from options")
     qtbot.waitUntil(lambda: len(service_rows(window)) == 1, timeout=10000)
     assert f"TCPServer on 127.0.0.1:{port}" == service_rows(window)[0][SERVICE]
+    table = find(window, QTableView, "launcher.services")
+    assert table.columnWidth(STATUS) >= table.sizeHintForColumn(STATUS)  # "running" is read whole, not "runn…"
     assert exchange(qtbot, port, b"", expect=100) == b"hello from options\n"
 
 

@@ -308,6 +308,7 @@ class LauncherPanel(QWidget):
         self._counter += 1
         service = Service(self._counter, entry, handle, params, from_form=from_form)
         self.model.add(service)
+        self._fit_columns()
         handle.on_output(lambda line, s=service: self._output(s, line))
         handle.done.addCallbacks(
             lambda result, s=service: self._ended(s, None), lambda failure, s=service: self._ended(s, failure)
@@ -338,6 +339,7 @@ class LauncherPanel(QWidget):
         else:
             service.status = "ended"
         self.model.changed(service)
+        self._fit_columns()
         self.ended.emit(service)
         return None
 
@@ -362,7 +364,13 @@ class LauncherPanel(QWidget):
             return None
         service.status = "stopping"
         self.model.changed(service)
+        self._fit_columns()
         return service.handle.stop()
+
+    def _fit_columns(self) -> None:
+        """Re-measure the fitted columns: Qt does not when rows arrive or a status changes,
+        so a short first row would leave "running" cut to "runn…"."""
+        self.table.horizontalHeader().resizeSections()
 
     def stop_all(self) -> None:
         """Stop every running service."""
