@@ -135,6 +135,7 @@ class MemoryFingerService(service.Service):
 
 application = service.Application("finger", uid=1, gid=1)  # the ids are kept, never switched to
 users = MemoryFingerService({b"moshez": b"Happy and well"})
+users.setName("users")  # names show in logs and in the window's Running list
 serviceCollection = service.IServiceCollection(application)
 users.setServiceParent(serviceCollection)
 
