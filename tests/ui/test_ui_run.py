@@ -309,6 +309,23 @@ def test_main_that_fails_shows_why_with_its_traceback(
     assert window.isVisible()
 
 
+def test_stopping_a_main_that_waits_cancels_its_deferred(qtbot: Any, program_window: Any, tmp_path: Path) -> None:
+    window = program_window
+    app = write(tmp_path / "waits.py", """
+        import logging
+        from inspector.defer import Deferred
+
+        def main(reactor):
+            return Deferred(lambda d: logging.getLogger("waits").warning("main was cancelled"))
+    """)
+    start(window, app)
+    assert service_rows(window)[0][STATUS] == "running"
+    click_row(qtbot, find(window, QTableView, "launcher.services"), 0)  # its Stop button
+    qtbot.waitUntil(lambda: service_rows(window)[0][STATUS] == "stopped", timeout=10000)
+    qtbot.waitUntil(lambda: any(row[LOG_MESSAGE] == "main was cancelled" for row in log_rows(window)), timeout=10000)
+    assert not any(row[LOG_LEVEL] == "ERROR" for row in log_rows(window))
+
+
 def test_an_exception_in_a_callback_is_logged_and_the_program_goes_on(
     qtbot: Any, program_window: Any, free_port: Callable[[], int], tmp_path: Path
 ) -> None:
