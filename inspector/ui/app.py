@@ -213,7 +213,18 @@ def run_window(args: Any) -> int:
 
     app.aboutToQuit.connect(closing)
     reactor.callWhenRunning(begin)
-    reactor.run()
+    restore_signals = None
+    if target is not None:
+        # Ctrl-C or SIGTERM in the terminal that ran `inspector run` closes the window
+        # the way twistd stops: the shutdown triggers run, so the program's stopService does.
+        from inspector.commands.common import install_signal_handlers
+
+        restore_signals = install_signal_handlers(reactor)
+    try:
+        reactor.run()
+    finally:
+        if restore_signals is not None:
+            restore_signals()
     # Tear the window down while Qt and Python are both still whole.
     window.shutdown()
     window.deleteLater()

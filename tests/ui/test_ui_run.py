@@ -9,10 +9,12 @@ on ``sys.path``; the screenshot runs the real command in a subprocess.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -535,3 +537,43 @@ def test_screenshot_of_a_program_that_cannot_load_exits_1(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert "examples/no_such_app.tac: no such file" in done.stderr
     assert not QImage(str(picture)).isNull()  # the window (still usable) is pictured all the same
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+def test_sigterm_to_the_window_runs_the_programs_stop_service(tmp_path: Path, free_port: Callable[[], int]) -> None:
+    port = free_port()
+    marker = tmp_path / "stopped.txt"
+    app = write(tmp_path / "marked.tac", f"""
+        from inspector.protocol import Factory, Protocol
+        from inspector.service import Application, MultiService, TCPServer
+
+        class Top(MultiService):
+            def stopService(self):
+                open({str(marker)!r}, "w").write("stopService ran")
+                return super().stopService()
+
+        application = Application("marked")
+        top = Top()
+        top.setServiceParent(application)
+        TCPServer({port}, Factory.forProtocol(Protocol)).setServiceParent(top)
+    """)
+    environ = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    environ.pop("DISPLAY", None)
+    environ.pop("INSPECTOR_REACTOR", None)
+    process = subprocess.Popen([sys.executable, "-m", "inspector", "run", str(app)], env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while refused(port):  # another process: nothing to await but its port
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the program never listened"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err[-3000:]
+    assert "SIGTERM received: shutting down" in err
+    assert marker.read_text() == "stopService ran"
