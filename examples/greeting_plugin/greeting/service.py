@@ -18,4 +18,6 @@ def makeService(options: dict[str, Any]) -> StreamServerEndpointService:
     """A service listening on 127.0.0.1 (``--port``, ``--interface``) with ``--greeting``."""
     port = int(options.get("port", DEFAULT_PORT))
     interface = options.get("interface", "127.0.0.1")
-    return strports.service(f"tcp:{port}:interface={interface}", GreetingFactory(options.get("greeting", "Hello")))
+    server = strports.service(f"tcp:{port}:interface={interface}", GreetingFactory(options.get("greeting", "Hello")))
+    server.setName("greeting server")  # shown in the log and the window's Running list
+    return server
