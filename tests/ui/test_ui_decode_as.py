@@ -211,3 +211,17 @@ def test_decode_as_on_a_recording_opened_in_the_window(qtbot: Any, window: Any, 
     assert [(r[KIND], r[TEXT]) for r in messages(window)] == [
         ("netstring", "5 bytes: hello"), ("netstring", "3 bytes: abc"),
         ("incomplete", "3 bytes of an unfinished message: 2:o")]
+
+
+def test_the_menu_key_opens_decode_as_on_the_selected_row(
+        qtbot: Any, window: Any, server: NetstringServer) -> None:
+    start_raw_client(qtbot, window, server)
+    server.send(b"3:abc,")
+    qtbot.waitUntil(lambda: bool(messages(window)), timeout=10000)
+    viewport = find(window, QTableView, "connections.table").viewport()
+    corner = QPoint(viewport.width() - 2, viewport.height() - 2)  # below the rows: no row there
+    QApplication.sendEvent(viewport, QContextMenuEvent(QContextMenuEvent.Reason.Keyboard, corner,
+                                                       viewport.mapToGlobal(corner)))
+    qtbot.waitUntil(lambda: isinstance(QApplication.activePopupWidget(), QMenu), timeout=5000)
+    pick(qtbot, QApplication.activePopupWidget(), "decode.netstrings")
+    assert [r[TEXT] for r in messages(window)] == ["3 bytes: abc"]

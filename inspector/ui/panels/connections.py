@@ -125,8 +125,11 @@ class ConnectionsPanel(QWidget):
                 self.connection_selected.emit(conn_id)
 
     def _context_menu(self, position: QPoint) -> None:
-        """Right-click on a row: select it and offer Decode as… (the menu does not block)."""
+        """Right-click on a row (or the menu key): select it and offer Decode as… (the menu
+        does not block the loop)."""
         index = self.table.indexAt(position)
+        if not index.isValid():  # the menu key: the current row
+            index = self.table.currentIndex()
         if not index.isValid():
             return
         self.table.selectRow(index.row())

@@ -165,6 +165,7 @@ class SessionPanel(QWidget):
         self.decode_button = named(QPushButton("Decode as…"), "session.decode")
         self.decode_button.setToolTip(DECODE_TIP)
         self.decode_button.clicked.connect(self._show_decode_menu)
+        self.decode_button.setEnabled(False)  # until a connection is shown
         self.decode_menu: QMenu | None = None
         self.decode_label = named(QLabel(), "session.decoded")
         self.decode_label.setAccessibleName("Decoded as")
