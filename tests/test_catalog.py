@@ -88,7 +88,7 @@ def test_bad_values_are_refused_by_name(name, role, values, message) -> None:
 
 
 def test_find_says_what_exists() -> None:
-    with pytest.raises(KeyError, match="known: echo, finger, irc, qotd, raw"):
+    with pytest.raises(KeyError, match="known: echo, finger, irc, proxy, qotd, raw"):
         catalog.find("gopher", "server")
     with pytest.raises(KeyError, match="runs over tcp, not udp"):
         catalog.find("finger", "server", "udp")

@@ -55,7 +55,7 @@ PROXY_PARAMS: tuple[Param, ...] = (
     Param("port", "int", 8000, "port to listen on for clients (0: any free port)", check_server_port),
     INTERFACE,
     Param("upstream_host", "str", "127.0.0.1", "server each client is relayed to", check_host),
-    Param("upstream_port", "int", None, "port of that server", check_port),
+    Param("upstream_port", "int", 8007, "port of that server (8007: the echo server's)", check_port),
     Param("dissector", "str", None, "parse both legs with this dissector (lines, irc, raw ...)",
           _check_dissector, optional=True),
     Param("latency_up", "float", None, "seconds added to each chunk client -> server",

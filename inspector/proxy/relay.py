@@ -309,7 +309,10 @@ class ProxySession:
         sink = pipe.sink
         if sink is not None and not getattr(sink, "disconnected", False):
             sink.unregisterProducer()
-            sink.loseWriteConnection()
+            if ("client" if direction == "up" else "upstream") in self._lost:
+                sink.loseConnection()  # its source is gone for good: nothing can answer it
+            else:
+                sink.loseWriteConnection()
 
     def _leg_lost(self, leg: _Leg, reason: Failure) -> None:
         side = leg.side
