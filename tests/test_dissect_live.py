@@ -261,3 +261,23 @@ def test_connect_raw_headless_records_the_decoded_messages(tmp_path: Path) -> No
         ("in", "line", "first"), ("in", "line", "second"), ("out", "line", "hi there")] or \
         [(m.direction, m.message_kind, m.text) for m in conn.messages] == [
         ("out", "line", "hi there"), ("in", "line", "first"), ("in", "line", "second")]
+
+
+def test_connect_raw_with_a_plugin_dissector_from_its_entry_point(tmp_path: Path) -> None:
+    """A dissector installed as a distribution (a real .dist-info entry point) is a
+    valid --dissector, and its messages are what the recording holds."""
+    from test_dissect import install_plugins
+
+    site = tmp_path / "site"
+    install_plugins(site)
+    server = PlainServer(b"quiet please\n", b"")
+    record = tmp_path / "shout.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", "--record", str(record), "connect", "raw",
+         "--host", "127.0.0.1", "--port", str(server.port), "--dissector", "shout"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        env={**CHILD_ENV, "PYTHONPATH": str(site)})
+    server.thread.join(5)
+    assert done.returncode == 0, done.stderr
+    (conn,) = load(record).connections.values()
+    assert [(m.direction, m.message_kind, m.text) for m in conn.messages] == [("in", "shout", "QUIET PLEASE")]
