@@ -258,3 +258,72 @@ def test_strports_service_listens_while_running_and_stops(reactor: Any, run: Any
     with socket.socket() as probe:  # stopped: the port is free again
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
+
+
+def test_a_tac_bot_kept_connected_by_client_service_reaches_a_plain_socket_server(tmp_path: Path) -> None:
+    """finger17's IRC bot shape: ``internet.ClientService(endpoints.clientFromString(reactor, ...), f)``."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(30)
+        port = listener.getsockname()[1]
+        (tmp_path / "bot.tac").write_text(textwrap.dedent(f"""
+            from inspector import endpoints, protocol
+            from inspector.application import internet, service
+            from inspector.protocols import basic
+            from inspector.reactors import default_reactor
+
+            reactor = default_reactor()
+
+            class Bot(basic.LineReceiver):
+                def connectionMade(self):
+                    self.sendLine(b"hello from " + self.factory.nickname)
+
+                def lineReceived(self, line):
+                    self.sendLine(b"you said " + line)
+
+            f = protocol.ClientFactory()
+            f.protocol = Bot
+            f.nickname = b"fingerbot"
+            application = service.Application("bot")
+            internet.ClientService(endpoints.clientFromString(reactor, "tcp:127.0.0.1:{port}"), f).setServiceParent(
+                service.IServiceCollection(application))
+        """))
+        process = start("run", "bot.tac", "--headless", cwd=tmp_path)
+        try:
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rwb") as peer:
+                assert peer.readline() == b"hello from fingerbot\r\n"
+                peer.write(b"ping\r\n")
+                peer.flush()
+                assert peer.readline() == b"you said ping\r\n"
+        finally:
+            code, err = stop(process)
+    assert code == 0, err
+
+
+def test_registering_an_adapter_twice_in_a_tac_is_one_clear_line(tmp_path: Path) -> None:
+    (tmp_path / "twice.tac").write_text(textwrap.dedent("""
+        from zope.interface import Interface
+        from inspector import components
+        from inspector.application import service
+
+        class IUsers(Interface):
+            pass
+
+        class IFingerFactory(Interface):
+            pass
+
+        class FromUsers:
+            def __init__(self, users):
+                self.users = users
+
+        components.registerAdapter(FromUsers, IUsers, IFingerFactory)
+        components.registerAdapter(FromUsers, IUsers, IFingerFactory)
+        application = service.Application("twice")
+    """))
+    result = subprocess.run([sys.executable, "-m", "inspector", "run", "twice.tac", "--headless"], cwd=tmp_path,
+                            env=environment(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("inspector run: error: twice.tac: AdapterRegistrationError while importing: "), last
+    assert "from IUsers to IFingerFactory was already registered" in last
+    assert 'twice.tac", line 17' in result.stderr  # the user's own line, in the trimmed traceback
