@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import selectors
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -156,6 +157,17 @@ def test_a_refused_connection_fails_the_client_with_a_reason(site: Path) -> None
     refused = inspector(site, "connect", "greeting", "--port", str(free_port()))
     assert refused.returncode == 1
     assert "could not connect" in refused.stderr and refused.stdout == ""
+
+
+def test_a_server_that_never_answers_fails_the_client_after_its_timeout(site: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # connections complete in the backlog, unanswered
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        waited = inspector(site, "connect", "greeting", "--port", str(port), "--timeout", "0.5")
+        took = time.monotonic() - started
+    assert waited.returncode == 1
+    assert f"no greeting from 127.0.0.1:{port} within 0.5 s (--timeout)" in waited.stderr, waited.stderr
+    assert took < 30
 
 
 def test_the_plugins_make_service_runs_under_inspector_run(site: Path, server: Any) -> None:

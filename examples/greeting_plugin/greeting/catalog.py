@@ -7,7 +7,7 @@ from typing import Any
 
 from greeting.protocol import GreetingClient, GreetingClientFactory, GreetingFactory
 from greeting.wire import DEFAULT_PORT
-from inspector.catalog import ClientHandle, Entry, Handle, Param, check_host, check_port, listen_tcp
+from inspector.catalog import ClientHandle, Entry, ExchangeError, Handle, Param, check_host, check_port, listen_tcp
 from inspector.defer import Deferred, DeferredList
 from inspector.error import ConnectionDone
 from inspector.failure import Failure
@@ -66,8 +66,18 @@ def start_client(entry: Entry, reactor: Any, host: str, port: int, name: str, ti
         else:
             answer = Deferred()
             state["queued"].append((text, answer))
+        answer.addTimeout(timeout, reactor, onTimeoutCancel=overdue)
         state["asked"].append(answer)
         return answer
+
+    def overdue(result: Any, seconds: float) -> Failure:
+        """A greeting did not come in time: the exchange failed, and the connection is dropped."""
+        reason = Failure(ExchangeError(f"no greeting from {host}:{port} within {seconds:g} s (--timeout)"))
+        protocol = state["protocol"]
+        handle.finish(reason)
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.abortConnection()
+        return reason
 
     def stop() -> None:
         protocol = state["protocol"]
@@ -108,6 +118,6 @@ def entries() -> list[Entry]:
               "Says HELLO with a name, then with each line you type; shows the greetings.",
               (Param("host", "str", "127.0.0.1", "greeting server to connect to", check_host), PORT,
                Param("name", "str", "world", "the first name to be greeted", check_text),
-               Param("timeout", "float", 10.0, "seconds to wait for the server to accept")),
+               Param("timeout", "float", 10.0, "seconds to wait for the server to accept, and for each greeting")),
               start_client, accepts_lines=True),
     ]
