@@ -1,6 +1,7 @@
 """Proxy benchmark: ``inspector proxy --headless`` against ``socat`` and a plain asyncio relay.
 
-Run ``python benchmarks/proxy_bench.py --seconds 3`` (about 30 s). Each relay sits
+Run ``python benchmarks/proxy_bench.py --seconds 4`` (about 20 s: each relay gets
+``--seconds`` per workload, split over ``--rounds`` interleaved rounds; medians shown). Each relay sits
 between a blocking-socket client (this process) and an upstream server (its own
 process: a sink for the throughput case, an echo for the round trips). Two workloads:
 
@@ -228,6 +229,7 @@ def round_trip(port: int, seconds: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="seconds per relay and workload")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all relays (medians shown)")
     parser.add_argument("--relay", action="append", choices=["inspector", "socat", "asyncio"],
                         help="only these relays (default: all)")
     parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
@@ -245,23 +247,32 @@ def main(argv: list[str] | None = None) -> int:
         relays.remove("socat")
     upstream_process = subprocess.Popen([sys.executable, __file__, "--serve-upstream"],
                                         stdout=subprocess.PIPE, text=True)
-    results: dict[str, tuple[float, float]] = {}
+    names = ["direct", *relays]
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    rtts: dict[str, list[float]] = {name: [] for name in names}
+    processes: list[subprocess.Popen | None] = []
     try:
         assert upstream_process.stdout is not None
         upstream = int(upstream_process.stdout.readline())
-        for name in ["direct", *relays]:
-            port, process = start_relay(name, upstream)
-            try:
-                rates = [throughput(port, args.seconds / 2) for _ in range(2)]
-                rtt = round_trip(port, args.seconds / 2)
-                results[name] = (max(rates), rtt)
-            finally:
-                stop(process)
+        ports = {}
+        for name in names:
+            ports[name], process = start_relay(name, upstream)
+            processes.append(process)
+        # Rounds interleave the relays, so a burst of load from elsewhere on the machine
+        # hits them all; the table shows each one's median over the rounds.
+        share = args.seconds / args.rounds / 2
+        for _ in range(args.rounds):
+            for name in names:
+                rates[name].append(throughput(ports[name], share))
+                rtts[name].append(round_trip(ports[name], share))
     finally:
+        for process in processes:
+            stop(process)
         stop(upstream_process)
+    results = {name: (statistics.median(rates[name]), statistics.median(rtts[name])) for name in names}
     base_rtt = results["direct"][1]
-    print(f"proxy benchmark: {args.seconds:g} s per relay and workload, {os.cpu_count()} CPUs, "
-          f"Python {sys.version.split()[0]}")
+    print(f"proxy benchmark: {args.seconds:g} s per relay and workload in {args.rounds} rounds (medians), "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, Python {sys.version.split()[0]}")
     print(f"{'relay':<12}{'throughput MB/s':>17}{'round trip µs':>16}{'added µs':>11}")
     for name, (rate, rtt) in results.items():
         added = "" if name == "direct" else f"{(rtt - base_rtt) * 1e6:.0f}"
