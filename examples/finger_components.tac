@@ -1,4 +1,4 @@
-"""A finger server shaped like the later steps of Twisted's finger tutorial.
+r"""A finger server shaped like the later steps of Twisted's finger tutorial.
 
 One service holds the users; adapters registered with ``components.registerAdapter`` turn
 it into the factories that serve them: finger (RFC 1288) through ``strports.service`` and a
@@ -10,7 +10,7 @@ Twisted by changing the imports only (``twisted.application`` -> ``inspector.app
 Run it with ``inspector run examples/finger_components.tac --headless``, then::
 
     inspector connect finger --query moshez                      # Happy and well
-    printf 'moshez\nat lunch\n' | inspector connect raw --port 8080 --line-end '\r\n'   # ok
+    printf 'moshez\nat lunch\n' | inspector connect raw --port 8080 --line-end '\r\n'   # ok\x0d
     inspector connect finger --query moshez                      # at lunch
 
 FINGER_PORT and SETTER_PORT choose other ports.
