@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from zope.interface import declarations, implementer
+from zope.interface import Interface, declarations, implementer
 from zope.interface.adapter import AdapterRegistry
 from zope.interface.interface import InterfaceClass, adapter_hooks
 
@@ -151,6 +151,8 @@ class Componentized:
         registered adapter from this object's class (every one if ``ignoreClass``); returns them."""
         stored = []
         for iface in declarations.providedBy(component).flattened():
+            if iface is Interface:
+                continue  # everything provides it; storing under it would shadow the object itself
             if ignoreClass or self.locateAdapterClass(type(self), iface, None) is type(component):
                 self._adapterCache[iface] = component
                 stored.append(iface)

@@ -240,3 +240,51 @@ def test_proxy_for_interface_passes_on_only_the_interface() -> None:
     assert Louder(Greeter()).greet("glyph") == "HELLO GLYPH"
     with pytest.raises(TypeError, match="needs an interface"):
         components.proxyForInterface(Greeter)
+
+
+def test_a_multi_component_adapter_serves_every_interface_it_was_registered_for() -> None:
+    _, IReader, ILister = fresh_interfaces()
+    built: list[Any] = []
+
+    @implementer(IReader, ILister)
+    class Both(components.Adapter):
+        def __init__(self, original: Any) -> None:
+            super().__init__(original)
+            built.append(self)
+
+        def read(self, key: str) -> str:
+            return key
+
+        def keys(self) -> list[str]:
+            return []
+
+    class Thing(components.Componentized):
+        pass
+
+    components.registerAdapter(Both, Thing, IReader, ILister)
+    thing = Thing()
+    reader = IReader(thing)
+    assert ILister(thing) is reader and built == [reader]  # one adapter, kept under both
+
+    class IExtra(Interface):
+        pass
+
+    extra = implementer(IExtra)(type("Extra", (), {}))()
+    assert thing.addComponent(extra) == []  # not a registered adapter of Thing: not stored
+    assert IExtra(thing, None) is None
+    assert thing.addComponent(extra, ignoreClass=True) == [IExtra]
+    assert IExtra(thing) is extra
+
+
+def test_an_adapter_lets_its_original_answer_for_other_interfaces() -> None:
+    _, IReader, ILister = fresh_interfaces()
+
+    class Thing(components.Componentized):
+        pass
+
+    thing = Thing()
+    lister = object()
+    thing.setComponent(ILister, lister)
+    wrapper = components.Adapter(thing)
+    assert ILister(wrapper) is lister  # asked of the adapter, answered by the Componentized it wraps
+    assert components.Adapter(object()).__conform__(IReader) is None
