@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
+from apps_support import in_thread
 from reactor_support import REACTOR_NAMES, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,3 +237,41 @@ def test_the_launcher_offers_and_starts_the_plugins_entries(site: Path, tmp_path
     assert "Answers HELLO name with a greeting" in description
     assert fields == "['greeting', 'interface', 'port']"
     assert started.startswith("['greeting server on 127.0.0.1:") and started.endswith("/tcp'] ''"), started
+
+
+@pytest.fixture
+def greeting_source(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The example's package imported from its source (no .dist-info: no plug-in is registered)."""
+    monkeypatch.syspath_prepend(str(PLUGIN))
+    import greeting.protocol
+
+    yield greeting.protocol
+    for name in [name for name in sys.modules if name == "greeting" or name.startswith("greeting.")]:
+        del sys.modules[name]
+
+
+def test_the_greeting_server_answers_a_plain_socket_peer(reactor: Any, run: Any, greeting_source: Any) -> None:
+    def netstring(payload: bytes) -> bytes:
+        return str(len(payload)).encode() + b":" + payload + b","
+
+    def talk(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            for payload in (b"HELLO alice", b"HELLO ", b"SHOUT hi", b"\xff", b"BYE"):
+                sock.sendall(netstring(payload))
+            received = b""
+            while chunk := sock.recv(4096):  # the server hangs up after BYE
+                received += chunk
+            return received
+
+    def scenario() -> Any:
+        port = reactor.listenTCP(0, greeting_source.GreetingFactory("Good day"), interface="127.0.0.1")
+
+        def finished(result: Any) -> Any:
+            port.stopListening()
+            return result
+
+        return in_thread(reactor, talk, port.getHost().port).addBoth(finished)
+
+    assert run(scenario) == b"".join(netstring(p) for p in (
+        b"GREETING Good day, alice!", b"ERROR HELLO needs a name", b"ERROR unknown verb SHOUT",
+        b"ERROR bad message: not UTF-8", b"BYE"))
