@@ -78,6 +78,11 @@ class Connection:
     messages: list[Message] = field(default_factory=list)
     kept: int = 0
     rate: float = 0.0
+    #: The other leg of a relayed session (a proxy's), 0 for none; this leg is the
+    #: client's when ``link_role`` is "client", the upstream one when "upstream".
+    linked: int = 0
+    link_label: str = ""
+    link_role: str = ""
     _window_bytes: int = 0
 
     @property
@@ -211,6 +216,7 @@ class Store:
             ev.BytesIn: self._show_bytes_in,
             ev.BytesOut: self._show_bytes_out,
             ev.ConnectionClosed: self._show_closed,
+            ev.ConnectionLinked: self._show_linked,
             ev.DeferredCreated: self._show_d_created,
             ev.CallbackAdded: self._show_d_added,
             ev.CallbackRan: self._show_d_ran,
@@ -275,6 +281,8 @@ class Store:
         if e.transport == "udp":
             protocol = f"{protocol} (udp)" if protocol else "udp"
         conn = self.connection_opened(e.conn, e.ts, e.role, protocol, e.local, e.peer, summary.state)
+        if summary.linked:
+            conn.linked, conn.link_label, conn.link_role = summary.linked, summary.link_label, summary.link_role
         self._show_connection(conn, summary, e.ts)
 
     def _show_state(self, e: ev.ConnectionState, summary: ConnectionSummary) -> None:
@@ -297,6 +305,15 @@ class Store:
         self.connection_state(e.conn, e.ts, summary.state, summary.close_reason)
         conn.close_reason = summary.close_reason
         self._show_connection(conn, summary, e.ts)
+
+    def _show_linked(self, e: ev.ConnectionLinked, summary: ConnectionSummary) -> None:
+        """Both legs of a relayed session learn of each other (rows made if not seen yet)."""
+        for leg, other, role in ((e.conn, e.other, "client"), (e.other, e.conn, "upstream")):
+            conn = self.connections.get(leg)
+            if conn is None:
+                continue  # opened later: _show_opened copies the fold's link
+            conn.linked, conn.link_label, conn.link_role = other, e.label, role
+            self.changed_connections.add(leg)
 
     def _show_deferred(self, e: Any, summary: DeferredSummary) -> DeferredInfo | None:
         """Make the row say what the fold decided: state, when it fired, what it waits on."""
