@@ -32,6 +32,9 @@ log = logging.getLogger("inspector.proxy")
 #: before it stops reading its source; reading resumes below half of it.
 MAX_QUEUED = 256 * 1024
 
+#: Seconds of lateness a bandwidth-limited pipe may make up with a burst.
+CATCH_UP = 0.05
+
 _chunk_ids = itertools.count(1)
 
 
@@ -243,7 +246,9 @@ class Pipe:
                     queue.popleft()
                 self.queued -= size
                 if rate:
-                    self._next_free = max(self._next_free, now) + size / rate
+                    # A timer that fired late may catch up a little (CATCH_UP seconds' worth),
+                    # so the average rate holds on a busy machine.
+                    self._next_free = max(self._next_free, now - CATCH_UP) + size / rate
                 self._write(piece)
             else:  # nothing may go: a cut is due (the session ends the pipe)
                 return
