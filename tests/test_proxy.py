@@ -370,3 +370,19 @@ def test_bad_settings_are_refused_with_one_line_and_change_nothing() -> None:
         entry.validate({"upstream_port": "7000", "hold": "sideways"})
     with pytest.raises(catalog.ParameterError, match="dissector"):
         entry.validate({"upstream_port": "7000", "dissector": "nope"})
+
+
+def test_fault_flags_combine_both_directions_with_per_direction_overrides() -> None:
+    from inspector.cli import build_parser
+    from inspector.commands.proxy import faults_from_args
+
+    args = build_parser().parse_args([
+        "proxy", "--headless", "--listen", "0", "--to", "127.0.0.1:7000", "--latency", "0.2",
+        "--latency-down", "0.5", "--jitter", "0.01", "--bandwidth", "1000", "--bandwidth-up", "500",
+        "--slice", "3", "--cut-after", "10", "--cut-after-seconds", "2", "--reset", "--hold", "down",
+    ])
+    assert faults_from_args(args).as_dict() == {
+        "latency_up": 0.2, "latency_down": 0.5, "jitter": 0.01, "bandwidth_up": 500, "bandwidth_down": 1000,
+        "slice_size": 3, "slice_interval": 0.002, "cut_after_bytes": 10, "cut_after_seconds": 2.0,
+        "reset": True, "hold_up": False, "hold_down": True,
+    }

@@ -178,6 +178,9 @@ def run_proxy(args: argparse.Namespace, window: WindowRunner | None = None) -> i
     def stop_proxy() -> Any:
         return proxy.stop()
 
+    if args.hold:
+        log.warning("--hold %s headless: held chunks wait until the session ends (release them from the window)",
+                    args.hold)
     reactor.callWhenRunning(start)
     reactor.addSystemEventTrigger("before", "shutdown", stop_proxy)
     restore = install_signal_handlers(reactor)
