@@ -25,8 +25,10 @@ SECRET_COMMANDS = frozenset({b"PASS", b"OPER", b"AUTHENTICATE"})
 # A line's start up to its command: optional IRCv3 tags, optional prefix, the command,
 # and the byte after it (a space means arguments follow).
 _HEAD = re.compile(rb"(?:@[^ \r\n]* +)?(?::[^ \r\n]* +)?([A-Za-z]+)([ \r\n])")
-# What the start of a line may look like before its command is complete.
-_PARTIAL = re.compile(rb"(?:@[^ \r\n]*(?: +|\Z))?(?::[^ \r\n]*(?: +|\Z))?[A-Za-z]*")
+# What the start of a line may look like before its command is complete (no secret
+# command is longer than AUTHENTICATE: a longer run of letters is decided at once, so a
+# stream of letters without a line end is not scanned again at every chunk).
+_PARTIAL = re.compile(rb"(?:@[^ \r\n]*(?: +|\Z))?(?::[^ \r\n]*(?: +|\Z))?[A-Za-z]{0,12}")
 # Tags may be 8191 bytes; past this a line's command cannot be a secret one.
 _HEAD_LIMIT = 8192 + 512
 
