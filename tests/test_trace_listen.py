@@ -17,6 +17,7 @@ from inspector.protocol import ClientFactory, Factory, Protocol
 from inspector.protocols.echo import Echo
 from inspector.trace import events as ev
 from inspector.trace.live import TokenRequired, is_local, server_endpoint
+from inspector.trace.model import TraceConfig
 from inspector.trace.stream import StreamReader
 from inspector.trace.viewer import ViewerState, attach, client_endpoint_text
 
@@ -207,6 +208,7 @@ def test_a_viewer_that_never_reads_costs_bounded_memory_and_gets_a_drop_count(
 
     async def scenario() -> Any:
         server = await trace_module.listen(reactor, "tcp:0")
+        server.cpu_budget = 1.0  # send every event: the viewer's buffer is what is tested here
         echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
         stuck = socket.socket()
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -246,6 +248,39 @@ def test_a_viewer_that_never_reads_costs_bounded_memory_and_gets_a_drop_count(
     assert max(samples) < 4 * 1024 * 1024
 
 
+def test_past_its_cpu_budget_the_server_sends_connections_and_counts_the_rest(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    """Serving the trace may take a small share of the process's time: past it, flushes
+    are spaced out (up to a second), and meanwhile the tracer drops the hot events
+    (bytes, loop turns) as it does with nobody reading. A viewer still gets every
+    connection's opening and close, with its byte totals, and a count of what it missed."""
+    got = Collector()
+    trace_module.enable(TraceConfig(raw_size=256))  # the capture lists fill after a few round trips
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        server.cpu_budget = 1e-6  # any flush is over budget: the next one waits the longest
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: "connected" in c.state_names())
+        for _ in range(200):
+            await echo_once(reactor, echo.getHost().port, b"z" * 100 + b"\n")
+        await got.until(lambda c: sum(isinstance(e, ev.ConnectionClosed) for e in c.events) >= 400)
+        missed = viewer.missed
+        viewer.stop()
+        await echo.stopListening()
+        await server.stopListening()
+        return missed
+
+    missed = run(scenario, timeout=60)
+    servers = [e for e in got.opened() if e.role == "server"]
+    assert len(servers) == 200
+    closes = {e.conn: e for e in got.events if isinstance(e, ev.ConnectionClosed)}
+    assert all((closes[e.conn].bytes_in, closes[e.conn].bytes_out) == (101, 101) for e in servers)
+    shown = sum(1 for e in got.events if isinstance(e, ev.BytesIn))
+    assert shown < 400 and missed > 0  # most bytes events were dropped, and counted
+
+
 def test_a_viewer_reattaches_when_the_process_comes_back(reactor: Any, run: Any, tracing: Any) -> None:
     got = Collector()
 
@@ -278,3 +313,28 @@ def test_refusal_and_header_lines_are_the_recording_format(tracing: Any) -> None
     assert events == [] and reader.header is not None
     events = reader.feed(event[10:] + b'\n{"meta": {"missed": 7}}\n')
     assert [e.kind for e in events] == ["loop.turn"] and reader.missed == 7
+
+
+def test_masking_secrets_costs_no_more_for_a_stream_without_line_ends() -> None:
+    """What is sent to viewers (and recorded) is masked chunk by chunk; a connection whose
+    peer sends letters without a line end had its line re-scanned whole at every chunk
+    until 8 kB (about 30 ms a connection), which made serving the echo benchmark's
+    ``xxxx...`` connections cost more than the echo itself."""
+    import time
+
+    from inspector.trace.redact import Redactor
+
+    redactor = Redactor()
+    chunk = b"x" * 64
+    events = [ev.BytesIn(0, 0.0, "r", 0, conn, len(chunk), chunk) for conn in range(1, 201) for _ in range(140)]
+    start = time.process_time()
+    for event in events:
+        redactor.to_json(event)
+    spent = time.process_time() - start
+    assert spent < 1.5, spent  # was about 6 s here; now about 0.15 s
+    # Still masked: a secret command split across chunks.
+    tail = [ev.BytesIn(1, 0.0, "r", 0, 999, 3, b"PAS"), ev.BytesIn(2, 0.0, "r", 0, 999, 11, b"S hunter2\r\n")]
+    import base64
+
+    out = b"".join(base64.b64decode(redactor.to_json(e)["data"]) for e in tail)
+    assert out == b"PASS ***\r\n"

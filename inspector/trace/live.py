@@ -30,6 +30,7 @@ import ipaddress
 import logging
 import os
 import sys
+import time
 from typing import Any
 
 from zope.interface import implementer
@@ -39,6 +40,7 @@ from inspector.failure import Failure
 from inspector.interfaces import IPushProducer, IReactorTime, IStreamServerEndpoint
 from inspector.protocol import Factory, Protocol, connectionDone
 from inspector.trace import events as ev
+from inspector.trace.buffers import Cursor
 from inspector.trace.recording import EventEncoder, recording_header
 from inspector.trace.stream import MAX_HELLO_BYTES, parse_hello, refusal_line
 from inspector.trace.util import address_text, callable_name
@@ -52,14 +54,20 @@ log = logging.getLogger("inspector.trace")
 #: tokio-console's port, which users of live consoles know.
 DEFAULT_PORT = 6669
 DEFAULT_ENDPOINT = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
-#: Seconds between two sends of new events.
+#: Seconds between two sends of new events, and the longest wait when over budget.
 FLUSH_INTERVAL = 0.1
+MAX_INTERVAL = 1.0
 #: Seconds a viewer has to send its hello (with the token) when one is required.
 HELLO_TIMEOUT = 10.0
-#: Events encoded per flush at most (the rest go in the next flush, at once, or are
-#: missed if the trace's observer feed overflows meanwhile): keeps each flush short, and
-#: bounds what one write adds to a viewer's buffer past the transport's high-water mark.
-MAX_BATCH = 5_000
+#: Events encoded per flush at most (the rest go in the next flush, or are missed if
+#: the trace's observer feed overflows meanwhile): keeps each flush short, and bounds
+#: what one write adds to a viewer's buffer past the transport's high-water mark.
+MAX_BATCH = 2_000
+#: The share of the loop's CPU time the server may spend serving the trace. A flush that
+#: took longer spaces out the next one; meanwhile the tracer keeps its cheap mode, in
+#: which it decodes connection, port and Deferred events but drops (and counts) the hot
+#: ones (bytes, loop turns, messages) once its capture lists fill.
+CPU_BUDGET = 0.05
 #: Events in a late viewer's snapshot besides the openings it always gets.
 SNAPSHOT_EVENTS = 20_000
 
@@ -152,6 +160,11 @@ class TraceServer:
         self._full = False
         #: Events a late viewer's snapshot holds besides the openings it always gets.
         self.snapshot_limit = SNAPSHOT_EVENTS
+        #: The share of CPU time serving may take (see :data:`CPU_BUDGET`).
+        self.cpu_budget = CPU_BUDGET
+        self._delay = FLUSH_INTERVAL
+        self._seen = 0  # events the trace had seen (kept or dropped) at the last flush
+        self._last_seq = 0  # and the newest one it kept
 
     @property
     def address(self) -> str:
@@ -184,8 +197,13 @@ class TraceServer:
         """``viewer`` passed its hello: it gets the header and snapshot at the next flush."""
         self._new.append(viewer)
         if self._cursor is None:
-            self._cursor = self.tracer.trace.subscribe()
+            # Not a subscriber: the tracer stays in its cheap mode between our flushes
+            # (a subscriber makes it decode every record as it comes).
+            trace = self.tracer.trace
+            trace.sync()
+            self._cursor = Cursor(trace.feed, trace.feed.last_seq)
             self._missed = 0
+            self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
         if self._timer is None:
             self._timer = self.reactor.callLater(0, self._tick)
 
@@ -214,19 +232,26 @@ class TraceServer:
         except Exception:
             log.exception("serving the trace failed in one flush; going on")
         if self.viewers or self._new:
-            # A full batch means more are waiting: send them on the next turn.
-            self._timer = self.reactor.callLater(0 if self._full else FLUSH_INTERVAL, self._tick)
+            self._timer = self.reactor.callLater(self._delay, self._tick)
 
     def flush(self) -> None:
         """Send new events to every viewer that keeps up, and new viewers their start."""
         cursor = self._cursor
         if cursor is None:
             return
+        began = time.thread_time()
         forget, self._forget = self._forget, []
+        trace = self.tracer.trace
+        trace.sync()
+        # Events the tracer dropped since the last flush (it numbers only those it keeps),
+        # and those that fell out of the feed before we read them.
+        seen, last_seq = _seen(trace), trace.feed.last_seq
+        missed = (seen - self._seen) - (last_seq - self._last_seq)
+        self._seen, self._last_seq = seen, last_seq
         drained = cursor.drain(MAX_BATCH)
         self._full = len(drained) >= MAX_BATCH
         events = self._keep(drained)
-        missed = cursor.missed - self._missed
+        missed += cursor.missed - self._missed
         self._missed = cursor.missed
         for conn in forget:
             self._own.discard(conn)
@@ -240,6 +265,8 @@ class TraceServer:
             for viewer in new:
                 self.viewers.append(viewer)
                 viewer.start(start)
+        spent = time.thread_time() - began
+        self._delay = min(MAX_INTERVAL, max(0.0 if self._full else FLUSH_INTERVAL, spent / self.cpu_budget))
 
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
@@ -281,6 +308,11 @@ def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list
     for event in latest_state.values():
         chosen[event.seq] = event
     return [chosen[seq] for seq in sorted(chosen)]
+
+
+def _seen(trace: Any) -> int:
+    """Events the trace has seen, kept or dropped, without decoding anything."""
+    return sum(ring.total for ring in trace.buffers.values())
 
 
 def _process_name() -> str:
