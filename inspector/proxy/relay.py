@@ -24,16 +24,16 @@ from inspector.dissect.live import LiveDissector
 from inspector.error import ConnectionDone
 from inspector.failure import Failure
 from inspector.interfaces import IHalfCloseableProtocol
-from inspector.protocol import Factory, Protocol
+from inspector.protocol import Factory, Protocol, connectionDone
 from inspector.proxy import tap
-from inspector.proxy.faults import DIRECTIONS, Direction, Faults, check_direction
+from inspector.proxy.faults import Direction, Faults, check_direction
 from inspector.proxy.pipe import HeldChunk, Pipe
 
 if TYPE_CHECKING:
     from inspector.interfaces import IDelayedCall, IListeningPort, ReactorLike
     from inspector.proxy.pipe import StreamTransport
 
-__all__ = ["Proxy", "ProxySession", "ClientLeg", "UpstreamLeg", "session_for_connection"]
+__all__ = ["Proxy", "ProxySession", "ClientLeg", "UpstreamLeg", "reset", "session_for_connection", "KEEP_ENDED"]
 
 log = logging.getLogger("inspector.proxy")
 
@@ -98,7 +98,7 @@ class _Leg(Protocol):
     def writeConnectionLost(self) -> None:
         pass  # our FIN went out after the other leg's; the transport closes once both went
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         if self.tap is not None:
             self.tap.flush()
         self.session._leg_lost(self, reason)
@@ -315,23 +315,20 @@ class ProxySession:
                 sink.loseWriteConnection()
 
     def _leg_lost(self, leg: _Leg, reason: Failure) -> None:
+        """A leg's connection is gone. Unclean (a reset, an error): reset the other leg.
+        Clean (both of its directions ended): what it sent still goes on; nothing more
+        can reach it; once both legs are gone the session has ended."""
         side = leg.side
         self._lost.add(side)
-        clean = reason.check(ConnectionDone) is not None
-        (self.up if side == "client" else self.down).source_ended() if clean else None
-        if not clean and self.state != "ended":
-            who = "client" if side == "client" else "server"
-            self._end(f"{who} reset ({reason.getErrorMessage()})", True)
-        elif self.state != "ended":
-            other = self.upstream if side == "client" else self.client
-            other_pipe = self.up if side == "client" else self.down  # toward the other leg
-            mine = self.down if side == "client" else self.up  # toward this leg: nowhere to go
-            mine.close()
-            if other is None or other.transport is None or other_pipe.eof_sent:
-                if other is None and self._connecting is None:
-                    self._end("client closed before the upstream connected", False)
-            if self.client is not None and self._lost >= {"client", "upstream"}:
-                self._end(f"closed by the {self._first_end or side}", False)
+        if self.state != "ended":
+            if reason.check(ConnectionDone) is None:
+                who = "client" if side == "client" else "server"
+                self._end(f"{who} reset ({reason.getErrorMessage()})", True)
+            else:
+                (self.up if side == "client" else self.down).source_ended()
+                (self.down if side == "client" else self.up).close()  # toward the lost leg
+                if self._lost >= {"client", "upstream"}:
+                    self._end(f"closed by the {self._first_end or side}", False)
         if self._lost >= self._expected_legs():
             self._finished()
 
@@ -589,5 +586,3 @@ def session_for_connection(proxies: list[Proxy], conn_id: int) -> ProxySession |
                 return session
     return None
 
-
-__all__ += ["DIRECTIONS", "reset"]
