@@ -121,6 +121,59 @@ def test_a_server_that_never_reads_pauses_the_client_side_and_memory_stays_bound
     assert peer.received == sent == session.bytes_up  # nothing lost once it reads
 
 
+def test_a_client_that_never_reads_pauses_the_server_side(reactor, run) -> None:
+    limit = 64 * 1024 * 1024
+    flooded = threading.Event()
+    sent_by_server: list[int] = []
+
+    def server_side(conn: socket.socket) -> None:
+        conn.setblocking(False)
+        chunk = b"y" * 65536
+        sent = 0
+        while sent < limit:
+            try:
+                sent += conn.send(chunk)
+            except BlockingIOError:
+                if not _writable(conn, 1.0):
+                    break  # a whole second with nowhere to put a byte: the proxy stopped reading
+        sent_by_server.append(sent)
+        flooded.set()
+        conn.setblocking(True)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(20)
+        recv_all(conn)
+
+    def client(port: int) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        flooded.wait(30)
+        return sock
+
+    def drain(sock: socket.socket) -> int:
+        sock.settimeout(20)
+        got = len(recv_all(sock, limit + 1))
+        sock.close()
+        return got
+
+    with ThreadedServer(server_side) as server:
+        async def scenario() -> Any:
+            proxy, port = start_proxy(reactor, server.port)
+            sock = await in_thread(reactor, client, port)
+            session = proxy.sessions[0]
+            to_client = session.client.transport
+            measured = (to_client.getBufferSize(), session.down.waiting, session.down.reading,
+                        to_client.high_water + to_client.max_read_size)
+            received = await in_thread(reactor, drain, sock)
+            await session.closed
+            await proxy.stop()
+            return received, measured
+
+        received, (buffered, waiting, reading, bound) = run(scenario, timeout=90)
+    assert sent_by_server[0] < limit, "the proxy kept reading from a server whose client never reads"
+    assert not reading and buffered <= bound and waiting <= MAX_QUEUED
+    assert received == sent_by_server[0]
+
+
 def _writable(sock: socket.socket, timeout: float) -> bool:
     import select
 
