@@ -10,6 +10,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable
 
+from inspector.catalog.connlog import ConnectionLog
 from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
 from inspector.failure import Failure
 
@@ -107,6 +108,8 @@ class ServerHandle(Handle):
         self.port: Any = None
         #: Open connections: protocol -> Deferred fired when it has closed.
         self.connections: dict[Any, Deferred] = {}
+        #: Logs connections one by one at first, then one summary line per interval.
+        self.connection_log = ConnectionLog(label, log)
         if factory is not None:
             self._track(factory)
 
@@ -118,6 +121,7 @@ class ServerHandle(Handle):
     def listening(self, port: Any) -> None:
         """Record the listening ``port`` and describe and log where it listens."""
         self.port = port
+        self.connection_log.reactor = getattr(port, "reactor", None)
         host = port.getHost()
         where = f"[{host.host}]:{host.port}" if ":" in host.host else f"{host.host}:{host.port}"
         self.description = f"{self.label} on {where}/{self.entry.transport}"
@@ -140,15 +144,14 @@ class ServerHandle(Handle):
         lost = protocol.connectionLost
         closed: Deferred = Deferred()
         self.connections[protocol] = closed
-        log.info("%s: connection from %s", self.label, addr)
+        logged = self.connection_log.opened(addr)
 
         def connectionLost(reason: Any) -> None:
             try:
                 lost(reason)
             finally:
                 self.connections.pop(protocol, None)
-                why = reason.getErrorMessage() if hasattr(reason, "getErrorMessage") else reason
-                log.info("%s: connection from %s closed: %s", self.label, addr, why)
+                self.connection_log.closed(addr, reason, logged)
                 if not closed.called:
                     closed.callback(None)
 
@@ -172,6 +175,7 @@ class ServerHandle(Handle):
         log.info("%s stopping", self.description)
 
         def stopped(_: Any) -> None:
+            self.connection_log.flush()
             log.info("%s stopped", self.description)
             self.finish(None)
 
