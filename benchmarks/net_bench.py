@@ -5,7 +5,8 @@ Run ``python benchmarks/net_bench.py`` (about a minute). Three workloads:
 * echo: round trips per second of 64-byte ping-pong over 32 connections;
 * qotd: connections per second to a QOTD server (connect, read a line, closed by the
   server), 16 attempts in flight;
-* bulk: MB/s echoed over one connection (64 KiB writes, up to 4 MiB in flight).
+* bulk: MB/s echoed over one connection (64 KiB writes, up to 4 MiB in flight);
+* bulk1m: the same with up to 1 MiB in flight.
 
 Each server runs in its own process pinned to CPU 0; the load comes from a separate
 raw-socket epoll client process pinned to CPU 1 -- ``net_load.c``, compiled on first
@@ -14,7 +15,10 @@ show it is not the bottleneck). Every round measures every server on every workl
 shows medians over rounds, and ratios are taken within a round before the median.
 
 Servers are named entries of ``SERVERS`` (name -> function that serves forever), so
-other reactors can be added as ``--server NAME`` entries.
+other reactors can be added as ``--server NAME`` entries. ``serve`` is different: it is
+the command users run, ``python -m inspector serve echo`` and ``... serve qotd`` (two
+processes, default logging, standard error to a file), measured next to the bare server
+in the same run; ``uvloop`` is asyncio's protocols on uvloop's loop.
 """
 
 from __future__ import annotations
@@ -129,11 +133,40 @@ def serve_asyncio() -> None:
     asyncio.run(main())
 
 
+def serve_uvloop() -> None:
+    """The asyncio server on uvloop's loop (libuv)."""
+    import uvloop
+
+    uvloop.install()
+    serve_asyncio()
+
+
+def serve_catalog_protocols() -> None:
+    """The echo and QOTD protocols ``inspector serve`` runs (flow control, connection
+    limit, QOTD's half-close), on a bare selectors reactor without the command around them."""
+    from inspector import reactors
+    from inspector.protocols.echo import EchoFactory
+    from inspector.protocols.qotd import QOTDFactory, StaticQuoter
+
+    reactor = reactors.create("selectors")
+    logging.getLogger("inspector").setLevel(logging.ERROR)
+    echo = reactor.listenTCP(0, EchoFactory(), backlog=1024, interface="127.0.0.1")
+    qotd = reactor.listenTCP(0, QOTDFactory(StaticQuoter(QUOTE.decode().rstrip())), backlog=1024,
+                             interface="127.0.0.1")
+    reactor.callWhenRunning(_announce, echo.getHost().port, qotd.getHost().port)
+    reactor.run()
+
+
 #: Server name -> function serving echo and QOTD forever (it prints the two ports).
 SERVERS: dict[str, Callable[[], None]] = {
     "inspector": serve_inspector,
     "twisted-epoll": serve_twisted_epoll,
     "asyncio": serve_asyncio,
+    "uvloop": serve_uvloop,
+    # The protocols the command serves, without the command.
+    "inspector-protocols": serve_catalog_protocols,
+    # The command itself: started by CommandServer, not through _serve.
+    "serve": serve_inspector,
     # Not run by default: our reactor with slow-callback detection off, to price it,
     # and our reactors hosted on foreign loops.
     "inspector-noslow": functools.partial(serve_inspector, "selectors", None),
@@ -141,7 +174,7 @@ SERVERS: dict[str, Callable[[], None]] = {
     "inspector-asyncio": functools.partial(serve_inspector, "asyncio"),
 }
 #: What runs when no --server is given.
-DEFAULT_SERVERS = ["inspector", "twisted-epoll", "asyncio"]
+DEFAULT_SERVERS = ["inspector", "serve", "twisted-epoll", "asyncio", "uvloop"]
 #: The server the ratios compare against the others.
 OURS = "inspector"
 
@@ -265,8 +298,8 @@ def load_qotd(port: int, duration: float, server_pid: int) -> dict:
     return {"rate": count / elapsed, "client_cpu": cpu / elapsed, "server_cpu": server_cpu / elapsed, "errors": errors}
 
 
-def load_bulk(port: int, duration: float, server_pid: int) -> dict:
-    """Stream 64 KiB writes over one connection, keeping up to BULK_WINDOW in flight."""
+def load_bulk(port: int, duration: float, server_pid: int, window: int = BULK_WINDOW) -> dict:
+    """Stream 64 KiB writes over one connection, keeping up to ``window`` bytes in flight."""
     s = socket.create_connection(("127.0.0.1", port))
     s.setblocking(False)
     fd = s.fileno()
@@ -294,14 +327,14 @@ def load_bulk(port: int, duration: float, server_pid: int) -> dict:
                     received += n
                     counted += n
             if ev & select.EPOLLOUT:
-                while sent - received < BULK_WINDOW:
+                while sent - received < window:
                     try:
                         n = s.send(view[offset:])
                     except BlockingIOError:
                         break
                     sent += n
                     offset = (offset + n) % BULK_CHUNK
-        want_write = sent - received < BULK_WINDOW
+        want_write = sent - received < window
         if want_write != writing:
             writing = want_write
             ep.modify(fd, select.EPOLLIN | (select.EPOLLOUT if writing else 0))
@@ -323,6 +356,7 @@ LOADS: dict[str, tuple[Callable[[int, float, int], dict], str]] = {
     "echo": (load_echo, "round trips/s"),
     "qotd": (load_qotd, "connections/s"),
     "bulk": (load_bulk, "MB/s"),
+    "bulk1m": (functools.partial(load_bulk, window=1 << 20), "MB/s"),
 }
 
 
@@ -360,15 +394,81 @@ class Server:
         if not line:
             raise RuntimeError(f"server {name!r} did not start")
         self.ports = {"echo": int(line.split()[0]), "qotd": int(line.split()[1])}
-        self.ports["bulk"] = self.ports["echo"]
+        self.ports["bulk"] = self.ports["bulk1m"] = self.ports["echo"]
+
+    def pid(self, workload: str) -> int:
+        """The process serving ``workload`` (its CPU use is measured)."""
+        return self.proc.pid
 
     def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        _stop(self.proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CommandServer:
+    """``python -m inspector serve echo`` and ``... serve qotd`` as a user starts them:
+    two processes pinned like the others, default logging, standard error to a file
+    (whose line count is reported, to show what the log cost)."""
+
+    name = "serve"
+
+    def __init__(self) -> None:
+        self.logs = tempfile.TemporaryDirectory(prefix="inspector-serve-bench-")
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        for key, extra in (("echo", []), ("qotd", ["--quote", QUOTE.decode().rstrip()])):
+            port = _free_port()
+            with open(os.path.join(self.logs.name, f"{key}.log"), "wb") as err:
+                self.procs[key] = subprocess.Popen(
+                    [sys.executable, "-m", "inspector", "serve", key, "--port", str(port), *extra],
+                    stdout=subprocess.DEVNULL, stderr=err, cwd=root,
+                    preexec_fn=functools.partial(_pin, SERVER_CPU),
+                )
+            self.ports[key] = port
+        self.ports["bulk"] = self.ports["bulk1m"] = self.ports["echo"]
+        for key in ("echo", "qotd"):
+            self._wait_listening(key)
+
+    def _wait_listening(self, key: str) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.procs[key].poll() is not None:
+                raise RuntimeError(f"inspector serve {key} exited: {self.log_text(key)[-500:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.ports[key]), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)  # polling a port another process opens: no event to wait for
+        raise RuntimeError(f"inspector serve {key} did not listen within 20 s")
+
+    def log_text(self, key: str) -> str:
+        with open(os.path.join(self.logs.name, f"{key}.log"), errors="replace") as f:
+            return f.read()
+
+    def pid(self, workload: str) -> int:
+        return self.procs["qotd" if workload == "qotd" else "echo"].pid
+
+    def close(self) -> None:
+        for key, proc in self.procs.items():
+            _stop(proc)
+            lines = self.log_text(key).count("\n")
+            print(f"inspector serve {key}: {lines} log lines")
+        self.logs.cleanup()
 
 
 def build_c_client() -> str | None:
@@ -390,9 +490,9 @@ def build_c_client() -> str | None:
     return binary
 
 
-def measure(server: Server, workload: str, duration: float, c_client: str | None) -> dict:
+def measure(server: Server | CommandServer, workload: str, duration: float, c_client: str | None) -> dict:
     """Run one client process against ``server``; return its rate and both sides' CPU use."""
-    args = [workload, str(server.ports[workload]), str(duration), str(server.proc.pid)]
+    args = [workload, str(server.ports[workload]), str(duration), str(server.pid(workload))]
     if c_client is not None:
         command = [c_client, *args]
     else:
@@ -421,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     _pin(CLIENT_CPU)  # the parent only waits; keep it off the server's core
     c_client = build_c_client() if args.client == "c" else None
     load_before = os.getloadavg()[0]
-    servers = {name: Server(name) for name in names}
+    servers = {name: CommandServer() if name == "serve" else Server(name) for name in names}
     results: dict[tuple[str, str], list[dict]] = {}
     try:
         for rnd in range(args.rounds):
@@ -446,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(names: list[str], workloads: list[str], results: dict, rounds: int) -> None:
     """Medians per server and workload, and our ratio to each peer (median of per-round ratios)."""
     ours = OURS if OURS in names else names[0]
-    header = (f"{'workload':<8} {'server':<17} {'median':>11} {'unit':<14} {'ours/this':>9}"
+    header = (f"{'workload':<8} {'server':<19} {'median':>11} {'unit':<14} {'ours/this':>9}"
               f" {'server CPU':>10} {'CPU us/op':>9} {'client CPU':>10}")
     print(header)
     print("-" * len(header))
@@ -459,11 +559,11 @@ def print_table(names: list[str], workloads: list[str], results: dict, rounds: i
                 results[(workload, ours)][i]["rate"] / runs[i]["rate"] for i in range(rounds)
             )
             median = statistics.median(rates)
-            shown = f"{median:,.1f}" if workload == "bulk" else f"{median:,.0f}"
+            shown = f"{median:,.1f}" if workload.startswith("bulk") else f"{median:,.0f}"
             # Server CPU per operation (per MB for bulk): meaningful even on a busy machine.
             cost = statistics.median(r["server_cpu"] / r["rate"] * 1e6 for r in runs)
             print(
-                f"{workload:<8} {name:<17} {shown:>11} {unit:<14} {ratio:>8.2f}x"
+                f"{workload:<8} {name:<19} {shown:>11} {unit:<14} {ratio:>8.2f}x"
                 f" {statistics.median(r['server_cpu'] for r in runs):>9.0%}"
                 f" {cost:>9.1f}"
                 f" {statistics.median(r['client_cpu'] for r in runs):>9.0%}"

@@ -2,7 +2,9 @@
  * so the client is never the bottleneck. Built on the fly by net_bench.py when a C
  * compiler is available.
  *
- *   net_load echo|qotd|bulk PORT SECONDS SERVER_PID
+ *   net_load echo|qotd|bulk|bulk1m PORT SECONDS SERVER_PID
+ *
+ * bulk keeps BULK_WINDOW (4 MiB) in flight, bulk1m 1 MiB.
  *
  * Prints one JSON object: rate (round trips/s, connections/s or MB/s), client_cpu and
  * server_cpu (fractions of one CPU over the measured window), errors.
@@ -185,7 +187,7 @@ static void load_qotd(double seconds, int pid) {
     report(&w, pid, count, 1, errors);
 }
 
-static void load_bulk(double seconds, int pid) {
+static void load_bulk(double seconds, int pid, long long window) {
     int s = open_conn(1);
     fcntl(s, F_SETFL, O_NONBLOCK);
     int ep = epoll_create1(0);
@@ -210,13 +212,13 @@ static void load_bulk(double seconds, int pid) {
             }
         }
         if (n == 1 && (events[0].events & EPOLLOUT)) {
-            while (sent - received < BULK_WINDOW) {
+            while (sent - received < window) {
                 ssize_t r = send(s, chunk + sent % BULK_CHUNK, BULK_CHUNK - sent % BULK_CHUNK, 0);
                 if (r <= 0) break;
                 sent += r;
             }
         }
-        int want = sent - received < BULK_WINDOW;
+        int want = sent - received < window;
         if (want != writing) {
             writing = want;
             ev.events = EPOLLIN | (writing ? EPOLLOUT : 0);
@@ -231,7 +233,7 @@ static void load_bulk(double seconds, int pid) {
 
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: %s echo|qotd|bulk PORT SECONDS SERVER_PID\n", argv[0]);
+        fprintf(stderr, "usage: %s echo|qotd|bulk|bulk1m PORT SECONDS SERVER_PID\n", argv[0]);
         return 2;
     }
     memset(&target, 0, sizeof target);
@@ -242,7 +244,8 @@ int main(int argc, char **argv) {
     int pid = atoi(argv[4]);
     if (!strcmp(argv[1], "echo")) load_echo(seconds, pid);
     else if (!strcmp(argv[1], "qotd")) load_qotd(seconds, pid);
-    else if (!strcmp(argv[1], "bulk")) load_bulk(seconds, pid);
+    else if (!strcmp(argv[1], "bulk")) load_bulk(seconds, pid, BULK_WINDOW);
+    else if (!strcmp(argv[1], "bulk1m")) load_bulk(seconds, pid, 1 << 20);
     else { fprintf(stderr, "unknown workload %s\n", argv[1]); return 2; }
     return 0;
 }
