@@ -9,6 +9,7 @@ from inspector.ui.panels.contract import PanelContext, PanelSpec
 from inspector.ui.panels.deferreds import DeferredsPanel
 from inspector.ui.panels.launcher import LauncherPanel
 from inspector.ui.panels.log import LogPanel
+from inspector.ui.panels.proxy import ProxyPanel
 from inspector.ui.panels.session import SessionPanel
 from inspector.ui.panels.timing import TimingPanel
 
@@ -30,6 +31,7 @@ PANELS: tuple[PanelSpec, ...] = (
     PanelSpec("Deferreds", "deferreds", _RIGHT, "Alt+4", lambda c: DeferredsPanel(c.store)),
     PanelSpec("Timing", "timing", _RIGHT, "Alt+5", lambda c: TimingPanel(c.store), on_range="redraw"),
     PanelSpec("Log", "log_panel", _BOTTOM, "Alt+6", lambda c: LogPanel(c.store)),
+    PanelSpec("Proxy", "proxy_panel", _RIGHT, "Alt+7", lambda c: ProxyPanel(c.store, c.reactor), on_range=""),
 )
 
 
