@@ -439,3 +439,43 @@ def test_fault_flags_combine_both_directions_with_per_direction_overrides() -> N
         "slice_size": 3, "slice_interval": 0.002, "cut_after_bytes": 10, "cut_after_seconds": 2.0,
         "reset": True, "hold_up": False, "hold_down": True,
     }
+
+
+def test_stopping_does_not_wait_on_a_peer_that_never_reads(reactor, run) -> None:
+    flooded = threading.Event()
+
+    def server_side(conn: socket.socket) -> None:
+        conn.setblocking(False)
+        chunk = b"w" * 65536
+        try:
+            while _writable(conn, 1.0):  # until a whole second with nowhere to put a byte
+                try:
+                    conn.send(chunk)
+                except BlockingIOError:
+                    pass
+        except OSError:
+            pass
+        flooded.set()
+
+    def client(port: int) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        flooded.wait(30)  # the client reads nothing
+        return sock
+
+    with ThreadedServer(server_side) as server:
+        async def scenario() -> Any:
+            proxy, port = start_proxy(reactor, server.port)
+            sock = await in_thread(reactor, client, port)
+            session = proxy.sessions[0]
+            stuck = session.client.transport.getBufferSize()
+            start = reactor.seconds()
+            await proxy.stop(grace=0.3)
+            took = reactor.seconds() - start
+            sock.close()
+            return stuck, took, session
+
+        stuck, took, session = run(scenario, timeout=30)
+    assert stuck > 0, "nothing waited for the client: the test shows nothing"
+    assert took < 5
+    assert session.state == "ended" and session.closed.called

@@ -39,6 +39,8 @@ log = logging.getLogger("inspector.proxy")
 
 #: Ended sessions a proxy keeps for inspection (the oldest are forgotten).
 KEEP_ENDED = 100
+#: Seconds :meth:`Proxy.stop` lets a session's legs drain before resetting them.
+STOP_GRACE = 2.0
 
 
 def _address(addr: Any) -> str:
@@ -505,15 +507,37 @@ class Proxy(Factory):
 
         return listening.addCallback(listening_on)
 
-    def stop(self) -> Deferred:
-        """Stop listening and close every session; fires when all are closed."""
+    def stop(self, grace: float = STOP_GRACE) -> Deferred:
+        """Stop listening and close every session; fires when all are closed.
+
+        A leg whose peer does not read what is left for it is reset after ``grace``
+        seconds, so stopping never waits on a stalled peer."""
         waits = []
         if self.port is not None:
             port, self.port = self.port, None
             waits.append(_as_deferred(port.stopListening()))
-        for session in list(self.live.values()):
+        sessions = list(self.live.values())
+        for session in sessions:
             waits.append(session.close())
-        return DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
+        done = DeferredList(waits, consumeErrors=True)
+        if sessions:
+            def overdue() -> None:
+                for session in sessions:
+                    if not session.closed.called:
+                        log.warning("session %d: a peer does not take what is left; resetting it", session.id)
+                        for leg in (session.client, session.upstream):
+                            if leg is not None:
+                                reset(leg.transport)
+
+            timer = self.reactor.callLater(grace, overdue)
+
+            def finished(result: Any) -> Any:
+                if timer.active():
+                    timer.cancel()
+                return result
+
+            done.addBoth(finished)
+        return done.addCallback(lambda _: None)
 
     # -- sessions ----------------------------------------------------------------------------
 
