@@ -479,3 +479,32 @@ def test_stopping_does_not_wait_on_a_peer_that_never_reads(reactor, run) -> None
     assert stuck > 0, "nothing waited for the client: the test shows nothing"
     assert took < 5
     assert session.state == "ended" and session.closed.called
+
+
+def test_a_listener_that_raises_is_logged_and_the_relay_goes_on(reactor, run, caplog) -> None:
+    def client(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"still relayed")
+            sock.shutdown(socket.SHUT_WR)
+            return recv_all(sock)
+
+    def broken(what: str, session: Any) -> None:
+        raise RuntimeError(f"listener broke on {what}")
+
+    with ThreadedServer(echo) as server:
+        async def scenario() -> Any:
+            proxy, port = start_proxy(reactor, server.port)
+            proxy.on_event(broken)
+            proxy.faults.on_change(lambda name: 1 / 0)
+            proxy.faults.latency_up = 0.01
+            got = await in_thread(reactor, client, port)
+            await proxy.sessions[0].closed
+            await proxy.stop()
+            return got
+
+        with caplog.at_level(logging.ERROR, logger="inspector.proxy"):
+            got = run(scenario, timeout=30)
+    assert got == b"still relayed"
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("listener broke on opened" in r.exc_text for r in errors if r.exc_text)
+    assert any("ZeroDivisionError" in r.exc_text for r in errors if r.exc_text)
