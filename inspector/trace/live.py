@@ -108,7 +108,7 @@ def is_local(endpoint: Any) -> bool:
 
 
 def listen(reactor: IReactorTime, endpoint: str | IStreamServerEndpoint | None = None,
-           token: str | None = None, *, secrets: bool = False) -> Deferred:
+           token: str | None = None, *, secrets: bool = False, cpu_budget: float = CPU_BUDGET) -> Deferred:
     """Serve this process's trace on ``endpoint`` (default ``tcp:6669:interface=127.0.0.1``).
 
     Switches tracing on if it is off. Returns a Deferred of the :class:`TraceServer`
@@ -116,7 +116,9 @@ def listen(reactor: IReactorTime, endpoint: str | IStreamServerEndpoint | None =
     like the endpoint's ``listen`` (the port is taken ...). Raises
     :class:`TokenRequired` at once if the endpoint binds beyond loopback without a
     ``token``, and ValueError for a string that is no endpoint. IRC passwords are masked
-    in what is sent unless ``secrets``.
+    in what is sent unless ``secrets``. ``cpu_budget`` is the share of the process's
+    time serving may take (:data:`CPU_BUDGET`); past it, viewers get fewer events and a
+    count of the rest.
     """
     from inspector import trace
 
@@ -128,6 +130,7 @@ def listen(reactor: IReactorTime, endpoint: str | IStreamServerEndpoint | None =
         )
     tracer = trace.enable()
     server = TraceServer(reactor, tracer, token or None, secrets=secrets)
+    server.cpu_budget = cpu_budget
     listening = server_ep.listen(_ViewerFactory(server))
 
     def started(port: Any) -> TraceServer:
@@ -242,7 +245,7 @@ class TraceServer:
         began = time.thread_time()
         forget, self._forget = self._forget, []
         trace = self.tracer.trace
-        trace.sync()
+        self.tracer.sync_newest(MAX_BATCH)  # older records are dropped (counted), not decoded
         # Events the tracer dropped since the last flush (it numbers only those it keeps),
         # and those that fell out of the feed before we read them.
         seen, last_seq = _seen(trace), trace.feed.last_seq

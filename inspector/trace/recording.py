@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import json.encoder
 import logging
 import math
 import os
@@ -104,25 +105,41 @@ def recording_header(trace: Trace, secrets: bool = False) -> dict[str, Any]:
     return header
 
 
+def _compact_dumps() -> Callable[[Any], str]:
+    """``json.dumps(obj, separators=(",", ":"), ensure_ascii=False)``, made once: the C
+    encoder when there is one (json.dumps builds a new encoder at every call, which
+    costs as much as the encoding of a small event)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return lambda obj: json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    encode = make(None, refuse, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+    return lambda obj: "".join(encode(obj, 0))
+
+
 class EventEncoder:
     """Turns events (and header or meta objects) into recording lines, IRC secrets masked
     unless ``secrets``: the one encoder of the format, shared by files and live streams."""
 
     def __init__(self, secrets: bool = False) -> None:
         self._redactor = None if secrets else Redactor()
+        self._dumps = _compact_dumps()
 
     def line(self, obj: dict[str, Any]) -> str:
         """One JSON object as one line (with its newline)."""
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False) + "\n"
+        return self._dumps(obj) + "\n"
 
     def events(self, events: list[ev.Event]) -> str:
         """The lines of ``events``, in order, as one string."""
-        dumps = json.dumps
+        dumps = self._dumps
         redactor = self._redactor
         parts = []
         for event in events:
             obj = event.to_json() if redactor is None else redactor.to_json(event)
-            parts.append(dumps(obj, separators=(",", ":"), ensure_ascii=False))
+            parts.append(dumps(obj))
         if not parts:
             return ""
         parts.append("")

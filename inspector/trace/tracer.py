@@ -190,6 +190,21 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         finally:
             self._syncing = False
 
+    def sync_newest(self, count: int) -> None:
+        """Decode only the newest ``count`` captured records; drop the older ones as a trim
+        does when nobody reads (counted exactly, connection and Deferred events kept): a
+        sync whose time is bounded, for a reader with a CPU budget (the live trace server)."""
+        if self._syncing:
+            return
+        excess = len(self._keys) - count
+        if excess > 0:
+            self._syncing = True
+            try:
+                self._reduce(*self._take(excess))
+            finally:
+                self._syncing = False
+        self.sync()
+
     def _decode_batch(self, keys: list[int], items: list[Any],
                       decoders: list[Callable[[tuple], None]]) -> None:
         """Decode records in order. The TCP bytes records, most of them, are decoded
