@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_window(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "attach" and not args.headless:
+        return _attach(args)
     if getattr(args, "run_command", None) is not None:
         return args.run_command(args)
     return 0
@@ -90,6 +92,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"inspector run: the window cannot open ({exc}); use --headless", file=sys.stderr)
         return 2
     return run_command(args, window=run_window)
+
+
+def _attach(args: argparse.Namespace) -> int:
+    """``inspector attach`` without ``--headless``: the window on the attached processes
+    (handed to the command from here, as for ``run``)."""
+    from inspector.commands.attach import run_attach
+
+    try:
+        from inspector.ui.app import run_window
+    except ImportError as exc:
+        print(f"inspector attach: the window cannot open ({exc}); use --headless --record FILE", file=sys.stderr)
+        return 2
+    return run_attach(args, window=lambda parsed, _extra: run_window(parsed))
 
 
 if __name__ == "__main__":

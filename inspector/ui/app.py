@@ -150,6 +150,8 @@ def run_window(args: Any) -> int:
     screenshot = getattr(args, "screenshot", None)
     scenario = getattr(args, "scenario", None)
     target = getattr(args, "target", None) if getattr(args, "command", None) == "run" else None
+    # `inspector attach ENDPOINT...`: the window shows those processes, not its own trace.
+    attach_to = list(args.endpoints) if getattr(args, "command", None) == "attach" else None
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     problem = missing_display()
@@ -171,13 +173,20 @@ def run_window(args: Any) -> int:
 
         scratch = QTemporaryDir()
         settings = QSettings(os.path.join(scratch.path(), "screenshot.ini"), QSettings.Format.IniFormat)
-    window = build_window(reactor, settings)
+    window = build_window(reactor, settings, trace=attach_to is None)
     if screenshot:
         window.resize(1440, 900)
     window.show()
     status = {"code": 0, "failed": 0}
 
     def begin() -> None:
+        if attach_to is not None:
+            from inspector.ui.remote import attach_window
+
+            token = getattr(args, "token", None) or os.environ.get("INSPECTOR_TRACE_TOKEN") or None
+            attach_window(window, attach_to, token)
+            if screenshot:
+                reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if scenario == "demo":
             window.start_demo()
             reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
@@ -198,7 +207,7 @@ def run_window(args: Any) -> int:
                 if conn.role == "client" and kind in conn.protocol.lower() and conn.is_open:
                     window.connections.select_connection(conn.id)
                     return
-        if target is not None:
+        if target is not None or attach_to is not None:
             for conn in sorted(window.store.connections.values(), key=lambda c: (not c.is_open, c.id)):
                 window.connections.select_connection(conn.id)
                 return
@@ -214,7 +223,7 @@ def run_window(args: Any) -> int:
     app.aboutToQuit.connect(closing)
     reactor.callWhenRunning(begin)
     restore_signals = None
-    if target is not None:
+    if target is not None or attach_to is not None:
         # Ctrl-C or SIGTERM in the terminal that ran `inspector run` closes the window
         # the way twistd stops: the shutdown triggers run, so the program's stopService does.
         from inspector.commands.common import install_signal_handlers

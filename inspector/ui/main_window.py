@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -59,7 +59,10 @@ class MainWindow(QMainWindow):
         self.store = Store(clock=time.monotonic())
         self.live_store = self.store
         self.live = True
-        self.feed = LiveFeed(tracer.trace, self.store) if tracer is not None else None
+        #: What refresh drains into the live store: the local trace, or attached processes.
+        self.feed: Any = LiveFeed(tracer.trace, self.store) if tracer is not None else None
+        #: Run at shutdown (attached processes are detached there).
+        self.shutdown_hooks: list[Callable[[], None]] = []
         self.recorder: Any = None
         self.demo: Demo | None = None
         self.loader: RecordingLoader | None = None
@@ -326,6 +329,11 @@ class MainWindow(QMainWindow):
             self.demo.stop()
         self.launcher.stop_all()
         self.stop_recording()
+        for hook in self.shutdown_hooks:
+            try:
+                hook()
+            except Exception:
+                log.exception("shutting down %r failed", hook)
         logging.getLogger().removeHandler(self.log_handler)
         logging.getLogger("inspector").setLevel(self._log_level)
 
@@ -573,7 +581,7 @@ class MainWindow(QMainWindow):
         """The trace the window shows: the loaded recording's, or the live one."""
         if not self.live:
             return self.loaded_trace
-        return self.tracer.trace if self.tracer is not None else None
+        return self.feed.trace if self.feed is not None else None
 
     def export_perfetto_dialog(self) -> None:
         """Export the shown trace as Chrome/Perfetto trace-event JSON."""

@@ -24,11 +24,13 @@ from inspector.ui.viewmodel.connections import (
     AGE_COLUMN,
     COLUMNS,
     NUMERIC_COLUMNS,
+    REASON_COLUMN,
     STATE_COLUMN,
     ConnectionsFilter,
     row_texts,
     sort_key,
 )
+from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import Connection, Store
 
 __all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "ConnectionsModel", "STATE_COLOURS"]
@@ -176,7 +178,7 @@ class ConnectionsModel:
                     self._states[row] = conn.state
                     self.items.item(row, STATE_COLUMN).setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
                 if conn.close_reason:
-                    self.items.item(row, _COLUMN_COUNT - 1).setData(conn.close_reason, _TOOLTIP)
+                    self.items.item(row, REASON_COLUMN).setData(conn.close_reason, _TOOLTIP)
         finally:
             self.items.blockSignals(False)
         if force and self._rows:
@@ -206,7 +208,7 @@ class ConnectionsModel:
         return self._row_of.get(conn_id)
 
     def _texts_of(self, conn: Connection) -> tuple[str, ...]:
-        return row_texts(conn, self.store.now)
+        return row_texts(conn, self.store.now, process_of(self.store, conn.id))
 
     def _sort_key(self, conn: Connection, column: int) -> Any:
         return sort_key(conn, column, self.store.now)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import Connection, Store
 
-__all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "NUMERIC_COLUMNS", "cell_text", "row_texts", "sort_key",
-           "ConnectionsFilter"]
+__all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "REASON_COLUMN", "PROCESS_COLUMN", "NUMERIC_COLUMNS",
+           "cell_text", "row_texts", "sort_key", "ConnectionsFilter"]
 
 COLUMNS = (
     "ID",
@@ -28,16 +29,21 @@ COLUMNS = (
     "Age",
     "Last activity",
     "Close reason",
+    "Process",
 )
 STATE_COLUMN = COLUMNS.index("State")
 AGE_COLUMN = COLUMNS.index("Age")
+REASON_COLUMN = COLUMNS.index("Close reason")
+#: Shown only when the window is attached to processes (``inspector attach``).
+PROCESS_COLUMN = COLUMNS.index("Process")
 #: Columns that sort by a number (id, bytes, rate, ages), not by their text.
 NUMERIC_COLUMNS = frozenset((0, 6, 7, 8, 9, 10))
 _COLUMN_COUNT = len(COLUMNS)
 
 
-def cell_text(conn: Connection, column: int, now: float) -> str:
-    """The text of ``conn``'s cell in ``column`` at store time ``now`` (ages grow with it)."""
+def cell_text(conn: Connection, column: int, now: float, process: str = "") -> str:
+    """The text of ``conn``'s cell in ``column`` at store time ``now`` (ages grow with it);
+    ``process`` is the attached process it belongs to, if any."""
     if column == 0:
         return str(conn.id)
     if column == 1:
@@ -61,12 +67,14 @@ def cell_text(conn: Connection, column: int, now: float) -> str:
         return fmt.age(end - conn.opened_at)
     if column == 10:
         return fmt.age(now - conn.last_activity) + " ago"
+    if column == PROCESS_COLUMN:
+        return process
     return conn.close_reason
 
 
-def row_texts(conn: Connection, now: float) -> tuple[str, ...]:
+def row_texts(conn: Connection, now: float, process: str = "") -> tuple[str, ...]:
     """Every cell of ``conn``'s row, in :data:`COLUMNS` order."""
-    return tuple(cell_text(conn, column, now) for column in range(_COLUMN_COUNT))
+    return tuple(cell_text(conn, column, now, process) for column in range(_COLUMN_COUNT))
 
 
 def sort_key(conn: Connection, column: int, now: float) -> Any:
@@ -87,15 +95,19 @@ def sort_key(conn: Connection, column: int, now: float) -> Any:
 
 
 class ConnectionsFilter:
-    """Which connections to show: by protocol, state group, free text and time range."""
+    """Which connections to show: by protocol, state group, process, free text and time range."""
 
     def __init__(self) -> None:
         self.protocol = ""
         self.state = ""
         self.text = ""
+        self.process = ""
 
-    def set(self, protocol: str | None = None, state: str | None = None, text: str | None = None) -> None:
+    def set(self, protocol: str | None = None, state: str | None = None, text: str | None = None,
+            process: str | None = None) -> None:
         """Change any of the filters; empty strings mean "any"."""
+        if process is not None:
+            self.process = process
         if protocol is not None:
             self.protocol = protocol
         if state is not None:
@@ -113,6 +125,8 @@ class ConnectionsFilter:
             return False
         if not store.in_range(conn.opened_at, conn.closed_at):
             return False
+        if self.process and process_of(store, conn.id) != self.process:
+            return False
         if self.text:
             haystack = " ".join(
                 (
@@ -124,6 +138,7 @@ class ConnectionsFilter:
                     conn.state,
                     conn.close_reason,
                     conn.service,
+                    process_of(store, conn.id),
                 )
             ).lower()
             return self.text in haystack

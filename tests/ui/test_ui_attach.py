@@ -1,0 +1,209 @@
+"""The window attached to live processes (``inspector attach ENDPOINT...`` without
+--headless): real ``inspector serve echo --trace-listen`` subprocesses, echo traffic from a
+plain socket, the Connections table filled from them with a Process column and filter,
+a process killed (disconnected) and started again on the same port (connected again, the
+old rows kept), and a wrong token (refused)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QTableView
+
+from inspector.ui.viewmodel.connections import PROCESS_COLUMN as PROCESS  # shown second
+
+from ui_support import click_row, find, table_rows
+
+ID = 0
+ROLE, LOCAL, STATE, IN, OUT = 1, 3, 5, 6, 7
+P_LABEL, P_STATE, P_PID = 0, 1, 2
+
+
+class Served:
+    """``inspector serve echo --trace-listen ...`` in a subprocess, its log read as it comes."""
+
+    def __init__(self, trace_listen: str = "tcp:0", *extra: str) -> None:
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+        for name in ("INSPECTOR_TRACE_LISTEN", "INSPECTOR_TRACE_TOKEN", "INSPECTOR_REACTOR"):
+            env.pop(name, None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "inspector", "serve", "echo", "--endpoint", "tcp:0",
+             "--trace-listen", trace_listen, *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+        )
+        self.text = ""
+        self._changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.trace_port = int(self.wait_for(r"serving the trace on 127\.0\.0\.1:(\d+)"))
+        self.echo_port = int(self.wait_for(r"echo server listening on 127\.0\.0\.1:(\d+)"))
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for raw in self.proc.stderr:
+            with self._changed:
+                self.text += raw.decode("utf-8", "replace")
+                self._changed.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 20) -> str:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while (found := re.search(pattern, self.text)) is None:
+                left = deadline - time.monotonic()
+                assert left > 0 and self.proc.poll() is None, f"no {pattern!r} in:\n{self.text}"
+                self._changed.wait(min(left, 0.5))
+        return found.group(1)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def serve() -> Any:
+    started: list[Served] = []
+
+    def start(*args: str) -> Served:
+        served = Served(*args)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        served.kill()
+
+
+@pytest.fixture
+def attached(qtbot: Any, qt_reactor: Any, settings: Any) -> Any:
+    """A function attaching a fresh window (built as ``inspector attach`` builds it) to endpoints."""
+    from inspector.ui.app import build_window
+    from inspector.ui.remote import attach_window
+
+    made: list[Any] = []
+
+    def open_window(endpoints: list[str], token: str | None = None) -> Any:
+        window = build_window(qt_reactor, settings, trace=False)
+        qtbot.addWidget(window)
+        window.resize(1440, 900)
+        window.show()
+        attach_window(window, endpoints, token, retry=0.1, max_retry=0.3)
+        made.append(window)
+        return window
+
+    yield open_window
+    for window in made:
+        window.shutdown()
+    qtbot.wait(50)
+
+
+def echo(port: int, payload: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            chunk = conn.recv(4096)
+            assert chunk, "the echo server closed early"
+            got += chunk
+        assert got == payload
+
+
+def processes(window: Any) -> list[list[str]]:
+    return table_rows(find(window, QTableView, "processes.table"))
+
+
+def rows_of(window: Any) -> list[list[str]]:
+    return table_rows(find(window, QTableView, "connections.table"))
+
+
+def wait_rows(qtbot: Any, window: Any, accept: Callable[[list[str]], bool], count: int = 1) -> list[list[str]]:
+    qtbot.waitUntil(lambda: sum(accept(row) for row in rows_of(window)) >= count, timeout=15000)
+    return [row for row in rows_of(window) if accept(row)]
+
+
+def test_the_window_shows_a_served_process_live(qtbot: Any, serve: Any, attached: Any) -> None:
+    served = serve()
+    label = f"127.0.0.1:{served.trace_port}"
+    window = attached([label])
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
+    assert processes(window)[0][P_PID] == str(served.proc.pid)
+    assert window.windowTitle() == f"Inspector — attached to {label}"
+    assert not window.launcher.isEnabled()  # it starts services in this window only
+
+    echo(served.echo_port, b"hello from a socket\n")
+    row = wait_rows(qtbot, window, lambda r: r[LOCAL] == f"127.0.0.1:{served.echo_port}" and r[IN] == "20 B")[0]
+    assert (row[ROLE], row[OUT], row[PROCESS]) == ("server", "20 B", label)
+    table = find(window, QTableView, "connections.table")
+    assert not table.isColumnHidden(PROCESS)
+    assert table.horizontalHeader().visualIndex(PROCESS) == 1
+    click_row(qtbot, table, next(i for i, r in enumerate(rows_of(window)) if r[ID] == row[ID]))
+    session = find(window, QPlainTextEdit, "session.text")
+    qtbot.waitUntil(lambda: "◀ hello from a socket" in session.toPlainText(), timeout=5000)
+    qtbot.waitUntil(lambda: window.store.loop_turns.count > 0, timeout=5000)  # the Timing panel's data
+    log_rows = table_rows(find(window, QTableView, "log.table"))
+    assert any(f"attached to {label}" in " ".join(r) for r in log_rows)
+    assert find(window, QLabel, "status.processes").text().endswith("attached: 1 connected")
+
+
+def test_two_processes_at_once_with_a_process_filter(qtbot: Any, serve: Any, attached: Any, tmp_path: Any) -> None:
+    one, two = serve(), serve()
+    window = attached([f"127.0.0.1:{one.trace_port}", f"tcp:host=127.0.0.1:port={two.trace_port}"])
+    labels = [f"127.0.0.1:{one.trace_port}", f"127.0.0.1:{two.trace_port}"]  # one way of naming both
+    qtbot.waitUntil(lambda: [r[P_STATE] for r in processes(window)] == ["connected"] * 2, timeout=15000)
+    echo(one.echo_port, b"to one\n")
+    echo(two.echo_port, b"to two!\n")
+    wait_rows(qtbot, window, lambda r: r[IN] in ("7 B", "8 B"), count=2)
+    by_process = {r[PROCESS]: r for r in rows_of(window) if r[IN] in ("7 B", "8 B")}
+    assert by_process[labels[0]][LOCAL] == f"127.0.0.1:{one.echo_port}"
+    assert by_process[labels[1]][LOCAL] == f"127.0.0.1:{two.echo_port}"
+    assert int(by_process[labels[1]][ID]) >= 1_000_000_000  # the second process's ids kept apart
+
+    box = find(window, QComboBox, "connections.process")
+    assert box.isVisible() and [box.itemText(i) for i in range(box.count())] == ["All processes", *labels]
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_Down, Qt.KeyboardModifier.NoModifier)  # "All processes" -> the first
+    assert box.currentText() == labels[0]
+    qtbot.waitUntil(lambda: {r[PROCESS] for r in rows_of(window)} == {labels[0]}, timeout=5000)
+    qtbot.keyClick(box, Qt.Key.Key_Down, Qt.KeyboardModifier.NoModifier)
+    qtbot.waitUntil(lambda: {r[PROCESS] for r in rows_of(window)} == {labels[1]}, timeout=5000)
+    qtbot.keyClick(box, Qt.Key.Key_Home, Qt.KeyboardModifier.NoModifier)
+    qtbot.waitUntil(lambda: {r[PROCESS] for r in rows_of(window)} == set(labels), timeout=5000)
+    window.refresh()
+    assert window.grab().save(str(tmp_path / "attached_two.png"), "PNG")
+
+
+def test_a_killed_process_shows_disconnected_then_connected_again(qtbot: Any, serve: Any, attached: Any) -> None:
+    first = serve()
+    label = f"127.0.0.1:{first.trace_port}"
+    window = attached([label])
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
+    echo(first.echo_port, b"before\n")
+    wait_rows(qtbot, window, lambda r: r[IN] == "7 B" and r[STATE] == "closed")
+    first.kill()  # mid-stream: no goodbye
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "disconnected — reconnecting", timeout=15000)
+    assert wait_rows(qtbot, window, lambda r: r[IN] == "7 B")  # what was shown stays
+    assert find(window, QLabel, "status.processes").text().endswith("attached: 1 disconnected")
+
+    second = serve(f"tcp:{first.trace_port}")
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
+    assert processes(window)[0][P_PID] == str(second.proc.pid)
+    echo(second.echo_port, b"after it\n")
+    after = wait_rows(qtbot, window, lambda r: r[IN] == "9 B")[0]
+    assert int(after[ID]) >= 1_000_000_000 and after[PROCESS] == label
+    assert wait_rows(qtbot, window, lambda r: r[IN] == "7 B")  # the first process's row is still there
+
+
+def test_a_wrong_token_shows_refused(qtbot: Any, serve: Any, attached: Any) -> None:
+    served = serve("tcp:0", "--trace-token", "right")
+    window = attached([f"127.0.0.1:{served.trace_port}"], token="wrong")
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE].startswith("refused"), timeout=15000)
+    assert processes(window)[0][P_STATE] == "refused: wrong token"
+    assert rows_of(window) == []
