@@ -63,6 +63,7 @@ class EchoServer:
         echo = self.wait_for(r"echo server listening on 127\.0\.0\.1:(\d+)")
         self.ports = {"echo": int(echo)}
         self.viewer: subprocess.Popen | None = None
+        self.viewer_log: list[str] = []
         if "--trace-listen" in extra:
             trace_port = self.wait_for(r"serving the trace on 127\.0\.0\.1:(\d+)")
             self.viewer = subprocess.Popen(
@@ -77,7 +78,24 @@ class EchoServer:
                     break
             else:
                 raise RuntimeError("the viewer did not attach")
-            threading.Thread(target=self.viewer.stderr.read, daemon=True).start()
+            threading.Thread(target=self._read_viewer, daemon=True).start()
+
+    def pid(self, workload: str = "echo") -> int:
+        """The process whose CPU time the load generator reports (net_bench asks)."""
+        return self.proc.pid
+
+    def _read_viewer(self) -> None:
+        assert self.viewer is not None and self.viewer.stderr is not None
+        for line in self.viewer.stderr:
+            self.viewer_log.append(line)
+
+    def viewer_events(self) -> str:
+        """What the viewer said it wrote when it stopped."""
+        for line in self.viewer_log:
+            found = re.search(r"wrote (\d+) events", line)
+            if found:
+                return found.group(1)
+        return "?"
 
     def _read(self) -> None:
         assert self.proc.stderr is not None
@@ -106,6 +124,7 @@ class EchoServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        time.sleep(0.2)  # the viewer's last log line, read by its thread
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers.values():
             server.close()
     print_table(results, rounds)
+    viewer = servers["viewer attached"]
+    print(f"the viewer received {viewer.viewer_events()} events in all (the rest were dropped and counted, "
+          "to keep the server within its CPU budget)")
     print(f"load generator: {'C (net_load.c)' if c_client else 'Python (raw sockets, epoll)'}; "
           f"load average (1 min) before/after: {load_before:.2f} / {os.getloadavg()[0]:.2f} "
           f"on {os.cpu_count()} CPUs; {time.monotonic() - started:.0f} s")
@@ -142,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
 def print_table(results: dict[str, list[dict]], rounds: int) -> None:
     base = statistics.median(r["rate"] for r in results["no tracing"])
     traced = statistics.median(r["rate"] for r in results["tracing on"])
-    header = f"{'variant':<16} {'round trips/s':>13} {'vs none':>8} {'vs tracing':>10} {'CPU us/op':>9} {'server CPU':>10}"
+    header = (f"{'variant':<16} {'round trips/s':>13} {'vs none':>8} {'vs tracing':>10} {'CPU us/op':>9}"
+              f" {'server CPU':>10}")
     print(header)
     print("-" * len(header))
     for name, runs in results.items():
