@@ -27,7 +27,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("inspector.ui.proxy")
 
-__all__ = ["ProxyView", "start_proxy"]
+__all__ = ["ProxyView", "start_proxy", "INJECT_INSTEAD"]
+
+#: Why the session's send line is off on a proxied leg, and what to use instead.
+INJECT_INSTEAD = "A proxied session: use Inject above to send a line toward the server or the client."
 
 
 class ProxyView:
@@ -48,6 +51,10 @@ class ProxyView:
         connections.table.customContextMenuRequested.connect(lambda _pos: self._extend_menu())
         connections.connection_selected.connect(self._selected)
         self._link_shown = False
+        # The session's send line belongs to launcher clients; a proxied leg has Inject.
+        refusal = window.session.send_refusal
+        window.session.send_refusal = lambda conn: (
+            INJECT_INSTEAD if window.live and find_session(self.proxies(), conn.id) is not None else refusal(conn))
 
     def proxies(self) -> list[Proxy]:
         """The proxies of the launcher's running services (the Proxy entry's, and
@@ -62,8 +69,11 @@ class ProxyView:
                 store.connections[i].linked for i in (*store.new_connections, *store.changed_connections)
                 if i in store.connections):
             self._link_shown = True
-            window.connections.table.setColumnHidden(LINK_COLUMN, False)
-            window.connections.table.setColumnWidth(LINK_COLUMN, 130)
+            table = window.connections.table
+            table.setColumnHidden(LINK_COLUMN, False)
+            table.setColumnWidth(LINK_COLUMN, 130)
+            header = table.horizontalHeader()  # next to Role, where it is read with it
+            header.moveSection(header.visualIndex(LINK_COLUMN), header.visualIndex(2))
         if self.bar.session is not None:
             self.bar.update_from(store)
 
@@ -127,6 +137,4 @@ def start_proxy(window: Any, args: Any) -> Any:
     handle = ProxyHandle(entry, proxy)
     if outcome:
         handle.listening(outcome[0])
-    service = launcher.add_handle(entry, handle, {"listen": args.listen, "upstream": args.upstream})
-    window.show_dock("Proxy")
-    return service
+    return launcher.add_handle(entry, handle, {"listen": args.listen, "upstream": args.upstream})

@@ -203,6 +203,7 @@ def test_proxy_from_the_launcher_linked_legs_faults_holds_and_injection(
         qtbot.waitUntil(lambda: {row[1] for row in table_rows(messages) if "hello" in row[3]} == {"▶", "◀"},
                         timeout=WAIT)
         assert "client → server" in find(window, QLabel, "session.proxy.legend").text()
+        assert "use Inject above" in find(window, QLineEdit, "session.input").placeholderText()
 
         # The bar's button goes to the other leg.
         other = find(window, QPushButton, "session.proxy.other")

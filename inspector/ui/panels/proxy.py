@@ -17,12 +17,14 @@ from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -97,7 +99,7 @@ class ProxyPanel(QWidget):
         self.editor = named(QPlainTextEdit(), "proxy.editor")
         self.editor.setAccessibleName("Held chunk's bytes")
         self.editor.setPlaceholderText("Select a held chunk to edit its bytes (\\r \\n \\t \\xHH escapes, or hex)")
-        self.editor.setMaximumHeight(self.fontMetrics().height() * 4)
+        self.editor.setMaximumHeight(self.fontMetrics().height() * 3 + 12)
         self.hex_box = named(QCheckBox("Hex"), "proxy.editor_hex")
         self.hex_box.setToolTip("Edit the chunk as hex pairs instead of text with escapes")
         self.hex_box.toggled.connect(lambda _on: self._fill_editor())
@@ -111,12 +113,15 @@ class ProxyPanel(QWidget):
         held_box = QGroupBox("Held chunks")
         held_layout = QVBoxLayout(held_box)
         held_layout.addWidget(self.summary)
-        held_layout.addWidget(self.held_table, 1)
-        actions = QHBoxLayout()
+        # The actions beside the list, so chunks, buttons and editor fit a short dock.
+        list_row = QHBoxLayout()
+        list_row.addWidget(self.held_table, 1)
+        actions = QVBoxLayout()
         for button in (self.release_button, self.drop_button, self.release_all_button, self.drop_all_button):
             actions.addWidget(button)
         actions.addStretch(1)
-        held_layout.addLayout(actions)
+        list_row.addLayout(actions)
+        held_layout.addLayout(list_row, 1)
         edit_row = QHBoxLayout()
         edit_row.addWidget(self.editor, 1)
         edit_side = QVBoxLayout()
@@ -127,6 +132,18 @@ class ProxyPanel(QWidget):
         held_layout.addLayout(edit_row)
         held_layout.addWidget(self.error)
 
+        # In a scroll area: the dock shares its column with Connections and must be able
+        # to shrink without squeezing that table.
+        body = QWidget()
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addWidget(faults_box)
+        body_layout.addWidget(held_box, 1)
+        held_box.setMinimumHeight(self.fontMetrics().height() * 12)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -134,8 +151,7 @@ class ProxyPanel(QWidget):
         top.addWidget(self.choice, 1)
         layout.addLayout(top)
         layout.addWidget(self.note)
-        layout.addWidget(faults_box)
-        layout.addWidget(held_box, 1)
+        layout.addWidget(scroll, 1)
         self._show_proxy(None)
 
     def _button(self, text: str, name: str, tip: str, slot: Callable[[], Any]) -> QPushButton:

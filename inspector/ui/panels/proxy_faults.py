@@ -41,19 +41,22 @@ _NUMBERS: tuple[tuple[str, str, str, str, float, float, str, str], ...] = (
      "Bytes per second client → server (0: unlimited)"),
     ("bandwidth_down", "Bandwidth server → client", "int", " B/s", 0, 1 << 30, "unlimited",
      "Bytes per second server → client (0: unlimited)"),
-    ("slice_size", "Slice writes into", "int", " B", 0, 1 << 20, "off",
+    ("slice_size", "Slice writes at", "int", " B", 0, 1 << 20, "off",
      "Write at most this many bytes at a time, to test framing code (0: off)"),
     ("slice_interval", "Between slices", "float", " s", 0.0, 60.0, "",
      "Seconds between the pieces of a sliced write"),
-    ("cut_after_bytes", "Cut after", "int", " B", -1, 1 << 40, "off",
+    ("cut_after_bytes", "Cut after bytes", "int", " B", -1, 1 << 40, "off",
      "End each session once this many bytes were relayed, both directions together (off: never)"),
-    ("cut_after_seconds", "Cut after", "float", " s", 0.0, 86400.0, "off",
+    ("cut_after_seconds", "Cut after seconds", "float", " s", 0.0, 86400.0, "off",
      "End each session this many seconds after its client connected (0: off)"),
 )
 
+#: Where each of :data:`_NUMBERS` sits: (row, pair); a row reads as one kind of fault.
+_PLACES = ((0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1))
+
 #: (setting, check box text, tooltip)
 _FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("reset", "Close with a reset (RST) instead of a FIN",
+    ("reset", "Reset (RST) instead of FIN",
      "Cuts, and a FIN from either peer, end the session with a TCP reset"),
     ("hold_up", "Hold client → server",
      "Queue what the client sends until you release it (listed below); unticking releases all"),
@@ -94,25 +97,24 @@ class FaultsForm(QWidget):
         grid = QGridLayout()
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setHorizontalSpacing(8)
-        for index, (name, label, kind, suffix, low, high, off, tip) in enumerate(_NUMBERS):
+        for (name, label, kind, suffix, low, high, off, tip), (row, column) in zip(_NUMBERS, _PLACES):
             box = _spin(name, kind, suffix, low, high, off, tip)
             self.numbers[name] = box  # type: ignore[assignment]
             box.valueChanged.connect(lambda _value, n=name: self._number_changed(n))  # type: ignore[attr-defined]
-            row, column = divmod(index, 2)
             caption = QLabel(label)
             caption.setBuddy(box)
             caption.setToolTip(tip)
             grid.addWidget(caption, row, column * 2)
             grid.addWidget(box, row, column * 2 + 1)
-        row = (len(_NUMBERS) + 1) // 2
-        # The reset on a row of its own, the two holds side by side under it.
-        for (name, text, tip), (at_row, at_column, span) in zip(_FLAGS, ((row, 0, 4), (row + 1, 0, 2),
-                                                                         (row + 1, 2, 2))):
+        flags_row = max(row for row, _column in _PLACES) + 1
+        for column, (name, text, tip) in enumerate(_FLAGS):
             check = named(QCheckBox(text), f"proxy.fault.{name}")
             check.setToolTip(tip)
             check.toggled.connect(lambda _on, n=name: self._flag_changed(n))
             self.flags[name] = check
-            grid.addWidget(check, at_row, at_column, 1, span)
+            grid.addWidget(check, flags_row, column * 2, 1, 2)
+        for column in (1, 3, 5):
+            grid.setColumnStretch(column, 1)
         self.error = named(QLabel(), "proxy.fault_error")
         self.error.setStyleSheet("color: #d03030; font-weight: bold")
         self.error.setWordWrap(True)
