@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QPlainTextEdit, QTableView
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QPlainTextEdit, QTableView
 
 from inspector.ui.viewmodel.connections import PROCESS_COLUMN as PROCESS  # shown second
 
@@ -176,6 +176,18 @@ def test_two_processes_at_once_with_a_process_filter(qtbot: Any, serve: Any, att
     qtbot.waitUntil(lambda: {r[PROCESS] for r in rows_of(window)} == {labels[1]}, timeout=5000)
     qtbot.keyClick(box, Qt.Key.Key_Home, Qt.KeyboardModifier.NoModifier)
     qtbot.waitUntil(lambda: {r[PROCESS] for r in rows_of(window)} == set(labels), timeout=5000)
+
+    # The Deferreds list says whose each Deferred is, and filters by process too.
+    window.show_dock("Deferreds")
+    deferreds = find(window, QTableView, "deferreds.table")
+    qtbot.mouseClick(find(window, QCheckBox, "deferreds.hide_own"), Qt.MouseButton.LeftButton)  # show them all
+    column = deferreds.model().sourceModel().HEADERS.index("Process")
+    assert not deferreds.isColumnHidden(column)
+    qtbot.waitUntil(lambda: {r[column] for r in table_rows(deferreds)} == set(labels), timeout=10000)
+    chooser = find(window, QComboBox, "deferreds.process")
+    chooser.setFocus()
+    qtbot.keyClick(chooser, Qt.Key.Key_End, Qt.KeyboardModifier.NoModifier)  # the last process
+    qtbot.waitUntil(lambda: {r[column] for r in table_rows(deferreds)} == {labels[1]}, timeout=5000)
     window.refresh()
     assert window.grab().save(str(tmp_path / "attached_two.png"), "PNG")
 

@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QFont
 from inspector.ui.models import refilter
 from inspector.ui.models.table import Index, TableModel
 from inspector.ui.viewmodel import deferreds as rows
+from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import DeferredInfo, Store
 
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -86,9 +87,9 @@ class DeferredsModel(TableModel):
         info = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return rows.cell_text(info, column, self.store.now)
+            return rows.cell_text(info, column, self.store.now, process_of(self.store, info.id))
         if role == SORT_ROLE:
-            return rows.sort_value(info, column, self.store.now)
+            return rows.sort_value(info, column, self.store.now, process_of(self.store, info.id))
         if role == ID_ROLE:
             return info.id
         if role == Qt.ItemDataRole.BackgroundRole:
@@ -113,9 +114,13 @@ class DeferredsFilter(QSortFilterProxyModel):
         self.rules = rows.DeferredsFilterRules()
         self.setSortRole(SORT_ROLE)
 
-    def set_filters(self, mode: str | None = None, text: str | None = None, hide_own: bool | None = None) -> None:
-        """Change the filters (see :meth:`DeferredsFilterRules.set`) and re-filter the rows."""
+    def set_filters(self, mode: str | None = None, text: str | None = None, hide_own: bool | None = None,
+                    process: str | None = None) -> None:
+        """Change the filters (see :meth:`DeferredsFilterRules.set`; ``process``: one attached
+        process's, "" any) and re-filter the rows."""
         self.rules.set(mode, text, hide_own)
+        if process is not None:
+            self.rules.process = process
         refilter(self)
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:  # noqa: N802

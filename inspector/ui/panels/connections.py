@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QPushButton
 
 from inspector.ui.models.connections import ConnectionsModel
 from inspector.ui.panels.decode_menu import add_decode_actions
+from inspector.ui.panels.process_filter import ProcessChoice
 from inspector.ui.viewmodel.connections import PROCESS_COLUMN
-from inspector.ui.viewmodel.processes import ProcessStore
 from inspector.ui.viewmodel.store import STATES, Store
 from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line
 
@@ -39,11 +39,6 @@ class ConnectionsPanel(QWidget):
         )
         states = [("Any state", ""), ("Open", "open")] + [(state.capitalize(), state) for state in STATES]
         self.state_box = choice_box("connections.state", "State filter", states, self._filters_changed)
-        # Only when attached to processes (inspector attach): which one each row came from.
-        self.process_box = choice_box(
-            "connections.process", "Process filter", [("All processes", "")], self._filters_changed
-        )
-        self.process_box.setToolTip("Show the connections of one attached process")
         self.text_edit = search_line(
             "connections.search", "Search connections", "Filter: address, id, reason… (Ctrl+F)", self._filters_changed
         )
@@ -71,14 +66,16 @@ class ConnectionsPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
+        # Only when attached to processes (inspector attach): which one each row came from.
+        self.processes = ProcessChoice("connections.process", self.table, PROCESS_COLUMN, self._filters_changed)
+        self.process_box = self.processes.box
         bar = filter_bar(self.process_box, self.protocol_box, self.state_box, search=self.text_edit)
         bar.addWidget(self.clear_button)
         layout.addLayout(bar)
         layout.addWidget(self.table)
         self._protocols: set[str] = set()
-        self._processes: list[str] = []
         self.selected: int | None = None
-        self._show_processes(store)
+        self.processes.sync(store)
 
     def set_store(self, store: Store) -> None:
         """Show another store's connections."""
@@ -88,16 +85,15 @@ class ConnectionsPanel(QWidget):
         while self.protocol_box.count() > 1:
             self.protocol_box.removeItem(1)
         self._add_protocols()
-        self._show_processes(store)
+        self.processes.sync(store)
 
     def refresh(self) -> None:
         """Apply the store's changes since the last refresh."""
         self.model.refresh()
         if self.model.store.new_connections:
             self._add_protocols()
-        store = self.model.store
-        if isinstance(store, ProcessStore) and len(store.labels()) != len(self._processes):
-            self._show_processes(store)
+        if self.processes.changed(self.model.store):
+            self.processes.sync(self.model.store)
 
     def clear_closed(self) -> None:
         """Drop closed and failed connections from the store and the list."""
@@ -121,30 +117,9 @@ class ConnectionsPanel(QWidget):
                 self._protocols.add(conn.protocol)
                 self.protocol_box.addItem(conn.protocol, conn.protocol)
 
-    def _show_processes(self, store: Store) -> None:
-        """The Process column (second, after the id) and filter show only for attached
-        processes; the filter lists each process once."""
-        attached = isinstance(store, ProcessStore)
-        self.table.setColumnHidden(PROCESS_COLUMN, not attached)
-        self.process_box.setVisible(attached)
-        labels = store.labels() if isinstance(store, ProcessStore) else []
-        if attached:
-            header = self.table.horizontalHeader()
-            header.moveSection(header.visualIndex(PROCESS_COLUMN), 1)
-            self.table.setColumnWidth(PROCESS_COLUMN, 130)
-            self.table.setColumnWidth(0, 90)  # a second process's ids start at 1,000,000,001
-        if labels[: len(self._processes)] != self._processes:
-            self.process_box.setCurrentIndex(0)
-            while self.process_box.count() > 1:
-                self.process_box.removeItem(1)
-            self._processes = []
-        for label in labels[len(self._processes):]:
-            self.process_box.addItem(label, label)
-            self._processes.append(label)
-
     def _filters_changed(self) -> None:
         self.model.filter.set(
-            process=self.process_box.currentData() or "",
+            process=self.processes.current,
             protocol=self.protocol_box.currentData() or "",
             state=self.state_box.currentData() or "",
             text=self.text_edit.text(),

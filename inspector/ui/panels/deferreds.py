@@ -11,6 +11,8 @@ from PySide6.QtWidgets import QCheckBox, QPlainTextEdit, QScrollArea, QVBoxLayou
 from inspector.ui.models import refilter
 from inspector.ui.models.deferreds import ID_ROLE, DeferredsFilter, DeferredsModel
 from inspector.ui.panels.chain_diagram import ChainDiagram
+from inspector.ui.panels.process_filter import ProcessChoice
+from inspector.ui.viewmodel.deferreds import PROCESS_COLUMN
 from inspector.ui.viewmodel.store import Store
 from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line, splitter
 
@@ -50,6 +52,8 @@ class DeferredsPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        # Only when attached to processes (inspector attach): which one each Deferred is in.
+        self.processes = ProcessChoice("deferreds.process", self.table, PROCESS_COLUMN, self._filters_changed)
 
         self.diagram = ChainDiagram()
         self.diagram.deferred_activated.connect(self.select_deferred)
@@ -66,7 +70,7 @@ class DeferredsPanel(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addLayout(filter_bar(self.mode_box, self.own_box, search=self.search))
+        left_layout.addLayout(filter_bar(self.processes.box, self.mode_box, self.own_box, search=self.search))
         left_layout.addWidget(self.table)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -76,12 +80,15 @@ class DeferredsPanel(QWidget):
         """Show another store's Deferreds."""
         self.store = store
         self.model.set_store(store)
+        self.processes.sync(store)
         self._show(None)
 
     def refresh(self) -> None:
         """Apply the store's changes; redraw the selected chain if it changed."""
         selected = self.selected
         self.model.refresh()
+        if self.processes.changed(self.store):
+            self.processes.sync(self.store)
         if selected is None:
             return
         if self.store.removed_deferreds:
@@ -113,7 +120,8 @@ class DeferredsPanel(QWidget):
 
     def _filters_changed(self) -> None:
         self.proxy.set_filters(
-            mode=self.mode_box.currentData() or "", text=self.search.text(), hide_own=self.own_box.isChecked()
+            mode=self.mode_box.currentData() or "", text=self.search.text(), hide_own=self.own_box.isChecked(),
+            process=self.processes.current,
         )
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:

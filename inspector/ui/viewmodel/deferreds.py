@@ -13,11 +13,15 @@ from typing import Any
 
 import inspector
 from inspector.ui.viewmodel import format as fmt
+from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import DeferredInfo, Store
 
-__all__ = ["HEADERS", "OWN_SITES", "is_own", "is_waiting", "cell_text", "sort_value", "DeferredsFilterRules"]
+__all__ = ["HEADERS", "PROCESS_COLUMN", "OWN_SITES", "is_own", "is_waiting", "cell_text", "sort_value",
+           "DeferredsFilterRules"]
 
-HEADERS = ("ID", "State", "Age / took", "Created at", "Waits on", "Result")
+HEADERS = ("ID", "State", "Age / took", "Created at", "Waits on", "Result", "Process")
+#: Shown only when the window is attached to processes (``inspector attach``).
+PROCESS_COLUMN = HEADERS.index("Process")
 
 _PACKAGE = os.path.dirname(os.path.abspath(inspector.__file__))
 #: Where the window's own plumbing makes Deferreds (launch handles, one-shot clients,
@@ -38,8 +42,9 @@ def is_waiting(info: DeferredInfo) -> bool:
     return info.state in ("pending", "paused")
 
 
-def cell_text(info: DeferredInfo, column: int, now: float) -> str:
-    """The text of ``info``'s cell in ``column`` at store time ``now`` (ages grow with it)."""
+def cell_text(info: DeferredInfo, column: int, now: float, process: str = "") -> str:
+    """The text of ``info``'s cell in ``column`` at store time ``now`` (ages grow with it);
+    ``process`` is the attached process it belongs to, if any."""
     if column == 0:
         return str(info.id)
     if column == 1:
@@ -56,26 +61,29 @@ def cell_text(info: DeferredInfo, column: int, now: float) -> str:
         if info.waits_on is not None:
             return f"Deferred #{info.waits_on}"
         return info.waits_on_text
+    if column == PROCESS_COLUMN:
+        return process
     return info.result_repr
 
 
-def sort_value(info: DeferredInfo, column: int, now: float) -> Any:
+def sort_value(info: DeferredInfo, column: int, now: float, process: str = "") -> Any:
     """What ``column`` sorts by: the id, the age or duration in seconds, else the text."""
     if column == 0:
         return info.id
     if column == 2:
         return info.duration if info.duration is not None else now - info.created_at
-    return cell_text(info, column, now)
+    return cell_text(info, column, now, process)
 
 
 class DeferredsFilterRules:
     """Which Deferreds to list: live, failed or recovered only; the inspector's own
-    hidden or not; a text to match; and the store's time range."""
+    hidden or not; one attached process; a text to match; and the store's time range."""
 
     def __init__(self) -> None:
         self.mode = ""
         self.text = ""
         self.hide_own = True
+        self.process = ""
 
     def set(self, mode: str | None = None, text: str | None = None, hide_own: bool | None = None) -> None:
         """mode: "" all, "live" pending/paused, "failed" failed or unhandled, "recovered"
@@ -99,8 +107,11 @@ class DeferredsFilterRules:
             return False
         if not store.in_range(info.created_at, info.fired_at):
             return False
+        if self.process and process_of(store, info.id) != self.process:
+            return False
         if self.text:
             names = " ".join(node.name for node in info.callbacks)
-            haystack = f"{info.id} {info.state} {info.site} {info.function} {info.result_repr} {names}".lower()
+            haystack = f"{info.id} {info.state} {info.site} {info.function} {info.result_repr} {names}"
+            haystack = f"{haystack} {process_of(store, info.id)}".lower()
             return self.text in haystack
         return True
