@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_window(args)
     if args.command == "run":
         return _run(args)
+    if args.command == "proxy" and not args.headless:
+        return _proxy_window(args)
     if args.command == "attach" and not args.headless:
         return _attach(args)
     if getattr(args, "run_command", None) is not None:
@@ -105,6 +107,19 @@ def _attach(args: argparse.Namespace) -> int:
         print(f"inspector attach: the window cannot open ({exc}); use --headless --record FILE", file=sys.stderr)
         return 2
     return run_attach(args, window=lambda parsed, _extra: run_window(parsed))
+
+
+def _proxy_window(args: argparse.Namespace) -> int:
+    """``inspector proxy`` without ``--headless``: the window, with the proxy running in it
+    (handed to the command as ``inspector run`` hands its window runner)."""
+    from inspector.commands.proxy import run_proxy
+
+    try:
+        from inspector.ui.app import run_window
+    except ImportError as exc:  # PySide6 missing: say so, and how to run without it
+        print(f"inspector proxy: the window cannot open ({exc}); use --headless", file=sys.stderr)
+        return 2
+    return run_proxy(args, window=run_window)
 
 
 if __name__ == "__main__":

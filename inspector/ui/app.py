@@ -150,6 +150,7 @@ def run_window(args: Any) -> int:
     screenshot = getattr(args, "screenshot", None)
     scenario = getattr(args, "scenario", None)
     target = getattr(args, "target", None) if getattr(args, "command", None) == "run" else None
+    proxying = getattr(args, "command", None) == "proxy"  # inspector proxy without --headless
     # `inspector attach ENDPOINT...`: the window shows those processes, not its own trace.
     attach_to = list(args.endpoints) if getattr(args, "command", None) == "attach" else None
     if screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -196,6 +197,13 @@ def run_window(args: Any) -> int:
                 status["failed"] = 1  # a picture is still taken; the exit status tells a script
             if screenshot:
                 reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
+        if proxying:
+            from inspector.ui.proxy_view import start_proxy
+
+            if start_proxy(window, args) is None:
+                status["failed"] = 1  # as for run TARGET: a picture, and a status a script can tell
+            if screenshot:
+                reactor.callLater(SCREENSHOT_AFTER / 2, show_a_session)
         if screenshot:
             reactor.callLater(SCREENSHOT_AFTER, finish_screenshot, screenshot)
 
@@ -207,7 +215,7 @@ def run_window(args: Any) -> int:
                 if conn.role == "client" and kind in conn.protocol.lower() and conn.is_open:
                     window.connections.select_connection(conn.id)
                     return
-        if target is not None or attach_to is not None:
+        if target is not None or attach_to is not None or proxying:
             for conn in sorted(window.store.connections.values(), key=lambda c: (not c.is_open, c.id)):
                 window.connections.select_connection(conn.id)
                 return
@@ -223,7 +231,7 @@ def run_window(args: Any) -> int:
     app.aboutToQuit.connect(closing)
     reactor.callWhenRunning(begin)
     restore_signals = None
-    if target is not None or attach_to is not None:
+    if target is not None or attach_to is not None or proxying:
         # Ctrl-C or SIGTERM in the terminal that ran `inspector run` closes the window
         # the way twistd stops: the shutdown triggers run, so the program's stopService does.
         from inspector.commands.common import install_signal_handlers

@@ -23,10 +23,12 @@ from inspector.ui.panels.contract import PanelContext, PanelSpec, StorePanel
 from inspector.ui.panels.deferreds import DeferredsPanel
 from inspector.ui.panels.launcher import LauncherPanel
 from inspector.ui.panels.log import LogPanel
+from inspector.ui.panels.proxy import ProxyPanel
 from inspector.ui.panels.range_banner import RangeBanner
 from inspector.ui.panels.registry import PANELS
 from inspector.ui.panels.session import SessionPanel
 from inspector.ui.panels.timing import TimingPanel
+from inspector.ui.proxy_view import ProxyView
 from inspector.ui.recordings import RecordingLoader, export_perfetto, export_transcript
 from inspector.ui.viewmodel.claims import Claims
 from inspector.ui.viewmodel.feed import LiveFeed
@@ -43,7 +45,7 @@ log = logging.getLogger("inspector.ui")
 
 #: Milliseconds between refreshes (about 30 per second).
 REFRESH_MS = 33
-LAYOUT_VERSION = 2  # 2: the log runs along the bottom, full width
+LAYOUT_VERSION = 3  # 2: the log runs along the bottom, full width; 3: the Proxy dock
 
 
 class MainWindow(QMainWindow):
@@ -96,6 +98,7 @@ class MainWindow(QMainWindow):
         self.deferreds = cast(DeferredsPanel, self.panels["Deferreds"])
         self.timing = cast(TimingPanel, self.panels["Timing"])
         self.log_panel = cast(LogPanel, self.panels["Log"])
+        self.proxy_panel = cast(ProxyPanel, self.panels["Proxy"])
         self._default_layout()
         self.default_state = self.saveState(LAYOUT_VERSION)
 
@@ -110,6 +113,8 @@ class MainWindow(QMainWindow):
         self.launcher.started.connect(self._service_started)
         self.launcher.ended.connect(self._service_ended)
         self.launcher.output_listener = self._service_output
+        #: Proxies: the Proxy panel, the session's proxy bar, the connections' Link column.
+        self.proxy_view = ProxyView(self)
 
         # Right under the Log, visible whichever dock is raised: a time range hides part
         # of the session, and this says so (and clears it).
@@ -159,6 +164,7 @@ class MainWindow(QMainWindow):
         self.splitDockWidget(docks["Connections"], docks["Session"], Qt.Orientation.Vertical)
         self.tabifyDockWidget(docks["Session"], docks["Deferreds"])
         self.tabifyDockWidget(docks["Deferreds"], docks["Timing"])
+        self.tabifyDockWidget(docks["Timing"], docks["Proxy"])
         # The log along the bottom at full width, so its messages are not cut.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -354,6 +360,7 @@ class MainWindow(QMainWindow):
         self.log_handler.drain_into(self.live_store)
         for panel in self._store_panels():
             panel.refresh()
+        self.proxy_view.refresh()
         if select is not None:
             self.show_dock("Session")
             self.connections.select_connection(select)

@@ -13,8 +13,8 @@ from inspector.ui.viewmodel import format as fmt
 from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import Connection, Store
 
-__all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "REASON_COLUMN", "PROCESS_COLUMN", "NUMERIC_COLUMNS",
-           "cell_text", "row_texts", "sort_key", "ConnectionsFilter"]
+__all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "REASON_COLUMN", "PROCESS_COLUMN", "LINK_COLUMN",
+           "NUMERIC_COLUMNS", "cell_text", "link_text", "row_texts", "sort_key", "ConnectionsFilter"]
 
 COLUMNS = (
     "ID",
@@ -30,12 +30,15 @@ COLUMNS = (
     "Last activity",
     "Close reason",
     "Process",
+    "Link",
 )
 STATE_COLUMN = COLUMNS.index("State")
 AGE_COLUMN = COLUMNS.index("Age")
 REASON_COLUMN = COLUMNS.index("Close reason")
 #: Shown only when the window is attached to processes (``inspector attach``).
 PROCESS_COLUMN = COLUMNS.index("Process")
+#: The other leg of a proxied session ("⇄ #6"); hidden until a connection has one.
+LINK_COLUMN = COLUMNS.index("Link")
 #: Columns that sort by a number (id, bytes, rate, ages), not by their text.
 NUMERIC_COLUMNS = frozenset((0, 6, 7, 8, 9, 10))
 _COLUMN_COUNT = len(COLUMNS)
@@ -67,9 +70,18 @@ def cell_text(conn: Connection, column: int, now: float, process: str = "") -> s
         return fmt.age(end - conn.opened_at)
     if column == 10:
         return fmt.age(now - conn.last_activity) + " ago"
+    if column == LINK_COLUMN:
+        return link_text(conn)
     if column == PROCESS_COLUMN:
         return process
     return conn.close_reason
+
+
+def link_text(conn: Connection) -> str:
+    """The Link cell: which leg of a proxied session this is and the other's id ("" if none)."""
+    if not conn.linked:
+        return ""
+    return f"{'client' if conn.link_role == 'client' else 'upstream'} leg ⇄ #{conn.linked}"
 
 
 def row_texts(conn: Connection, now: float, process: str = "") -> tuple[str, ...]:
