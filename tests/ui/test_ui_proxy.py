@@ -329,3 +329,35 @@ def test_inspector_proxy_window_with_a_bad_upstream_says_so_and_exits_1(
     assert done.returncode == 1
     assert picture.exists()  # the window still opened and was pictured
     assert "could not start the proxy" in done.stderr
+
+
+def test_the_store_links_both_legs_whichever_event_comes_first() -> None:
+    from inspector.trace import events as ev
+    from inspector.ui.viewmodel.connections import LINK_COLUMN, row_texts
+    from inspector.ui.viewmodel.feed import apply
+    from inspector.ui.viewmodel.store import Store
+
+    def opened(conn: int, role: str) -> ev.ConnectionOpened:
+        return ev.ConnectionOpened(conn=conn, ts=1.0, role=role, protocol="x", local="a", peer="b")
+
+    linked = ev.ConnectionLinked(conn=1, ts=1.1, other=2, label="proxy 127.0.0.1:8000")
+    for events in ([opened(1, "server"), opened(2, "client"), linked],  # as it happens live
+                   [opened(1, "server"), linked, opened(2, "client")]):  # the upstream leg seen late
+        store = Store(clock=0.0)
+        apply(store, events)
+        client, upstream = store.connections[1], store.connections[2]
+        assert (client.linked, client.link_role, upstream.linked, upstream.link_role) == (2, "client", 1, "upstream")
+        assert row_texts(client, 2.0)[LINK_COLUMN] == "client leg ⇄ #2"
+        assert row_texts(upstream, 2.0)[LINK_COLUMN] == "upstream leg ⇄ #1"
+    assert row_texts(opened_store_row(), 2.0)[LINK_COLUMN] == ""
+
+
+def opened_store_row() -> Any:
+    """A connection that is no proxy's leg."""
+    from inspector.trace import events as ev
+    from inspector.ui.viewmodel.feed import apply
+    from inspector.ui.viewmodel.store import Store
+
+    store = Store(clock=0.0)
+    apply(store, [ev.ConnectionOpened(conn=5, ts=1.0, role="client", protocol="echo", local="a", peer="b")])
+    return store.connections[5]
