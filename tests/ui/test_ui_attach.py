@@ -219,3 +219,58 @@ def test_a_wrong_token_shows_refused(qtbot: Any, serve: Any, attached: Any) -> N
     qtbot.waitUntil(lambda: processes(window)[0][P_STATE].startswith("refused"), timeout=15000)
     assert processes(window)[0][P_STATE] == "refused: wrong token"
     assert rows_of(window) == []
+
+
+def test_the_same_process_met_again_after_a_dropped_link_shows_nothing_twice(
+    qtbot: Any, serve: Any, attached: Any
+) -> None:
+    served = serve()
+    window = attached([f"127.0.0.1:{served.trace_port}"])
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
+    echo(served.echo_port, b"once\n")
+    before = wait_rows(qtbot, window, lambda r: r[IN] == "5 B" and r[STATE] == "closed")
+    attachment = window.feed.attachments[0]
+    states: list[str] = []
+    shown = attachment.on_state
+
+    def heard(att: Any, state: Any, detail: str) -> None:
+        states.append(state)
+        shown(att, state, detail)
+
+    attachment.on_state = heard
+    attachment._protocol.transport.abortConnection()  # the link drops; the process lives on
+    qtbot.waitUntil(lambda: attachment.session == 2 and processes(window)[0][P_STATE] == "connected", timeout=15000)
+    assert states[:2] == ["disconnected", "connected"]
+    echo(served.echo_port, b"twice\n")
+    wait_rows(qtbot, window, lambda r: r[IN] == "6 B" and r[STATE] == "closed")
+    # The snapshot the process sent again did not add its connections a second time.
+    assert [r for r in rows_of(window) if r[IN] == "5 B"] == before
+    assert all(int(r[ID]) < 1_000_000_000 for r in rows_of(window))
+
+
+def test_inspector_attach_opens_the_window(serve: Any, tmp_path: Any) -> None:
+    served = serve()
+    picture = tmp_path / "attach.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    env.pop("INSPECTOR_TRACE_LISTEN", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "inspector", "--screenshot", str(picture), "attach", f"127.0.0.1:{served.trace_port}"],
+        capture_output=True, timeout=60, env=env,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"attached to 127.0.0.1:{served.trace_port}" in done.stderr.decode()
+    assert picture.stat().st_size > 10_000
+
+
+def test_names_and_clocks_of_attached_processes() -> None:
+    from inspector.ui.viewmodel.attached import clock_shift, short_label
+
+    assert short_label("tcp:host=127.0.0.1:port=6669") == "127.0.0.1:6669"
+    assert short_label(" 10.0.0.2:7000 ") == "10.0.0.2:7000"
+    assert short_label("unix:path=/run/app.sock") == "unix:path=/run/app.sock"
+    here = socket.gethostname()
+    assert clock_shift({"host": here, "start_time": 1.0, "start_monotonic": 5.0}) == 0.0
+    # Another machine: its clock is matched through both wall clocks.
+    wall_minus_mono = time.time() - time.monotonic()
+    shift = clock_shift({"host": here + "-elsewhere", "start_time": 1000.0, "start_monotonic": 10.0})
+    assert abs(shift - (wall_minus_mono - 990.0)) < 0.01

@@ -69,7 +69,9 @@ class AttachedFeed:
         #: Bumped whenever a row changes, so a view redraws only then.
         self.version = 0
         self._row_of: dict[int, ProcessRow] = {}
-        self._sessions: dict[tuple[int, int], tuple[int, float]] = {}  # (attachment, session) -> (k, shift)
+        #: (attachment, process instance) -> (k, clock shift); see :meth:`_session`
+        self._sessions: dict[tuple[Any, ...], tuple[int, float]] = {}
+        self._last_seq: dict[int, int] = {}  # k -> the newest event number applied
         self._pending: list[ev.Event] = []
         self._missed: dict[int, int] = {}
 
@@ -104,13 +106,19 @@ class AttachedFeed:
         self.version += 1
 
     def _session(self, attachment: Attachment) -> tuple[int, float]:
-        key = (id(attachment), attachment.session)
+        """The index ``k`` and clock shift of the process instance ``attachment`` is on now.
+
+        A restarted process is a new instance (new ids, new rows); the same process met
+        again after a dropped connection keeps its ``k``, and :meth:`_events` skips the
+        events its snapshot repeats, so nothing is shown twice."""
+        header = attachment.header
+        instance = (header.get("host"), header.get("pid"), header.get("start_monotonic"))
+        key = (id(attachment), *instance) if None not in instance else (id(attachment), attachment.session)
         found = self._sessions.get(key)
         if found is None:
             k = len(self._sessions)
             found = self._sessions[key] = (k, clock_shift(attachment.header))
             self.store.processes[k] = attachment.label
-            header = attachment.header
             name = f"{attachment.label}: {header.get('process') or 'a process'}"
             self.trace.header[f"process.{k}"] = name + (f" (pid {header['pid']})" if header.get("pid") else "")
             start = header.get("start_monotonic")
@@ -123,6 +131,11 @@ class AttachedFeed:
         k, shift = self._session(attachment)
         pending = self._pending
         add = self.trace.add
+        last = self._last_seq.get(k, 0)
+        if last:
+            events = [event for event in events if not event.seq or event.seq > last]
+        if events:
+            self._last_seq[k] = max(last, max(event.seq for event in events))
         for original in events:
             event = copy(original)  # the attachment's own trace keeps the originals
             event.seq = 0  # numbered again by the merged trace, in arrival order
