@@ -167,13 +167,17 @@ class DispatchGuard(Protocol):
     """Keeps a descriptor's handler from re-entering itself under a nested host loop.
 
     Given to :meth:`ReactorBase._dispatch` by a backend whose loop can run again inside
-    a handler (Qt's modal dialogs). ``busy`` maps each descriptor whose handler is
-    running to its selectable; a descriptor that turns up ready again meanwhile is
-    parked (taken out of the wait set) until that handler returns, then unparked. The
-    reactor's waker is never guarded: nested loops must see thread calls.
+    a handler (Qt's modal dialogs). ``current`` is the selectable whose handler the
+    innermost dispatch is running (None between handlers); a dispatch that starts while
+    one runs (a nested loop) adds it to ``busy``, the selectables whose handlers run
+    further up the stack. One that turns up ready meanwhile is parked (taken out of the
+    wait set) until its handler returns, then unparked. Outside nested loops the cost
+    is one attribute store per handler. The reactor's waker is never guarded: nested
+    loops must see thread calls.
     """
 
-    busy: dict[int, Any]
+    current: Any
+    busy: set[Any]
     parked: set[int]
 
     def park(self, fd: int) -> None:
@@ -570,29 +574,19 @@ class ReactorBase(ABC):
         trace sees a loop turn here unless one is open. Such hosts may register this
         method itself as their per-descriptor callback, with a one-pair ``ready``.
         """
+        if guard is not None:
+            self._dispatch_guarded(ready, owners, guard)
+            return
         if foreign:
             if _tracer is not None: _tracer.dispatch_started(self)
         reads = self._reads
         writes = self._writes
         threshold = self.slow_callback_threshold
         started = _monotonic() if threshold is not None else 0.0
-        if guard is not None:
-            busy = guard.busy
-            parked = guard.parked
-            waker = self.waker
         for fd, events in ready:
             selectable = owners.get(fd)
             if selectable is None:
                 continue
-            if guard is not None:
-                if selectable is waker:  # re-entrant by design: nested loops must see thread calls
-                    waker.doRead()
-                    continue
-                if fd in busy:  # its handler runs further up the stack (a nested loop)
-                    if busy[fd] is selectable:
-                        guard.park(fd)
-                    continue
-                busy[fd] = selectable
             why = None
             in_read = False
             try:
@@ -604,11 +598,6 @@ class ReactorBase(ABC):
                     why = selectable.doWrite()
             except Exception as exc:
                 why = self._handler_failed(selectable, in_read, exc)
-            finally:
-                if guard is not None:
-                    del busy[fd]
-                    if fd in parked:
-                        guard.unpark(fd)
             if why is not None:
                 self._disconnectSelectable(selectable, why, in_read)
             if threshold is not None:
@@ -617,6 +606,61 @@ class ReactorBase(ABC):
                     self._report_slow(self._handler_target(selectable, in_read), now - started)
                 started = now
         if foreign:
+            if _tracer is not None: _tracer.dispatch_ended(self)
+
+    def _dispatch_guarded(self, ready: Iterable[tuple[int, int]], owners: Mapping[int, Any],
+                          guard: DispatchGuard) -> None:
+        """:meth:`_dispatch` for a host loop that may run again inside a handler (always foreign).
+
+        Kept apart so the plain path pays nothing for it, and so that outside nested
+        loops a handler costs one store (``guard.current``) more than there.
+        """
+        if _tracer is not None: _tracer.dispatch_started(self)
+        reads = self._reads
+        writes = self._writes
+        threshold = self.slow_callback_threshold
+        started = _monotonic() if threshold is not None else 0.0
+        waker = self.waker
+        busy = guard.busy
+        parked = guard.parked
+        outer = guard.current
+        if outer is not None and outer is not waker:
+            busy.add(outer)  # a handler up the stack opened this nested loop
+        try:
+            for fd, events in ready:
+                selectable = owners.get(fd)
+                if selectable is None:
+                    continue
+                if busy and selectable in busy and selectable is not waker:
+                    guard.park(fd)  # its handler runs further up the stack
+                    continue
+                guard.current = selectable
+                why = None
+                in_read = False
+                try:
+                    if events & READ_EVENTS and selectable in reads:
+                        in_read = True
+                        why = selectable.doRead()
+                    if why is None and events & WRITE_EVENTS and selectable in writes:
+                        in_read = False
+                        why = selectable.doWrite()
+                except Exception as exc:
+                    why = self._handler_failed(selectable, in_read, exc)
+                finally:
+                    guard.current = None
+                    if parked and fd in parked:
+                        guard.unpark(fd)
+                if why is not None:
+                    self._disconnectSelectable(selectable, why, in_read)
+                if threshold is not None:
+                    now = _monotonic()
+                    if now - started > threshold:
+                        self._report_slow(self._handler_target(selectable, in_read), now - started)
+                    started = now
+        finally:
+            guard.current = outer
+            if outer is not None:
+                busy.discard(outer)
             if _tracer is not None: _tracer.dispatch_ended(self)
 
     def _handler_failed(self, selectable: Any, in_read: bool, exc: Exception) -> BaseException:

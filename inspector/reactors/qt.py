@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import select
 import time
-from typing import Any
+from typing import Any, Callable
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QEventLoop, QObject, QSocketNotifier, Qt, QThread, QTimer
@@ -102,8 +102,10 @@ class _EpollWatcher:
         self._masks: dict[int, int] = {}
         self._selectables: dict[int, Any] = {}
         # The DispatchGuard the shared dispatch uses against re-entry under nested loops.
-        self.busy: dict[int, Any] = {}  # fd -> selectable whose handler is running
+        self.current: Any = None  # the selectable whose handler the innermost dispatch runs
+        self.busy: set[Any] = set()  # selectables whose handlers run further up the stack
         self.parked: set[int] = set()  # busy fds taken out of the set by a nested turn
+        self._on_ready = self._make_on_ready()
         self._notifier = QSocketNotifier(self._epoll.fileno(), _READ, parent)
         self._notifier.activated.connect(self._on_ready)
 
@@ -154,19 +156,31 @@ class _EpollWatcher:
         except (OSError, ValueError):
             pass  # already closed: the kernel dropped it from the set
 
-    def _on_ready(self) -> None:
-        """Poll the set without blocking and hand every ready descriptor to the shared
-        dispatch (:meth:`ReactorBase._dispatch`), this watcher guarding against re-entry:
-        a descriptor whose handler is still running further up the stack (it opened a
-        nested loop) is parked, taken out of the set until that handler returns.
+    def _make_on_ready(self) -> Callable[[], None]:
+        """Make the notifier's slot: poll the set without blocking and hand every ready
+        descriptor to the shared dispatch (:meth:`ReactorBase._dispatch`), this watcher
+        guarding against re-entry: a descriptor whose handler is still running further
+        up the stack (it opened a nested loop) is parked, taken out of the set until that
+        handler returns.
+
+        A closure over its few names rather than a method: Qt calls it once per loop
+        turn, and a plain function is the cheapest thing for PySide to call.
         """
         reactor = self._reactor
-        reactor._dispatch(self._epoll.poll(0), self._selectables, self, True)
-        heap = reactor._heap
-        if heap and heap[0][0] <= _monotonic():
-            # Calls made due by these handlers (a callLater(0) closing a connection)
-            # run now rather than one Qt timer activation later.
-            reactor.runUntilCurrent()
+        poll = self._epoll.poll
+        selectables = self._selectables
+        dispatch = reactor._dispatch_guarded
+        monotonic = _monotonic
+
+        def on_ready() -> None:
+            dispatch(poll(0), selectables, self)
+            heap = reactor._heap
+            if heap and heap[0][0] <= monotonic():
+                # Calls made due by these handlers (a callLater(0) closing a connection)
+                # run now rather than one Qt timer activation later.
+                reactor.runUntilCurrent()
+
+        return on_ready
 
     def park(self, fd: int) -> None:
         """Take busy ``fd`` out of the set until its handler returns (:meth:`unpark`)."""
