@@ -36,9 +36,9 @@ def add_parser(subparsers: Any) -> None:
         "INSPECTOR_TRACE_LISTEN) and follow them live, re-attaching when they restart.",
     )
     parser.add_argument(
-        "endpoints", metavar="ENDPOINT", nargs="+",
-        help="HOST:PORT (127.0.0.1:6669) or a client endpoint string (tcp:host=127.0.0.1:port=6669); "
-        "several to watch several processes",
+        "endpoints", metavar="ENDPOINT", nargs="*",
+        help="HOST:PORT or a client endpoint string (tcp:host=127.0.0.1:port=6669); several to watch "
+        "several processes (default: 127.0.0.1:6669, where --trace-listen 6669 serves)",
     )
     parser.add_argument(
         "--token", default=None,
@@ -77,9 +77,12 @@ def _refuse(message: str) -> int:
 def run_attach(args: argparse.Namespace, window: WindowRunner | None = None) -> int:
     """Attach to the processes the arguments name; return the exit status."""
     from inspector.endpoints import clientFromString
+    from inspector.trace.live import DEFAULT_PORT
     from inspector.trace.viewer import client_endpoint_text
 
     token = args.token or os.environ.get("INSPECTOR_TRACE_TOKEN") or None
+    if not args.endpoints:
+        args.endpoints = [f"127.0.0.1:{DEFAULT_PORT}"]
     for text in args.endpoints:
         try:
             clientFromString(None, client_endpoint_text(text))  # type: ignore[arg-type]  # only parsed

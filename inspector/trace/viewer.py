@@ -198,7 +198,10 @@ class Attachment:
         if self._stopped:
             return
         if self.state != ViewerState.DISCONNECTED:
-            log.warning("disconnected from %s (%s); retrying", self.label, reason)
+            if self.session:
+                log.warning("disconnected from %s (%s); retrying", self.label, reason)
+            else:
+                log.warning("nothing serves a trace at %s yet (%s); retrying", self.label, reason)
         self._set(ViewerState.DISCONNECTED, reason)
         self._retry_later()
 
