@@ -212,6 +212,21 @@ def test_proxy_from_the_launcher_linked_legs_faults_holds_and_injection(
         qtbot.waitUntil(lambda: window.session.connection is not None and window.session.connection.id == client_id,
                         timeout=WAIT)
         assert header.isVisible()
+        # The connections' context menu goes to the other leg too, and so does a double-click.
+        from test_ui_decode_as import pick, right_click_row
+
+        def shown() -> int:
+            return window.session.connection.id if window.session.connection is not None else 0
+
+        menu = right_click_row(qtbot, window, legs["client"])
+        assert any(a.text() == f"Go to the other leg (#{upstream_id})" for a in menu.actions())
+        pick(qtbot, menu, "connections.other_leg")
+        qtbot.waitUntil(lambda: shown() == upstream_id, timeout=WAIT)
+        rect = table.visualRect(table.model().index(legs["upstream"], 0))
+        # A double-click as the platform delivers it: a click, then the double-click event.
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.mouseDClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.waitUntil(lambda: shown() == client_id, timeout=WAIT)
 
         # Latency client -> server set from the Proxy panel, measured from the client.
         window.show_dock("Proxy")
