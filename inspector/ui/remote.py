@@ -53,7 +53,7 @@ class ProcessesPanel(QWidget):
         self.items = QStandardItemModel(0, len(HEADERS), self)
         self.items.setHorizontalHeaderLabels(list(HEADERS))
         self.table = row_table(self, "processes.table", "Attached processes", self.items,
-                               widths=(120, 150, 50, 160, 60))
+                               widths=(120, 180, 50, 160, 60))
         note = named(QLabel(
             "The window follows these processes live (inspector attach). Each one is re-attached when it "
             "restarts; what it showed before stays listed. The launcher is off: it starts services in "
@@ -114,6 +114,7 @@ def attach_window(window: Any, endpoints: list[str], token: str | None = None, *
     window.tabifyDockWidget(window.docks["Launcher"], dock)
     dock.show()
     dock.raise_()
+    window.resizeDocks([dock], [430], Qt.Orientation.Horizontal)  # room for "disconnected — reconnecting"
     window.processes = panel
 
     names = ", ".join(feed.labels)

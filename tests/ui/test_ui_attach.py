@@ -19,12 +19,14 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QPlainTextEdit, QTableView
 
+from inspector.ui.viewmodel.connections import COLUMNS
 from inspector.ui.viewmodel.connections import PROCESS_COLUMN as PROCESS  # shown second
 
 from ui_support import click_row, find, table_rows
 
 ID = 0
 ROLE, LOCAL, STATE, IN, OUT = 1, 3, 5, 6, 7
+REASON = COLUMNS.index("Close reason")
 P_LABEL, P_STATE, P_PID = 0, 1, 2
 
 
@@ -129,7 +131,7 @@ def wait_rows(qtbot: Any, window: Any, accept: Callable[[list[str]], bool], coun
     return [row for row in rows_of(window) if accept(row)]
 
 
-def test_the_window_shows_a_served_process_live(qtbot: Any, serve: Any, attached: Any) -> None:
+def test_the_window_shows_a_served_process_live(qtbot: Any, serve: Any, attached: Any, tmp_path: Any) -> None:
     served = serve()
     label = f"127.0.0.1:{served.trace_port}"
     window = attached([label])
@@ -151,6 +153,10 @@ def test_the_window_shows_a_served_process_live(qtbot: Any, serve: Any, attached
     log_rows = table_rows(find(window, QTableView, "log.table"))
     assert any(f"attached to {label}" in " ".join(r) for r in log_rows)
     assert find(window, QLabel, "status.processes").text().endswith("attached: 1 connected")
+    # The File menu's exports read what arrived from the process.
+    transcript = tmp_path / "session.txt"
+    assert window.export_transcript(int(row[ID]), str(transcript))
+    assert "hello from a socket" in transcript.read_text()
 
 
 def test_two_processes_at_once_with_a_process_filter(qtbot: Any, serve: Any, attached: Any, tmp_path: Any) -> None:
@@ -199,7 +205,12 @@ def test_a_killed_process_shows_disconnected_then_connected_again(qtbot: Any, se
     qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
     echo(first.echo_port, b"before\n")
     wait_rows(qtbot, window, lambda r: r[IN] == "7 B" and r[STATE] == "closed")
+    held = socket.create_connection(("127.0.0.1", first.echo_port), timeout=10)  # open when it dies
+    held.sendall(b"held open\n")
+    assert held.recv(100) == b"held open\n"
+    wait_rows(qtbot, window, lambda r: r[IN] == "10 B" and r[STATE] == "connected")
     first.kill()  # mid-stream: no goodbye
+    held.close()
     qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "disconnected — reconnecting", timeout=15000)
     assert wait_rows(qtbot, window, lambda r: r[IN] == "7 B")  # what was shown stays
     assert find(window, QLabel, "status.processes").text().endswith("attached: 1 disconnected")
@@ -211,6 +222,9 @@ def test_a_killed_process_shows_disconnected_then_connected_again(qtbot: Any, se
     after = wait_rows(qtbot, window, lambda r: r[IN] == "9 B")[0]
     assert int(after[ID]) >= 1_000_000_000 and after[PROCESS] == label
     assert wait_rows(qtbot, window, lambda r: r[IN] == "7 B")  # the first process's row is still there
+    # The connection the first process had open ended with it, and the row says so.
+    ended = wait_rows(qtbot, window, lambda r: r[IN] == "10 B")[0]
+    assert ended[STATE] == "closed" and ended[REASON].startswith("its process ended"), ended
 
 
 def test_a_wrong_token_shows_refused(qtbot: Any, serve: Any, attached: Any) -> None:

@@ -15,9 +15,10 @@ import time
 from copy import copy
 from typing import Any
 
+from inspector.states import ConnectionState
 from inspector.trace import events as ev
 from inspector.trace.model import Trace
-from inspector.trace.viewer import Attachment, ViewerState, attach, namespaced
+from inspector.trace.viewer import ID_STRIDE, Attachment, ViewerState, attach, namespaced
 from inspector.ui.viewmodel.feed import POLL_BUDGET, SLICE, apply
 from inspector.ui.viewmodel.processes import ProcessRow, ProcessStore
 
@@ -72,6 +73,7 @@ class AttachedFeed:
         #: (attachment, process instance) -> (k, clock shift); see :meth:`_session`
         self._sessions: dict[tuple[Any, ...], tuple[int, float]] = {}
         self._last_seq: dict[int, int] = {}  # k -> the newest event number applied
+        self._current: dict[int, int] = {}  # id(attachment) -> k of the instance it is on
         self._pending: list[ev.Event] = []
         self._missed: dict[int, int] = {}
 
@@ -118,6 +120,9 @@ class AttachedFeed:
         if found is None:
             k = len(self._sessions)
             found = self._sessions[key] = (k, clock_shift(attachment.header))
+            previous = self._current.get(id(attachment))
+            if previous is not None:
+                self._ended(previous, header)
             self.store.processes[k] = attachment.label
             name = f"{attachment.label}: {header.get('process') or 'a process'}"
             self.trace.header[f"process.{k}"] = name + (f" (pid {header['pid']})" if header.get("pid") else "")
@@ -125,7 +130,20 @@ class AttachedFeed:
             if isinstance(start, (int, float)) and start + found[1] < self.store.origin:
                 # Times count from the earliest process's start, as in its recording.
                 self.store.origin = float(start) + found[1]
+        self._current[id(attachment)] = found[0]
         return found
+
+    def _ended(self, k: int, successor: dict[str, Any]) -> None:
+        """Process instance ``k`` was replaced by a new one (it restarted): what it still
+        showed open ended with it, so say so rather than leave it "connected" for ever."""
+        apply(self.store, self._pending)  # its last events first
+        self._pending = []
+        store = self.store
+        pid = successor.get("pid")
+        reason = "its process ended (attached again to the new one" + (f", pid {pid})" if pid else ")")
+        for conn in list(store.connections.values()):
+            if conn.is_open and conn.id // ID_STRIDE == k:
+                store.connection_state(conn.id, conn.last_activity, ConnectionState.CLOSED, reason)
 
     def _events(self, attachment: Attachment, events: list[ev.Event]) -> None:
         k, shift = self._session(attachment)
