@@ -254,6 +254,11 @@ def test_proxy_from_the_launcher_linked_legs_faults_holds_and_injection(
         click_row(qtbot, find(window, QTableView, "proxy.held"), 0)
         editor = find(window, QPlainTextEdit, "proxy.editor")
         assert editor.toPlainText() == "secret\\n"
+        hex_box = find(window, QCheckBox, "proxy.editor_hex")
+        tick(qtbot, hex_box)
+        assert editor.toPlainText() == "73 65 63 72 65 74 0a"
+        tick(qtbot, hex_box)
+        assert editor.toPlainText() == "secret\\n"
         editor.selectAll()
         qtbot.keyClicks(editor, "edited\\x21\\n")
         qtbot.mouseClick(find(window, QPushButton, "proxy.save"), Qt.MouseButton.LeftButton)
@@ -287,6 +292,10 @@ def test_proxy_from_the_launcher_linked_legs_faults_holds_and_injection(
         client.wait_for(b"injected\x01\r\n")
         assert line.text() == ""
         assert b"injected" not in echo_server.got()  # toward the client only
+        direction.setCurrentIndex(direction.findData("up"))
+        qtbot.keyClicks(line, "to the server")
+        qtbot.mouseClick(find(window, QPushButton, "session.proxy.inject_button"), Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: echo_server.got().endswith(b"to the server\r\n"), timeout=WAIT)
         # A malformed escape is refused in one red line, the text kept to be corrected.
         qtbot.keyClicks(line, "bad\\q")
         qtbot.keyClick(line, Qt.Key.Key_Return)
@@ -297,7 +306,7 @@ def test_proxy_from_the_launcher_linked_legs_faults_holds_and_injection(
         client.sock.close()
 
 
-def test_a_refused_fault_value_is_said_and_nothing_changes(
+def test_the_panel_follows_faults_changed_elsewhere_and_says_when_no_proxy_runs(
     qtbot: Any, window: Any, free_port: Callable[[], int], echo_server: EchoServer
 ) -> None:
     port = free_port()
