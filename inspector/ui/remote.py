@@ -54,6 +54,8 @@ class ProcessesPanel(QWidget):
         self.items.setHorizontalHeaderLabels(list(HEADERS))
         self.table = row_table(self, "processes.table", "Attached processes", self.items,
                                widths=(120, 180, 50, 160, 60))
+        widest = self.fontMetrics().horizontalAdvance("disconnected — reconnecting")
+        self.table.setColumnWidth(_STATE_COLUMN, widest + 16)
         note = named(QLabel(
             "The window follows these processes live (inspector attach). Each one is re-attached when it "
             "restarts; what it showed before stays listed. The launcher is off: it starts services in "
