@@ -319,8 +319,13 @@ def _seen(trace: Any) -> int:
 
 
 def _process_name() -> str:
-    argv = [os.path.basename(sys.argv[0])] + sys.argv[1:] if sys.argv and sys.argv[0] else []
-    return " ".join(argv)[:200] or "python"
+    """The command line as a person typed it (``python -m inspector`` shows as ``inspector``)."""
+    if not sys.argv or not sys.argv[0]:
+        return "python"
+    program = os.path.basename(sys.argv[0])
+    if program == "__main__.py":
+        program = os.path.basename(os.path.dirname(sys.argv[0])) or program
+    return " ".join([program, *sys.argv[1:]])[:200]
 
 
 @implementer(IPushProducer)

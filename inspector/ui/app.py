@@ -79,12 +79,16 @@ def _qt_reactor() -> Any:
     from inspector.error import ReactorAlreadyInstalledError
 
     try:
-        return reactors.install("qt")
+        reactor = reactors.install("qt")
     except ReactorAlreadyInstalledError:
         installed = reactors.default_reactor()
         if type(installed).__name__ == "QtReactor":
             return installed
         raise
+    from inspector.commands.tracing import serve_trace
+
+    serve_trace(reactor)  # --trace-listen / INSPECTOR_TRACE_LISTEN: the window serves its trace too
+    return reactor
 
 
 def plugin_problems() -> list[tuple[str, str]]:
