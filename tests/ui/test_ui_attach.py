@@ -288,3 +288,15 @@ def test_names_and_clocks_of_attached_processes() -> None:
     wall_minus_mono = time.time() - time.monotonic()
     shift = clock_shift({"host": here + "-elsewhere", "start_time": 1000.0, "start_monotonic": 10.0})
     assert abs(shift - (wall_minus_mono - 990.0)) < 0.01
+
+
+def test_a_process_started_after_the_window_is_picked_up(
+    qtbot: Any, serve: Any, attached: Any, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    window = attached([f"127.0.0.1:{port}"])
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "not there yet — retrying", timeout=15000)
+    served = serve(f"tcp:{port}:interface=127.0.0.1")
+    qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
+    echo(served.echo_port, b"late\n")
+    assert wait_rows(qtbot, window, lambda r: r[IN] == "5 B")[0][PROCESS] == f"127.0.0.1:{port}"

@@ -55,10 +55,10 @@ class ProcessRow:
 
 def state_text(row: ProcessRow) -> str:
     """A person's words for ``row``'s state: "connected", "disconnected — reconnecting",
-    "refused: wrong token" ..."""
+    "not there yet — retrying" (nothing served there so far), "refused: wrong token" ..."""
     state = row.state
     if state == "disconnected":
-        return "disconnected — reconnecting"
+        return "disconnected — reconnecting" if row.sessions else "not there yet — retrying"
     if state == "refused":
         return f"refused: {row.detail}" if row.detail else "refused"
     return state
