@@ -300,3 +300,21 @@ def test_a_process_started_after_the_window_is_picked_up(
     qtbot.waitUntil(lambda: processes(window)[0][P_STATE] == "connected", timeout=15000)
     echo(served.echo_port, b"late\n")
     assert wait_rows(qtbot, window, lambda r: r[IN] == "5 B")[0][PROCESS] == f"127.0.0.1:{port}"
+
+
+def test_a_window_that_falls_behind_drops_the_oldest_and_counts_them() -> None:
+    from inspector.trace import events as ev
+    from inspector.ui.viewmodel.attached import AttachedFeed
+    from inspector.ui.viewmodel.processes import ProcessStore
+
+    class Attachment:  # what the feed reads of an attachment
+        label, session, missed = "127.0.0.1:6669", 1, 3
+        header = {"pid": 7, "host": socket.gethostname(), "start_monotonic": 1.0}
+
+    store = ProcessStore(clock=0.0)
+    feed = AttachedFeed(None, store, ["127.0.0.1:6669"], max_pending=100)
+    feed._events(Attachment(), [ev.LoopTurn(seq=n, ts=float(n), duration=0.001) for n in range(1, 251)])
+    assert feed.dropped == 150
+    feed.poll(300.0)
+    assert store.dropped == 153  # dropped here, plus what the process could not send us
+    assert store.loop_turns.count == 100 and min(store.loop_turns.times) >= 150.0  # the newest were kept

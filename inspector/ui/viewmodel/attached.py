@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections import deque
 from copy import copy
 from typing import Any
 
@@ -22,7 +23,11 @@ from inspector.trace.viewer import ID_STRIDE, Attachment, ViewerState, attach, n
 from inspector.ui.viewmodel.feed import POLL_BUDGET, SLICE, apply
 from inspector.ui.viewmodel.processes import ProcessRow, ProcessStore
 
-__all__ = ["AttachedFeed", "clock_shift", "short_label"]
+__all__ = ["AttachedFeed", "clock_shift", "short_label", "MAX_PENDING"]
+
+#: Events waiting for the window at most: past this the oldest are dropped (and counted as
+#: missed), so a window that cannot keep up with a flood never grows without bound.
+MAX_PENDING = 200_000
 
 
 def short_label(endpoint: str) -> str:
@@ -54,8 +59,11 @@ class AttachedFeed:
     trace's :class:`~inspector.ui.viewmodel.feed.LiveFeed`); ``rows`` say how each stands."""
 
     def __init__(self, reactor: Any, store: ProcessStore, endpoints: list[str], token: str | None = None, *,
-                 retry: float = 0.5, max_retry: float = 5.0) -> None:
+                 retry: float = 0.5, max_retry: float = 5.0, max_pending: int = MAX_PENDING) -> None:
         self.reactor = reactor
+        self.max_pending = max_pending
+        #: Events dropped here because the window fell that far behind.
+        self.dropped = 0
         self.store = store
         self.endpoints = list(endpoints)
         #: How each process is named in the window (its endpoint, shortened).
@@ -74,7 +82,7 @@ class AttachedFeed:
         self._sessions: dict[tuple[Any, ...], tuple[int, float]] = {}
         self._last_seq: dict[int, int] = {}  # k -> the newest event number applied
         self._current: dict[int, int] = {}  # id(attachment) -> k of the instance it is on
-        self._pending: list[ev.Event] = []
+        self._pending: deque[ev.Event] = deque()
         self._missed: dict[int, int] = {}
 
     def start(self) -> None:
@@ -137,7 +145,7 @@ class AttachedFeed:
         """Process instance ``k`` was replaced by a new one (it restarted): what it still
         showed open ended with it, so say so rather than leave it "connected" for ever."""
         apply(self.store, self._pending)  # its last events first
-        self._pending = []
+        self._pending.clear()
         store = self.store
         pid = successor.get("pid")
         reason = "its process ended (attached again to the new one" + (f", pid {pid})" if pid else ")")
@@ -161,12 +169,16 @@ class AttachedFeed:
                 event.ts += shift
             add(namespaced(event, k))
             pending.append(event)
+        excess = len(pending) - self.max_pending
+        if excess > 0:
+            for _ in range(excess):
+                pending.popleft()
+            self.dropped += excess
+        self._missed[k] = attachment.missed
         row = self._row_of.get(id(attachment))
         if row is not None:
             row.events += len(events)
-            if attachment.missed != row.missed:
-                row.missed = attachment.missed
-            self._missed[k] = attachment.missed
+            row.missed = attachment.missed
             self.version += 1
 
     # -- the window's refresh ----------------------------------------------------------
@@ -177,12 +189,13 @@ class AttachedFeed:
         deadline = time.perf_counter() + POLL_BUDGET
         applied = 0
         store = self.store
-        while self._pending:
-            batch, self._pending = self._pending[:SLICE], self._pending[SLICE:]
+        pending = self._pending
+        while pending:
+            batch = [pending.popleft() for _ in range(min(SLICE, len(pending)))]
             applied += apply(store, batch)
             if time.perf_counter() > deadline:
                 break
-        store.dropped = sum(self._missed.values())
+        store.dropped = sum(self._missed.values()) + self.dropped
         store.sample(now)
         store.now = max(store.now, now)
         return applied
