@@ -54,7 +54,9 @@ class MainWindow(QMainWindow):
     def __init__(self, reactor: ReactorLike, tracer: Any = None, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setObjectName("inspector.main")
-        self.setWindowTitle("Inspector")
+        #: The title while the live session shows (``inspector attach`` names its processes).
+        self.live_title = "Inspector"
+        self.setWindowTitle(self.live_title)
         self.reactor = reactor
         self.tracer = tracer
         self.settings = settings if settings is not None else QSettings("Inspector", "inspector")
@@ -582,7 +584,7 @@ class MainWindow(QMainWindow):
         """Leave a recording and show the live session again."""
         self.show_store(self.live_store, live=True)
         self.loaded_trace = None
-        self.setWindowTitle("Inspector")
+        self.setWindowTitle(self.live_title)
 
     def current_trace(self) -> Any:
         """The trace the window shows: the loaded recording's, or the live one."""

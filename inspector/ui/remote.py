@@ -126,7 +126,8 @@ def attach_window(window: Any, endpoints: list[str], token: str | None = None, *
         action = window.findChild(QAction, name)
         if action is not None:
             action.setEnabled(False)
-    window.setWindowTitle(f"Inspector — attached to {names}")
+    window.live_title = f"Inspector — attached to {names}"
+    window.setWindowTitle(window.live_title)
     summary = named(QLabel(), "status.processes")
     window.statusBar().addPermanentWidget(summary)
     window.statusBar().showMessage(f"Attaching to {names}…", 5000)

@@ -153,6 +153,14 @@ def test_the_window_shows_a_served_process_live(qtbot: Any, serve: Any, attached
     log_rows = table_rows(find(window, QTableView, "log.table"))
     assert any(f"attached to {label}" in " ".join(r) for r in log_rows)
     assert find(window, QLabel, "status.processes").text().endswith("attached: 1 connected")
+    # Another store (a recording) has no processes; back to live, they show again.
+    from inspector.ui.viewmodel.store import Store
+
+    window.show_store(Store(clock=0.0), live=False)
+    assert table.isColumnHidden(PROCESS) and not find(window, QComboBox, "connections.process").isVisible()
+    window.show_live()
+    assert not table.isColumnHidden(PROCESS) and find(window, QComboBox, "connections.process").isVisible()
+    assert window.windowTitle() == f"Inspector — attached to {label}"
     # The File menu's exports read what arrived from the process.
     transcript = tmp_path / "session.txt"
     assert window.export_transcript(int(row[ID]), str(transcript))
