@@ -338,3 +338,53 @@ def test_masking_secrets_costs_no_more_for_a_stream_without_line_ends() -> None:
 
     out = b"".join(base64.b64decode(redactor.to_json(e)["data"]) for e in tail)
     assert out == b"PASS ***\r\n"
+
+
+def test_a_viewer_that_sends_no_token_is_refused_in_time_and_closed_on_stop(
+        reactor: Any, run: Any, tracing: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inspector.trace import live
+
+    monkeypatch.setattr(live, "HELLO_TIMEOUT", 0.2)
+
+    def read_all(sock: socket.socket) -> Deferred:
+        """Bytes until the server closes ``sock`` (read as the reactor turns)."""
+        d: Deferred = Deferred()
+        got = bytearray()
+
+        def poll() -> None:
+            try:
+                chunk = sock.recv(4096)
+            except BlockingIOError:
+                reactor.callLater(0.01, poll)
+                return
+            if chunk:
+                got.extend(chunk)
+                reactor.callLater(0, poll)
+            else:
+                d.callback(bytes(got))
+
+        poll()
+        return d
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0", token="s3cret")
+        silent = socket.create_connection(("127.0.0.1", server.port.getHost().port))
+        silent.setblocking(False)
+        refused = await read_all(silent)
+        waiting = socket.create_connection(("127.0.0.1", server.port.getHost().port))
+        waiting.setblocking(False)
+        live.HELLO_TIMEOUT = 30  # (read at connection time) this one waits: stopping closes it
+        while not server._connected:  # accepted (not only in the listen backlog)
+            d: Deferred = Deferred()
+            reactor.callLater(0.01, d.callback, None)
+            await d
+        closed = read_all(waiting)
+        await server.stopListening()
+        rest = await closed
+        silent.close()
+        waiting.close()
+        return refused, rest
+
+    refused, rest = run(scenario)
+    assert refused == b'{"refused": "no token sent in time"}\n'
+    assert rest == b""

@@ -68,8 +68,9 @@ MAX_BATCH = 2_000
 #: which it decodes connection, port and Deferred events but drops (and counts) the hot
 #: ones (bytes, loop turns, messages) once its capture lists fill.
 CPU_BUDGET = 0.05
-#: Events in a late viewer's snapshot besides the openings it always gets.
-SNAPSHOT_EVENTS = 20_000
+#: Events in a late viewer's snapshot besides the openings it always gets (encoding
+#: them holds the loop for a moment, once per viewer).
+SNAPSHOT_EVENTS = 5_000
 
 
 class TokenRequired(ValueError):
@@ -151,6 +152,7 @@ class TraceServer:
         self.port: Any = None
         #: The viewers being served (past their hello).
         self.viewers: list[_Viewer] = []
+        self._connected: set[_Viewer] = set()  # every viewer connection, greeted or not
         self._new: list[_Viewer] = []
         self._encoder = EventEncoder(secrets)
         self._secrets = secrets
@@ -181,7 +183,7 @@ class TraceServer:
     def stopListening(self) -> Deferred:
         """Stop accepting viewers and close the ones connected; a Deferred of when the
         port is closed."""
-        for viewer in self.viewers + self._new:
+        for viewer in list(self._connected):
             viewer.transport.loseConnection()
         self._stop_flushing()
         port, self.port = self.port, None
@@ -191,8 +193,9 @@ class TraceServer:
 
     # -- viewers --------------------------------------------------------------------
 
-    def own_connection(self, conn: int) -> None:
-        """``conn`` is a viewer's connection: leave its events out of what is sent."""
+    def own_connection(self, viewer: _Viewer, conn: int) -> None:
+        """``viewer`` connected on connection ``conn``: leave its events out of what is sent."""
+        self._connected.add(viewer)
         if conn:
             self._own.add(conn)
 
@@ -216,6 +219,7 @@ class TraceServer:
             self.viewers.remove(viewer)
         if viewer in self._new:
             self._new.remove(viewer)
+        self._connected.discard(viewer)
         if conn:
             self._forget.append(conn)
         if not self.viewers and not self._new:
@@ -352,7 +356,7 @@ class _Viewer(Protocol):
     def connectionMade(self) -> None:
         tracer = self.server.tracer
         self._conn = tracer.conn_id(self.transport) if tracer is not None else 0
-        self.server.own_connection(self._conn)
+        self.server.own_connection(self, self._conn)
         self.transport.registerProducer(self, True)
         if self.server.token is None:
             self._greeted = True  # the hello, if any, is read and ignored
