@@ -2,15 +2,41 @@
 
 Memory stays bounded however long a trace runs: each ring keeps its newest ``size``
 items and reports how many older ones it let go, so nothing is lost silently.
+
+The live tracer stores TCP bytes events, the bulk of a trace, as plain tuples
+(see :func:`event_of`) in the feed and the bytes rings: one tuple costs a fraction of
+an event object and the garbage collector stops looking at it. Readers never see one:
+:class:`LazyRingBuffer` and :class:`EventBatch` (what :meth:`Cursor.drain` returns)
+turn each into its :class:`~inspector.trace.events.BytesIn` or ``BytesOut`` event when
+it is read, so a reader that drains but looks at few events pays for few.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from itertools import islice
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar, overload
+
+from inspector.trace import events as ev
 
 T = TypeVar("T")
+
+def event_of(item: Any) -> Any:
+    """The event ``item`` stands for: itself, or the event a bytes record holds.
+
+    A bytes record is the tuple ``(seq, ts, reactor, turn, conn, size, data, inbound)``:
+    the fields of :class:`~inspector.trace.events.BytesIn` (``inbound`` true) or
+    ``BytesOut`` in order, ``peer`` being empty for TCP.
+    """
+    if item.__class__ is tuple:
+        seq, ts, reactor, turn, conn, size, data, inbound = item
+        return (ev.BytesIn if inbound else ev.BytesOut)(seq, ts, reactor, turn, conn, size, data, "")
+    return item
+
+
+def seq_of(item: Any) -> int:
+    """The ``seq`` of an event or of a bytes record, without building the event."""
+    return item[0] if item.__class__ is tuple else item.seq
 
 
 class RingBuffer(Generic[T]):
@@ -54,6 +80,87 @@ class RingBuffer(Generic[T]):
         self._items.clear()
 
 
+class LazyRingBuffer(RingBuffer[Any]):
+    """A ring of events some of which are held as bytes records; reads give events."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(event_of, self._items)
+
+    def __getitem__(self, index: int) -> Any:
+        return event_of(self._items[index])
+
+
+class EventBatch(Sequence[Any]):
+    """Events drained from the feed, built from their bytes records when first read.
+
+    It behaves as a read-only list of events (length, indexing, slicing, iteration,
+    equality with a list); the events are made once, on the first read that needs them.
+    """
+
+    __slots__ = ("_raw", "_events")
+
+    def __init__(self, raw: list[Any]) -> None:
+        self._raw = raw
+        self._events: list[Any] | None = None
+
+    def events(self) -> list[Any]:
+        """The events as a plain list (built now if not yet)."""
+        built = self._events
+        if built is None:
+            built = self._events = [event_of(item) for item in self._raw]
+            self._raw = built
+        return built
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __bool__(self) -> bool:
+        return bool(self._raw)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return self.events()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.events())
+
+    def __reversed__(self) -> Iterator[Any]:
+        return reversed(self.events())
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.events()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EventBatch):
+            other = other.events()
+        if isinstance(other, (list, tuple)):
+            return self.events() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # a batch compares by value, like a list
+
+    def __add__(self, other: Iterable[Any]) -> list[Any]:
+        return self.events() + list(other)
+
+    def __radd__(self, other: Iterable[Any]) -> list[Any]:
+        return list(other) + self.events()
+
+    def __repr__(self) -> str:
+        return repr(self.events())
+
+    @property
+    def last_seq(self) -> int:
+        """The ``seq`` of the newest event in the batch, or 0 (nothing is built)."""
+        return seq_of(self._raw[-1]) if self._raw else 0
+
+
 class Feed:
     """Events in ``seq`` order for observers; each reader keeps its own cursor.
 
@@ -72,15 +179,22 @@ class Feed:
     def since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int]:
         """Return the events with ``seq`` greater than ``seq`` (at most ``limit`` of the
         oldest of them), and how many newer-than-``seq`` events were already dropped."""
+        found, missed = self.records_since(seq, limit)
+        return [event_of(item) for item in found], missed
+
+    def records_since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int]:
+        """:meth:`since`, with TCP bytes events left as their bytes records (see
+        :func:`event_of`), so nothing is built for them yet."""
         events = self._events
         if not events:
             return [], 0
-        first = events[0].seq
-        if seq >= events[-1].seq:
+        first = seq_of(events[0])
+        last = seq_of(events[-1])
+        if seq >= last:
             return [], 0
-        if events[-1].seq - first + 1 != len(events):
+        if last - first + 1 != len(events):
             # Numbers with gaps (a recording whose recorder fell behind): scan.
-            found = [event for event in events if event.seq > seq]
+            found = [event for event in events if seq_of(event) > seq]
             return (found if limit is None else found[:limit]), 0
         start = seq + 1 - first
         missed = 0
@@ -102,7 +216,7 @@ class Feed:
     @property
     def last_seq(self) -> int:
         """The ``seq`` of the newest event, or 0."""
-        return self._events[-1].seq if self._events else 0
+        return seq_of(self._events[-1]) if self._events else 0
 
 
 class Cursor:
@@ -117,12 +231,14 @@ class Cursor:
         #: Total events this observer missed because it fell too far behind.
         self.missed = 0
 
-    def drain(self, limit: int | None = None) -> list[Any]:
-        """Return the events that arrived since the last drain (at most ``limit``)."""
+    def drain(self, limit: int | None = None) -> EventBatch:
+        """Return the events that arrived since the last drain (at most ``limit``), as a
+        list-like :class:`EventBatch` whose bytes events are built when read."""
         if self._sync is not None:
             self._sync()
-        events, missed = self._feed.since(self.position, limit)
+        found, missed = self._feed.records_since(self.position, limit)
         self.missed += missed
-        if events:
-            self.position = events[-1].seq
-        return events
+        batch = EventBatch(found)
+        if found:
+            self.position = batch.last_seq
+        return batch

@@ -54,7 +54,7 @@ class _Side:
 class _Conn:
     """What the tracer tracks for one connection until its close is decoded."""
 
-    __slots__ = ("id", "budget", "reactor", "state", "buffered_warned", "sides")
+    __slots__ = ("id", "budget", "reactor", "state", "buffered_warned", "sides", "fresh")
 
     def __init__(self, conn_id: int, budget: int, reactor: str) -> None:
         self.id = conn_id
@@ -62,6 +62,9 @@ class _Conn:
         self.reactor = reactor
         self.state = ""
         self.buffered_warned = False
+        #: True until its summary exists and its capture budget is spent: while it is,
+        #: decoding its bytes records takes the slow path (summary, payload chunks).
+        self.fresh = True
         #: (in, out); emptied when the close is decoded, which ends the reference cycle.
         self.sides: tuple[_Side, ...] = (_Side(self, True), _Side(self, False))
 
@@ -107,6 +110,9 @@ class ConnectionHooks:
         raise NotImplementedError
 
     def _settle(self, conn: _Conn, tail: dict[_Side, int] | None = None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _count_sides(self, sides: Any) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
     def _warn(self, category: str, message: str, subject: int = 0, details: str = "") -> None:  # pragma: no cover
@@ -378,6 +384,7 @@ class ConnectionHooks:
             self._conn_state.pop(decoded, None)
         conn = self._conn_state.pop(cid)
         self._settle(conn)  # its bytes all came before its close
+        self._count_sides(conn.sides)  # and its summary counts them before it says so
         conn.sides = ()
         final = closed_state(reason_type)
         if conn.state != final:

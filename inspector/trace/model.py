@@ -15,7 +15,7 @@ from itertools import count
 from typing import Any, Callable, Iterator
 
 from inspector.trace import events as ev
-from inspector.trace.buffers import Cursor, Feed, RingBuffer
+from inspector.trace.buffers import Cursor, Feed, LazyRingBuffer, RingBuffer
 from inspector.trace.fold import (
     CallbackSummary,
     ConnectionSummary,
@@ -82,8 +82,12 @@ class Trace(Fold):
         self.header: dict[str, Any] = {}
         #: What went wrong loading a recording (empty for a live or intact trace).
         self.problems: list[str] = []
+        # The TCP bytes rings may hold a live tracer's bytes records (see
+        # :func:`~inspector.trace.buffers.event_of`); reading them gives events.
+        lazy = (ev.BytesIn.kind, ev.BytesOut.kind)
         self.buffers: dict[str, RingBuffer[ev.Event]] = {
-            kind: RingBuffer(self.config.buffer_size(kind)) for kind in ev.EVENT_TYPES
+            kind: (LazyRingBuffer if kind in lazy else RingBuffer)(self.config.buffer_size(kind))
+            for kind in ev.EVENT_TYPES
         }
         self.feed = Feed(self.config.feed_size)
         self._source: Callable[[], None] | None = None

@@ -29,6 +29,7 @@ import socket
 import time
 from bisect import bisect_left
 from collections import Counter, OrderedDict
+from itertools import count
 from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.hooks import TraceHooks
@@ -210,60 +211,90 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         """Decode records in order. The TCP bytes records, most of them, are decoded
         inline, and stored as :meth:`Trace.add` would store them (numbered, kept in
         their ring and the feed, counted in their connection's summary) without a call
-        per event."""
+        per event: each is kept as a bytes record (a plain tuple, see
+        :func:`~inspector.trace.buffers.event_of`) that becomes its event when read,
+        and the summaries' byte counts are brought up to date once per batch from the
+        running totals the hooks keep."""
         trace = self.trace
         side_type = _Side
-        summaries = trace._connections
         feed_append = trace._feed_append
         ring_in, ring_out = trace.buffers[ev.BytesIn.kind], trace.buffers[ev.BytesOut.kind]
         keep_in, keep_out = ring_in._items.append, ring_out._items.append
-        bytes_in, bytes_out = ev.BytesIn, ev.BytesOut
+        slow_path = self._first_bytes
         added_in = added_out = 0
         turn, ts, _reactor = self._dec_stamp
-        for key, item in zip(keys, items):
-            if key.__class__ is side_type:
-                conn = key.conn
-                size = len(item)
-                key.seen += size
-                budget = conn.budget
-                if not budget:
-                    kept = b""
-                elif budget >= size:
-                    conn.budget = budget - size
-                    kept = item
+        seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
+        try:
+            for key, item in zip(keys, items):
+                if key.__class__ is side_type:
+                    seq += 1
+                    conn = key.conn
+                    kept = slow_path(key, item, seq, ts) if conn.fresh else b""
+                    if key.inbound:
+                        record = (seq, ts, conn.reactor, turn, key.cid, len(item), kept, True)
+                        keep_in(record)
+                        added_in += 1
+                    else:
+                        record = (seq, ts, conn.reactor, turn, key.cid, len(item), kept, False)
+                        keep_out(record)
+                        added_out += 1
+                    feed_append(record)
+                elif key == STAMP:
+                    self._dec_stamp = item[1]
+                    turn, ts, _reactor = item[1]
                 else:
-                    conn.budget = 0
-                    kept = item[:budget]
-                cid = conn.id
-                seq = next(trace._seq)
-                summary = summaries.get(cid)
-                if key.inbound:
-                    event = bytes_in(seq, ts, conn.reactor, turn, cid, size, kept, "")
-                    keep_in(event)
-                    added_in += 1
-                    if summary is None:
-                        summary = trace._connection(event)
-                    summary.bytes_in += size
-                    direction = "in"
-                else:
-                    event = bytes_out(seq, ts, conn.reactor, turn, cid, size, kept, "")
-                    keep_out(event)
-                    added_out += 1
-                    if summary is None:
-                        summary = trace._connection(event)
-                    summary.bytes_out += size
-                    direction = "out"
-                feed_append(event)
-                if kept:
-                    summary.captured += len(kept)
-                    summary.chunks.append((seq, ts, direction, kept))
-            elif key == STAMP:
-                self._dec_stamp = item[1]
-                turn, ts, _reactor = item[1]
+                    trace._seq = count(seq + 1)
+                    decoders[key](item)
+                    seq = next(trace._seq) - 1
+        finally:
+            trace._seq = count(seq + 1)
+            ring_in.total += added_in
+            ring_out.total += added_out
+            self._count_sides(set(keys))
+
+    def _first_bytes(self, side: _Side, data: bytes, seq: int, ts: float) -> bytes:
+        """Decode a bytes record of a connection still ``fresh``: make its summary if it
+        has none, and keep the payload its capture budget allows as a chunk; return the
+        payload kept."""
+        conn = side.conn
+        summary = self.trace._connections.get(conn.id)
+        if summary is None:
+            summary = self.trace._connection(ev.BytesIn(0, ts, conn.reactor, 0, conn.id))
+        budget = conn.budget
+        if not budget:
+            conn.fresh = False
+            return b""
+        size = len(data)
+        if budget >= size:
+            conn.budget = budget - size
+            kept = data
+        else:
+            conn.budget = 0
+            kept = data[:budget]
+        summary.captured += len(kept)
+        summary.chunks.append((seq, ts, "in" if side.inbound else "out", kept))
+        return kept
+
+    def _count_sides(self, sides: Any) -> None:
+        """Add to each connection's summary the bytes its ``sides`` (any iterable of capture
+        keys; record codes are skipped) carried since they were last counted or dropped,
+        from the running totals the hooks keep."""
+        summaries = self.trace._connections
+        for side in sides:
+            if side.__class__ is not _Side:
+                continue
+            size = side.bytes - side.seen
+            if not size:
+                continue
+            side.seen = side.bytes
+            conn = side.conn
+            summary = summaries.get(conn.id)
+            if summary is None:
+                summary = self.trace._connection(ev.BytesIn(0, _now(), conn.reactor, 0, conn.id))
+            if side.inbound:
+                summary.bytes_in += size
             else:
-                decoders[key](item)
-        ring_in.total += added_in
-        ring_out.total += added_out
+                summary.bytes_out += size
 
     def _trim(self) -> None:
         """The capture lists are full: decode them if anyone reads the trace, else drop
