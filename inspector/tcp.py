@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import socket
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from zope.interface import implementer
@@ -32,7 +33,7 @@ from inspector.interfaces import (
     ITLSTransport,
 )
 from inspector.states import ConnectionState, check_transition, closed_state
-from inspector.writebuffer import WriteBuffer
+from inspector.writebuffer import IOV_MAX, ChunkedWriteBuffer
 
 if TYPE_CHECKING:
     from inspector.interfaces import ReactorLike
@@ -144,12 +145,13 @@ def _call_logged(what: str, func: Any, *args: Any) -> None:
 
 
 @implementer(ITLSTransport, IConsumer, IPushProducer)
-class Connection(WriteBuffer):
+class Connection(ChunkedWriteBuffer):
     """A connected TCP socket: the transport a stream protocol writes to.
 
-    Writes go straight to ``send`` while nothing is buffered; the rest waits in a
-    bytearray until the socket is writable. Past ``high_water`` buffered bytes a
-    registered producer is paused, and resumed below ``low_water``.
+    Writes go straight to ``send`` while nothing is buffered; the rest waits, by
+    reference (inspector/writebuffer.py), until the socket is writable and then goes
+    out with one ``sendmsg``. Past ``high_water`` buffered bytes a registered producer
+    is paused, and resumed below ``low_water``.
 
     Its lifecycle is ``state`` (a :class:`~inspector.states.ConnectionState`), moved
     only by :meth:`_move`, which checks the table in :mod:`inspector.states`: connected,
@@ -176,6 +178,7 @@ class Connection(WriteBuffer):
         self._fd = sock.fileno()
         self._recv = sock.recv
         self._send = sock.send
+        self._sendmsg = getattr(sock, "sendmsg", None)
         self.protocol = protocol
         self.reactor = reactor
         self.connector = connector
@@ -188,7 +191,8 @@ class Connection(WriteBuffer):
         self.disconnected = False
         self._read_side = _OPEN  # shut once the peer's FIN arrived (half-closeable protocols)
         self._write_side = _OPEN  # draining after loseWriteConnection, shut once FIN is sent
-        self._buffer = bytearray()
+        self._chunks = deque()
+        self._buffered = 0  # bytes in _chunks
         self._live = False  # registered with the reactor (after connectionMade)
         self._reading = True
         self._writing = False
@@ -271,7 +275,7 @@ class Connection(WriteBuffer):
             return error.ConnectionDone()
         return None
 
-    # doWrite (send what is buffered, with the producer's flow control) is WriteBuffer's.
+    # doWrite (send what is buffered, with the producer's flow control) is ChunkedWriteBuffer's.
 
     def _write_drained(self) -> BaseException | None:
         """Everything is sent: finish a pending close, or a half-close (send the FIN)."""
@@ -311,7 +315,7 @@ class Connection(WriteBuffer):
         self._move(_state_after(reason))
         self._live = False
         self._reading = self._writing = False
-        self._buffer = bytearray()
+        self._clear()
         try:
             self.socket.close()
         except OSError:  # pragma: no cover
@@ -360,9 +364,8 @@ class Connection(WriteBuffer):
         if not data or self._write_side is not _OPEN:  # half-closed or gone
             return
         if _tracer is not None: _tracer.bytes_out(self, data)
-        buf = self._buffer
-        if buf:
-            buf += data
+        if self._buffered:
+            self._queue(data)
         else:
             try:
                 sent = self._send(data)
@@ -370,25 +373,60 @@ class Connection(WriteBuffer):
                 sent = 0
             except OSError:
                 sent = 0  # broken: the buffered write fails in doWrite and drops us
-            if sent == len(data):
+            size = len(data)
+            if sent == size:
                 return
-            buf += memoryview(data)[sent:]
+            # The unsent tail, by reference: a large write the kernel half took is not copied.
+            self._chunks.append(memoryview(data)[sent:] if sent else data)
+            self._buffered = size - sent
             self._start_writing()
-        if _tracer is not None: _tracer.write_buffered(self, len(buf))
-        if len(buf) > self.high_water:
+        self._buffered_more()
+
+    def _buffered_more(self) -> None:
+        """Bytes were queued: tell the trace, and pause a push producer past high water."""
+        buffered = self._buffered
+        if _tracer is not None: _tracer.write_buffered(self, buffered)
+        if buffered > self.high_water:
             producer = self.producer
             if producer is not None and self.streamingProducer and not self.producerPaused:
                 self.producerPaused = True
                 producer.pauseProducing()
 
     def writeSequence(self, iovec: Any) -> None:
-        """Write each bytes object of ``iovec`` in order."""
-        chunks = [c if type(c) is bytes else written_bytes(c) for c in iovec]
-        self.write(b"".join(chunks))
+        """Write each bytes object of ``iovec`` in order: with nothing buffered, all of them
+        in one ``sendmsg`` (no joining); the rest is queued by reference."""
+        pieces = [c if type(c) is bytes else written_bytes(c) for c in iovec]
+        pieces = [c for c in pieces if c]
+        if len(pieces) <= 1 or self._sendmsg is None:
+            self.write(b"".join(pieces))
+            return
+        if self._write_side is not _OPEN:  # half-closed or gone
+            return
+        if _tracer is not None: _tracer.bytes_out(self, b"".join(pieces))
+        if self._buffered:
+            for piece in pieces:
+                self._queue(piece)
+        else:
+            try:
+                sent = self._sendmsg(pieces[:IOV_MAX])
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # broken: the buffered write fails in doWrite and drops us
+            self._queue_from(pieces, sent)
+            if not self._buffered:
+                return
+            self._start_writing()
+        self._buffered_more()
 
     def getBufferSize(self) -> int:
         """Return how many written bytes wait to be sent."""
-        return len(self._buffer)
+        return self._buffered
+
+    @property
+    def _buffer(self) -> bytes:
+        """The unsent bytes, joined (a copy: for tests and diagnostics, never the hot path)."""
+        return b"".join(self._chunks)
 
     # ------------------------------------------------------------- closing
 
@@ -398,7 +436,7 @@ class Connection(WriteBuffer):
             return
         self._move(_CLOSING)
         self._stop_reading()
-        if self._buffer or (self.producer is not None and not self.streamingProducer):
+        if self._buffered or (self.producer is not None and not self.streamingProducer):
             self._start_writing()  # doWrite flushes (or asks the pull producer), then closes
             return
         # Nothing to flush: close in a turn of our own, never inside the caller.
@@ -408,7 +446,7 @@ class Connection(WriteBuffer):
         self._close_call = None
         if self.disconnected:
             return
-        if self._buffer:
+        if self._buffered:
             self._start_writing()
             return
         self.connectionLost(Failure(error.ConnectionDone()))
@@ -419,7 +457,7 @@ class Connection(WriteBuffer):
             return
         if not self.disconnecting:
             self._move(_CLOSING)
-        self._buffer = bytearray()
+        self._clear()
         self._stop_reading()
         self._stop_writing()
         if self._close_call is not None and self._close_call.active():
@@ -484,7 +522,7 @@ class Connection(WriteBuffer):
         self.streamingProducer = bool(streaming)
         self.producerPaused = False
         if streaming:
-            if len(self._buffer) > self.high_water:
+            if self._buffered > self.high_water:
                 self.producerPaused = True
                 producer.pauseProducing()
         else:
@@ -496,7 +534,7 @@ class Connection(WriteBuffer):
         self.producerPaused = False
         if self.disconnected:
             return
-        if (self.disconnecting or self._write_side is not _OPEN) and not self._buffer:
+        if (self.disconnecting or self._write_side is not _OPEN) and not self._buffered:
             self._start_writing()  # doWrite completes the close
 
     # ------------------------------------------- producer (the peer feeds us)
