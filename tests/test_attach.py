@@ -295,3 +295,16 @@ def test_the_window_serves_its_trace_too(children, tmp_path: Path) -> None:
     assert re.search(r"attached to 127\.0\.0\.1:\d+: inspector .*--screenshot", viewer.log), viewer.log
     assert load(record).header["reactor"].startswith("QtReactor")
     assert window.finish(60) == 0
+
+
+def test_the_environment_or_an_option_before_the_command_serve_the_trace(children) -> None:
+    from_env = children("serve", "echo", "--endpoint", "tcp:0", env=_child_env(INSPECTOR_TRACE_LISTEN="tcp:0"))
+    before = children("--trace-listen", "tcp:0", "connect", "echo", "--port", str(_echo_port(from_env)))
+    for child in (from_env, before):
+        child.wait_for(r"serving the trace on 127\.0\.0\.1:\d+")
+    assert before.finish() == 0  # (its standard input is empty: it is done at once)
+    assert from_env.stop() == 0
+
+
+def _echo_port(server: Child) -> int:
+    return int(server.wait_for(r"echo server listening on 127\.0\.0\.1:(\d+)").group(1))
