@@ -388,3 +388,22 @@ def test_a_viewer_that_sends_no_token_is_refused_in_time_and_closed_on_stop(
     refused, rest = run(scenario)
     assert refused == b'{"refused": "no token sent in time"}\n'
     assert rest == b""
+
+
+def test_attaching_to_something_that_is_no_trace_is_refused_not_retried(reactor: Any, run: Any) -> None:
+    got = Collector()
+
+    class Banner(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    async def scenario() -> None:
+        port = reactor.listenTCP(0, Factory.forProtocol(Banner), interface="127.0.0.1")
+        attach(reactor, f"127.0.0.1:{port.getHost().port}", on_state=got.on_state, retry=0.01)
+        await got.until(lambda c: "refused" in c.state_names())
+        await port.stopListening()
+
+    run(scenario)
+    state, detail = got.states[-1]
+    assert state == "refused" and "does not serve an Inspector trace" in detail
+    assert "disconnected" not in got.state_names()

@@ -240,6 +240,8 @@ class _ViewerProtocol(Protocol):
         if reader.done:
             if reader.refused:
                 self.attachment._refused(reader.refused)
+            elif reader.header is None:  # a wrong port: something else answers there
+                self.attachment._refused(f"it does not serve an Inspector trace ({self.trace.problems[-1]})")
             elif self.trace.problems:
                 log.error("%s sent something that is not a trace: %s", self.attachment.label,
                           self.trace.problems[-1])
