@@ -326,3 +326,31 @@ def test_a_window_that_falls_behind_drops_the_oldest_and_counts_them() -> None:
     feed.poll(300.0)
     assert store.dropped == 153  # dropped here, plus what the process could not send us
     assert store.loop_turns.count == 100 and min(store.loop_turns.times) >= 150.0  # the newest were kept
+
+
+def test_the_events_an_attachment_keeps_are_left_as_they_came() -> None:
+    """The attachment's reader checks each event's number against the last it kept: the
+    window must move ids apart on copies, never on the events themselves."""
+    from inspector.trace import events as ev
+    from inspector.ui.viewmodel.attached import AttachedFeed
+    from inspector.ui.viewmodel.processes import ProcessStore
+
+    class First:
+        label, session, missed = "127.0.0.1:1", 1, 0
+        header = {"pid": 1, "host": socket.gethostname(), "start_monotonic": 1.0}
+
+    class Second(First):
+        label = "127.0.0.1:2"
+        header = {"pid": 2, "host": socket.gethostname(), "start_monotonic": 1.0}
+
+    store = ProcessStore(clock=0.0)
+    feed = AttachedFeed(None, store, ["127.0.0.1:1", "127.0.0.1:2"])
+    for attachment in (First(), Second()):
+        events = [ev.ConnectionOpened(seq=7, ts=2.0, conn=3, role="server", local="a", peer="b"),
+                  ev.BytesIn(seq=8, ts=2.5, conn=3, size=4, data=b"ping")]
+        feed._events(attachment, events)
+        assert [(e.seq, e.conn) for e in events] == [(7, 3), (8, 3)]
+    feed.poll(3.0)
+    assert sorted(store.connections) == [3, 1_000_000_003]
+    assert [store.process_of(c) for c in sorted(store.connections)] == ["127.0.0.1:1", "127.0.0.1:2"]
+    assert store.connections[1_000_000_003].bytes_in == 4

@@ -41,6 +41,21 @@ def short_label(endpoint: str) -> str:
     return endpoint.strip()
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _copied(event: ev.Event) -> ev.Event:
+    """A shallow copy of ``event`` (a quarter of what ``copy.copy`` costs a slotted event)."""
+    cls = type(event)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(cls._field_types)
+    new = object.__new__(cls)
+    for name in names:
+        setattr(new, name, getattr(event, name))
+    return new
+
+
 def clock_shift(header: dict[str, Any], here: str | None = None) -> float:
     """Seconds to add to a process's event times to put them on this machine's monotonic
     clock: 0 on the same host (one clock), else matched through both wall clocks."""
@@ -70,7 +85,8 @@ class AttachedFeed:
         self.token = token
         self.retry = retry
         self.max_retry = max_retry
-        #: Every session's events, ids moved apart and renumbered: what exports read.
+        #: Every session's events, ids moved apart (each keeps its process's event
+        #: numbers): what exports read.
         self.trace = Trace()
         self.attachments: list[Attachment] = []
         self.rows: list[ProcessRow] = [ProcessRow(label) for label in self.labels]
@@ -161,13 +177,15 @@ class AttachedFeed:
             events = [event for event in events if not event.seq or event.seq > last]
         if events:
             self._last_seq[k] = max(last, max(event.seq for event in events))
+        moved = bool(k or shift)
         for event in events:
-            # Changed in place (a copy each cost more than the rest): the attachment's own
-            # trace, which the window does not read, holds them renumbered too.
-            event.seq = 0  # numbered again by the merged trace, in arrival order
-            if shift:
+            if moved:
+                # A copy: the attachment's own trace keeps the originals (its reader checks
+                # the numbers of what it kept). The first process's events need no change.
+                event = _copied(event)
                 event.ts += shift
-            add(namespaced(event, k))
+                namespaced(event, k)
+            add(event)  # keeps the process's numbers: each connection's stay in order
             pending.append(event)
         excess = len(pending) - self.max_pending
         if excess > 0:
