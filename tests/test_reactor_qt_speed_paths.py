@@ -1,0 +1,204 @@
+"""The Qt reactor's fast paths keep their promises: nested loops two deep, handler errors,
+and a dispatch that stays cheap without giving up the re-entry guard.
+
+The guard costs one store per handler outside nested loops; a nested loop records the
+handler that opened it, so every handler further up the stack stays protected however
+deep the dialogs go. Real loopback sockets and real (offscreen) dialogs throughout.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtWidgets import QDialog
+from test_reactor_qt import Pinger, Watchdog, connect, run_until  # the Qt suite's helpers
+
+from inspector.defer import Deferred, inlineCallbacks
+from inspector.protocol import Factory, Protocol
+from inspector.reactors.qt import QtReactor
+
+CHUNKS = 60
+
+
+@pytest.fixture(autouse=True)
+def _dialogs_do_not_quit_the_application(qapp: Any) -> Any:
+    """Tests have no main window: closing a test dialog must not quit the application."""
+    before = qapp.quitOnLastWindowClosed()
+    qapp.setQuitOnLastWindowClosed(False)
+    yield
+    qapp.setQuitOnLastWindowClosed(before)
+
+
+@pytest.fixture(params=["epoll", "notifiers"])
+def qt_reactor(request: pytest.FixtureRequest, qapp: Any) -> Any:
+    """A Qt reactor on each readiness path: one epoll notifier, or one notifier per fd."""
+    reactor = QtReactor(use_epoll=request.param == "epoll")
+    yield reactor
+    if reactor.running:
+        reactor.crash()
+    reactor.close()
+
+
+class Chunks(Protocol):
+    """Sends numbered 4-byte chunks (the first at once, the rest on request); ``done``
+    fires with everything echoed back once all have returned."""
+
+    def __init__(self, reactor: Any) -> None:
+        self.reactor = reactor
+        self.received = b""
+        self.expected = b"".join(b"%04d" % i for i in range(CHUNKS))
+        self.done: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"%04d" % 0)
+
+    def keep_sending(self) -> None:
+        for i in range(1, CHUNKS):
+            self.reactor.callLater(0.002 * i, self.transport.write, b"%04d" % i)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+        if len(self.received) >= len(self.expected) and not self.done.called:
+            self.done.callback(self.received)
+
+
+def test_two_nested_dialogs_from_two_connections_reenter_neither(qt_reactor: Any) -> None:
+    """Connection A's dataReceived opens a dialog; under it connection B's opens a second.
+    While both are up their peers keep sending and a third client pings: A and B are never
+    re-entered, the third client finishes inside the inner dialog, and A's and B's bytes
+    all come back in order once the dialogs close."""
+    reactor = qt_reactor
+    report: dict[str, Any] = {"reentered": [], "dialogs": [], "inner_count": None}
+    senders: list[Chunks] = []
+    third = Pinger(100)
+
+    def close_when(done: Deferred, dialog: QDialog) -> None:
+        def close(result: Any) -> Any:
+            reactor.callLater(0.01, dialog.accept)
+            return result
+
+        done.addCallback(close)
+
+    class Asker(Protocol):
+        """Echoes; the first two connections' first data each open a dialog."""
+
+        depth = 0
+
+        def dataReceived(self, data: bytes) -> None:
+            if self.depth:
+                report["reentered"].append(self)
+            self.depth += 1
+            try:
+                self.transport.write(data)
+                if len(report["dialogs"]) < 2 and self not in report["dialogs"]:
+                    report["dialogs"].append(self)
+                    dialog = QDialog()
+                    watchdog = Watchdog(10, dialog.reject)
+                    if len(report["dialogs"]) == 1:
+                        # Outer dialog: B connects under it and opens the inner one; A's
+                        # peer stays quiet until then, so A is first ready two loops deep.
+                        close_when(senders[1].done, dialog)
+                        reactor.callLater(0.01, connect, reactor, port, senders[1])
+                    else:
+                        # Inner dialog: A and B keep sending, the third client pings.
+                        close_when(third.done, dialog)
+                        senders[0].keep_sending()
+                        senders[1].keep_sending()
+                        reactor.callLater(0.01, connect, reactor, port, third)
+                    dialog.exec()
+                    watchdog.cancel()
+                    if len(report["dialogs"]) == 2 and report["inner_count"] is None:
+                        report["inner_count"] = third.count
+            finally:
+                self.depth -= 1
+
+    port = None
+
+    @inlineCallbacks
+    def scenario() -> Any:
+        nonlocal port
+        port = reactor.listenTCP(0, Factory.forProtocol(Asker))
+        senders.extend([Chunks(reactor), Chunks(reactor)])
+        yield connect(reactor, port, senders[0])
+        first = yield senders[0].done
+        second = yield senders[1].done
+        yield third.done
+        yield port.stopListening()
+        return first, second
+
+    first, second = run_until(reactor, scenario, timeout=20)
+    expected = b"".join(b"%04d" % i for i in range(CHUNKS))
+    assert first == expected and second == expected
+    assert len(report["dialogs"]) == 2
+    assert report["reentered"] == []
+    assert report["inner_count"] == 100
+
+
+def test_a_handler_that_raises_under_a_nested_loop_leaves_the_guard_clean(
+    qt_reactor: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A dialog's nested loop runs a handler that raises: that connection is dropped with
+    the traceback logged, the dialog's opener is not re-entered, and afterwards the same
+    server still echoes for a new client."""
+    reactor = qt_reactor
+    state: dict[str, Any] = {"opened": 0, "reentered": 0}
+    bad_lost: Deferred = Deferred()
+
+    class Opener(Protocol):
+        depth = 0
+
+        def dataReceived(self, data: bytes) -> None:
+            if self.depth:
+                state["reentered"] += 1
+            self.depth += 1
+            try:
+                self.transport.write(data)
+                if not state["opened"]:
+                    state["opened"] = 1
+                    dialog = QDialog()
+                    watchdog = Watchdog(10, dialog.reject)
+                    bad_lost.addCallback(lambda _: reactor.callLater(0.01, dialog.accept))
+                    reactor.callLater(0.01, connect, reactor, bad_port, Pinger(1))
+                    dialog.exec()
+                    watchdog.cancel()
+            finally:
+                self.depth -= 1
+
+    class Raiser(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            raise RuntimeError("boom in a nested loop")
+
+        def connectionLost(self, reason: Any) -> None:
+            state["lost"] = reason
+            bad_lost.callback(None)
+
+    bad_port = None
+
+    @inlineCallbacks
+    def scenario() -> Any:
+        nonlocal bad_port
+        port = reactor.listenTCP(0, Factory.forProtocol(Opener))
+        bad_port = reactor.listenTCP(0, Factory.forProtocol(Raiser))
+        opener = Pinger(20)
+        yield connect(reactor, port, opener)
+        yield bad_lost
+        count = yield opener.done
+        later = Pinger(20)
+        yield connect(reactor, port, later)
+        count_later = yield later.done
+        yield port.stopListening()
+        yield bad_port.stopListening()
+        return count, count_later
+
+    with caplog.at_level(logging.ERROR, logger="inspector"):
+        assert run_until(reactor, scenario, timeout=20) == (20, 20)
+    assert state["reentered"] == 0
+    assert "boom in a nested loop" in str(state["lost"].value)
+    assert any("boom in a nested loop" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    if reactor._watcher.__class__.__name__ == "_EpollWatcher":
+        assert reactor._watcher.current is None and not reactor._watcher.busy and not reactor._watcher.parked
