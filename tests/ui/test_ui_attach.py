@@ -202,6 +202,14 @@ def test_two_processes_at_once_with_a_process_filter(qtbot: Any, serve: Any, att
     chooser.setFocus()
     qtbot.keyClick(chooser, Qt.Key.Key_End, Qt.KeyboardModifier.NoModifier)  # the last process
     qtbot.waitUntil(lambda: {r[column] for r in table_rows(deferreds)} == {labels[1]}, timeout=5000)
+    # More traffic: both stay attached all along (nothing they sent was refused as "not a trace").
+    for n in range(20):
+        echo(one.echo_port, b"more to one %02d\n" % n)
+        echo(two.echo_port, b"more to two %02d\n" % n)
+    wait_rows(qtbot, window, lambda r: r[IN] == "15 B" and r[STATE] == "closed", count=40)
+    log_text = " ".join(" ".join(r) for r in table_rows(find(window, QTableView, "log.table")))
+    assert "disconnected" not in log_text and "not a trace" not in log_text, log_text
+    assert [r[P_STATE] for r in processes(window)] == ["connected"] * 2
     window.refresh()
     assert window.grab().save(str(tmp_path / "attached_two.png"), "PNG")
 
