@@ -11,6 +11,10 @@ processes (:mod:`inspector.trace.stream`):
   ring buffers hold (the newest events, plus the opening of every connection still open,
   every listening port and every pending Deferred, so a late viewer's view is complete),
   then every new event as a line, about ten times a second;
+* serving takes at most a share of the process's CPU time (``cpu_budget``, 5%): a flush
+  that cost more spaces out the next one, and meanwhile the tracer stays in its cheap
+  mode, dropping the hot events (bytes, loop turns, messages; counted) while connection,
+  port and Deferred events still go out; viewers are told the count, as below;
 * a viewer that reads too slowly is not waited for: while its connection's write buffer
   is over the transport's high-water mark (the transport pauses us, as a producer), its
   events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
