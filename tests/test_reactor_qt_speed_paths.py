@@ -9,6 +9,10 @@ deep the dialogs go. Real loopback sockets and real (offscreen) dialogs througho
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import pytest
@@ -202,3 +206,71 @@ def test_a_handler_that_raises_under_a_nested_loop_leaves_the_guard_clean(
     assert any("boom in a nested loop" in (r.exc_text or "") or r.exc_info for r in caplog.records)
     if reactor._watcher.__class__.__name__ == "_EpollWatcher":
         assert reactor._watcher.current is None and not reactor._watcher.busy and not reactor._watcher.parked
+
+
+HEADLESS = textwrap.dedent(
+    """
+    import os, subprocess, sys, threading, time
+    from PySide6.QtCore import QAbstractEventDispatcher
+    from inspector.protocol import ClientFactory, Factory, Protocol
+    from inspector.reactors.qt import QtReactor
+
+    reactor = QtReactor()
+    print(QAbstractEventDispatcher.instance().metaObject().className())
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.environ.get('QT_NO_GLIB'))"],
+                           capture_output=True, text=True, timeout=60)
+    print("child sees", child.stdout.strip())
+    results = []
+
+    class Echo(Protocol):
+        def dataReceived(self, data):
+            self.transport.write(data)
+
+    class Client(Protocol):
+        def connectionMade(self):
+            self.transport.write(b"ping" * 100)
+            self.got = b""
+        def dataReceived(self, data):
+            self.got += data
+            if len(self.got) == 400:
+                results.append(self.got == b"ping" * 100)
+                self.transport.loseConnection()
+                asked = time.monotonic()
+                reactor.callLater(0.05, lambda: results.append(time.monotonic() - asked >= 0.05))
+                threading.Thread(target=reactor.callFromThread, args=(results.append, "thread")).start()
+
+    port = reactor.listenTCP(0, Factory.forProtocol(Echo))
+    reactor.connectTCP("127.0.0.1", port.getHost().port, ClientFactory.forProtocol(Client))
+    def check():
+        if len(results) == 3:
+            reactor.stop()
+        else:
+            reactor.callLater(0.01, check)
+    reactor.callLater(0.01, check)
+    reactor.callLater(30, reactor.stop)
+    reactor.run()
+    print(*sorted(map(str, results)))
+    """
+)
+
+
+@pytest.mark.parametrize("user_setting, dispatcher, child_sees", [
+    (None, "QEventDispatcherUNIX", "None"),
+    ("", "QEventDispatcherGlib", ""),
+])
+def test_a_headless_qt_reactor_uses_qts_own_dispatcher_unless_told(
+    user_setting: str | None, dispatcher: str, child_sees: str
+) -> None:
+    """A headless program whose reactor makes the application gets Qt's own dispatcher
+    (cheaper turns) without leaking QT_NO_GLIB to its children, unless the user set the
+    variable; either way sockets, timers and thread calls all work."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    env.pop("QT_NO_GLIB", None)
+    if user_setting is not None:
+        env["QT_NO_GLIB"] = user_setting
+    done = subprocess.run([sys.executable, "-c", HEADLESS], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == dispatcher
+    assert lines[1].split(maxsplit=2)[2:] == ([child_sees] if child_sees else [])
+    assert lines[2].split() == ["True", "True", "thread"]

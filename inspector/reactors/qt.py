@@ -26,6 +26,7 @@ This module and ``inspector/ui/`` are the only places that import Qt.
 from __future__ import annotations
 
 import math
+import os
 import select
 import time
 from typing import Any, Callable
@@ -59,11 +60,24 @@ _made_app: Any = None
 
 
 def _application() -> Any:
-    """Return the running Qt application, making a QCoreApplication if there is none."""
+    """Return the running Qt application, making a QCoreApplication if there is none.
+
+    The one made here (a headless program) gets Qt's own event dispatcher rather than
+    GLib's, unless ``QT_NO_GLIB`` is set either way: with no widgets there is nothing
+    to integrate with GLib, and each loop turn costs about 0.6 us less. The variable is
+    set only while the application is made, so child processes do not inherit it.
+    """
     global _made_app
     app = QCoreApplication.instance()
     if app is None:
-        _made_app = app = QCoreApplication([])
+        if "QT_NO_GLIB" in os.environ:
+            _made_app = app = QCoreApplication([])
+        else:
+            os.environ["QT_NO_GLIB"] = "1"
+            try:
+                _made_app = app = QCoreApplication([])
+            finally:
+                del os.environ["QT_NO_GLIB"]
     return app
 
 
