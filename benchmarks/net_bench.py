@@ -133,6 +133,15 @@ def serve_asyncio() -> None:
     asyncio.run(main())
 
 
+def serve_baseline() -> None:
+    """The bare server on the checkout named by ``--baseline`` (its ``inspector`` package
+    imported instead of this one): before/after figures in one run."""
+    sys.path.insert(0, os.environ["INSPECTOR_BENCH_BASELINE"])
+    for name in [m for m in sys.modules if m == "inspector" or m.startswith("inspector.")]:
+        del sys.modules[name]
+    serve_inspector()
+
+
 def serve_uvloop() -> None:
     """The asyncio server on uvloop's loop (libuv)."""
     import uvloop
@@ -163,6 +172,7 @@ SERVERS: dict[str, Callable[[], None]] = {
     "twisted-epoll": serve_twisted_epoll,
     "asyncio": serve_asyncio,
     "uvloop": serve_uvloop,
+    "baseline": serve_baseline,  # added by --baseline DIR
     # The protocols the command serves, without the command.
     "inspector-protocols": serve_catalog_protocols,
     # The command itself: started by CommandServer, not through _serve.
@@ -511,12 +521,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--workload", action="append", choices=sorted(LOADS), help="workloads (repeatable; default: all)"
     )
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="also run the bare server from another checkout (a directory holding its inspector/)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--duration", type=float, default=0.7, help="seconds measured per case")
     parser.add_argument("--client", choices=["c", "python"], default="c",
                         help="load generator: C (built from net_load.c if a compiler exists) or Python")
     args = parser.parse_args(argv)
     names = args.server or list(DEFAULT_SERVERS)
+    if args.baseline:
+        os.environ["INSPECTOR_BENCH_BASELINE"] = os.path.abspath(args.baseline)
+        names.append("baseline")
     workloads = args.workload or list(LOADS)
     _pin(CLIENT_CPU)  # the parent only waits; keep it off the server's core
     c_client = build_c_client() if args.client == "c" else None

@@ -51,6 +51,9 @@ class ConnectionLog:
     def opened(self, addr: Any) -> bool:
         """A connection from ``addr`` opened: log it, or count it; True if it was logged."""
         self.open += 1
+        if self._timer is not None:  # counting, the summary already scheduled: the churn path
+            self._counted += 1
+            return False
         now = self._now()
         start = self._window_start
         if start is None or now - start >= self.interval:
