@@ -434,13 +434,13 @@ class CommandServer:
     two processes pinned like the others, default logging, standard error to a file
     (whose line count is reported, to show what the log cost)."""
 
-    name = "serve"
-
-    def __init__(self) -> None:
+    def __init__(self, name: str = "serve", root: str | None = None) -> None:
+        self.name = name
         self.logs = tempfile.TemporaryDirectory(prefix="inspector-serve-bench-")
         self.procs: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        # ``python -m inspector`` finds the package in the working directory first.
+        root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         for key, extra in (("echo", []), ("qotd", ["--quote", QUOTE.decode().rstrip()])):
             port = _free_port()
             with open(os.path.join(self.logs.name, f"{key}.log"), "wb") as err:
@@ -477,8 +477,17 @@ class CommandServer:
         for key, proc in self.procs.items():
             _stop(proc)
             lines = self.log_text(key).count("\n")
-            print(f"inspector serve {key}: {lines} log lines")
+            print(f"{self.name} {key}: {lines} log lines")
         self.logs.cleanup()
+
+
+def _start(name: str, baseline: str | None) -> Server | CommandServer:
+    """Start the server ``name`` (the serve command, ours or the baseline's, or a SERVERS entry)."""
+    if name == "serve":
+        return CommandServer()
+    if name == "serve-baseline":
+        return CommandServer(name, os.path.abspath(baseline or "."))
+    return Server(name)
 
 
 def build_c_client() -> str | None:
@@ -532,11 +541,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         os.environ["INSPECTOR_BENCH_BASELINE"] = os.path.abspath(args.baseline)
         names.append("baseline")
+        if "serve" in names:
+            names.append("serve-baseline")
     workloads = args.workload or list(LOADS)
     _pin(CLIENT_CPU)  # the parent only waits; keep it off the server's core
     c_client = build_c_client() if args.client == "c" else None
     load_before = os.getloadavg()[0]
-    servers = {name: CommandServer() if name == "serve" else Server(name) for name in names}
+    servers = {name: _start(name, args.baseline) for name in names}
     results: dict[tuple[str, str], list[dict]] = {}
     try:
         for rnd in range(args.rounds):
