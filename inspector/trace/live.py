@@ -67,8 +67,9 @@ HELLO_TIMEOUT = 10.0
 #: the trace's observer feed overflows meanwhile): keeps each flush short, and bounds
 #: what one write adds to a viewer's buffer past the transport's high-water mark.
 MAX_BATCH = 2_000
-#: The share of the loop's CPU time the server may spend serving the trace. A flush that
-#: took longer spaces out the next one; meanwhile the tracer keeps its cheap mode, in
+#: The share of the loop's CPU time the server may spend serving the trace: a flush
+#: waits until the loop has used ``cost / CPU_BUDGET`` CPU seconds since the last one
+#: (or a second has passed); meanwhile the tracer keeps its cheap mode, in
 #: which it decodes connection, port and Deferred events but drops (and counts) the hot
 #: ones (bytes, loop turns, messages) once its capture lists fill.
 CPU_BUDGET = 0.05
@@ -172,6 +173,9 @@ class TraceServer:
         #: The share of CPU time serving may take (see :data:`CPU_BUDGET`).
         self.cpu_budget = CPU_BUDGET
         self._delay = FLUSH_INTERVAL
+        self._cost = 0.0  # CPU seconds the last flush took
+        self._cpu_mark = 0.0  # the loop thread's CPU clock when it ended
+        self._flushed_at = 0.0  # and the reactor's clock
         self._seen = 0  # events the trace had seen (kept or dropped) at the last flush
         self._last_seq = 0  # and the newest one it kept
 
@@ -238,10 +242,17 @@ class TraceServer:
 
     def _tick(self) -> None:
         self._timer = None
-        try:
-            self.flush()
-        except Exception:
-            log.exception("serving the trace failed in one flush; going on")
+        # Within budget: the last flush cost at most cpu_budget of the CPU time the loop
+        # used since (so a busy process's viewers wait longer), or a second has passed.
+        used = time.thread_time() - self._cpu_mark
+        waited = self.reactor.seconds() - self._flushed_at
+        if self._new or self._cost <= self.cpu_budget * used or waited >= MAX_INTERVAL:
+            try:
+                self.flush()
+            except Exception:
+                log.exception("serving the trace failed in one flush; going on")
+            self._cpu_mark = time.thread_time()
+            self._flushed_at = self.reactor.seconds()
         if self.viewers or self._new:
             self._timer = self.reactor.callLater(self._delay, self._tick)
 
@@ -277,7 +288,8 @@ class TraceServer:
                 self.viewers.append(viewer)
                 viewer.start(start)
         spent = time.thread_time() - began
-        self._delay = min(MAX_INTERVAL, max(0.0 if self._full else FLUSH_INTERVAL, spent / self.cpu_budget))
+        self._cost = spent
+        self._delay = 0.0 if self._full else FLUSH_INTERVAL
 
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
