@@ -19,9 +19,14 @@ noise only ever slows a run down, and the median):
 * "tracing on": ``inspector.trace.enable()``; the hooks capture compactly and, as
   nobody reads, all but the newest records are dropped, counted exactly.
 * "on + reader": tracing on and the trace drained 30 times a second, as the window
-  does, so every event is decoded into the model.
+  does, so every record is decoded into the model (summaries, rings, the feed). TCP
+  bytes events are built when a reader reads them, and this reader reads none.
+* "on + reading": the same, and the reader also looks at every event drained (its
+  kind, connection and size), as the window, a recording and the trace server do, so
+  every event is built; the cost of a real reader's own work comes on top.
 
-Targets (issue 6): tracing off within 2% of no hooks; tracing on within 15%.
+Targets (issue 6): tracing off within 2% of no hooks; tracing on within 15%. Issue 20
+(target 4): on + reader at most 15% below no hooks.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ MESSAGE = b"x" * 64
 WARM_UP = 0.3
 
 
-def worker(seconds: float, connections: int, trace_on: bool, reader: bool) -> None:
+def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
+           reading: bool = False) -> None:
     """Echo server and ping-pong clients in this process; print round trips per CPU second."""
     from inspector import reactors
     from inspector.protocol import ClientFactory, Factory, Protocol
@@ -58,7 +64,12 @@ def worker(seconds: float, connections: int, trace_on: bool, reader: bool) -> No
             cursor = tracer.trace.subscribe()
 
             def poll() -> None:
-                cursor.drain()
+                events = cursor.drain()
+                if reading:
+                    seen = 0
+                    for event in events:
+                        if event.kind == "conn.in" and event.conn:
+                            seen += event.size
                 reactor.callLater(1 / 30, poll)
 
             reactor.callWhenRunning(poll)
@@ -116,7 +127,8 @@ def strip_hooks(src: Path, dest: Path) -> int:
     return removed
 
 
-def measure(tree: Path, seconds: float, connections: int, trace_on: bool, reader: bool) -> float:
+def measure(tree: Path, seconds: float, connections: int, trace_on: bool, reader: bool,
+            reading: bool = False) -> float:
     """Run one worker process importing ``inspector`` from ``tree``; its round trips/s."""
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
     args = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seconds", str(seconds),
@@ -125,6 +137,8 @@ def measure(tree: Path, seconds: float, connections: int, trace_on: bool, reader
         args.append("--trace-on")
     if reader:
         args.append("--reader")
+    if reading:
+        args.append("--reading")
     out = subprocess.run(args, env=env, cwd=str(tree), capture_output=True, text=True,
                          timeout=seconds + 60)
     if out.returncode != 0:
@@ -141,9 +155,10 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--trace-on", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reader", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--reading", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.seconds, args.connections, args.trace_on, args.reader)
+        worker(args.seconds, args.connections, args.trace_on, args.reader, args.reading)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="inspector-nohooks-"))
@@ -158,12 +173,16 @@ def main() -> None:
             baseline = tmp
             removed = strip_hooks(ROOT / "inspector", tmp / "inspector")
             label = f"this tree with its {removed} hook lines replaced by pass"
-        variants = [("no hooks", baseline, False, False), ("tracing off", ROOT, False, False),
-                    ("tracing on", ROOT, True, False), ("on + reader", ROOT, True, True)]
+        variants = [("no hooks", baseline, False, False, False),
+                    ("tracing off", ROOT, False, False, False),
+                    ("tracing on", ROOT, True, False, False),
+                    ("on + reader", ROOT, True, True, False),
+                    ("on + reading", ROOT, True, True, True)]
         samples: dict[str, list[float]] = {v[0]: [] for v in variants}
         for _ in range(args.rounds):
-            for name, tree, trace_on, reader in variants:
-                samples[name].append(measure(tree, args.seconds, args.connections, trace_on, reader))
+            for name, tree, trace_on, reader, reading in variants:
+                samples[name].append(measure(tree, args.seconds, args.connections, trace_on, reader,
+                                             reading))
         print(f"echo, 64-byte ping-pong over {args.connections} connections (both ends in one "
               f"process), selectors reactor, Python {sys.version.split()[0]}; "
               f"{args.rounds} rounds x {args.seconds} s")

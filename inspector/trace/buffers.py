@@ -13,6 +13,7 @@ it is read, so a reader that drains but looks at few events pays for few.
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from itertools import islice
 from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar, overload
@@ -99,18 +100,23 @@ class EventBatch(Sequence[Any]):
     equality with a list); the events are made once, on the first read that needs them.
     """
 
-    __slots__ = ("_raw", "_events")
+    __slots__ = ("_raw", "_events", "_feed")
 
-    def __init__(self, raw: list[Any]) -> None:
+    def __init__(self, raw: list[Any], feed: Feed | None = None) -> None:
         self._raw = raw
         self._events: list[Any] | None = None
+        self._feed = feed
 
     def events(self) -> list[Any]:
         """The events as a plain list (built now if not yet)."""
         built = self._events
         if built is None:
-            built = self._events = [event_of(item) for item in self._raw]
+            raw = self._raw
+            built = self._events = [event_of(item) for item in raw]
             self._raw = built
+            feed, self._feed = self._feed, None
+            if feed is not None and len(feed.cursors) > 1:
+                feed.share(raw, built)  # the other readers take these, not build their own
         return built
 
     def __len__(self) -> int:
@@ -168,13 +174,31 @@ class Feed:
     that is told how many it missed when it next drains.
     """
 
-    __slots__ = ("_events", "append")
+    __slots__ = ("_events", "append", "cursors")
 
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"the observer feed needs room for at least one event, not {size}")
         self._events: deque[Any] = deque(maxlen=size)
         self.append = self._events.append
+        #: The cursors reading this feed (while they live).
+        self.cursors: weakref.WeakSet[Cursor] = weakref.WeakSet()
+
+    def share(self, records: list[Any], built: list[Any]) -> None:
+        """A reader built ``built`` from ``records`` (as drained): put the events made
+        from bytes records in their place, so readers after it need not build them."""
+        events = self._events
+        if not events:
+            return
+        first = seq_of(events[0])
+        size = len(events)
+        if seq_of(events[-1]) - first + 1 != size:
+            return  # numbers with gaps: positions are not known
+        for record, event in zip(records, built):
+            if record is not event:
+                index = record[0] - first
+                if 0 <= index < size and events[index] is record:
+                    events[index] = event
 
     def since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int]:
         """Return the events with ``seq`` greater than ``seq`` (at most ``limit`` of the
@@ -227,6 +251,7 @@ class Cursor:
     def __init__(self, feed: Feed, position: int = 0, sync: Callable[[], None] | None = None) -> None:
         self._feed = feed
         self._sync = sync
+        feed.cursors.add(self)
         self.position = position
         #: Total events this observer missed because it fell too far behind.
         self.missed = 0
@@ -238,7 +263,7 @@ class Cursor:
             self._sync()
         found, missed = self._feed.records_since(self.position, limit)
         self.missed += missed
-        batch = EventBatch(found)
+        batch = EventBatch(found, self._feed)
         if found:
             self.position = batch.last_seq
         return batch
