@@ -33,7 +33,7 @@ from inspector.interfaces import (
     ITLSTransport,
 )
 from inspector.states import ConnectionState, check_transition, closed_state
-from inspector.writebuffer import IOV_MAX, ChunkedWriteBuffer
+from inspector.writebuffer import ChunkedWriteBuffer
 
 if TYPE_CHECKING:
     from inspector.interfaces import ReactorLike
@@ -392,15 +392,19 @@ class Connection(ChunkedWriteBuffer):
                 self.producerPaused = True
                 producer.pauseProducing()
 
+    #: writeSequence with more pieces than this joins them (one fast copy) instead of
+    #: handling each in Python; with fewer, big pieces go out (or wait) uncopied.
+    scatter_pieces = 16
+
     def writeSequence(self, iovec: Any) -> None:
-        """Write each bytes object of ``iovec`` in order: with nothing buffered, all of them
-        in one ``sendmsg`` (no joining); the rest is queued by reference."""
+        """Write each bytes object of ``iovec`` in order: a few pieces with one ``sendmsg``
+        (no joining, the rest queued by reference), many small ones joined."""
         pieces = [c if type(c) is bytes else written_bytes(c) for c in iovec]
-        pieces = [c for c in pieces if c]
-        if len(pieces) <= 1 or self._sendmsg is None:
+        if len(pieces) <= 1 or len(pieces) > self.scatter_pieces or self._sendmsg is None:
             self.write(b"".join(pieces))
             return
-        if self._write_side is not _OPEN:  # half-closed or gone
+        pieces = [c for c in pieces if c]
+        if not pieces or self._write_side is not _OPEN:  # nothing, or half-closed or gone
             return
         if _tracer is not None: _tracer.bytes_out(self, b"".join(pieces))
         if self._buffered:
@@ -408,7 +412,7 @@ class Connection(ChunkedWriteBuffer):
                 self._queue(piece)
         else:
             try:
-                sent = self._sendmsg(pieces[:IOV_MAX])
+                sent = self._sendmsg(pieces)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError:
