@@ -274,3 +274,59 @@ def test_a_headless_qt_reactor_uses_qts_own_dispatcher_unless_told(
     assert lines[0] == dispatcher
     assert lines[1].split(maxsplit=2)[2:] == ([child_sees] if child_sees else [])
     assert lines[2].split() == ["True", "True", "thread"]
+
+
+class Rally(Protocol):
+    """Sends every byte straight back: two of them over loopback are always ready."""
+
+    count = 0
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"r")
+
+    def dataReceived(self, data: bytes) -> None:
+        Rally.count += 1
+        self.transport.write(data)
+
+
+def test_qt_events_still_run_while_connections_are_always_ready(qt_reactor: Any) -> None:
+    """Two endless loopback rallies keep the sockets ready all the time, yet a chain of
+    200 plain Qt zero-timers (what a window's repaints and queued signals look like)
+    completes, and the rallies keep going meanwhile: serving several batches per
+    activation never starves Qt's own events."""
+    from PySide6.QtCore import QTimer
+
+    reactor = qt_reactor
+    Rally.count = 0
+    seen: dict[str, int] = {}
+
+    def scenario() -> Deferred:
+        port = reactor.listenTCP(0, Factory.forProtocol(Rally))
+        for _ in range(2):
+            connect(reactor, port, Rally())
+        chain: Deferred = Deferred()
+        left = [200]
+
+        def hop() -> None:
+            if left[0] == 200:
+                seen["at_start"] = Rally.count
+            left[0] -= 1
+            if left[0]:
+                QTimer.singleShot(0, hop)
+            else:
+                seen["at_end"] = Rally.count
+                chain.callback(None)
+
+        def started(_: Any) -> None:
+            QTimer.singleShot(0, hop)
+
+        # Start the chain once the rallies are under way.
+        wait: Deferred = Deferred()
+        reactor.callLater(0.05, wait.callback, None)
+        wait.addCallback(started)
+        chain.addCallback(lambda _: port.stopListening())
+        return chain
+
+    run_until(reactor, scenario, timeout=30)
+    assert seen["at_start"] > 0
+    assert seen["at_end"] - seen["at_start"] > 200  # the rallies ran between the hops

@@ -7,7 +7,8 @@ none); inside a running application (a window, pytest-qt) it only starts the rea
 Readiness: on Linux every descriptor lives in one epoll set whose own descriptor is
 watched by one ``QSocketNotifier``; when it fires, the set is polled without blocking
 and the ready descriptors are dispatched here, so a loop turn costs the ready
-descriptors, not the watched ones. Elsewhere (or with ``use_epoll=False``) each
+descriptors, not the watched ones; the set is polled again (a few times at most)
+while it has more, sparing Qt loop turns under load. Elsewhere (or with ``use_epoll=False``) each
 descriptor and direction gets one cached notifier, toggled with ``setEnabled``.
 
 Timers: the reactor keeps its own heap (``base.py``) and aims ONE precise single-shot
@@ -54,6 +55,10 @@ if _HAS_EPOLL:
     _EPOLLOUT = select.EPOLLOUT
 
 _monotonic = time.monotonic
+
+#: The most batches of ready descriptors one epoll notifier activation serves before
+#: handing the loop back to Qt (see _EpollWatcher._make_on_ready).
+_ROUNDS = 4
 
 #: The application this module made (kept alive for the life of the process).
 _made_app: Any = None
@@ -177,6 +182,11 @@ class _EpollWatcher:
         up the stack (it opened a nested loop) is parked, taken out of the set until that
         handler returns.
 
+        Then poll again, up to :data:`_ROUNDS` batches per activation: replies that came
+        in while the handlers ran are served without going back through Qt's loop (a
+        turn of which costs more than the poll), yet Qt's own events wait for at most
+        a few batches. Due calls run after every batch.
+
         A closure over its few names rather than a method: Qt calls it once per loop
         turn, and a plain function is the cheapest thing for PySide to call.
         """
@@ -187,12 +197,21 @@ class _EpollWatcher:
         monotonic = _monotonic
 
         def on_ready() -> None:
-            dispatch(poll(0), selectables, self)
-            heap = reactor._heap
-            if heap and heap[0][0] <= monotonic():
-                # Calls made due by these handlers (a callLater(0) closing a connection)
-                # run now rather than one Qt timer activation later.
-                reactor.runUntilCurrent()
+            events = poll(0)
+            left = _ROUNDS
+            while True:
+                dispatch(events, selectables, self)
+                heap = reactor._heap
+                if heap and heap[0][0] <= monotonic():
+                    # Calls made due by these handlers (a callLater(0) closing a connection)
+                    # run now rather than one Qt timer activation later.
+                    reactor.runUntilCurrent()
+                left -= 1
+                if not left:
+                    return
+                events = poll(0)
+                if not events:
+                    return
 
         return on_ready
 
