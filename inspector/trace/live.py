@@ -243,10 +243,13 @@ class TraceServer:
     def _tick(self) -> None:
         self._timer = None
         # Within budget: the last flush cost at most cpu_budget of the CPU time the loop
-        # used since (so a busy process's viewers wait longer), or a second has passed.
+        # used since (so a busy process's viewers wait longer), plus a fifth of that share
+        # of the time that passed (so a quiet process's viewers wait the least), or a
+        # second has passed.
         used = time.thread_time() - self._cpu_mark
         waited = self.reactor.seconds() - self._flushed_at
-        if self._new or self._cost <= self.cpu_budget * used or waited >= MAX_INTERVAL:
+        allowed = self.cpu_budget * (used + 0.2 * waited)
+        if self._new or self._cost <= allowed or waited >= MAX_INTERVAL:
             try:
                 self.flush()
             except Exception:
@@ -281,15 +284,15 @@ class TraceServer:
             text = self._encoder.events(events).encode("utf-8") if events else b""
             for viewer in list(self.viewers):
                 viewer.send(text, len(events), missed)
+        # What sending new events costs (a new viewer's snapshot, once, is not counted).
+        self._cost = time.thread_time() - began
+        self._delay = 0.0 if self._full else FLUSH_INTERVAL
         if self._new:
             new, self._new = self._new, []
             start = self._start_text(cursor.position)
             for viewer in new:
                 self.viewers.append(viewer)
                 viewer.start(start)
-        spent = time.thread_time() - began
-        self._cost = spent
-        self._delay = 0.0 if self._full else FLUSH_INTERVAL
 
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
