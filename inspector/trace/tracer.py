@@ -12,7 +12,9 @@ built: that keeps the garbage collector, which counts every new tuple, out of th
 path, and the turn it happened in is told by the STAMP record before it. Every other
 record is a compact tuple under its code, or a ready event, and ``_marks`` notes where
 each of those sits. Decoding into events, summaries and warnings happens in
-:meth:`sync`, which every read of the trace calls first. When nobody reads for long,
+:meth:`sync`, which every read of the trace calls first; a TCP bytes record becomes a
+plain tuple in the feed and its ring, made into its event only when a reader reads it
+(:mod:`inspector.trace.buffers`). When nobody reads for long,
 all but the newest few hot records are dropped instead, so memory stays bounded: their
 chunks are counted per side in C, and the sides' running totals (kept by the hooks)
 say exactly how many bytes went with them, so no Python code looks at each record.
