@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import socket
 import struct
 from typing import Any
+
+import pytest
 
 from inspector import catalog
 from inspector.defer import Deferred, DeferredList
@@ -137,3 +140,20 @@ def test_verbose_logs_every_connection(reactor, run, caplog) -> None:
     assert sum(1 for m in messages if re.search(r"connection from \S+$", m)) == 50
     assert sum(1 for m in messages if " closed: " in m) == 50
     assert not any(SUMMARY.search(m) for m in messages)
+
+
+@pytest.mark.parametrize("reactor_name", ["selectors", "asyncio", "qt"])
+def test_the_command_under_churn_logs_a_bounded_count_that_adds_up(reactor_name) -> None:
+    from test_commands import Serving  # the running-command helper of the serve tests
+
+    server = Serving("qotd", "--port", "0", "--quote", "An apple a day", "--reactor", reactor_name)
+    try:
+        churn(server.port(), 300)
+        server.wait_for(r"counting them in one line")
+        assert server.stop(signal.SIGINT) == 0  # stopping writes the summary of the last interval
+    finally:
+        server.kill()
+    messages = [line.split(": ", 1)[1] for line in server.lines if "inspector.catalog" in line]
+    assert len(messages) <= 60, server.log  # 10 per 10 s at most, whatever the machine's speed
+    assert connections_in(messages) == 300, server.log
+    assert "Traceback" not in server.log
