@@ -330,3 +330,47 @@ def test_qt_events_still_run_while_connections_are_always_ready(qt_reactor: Any)
     run_until(reactor, scenario, timeout=30)
     assert seen["at_start"] > 0
     assert seen["at_end"] - seen["at_start"] > 200  # the rallies ran between the hops
+
+
+@pytest.mark.parametrize("crash_first", [True, False])
+def test_close_from_inside_a_data_handler_while_others_are_ready(qapp: Any, crash_first: bool) -> None:
+    """A dataReceived that closes the reactor (crashing it first, or closing it and then
+    leaving Qt's loop itself) while other connections are ready: run() returns, nothing
+    raises inside Qt's slot (pytest-qt would fail the test), and the application loop
+    still works afterwards."""
+    from PySide6.QtCore import QTimer
+
+    reactor = QtReactor()
+    watchdog = Watchdog(10, qapp.exit)
+    closed: list[bool] = []
+
+    class Closer(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            if not closed:
+                closed.append(True)
+                if crash_first:
+                    reactor.crash()
+                    reactor.close()
+                else:
+                    reactor.close()
+                    qapp.exit(0)
+
+    class Chatty(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(b"x" * 64)
+
+    try:
+        port = reactor.listenTCP(0, Factory.forProtocol(Closer))
+        for _ in range(8):
+            connect(reactor, port, Chatty())
+        reactor.run()
+        assert not watchdog.fired
+        assert closed == [True]
+        assert not reactor.running or not crash_first
+        ticks: list[int] = []
+        QTimer.singleShot(0, lambda: (ticks.append(1), qapp.exit(0)))
+        qapp.exec()
+        assert ticks == [1]
+    finally:
+        watchdog.cancel()
+        reactor.close()

@@ -207,9 +207,12 @@ class _EpollWatcher:
                     # run now rather than one Qt timer activation later.
                     reactor.runUntilCurrent()
                 left -= 1
-                if not left:
+                if not left or not reactor._started:
+                    return  # Qt's turn; or a handler stopped the reactor: serve no more
+                try:
+                    events = poll(0)
+                except ValueError:  # a handler closed the reactor, and the set with it
                     return
-                events = poll(0)
                 if not events:
                     return
 
