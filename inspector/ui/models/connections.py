@@ -14,7 +14,7 @@ painting on its own.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
@@ -85,6 +85,9 @@ class ConnectionsModel:
         self._row_of: dict[int, int] = {}
         self._shown: list[tuple[str, ...]] = []  # the texts each row's cells hold
         self._states: list[str] = []
+        self._flags: list[str] = []  # each row's FILTER_ROLE flag, as its first cell holds it
+        #: Rows of :attr:`items` the view shows now (None: all); the panel sets it.
+        self.visible_rows: Callable[[], Iterable[int]] | None = None
         self._pending: set[int] = set()
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
@@ -93,7 +96,8 @@ class ConnectionsModel:
         """Show another store (a loaded recording, or a fresh live session)."""
         self.items.setRowCount(0)
         self.store = store
-        self._rows, self._row_of, self._shown, self._states = [], {}, [], []
+        self._rows, self._row_of, self._shown, self._states, self._flags = [], {}, [], [], []
+        self.filter.forget(list(self.filter._haystacks))
         self._pending.clear()
         self._append([store.connections[i] for i in store.order])
 
@@ -102,6 +106,7 @@ class ConnectionsModel:
             return
         first = len(self._rows)
         rows_texts = []
+        flags = []
         for offset, conn in enumerate(conns):
             # Python's side first: the proxy asks about the new rows as soon as they exist.
             self._row_of[conn.id] = first + offset
@@ -110,8 +115,12 @@ class ConnectionsModel:
             rows_texts.append(texts)
             self._shown.append(texts)
             self._states.append(conn.state)
-        self.items.insertRows(first, len(conns))  # one rowsInserted for the batch
-        self.items.blockSignals(True)
+            flag = self._flag(conn)
+            flags.append(flag)
+            self._flags.append(flag)
+        items = self.items
+        items.insertRows(first, len(conns))  # one rowsInserted for the batch
+        items.blockSignals(True)
         try:
             for offset, (conn, texts) in enumerate(zip(conns, rows_texts)):
                 row = first + offset
@@ -120,19 +129,24 @@ class ConnectionsModel:
                     if column in _NUMERIC:
                         item.setData(self._sort_key(conn, column), SORT_ROLE)
                         item.setTextAlignment(_RIGHT)
-                    if column == STATE_COLUMN:
+                    elif column == STATE_COLUMN:
                         item.setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
                     if column == 0:
-                        item.setData(self._flag(conn), FILTER_ROLE)
-                    self.items.setItem(row, column, item)
+                        item.setData(flags[offset], FILTER_ROLE)
+                    items.setItem(row, column, item)
         finally:
-            self.items.blockSignals(False)
-        self.items.dataChanged.emit(
-            self.items.index(first, 0), self.items.index(first + len(conns) - 1, _COLUMN_COUNT - 1)
-        )
+            items.blockSignals(False)
+        # ... and one dataChanged for their cells (the proxy sorts and filters them then).
+        items.dataChanged.emit(items.index(first, 0), items.index(first + len(conns) - 1, _COLUMN_COUNT - 1))
 
     def refresh(self) -> None:
-        """Apply what changed in the store since the last refresh, in one batch."""
+        """Apply what changed in the store since the last refresh, in one batch.
+
+        Ages grow by themselves: once a second they are rewritten in the rows the view
+        shows (:attr:`visible_rows`), not in all of them; a row scrolled into view is
+        rewritten then (:meth:`refresh_visible`). Sorting by age needs no rewrite: it
+        sorts by when the connection opened or was last active.
+        """
         store = self.store
         self._append([store.connections[cid] for cid in store.new_connections if cid not in self._row_of])
         pending = self._pending
@@ -143,7 +157,7 @@ class ConnectionsModel:
                 pending.add(row)
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             self._last_age_refresh = store.now
-            pending.update(range(len(self._rows)))
+            pending.update(self._visible())
         # Counters change many times a second; rewriting them ~10 times a second reads
         # just as live and costs a third of the repaints.
         now = time.monotonic()
@@ -152,41 +166,67 @@ class ConnectionsModel:
             self._rewrite(sorted(pending))
             pending.clear()
 
-    def _rewrite(self, rows: Any, force: bool = False) -> None:
+    def _visible(self) -> Iterable[int]:
+        rows = self.visible_rows() if self.visible_rows is not None else range(len(self._rows))
+        count = len(self._rows)
+        return [row for row in rows if 0 <= row < count]
+
+    def refresh_visible(self) -> None:
+        """Rewrite the rows the view shows now (scrolled to, sorted or filtered into view)."""
+        rows = sorted(self._visible())
+        if rows:
+            self._rewrite(rows)
+
+    def _rewrite(self, rows: Any) -> None:
         changed: list[int] = []
-        self.items.blockSignals(True)
+        items = self.items
+        items.blockSignals(True)
         try:
             for row in rows:
                 conn = self._rows[row]
                 texts = self._texts_of(conn)
                 old = self._shown[row]
                 flag = self._flag(conn)
-                first = self.items.item(row, 0)
-                if flag != first.data(FILTER_ROLE):
-                    first.setData(flag, FILTER_ROLE)
+                if flag != self._flags[row]:
+                    self._flags[row] = flag
+                    items.item(row, 0).setData(flag, FILTER_ROLE)
                 elif texts == old:
                     continue
                 changed.append(row)
                 self._shown[row] = texts
                 for column in range(_COLUMN_COUNT):
                     if texts[column] != old[column]:
-                        item = self.items.item(row, column)
+                        item = items.item(row, column)
                         item.setText(texts[column])
                         if column in _NUMERIC:
                             item.setData(self._sort_key(conn, column), SORT_ROLE)
                 if conn.state != self._states[row]:
                     self._states[row] = conn.state
-                    self.items.item(row, STATE_COLUMN).setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
-                if conn.close_reason:
-                    self.items.item(row, REASON_COLUMN).setData(conn.close_reason, _TOOLTIP)
+                    items.item(row, STATE_COLUMN).setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
+                if conn.close_reason and conn.close_reason != old[REASON_COLUMN]:
+                    items.item(row, REASON_COLUMN).setData(conn.close_reason, _TOOLTIP)
         finally:
-            self.items.blockSignals(False)
-        if force and self._rows:
-            changed = [0, len(self._rows) - 1]
-        if changed:
-            self.items.dataChanged.emit(
-                self.items.index(changed[0], 0), self.items.index(changed[-1], _COLUMN_COUNT - 1)
-            )
+            items.blockSignals(False)
+        self._announce(changed, _COLUMN_COUNT - 1)
+
+    def _announce(self, rows: list[int], last_column: int) -> None:
+        """One dataChanged per run of consecutive rows (ascending), so the proxy looks at
+        the rows that changed rather than at every row between the first and the last."""
+        if not rows:
+            return
+        items = self.items
+        runs: list[tuple[int, int]] = []
+        start = prev = rows[0]
+        for row in rows[1:]:
+            if row != prev + 1:
+                runs.append((start, prev))
+                start = row
+            prev = row
+        runs.append((start, prev))
+        if len(runs) > 64:  # scattered: one span costs the proxy less than many signals
+            runs = [(rows[0], rows[-1])]
+        for first, last in runs:
+            items.dataChanged.emit(items.index(first, 0), items.index(last, last_column))
 
     def sort_by(self, column: int) -> None:
         """Sort numbers (id, bytes, rate, ages) by value and the other columns by text."""
@@ -196,8 +236,30 @@ class ConnectionsModel:
         return _PASS if self.filter.accepts(conn, self.store) else _FAIL
 
     def apply_filters(self) -> None:
-        """Re-decide which rows pass the filters (they or the time range changed)."""
-        self._rewrite(range(len(self._rows)), force=True)
+        """Re-decide which rows pass the filters (they or the time range changed).
+
+        Only the pass/fail flags of rows whose verdict changed are written, and the proxy
+        is told of those rows alone: a keystroke in the search box over 10,000 rows stays
+        within a frame.
+        """
+        flags = self._flags
+        items = self.items
+        changed: list[int] = []
+        if self.filter.passes_all(self.store):
+            verdicts: Any = (_PASS for _ in self._rows)
+        else:
+            accepts, store = self.filter.accepts, self.store
+            verdicts = (_PASS if accepts(conn, store) else _FAIL for conn in self._rows)
+        items.blockSignals(True)
+        try:
+            for row, flag in enumerate(verdicts):
+                if flag != flags[row]:
+                    flags[row] = flag
+                    items.item(row, 0).setData(flag, FILTER_ROLE)
+                    changed.append(row)
+        finally:
+            items.blockSignals(False)
+        self._announce(changed, 0)
 
     def connection(self, row: int) -> Connection:
         """Return the connection in ``row`` of :attr:`items`."""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
@@ -38,6 +38,9 @@ class DeferredsModel(TableModel):
         self._rows: list[DeferredInfo] = []
         self._row_of: dict[int, int] = {}
         self._last_age_refresh = 0.0
+        #: How the once-a-second age update reaches the view (None: :meth:`ages_changed`);
+        #: the panel repaints its table instead, unless it is sorted by age.
+        self.repaint_ages: Callable[[], None] | None = None
         self.set_store(store)
 
     def set_store(self, store: Store) -> None:
@@ -63,11 +66,19 @@ class DeferredsModel(TableModel):
                 self._rows.append(store.deferreds[def_id])
             self.endInsertRows()
         rows = [self._row_of[d] for d in store.changed_deferreds if d in self._row_of]
-        if rows:
-            self.rows_changed(min(rows), max(rows))
+        self.rows_changed_runs(rows)
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             # Ages of pending Deferreds move with the clock: repaint that column once a second.
             self._last_age_refresh = store.now
+            if self.repaint_ages is not None:
+                self.repaint_ages()
+            else:
+                self.ages_changed()
+
+    def ages_changed(self) -> None:
+        """Tell the views every age changed (a proxy sorted by age re-sorts: it looks at
+        every row, so the panel does this only while the table is sorted by age)."""
+        if self._rows:
             self.dataChanged.emit(self.index(0, 2), self.index(len(self._rows) - 1, 2))
 
     def info(self, row: int) -> DeferredInfo:

@@ -27,6 +27,26 @@ class TableModel(QAbstractTableModel):
         """Repaint every cell of rows ``first`` to ``last`` (one ``dataChanged``)."""
         self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.HEADERS) - 1))
 
+    def rows_changed_runs(self, rows: list[int], most: int = 64) -> None:
+        """Repaint ``rows``: one ``dataChanged`` per run of consecutive rows, so a proxy
+        re-filters the rows that changed, not every row between the first and the last
+        (more than ``most`` runs: one span, cheaper than that many signals)."""
+        if not rows:
+            return
+        rows = sorted(rows)
+        runs: list[tuple[int, int]] = []
+        start = prev = rows[0]
+        for row in rows[1:]:
+            if row != prev + 1:
+                runs.append((start, prev))
+                start = row
+            prev = row
+        runs.append((start, prev))
+        if len(runs) > most:
+            runs = [(rows[0], rows[-1])]
+        for first, last in runs:
+            self.rows_changed(first, last)
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else self.row_count()
 

@@ -45,7 +45,7 @@ class ConnectionsPanel(QWidget):
 
         self.table = row_table(self, "connections.table", "Connections", self.proxy)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().sortIndicatorChanged.connect(lambda column, _order: self.model.sort_by(column))
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_changed)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setAlternatingRowColors(True)
@@ -53,6 +53,10 @@ class ConnectionsPanel(QWidget):
         for column, width in enumerate((44, 56, 130, 120, 120, 84, 70, 70, 80, 50, 90)):
             self.table.setColumnWidth(column, width)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        # Ages are rewritten only in the rows in view: a row scrolled into view is brought
+        # up to date at once.
+        self.model.visible_rows = self.visible_rows
+        self.table.verticalScrollBar().valueChanged.connect(lambda _value: self.model.refresh_visible())
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.context_menu: QMenu | None = None
@@ -91,7 +95,7 @@ class ConnectionsPanel(QWidget):
         """Apply the store's changes since the last refresh."""
         self.model.refresh()
         if self.model.store.new_connections:
-            self._add_protocols()
+            self._add_protocols(new_only=True)
         if self.processes.changed(self.model.store):
             self.processes.sync(self.model.store)
 
@@ -111,8 +115,33 @@ class ConnectionsPanel(QWidget):
         """Re-apply the filters (the selected time range moved)."""
         self.model.apply_filters()
 
-    def _add_protocols(self) -> None:
-        for conn in self.model.store.connections.values():
+    def visible_rows(self) -> list[int]:
+        """Rows of the model's items the table shows now (top to bottom)."""
+        proxy = self.proxy
+        count = proxy.rowCount()
+        if count == 0:
+            return []
+        top = self.table.rowAt(0)
+        bottom = self.table.rowAt(self.table.viewport().height() - 1)
+        top = 0 if top < 0 else top
+        bottom = count - 1 if bottom < 0 else bottom
+        return [proxy.mapToSource(proxy.index(row, 0)).row() for row in range(top, bottom + 1)]
+
+    def _sort_changed(self, column: int, _order: Qt.SortOrder) -> None:
+        self.model.sort_by(column)
+        self.model.refresh_visible()
+
+    def _add_protocols(self, new_only: bool = False) -> None:
+        """Offer every protocol seen in the protocol filter (from the new rows alone when
+        ``new_only``: looking through all 10,000 on every refresh costs a frame)."""
+        store = self.model.store
+        connections = store.connections
+        if new_only:  # new rows, and rows whose protocol was learnt late (claimed by a launch)
+            ids = set(store.new_connections) | store.changed_connections
+            conns: Any = [connections[cid] for cid in ids if cid in connections]
+        else:
+            conns = connections.values()
+        for conn in conns:
             if conn.protocol and conn.protocol not in self._protocols:
                 self._protocols.add(conn.protocol)
                 self.protocol_box.addItem(conn.protocol, conn.protocol)
@@ -125,6 +154,7 @@ class ConnectionsPanel(QWidget):
             text=self.text_edit.text(),
         )
         self.model.apply_filters()
+        self.model.refresh_visible()
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -12,9 +12,12 @@ from inspector.ui.models import refilter
 from inspector.ui.models.deferreds import ID_ROLE, DeferredsFilter, DeferredsModel
 from inspector.ui.panels.chain_diagram import ChainDiagram
 from inspector.ui.panels.process_filter import ProcessChoice
-from inspector.ui.viewmodel.deferreds import PROCESS_COLUMN
+from inspector.ui.viewmodel.deferreds import HEADERS, PROCESS_COLUMN
 from inspector.ui.viewmodel.store import Store
 from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line, splitter
+
+#: The Deferreds table's age/duration column.
+AGE_COLUMN = HEADERS.index("Age / took")
 
 __all__ = ["DeferredsPanel"]
 
@@ -52,6 +55,7 @@ class DeferredsPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
+        self.model.repaint_ages = self._repaint_ages
         # Only when attached to processes (inspector attach): which one each Deferred is in.
         self.processes = ProcessChoice("deferreds.process", self.table, PROCESS_COLUMN, self._filters_changed)
 
@@ -82,6 +86,14 @@ class DeferredsPanel(QWidget):
         self.model.set_store(store)
         self.processes.sync(store)
         self._show(None)
+
+    def _repaint_ages(self) -> None:
+        """Once a second: repaint the ages in view; re-sort only when sorted by age (the
+        proxy then looks at every row, 10,000 pending Deferreds or not)."""
+        if self.table.horizontalHeader().sortIndicatorSection() == AGE_COLUMN:
+            self.model.ages_changed()
+        else:
+            self.table.viewport().update()
 
     def refresh(self) -> None:
         """Apply the store's changes; redraw the selected chain if it changed."""

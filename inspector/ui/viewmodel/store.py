@@ -192,6 +192,8 @@ class Store:
         self.order: list[int] = []
         self.deferreds: dict[int, DeferredInfo] = {}
         self.deferred_order: list[int] = []
+        #: The next sweep of finished Deferreds waits until the list is this long.
+        self._sweep_at = RECENT_DEFERREDS
         self.log: list[LogEntry] = []
         self.loop_turns = Series(bin_width=0.1)
         self.timer_lateness = Series(bin_width=0.1)
@@ -563,8 +565,17 @@ class Store:
         return info
 
     def _forget_old_deferreds(self) -> None:
-        excess = len(self.deferred_order) - RECENT_DEFERREDS
-        if excess <= len(self.deferred_order) // 4 or excess <= 0:
+        """Forget the oldest finished Deferreds beyond :data:`RECENT_DEFERREDS`.
+
+        A sweep runs once the list grew by a quarter over what the last sweep kept, so
+        its cost is spread over the Deferreds made since: with 10,000 pending ones (one
+        per open connection) every new Deferred must not look at all of them again.
+        """
+        count = len(self.deferred_order)
+        if count <= self._sweep_at:
+            return
+        excess = count - RECENT_DEFERREDS
+        if excess <= count // 4:
             return
         keep: list[int] = []
         for def_id in self.deferred_order:
@@ -575,6 +586,9 @@ class Store:
                 excess -= 1
             else:
                 keep.append(def_id)
+        self._sweep_at = len(keep) + len(keep) // 4
+        if len(keep) == count:
+            return  # all still pending: nothing to forget, nothing for the panel to redo
         self.deferred_order = keep
         kept = set(keep)
         self.new_deferreds = [d for d in self.new_deferreds if d in kept]
