@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from inspector import catalog
-from inspector.defer import Deferred, DeferredList
+from inspector.defer import Deferred
 
 from apps_support import in_thread
 
@@ -37,7 +37,7 @@ def churn(port: int, count: int, reset_last: bool = False) -> None:
 async def all_closed(handle: Any) -> None:
     """Wait until the server has seen every connection close (each one was accepted:
     its client read the quote)."""
-    await DeferredList(list(handle.connections.values()))
+    await handle.all_closed()
 
 
 def lines(caplog: Any) -> list[str]:

@@ -106,8 +106,10 @@ class ServerHandle(Handle):
         super().__init__(entry, label)
         self.label = label
         self.port: Any = None
-        #: Open connections: protocol -> Deferred fired when it has closed.
-        self.connections: dict[Any, Deferred] = {}
+        #: Open connections: protocol -> the Deferred fired when it has closed, made only
+        #: when stop() waits for it (None until then: a churn of short connections pays
+        #: for no Deferred).
+        self.connections: dict[Any, Deferred | None] = {}
         #: Logs connections one by one at first, then one summary line per interval.
         self.connection_log = ConnectionLog(label, log)
         if factory is not None:
@@ -142,20 +144,36 @@ class ServerHandle(Handle):
 
     def _adopt(self, protocol: Any, addr: Any) -> None:
         lost = protocol.connectionLost
-        closed: Deferred = Deferred()
-        self.connections[protocol] = closed
-        logged = self.connection_log.opened(addr)
+        connections = self.connections
+        connections[protocol] = None
+        connection_log = self.connection_log
+        logged = connection_log.opened(addr)
 
         def connectionLost(reason: Any) -> None:
             try:
                 lost(reason)
             finally:
-                self.connections.pop(protocol, None)
-                self.connection_log.closed(addr, reason, logged)
-                if not closed.called:
+                closed = connections.pop(protocol, None)
+                connection_log.closed(addr, reason, logged)
+                if closed is not None and not closed.called:
                     closed.callback(None)
 
         protocol.connectionLost = connectionLost
+
+    def closing(self, protocol: Any) -> Deferred:
+        """A Deferred that fires when the open connection of ``protocol`` has closed
+        (at once if it is not open)."""
+        if protocol not in self.connections:
+            return succeed(None)
+        closed = self.connections[protocol]
+        if closed is None:
+            closed = self.connections[protocol] = Deferred()
+        return closed
+
+    def all_closed(self) -> Deferred:
+        """A Deferred that fires when every connection open now has closed."""
+        return DeferredList([self.closing(protocol) for protocol in list(self.connections)],
+                            consumeErrors=True)
 
     def stop(self) -> Deferred:
         if self.done.called:
@@ -163,8 +181,8 @@ class ServerHandle(Handle):
         waits = []
         if self.port is not None:
             waits.append(maybeDeferred(self.port.stopListening))
-        for protocol, closed in list(self.connections.items()):
-            waits.append(closed)
+        for protocol in list(self.connections):
+            waits.append(self.closing(protocol))
             transport = protocol.transport
             if transport is not None:
                 # A registered pull producer would hold the close back until it
