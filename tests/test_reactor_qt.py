@@ -317,6 +317,42 @@ def test_run_creates_a_core_application_when_there_is_none() -> None:
     assert done.stdout.split() == ["QCoreApplication", "returned"]
 
 
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_an_idle_headless_script_stops_on_a_signal(signame: str) -> None:
+    """``reactor.run()`` stops on SIGINT/SIGTERM as Twisted's does, also when the loop is
+    idle inside Qt's C++ poll (where Python's own signal handler cannot run by itself)."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from inspector.protocol import Factory, Protocol
+        from inspector.reactors.qt import QtReactor
+        reactor = QtReactor()
+        port = reactor.listenTCP(0, Factory.forProtocol(Protocol), interface="127.0.0.1")
+        reactor.addSystemEventTrigger("before", "shutdown", lambda: print("shutdown triggers ran"))
+        reactor.callWhenRunning(lambda: (print("ready"), sys.stdout.flush()))
+        reactor.run()
+        reactor.close()
+        print("returned")
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.3)  # idle: blocked in Qt's poll with nothing due
+        child.send_signal(getattr(__import__("signal"), signame))
+        out, err = child.communicate(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, err[-2000:]
+    assert out.split("\n")[:2] == ["shutdown triggers ran", "returned"], (out, err)
+
+
 def test_close_from_inside_the_reactors_own_timer_is_safe(qapp: Any) -> None:
     """crash() and close() called by a timer callback: run() returns and nothing crashes."""
     reactor = QtReactor()

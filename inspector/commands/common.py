@@ -7,7 +7,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import sys
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -15,9 +14,9 @@ from inspector import catalog, reactors
 from inspector.commands.tracing import options_parser as trace_options
 from inspector.commands.tracing import serve_trace
 from inspector.helpers import terminal_text
+from inspector.reactors.base import SignalWaker
 
 if TYPE_CHECKING:
-    from inspector.failure import Failure
     from inspector.interfaces import ReactorLike
 
 log = logging.getLogger("inspector.commands")
@@ -167,46 +166,13 @@ def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
 
 
-class _SignalWaker:
-    """Readable when a signal arrived: ``signal.set_wakeup_fd`` writes to its pair.
-
-    Watching it makes every reactor (even one inside a foreign C++ loop) run Python
-    code promptly after a signal, so the Python-level handler gets to run.
-    """
-
-    def __init__(self) -> None:
-        self.reader, self.writer = socket.socketpair()
-        self.reader.setblocking(False)
-        self.writer.setblocking(False)
-
-    def fileno(self) -> int:
-        return self.reader.fileno()
-
-    def doRead(self) -> None:
-        try:
-            while self.reader.recv(512):
-                pass
-        except (BlockingIOError, InterruptedError):
-            pass
-
-    def connectionLost(self, reason: Failure) -> None:
-        self.close()
-
-    def logPrefix(self) -> str:
-        return "signal-waker"
-
-    def close(self) -> None:
-        self.reader.close()
-        self.writer.close()
-
-
 def install_signal_handlers(reactor: ReactorLike) -> Callable[[], None]:
     """Make SIGINT/SIGTERM stop ``reactor`` cleanly (shutdown triggers run).
 
     A second signal while shutting down stops at once, without waiting for the
     triggers. Returns a function that restores the previous handlers.
     """
-    waker = _SignalWaker()
+    waker = SignalWaker()
     received: list[int] = []
 
     def handler(signum: int, frame: Any) -> None:

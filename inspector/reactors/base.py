@@ -187,6 +187,43 @@ class DispatchGuard(Protocol):
         """Wait on ``fd`` again (its handler returned), unless it was unwatched meanwhile."""
 
 
+class SignalWaker:
+    """Readable when a signal arrived: ``signal.set_wakeup_fd`` writes to its pair.
+
+    Watching it makes a reactor hosted in a foreign C++ loop (Qt) run Python code
+    promptly after a signal, so the Python-level handler gets to run; a loop blocked in
+    C++ otherwise runs it only when something else wakes it.
+    """
+
+    def __init__(self) -> None:
+        self.reader, self.writer = socket.socketpair()
+        self.reader.setblocking(False)
+        self.writer.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.reader.fileno()
+
+    def doRead(self) -> None:
+        try:
+            while self.reader.recv(512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def doWrite(self) -> None:
+        """Never watched for writing."""
+
+    def connectionLost(self, reason: Any) -> None:
+        self.close()
+
+    def logPrefix(self) -> str:
+        return "signal-waker"
+
+    def close(self) -> None:
+        self.reader.close()
+        self.writer.close()
+
+
 class _Waker:
     """The descriptor ``callFromThread`` writes to so a blocked loop wakes at once.
 
@@ -340,6 +377,9 @@ class ReactorBase(ABC):
     slow_callback_threshold: float | None = 0.05
     #: Whether starting in the main thread makes SIGINT/SIGTERM stop the reactor.
     install_signal_handlers = True
+    #: True for a reactor whose loop waits in foreign C++ code (Qt): the handlers it
+    #: installs also get a ``set_wakeup_fd`` descriptor so a signal wakes it.
+    wake_on_signals = False
 
     def __init__(self) -> None:
         self.running = False
@@ -357,6 +397,7 @@ class ReactorBase(ABC):
         self._pool_shutdown_id: Any = None
         self._loop_thread: threading.Thread | None = None
         self._saved_signals: dict[int, Any] = {}
+        self._signal_waker: SignalWaker | None = None
         self.addSystemEventTrigger("during", "shutdown", self.crash)
         self.addSystemEventTrigger("during", "shutdown", self.disconnectAll)
         self.waker = _Waker(self)
@@ -389,15 +430,17 @@ class ReactorBase(ABC):
 
     def removeAll(self) -> list[Any]:
         """Stop watching everything but the reactor's own waker; return what was removed."""
-        removed = [s for s in set(self._reads) | set(self._writes) if s is not self.waker]
+        own = (self.waker, self._signal_waker)
+        removed = [s for s in set(self._reads) | set(self._writes) if s not in own]
         for selectable in removed:
             self.removeReader(selectable)
             self.removeWriter(selectable)
         return removed
 
     def getReaders(self) -> list[Any]:
-        """Return the selectables watched for reading (the waker excluded)."""
-        return [s for s in self._reads if s is not self.waker]
+        """Return the selectables watched for reading (the reactor's own wakers excluded)."""
+        own = (self.waker, self._signal_waker)
+        return [s for s in self._reads if s not in own]
 
     def getWriters(self) -> list[Any]:
         """Return the selectables watched for writing."""
@@ -737,8 +780,35 @@ class ReactorBase(ABC):
                     self._saved_signals[signum] = signal.signal(signum, self._on_signal)
             except (ValueError, OSError):  # pragma: no cover - unusual platforms
                 pass
+        if self._saved_signals and self.wake_on_signals:
+            self._watch_signals()
+
+    def _watch_signals(self) -> None:
+        """Have signals wake the loop (``signal.set_wakeup_fd``), unless someone else does."""
+        waker = SignalWaker()
+        try:
+            previous = signal.set_wakeup_fd(waker.writer.fileno())
+        except (ValueError, OSError):  # pragma: no cover - not the main thread's interpreter
+            waker.close()
+            return
+        if previous != -1:  # the application watches signals itself: leave it in charge
+            signal.set_wakeup_fd(previous)
+            waker.close()
+            return
+        self._signal_waker = waker
+        self.addReader(waker)
 
     def _restore_signal_handlers(self) -> None:
+        waker, self._signal_waker = self._signal_waker, None
+        if waker is not None:
+            try:
+                current = signal.set_wakeup_fd(-1)
+                if current != waker.writer.fileno():  # replaced since: put theirs back
+                    signal.set_wakeup_fd(current)
+            except (ValueError, OSError):  # pragma: no cover - not the main thread
+                pass
+            self.removeReader(waker)
+            waker.close()
         saved, self._saved_signals = self._saved_signals, {}
         for signum, handler in saved.items():
             try:

@@ -356,6 +356,9 @@ class QtReactor(ReactorBase):
     notifier per descriptor even where epoll exists (the path other platforms take).
     """
 
+    #: Qt's loop waits in C++, where Python's signal handlers cannot run: wake it.
+    wake_on_signals = True
+
     def __init__(self, use_epoll: bool | None = None) -> None:
         self._app = _application()
         # Everything Qt the reactor makes hangs under one holder that close() deletes (then None).
