@@ -407,3 +407,29 @@ def test_attaching_to_something_that_is_no_trace_is_refused_not_retried(reactor:
     state, detail = got.states[-1]
     assert state == "refused" and "does not serve an Inspector trace" in detail
     assert "disconnected" not in got.state_names()
+
+
+def test_over_budget_the_server_does_not_wake_on_every_loop_turn(reactor: Any, run: Any, tracing: Any) -> None:
+    """After a flush that filled its batch, an over-budget server looks again a tenth of
+    a second later, not at once on every loop turn (each look is a timer, itself traced:
+    under load that doubled the process's CPU time per round trip)."""
+    got = Collector()
+    tracer = trace_module.enable(TraceConfig(raw_size=256))
+
+    async def scenario() -> float:
+        server = await trace_module.listen(reactor, "tcp:0")
+        server.cpu_budget = 1e-6
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: "connected" in c.state_names())
+        start = reactor.seconds()
+        while reactor.seconds() - start < 2.5:  # load: some flush fills its batch
+            await echo_once(reactor, echo.getHost().port, b"load\n")
+        viewer.stop()
+        await echo.stopListening()
+        await server.stopListening()
+        return reactor.seconds() - start
+
+    seconds = run(scenario, timeout=60)
+    looks = [e for e in tracer.trace.events("timer.scheduled") if e.name == "TraceServer._tick"]
+    assert len(looks) <= seconds / 0.1 * 1.5 + 5, len(looks)

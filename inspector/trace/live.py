@@ -249,6 +249,7 @@ class TraceServer:
         used = time.thread_time() - self._cpu_mark
         waited = self.reactor.seconds() - self._flushed_at
         allowed = self.cpu_budget * (used + 0.2 * waited)
+        delay = FLUSH_INTERVAL  # over budget: look again later (never on every loop turn)
         if self._new or self._cost <= allowed or waited >= MAX_INTERVAL:
             try:
                 self.flush()
@@ -256,8 +257,9 @@ class TraceServer:
                 log.exception("serving the trace failed in one flush; going on")
             self._cpu_mark = time.thread_time()
             self._flushed_at = self.reactor.seconds()
+            delay = self._delay
         if self.viewers or self._new:
-            self._timer = self.reactor.callLater(self._delay, self._tick)
+            self._timer = self.reactor.callLater(delay, self._tick)
 
     def flush(self) -> None:
         """Send new events to every viewer that keeps up, and new viewers their start."""
