@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -45,8 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit status of a command whose output reader went away (as a shell reports SIGPIPE).
+BROKEN_PIPE_STATUS = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``inspector`` console script."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `inspector open FILE | head`: the reader has what it wanted. Point standard
+        # output at /dev/null so the interpreter's final flush does not fail again.
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return BROKEN_PIPE_STATUS
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     from inspector.commands.run import split_program_args
 

@@ -121,3 +121,17 @@ def test_open_raw_writes_into_a_folder_it_creates(tmp_path: Path, monkeypatch: p
     assert (tmp_path / "dump" / "conn-1.in.bin").read_bytes() == b"hello\n"
     assert (tmp_path / "dump" / "conn-1.out.bin").read_bytes() == b"hello\n"
     assert "wrote dump/conn-1.in.bin" in capsys.readouterr().out
+
+
+def test_open_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) -> None:
+    """``inspector open FILE | head -1``: the reader goes away after one line, and the
+    command ends without a traceback, with the status of a process ended by SIGPIPE."""
+    recording = tmp_path / "r.jsonl"
+    _recording(recording)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # a reader that has already gone: every write fails with EPIPE
+    done = subprocess.run([sys.executable, "-m", "inspector", "open", str(recording)],
+                          stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 128 + signal.SIGPIPE
