@@ -72,27 +72,50 @@ HOLD = textwrap.dedent(
 
 CHURN = textwrap.dedent(
     """
-    import socket, sys, time
+    import errno, selectors, socket, sys, time
     port, rate, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    done = 0
-    start = time.monotonic()
-    end = start + seconds
+    sel = selectors.DefaultSelector()
+    started = done = failed = 0
+    begin = time.monotonic()
+    end = begin + seconds
     while True:
         now = time.monotonic()
-        if now >= end:
+        if now >= end and not sel.get_map():
             break
-        due = int((now - start) * rate)
-        if done >= due:
-            time.sleep(0.001)
-            continue
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"ping\\n")
-        s.recv(16)
-        s.close()
-        done += 1
-    print(done, flush=True)
+        # Open what is due by now (paced), at most 256 in flight.
+        due = int((min(now, end) - begin) * rate)
+        while started < due and len(sel.get_map()) < 256:
+            s = socket.socket()
+            s.setblocking(False)
+            err = s.connect_ex(("127.0.0.1", port))
+            if err not in (0, errno.EINPROGRESS):
+                s.close()
+                failed += 1
+                started += 1
+                continue
+            sel.register(s, selectors.EVENT_WRITE, "connecting")
+            started += 1
+        for key, _ in sel.select(0.002):
+            s = key.fileobj
+            try:
+                if key.data == "connecting":
+                    s.send(b"ping\\n")
+                    sel.modify(s, selectors.EVENT_READ, "reading")
+                    continue
+                if s.recv(64):
+                    done += 1
+                else:
+                    failed += 1
+            except OSError:
+                failed += 1
+            sel.unregister(s)
+            s.close()
+        if now > end + 10:
+            break
+    print(done, failed, flush=True)
     """
 )
+
 
 #: Writes a recording with the real tracer: an echo server and clients that connect,
 #: write a line, read the echo and close, each through a Deferred, until N events.
@@ -147,7 +170,8 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def table(title: str, rows: list[tuple[str, list[float]]]) -> None:
-    """Print a frame-time table: frames, p50, p95, max and share within the 33 ms budget."""
+    """Print a frame-time table: frames, p50, p95, max and share within the 33 ms budget
+    (for the time between frames: within 50 ms, i.e. at most half a frame late)."""
     print(title)
     print(f"| {'what (ms)':<36} | {'frames':>6} | {'p50':>7} | {'p95':>7} | {'max':>7} | {'within 33 ms':>12} |")
     print(f"|{'-' * 38}|{'-' * 8}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 14}|")
@@ -155,7 +179,8 @@ def table(title: str, rows: list[tuple[str, list[float]]]) -> None:
         if not values:
             print(f"| {name:<36} | {0:>6} | {'n/a':>7} | {'n/a':>7} | {'n/a':>7} | {'n/a':>12} |")
             continue
-        within = sum(1 for v in values if v <= BUDGET_MS) / len(values) * 100
+        budget = 50.0 if name.startswith("time between") else BUDGET_MS
+        within = sum(1 for v in values if v <= budget) / len(values) * 100
         print(f"| {name:<36} | {len(values):>6} | {statistics.median(values):7.2f} | "
               f"{percentile(values, 0.95):7.2f} | {max(values):7.2f} | {within:11.1f}% |")
     print()
@@ -189,6 +214,10 @@ class Harness:
         self.paint_ms: list[float] = []
         self.input_ms: list[float] = []
         self.inputs: dict[str, list[float]] = {}
+        #: Milliseconds from one refresh to the next (33 when the loop keeps up; a long
+        #: gap is the loop held by something else: accepting, loading a slice).
+        self.gaps: list[float] = []
+        self._last_frame = 0.0
         self.measuring = False
         self._input_pending = 0.0
         original = self.window.refresh
@@ -199,6 +228,9 @@ class Harness:
             start = time.perf_counter()
             original()
             took = (time.perf_counter() - start) * 1e3
+            if harness.measuring and harness._last_frame:
+                harness.gaps.append((start - harness._last_frame) * 1e3)
+            harness._last_frame = start
             if harness.measuring:
                 harness.refresh_ms.append(took)
                 harness.frames.append(took + harness._input_pending)
@@ -261,6 +293,7 @@ class Harness:
             ("refresh (drain trace + models)", self.refresh_ms),
             ("paint (window repaint)", self.paint_ms),
             ("input (keystroke / header click)", self.input_ms),
+            ("time between frames (*: within 50)", self.gaps),
         ] + [(f"  {what}", values) for what, values in self.inputs.items()]
 
     def close(self) -> None:
@@ -308,18 +341,18 @@ def scenario_open(args: argparse.Namespace) -> None:
     text = some.peer if some.peer else f"127.0.0.1:{port}"
     for i in range(1, len(text) + 1):
         h.user(lambda i=i: panel.text_edit.setText(text[:i]), "keystroke in the filter")
-        h.spin(0.1)
+        h.spin(args.key_gap)
     shown_filtered = panel.proxy.rowCount()
     for i in range(len(text) - 1, -1, -1):
         h.user(lambda i=i: panel.text_edit.setText(text[:i]), "keystroke in the filter")
-        h.spin(0.1)
+        h.spin(args.key_gap)
     header = panel.table.horizontalHeader()
     columns = panel.model.items.columnCount()
     while time.monotonic() < end:
         for column in range(columns):
             for order in (Qt.SortOrder.DescendingOrder, Qt.SortOrder.AscendingOrder):
                 h.user(lambda c=column, o=order: header.setSortIndicator(c, o), f"sort by {COLUMNS[column]}")
-                h.spin(0.1)
+                h.spin(args.click_gap)
             if time.monotonic() >= end:
                 break
     h.measuring = False
@@ -332,8 +365,9 @@ def scenario_open(args: argparse.Namespace) -> None:
     print(f"open: {args.connections:,} connections held by a helper process (RLIMIT_NOFILE raised to {limit:,} "
           f"in both), all listed: {listed} after {took_to_list:.1f} s; filter '{text}' showed "
           f"{shown_filtered:,} rows; load average {os.getloadavg()[0]:.1f}")
-    table(f"10,000 open connections: filter typed ({len(text)} keys and back), sorted by each of "
-          f"{columns} columns both ways", h.rows())
+    table(f"{args.connections:,} open connections: filter typed ({len(text)} keys and back, one each "
+          f"{args.key_gap} s), sorted by each of {columns} columns both ways (a click each {args.click_gap} s)",
+          h.rows())
     server.stop()
     h.close()
 
@@ -355,10 +389,11 @@ def scenario_churn(args: argparse.Namespace) -> None:
     h.spin(args.seconds)
     h.measuring = False
     elapsed = time.monotonic() - started
-    done = int(load.communicate(timeout=60)[0].strip() or 0)
+    h.spin_until(lambda: load.poll() is not None, 30)
+    done, failed = (int(n) for n in (load.communicate(timeout=30)[0].split() or ["0", "0"]))
     store = window.store
-    print(f"churn: {done / (args.seconds + 1.0):,.0f} connections opened and closed per second "
-          f"(asked {args.rate:,}), {len(store.connections):,} rows listed, {store.dropped:,} trace events "
+    print(f"churn: {done / (args.seconds + 1.0):,.0f} connections opened, echoed and closed per second "
+          f"(asked {args.rate:,}; {failed:,} failed), {len(store.connections):,} rows listed, {store.dropped:,} trace events "
           f"missed, measured {elapsed:.1f} s, load average {os.getloadavg()[0]:.1f}")
     table(f"live churn of {args.rate:,} connections/s", h.rows())
     server.stop()
@@ -391,10 +426,14 @@ def scenario_recording(args: argparse.Namespace) -> None:
     started = time.monotonic()
     loader = window.open_recording(path)
 
+    browsable = {"after": -1.0}
+
     def loaded() -> bool:
         dialog = loader._dialog
         if dialog is not None and dialog.isVisible():
             seen_progress["shown"] = True
+        if browsable["after"] < 0 and window.store is loader.store and window.connections.proxy.rowCount():
+            browsable["after"] = time.monotonic() - started
         return loader.done
 
     h.measuring = True
@@ -414,7 +453,8 @@ def scenario_recording(args: argparse.Namespace) -> None:
         conn = store.connections[chosen]
         session_bytes = conn.bytes_in + conn.bytes_out
     print(f"recording: {size / 2**20:,.0f} MiB, {loader.events:,} events loaded (error: {loader.error or 'none'}) "
-          f"in {took:.1f} s (browsable: {ok and not window.live}); progress dialog shown: {seen_progress['shown']}; "
+          f"in {took:.1f} s (first rows listed and selectable after {browsable['after']:.1f} s; "
+          f"shown at the end: {ok and not window.live}); progress dialog shown: {seen_progress['shown']}; "
           f"peak RSS {peak_rss_mib():,.0f} MiB (window alone {rss_before:,.0f} MiB); "
           f"{len(store.connections):,} connections, {len(store.deferreds):,} Deferreds kept "
           f"({d_rows:,} rows in the Deferreds panel); connection #{chosen} selected, "
@@ -431,6 +471,8 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=2_000, help="connections opened and closed a second (churn)")
     parser.add_argument("--events", type=int, default=1_000_000, help="events in the recording (recording)")
     parser.add_argument("--cache", default="/tmp/inspector-ui-scale", help="where the recording is kept")
+    parser.add_argument("--key-gap", type=float, default=0.15, help="seconds between keystrokes (open)")
+    parser.add_argument("--click-gap", type=float, default=0.5, help="seconds between header clicks (open)")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of each scenario")
     parser.add_argument("--regenerate", action="store_true", help="write the recording again")
     args = parser.parse_args()

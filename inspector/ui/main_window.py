@@ -70,6 +70,8 @@ class MainWindow(QMainWindow):
         self.recorder: Any = None
         self.demo: Demo | None = None
         self.loader: RecordingLoader | None = None
+        #: What was shown when a recording started loading: (store, live, trace, title).
+        self._before_loading: tuple[Store, bool, Any, str] | None = None
         self.loaded_trace: Any = None
         self._shut_down = False
         self._ticks = 0
@@ -549,21 +551,37 @@ class MainWindow(QMainWindow):
             self.open_recording(path)
 
     def open_recording(self, path: str) -> RecordingLoader:
-        """Load ``path`` in steps with a progress dialog; the panels show it when done."""
+        """Load ``path`` in steps with a progress dialog. The panels show the recording
+        as it loads (browsable from the first slice, and no 100,000-row rebuild at the
+        end); a cancelled or refused load puts back what was shown before."""
         if self.loader is not None:
             self.loader.cancel()
         loader = RecordingLoader(path, Store(clock=0.0), self)
         self.loader = loader
         loader.finished.connect(self._recording_loaded)
         loader.start()
+        if not loader.done:
+            self._before_loading = (self.store, self.live, self.loaded_trace, self.windowTitle())
+            self.show_store(loader.store, live=False)
+            self.loaded_trace = loader.trace
+            self.setWindowTitle(f"Inspector — {loader.path} (loading…)")
         return loader
 
     def _recording_loaded(self, loader: RecordingLoader) -> None:
         self.loader = None
+        before, self._before_loading = self._before_loading, None
         if loader.error:
+            if before is not None and self.store is loader.store:
+                store, live, trace, title = before
+                self.show_store(store, live)
+                self.loaded_trace = trace
+                self.setWindowTitle(title)
             self._error("Open recording", loader.error)
             return
-        self.show_store(loader.store, live=False)
+        if self.store is not loader.store:
+            self.show_store(loader.store, live=False)
+        else:
+            self.refresh()
         self.loaded_trace = loader.trace
         for problem in loader.problems:
             self.store.add_log(self.store.now, "WARNING", "recording", problem)

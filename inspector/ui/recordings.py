@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -26,8 +27,10 @@ from inspector.trace.recording import RecordingError, RecordingReader
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
 
-#: Lines read per slice: small enough to keep each slice well under a frame.
-LINES_PER_SLICE = 2_000
+#: Lines read per step; steps repeat until :data:`SLICE_SECONDS` are spent.
+LINES_PER_SLICE = 250
+#: Seconds of loading per turn of the loop: the rest of a 33 ms frame stays the window's.
+SLICE_SECONDS = 0.012
 #: Bytes read per slice at most (a few long lines weigh as much as many short ones).
 BYTES_PER_SLICE = 1 * MiB
 #: Files smaller than this load without showing a progress dialog.
@@ -91,8 +94,11 @@ class RecordingLoader(QObject):
     def _step(self) -> None:
         reader = self._reader
         assert reader is not None
-        events = reader.step(LINES_PER_SLICE, BYTES_PER_SLICE)
-        self._show(events)
+        deadline = time.perf_counter() + SLICE_SECONDS
+        while True:
+            self._show(reader.step(LINES_PER_SLICE, BYTES_PER_SLICE))
+            if reader.done or time.perf_counter() >= deadline:
+                break
         if reader.done:
             self.problems = list(self.trace.problems)
             self._finish("")
@@ -101,9 +107,20 @@ class RecordingLoader(QObject):
 
     def _show(self, events: list[Any]) -> None:
         self.events += len(events)
-        apply(self.store, events)
+        store = self.store
+        apply(store, events)
+        # Close the store's one-second bins where the events cross them (a method call
+        # per event cost more than the rest of the slice's bookkeeping).
+        bin_end = store._bin_start + 1.0
+        latest = store.now
         for event in events:
-            self.store.sample(event.ts)
+            ts = event.ts
+            if ts >= bin_end:
+                store.sample(ts)
+                bin_end = store._bin_start + 1.0
+            if ts > latest:
+                latest = ts
+        store.now = latest
 
     def _finish(self, error: str) -> None:
         self._timer.stop()

@@ -38,7 +38,7 @@ __all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "Connec
 #: Seconds between repaints of changed rows (new rows appear at once).
 REPAINT_INTERVAL = 0.1
 
-#: Role returning the raw value a column sorts by.
+#: Role returning the raw value a numeric column sorts by.
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Role of the first cell saying whether the row passes the filters ("1") or not ("0").
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
@@ -229,8 +229,16 @@ class ConnectionsModel:
             items.dataChanged.emit(items.index(first, 0), items.index(last, last_column))
 
     def sort_by(self, column: int) -> None:
-        """Sort numbers (id, bytes, rate, ages) by value and the other columns by text."""
-        self.proxy.setSortRole(SORT_ROLE if column in _NUMERIC else Qt.ItemDataRole.DisplayRole)
+        """Sort numbers (id, bytes, rate, ages) by value and the other columns by text.
+
+        Called before the view sorts by ``column``: a change of sort role makes the proxy
+        re-sort at once by the column it sorted by so far, so it first goes back to the
+        rows' own order (cheap), and the view's sort is the only one over all the rows.
+        """
+        role = SORT_ROLE if column in _NUMERIC else Qt.ItemDataRole.DisplayRole
+        if role != self.proxy.sortRole():
+            self.proxy.sort(-1)
+            self.proxy.setSortRole(role)
 
     def _flag(self, conn: Connection) -> str:
         return _PASS if self.filter.accepts(conn, self.store) else _FAIL
