@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from PySide6.QtCore import QSortFilterProxyModel, Qt
-from PySide6.QtGui import QColor, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QColor, QStandardItemModel
 
 from inspector.states import ConnectionState
 from inspector.ui.viewmodel.connections import (
@@ -37,6 +37,8 @@ __all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "Connec
 
 #: Seconds between repaints of changed rows (new rows appear at once).
 REPAINT_INTERVAL = 0.1
+#: Seconds of rewriting changed rows per refresh at most; the rest waits for the next one.
+REWRITE_BUDGET = 0.008
 
 #: Role returning the raw value a numeric column sorts by.
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -57,6 +59,9 @@ STATE_COLOURS: dict[str, QColor] = {
 _NUMERIC = NUMERIC_COLUMNS
 _COLUMN_COUNT = len(COLUMNS)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_RIGHT_VALUE = _RIGHT.value
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_ALIGNMENT = Qt.ItemDataRole.TextAlignmentRole
 _BACKGROUND = Qt.ItemDataRole.BackgroundRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
 
@@ -120,20 +125,25 @@ class ConnectionsModel:
             self._flags.append(flag)
         items = self.items
         items.insertRows(first, len(conns))  # one rowsInserted for the batch
+        # Cells are made by Qt (setData on an empty cell), never as Python QStandardItems:
+        # each of those keeps a Python wrapper alive, which more than doubled the memory
+        # of a 68,000-row table (12 KiB a row, 4 KiB without).
+        index, set_data, set_item_data = items.index, items.setData, items.setItemData
+        now = self.store.now
         items.blockSignals(True)
         try:
             for offset, (conn, texts) in enumerate(zip(conns, rows_texts)):
                 row = first + offset
                 for column, text in enumerate(texts):
-                    item = QStandardItem(text)
                     if column in _NUMERIC:
-                        item.setData(self._sort_key(conn, column), SORT_ROLE)
-                        item.setTextAlignment(_RIGHT)
+                        roles = {_DISPLAY: text, SORT_ROLE: sort_key(conn, column, now), _ALIGNMENT: _RIGHT_VALUE}
+                        if column == 0:
+                            roles[FILTER_ROLE] = flags[offset]
+                        set_item_data(index(row, column), roles)
                     elif column == STATE_COLUMN:
-                        item.setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
-                    if column == 0:
-                        item.setData(flags[offset], FILTER_ROLE)
-                    items.setItem(row, column, item)
+                        set_item_data(index(row, column), {_DISPLAY: text, _BACKGROUND: STATE_COLOURS.get(conn.state)})
+                    else:
+                        set_data(index(row, column), text)
         finally:
             items.blockSignals(False)
         # ... and one dataChanged for their cells (the proxy sorts and filters them then).
@@ -148,12 +158,13 @@ class ConnectionsModel:
         sorts by when the connection opened or was last active.
         """
         store = self.store
+        first_new = len(self._rows)
         self._append([store.connections[cid] for cid in store.new_connections if cid not in self._row_of])
         pending = self._pending
         row_of = self._row_of
         for cid in store.changed_connections:
             row = row_of.get(cid)
-            if row is not None:
+            if row is not None and row < first_new:  # rows appended just now are up to date
                 pending.add(row)
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             self._last_age_refresh = store.now
@@ -163,8 +174,10 @@ class ConnectionsModel:
         now = time.monotonic()
         if pending and now - self._last_emit >= REPAINT_INTERVAL:
             self._last_emit = now
-            self._rewrite(sorted(pending))
+            rows = sorted(pending)
             pending.clear()
+            done = self._rewrite(rows, deadline=time.perf_counter() + REWRITE_BUDGET)
+            pending.update(rows[done:])  # the rest waits for the next refresh
 
     def _visible(self) -> Iterable[int]:
         rows = self.visible_rows() if self.visible_rows is not None else range(len(self._rows))
@@ -177,37 +190,46 @@ class ConnectionsModel:
         if rows:
             self._rewrite(rows)
 
-    def _rewrite(self, rows: Any) -> None:
+    def _rewrite(self, rows: Any, deadline: float | None = None) -> int:
+        """Rewrite the cells of ``rows`` that changed; with a ``deadline`` (perf_counter
+        seconds) stop there; return how many of ``rows`` were looked at."""
         changed: list[int] = []
         items = self.items
+        index, set_data = items.index, items.setData
+        looked = 0
         items.blockSignals(True)
         try:
             for row in rows:
+                looked += 1
+                if deadline is not None and looked % 64 == 0 and time.perf_counter() > deadline:
+                    looked -= 1
+                    break
                 conn = self._rows[row]
                 texts = self._texts_of(conn)
                 old = self._shown[row]
                 flag = self._flag(conn)
                 if flag != self._flags[row]:
                     self._flags[row] = flag
-                    items.item(row, 0).setData(flag, FILTER_ROLE)
+                    set_data(index(row, 0), flag, FILTER_ROLE)
                 elif texts == old:
                     continue
                 changed.append(row)
                 self._shown[row] = texts
                 for column in range(_COLUMN_COUNT):
                     if texts[column] != old[column]:
-                        item = items.item(row, column)
-                        item.setText(texts[column])
+                        cell = index(row, column)
+                        set_data(cell, texts[column])
                         if column in _NUMERIC:
-                            item.setData(self._sort_key(conn, column), SORT_ROLE)
+                            set_data(cell, self._sort_key(conn, column), SORT_ROLE)
                 if conn.state != self._states[row]:
                     self._states[row] = conn.state
-                    items.item(row, STATE_COLUMN).setData(STATE_COLOURS.get(conn.state), _BACKGROUND)
+                    set_data(index(row, STATE_COLUMN), STATE_COLOURS.get(conn.state), _BACKGROUND)
                 if conn.close_reason and conn.close_reason != old[REASON_COLUMN]:
-                    items.item(row, REASON_COLUMN).setData(conn.close_reason, _TOOLTIP)
+                    set_data(index(row, REASON_COLUMN), conn.close_reason, _TOOLTIP)
         finally:
             items.blockSignals(False)
         self._announce(changed, _COLUMN_COUNT - 1)
+        return looked
 
     def _announce(self, rows: list[int], last_column: int) -> None:
         """One dataChanged per run of consecutive rows (ascending), so the proxy looks at
@@ -263,7 +285,7 @@ class ConnectionsModel:
             for row, flag in enumerate(verdicts):
                 if flag != flags[row]:
                     flags[row] = flag
-                    items.item(row, 0).setData(flag, FILTER_ROLE)
+                    items.setData(items.index(row, 0), flag, FILTER_ROLE)
                     changed.append(row)
         finally:
             items.blockSignals(False)

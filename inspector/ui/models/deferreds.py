@@ -54,7 +54,7 @@ class DeferredsModel(TableModel):
     def refresh(self) -> None:
         """Apply the store's Deferred changes since the last refresh, in one batch."""
         store = self.store
-        if store.removed_deferreds:
+        if store.removed_deferreds and not self._remove_forgotten():
             self.set_store(store)
             return
         new = [d for d in store.new_deferreds if d not in self._row_of and d in store.deferreds]
@@ -74,6 +74,35 @@ class DeferredsModel(TableModel):
                 self.repaint_ages()
             else:
                 self.ages_changed()
+
+    def _remove_forgotten(self, most_runs: int = 64) -> bool:
+        """Take out the rows of Deferreds the store forgot, a run of rows at a time; False
+        (the caller resets instead) when they are scattered over more than ``most_runs``.
+
+        A reset made the proxy sort and filter every row again through Python, hundreds
+        of milliseconds each time the store trims its finished Deferreds while a long
+        recording loads.
+        """
+        kept = self.store.deferreds
+        gone = [row for row, info in enumerate(self._rows) if kept.get(info.id) is not info]
+        if not gone:
+            return True
+        runs: list[tuple[int, int]] = []
+        start = prev = gone[0]
+        for row in gone[1:]:
+            if row != prev + 1:
+                runs.append((start, prev))
+                start = row
+            prev = row
+        runs.append((start, prev))
+        if len(runs) > most_runs:
+            return False
+        for first, last in reversed(runs):
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._rows[first:last + 1]
+            self.endRemoveRows()
+        self._row_of = {info.id: row for row, info in enumerate(self._rows)}
+        return True
 
     def ages_changed(self) -> None:
         """Tell the views every age changed (a proxy sorted by age re-sorts: it looks at
