@@ -393,8 +393,8 @@ def scenario_churn(args: argparse.Namespace) -> None:
     done, failed = (int(n) for n in (load.communicate(timeout=30)[0].split() or ["0", "0"]))
     store = window.store
     print(f"churn: {done / (args.seconds + 1.0):,.0f} connections opened, echoed and closed per second "
-          f"(asked {args.rate:,}; {failed:,} failed), {len(store.connections):,} rows listed, {store.dropped:,} trace events "
-          f"missed, measured {elapsed:.1f} s, load average {os.getloadavg()[0]:.1f}")
+          f"(asked {args.rate:,}; {failed:,} failed), {len(store.connections):,} rows listed, "
+          f"{store.dropped:,} trace events missed, measured {elapsed:.1f} s, load average {os.getloadavg()[0]:.1f}")
     table(f"live churn of {args.rate:,} connections/s", h.rows())
     server.stop()
     h.close()
