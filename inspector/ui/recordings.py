@@ -127,11 +127,14 @@ class RecordingLoader(QObject):
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        if self._dialog is not None:
-            self._dialog.close()
-            self._dialog = None
         self.error = error
         self.done = True
+        dialog, self._dialog = self._dialog, None
+        if dialog is not None:
+            # Closing a progress dialog emits its "canceled": that is no cancel here (it
+            # finished a successful load a second time, as cancelled).
+            dialog.canceled.disconnect(self.cancel)
+            dialog.close()
         self.finished.emit(self)
 
 

@@ -155,6 +155,8 @@ def test_a_long_recording_is_browsable_while_it_loads_and_shows_the_right_bytes(
     monkeypatch.setattr(recordings, "SLICE_SECONDS", 0.0)  # one small step per turn of the loop
 
     loader = window.open_recording(str(path))
+    finished: list[Any] = []
+    loader.finished.connect(finished.append)
     dialog = find(window, QProgressDialog, "recording.progress")
     connections = find(window, QTableView, "connections.table")
     qtbot.waitUntil(lambda: (dialog.isVisible() and len(table_rows(connections)) > 0) or loader.done,
@@ -162,7 +164,9 @@ def test_a_long_recording_is_browsable_while_it_loads_and_shows_the_right_bytes(
     assert not loader.done  # rows are listed, with the progress shown, before the whole file is read
     assert not window.live and "loading" in window.windowTitle()
     qtbot.waitUntil(lambda: loader.done, timeout=60000)
-    assert not loader.error
+    assert not loader.error and finished == [loader]  # once, not also as "cancelled"
+    assert not any("cancelled" in entry.message for entry in window.store.log + window.live_store.log)
+    assert not window.live and window.store is loader.store
     assert window.windowTitle().endswith("churn.jsonl")
     rows = table_rows(connections)
     assert sum(row[1] == "client" for row in rows) == 300
