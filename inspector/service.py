@@ -18,12 +18,14 @@ from zope.interface import implementer
 
 from inspector.defer import CancelledError, Deferred, DeferredList, fail, maybeDeferred, succeed
 from inspector.interfaces import (
+    IDatagramProtocol,
     IProtocolFactory,
     IReactorCore,
     IReactorTCP,
     IReactorTime,
     IService,
     IServiceCollection,
+    ReactorLike,
 )
 from inspector.task import LoopingCall
 
@@ -320,10 +322,10 @@ class UDPServer(Service):
     def __init__(
         self,
         port: int,
-        protocol: Any,
+        protocol: IDatagramProtocol,
         interface: str = "127.0.0.1",
         maxPacketSize: int = 65535,
-        reactor: Any = None,
+        reactor: ReactorLike | None = None,
     ) -> None:
         self.args = (port, protocol)
         self.kwargs = {"interface": interface, "maxPacketSize": maxPacketSize}

@@ -128,7 +128,7 @@ def faults_from_args(args: argparse.Namespace) -> Any:
     )
 
 
-def make_proxy(args: argparse.Namespace, reactor: Any) -> Any:
+def make_proxy(args: argparse.Namespace, reactor: ReactorLike) -> Any:
     """The :class:`~inspector.proxy.Proxy` the arguments describe (not listening yet).
 
     Raises ValueError (or ``UnknownDissector``) with a one-line message for a bad flag."""

@@ -17,7 +17,10 @@ import atexit
 import logging
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from inspector.interfaces import ReactorLike
 
 __all__ = ["options_parser", "add_options", "start_from_args", "serve_trace", "LISTEN_ENV", "TOKEN_ENV"]
 
@@ -145,7 +148,7 @@ def _listen_from(args: argparse.Namespace) -> tuple[str, str | None] | None:
     return endpoint, token
 
 
-def serve_trace(reactor: Any) -> Any:
+def serve_trace(reactor: ReactorLike) -> Any:
     """Start the trace server that ``--trace-listen`` or ``INSPECTOR_TRACE_LISTEN`` asked
     for, on ``reactor`` (every command calls this once it has its reactor); return the
     Deferred of the :class:`~inspector.trace.live.TraceServer`, or None if none was

@@ -213,7 +213,7 @@ class SignalWaker:
     def doWrite(self) -> None:
         """Never watched for writing."""
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Failure) -> None:
         self.close()
 
     def logPrefix(self) -> str:

@@ -35,13 +35,13 @@ import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, cast
 
 from zope.interface import implementer
 
 from inspector.defer import Deferred, maybeDeferred, succeed
 from inspector.failure import Failure
-from inspector.interfaces import IPushProducer, IReactorTime, IStreamServerEndpoint
+from inspector.interfaces import IPushProducer, IReactorTime, IStreamServerEndpoint, ReactorLike
 from inspector.protocol import Factory, Protocol, connectionDone
 from inspector.trace import events as ev
 from inspector.trace.buffers import Cursor
@@ -82,7 +82,7 @@ class TokenRequired(ValueError):
     """Serving the trace beyond loopback without a token: anyone could read it."""
 
 
-def server_endpoint(reactor: Any, endpoint: str | Any | None) -> Any:
+def server_endpoint(reactor: ReactorLike | None, endpoint: str | IStreamServerEndpoint | None) -> IStreamServerEndpoint:
     """``endpoint`` as a server endpoint: a string (``tcp:6669``, ``unix:/path``; a bare
     port number means ``tcp:PORT:interface=127.0.0.1``), an endpoint object, or None for
     :data:`DEFAULT_ENDPOINT`. ValueError for a string that is no endpoint."""
@@ -94,10 +94,11 @@ def server_endpoint(reactor: Any, endpoint: str | Any | None) -> Any:
         text = endpoint.strip()
         if text.isdigit():
             text = f"tcp:{text}:interface=127.0.0.1"
-        endpoint = serverFromString(reactor, text)
+        # reactor None: only parsed (to check the string), never listened on.
+        endpoint = serverFromString(cast(ReactorLike, reactor), text)
         if getattr(endpoint, "maxPacketSize", None) is not None or type(endpoint).__name__.startswith("UDP"):
             raise ValueError(f"the trace is served over a stream (tcp, unix), not {text!r}")
-    return endpoint
+    return cast(IStreamServerEndpoint, endpoint)
 
 
 def is_local(endpoint: Any) -> bool:
@@ -113,7 +114,7 @@ def is_local(endpoint: Any) -> bool:
         return interface == "localhost"
 
 
-def listen(reactor: IReactorTime, endpoint: str | IStreamServerEndpoint | None = None,
+def listen(reactor: ReactorLike, endpoint: str | IStreamServerEndpoint | None = None,
            token: str | None = None, *, secrets: bool = False, cpu_budget: float = CPU_BUDGET) -> Deferred:
     """Serve this process's trace on ``endpoint`` (default ``tcp:6669:interface=127.0.0.1``).
 

@@ -24,6 +24,7 @@ import logging
 from typing import Any, Callable
 
 from inspector.failure import Failure
+from inspector.interfaces import ReactorLike
 from inspector.protocol import ClientFactory, Protocol, connectionDone
 from inspector.trace import events as ev
 from inspector.trace.model import Trace
@@ -78,7 +79,7 @@ class Attachment:
     not send us in this session; ``refusal`` the server's reason once refused.
     """
 
-    def __init__(self, reactor: Any, endpoint: str, token: str | None = None, *,
+    def __init__(self, reactor: ReactorLike, endpoint: str, token: str | None = None, *,
                  on_events: EventsCallback | None = None, on_state: StateCallback | None = None,
                  retry: float = 0.5, max_retry: float = 5.0, label: str | None = None) -> None:
         from inspector.endpoints import clientFromString
@@ -206,7 +207,7 @@ class Attachment:
         self._retry_later()
 
 
-def attach(reactor: Any, endpoint: str, token: str | None = None, *,
+def attach(reactor: ReactorLike, endpoint: str, token: str | None = None, *,
            on_events: EventsCallback | None = None, on_state: StateCallback | None = None,
            retry: float = 0.5, max_retry: float = 5.0, label: str | None = None) -> Attachment:
     """Attach to the process serving its trace at ``endpoint`` (``HOST:PORT`` or a client

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
+from inspector.interfaces import ReactorLike
 from inspector.states import ConnectionState
 from inspector.trace import events as ev
 from inspector.trace.model import Trace
@@ -72,7 +73,7 @@ class AttachedFeed:
     """Attached processes drained into ``store`` on each :meth:`poll` (like the local
     trace's :class:`~inspector.ui.viewmodel.feed.LiveFeed`); ``rows`` say how each stands."""
 
-    def __init__(self, reactor: Any, store: ProcessStore, endpoints: list[str], token: str | None = None, *,
+    def __init__(self, reactor: ReactorLike, store: ProcessStore, endpoints: list[str], token: str | None = None, *,
                  retry: float = 0.5, max_retry: float = 5.0, max_pending: int = MAX_PENDING) -> None:
         self.reactor = reactor
         self.max_pending = max_pending
