@@ -45,6 +45,8 @@ log = logging.getLogger("inspector.ui")
 
 #: Milliseconds between refreshes (about 30 per second).
 REFRESH_MS = 33
+#: While a recording loads into the panels, they refresh on every this many ticks.
+LOADING_REFRESH_EVERY = 6
 LAYOUT_VERSION = 3  # 2: the log runs along the bottom, full width; 3: the Proxy dock
 
 
@@ -350,8 +352,16 @@ class MainWindow(QMainWindow):
     # -- the refresh ---------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Drain the trace, let every panel apply the batch, forget the batch."""
+        """Drain the trace, let every panel apply the batch, forget the batch.
+
+        While a recording loads into the panels they catch up 5 times a second, not 30:
+        the loading gets the rest of the loop (the window answers clicks all the while).
+        """
         store = self.store
+        if self.loader is not None and store is self.loader.store:
+            self._ticks += 1
+            if self._ticks % LOADING_REFRESH_EVERY:
+                return
         now = time.monotonic()
         if self.live:
             if self.feed is not None:
