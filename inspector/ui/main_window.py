@@ -46,7 +46,7 @@ log = logging.getLogger("inspector.ui")
 #: Milliseconds between refreshes (about 30 per second).
 REFRESH_MS = 33
 #: While a recording loads into the panels, they refresh on every this many ticks.
-LOADING_REFRESH_EVERY = 6
+LOADING_REFRESH_EVERY = 3
 LAYOUT_VERSION = 3  # 2: the log runs along the bottom, full width; 3: the Proxy dock
 
 
@@ -354,7 +354,7 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         """Drain the trace, let every panel apply the batch, forget the batch.
 
-        While a recording loads into the panels they catch up 5 times a second, not 30:
+        While a recording loads into the panels they catch up 10 times a second, not 30:
         the loading gets the rest of the loop (the window answers clicks all the while).
         """
         store = self.store
