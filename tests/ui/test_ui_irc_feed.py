@@ -84,10 +84,11 @@ def understood_by_the_protocol(line: str) -> Message | ParseError:
 
 
 def expected(parsed: Message | ParseError, line: str) -> tuple[str, str | None]:
+    # Without parameters to list, a line too long for its cell is in the tooltip whole.
+    long_line = line if len(line) > 60 else None
     if isinstance(parsed, ParseError):
-        # No command, no parameters; a line too long for its cell is in the tooltip whole.
-        return "irc", (line if len(line) > 60 else None)
-    tooltip = "\n".join(f"[{i}] {p}" for i, p in enumerate(parsed.params)) or None
+        return "irc", long_line
+    tooltip = "\n".join(f"[{i}] {p}" for i, p in enumerate(parsed.params)) or long_line
     return parsed.command, tooltip
 
 
