@@ -255,8 +255,8 @@ class TCPServer(Service):
         interface: str = "127.0.0.1",
         reactor: IReactorTCP | None = None,
     ) -> None:
-        self.args = (port, factory)
-        self.kwargs = {"backlog": backlog, "interface": interface}
+        self.args: tuple[Any, ...] = (port, factory)
+        self.kwargs: dict[str, Any] = {"backlog": backlog, "interface": interface}
         self.reactor = reactor
         self._port: Any = None
 
@@ -316,8 +316,11 @@ class TCPClient(Service):
             connection.disconnect()
 
 
-class UDPServer(Service):
-    """``listenUDP(port, protocol, interface, maxPacketSize)`` while running (Twisted's shape)."""
+class UDPServer(TCPServer):
+    """``listenUDP(port, protocol, interface, maxPacketSize)`` while running (Twisted's shape).
+
+    A TCPServer in all but what it listens with: start, getHost and stop are shared.
+    """
 
     def __init__(
         self,
@@ -332,28 +335,8 @@ class UDPServer(Service):
         self.reactor = reactor
         self._port: Any = None
 
-    def privilegedStartService(self) -> None:
-        Service.privilegedStartService(self)
-        self._port = _reactor_or_default(self.reactor).listenUDP(*self.args, **self.kwargs)
-
-    def startService(self) -> None:
-        Service.startService(self)
-        if self._port is None:
-            self._port = _reactor_or_default(self.reactor).listenUDP(*self.args, **self.kwargs)
-
-    def getHost(self) -> Any:
-        """The address the port is bound to (useful with port 0)."""
-        if self._port is None:
-            raise RuntimeError(f"{self!r} is not listening; start it first")
-        return self._port.getHost()
-
-    def stopService(self) -> Any:
-        """Stop listening; returns what ``stopListening`` returns (maybe a Deferred)."""
-        Service.stopService(self)
-        port, self._port = self._port, None
-        if port is not None:
-            return port.stopListening()
-        return None
+    def _listen(self) -> Any:
+        return _reactor_or_default(self.reactor).listenUDP(*self.args, **self.kwargs)
 
 
 class TimerService(Service):
