@@ -135,3 +135,27 @@ def test_open_piped_into_a_reader_that_stops_early_ends_quietly(tmp_path: Path) 
     os.close(write_end)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 128 + signal.SIGPIPE
+
+
+def test_decoded_times_never_precede_the_connections_opening(tmp_path: Path) -> None:
+    """Bytes carry the time their loop turn began, which can be a little before the open
+    was stamped in the same turn (a greeting written in connectionMade): the decoded
+    message is shown at +0, not at a negative time since the connection opened."""
+    events = [
+        ev.ConnectionOpened(conn=1, role="client", protocol="Greeter", local="127.0.0.1:5000",
+                            peer="127.0.0.1:7"),
+        ev.BytesOut(conn=1, size=6, data=b"hello\n"),
+        ev.BytesIn(conn=1, size=6, data=b"howdy\n"),
+    ]
+    times = [10.000080, 10.0, 10.5]  # the write's turn began 80 us before the open's stamp
+    lines = [json.dumps({"format": "inspector-trace", "version": 1})]
+    for seq, (event, ts) in enumerate(zip(events, times), 1):
+        event.seq, event.ts = seq, ts
+        lines.append(json.dumps(event.to_json()))
+    recording = tmp_path / "r.jsonl"
+    recording.write_text("\n".join(lines) + "\n")
+    done = subprocess.run([sys.executable, "-m", "inspector", "open", str(recording), "--decode", "1:lines"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    shown = [line.split()[0] for line in done.stdout.splitlines()]
+    assert shown == ["+0.000000", "+0.499920"], done.stdout

@@ -77,7 +77,10 @@ def print_decoded(trace: Trace, conn: int, name: str, out: TextIO) -> int:
     found += decoder.finish()
     for item in found:
         message = item.message
-        out.write(printable(f"{item.time - summary.opened:+10.6f} {message.direction:<3} "
+        # Bytes carry the time their loop turn began, which may be a hair before the open
+        # was stamped in the same turn: nothing is shown before the connection opened.
+        since = max(item.time - summary.opened, 0.0)
+        out.write(printable(f"{since:+10.6f} {message.direction:<3} "
                             f"{message.kind:<10} {message.summary}") + "\n")
     return len(found)
 
