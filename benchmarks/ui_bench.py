@@ -63,13 +63,39 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def time_paints(app: Any, window: Any, on_paint: Any) -> Any:
+    """Time each repaint of ``window`` (Qt's UpdateRequest on the top-level) and call
+    ``on_paint(milliseconds)``; returns the installed event filter (keep a reference)."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    class PaintTimer(QObject):
+        busy = False
+
+        def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802
+            if event.type() != QEvent.Type.UpdateRequest or self.busy or obj is not window:
+                return False
+            self.busy = True
+            start = time.perf_counter()
+            try:
+                QApplication.sendEvent(obj, event)
+            finally:
+                self.busy = False
+            on_paint((time.perf_counter() - start) * 1e3)
+            return True
+
+    painter = PaintTimer()
+    app.installEventFilter(painter)
+    return painter
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds measured (after 2 s warm-up)")
     parser.add_argument("--connections", type=int, default=50, help="echo connections under load")
     args = parser.parse_args()
 
-    from PySide6.QtCore import QEvent, QEventLoop, QObject, QSettings, QTemporaryDir, QTimer
+    from PySide6.QtCore import QEventLoop, QSettings, QTemporaryDir, QTimer
     from PySide6.QtWidgets import QApplication
 
     app = QApplication([])
@@ -105,29 +131,13 @@ def main() -> int:
     window.timer.timeout.disconnect()
     window.timer.timeout.connect(timed_refresh)
 
-    class PaintTimer(QObject):
-        """Times each repaint of the window (Qt's UpdateRequest on the top-level)."""
+    def painted(took: float) -> None:
+        if measuring["on"]:
+            paint_ms.append(took)
+            if frames:
+                frames[-1][1] += took
 
-        busy = False
-
-        def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802
-            if event.type() != QEvent.Type.UpdateRequest or self.busy or obj is not window:
-                return False
-            self.busy = True
-            start = time.perf_counter()
-            try:
-                QApplication.sendEvent(obj, event)
-            finally:
-                self.busy = False
-            if measuring["on"]:
-                took = (time.perf_counter() - start) * 1e3
-                paint_ms.append(took)
-                if frames:
-                    frames[-1][1] += took
-            return True
-
-    painter = PaintTimer()
-    app.installEventFilter(painter)
+    painter = time_paints(app, window, painted)  # noqa: F841 - kept alive while the loop runs
 
     reactor.startRunning()
     window.start_demo()

@@ -31,7 +31,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Any, Callable
+from typing import Callable
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from ui_bench import percentile, time_paints  # noqa: E402  (beside this file: one way to time frames)
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -161,14 +165,6 @@ MAKE_RECORDING = textwrap.dedent(
 )
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    """The value below which ``fraction`` of ``values`` lie."""
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 def table(title: str, rows: list[tuple[str, list[float]]]) -> None:
     """Print a frame-time table: frames, p50, p95, max and share within the 33 ms budget
     (for the time between frames: within 50 ms, i.e. at most half a frame late)."""
@@ -195,7 +191,7 @@ class Harness:
     """An offscreen window on the Qt reactor, with every frame's work timed."""
 
     def __init__(self, trace: bool = True) -> None:
-        from PySide6.QtCore import QEvent, QObject, QSettings, QTemporaryDir
+        from PySide6.QtCore import QSettings, QTemporaryDir
         from PySide6.QtWidgets import QApplication
 
         self.app = QApplication.instance() or QApplication([])
@@ -239,27 +235,13 @@ class Harness:
         window.timer.timeout.disconnect()
         window.timer.timeout.connect(timed_refresh)
 
-        class PaintTimer(QObject):
-            busy = False
+        def painted(took: float) -> None:
+            if harness.measuring:
+                harness.paint_ms.append(took)
+                if harness.frames:
+                    harness.frames[-1] += took
 
-            def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802
-                if event.type() != QEvent.Type.UpdateRequest or self.busy or obj is not window:
-                    return False
-                self.busy = True
-                start = time.perf_counter()
-                try:
-                    QApplication.sendEvent(obj, event)
-                finally:
-                    self.busy = False
-                if harness.measuring:
-                    took = (time.perf_counter() - start) * 1e3
-                    harness.paint_ms.append(took)
-                    if harness.frames:
-                        harness.frames[-1] += took
-                return True
-
-        self.painter = PaintTimer()
-        self.app.installEventFilter(self.painter)
+        self.painter = time_paints(self.app, window, painted)
         self.reactor.startRunning()
 
     def user(self, action: Callable[[], None], what: str = "input") -> None:
