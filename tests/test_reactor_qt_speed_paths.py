@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+import test_reactor_qt
 from PySide6.QtWidgets import QDialog
 from test_reactor_qt import Pinger, Watchdog, connect, run_until  # the Qt suite's helpers
 
@@ -28,24 +29,10 @@ from inspector.reactors.qt import QtReactor
 
 CHUNKS = 60
 
-
-@pytest.fixture(autouse=True)
-def _dialogs_do_not_quit_the_application(qapp: Any) -> Any:
-    """Tests have no main window: closing a test dialog must not quit the application."""
-    before = qapp.quitOnLastWindowClosed()
-    qapp.setQuitOnLastWindowClosed(False)
-    yield
-    qapp.setQuitOnLastWindowClosed(before)
-
-
-@pytest.fixture(params=["epoll", "notifiers"])
-def qt_reactor(request: pytest.FixtureRequest, qapp: Any) -> Any:
-    """A Qt reactor on each readiness path: one epoll notifier, or one notifier per fd."""
-    reactor = QtReactor(use_epoll=request.param == "epoll")
-    yield reactor
-    if reactor.running:
-        reactor.crash()
-    reactor.close()
+# The Qt suite's fixtures: a reactor on each readiness path, and (autouse) dialogs that
+# do not quit the application.
+qt_reactor = test_reactor_qt.qt_reactor
+_dialogs_do_not_quit_the_application = test_reactor_qt._dialogs_do_not_quit_the_application
 
 
 class Chunks(Protocol):
