@@ -15,24 +15,18 @@ import time
 from typing import Any, Iterator
 
 import pytest
+import test_irc_interop
 from proxy_support import recv_all, start_proxy
 
 from inspector import trace
 from inspector.threads import deferToThreadPool
 
-from irc_support import RecordingClient, close_all, connect, start_miniircd, start_peer, stop_peer
+from irc_support import RecordingClient, close_all, connect, start_peer, stop_peer
 from reactor_support import free_port
 
 PEER_DEADLINE = 8.0
 
-
-@pytest.fixture
-def miniircd() -> Iterator[int]:
-    port, process = start_miniircd()
-    try:
-        yield port
-    finally:
-        stop_peer(process)
+miniircd = test_irc_interop.miniircd  # a miniircd on a free loopback port, killed after the test
 
 
 @pytest.fixture
