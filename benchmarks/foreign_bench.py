@@ -130,7 +130,7 @@ class Server(net_bench.Server):
         if not line:
             raise RuntimeError(f"server {name!r} did not start")
         echo, qotd = (int(x) for x in line.split())
-        self.ports = {"echo": echo, "qotd": qotd, "bulk": echo}
+        self.ports = {"echo": echo, "qotd": qotd, "bulk": echo, "bulk1m": echo}
         if name.endswith("idle"):
             self._open_idle(echo, IDLE_CONNECTIONS)
 
