@@ -53,6 +53,7 @@ __all__ = [
     "UNIXServerEndpoint",
     "UNIXClientEndpoint",
     "ProcessEndpoint",
+    "client_string_for",
     "StandardErrorBehavior",
     "SSL4ServerEndpoint",
     "SSL4ClientEndpoint",
@@ -833,6 +834,37 @@ def serverFromString(reactor: ReactorLike, description: str) -> Any:
         return UDPServerEndpoint(reactor, port, interface=interface, maxPacketSize=size)
     backlog = _integer(args.get("backlog", str(socket.SOMAXCONN)), "backlog", description, 1, 1 << 16)
     return _SERVER_CLASSES[type_name](reactor, port, backlog=backlog, interface=interface)
+
+
+def client_string_for(text: str, *, what: str = "the endpoint", bare_port_host: str | None = None) -> str:
+    """``HOST:PORT`` or ``[V6]:PORT`` as the client endpoint string ``tcp:host=H:port=P``.
+
+    What users type where a peer is asked for (a proxy's upstream, a process to attach to);
+    an endpoint string is returned as it is, for :func:`clientFromString` to check, and a
+    bare port means ``bare_port_host`` when one is given. ValueError names ``what`` is wrong.
+    """
+    text = text.strip()
+    if not text:
+        raise ValueError(f"{what} is empty; give HOST:PORT or tcp:host=HOST:port=PORT")
+    if bare_port_host is not None and text.isdigit():
+        text = f"{bare_port_host}:{text}"
+    if text.split(":", 1)[0] in _CLIENTS:
+        return text
+    host, colon, port = text.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    if not colon or not port.isdigit() or not host or "=" in host:
+        raise ValueError(f"{what} {text!r} is not HOST:PORT (e.g. 127.0.0.1:7000) "
+                         "nor an endpoint (tcp:host=127.0.0.1:port=7000)")
+    if ":" in host or bracketed:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{what} {text!r}: {host!r} is not an IPv6 address; "
+                             "write HOST:PORT or [V6]:PORT") from None
+        host = "[" + host + "]"
+    return f"tcp:host={host}:port={int(port)}"
 
 
 def clientFromString(reactor: ReactorLike, description: str) -> Any:

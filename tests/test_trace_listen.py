@@ -154,7 +154,8 @@ def test_a_token_is_required_beyond_loopback(reactor: Any, tracing: Any) -> None
 def test_viewer_endpoints_take_host_port() -> None:
     assert client_endpoint_text("127.0.0.1:6669") == "tcp:host=127.0.0.1:port=6669"
     assert client_endpoint_text("localhost:7000") == "tcp:host=localhost:port=7000"
-    assert client_endpoint_text("[::1]:6669") == "tcp6:host=\\:\\:1:port=6669"
+    assert client_endpoint_text("[::1]:6669") == "tcp:host=[::1]:port=6669"
+    assert client_endpoint_text("6669") == "tcp:host=127.0.0.1:port=6669"
     assert client_endpoint_text("tcp:host=127.0.0.1:port=6669") == "tcp:host=127.0.0.1:port=6669"
     with pytest.raises(ValueError):
         attach(None, "nonsense:1:2:3")
@@ -433,3 +434,17 @@ def test_over_budget_the_server_does_not_wake_on_every_loop_turn(reactor: Any, r
     seconds = run(scenario, timeout=60)
     looks = [e for e in tracer.trace.events("timer.scheduled") if e.name == "TraceServer._tick"]
     assert len(looks) <= seconds / 0.1 * 1.5 + 5, len(looks)
+
+
+def test_viewer_and_proxy_read_an_address_the_same_way() -> None:
+    """The proxy's --to and attach's ENDPOINT take the same HOST:PORT forms and refuse
+    the same nonsense, with a message naming what was wrong."""
+    from inspector.proxy import client_endpoint_string
+
+    for text in ("127.0.0.1:7000", "[::1]:7000", "localhost:7000", "tcp:host=127.0.0.1:port=7000"):
+        assert client_endpoint_text(text) == client_endpoint_string(text)
+    for bad in ("[::1", "host:port", "[nonsense]:7000", "a:b:7000"):
+        with pytest.raises(ValueError, match="not"):
+            client_endpoint_text(bad)
+        with pytest.raises(ValueError, match="not"):
+            client_endpoint_string(bad)

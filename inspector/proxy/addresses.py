@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from inspector.endpoints import client_string_for
+
 __all__ = ["server_endpoint_string", "client_endpoint_string", "upstream_label"]
 
 
@@ -24,21 +26,7 @@ def server_endpoint_string(text: str) -> str:
 
 def client_endpoint_string(text: str) -> str:
     """``text`` as a client endpoint string; ``HOST:PORT`` and ``[V6]:PORT`` are accepted."""
-    text = text.strip()
-    if not text:
-        raise ValueError("the upstream is empty; give HOST:PORT or tcp:host=HOST:port=PORT")
-    kind = text.split(":", 1)[0]
-    if kind in ("tcp", "tcp6", "tls", "ssl", "unix"):
-        return text
-    host, colon, port = text.rpartition(":")
-    if not colon or not port.isdigit() or not host:
-        raise ValueError(f"upstream {text!r} is not HOST:PORT (e.g. 127.0.0.1:7000) "
-                         "nor an endpoint (tcp:host=127.0.0.1:port=7000)")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    if ":" in host:
-        host = "[" + host + "]"
-    return f"tcp:host={host}:port={int(port)}"
+    return client_string_for(text, what="the upstream")
 
 
 def upstream_label(description: str) -> str:

@@ -52,22 +52,11 @@ StateCallback = Callable[["Attachment", ViewerState, str], None]
 
 def client_endpoint_text(text: str) -> str:
     """A viewer's ENDPOINT as a client endpoint string: ``HOST:PORT`` (``[::1]:6669``) or
-    a bare port become ``tcp:host=...:port=...``; an endpoint string is kept. ValueError
-    for text that is neither."""
-    text = text.strip()
-    if not text:
-        raise ValueError("an endpoint is empty; give HOST:PORT or tcp:host=HOST:port=PORT")
-    if text.isdigit():
-        return f"tcp:host=127.0.0.1:port={text}"
-    if text.startswith("["):
-        host, sep, port = text[1:].partition("]:")
-        if sep and port.isdigit():
-            return f"tcp6:host={host.replace(':', chr(92) + ':')}:port={port}"
-    head, sep, port = text.rpartition(":")
-    if sep and port.isdigit() and head and ":" not in head and "=" not in head and head not in (
-            "tcp", "tcp6", "unix", "tls"):
-        return f"tcp:host={head}:port={port}"
-    return text
+    a bare port (on 127.0.0.1) become ``tcp:host=...:port=...``; an endpoint string is
+    kept. ValueError for text that is neither."""
+    from inspector.endpoints import client_string_for
+
+    return client_string_for(text, what="the endpoint", bare_port_host="127.0.0.1")
 
 
 class Attachment:
