@@ -8,7 +8,7 @@ function that starts it). Values typed by users arrive as text and are converted
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from inspector.catalog.handles import Handle
@@ -47,6 +47,8 @@ class Param:
     may be left empty (None). Values given as text (CLI, form fields) are converted.
     ``replaces`` names parameters this one stands in for (an endpoint string replaces
     port and interface): giving both explicitly is an error, see :meth:`Entry.conflicts`.
+    ``choices``, when given, lists the values known now (asked each time, since plug-ins
+    add dissectors): the launcher offers them in a drop-down beside the text it still accepts.
     """
 
     name: str
@@ -56,6 +58,7 @@ class Param:
     check: Callable[[Any], None] | None = None
     optional: bool = False
     replaces: tuple[str, ...] = ()
+    choices: Callable[[], Sequence[str]] | None = None
 
     @property
     def option(self) -> str:

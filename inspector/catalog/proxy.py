@@ -36,6 +36,12 @@ def _check_dissector(value: str) -> None:
         raise ValueError(f"no dissector {value!r}; known: {', '.join(dissect.names())}")
 
 
+def _dissector_names() -> list[str]:
+    from inspector import dissect
+
+    return ["", *dissect.names()]
+
+
 def _check_not_negative(value: float) -> None:
     if value != value or value < 0:
         raise ValueError(f"must be 0 or more, got {value}")
@@ -57,7 +63,7 @@ PROXY_PARAMS: tuple[Param, ...] = (
     Param("upstream_host", "str", "127.0.0.1", "server each client is relayed to", check_host),
     Param("upstream_port", "int", 8007, "port of that server (8007: the echo server's)", check_port),
     Param("dissector", "str", None, "parse both legs with this dissector (lines, irc, raw ...)",
-          _check_dissector, optional=True),
+          _check_dissector, optional=True, choices=_dissector_names),
     Param("latency_up", "float", None, "seconds added to each chunk client -> server",
           _check_not_negative, optional=True),
     Param("latency_down", "float", None, "seconds added to each chunk server -> client",
@@ -71,7 +77,8 @@ PROXY_PARAMS: tuple[Param, ...] = (
     Param("cut_after_seconds", "float", None, "end each session after this many seconds",
           _check_positive, optional=True),
     Param("reset", "flag", False, "end sessions with a TCP reset instead of a FIN"),
-    Param("hold", "str", None, "hold a direction until released: up, down or both", _check_hold, optional=True),
+    Param("hold", "str", None, "hold a direction until released: up, down or both", _check_hold, optional=True,
+          choices=lambda: HOLD_CHOICES),
     ENDPOINT,
 )
 

@@ -23,6 +23,7 @@ from inspector.catalog.model import Entry, Param
 from inspector.defer import Deferred, fail, succeed
 from inspector.dissect import UnknownDissector
 from inspector.dissect import get as get_dissector
+from inspector.dissect import names as dissector_names
 from inspector.dissect.live import LiveDissector
 from inspector.failure import Failure
 from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol, connectionDone
@@ -112,7 +113,7 @@ PORT = Param("port", "int", 8007, "port to send to", check_port)
 TIMEOUT = client_params(0)[-1]
 DISSECTOR = Param("dissector", "str", "raw",
                   "decode both directions into parsed messages with this dissector: raw, lines, irc, "
-                  "netstrings, int32 or a plug-in's name", _check_dissector)
+                  "netstrings, int32 or a plug-in's name", _check_dissector, choices=dissector_names)
 
 
 class _RawProtocol(Protocol):

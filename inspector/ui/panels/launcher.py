@@ -225,9 +225,11 @@ class LauncherPanel(QWidget):
                 self._add_flag(entry, param)
                 continue
             edit = named(QLineEdit(), f"launcher.param.{param.name}")
+            choice = self._choice_box(param, edit)
             edit.setAccessibleName(param.name.replace("_", " "))
             edit.setToolTip(param.help)
-            edit.setPlaceholderText("" if param.default is None else str(param.default))
+            edit.setPlaceholderText(("(none)" if choice is not None else "") if param.default is None
+                                    else str(param.default))
             saved = self.settings.value(f"launcher/{entry.key}/{param.name}")
             text = str(saved) if saved is not None else ("" if param.default is None else str(param.default))
             edit.setText(text)
@@ -246,7 +248,21 @@ class LauncherPanel(QWidget):
                 row_layout.addWidget(browse)
                 self.form.addRow(label, row)
             else:
-                self.form.addRow(label, edit)
+                self.form.addRow(label, choice if choice is not None else edit)
+
+    def _choice_box(self, param: Any, edit: QLineEdit) -> QComboBox | None:
+        """An editable drop-down around ``edit`` of the values ``param`` knows now
+        (dissectors, plug-ins included), or None for a plain text field; typing any other
+        value still works."""
+        if param.choices is None:
+            return None
+        box = named(QComboBox(), f"launcher.choice.{param.name}")
+        box.setLineEdit(edit)
+        box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        for value in param.choices():
+            box.addItem(value if value else "(none)", value)
+        box.activated.connect(lambda index, b=box: b.setEditText(str(b.itemData(index) or "")))
+        return box
 
     def _add_flag(self, entry: Any, param: Any) -> None:
         """A yes/no parameter as a check box labelled with its help, checked as last time."""
