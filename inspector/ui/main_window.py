@@ -100,6 +100,7 @@ class MainWindow(QMainWindow):
             self._dock(spec, spec.build(context))
         self.launcher = cast(LauncherPanel, self.panels["Launcher"])
         self.connections = cast(ConnectionsPanel, self.panels["Connections"])
+        self.connections.use_settings(self.settings)
         self.session = cast(SessionPanel, self.panels["Session"])
         self.deferreds = cast(DeferredsPanel, self.panels["Deferreds"])
         self.timing = cast(TimingPanel, self.panels["Timing"])
@@ -378,6 +379,8 @@ class MainWindow(QMainWindow):
         if select is not None:
             self.show_dock("Session")
             self.connections.select_connection(select)
+        if store.removed_connections:  # older closed ones the live list let go of
+            self.claims.forget(store.removed_connections)
         store.reset_changes()
         self._ticks += 1
         if self._ticks % 10 == 0:

@@ -39,6 +39,9 @@ __all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "Connec
 REPAINT_INTERVAL = 0.1
 #: Seconds of rewriting changed rows per refresh at most; the rest waits for the next one.
 REWRITE_BUDGET = 0.008
+#: Runs of rows taken out of the table per refresh at most (each is one signal the
+#: proxy answers over all its rows); the rest leave on the next refresh.
+REMOVE_RUNS = 32
 
 #: Role returning the raw value a numeric column sorts by.
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -94,6 +97,8 @@ class ConnectionsModel:
         #: Rows of :attr:`items` the view shows now (None: all); the panel sets it.
         self.visible_rows: Callable[[], Iterable[int]] | None = None
         self._pending: set[int] = set()
+        #: Ids of connections the store let go of whose rows are still to be taken out.
+        self._leaving: list[int] = []
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
 
@@ -104,6 +109,7 @@ class ConnectionsModel:
         self._rows, self._row_of, self._shown, self._states, self._flags = [], {}, [], [], []
         self.filter.forget(list(self.filter._haystacks))
         self._pending.clear()
+        self._leaving.clear()
         self._append([store.connections[i] for i in store.order])
 
     def _append(self, conns: list[Connection]) -> None:
@@ -158,6 +164,8 @@ class ConnectionsModel:
         sorts by when the connection opened or was last active.
         """
         store = self.store
+        if store.removed_connections or self._leaving:
+            self._remove(store.removed_connections)
         first_new = len(self._rows)
         self._append([store.connections[cid] for cid in store.new_connections if cid not in self._row_of])
         pending = self._pending
@@ -178,6 +186,43 @@ class ConnectionsModel:
             pending.clear()
             done = self._rewrite(rows, deadline=time.perf_counter() + REWRITE_BUDGET)
             pending.update(rows[done:])  # the rest waits for the next refresh
+
+    def _remove(self, gone: list[int]) -> None:
+        """Take the rows of connections the store let go of out of the table: one
+        ``removeRows`` per run of neighbouring rows, at most :data:`REMOVE_RUNS` runs a
+        refresh (the oldest closed rows are mostly one run)."""
+        row_of = self._row_of
+        leaving = self._leaving
+        leaving.extend(gone)
+        rows = sorted({row_of[cid] for cid in leaving if cid in row_of}, reverse=True)
+        if not rows:
+            leaving.clear()
+            return
+        runs: list[tuple[int, int]] = []  # (first, last), from the bottom up
+        last = prev = rows[0]
+        for row in rows[1:]:
+            if row != prev - 1:
+                runs.append((prev, last))
+                last = row
+            prev = row
+        runs.append((prev, last))
+        # The runs nearest the top go first: under churn they are the oldest closed rows.
+        now, later = runs[-REMOVE_RUNS:], runs[:-REMOVE_RUNS]
+        rows_list = self._rows
+        pending_ids = {rows_list[row].id for row in self._pending}
+        removed = [rows_list[row].id for first, last in now for row in range(first, last + 1)]
+        self._leaving = [rows_list[row].id for first, last in later for row in range(first, last + 1)]
+        items = self.items
+        for first, last in now:  # bottom-up, so the rows above keep their numbers
+            items.removeRows(first, last - first + 1)
+            del rows_list[first:last + 1], self._shown[first:last + 1]
+            del self._states[first:last + 1], self._flags[first:last + 1]
+        for cid in removed:
+            del row_of[cid]
+        for row in range(now[-1][0], len(rows_list)):
+            row_of[rows_list[row].id] = row
+        self.filter.forget(removed)
+        self._pending = {row_of[cid] for cid in pending_ids if cid in row_of}
 
     def _visible(self) -> Iterable[int]:
         rows = self.visible_rows() if self.visible_rows is not None else range(len(self._rows))

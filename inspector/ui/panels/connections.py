@@ -1,5 +1,9 @@
 """The connections panel: filter bar over a sortable table of every connection.
 
+The live list keeps every open connection and the newest closed ones (the "Keep closed"
+box, 10,000 by default); older closed ones leave it, and a line under the filter bar
+counts them. The selected connection stays whatever its age.
+
 A row's context menu offers "Decode as…" (as in Wireshark): it selects the row and asks,
 through :attr:`ConnectionsPanel.decode_requested`, for the session to be decoded again.
 """
@@ -8,19 +12,31 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtCore import QItemSelection, QPoint, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QItemSelection, QPoint, QSettings, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMenu,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from inspector.ui.models.connections import ConnectionsModel
 from inspector.ui.panels.decode_menu import add_decode_actions
 from inspector.ui.panels.process_filter import ProcessChoice
 from inspector.ui.viewmodel.connections import PROCESS_COLUMN
-from inspector.ui.viewmodel.store import STATES, Store
+from inspector.ui.viewmodel.store import CLOSED_LIMIT, STATES, Store
 from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line
 
 
 class ConnectionsPanel(QWidget):
     """Shows every connection; selecting a row announces its id."""
+
+    #: The QSettings key of the "Keep closed" box.
+    KEEP_CLOSED_KEY = "connections/keep_closed"
 
     connection_selected = Signal(int)
     #: Closed connections were cleared from the list (their ids).
@@ -68,6 +84,25 @@ class ConnectionsPanel(QWidget):
         self.clear_button.setToolTip("Remove closed and failed connections (and their sessions) from the list")
         self.clear_button.clicked.connect(self.clear_closed)
 
+        self.keep_label = QLabel("Keep closed")
+        self.keep_box = named(QSpinBox(), "connections.keep_closed")
+        self.keep_box.setAccessibleName("Closed connections kept")
+        self.keep_box.setRange(100, 1_000_000)
+        self.keep_box.setSingleStep(1000)
+        self.keep_box.setGroupSeparatorShown(True)
+        self.keep_box.setValue(CLOSED_LIMIT)
+        self.keep_box.setToolTip("How many closed connections the live list keeps (the newest); older ones "
+                                 "leave it. Open connections and the selected one always stay. "
+                                 "A recording (File → Record trace) keeps every connection.")
+        self.keep_label.setToolTip(self.keep_box.toolTip())
+        self.keep_label.setBuddy(self.keep_box)
+        self.keep_box.valueChanged.connect(self._keep_changed)
+        self.settings: QSettings | None = None
+        #: "N older closed connections not shown": hidden until some left the list.
+        self.dropped_label = named(QLabel(), "connections.dropped")
+        self.dropped_label.setWordWrap(True)
+        self.dropped_label.hide()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         # Only when attached to processes (inspector attach): which one each row came from.
@@ -75,16 +110,59 @@ class ConnectionsPanel(QWidget):
         self.process_box = self.processes.box
         bar = filter_bar(self.process_box, self.protocol_box, self.state_box, search=self.text_edit)
         bar.addWidget(self.clear_button)
+        bar.addWidget(self.keep_label)
+        bar.addWidget(self.keep_box)
         layout.addLayout(bar)
+        layout.addWidget(self.dropped_label)
         layout.addWidget(self.table)
         self._protocols: set[str] = set()
         self.selected: int | None = None
+        self._dropped_shown = -1
         self.processes.sync(store)
+        self._apply_limit(store)
+
+    def use_settings(self, settings: QSettings) -> None:
+        """Read the "Keep closed" value from ``settings`` and write it back when changed."""
+        self.settings = settings
+        saved = settings.value(self.KEEP_CLOSED_KEY)
+        try:
+            value = int(str(saved)) if saved is not None else CLOSED_LIMIT
+        except ValueError:
+            value = CLOSED_LIMIT  # a hand-edited file: the default, not an error at start
+        self.keep_box.setValue(value)
+
+    def _keep_changed(self, value: int) -> None:
+        if self.settings is not None:
+            self.settings.setValue(self.KEEP_CLOSED_KEY, value)
+        self._apply_limit(self.model.store)
+
+    def _apply_limit(self, store: Store) -> None:
+        """A live store keeps the newest "Keep closed" closed connections; a recording's
+        store (``closed_limit`` None) keeps every one and is left so."""
+        if store.closed_limit is not None:
+            store.closed_limit = self.keep_box.value()
+
+    def _show_dropped(self) -> None:
+        store = self.model.store
+        dropped = store.closed_dropped
+        if dropped == self._dropped_shown:
+            return
+        self._dropped_shown = dropped
+        if not dropped:
+            self.dropped_label.hide()
+            return
+        self.dropped_label.setText(
+            f"{dropped:,} older closed connection{'s' if dropped != 1 else ''} not shown: the list keeps "
+            f"the newest {store.closed_limit or 0:,} closed (Keep closed), every open one and the selected one."
+        )
+        self.dropped_label.show()
 
     def set_store(self, store: Store) -> None:
         """Show another store's connections."""
+        self._apply_limit(store)
         self.model.set_store(store)
         self.selected = None
+        store.pinned = None
         self._protocols.clear()
         while self.protocol_box.count() > 1:
             self.protocol_box.removeItem(1)
@@ -94,6 +172,7 @@ class ConnectionsPanel(QWidget):
     def refresh(self) -> None:
         """Apply the store's changes since the last refresh."""
         self.model.refresh()
+        self._show_dropped()
         if self.model.store.new_connections:
             self._add_protocols(new_only=True)
         if self.processes.changed(self.model.store):
@@ -106,7 +185,9 @@ class ConnectionsPanel(QWidget):
             return
         if self.selected in gone:
             self.selected = None
+            self.model.store.pinned = None
         self.model.set_store(self.model.store)
+        self._show_dropped()
         if self.selected is not None:
             self.select_connection(self.selected)
         self.connections_cleared.emit(gone)
@@ -162,6 +243,7 @@ class ConnectionsPanel(QWidget):
             conn_id = self.model.connection(self.proxy.mapToSource(rows[0]).row()).id
             if conn_id != self.selected:
                 self.selected = conn_id
+                self.model.store.pinned = conn_id  # kept in the list however old it gets
                 self.connection_selected.emit(conn_id)
 
     def _context_menu(self, position: QPoint) -> None:

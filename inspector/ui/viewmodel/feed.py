@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from inspector.trace import events as ev
-from inspector.ui.viewmodel.store import Store
+from inspector.ui.viewmodel.store import CLOSED_LIMIT, Store
 
 
 def _message(store: Store, e: ev.ProtocolMessage) -> None:
@@ -132,11 +132,17 @@ SLICE = 500
 
 
 class LiveFeed:
-    """Drains a live :class:`~inspector.trace.model.Trace` into a store on each poll."""
+    """Drains a live :class:`~inspector.trace.model.Trace` into a store on each poll.
+
+    A live store keeps the newest :data:`~inspector.ui.viewmodel.store.CLOSED_LIMIT`
+    closed connections (unless told otherwise): a steady churn would grow it without end.
+    """
 
     def __init__(self, trace: Any, store: Store, from_start: bool = True) -> None:
         self.trace = trace
         self.store = store
+        if store.closed_limit is None:
+            store.closed_limit = CLOSED_LIMIT
         self.cursor = trace.subscribe(from_start=from_start)
         self._behind = False
         self._reconciled = 0.0
@@ -155,6 +161,7 @@ class LiveFeed:
             self._behind = True
         if self._behind and now - self._reconciled >= 1.0:
             self._reconcile(now)
+        self.store.trim_closed()
         self.store.sample(now)
         self.store.now = max(self.store.now, now)
         return applied

@@ -36,6 +36,11 @@ SESSION_BUDGET = 256 * 1024
 #: How many finished Deferreds the panel keeps.
 RECENT_DEFERREDS = 2000
 
+#: How many closed connections the live list keeps by default (the newest); older ones
+#: leave it and are counted, so 2,000 connections a second cannot grow it without bound
+#: (a recording keeps every one).
+CLOSED_LIMIT = 10_000
+
 
 @dataclass(slots=True)
 class Chunk:
@@ -207,6 +212,13 @@ class Store:
         self.now = self.origin
         self.dropped = 0
         self._open = 0
+        #: Closed connections kept at most (the newest); None keeps all (a recording).
+        self.closed_limit: int | None = None
+        #: Closed connections let go of because of :attr:`closed_limit`, so far.
+        self.closed_dropped = 0
+        #: The connection the user is looking at: kept even when it is the oldest closed.
+        self.pinned: int | None = None
+        self._closed: deque[int] = deque()  # closed connection ids, in the order they closed
         self._bin_start = self.origin
         self._bin_bytes = 0
         #: The shared fold (Qt-free) that decides states; the rows show what it decided.
@@ -406,6 +418,8 @@ class Store:
         self.new_log = 0
         self.log_trimmed = False
         self.removed_deferreds = False
+        #: Connections let go of since the last refresh (beyond the closed limit).
+        self.removed_connections: list[int] = []
 
     # -- connections -----------------------------------------------------------------
 
@@ -428,12 +442,17 @@ class Store:
             self.connections[conn_id] = conn
             self.order.append(conn_id)
             self.new_connections.append(conn_id)
-            self._open += conn.is_open
+            if conn.is_open:
+                self._open += 1
+            else:
+                self._closed.append(conn_id)
         else:
             was_open = conn.is_open
             conn.role, conn.protocol, conn.local, conn.peer = role, protocol, local, peer
             conn.state = state
             self._open += conn.is_open - was_open
+            if was_open and not conn.is_open:
+                self._closed.append(conn_id)
             self.changed_connections.add(conn_id)
         return conn
 
@@ -446,6 +465,8 @@ class Store:
         was_open = conn.is_open
         conn.state = state
         self._open += conn.is_open - was_open
+        if was_open and not conn.is_open:
+            self._closed.append(conn_id)
         conn.last_activity = when
         if state in FINAL_STATES:
             conn.closed_at = when
@@ -523,6 +544,46 @@ class Store:
             self.new_connections = [cid for cid in self.new_connections if cid in self.connections]
             self.changed_connections &= set(self.connections)
             self.grown_sessions &= set(self.connections)
+        self._closed.clear()
+        self.closed_dropped = 0
+        return gone
+
+    def trim_closed(self) -> list[int]:
+        """Let go of the oldest closed connections beyond :attr:`closed_limit` (never an
+        open one, nor :attr:`pinned`), count them in :attr:`closed_dropped`, list them in
+        :attr:`removed_connections` for the panels; return their ids."""
+        limit = self.closed_limit
+        closed = self._closed
+        if limit is None or len(closed) <= limit:
+            return []
+        connections = self.connections
+        gone: list[int] = []
+        spared: list[int] = []
+        while len(closed) > limit:
+            cid = closed.popleft()
+            conn = connections.get(cid)
+            if conn is None or conn.is_open:
+                continue  # cleared already, or (a newer version's state) open again
+            if cid == self.pinned:
+                spared.append(cid)
+                continue
+            gone.append(cid)
+        closed.extendleft(spared)  # the first to go once the user looks elsewhere
+        if not gone:
+            return gone
+        rates = self.connection_rates
+        forget = self.fold.forget_connection
+        for cid in gone:
+            del connections[cid]
+            rates.pop(cid, None)
+            forget(cid)
+        self.closed_dropped += len(gone)
+        self.order = [cid for cid in self.order if cid in connections]
+        if self.new_connections:
+            self.new_connections = [cid for cid in self.new_connections if cid in connections]
+        self.changed_connections.difference_update(gone)
+        self.grown_sessions.difference_update(gone)
+        self.removed_connections.extend(gone)
         return gone
 
     def open_count(self) -> int:

@@ -1,0 +1,225 @@
+"""The live window under churn: closed connections beyond "Keep closed" leave the list and
+are counted, open ones and the selected one stay, the setting changes it, and the filter
+and sort stay right. Real loopback connections from a helper process against an echo
+server the window started, driven as a person would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import Any, Callable
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QLabel, QSpinBox, QTableView
+
+from ui_support import click_row, find, table_rows
+
+ID, STATE = 0, 5
+
+#: Opens ``count`` connections one after another: each sends a line, reads the echo, closes.
+CHURN = textwrap.dedent(
+    """
+    import socket, sys
+    port, count = int(sys.argv[1]), int(sys.argv[2])
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"ping\\n")
+            got = b""
+            while not got.endswith(b"\\n"):
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+    print("done", flush=True)
+    """
+)
+
+
+def start_echo(window: Any, port: int) -> None:
+    window.launcher.select_entry("echo", "server")
+    window.launcher.set_value("port", port)
+    window.launcher.start_current()
+
+
+def churn(qtbot: Any, port: int, count: int) -> None:
+    """Open, echo over and close ``count`` connections from another process; the window's
+    loop runs meanwhile (qtbot's wait), bounded."""
+    helper = subprocess.Popen([sys.executable, "-c", CHURN, str(port), str(count)], stdout=subprocess.PIPE)
+    try:
+        qtbot.waitUntil(lambda: helper.poll() is not None, timeout=60000)
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+        helper.wait(timeout=10)
+    assert helper.returncode == 0
+
+
+def server_rows_closed(window: Any) -> int:
+    return sum(1 for c in window.store.connections.values() if c.role == "server" and not c.is_open)
+
+
+def set_keep(qtbot: Any, window: Any, value: int) -> None:
+    """Type ``value`` into the "Keep closed" box, as a person would."""
+    box = find(window, QSpinBox, "connections.keep_closed")
+    box.setFocus()
+    box.selectAll()
+    qtbot.keyClicks(box, str(value))
+    qtbot.keyClick(box, Qt.Key.Key_Return)
+    assert box.value() == value
+
+
+def listed_ids(window: Any) -> list[int]:
+    window.refresh()
+    return [int(row[ID]) for row in table_rows(find(window, QTableView, "connections.table"))]
+
+
+def shows(qtbot: Any, window: Any, expected: Callable[[], list[int]]) -> None:
+    """Wait (bounded) until the list shows ``expected()`` top to bottom: changed rows are
+    rewritten ten times a second, so the list may trail the store by one repaint."""
+    try:
+        qtbot.waitUntil(lambda: listed_ids(window) == expected(), timeout=3000)
+    except Exception:
+        assert listed_ids(window) == expected()  # says how they differ
+        raise
+
+
+def settle(qtbot: Any, window: Any, served: int) -> None:
+    """Wait until the window folded ``served`` server-side connections in, closed."""
+    qtbot.waitUntil(lambda: server_rows_closed(window) + window.store.closed_dropped >= served, timeout=20000)
+    window.refresh()  # the list takes out the rows the store let go of
+
+
+def test_beyond_keep_closed_the_oldest_closed_rows_leave_and_the_count_says_so(
+    qtbot: Any, window: Any, free_port: Callable[[], int]
+) -> None:
+    port = free_port()
+    start_echo(window, port)
+    window.show_dock("Connections")
+    set_keep(qtbot, window, 100)
+    dropped = find(window, QLabel, "connections.dropped")
+    churn(qtbot, port, 60)
+    settle(qtbot, window, 60)
+    assert window.store.closed_dropped == 0 and not dropped.isVisible()  # 60 closed: all listed
+    first_ids = sorted(listed_ids(window))[:10]
+
+    churn(qtbot, port, 190)
+    settle(qtbot, window, 250)
+    ids = listed_ids(window)
+    assert len(ids) == 100  # the newest 100 closed; the listening port is not a connection
+    assert window.store.closed_dropped == 150
+    assert not set(first_ids) & set(ids)  # the oldest left
+    newest = max(window.store.connections)
+    assert newest in ids
+    qtbot.waitUntil(dropped.isVisible, timeout=5000)
+    assert dropped.text().startswith("150 older closed connections not shown")
+    assert "newest 100 closed" in dropped.text()
+    assert window.connections.model.items.rowCount() == 100
+    assert len(window.store.connections) == 100  # let go of in the store too, not just hidden
+    window._update_status()
+    assert "100 connections" in window.status.text()
+
+
+def test_open_connections_and_the_selected_one_stay(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    import socket
+
+    port = free_port()
+    start_echo(window, port)
+    window.show_dock("Connections")
+    set_keep(qtbot, window, 100)
+    # One connection that stays open from the start: the oldest of all.
+    held = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        qtbot.waitUntil(lambda: window.store.open_count() == 1, timeout=10000)
+        held_id = next(c.id for c in window.store.connections.values() if c.is_open)
+        churn(qtbot, port, 20)
+        settle(qtbot, window, 20)
+        # The person selects the oldest closed connection and looks at its session.
+        table = find(window, QTableView, "connections.table")
+        window.show_dock("Session")
+        window.show_dock("Connections")
+        rows = table_rows(table)
+        oldest_closed = min(int(row[ID]) for row in rows if row[STATE] == "closed")
+        click_row(qtbot, table, next(i for i, row in enumerate(rows) if int(row[ID]) == oldest_closed))
+        qtbot.waitUntil(lambda: window.session.connection is not None
+                        and window.session.connection.id == oldest_closed, timeout=5000)
+
+        churn(qtbot, port, 200)
+        settle(qtbot, window, 220)
+        ids = listed_ids(window)
+        assert held_id in ids  # open: never let go of, however old
+        assert oldest_closed in ids  # selected: stays
+        assert len(ids) == 100 + 2  # the newest 100 closed, the open one, the selected one
+        assert window.store.closed_dropped == 220 - 100 - 1
+        assert window.session.connection is not None and window.session.connection.id == oldest_closed
+        selected = table.selectionModel().selectedRows()
+        assert [int(table.model().index(i.row(), ID).data()) for i in selected] == [oldest_closed]
+    finally:
+        held.close()
+
+
+def test_the_setting_changes_the_bound_and_is_kept(
+    qtbot: Any, window: Any, free_port: Callable[[], int], settings: QSettings
+) -> None:
+    port = free_port()
+    start_echo(window, port)
+    window.show_dock("Connections")
+    set_keep(qtbot, window, 200)
+    churn(qtbot, port, 250)
+    settle(qtbot, window, 250)
+    assert len(listed_ids(window)) == 200 and window.store.closed_dropped == 50
+    # Lowered: the list shrinks to the new bound at the next refresh.
+    set_keep(qtbot, window, 120)
+    qtbot.waitUntil(lambda: len(listed_ids(window)) == 120, timeout=5000)
+    assert window.store.closed_dropped == 130
+    assert find(window, QLabel, "connections.dropped").text().startswith("130 older closed connections")
+    # Remembered: a window opened later starts with it.
+    assert int(settings.value("connections/keep_closed")) == 120
+    from inspector.ui.panels.connections import ConnectionsPanel
+    from inspector.ui.viewmodel.store import Store
+
+    later = ConnectionsPanel(Store(clock=0.0))
+    qtbot.addWidget(later)
+    later.use_settings(settings)
+    assert later.keep_box.value() == 120
+
+
+def test_filter_and_sort_stay_right_under_churn(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:
+    import socket
+
+    port = free_port()
+    start_echo(window, port)
+    window.show_dock("Connections")
+    set_keep(qtbot, window, 100)
+    panel = window.connections
+    table = find(window, QTableView, "connections.table")
+    # Sorted by id, newest first, and filtered to the open ones, before the churn starts.
+    table.horizontalHeader().setSortIndicator(ID, Qt.SortOrder.DescendingOrder)
+    panel.state_box.setCurrentIndex(panel.state_box.findData("open"))
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+    try:
+        qtbot.waitUntil(lambda: window.store.open_count() == 3, timeout=10000)
+        churn(qtbot, port, 250)
+        settle(qtbot, window, 250)
+        open_ids = sorted((c.id for c in window.store.connections.values() if c.is_open), reverse=True)
+        assert len(open_ids) == 3
+        shows(qtbot, window, lambda: open_ids)
+        # Every state: the newest 100 closed and the 3 open, newest first.
+        panel.state_box.setCurrentIndex(0)
+        expected = sorted(window.store.connections, reverse=True)
+        assert len(expected) == 103
+        shows(qtbot, window, lambda: expected)
+        # Typed filter: a peer port of one listed closed connection finds that one alone.
+        target = window.store.connections[expected[10]]
+        panel.text_edit.setFocus()
+        qtbot.keyClicks(panel.text_edit, target.peer)
+        shows(qtbot, window, lambda: [target.id])
+        panel.text_edit.clear()
+        # Ascending again after more churn: still in order, still only what the store keeps.
+        table.horizontalHeader().setSortIndicator(ID, Qt.SortOrder.AscendingOrder)
+        churn(qtbot, port, 50)
+        settle(qtbot, window, 300)
+        shows(qtbot, window, lambda: sorted(window.store.connections))
+    finally:
+        for sock in held:
+            sock.close()
