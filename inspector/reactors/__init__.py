@@ -3,7 +3,9 @@
 Code should receive the reactor it uses (a parameter, or ``factory.reactor``). The
 module-level default exists for short scripts: ``install(name)`` chooses it once and
 ``default_reactor()`` returns it (the selectors reactor if none was chosen, or the one
-named by the ``INSPECTOR_REACTOR`` environment variable).
+named by the ``INSPECTOR_REACTOR`` environment variable). As in Twisted,
+``from inspector.reactors import reactor`` is that default, made on first use: a
+later ``install()`` then refuses.
 """
 
 from __future__ import annotations
@@ -68,6 +70,14 @@ def default_reactor() -> Any:
     if _installed is None:
         install(os.environ.get("INSPECTOR_REACTOR") or "selectors")
     return _installed
+
+
+def __getattr__(name: str) -> Any:
+    """``inspector.reactors.reactor`` is :func:`default_reactor`'s reactor, as Twisted's
+    ``from twisted.internet import reactor`` is its default one (made when first asked)."""
+    if name == "reactor":
+        return default_reactor()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _uninstall() -> None:
