@@ -406,6 +406,7 @@ def scenario_recording(args: argparse.Namespace) -> None:
     rss_before = peak_rss_mib()
     seen_progress = {"shown": False}
     started = time.monotonic()
+    cpu_started = time.process_time()
     loader = window.open_recording(path)
 
     browsable = {"after": -1.0}
@@ -422,6 +423,7 @@ def scenario_recording(args: argparse.Namespace) -> None:
     ok = h.spin_until(loaded, args.seconds + 60)
     h.measuring = False
     took = time.monotonic() - started
+    cpu = time.process_time() - cpu_started
     store = window.store
     deferreds = window.deferreds
     d_rows = deferreds.model.rowCount() if hasattr(deferreds, "model") else -1
@@ -435,7 +437,8 @@ def scenario_recording(args: argparse.Namespace) -> None:
         conn = store.connections[chosen]
         session_bytes = conn.bytes_in + conn.bytes_out
     print(f"recording: {size / 2**20:,.0f} MiB, {loader.events:,} events loaded (error: {loader.error or 'none'}) "
-          f"in {took:.1f} s (first rows listed and selectable after {browsable['after']:.1f} s; "
+          f"in {took:.1f} s, {cpu:.1f} s of CPU ({1e6 * cpu / max(1, loader.events):.1f} us an event) "
+          f"(first rows listed and selectable after {browsable['after']:.1f} s; "
           f"shown at the end: {ok and not window.live}); progress dialog shown: {seen_progress['shown']}; "
           f"peak RSS {peak_rss_mib():,.0f} MiB (window alone {rss_before:,.0f} MiB); "
           f"{len(store.connections):,} connections, {len(store.deferreds):,} Deferreds kept "

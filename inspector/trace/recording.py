@@ -312,9 +312,16 @@ class RecordingReader:
     """
 
     def __init__(self, path: str | os.PathLike[str], trace: Trace,
-                 max_bytes: int = MAX_RECORDING_BYTES) -> None:
+                 max_bytes: int = MAX_RECORDING_BYTES, *, add_to_trace: bool = True) -> None:
         self.path = os.fspath(path)
         self.trace = trace
+        #: Without it the events are only returned by :meth:`step` (a viewer with its own
+        #: store need not fold every event twice); the header, meta facts and problems
+        #: still go to ``trace``.
+        self.add_to_trace = add_to_trace
+        #: How many events this reader loaded so far.
+        self.events = 0
+        self._last_seq = trace.feed.last_seq
         self.line = 0
         #: True once the whole file (or everything before the first damage) was read.
         self.done = False
@@ -372,7 +379,7 @@ class RecordingReader:
             self.trace.problems.append(f"{self.path}: {hidden} more bad header or meta fields ignored")
 
     def _stop(self, problem: str) -> None:
-        loaded = sum(self.trace.totals().values())
+        loaded = sum(self.trace.totals().values()) if self.add_to_trace else self.events
         self.trace.problems.append(f"{self.path}, line {self.line}: {problem}; loaded the "
                                    f"{loaded} events before it and ignored the rest")
         self._finish()
@@ -482,8 +489,6 @@ class RecordingReader:
         read again line by line, so a damaged file stops at the same line with the same
         words as when every line was read alone.
         """
-        trace = self.trace
-        added = self._added
         base = self.line
         try:
             objs = json.loads(b"[" + b",".join(lines) + b"]")
@@ -492,39 +497,60 @@ class RecordingReader:
         if type(objs) is not list or len(objs) != len(lines):
             objs = []
         makers = _FAST_MAKERS
-        add = trace.add
-        last = trace.feed.last_seq
-        done = 0
+        add = self.trace.add if self.add_to_trace else None
+        added = self._added
+        last = self._last_seq
+        done = quick = 0
+        problem = None
         for obj in objs:
             if type(obj) is not dict:
                 break
             kind = obj.get("kind")
             maker = makers.get(kind) if type(kind) is str else None
             event = maker(obj) if maker is not None else None
-            if event is None:
+            if event is None or event.seq <= last:
+                # A meta line, something the quick checks do not vouch for, or events
+                # out of order: the full checks take it and word what is wrong.
                 self.line = base + done + 1
-                # A meta line, or something the quick checks do not vouch for: the full
-                # checks take it (and word the damage, if it is damage).
-                problem = _load_object(trace, obj, self._field_problem, added)
+                self._last_seq = last
+                problem = self._load_slowly(obj)
                 if problem is not None:
-                    return problem
-                last = trace.feed.last_seq
-            elif event.seq <= last:
-                self.line = base + done + 1
-                return f"event numbers go backwards ({event.seq} after {last})"
+                    break
+                last = self._last_seq
             else:
-                add(event)
+                if add is not None:
+                    add(event)
                 last = event.seq
+                quick += 1
                 if added is not None:
                     added.append(event)
             done += 1
+        self._last_seq = last
+        self.events += quick
+        if problem is not None:
+            return problem
         for raw in lines[done:]:
             done += 1
             self.line = base + done
-            problem = _load_line(trace, raw + b"\n", self.line, self._field_problem, added)
+            problem = self._load_slowly(raw + b"\n")
             if problem is not None:
                 return problem
         return None
+
+    def _load_slowly(self, line: bytes | dict[str, Any]) -> str | None:
+        """Load one line (raw, or as parsed) with every check, the damage worded as ever."""
+        events: list[ev.Event] = []
+        add = self.trace.add if self.add_to_trace else _keep_out
+        if isinstance(line, bytes):
+            problem = _load_line(self.trace, line, self.line, self._field_problem, events, self._last_seq, add)
+        else:
+            problem = _load_object(self.trace, line, self._field_problem, events, self._last_seq, add)
+        if events:
+            self.events += 1
+            self._last_seq = events[-1].seq
+            if self._added is not None:
+                self._added.append(events[-1])
+        return problem
 
     def close(self) -> None:
         """Close the file (reading stops)."""
@@ -605,11 +631,14 @@ def _clean_facts(facts: dict[str, Any], problem: Callable[[str], None], header: 
 
 def _load_line(trace: Trace, raw: bytes, number: int,
                field_problem: Callable[[str], None] | None = None,
-               added: list[ev.Event] | None = None) -> str | None:
+               added: list[ev.Event] | None = None, last_seq: int | None = None,
+               add: Callable[[ev.Event], Any] | None = None) -> str | None:
     """Add one line's content to ``trace``; return a one-line description of the damage, if any.
 
     ``field_problem`` hears about a meta line's bad fields, which are skipped without
     stopping the load (the events around them are intact); ``added`` collects the event.
+    The event must come after ``last_seq`` (default: the trace's newest) and goes to
+    ``add`` (default: the trace's).
     """
     if not raw.endswith(b"\n"):
         return "the file ends in the middle of a line (truncated recording)"
@@ -621,11 +650,12 @@ def _load_line(trace: Trace, raw: bytes, number: int,
         return "not valid JSON (nested too deeply)"
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError included
         return f"not valid JSON ({_one_line(exc)})"
-    return _load_object(trace, obj, field_problem, added)
+    return _load_object(trace, obj, field_problem, added, last_seq, add)
 
 
 def _load_object(trace: Trace, obj: Any, field_problem: Callable[[str], None] | None = None,
-                 added: list[ev.Event] | None = None) -> str | None:
+                 added: list[ev.Event] | None = None, last_seq: int | None = None,
+                 add: Callable[[ev.Event], Any] | None = None) -> str | None:
     """Add one parsed line (an event or a meta object) to ``trace``, checking every field;
     return a one-line description of the damage, if any."""
     if isinstance(obj, dict) and "meta" in obj and len(obj) == 1:
@@ -646,9 +676,10 @@ def _load_object(trace: Trace, obj: Any, field_problem: Callable[[str], None] | 
         event = event_from_json(obj)
     except (EventFormatError, TypeError) as exc:
         return f"not a valid event ({_one_line(exc)})"
-    if event.seq <= trace.feed.last_seq:
-        return f"event numbers go backwards ({event.seq} after {trace.feed.last_seq})"
-    trace.add(event)
+    last = trace.feed.last_seq if last_seq is None else last_seq
+    if event.seq <= last:
+        return f"event numbers go backwards ({event.seq} after {last})"
+    (trace.add if add is None else add)(event)
     if added is not None:
         added.append(event)
     return None
@@ -692,6 +723,10 @@ _FAST_MAKERS: dict[str, Callable[[dict[str, Any]], ev.Event | None]] = {
 
 #: Bytes read from the file at a time (split into lines at once).
 _BLOCK_BYTES = 256 * 1024
+
+
+def _keep_out(event: ev.Event) -> None:
+    """Where a reader that does not add to its trace puts an event: nowhere."""
 
 
 def _one_line(exc: BaseException) -> str:
