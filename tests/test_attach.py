@@ -258,6 +258,49 @@ def test_attach_follows_a_process_killed_and_started_again(children, tmp_path: P
     assert second.stop() == 0
 
 
+def test_a_dropped_link_to_a_running_process_records_nothing_twice(children, tmp_path: Path) -> None:
+    """The link to a process that keeps running breaks (here: the relay between them is
+    killed and started again); the viewer connects again to the same process, whose
+    snapshot repeats what was already recorded: the recording holds it once."""
+    from reactor_support import free_port
+
+    server, echo_port, trace_port = serve_echo(children)
+    relay_port = free_port()
+
+    def relay() -> Child:
+        started = children("proxy", "--headless", "--listen", f"tcp:{relay_port}:interface=127.0.0.1",
+                           "--to", f"127.0.0.1:{trace_port}")
+        started.wait_for("listening")
+        return started
+
+    first_relay = relay()
+    record = tmp_path / "dropped.jsonl"
+    viewer = children("attach", f"127.0.0.1:{relay_port}", "--headless", "--record", str(record))
+    viewer.wait_for("attached to")
+    assert echo(echo_port, b"before\n") == b"before\n"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and '"conn.closed"' not in record.read_text():
+        time.sleep(0.05)
+    first_relay.proc.kill()
+    first_relay.finish()
+    viewer.wait_for(r"disconnected from 127\.0\.0\.1:\d+")
+    relay()
+    viewer.wait_for(r"connected again to 127\.0\.0\.1:\d+")
+    assert echo(echo_port, b"after it\n") == b"after it\n"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and record.read_text().count('"conn.closed"') < 2:
+        time.sleep(0.05)
+    assert viewer.stop() == 0
+    text = open_text(record)
+    assert len(re.findall(r"Echo 127\.0\.0\.1:%d <-> .* 7 B in, 7 B out" % echo_port, text)) == 1, text
+    assert len(re.findall(r"Echo 127\.0\.0\.1:%d <-> .* 9 B in, 9 B out" % echo_port, text)) == 1, text
+    assert "? <-> ?" not in text  # the first link's own connection is not in the trace
+    header = load(record).header
+    assert f"(pid {server.proc.pid})" in header["process.0"]
+    assert "process.1" not in header  # the same process, not a second one
+    assert server.stop() == 0
+
+
 def test_two_processes_attached_at_once(children, tmp_path: Path) -> None:
     one, echo_one, trace_one = serve_echo(children)
     two, echo_two, trace_two = serve_echo(children)

@@ -73,6 +73,9 @@ MAX_BATCH = 2_000
 #: which it decodes connection, port and Deferred events but drops (and counts) the hot
 #: ones (bytes, loop turns, messages) once its capture lists fill.
 CPU_BUDGET = 0.05
+#: Former viewers' connections remembered, to leave out of later viewers' snapshots.
+FORMER_VIEWERS = 1024
+
 #: Events in a late viewer's snapshot besides the openings it always gets (encoding
 #: them holds the loop for a moment, once per viewer).
 SNAPSHOT_EVENTS = 5_000
@@ -165,6 +168,9 @@ class TraceServer:
         self._cursor: Any = None
         self._missed = 0
         self._own: set[int] = set()  # connection numbers of viewers (left out of what is sent)
+        #: Former viewers' connections (the newest FORMER_VIEWERS), still left out: a later
+        #: viewer's snapshot holds the trace's newest events, theirs among them.
+        self._former: dict[int, None] = {}
         self._forget: list[int] = []
         self._timer: Any = None
         self._tick_name = callable_name(self._tick)
@@ -281,8 +287,12 @@ class TraceServer:
         events = self._keep(drained)
         missed += cursor.missed - self._missed
         self._missed = cursor.missed
+        former = self._former
         for conn in forget:
             self._own.discard(conn)
+            former[conn] = None
+            if len(former) > FORMER_VIEWERS:
+                del former[next(iter(former))]
         if self.viewers:
             text = self._encoder.events(events).encode("utf-8") if events else b""
             for viewer in list(self.viewers):
@@ -300,10 +310,12 @@ class TraceServer:
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
         own = self._own
+        former = self._former
         name = self._tick_name
         timer_kinds = (ev.TimerScheduled, ev.TimerFired)
         return [e for e in events
-                if e.conn not in own and not (e.__class__ in timer_kinds and e.name == name)]
+                if e.conn not in own and e.conn not in former
+                and not (e.__class__ in timer_kinds and e.name == name)]
 
     def _start_text(self, upto: int) -> bytes:
         """The header and the snapshot a new viewer begins with (events up to ``upto``)."""

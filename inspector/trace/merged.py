@@ -6,7 +6,8 @@ recording stays one ordinary recording that ``inspector open`` reads:
 
 * events are renumbered (``seq``) in the order they arrived;
 * session ``k`` (0 for the first process attached, then 1, 2 ... for every other process
-  or restart) has its ids moved to ``k * 1,000,000,000 + id``
+  or restart; a dropped connection to a process still running keeps its ``k``, and the
+  events its new snapshot repeats are not written again) has its ids moved to ``k * 1,000,000,000 + id``
   (:func:`~inspector.trace.viewer.namespaced`), so its connections and Deferreds never
   merge with another's; the first process's ids are unchanged;
 * a meta line ``{"meta": {"process.K": "ENDPOINT: PROGRAM (pid N) on HOST"}}`` names
@@ -18,12 +19,11 @@ from __future__ import annotations
 
 import os
 import time
-from copy import copy
 from typing import IO, Any
 
 from inspector.trace import events as ev
 from inspector.trace.recording import FORMAT, VERSION, EventEncoder, _create
-from inspector.trace.viewer import namespaced
+from inspector.trace.viewer import copied_event, namespaced
 
 __all__ = ["MergedRecording"]
 
@@ -42,7 +42,8 @@ class MergedRecording:
         self.error = ""
         self._encoder = EventEncoder(secrets=True)  # the processes already masked what they send
         self._file: IO[str] | None = _create(self.path, overwrite)
-        self._sessions: dict[tuple[int, int], int] = {}  # (id(attachment), session) -> k
+        self._sessions: dict[tuple[Any, ...], int] = {}  # (id(attachment), *instance) -> k
+        self._last_seq: dict[int, int] = {}  # k -> the newest of its process's seq written
         self._missed: dict[int, int] = {}  # k -> events that session's process dropped for us
         self._seq = 0
         self._reported_missed = 0
@@ -70,7 +71,7 @@ class MergedRecording:
     def session_index(self, attachment: Any) -> int:
         """The index ``k`` of ``attachment``'s current session, named in a meta line the
         first time it is seen."""
-        key = (id(attachment), attachment.session)
+        key = (id(attachment), *attachment.instance)
         index = self._sessions.get(key)
         if index is None:
             index = self._sessions[key] = len(self._sessions)
@@ -97,7 +98,11 @@ class MergedRecording:
         if self._file is None:
             return
         index = self.session_index(attachment)
-        events = [copy(event) for event in events]  # the session's own trace keeps the originals
+        last = self._last_seq.get(index, 0)
+        events = [copied_event(event) for event in events  # the session's trace keeps the originals
+                  if not event.seq or event.seq > last]  # a snapshot after a reconnection repeats
+        if events:
+            self._last_seq[index] = max(last, max(event.seq for event in events))
         for event in events:
             self._seq += 1
             event.seq = self._seq

@@ -30,7 +30,7 @@ from inspector.trace import events as ev
 from inspector.trace.model import Trace
 from inspector.trace.stream import StreamReader, hello_line
 
-__all__ = ["ViewerState", "Attachment", "attach", "client_endpoint_text", "namespaced", "ID_FIELDS",
+__all__ = ["ViewerState", "Attachment", "attach", "client_endpoint_text", "copied_event", "namespaced", "ID_FIELDS",
            "ID_STRIDE"]
 
 log = logging.getLogger("inspector.trace")
@@ -92,6 +92,16 @@ class Attachment:
         self._attempt: Any = None
         self._protocol: _ViewerProtocol | None = None
         self._stopped = False
+
+    @property
+    def instance(self) -> tuple[Any, ...]:
+        """Which process instance the current session is on: (host, pid, start clock), the
+        same again when a dropped connection to a still-running process is made again, so
+        a consumer can skip what the new session's snapshot repeats. Without those facts
+        every session counts as a new instance."""
+        header = self.header
+        facts = (header.get("host"), header.get("pid"), header.get("start_monotonic"))
+        return facts if None not in facts else ("session", self.session)
 
     @property
     def missed(self) -> int:
@@ -257,6 +267,22 @@ class _ViewerFactory(ClientFactory):
 ID_FIELDS = ("conn", "turn", "port", "deferred", "timer", "waiting_on", "waited_on", "subject")
 #: Session ``k``'s ids become ``k * ID_STRIDE + id`` (session 0's stay as they are).
 ID_STRIDE = 1_000_000_000
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def copied_event(event: ev.Event) -> ev.Event:
+    """A shallow copy of ``event`` (a quarter of what ``copy.copy`` costs a slotted event),
+    for a consumer that renumbers what a session's own trace must keep as it came."""
+    cls = type(event)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(cls._field_types)
+    new = object.__new__(cls)
+    for name in names:
+        setattr(new, name, getattr(event, name))
+    return new
 
 
 def namespaced(event: ev.Event, index: int) -> ev.Event:
