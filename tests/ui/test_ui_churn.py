@@ -114,7 +114,7 @@ def test_beyond_keep_closed_the_oldest_closed_rows_leave_and_the_count_says_so(
     qtbot.waitUntil(dropped.isVisible, timeout=5000)
     assert dropped.text().startswith("150 older closed connections not shown")
     assert "newest 100 closed" in dropped.text()
-    assert window.connections.model.items.rowCount() == 100
+    assert window.connections.proxy.rowCount() == 100
     assert len(window.store.connections) == 100  # let go of in the store too, not just hidden
     window._update_status()
     assert "100 connections" in window.status.text()
@@ -223,3 +223,62 @@ def test_filter_and_sort_stay_right_under_churn(qtbot: Any, window: Any, free_po
     finally:
         for sock in held:
             sock.close()
+
+
+def test_rows_taken_over_hidden_and_taken_out_keep_the_list_true(qtbot: Any, monkeypatch: Any) -> None:
+    """Bursts of opens and closes of every size (rows of closed connections taken over by
+    new ones, hidden, taken out in runs) under a filter and a sort: after every refresh the
+    table lists exactly what the store keeps, each row with its own connection's cells."""
+    import random
+
+    from inspector.ui.models import connections as model
+    from inspector.ui.panels.connections import ConnectionsPanel
+    from inspector.ui.viewmodel.store import Store
+
+    # Changed cells are rewritten every refresh here (a person sees them within 0.1 s).
+    monkeypatch.setattr(model, "REPAINT_INTERVAL", 0.0)
+    monkeypatch.setattr(model, "REWRITE_BUDGET", 10.0)
+    rng = random.Random(20)
+    store = Store(clock=0.0)
+    store.closed_limit = 150
+    panel = ConnectionsPanel(store)
+    qtbot.addWidget(panel)
+    panel.keep_box.setValue(150)
+    panel.resize(1200, 600)
+    panel.show()
+    table = panel.table
+    table.horizontalHeader().setSortIndicator(ID, Qt.SortOrder.DescendingOrder)
+    compactions: list[int] = []
+    compact = panel.model._compact
+    monkeypatch.setattr(panel.model, "_compact", lambda: (compactions.append(len(panel.model._free)), compact()))
+    next_id, now = 1, 0.0
+    open_ids: list[int] = []
+    for step in range(120):
+        for _ in range(rng.choice((0, 1, 5, 40, 300))):  # opens
+            now += 0.001
+            store.connection_opened(next_id, now, "server", rng.choice(("echo", "qotd")), "127.0.0.1:7",
+                                    f"127.0.0.1:{10000 + next_id}", "connected")
+            open_ids.append(next_id)
+            next_id += 1
+        rng.shuffle(open_ids)
+        for _ in range(min(len(open_ids), rng.choice((0, 3, 30, 250)))):  # closes
+            now += 0.001
+            store.connection_state(open_ids.pop(), now, "closed", "Connection was closed cleanly.")
+        if step % 17 == 5:
+            panel.protocol_box.setCurrentIndex(panel.protocol_box.findData(rng.choice(("", "echo", "qotd"))))
+        store.now = now
+        store.trim_closed()
+        panel.refresh()
+        store.reset_changes()
+        protocol = panel.protocol_box.currentData() or ""
+        expected = sorted((cid for cid, c in store.connections.items() if not protocol or c.protocol == protocol),
+                          reverse=True)
+        rows = table_rows(table)
+        got = [int(row[ID]) for row in rows]
+        assert got == expected, (step, sorted(set(got) ^ set(expected)), len(got), len(expected))
+        for row in rows:
+            conn = store.connections[int(row[ID])]
+            assert (row[STATE], row[4]) == (str(conn.state), conn.peer)
+    assert store.closed_dropped > 1000
+    assert compactions  # free rows were taken out of the table, not only hidden
+    assert panel.model.items.rowCount() <= 2 * len(store.connections) + 1024

@@ -39,8 +39,8 @@ __all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "Connec
 REPAINT_INTERVAL = 0.1
 #: Seconds of rewriting changed rows per refresh at most; the rest waits for the next one.
 REWRITE_BUDGET = 0.008
-#: Runs of rows taken out of the table per refresh at most (each is one signal the
-#: proxy answers over all its rows); the rest leave on the next refresh.
+#: Runs of free rows taken out of the table per refresh at most (each is one signal
+#: the proxy and the view answer over all their rows); the rest on a later refresh.
 REMOVE_RUNS = 32
 
 #: Role returning the raw value a numeric column sorts by.
@@ -48,6 +48,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 #: Role of the first cell saying whether the row passes the filters ("1") or not ("0").
 FILTER_ROLE = Qt.ItemDataRole.UserRole + 3
 _PASS, _FAIL = "1", "0"
+_GONE = "-"  # a free row: its connection left the list (fails every filter)
 
 #: Translucent state tints: readable on light and dark palettes alike.
 STATE_COLOURS: dict[str, QColor] = {
@@ -60,6 +61,9 @@ STATE_COLOURS: dict[str, QColor] = {
 }
 
 _NUMERIC = NUMERIC_COLUMNS
+#: Columns whose sort value never changes while their text may (the id; the age sorts by
+#: when the connection opened).
+_FIXED_SORT = frozenset((0, AGE_COLUMN))
 _COLUMN_COUNT = len(COLUMNS)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _RIGHT_VALUE = _RIGHT.value
@@ -97,8 +101,8 @@ class ConnectionsModel:
         #: Rows of :attr:`items` the view shows now (None: all); the panel sets it.
         self.visible_rows: Callable[[], Iterable[int]] | None = None
         self._pending: set[int] = set()
-        #: Ids of connections the store let go of whose rows are still to be taken out.
-        self._leaving: list[int] = []
+        #: Rows whose connection the store let go of: hidden until reused or taken out.
+        self._free: list[int] = []
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
 
@@ -109,51 +113,58 @@ class ConnectionsModel:
         self._rows, self._row_of, self._shown, self._states, self._flags = [], {}, [], [], []
         self.filter.forget(list(self.filter._haystacks))
         self._pending.clear()
-        self._leaving.clear()
+        self._free = []
         self._append([store.connections[i] for i in store.order])
 
     def _append(self, conns: list[Connection]) -> None:
         if not conns:
             return
         first = len(self._rows)
-        rows_texts = []
-        flags = []
         for offset, conn in enumerate(conns):
             # Python's side first: the proxy asks about the new rows as soon as they exist.
             self._row_of[conn.id] = first + offset
             self._rows.append(conn)
-            texts = self._texts_of(conn)
-            rows_texts.append(texts)
-            self._shown.append(texts)
-            self._states.append(conn.state)
-            flag = self._flag(conn)
-            flags.append(flag)
-            self._flags.append(flag)
+        self._shown.extend([()] * len(conns))
+        self._states.extend([""] * len(conns))
+        self._flags.extend([_FAIL] * len(conns))
+        self.items.insertRows(first, len(conns))  # one rowsInserted for the batch
+        self._write(range(first, first + len(conns)))
+        # ... and one dataChanged for their cells (the proxy sorts and filters them then).
+        self._announce(list(range(first, first + len(conns))), _COLUMN_COUNT - 1)
+
+    def _write(self, rows: Iterable[int]) -> None:
+        """Write every cell of ``rows`` (new, or taken over by another connection), signals
+        held back: the caller announces them.
+
+        Cells are made by Qt (setData on an empty cell), never as Python QStandardItems:
+        each of those keeps a Python wrapper alive, which more than doubled the memory of a
+        68,000-row table (12 KiB a row, 4 KiB without).
+        """
         items = self.items
-        items.insertRows(first, len(conns))  # one rowsInserted for the batch
-        # Cells are made by Qt (setData on an empty cell), never as Python QStandardItems:
-        # each of those keeps a Python wrapper alive, which more than doubled the memory
-        # of a 68,000-row table (12 KiB a row, 4 KiB without).
         index, set_data, set_item_data = items.index, items.setData, items.setItemData
         now = self.store.now
+        conns, shown, states, flags = self._rows, self._shown, self._states, self._flags
         items.blockSignals(True)
         try:
-            for offset, (conn, texts) in enumerate(zip(conns, rows_texts)):
-                row = first + offset
+            for row in rows:
+                conn = conns[row]
+                texts = shown[row] = self._texts_of(conn)
+                states[row] = conn.state
+                flag = flags[row] = self._flag(conn)
                 for column, text in enumerate(texts):
                     if column in _NUMERIC:
                         roles = {_DISPLAY: text, SORT_ROLE: sort_key(conn, column, now), _ALIGNMENT: _RIGHT_VALUE}
                         if column == 0:
-                            roles[FILTER_ROLE] = flags[offset]
+                            roles[FILTER_ROLE] = flag
                         set_item_data(index(row, column), roles)
                     elif column == STATE_COLUMN:
                         set_item_data(index(row, column), {_DISPLAY: text, _BACKGROUND: STATE_COLOURS.get(conn.state)})
+                    elif column == REASON_COLUMN:
+                        set_item_data(index(row, column), {_DISPLAY: text, _TOOLTIP: text or None})
                     else:
                         set_data(index(row, column), text)
         finally:
             items.blockSignals(False)
-        # ... and one dataChanged for their cells (the proxy sorts and filters them then).
-        items.dataChanged.emit(items.index(first, 0), items.index(first + len(conns) - 1, _COLUMN_COUNT - 1))
 
     def refresh(self) -> None:
         """Apply what changed in the store since the last refresh, in one batch.
@@ -164,10 +175,19 @@ class ConnectionsModel:
         sorts by when the connection opened or was last active.
         """
         store = self.store
-        if store.removed_connections or self._leaving:
-            self._remove(store.removed_connections)
+        if store.removed_connections:
+            self._release(store.removed_connections)
+            # Hidden first: a row the proxy lists must never get another connection's sort
+            # value under it (it re-sorts a row by comparing with its neighbours, which may
+            # have changed too); a hidden row taken over is inserted where it belongs.
+            self._hide_free()
+        new = [store.connections[cid] for cid in store.new_connections if cid not in self._row_of]
+        if self._free:
+            new = self._take_over(new)
         first_new = len(self._rows)
-        self._append([store.connections[cid] for cid in store.new_connections if cid not in self._row_of])
+        self._append(new)
+        if self._free and len(self._free) * 4 >= max(len(self._rows), 1024):
+            self._compact()
         pending = self._pending
         row_of = self._row_of
         for cid in store.changed_connections:
@@ -187,17 +207,53 @@ class ConnectionsModel:
             done = self._rewrite(rows, deadline=time.perf_counter() + REWRITE_BUDGET)
             pending.update(rows[done:])  # the rest waits for the next refresh
 
-    def _remove(self, gone: list[int]) -> None:
-        """Take the rows of connections the store let go of out of the table: one
-        ``removeRows`` per run of neighbouring rows, at most :data:`REMOVE_RUNS` runs a
-        refresh (the oldest closed rows are mostly one run)."""
-        row_of = self._row_of
-        leaving = self._leaving
-        leaving.extend(gone)
-        rows = sorted({row_of[cid] for cid in leaving if cid in row_of}, reverse=True)
-        if not rows:
-            leaving.clear()
-            return
+    def _release(self, gone: list[int]) -> None:
+        """Rows of connections the store let go of become free: taken over by new
+        connections in this refresh, else hidden (their flag fails every filter) and
+        taken out of the table now and then. Taking rows out of the top of a 10,000-row
+        table costs the table, its proxy and its view a pass over every row each time;
+        writing a new connection into a free row costs what one new row does."""
+        row_of, pending = self._row_of, self._pending
+        free = self._free
+        for cid in gone:
+            row = row_of.pop(cid, None)
+            if row is not None:
+                free.append(row)
+                pending.discard(row)
+        self.filter.forget(gone)
+
+    def _take_over(self, new: list[Connection]) -> list[Connection]:
+        """Write the first of ``new`` into free rows (lowest first); return the rest."""
+        free = self._free
+        free.sort(reverse=True)
+        count = min(len(free), len(new))
+        rows = [free.pop() for _ in range(count)]
+        for row, conn in zip(rows, new):
+            self._rows[row] = conn
+            self._row_of[conn.id] = row
+        self._write(rows)
+        self._announce(sorted(rows), _COLUMN_COUNT - 1)
+        return new[count:]
+
+    def _hide_free(self) -> None:
+        """Hide the free rows (their flag fails every filter); once they are a quarter of
+        the table, :meth:`_compact` takes them out."""
+        items, flags = self.items, self._flags
+        hidden: list[int] = []
+        items.blockSignals(True)
+        try:
+            for row in self._free:
+                if flags[row] != _GONE:
+                    flags[row] = _GONE
+                    items.setData(items.index(row, 0), _GONE, FILTER_ROLE)
+                    hidden.append(row)
+        finally:
+            items.blockSignals(False)
+        self._announce(sorted(hidden), 0)
+
+    def _compact(self) -> None:
+        """Take free rows out of the table, the topmost :data:`REMOVE_RUNS` runs of them."""
+        rows = sorted(self._free, reverse=True)
         runs: list[tuple[int, int]] = []  # (first, last), from the bottom up
         last = prev = rows[0]
         for row in rows[1:]:
@@ -206,22 +262,27 @@ class ConnectionsModel:
                 last = row
             prev = row
         runs.append((prev, last))
-        # The runs nearest the top go first: under churn they are the oldest closed rows.
-        now, later = runs[-REMOVE_RUNS:], runs[:-REMOVE_RUNS]
-        rows_list = self._rows
-        pending_ids = {rows_list[row].id for row in self._pending}
-        removed = [rows_list[row].id for first, last in now for row in range(first, last + 1)]
-        self._leaving = [rows_list[row].id for first, last in later for row in range(first, last + 1)]
+        now = runs[-REMOVE_RUNS:]  # the rest stay hidden until a later compaction
+        conns = self._rows
+        pending_ids = {conns[row].id for row in self._pending}
         items = self.items
         for first, last in now:  # bottom-up, so the rows above keep their numbers
             items.removeRows(first, last - first + 1)
-            del rows_list[first:last + 1], self._shown[first:last + 1]
+            del conns[first:last + 1], self._shown[first:last + 1]
             del self._states[first:last + 1], self._flags[first:last + 1]
-        for cid in removed:
-            del row_of[cid]
-        for row in range(now[-1][0], len(rows_list)):
-            row_of[rows_list[row].id] = row
-        self.filter.forget(removed)
+        top = now[-1][0]
+        shift = 0
+        self._free = []
+        for first, last in reversed(runs):  # top-down: rows below a removed run move up
+            if (first, last) in now:
+                shift += last - first + 1
+            else:
+                self._free.extend(range(first - shift, last - shift + 1))
+        row_of = self._row_of
+        free = set(self._free)
+        for row in range(top, len(conns)):
+            if row not in free:
+                row_of[conns[row].id] = row
         self._pending = {row_of[cid] for cid in pending_ids if cid in row_of}
 
     def _visible(self) -> Iterable[int]:
@@ -241,6 +302,11 @@ class ConnectionsModel:
         changed: list[int] = []
         items = self.items
         index, set_data = items.index, items.setData
+        row_of = self._row_of
+        sort_column = self.proxy.sortColumn()
+        if not 0 <= sort_column < _COLUMN_COUNT:
+            sort_column = 0
+        resorted = False
         looked = 0
         items.blockSignals(True)
         try:
@@ -250,6 +316,8 @@ class ConnectionsModel:
                     looked -= 1
                     break
                 conn = self._rows[row]
+                if row_of.get(conn.id) != row:
+                    continue  # a free row (its connection left the list)
                 texts = self._texts_of(conn)
                 old = self._shown[row]
                 flag = self._flag(conn)
@@ -259,6 +327,8 @@ class ConnectionsModel:
                 elif texts == old:
                     continue
                 changed.append(row)
+                if texts[sort_column] != old[sort_column] and sort_column not in _FIXED_SORT:
+                    resorted = True
                 self._shown[row] = texts
                 for column in range(_COLUMN_COUNT):
                     if texts[column] != old[column]:
@@ -273,8 +343,19 @@ class ConnectionsModel:
                     set_data(index(row, REASON_COLUMN), conn.close_reason, _TOOLTIP)
         finally:
             items.blockSignals(False)
-        self._announce(changed, _COLUMN_COUNT - 1)
+        if resorted and len(changed) > 1:
+            # Rows whose sort value changed: one span, so the proxy takes them all out
+            # and puts them back in order; one signal each would re-sort each against
+            # neighbours still in their old places (and could leave rows out of order).
+            self._announce_span(changed, _COLUMN_COUNT - 1)
+        else:
+            self._announce(changed, _COLUMN_COUNT - 1)
         return looked
+
+    def _announce_span(self, rows: list[int], last_column: int) -> None:
+        """One dataChanged from the first to the last of ``rows`` (ascending)."""
+        items = self.items
+        items.dataChanged.emit(items.index(rows[0], 0), items.index(rows[-1], last_column))
 
     def _announce(self, rows: list[int], last_column: int) -> None:
         """One dataChanged per run of consecutive rows (ascending), so the proxy looks at
@@ -328,7 +409,7 @@ class ConnectionsModel:
         items.blockSignals(True)
         try:
             for row, flag in enumerate(verdicts):
-                if flag != flags[row]:
+                if flag != flags[row] and flags[row] != _GONE:
                     flags[row] = flag
                     items.setData(items.index(row, 0), flag, FILTER_ROLE)
                     changed.append(row)
