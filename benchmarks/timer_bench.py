@@ -47,6 +47,8 @@ def _counting_reactor(name: str) -> Any:
                 self.turns += 1
                 super()._on_timer()
 
+            # (The timerfd's wake-ups, on Linux, run _on_timer too: counted there.)
+
         reactor = CountingQt()
         watcher = reactor._watcher
         if isinstance(watcher, _EpollWatcher):

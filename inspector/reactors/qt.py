@@ -11,9 +11,13 @@ descriptors, not the watched ones; the set is polled again (a few times at most)
 while it has more, sparing Qt loop turns under load. Elsewhere (or with ``use_epoll=False``) each
 descriptor and direction gets one cached notifier, toggled with ``setEnabled``.
 
-Timers: the reactor keeps its own heap (``base.py``) and aims ONE precise single-shot
-``QTimer`` at the earliest deadline, rounded up to whole milliseconds, so no call runs
-early and the loop never spins waiting for one.
+Timers: the reactor keeps its own heap (``base.py``). On Linux it aims one timerfd
+(``timerfd.py``, watched by one more notifier) at the earliest deadline to the
+microsecond, and keeps one single-shot ``QTimer`` for calls due at once (cheap to
+start, and it fires again under a nested loop). Elsewhere (or with ``use_epoll=False``)
+that ``QTimer`` is aimed at the earliest deadline rounded up to whole milliseconds,
+Qt's unit, so a call may run up to 1 ms late. Either way no call runs early and the
+loop never spins waiting for one.
 
 Nested loops (``QDialog.exec()``, ``QMessageBox``, menus) opened from any callback keep
 every other timer and connection flowing; a descriptor whose handler is still running
@@ -38,6 +42,7 @@ from zope.interface import implementer
 
 from inspector.defer import Deferred
 from inspector.interfaces import IReactorFDSet
+from inspector.reactors import timerfd
 from inspector.reactors.base import POLLIN, POLLOUT, ReactorBase
 
 __all__ = ["QtReactor", "modal"]
@@ -359,6 +364,10 @@ class QtReactor(ReactorBase):
     #: Qt's loop waits in C++, where Python's signal handlers cannot run: wake it.
     wake_on_signals = True
 
+    #: With the timerfd (Linux): deadlines are rounded up to a multiple of this many
+    #: seconds, so calls due within it share one wake-up; it bounds their lateness.
+    timer_grain = 0.00025
+
     def __init__(self, use_epoll: bool | None = None) -> None:
         self._app = _application()
         # Everything Qt the reactor makes hangs under one holder that close() deletes (then None).
@@ -375,7 +384,16 @@ class QtReactor(ReactorBase):
         self._timer.setSingleShot(True)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._on_timer)
-        self._armed_for: float | None = None  # the deadline the timer aims at
+        self._armed_for: float | None = None  # the deadline the timers aim at (-1: at once)
+        # Linux with epoll: future deadlines go to a timerfd (to the microsecond), calls
+        # due at once to the QTimer (started with 0); elsewhere everything to the QTimer.
+        self._deadline: timerfd.TimerFD | None = None
+        self._deadline_at: float | None = None  # what the timerfd is aimed at, None: not aimed
+        self._timer_now = False  # the QTimer is started with 0 (precise mode)
+        if use_epoll and timerfd.available():
+            self._deadline = timerfd.TimerFD()
+            self._deadline_notifier = QSocketNotifier(self._deadline.fileno(), _READ, self._holder)
+            self._deadline_notifier.activated.connect(self._on_deadline)
         self._entered_app = False  # run() started app.exec(): stop() may leave it
         self._quit_loop: Any = None  # a local loop waiting for shutdown after aboutToQuit
         self._quit_connected = False
@@ -436,28 +454,60 @@ class QtReactor(ReactorBase):
     # ------------------------------------------------------------------ timers
 
     def _timers_changed(self) -> None:
-        """Aim the one QTimer at the earliest deadline, rounded up to whole milliseconds."""
+        """Aim the timers at the earliest deadline: the timerfd to the microsecond (the
+        QTimer for a call due now), or without one the QTimer rounded up to whole ms."""
         timer = self._timer
         delay = self.timeout()
         if delay is None:
             if self._armed_for is not None:
                 self._armed_for = None
                 timer.stop()
-            return
+                self._timer_now = False
+            return  # a timerfd aimed at a call since cancelled fires once, then rests
         heap = self._heap
         deadline = heap[0][0] if heap and not self._thread_calls else -1.0
         if deadline == self._armed_for and deadline >= 0:
             return  # already aimed there
         self._armed_for = deadline
-        ms = math.ceil(delay * 1000.0)
-        timer.start(ms if ms < _MAX_MS else _MAX_MS)
+        if self._deadline is None:
+            ms = math.ceil(delay * 1000.0)
+            timer.start(ms if ms < _MAX_MS else _MAX_MS)
+        elif delay <= 0.0:
+            if not self._timer_now:
+                self._timer_now = True
+                timer.start(0)
+        else:
+            if self._timer_now:
+                self._timer_now = False
+                timer.stop()
+            # Up to the next multiple of timer_grain on the clock: deadlines that close
+            # share one wake-up.
+            grain = self.timer_grain
+            deadline = math.ceil(deadline / grain) * grain
+            aimed = self._deadline_at
+            # Aimed earlier already (its call was cancelled or moved later): let it fire
+            # early once and aim again then, rather than a system call per change; but
+            # aim again now if that time has passed (its call ran from a readiness turn).
+            if aimed is None or deadline < aimed or aimed <= heap[0][0] - delay:
+                self._deadline_at = deadline
+                self._deadline.aim(deadline)
 
     def _on_timer(self) -> None:
         # Should a due call open a nested loop, the timer fires again under it at once so
         # the other due calls still run; runUntilCurrent re-aims it when it returns.
         self._armed_for = -1.0
+        self._timer_now = True
         self._timer.start(0)
         self.runUntilCurrent()
+
+    def _on_deadline(self) -> None:
+        """The timerfd expired: consume it and run what is due, as the QTimer would."""
+        deadline = self._deadline
+        if deadline is None:
+            return
+        deadline.clear()
+        self._deadline_at = None
+        self._on_timer()
 
     # ------------------------------------------------------------ run and stop
 
@@ -536,6 +586,11 @@ class QtReactor(ReactorBase):
         self._disconnect_quit()
         self._timer.stop()
         self._timer.timeout.disconnect(self._on_timer)
+        if self._deadline is not None:
+            self._deadline_notifier.setEnabled(False)
+            self._deadline_notifier.activated.disconnect(self._on_deadline)
+            self._deadline.close()
+            self._deadline = None
         self._watcher.close()
         holder, self._holder = self._holder, None
         assert holder is not None  # close() runs once (the _closed check above)
