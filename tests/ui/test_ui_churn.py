@@ -282,3 +282,42 @@ def test_rows_taken_over_hidden_and_taken_out_keep_the_list_true(qtbot: Any, mon
     assert store.closed_dropped > 1000
     assert compactions  # free rows were taken out of the table, not only hidden
     assert panel.model.items.rowCount() <= 2 * len(store.connections) + 1024
+
+
+def test_a_close_the_window_missed_is_still_shown(qtbot: Any, qt_reactor: Any, free_port: Callable[[], int]) -> None:
+    """A window far too slow for the churn misses events; once it catches up, no
+    connection the trace saw close is still listed as open."""
+    import socket
+
+    import inspector.trace
+    from inspector import catalog
+    from inspector.trace import TraceConfig
+    from inspector.ui.viewmodel.feed import LiveFeed
+    from inspector.ui.viewmodel.store import Store
+
+    inspector.trace.disable()
+    tracer = inspector.trace.enable(TraceConfig(feed_size=64))
+    try:
+        store = Store()
+        feed = LiveFeed(tracer.trace, store)
+        port = free_port()
+        server = catalog.find("echo", "server").start(qt_reactor, port=port)
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(20)]
+
+        def all_seen_open() -> bool:
+            feed.poll(store.now)
+            return store.open_count() == 20
+
+        qtbot.waitUntil(all_seen_open, timeout=10000)
+        for sock in held:
+            sock.close()
+        churn(qtbot, port, 100)  # far more events than the feed holds, none read meanwhile
+        qtbot.waitUntil(lambda: not any(s.state not in ("closed", "failed")
+                                        for s in tracer.trace.connections.values()), timeout=10000)
+        feed.poll(store.now + 2.0)
+        assert store.dropped > 0  # the window did miss events
+        assert store.open_count() == 0
+        assert [c.id for c in store.connections.values() if c.is_open] == []
+        server.stop()
+    finally:
+        inspector.trace.disable()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable
 
+from inspector.states import FINAL_STATES, ConnectionState
 from inspector.trace import events as ev
 from inspector.ui.viewmodel.store import CLOSED_LIMIT, Store
 
@@ -130,6 +131,9 @@ def apply(store: Store, events: Iterable[ev.Event]) -> int:
 POLL_BUDGET = 0.008
 SLICE = 500
 
+#: The close reason of a connection whose close was among the events the window missed.
+MISSED_CLOSE = "closed (the window fell behind and missed how)"
+
 
 class LiveFeed:
     """Drains a live :class:`~inspector.trace.model.Trace` into a store on each poll.
@@ -167,17 +171,25 @@ class LiveFeed:
         return applied
 
     def _reconcile(self, now: float) -> None:
-        """Take open connections' byte counts from the trace's summaries, which stay exact
-        when the window falls behind and misses events (about once a second, only then)."""
+        """Take open connections' byte counts and closes from the trace's summaries, which
+        stay exact when the window falls behind and misses events (about once a second,
+        only then): a connection whose close was missed must not be listed as open."""
         self._reconciled = now
         self._behind = self.cursor.missed > 0
         summaries = self.trace.connections
         store = self.store
-        for conn in store.connections.values():
+        for conn in list(store.connections.values()):
             if not conn.is_open:
                 continue
             summary = summaries.get(conn.id)
-            if summary is None:
+            if summary is None or summary.state in FINAL_STATES:
+                # Closed: the trace keeps every open connection's summary, so one it no
+                # longer has was closed and forgotten (its close among the missed events).
+                if summary is None:
+                    store.connection_state(conn.id, store.now, ConnectionState.CLOSED, MISSED_CLOSE)
+                else:
+                    store.connection_state(conn.id, summary.closed or store.now, summary.state,
+                                           summary.close_reason or MISSED_CLOSE)
                 continue
             if summary.bytes_in > conn.bytes_in or summary.bytes_out > conn.bytes_out:
                 conn.bytes_in = max(conn.bytes_in, summary.bytes_in)
