@@ -713,7 +713,7 @@ def _fast_maker(cls: type[ev.Event]) -> Callable[[dict[str, Any]], ev.Event | No
     body.append(f"    return cls({', '.join(f'v{i}' for i in range(len(names)))})")
     namespace: dict[str, Any] = {"cls": cls, "b64decode": base64.b64decode}
     exec(compile("\n".join(body), f"<fast loader of {cls.kind}>", "exec"), namespace)
-    return namespace["make"]  # type: ignore[no-any-return]
+    return namespace["make"]
 
 
 #: Event kind -> its quick builder (see :func:`_fast_maker`).
