@@ -23,7 +23,9 @@ from inspector.states import ConnectionState
 from inspector.ui.viewmodel.connections import (
     AGE_COLUMN,
     COLUMNS,
+    LINK_COLUMN,
     NUMERIC_COLUMNS,
+    PROCESS_COLUMN,
     REASON_COLUMN,
     STATE_COLUMN,
     ConnectionsFilter,
@@ -64,6 +66,9 @@ _NUMERIC = NUMERIC_COLUMNS
 #: Columns whose sort value never changes while their text may (the id; the age sorts by
 #: when the connection opened).
 _FIXED_SORT = frozenset((0, AGE_COLUMN))
+#: Columns empty in most rows (hidden until attached or proxied): a new row's empty cell
+#: there is left unwritten.
+_MOSTLY_EMPTY = frozenset((PROCESS_COLUMN, LINK_COLUMN))
 _COLUMN_COUNT = len(COLUMNS)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
 _RIGHT_VALUE = _RIGHT.value
@@ -148,6 +153,7 @@ class ConnectionsModel:
         try:
             for row in rows:
                 conn = conns[row]
+                old = shown[row]  # () for a new row: its cells are empty
                 texts = shown[row] = self._texts_of(conn)
                 states[row] = conn.state
                 flag = flags[row] = self._flag(conn)
@@ -161,7 +167,7 @@ class ConnectionsModel:
                         set_item_data(index(row, column), {_DISPLAY: text, _BACKGROUND: STATE_COLOURS.get(conn.state)})
                     elif column == REASON_COLUMN:
                         set_item_data(index(row, column), {_DISPLAY: text, _TOOLTIP: text or None})
-                    else:
+                    elif text or column not in _MOSTLY_EMPTY or (old and old[column]):
                         set_data(index(row, column), text)
         finally:
             items.blockSignals(False)

@@ -596,15 +596,24 @@ class Store:
         elapsed = when - self._bin_start
         if elapsed < 1.0:
             return
+        rates = self.connection_rates
         for conn in self.connections.values():
             if conn._window_bytes or conn.rate:
-                conn.rate = conn._window_bytes / elapsed
+                rate = conn._window_bytes / elapsed
                 conn._window_bytes = 0
+                series = rates.get(conn.id)
+                if not conn.is_open:
+                    # Closed: its Rate cell stays empty; a plot it had gets its last bin.
+                    # (Under churn, 2,000 connections a second closed within their first
+                    # bin: each was rewritten and got a series of its own.)
+                    if series is not None:
+                        series.append(when, rate)
+                    continue
+                conn.rate = rate
                 self.changed_connections.add(conn.id)
-                series = self.connection_rates.get(conn.id)
                 if series is None:
-                    series = self.connection_rates[conn.id] = Series(limit=3600)
-                series.append(when, conn.rate)
+                    series = rates[conn.id] = Series(limit=3600)
+                series.append(when, rate)
         self.throughput.append(when, self._bin_bytes / elapsed)
         self.open_counts.append(when, self.open_count())
         self._bin_bytes = 0
