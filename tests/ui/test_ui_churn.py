@@ -321,3 +321,24 @@ def test_a_close_the_window_missed_is_still_shown(qtbot: Any, qt_reactor: Any, f
         server.stop()
     finally:
         inspector.trace.disable()
+
+
+def test_a_connection_closed_within_its_first_second_shows_no_rate() -> None:
+    """Rate is for open connections: one that sent, echoed and closed before the second's
+    bin closed shows an empty Rate cell afterwards, and gets no rate series of its own."""
+    from inspector.ui.viewmodel.connections import COLUMNS, row_texts
+    from inspector.ui.viewmodel.store import Store
+
+    store = Store(clock=0.0)
+    store.connection_opened(1, 0.1, "server", "echo", "127.0.0.1:7", "127.0.0.1:5000", "connected")
+    store.connection_bytes(1, 0.1, "in", 5, b"ping\n")
+    store.connection_bytes(1, 0.1, "out", 5, b"ping\n")
+    store.connection_state(1, 0.2, "closed", "Connection was closed cleanly.")
+    store.connection_opened(2, 0.1, "server", "echo", "127.0.0.1:7", "127.0.0.1:5001", "connected")
+    store.connection_bytes(2, 0.1, "in", 500, b"x" * 500)
+    store.reset_changes()
+    store.sample(1.0)
+    rate = COLUMNS.index("Rate")
+    assert row_texts(store.connections[1], 1.0)[rate] == ""
+    assert 1 not in store.connection_rates and 1 not in store.changed_connections
+    assert row_texts(store.connections[2], 1.0)[rate] != ""  # an open one still has its rate
