@@ -95,7 +95,7 @@ def _damage(data: bytes, how: str, rng: random.Random) -> bytes:
     elif how == "field":
         obj = json.loads(lines[at])
         name = rng.choice([k for k in obj if k != "kind"])
-        obj[name] = rng.choice([1, True, 1e300, "x", None, [1], 2**60, -0.0])
+        obj[name] = rng.choice([1, True, 1e300, "x", None, [1], 2**60, 2**64, -0.0, float("nan")])
         lines[at] = json.dumps(obj).encode()
     elif how == "extra":
         obj = json.loads(lines[at])
@@ -104,12 +104,30 @@ def _damage(data: bytes, how: str, rng: random.Random) -> bytes:
     return b"\n".join(lines)
 
 
+def _batch_parsers() -> list[Any]:
+    """The standard library's parser, and orjson's where that optional library is installed."""
+    parsers: list[Any] = [json.loads]
+    try:
+        import orjson
+    except ImportError:
+        pass
+    else:
+        parsers.append(orjson.loads)
+    return parsers
+
+
+@pytest.fixture(params=_batch_parsers(), ids=lambda loads: loads.__module__)
+def batch_parser(request: Any, monkeypatch: Any) -> Any:
+    monkeypatch.setattr(recording, "_batch_loads", request.param)
+    return request.param
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(count=st.integers(1, 400), seed=st.integers(0, 10_000),
        how=st.sampled_from(["none", "cut", "byte", "swap", "blank", "meta", "two-in-one", "field", "extra"]),
        max_lines=st.sampled_from([1, 3, 64, 10_000]))
 def test_batches_load_exactly_what_line_by_line_reading_loads(
-    tmp_path: Path, count: int, seed: int, how: str, max_lines: int
+    tmp_path: Path, batch_parser: Any, count: int, seed: int, how: str, max_lines: int
 ) -> None:
     rng = random.Random(seed)
     data = _text(_sample_events(count, seed))
@@ -176,3 +194,17 @@ def test_a_reader_that_leaves_its_trace_alone_returns_the_same_events(tmp_path: 
     assert bare.problems == folded.problems == [
         f"{path}, line 301: meta field 'missed' is 'lots', not a count of events; ignored it"]
     assert reader.position == lone.position == path.stat().st_size
+
+
+@pytest.mark.parametrize("field,value", [("ts", 2**64), ("seq", 2**64), ("conn", 2**63), ("ts", float("inf")),
+                                         ("ts", 1), ("reactor", "\udc80"), ("turn", 10**30)])
+def test_values_a_fast_parser_reads_differently_are_judged_as_when_read_alone(
+    tmp_path: Path, batch_parser: Any, field: str, value: Any
+) -> None:
+    lines = _text(_sample_events(50)).split(b"\n")
+    obj = json.loads(lines[20])
+    obj[field] = value
+    lines[20] = json.dumps(obj).encode()
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    assert _batched(path, 10_000)[:2] == _per_line(path)
