@@ -238,6 +238,7 @@ def test_rows_taken_over_hidden_and_taken_out_keep_the_list_true(qtbot: Any, mon
     # Changed cells are rewritten every refresh here (a person sees them within 0.1 s).
     monkeypatch.setattr(model, "REPAINT_INTERVAL", 0.0)
     monkeypatch.setattr(model, "REWRITE_BUDGET", 10.0)
+    monkeypatch.setattr(model, "INSERT_BUDGET", 10.0)
     rng = random.Random(20)
     store = Store(clock=0.0)
     store.closed_limit = 150

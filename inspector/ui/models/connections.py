@@ -41,6 +41,9 @@ __all__ = ["COLUMNS", "STATE_COLUMN", "AGE_COLUMN", "ConnectionsFilter", "Connec
 REPAINT_INTERVAL = 0.1
 #: Seconds of rewriting changed rows per refresh at most; the rest waits for the next one.
 REWRITE_BUDGET = 0.008
+#: Seconds of listing new connections per refresh at most (estimated from what rows cost
+#: so far); the rest are listed by the next refreshes, in order.
+INSERT_BUDGET = 0.006
 #: Runs of free rows taken out of the table per refresh at most (each is one signal
 #: the proxy and the view answer over all their rows); the rest on a later refresh.
 REMOVE_RUNS = 32
@@ -108,6 +111,10 @@ class ConnectionsModel:
         self._pending: set[int] = set()
         #: Rows whose connection the store let go of: hidden until reused or taken out.
         self._free: list[int] = []
+        #: New connections still to be listed (a refresh lists what its budget allows).
+        self._waiting: list[int] = []
+        #: Seconds a new row has cost, smoothed (0 until measured).
+        self._row_cost = 0.0
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
 
@@ -119,6 +126,7 @@ class ConnectionsModel:
         self.filter.forget(list(self.filter._haystacks))
         self._pending.clear()
         self._free = []
+        self._waiting = []
         self._append([store.connections[i] for i in store.order])
 
     def _append(self, conns: list[Connection]) -> None:
@@ -187,11 +195,16 @@ class ConnectionsModel:
             # value under it (it re-sorts a row by comparing with its neighbours, which may
             # have changed too); a hidden row taken over is inserted where it belongs.
             self._hide_free()
-        new = [store.connections[cid] for cid in store.new_connections if cid not in self._row_of]
+        new = self._due_rows()
+        start = time.perf_counter()
         if self._free:
             new = self._take_over(new)
         first_new = len(self._rows)
         self._append(new)
+        if len(self._rows) + len(self._free) > 0 and (count := len(new)) >= 16:
+            # What a new row costs (writing its cells, the proxy sorting it in), smoothed.
+            per_row = (time.perf_counter() - start) / count
+            self._row_cost = per_row if not self._row_cost else 0.7 * self._row_cost + 0.3 * per_row
         if self._free and len(self._free) * 4 >= max(len(self._rows), 1024):
             self._compact()
         pending = self._pending
@@ -212,6 +225,21 @@ class ConnectionsModel:
             pending.clear()
             done = self._rewrite(rows, deadline=time.perf_counter() + REWRITE_BUDGET)
             pending.update(rows[done:])  # the rest waits for the next refresh
+
+    def _due_rows(self) -> list[Connection]:
+        """The new connections to list in this refresh: as many as :data:`INSERT_BUDGET`
+        allows at the cost rows had so far (all of them before that is known); the rest
+        wait, in order, for the next refresh."""
+        store = self.store
+        connections, row_of = store.connections, self._row_of
+        waiting = self._waiting
+        waiting.extend(store.new_connections)
+        room = len(waiting)
+        if self._row_cost:
+            room = max(64, int(INSERT_BUDGET / self._row_cost))
+        due = [connections[cid] for cid in waiting[:room] if cid in connections and cid not in row_of]
+        del waiting[:room]
+        return due
 
     def _release(self, gone: list[int]) -> None:
         """Rows of connections the store let go of become free: taken over by new
