@@ -354,6 +354,12 @@ def scenario_open(args: argparse.Namespace) -> None:
     h.close()
 
 
+def store_seen(window: object) -> int:
+    """Connections the window's store has taken in so far (listed or let go of)."""
+    store = window.store  # type: ignore[attr-defined]
+    return len(store.connections) + getattr(store, "closed_dropped", 0)
+
+
 def scenario_churn(args: argparse.Namespace) -> None:
     """A live load of ``--rate`` connections opened and closed a second."""
     raise_fd_limit()
@@ -368,15 +374,26 @@ def scenario_churn(args: argparse.Namespace) -> None:
     h.spin(1.0)
     h.measuring = True
     started = time.monotonic()
+    cpu_started = time.process_time()
+    accepted_before = store_seen(window)
     h.spin(args.seconds)
     h.measuring = False
     elapsed = time.monotonic() - started
+    cpu = time.process_time() - cpu_started
+    seen = store_seen(window) - accepted_before
     h.spin_until(lambda: load.poll() is not None, 30)
     done, failed = (int(n) for n in (load.communicate(timeout=30)[0].split() or ["0", "0"]))
     store = window.store
+    listed = window.connections.proxy.rowCount()
     print(f"churn: {done / (args.seconds + 1.0):,.0f} connections opened, echoed and closed per second "
-          f"(asked {args.rate:,}; {failed:,} failed), {len(store.connections):,} rows listed, "
+          f"(asked {args.rate:,}; {failed:,} failed), {listed:,} rows listed ({store.open_count():,} open, "
+          f"{getattr(store, 'closed_dropped', 0):,} older closed let go of, "
+          f"keep {getattr(store, 'closed_limit', None) or 'all'}), "
           f"{store.dropped:,} trace events missed, measured {elapsed:.1f} s, load average {os.getloadavg()[0]:.1f}")
+    refresh_share = sum(h.refresh_ms) / 1e3 / elapsed
+    print(f"window process: {cpu / elapsed:.0%} of a CPU while measured, {cpu / max(seen, 1) * 1e6:,.0f} us CPU "
+          f"per connection the window listed ({seen:,}); refresh {refresh_share:.0%} of the time; "
+          f"peak RSS {peak_rss_mib():,.0f} MiB")
     table(f"live churn of {args.rate:,} connections/s", h.rows())
     server.stop()
     h.close()
