@@ -19,7 +19,7 @@ import inspector.trace as trace_module
 from inspector.defer import Deferred
 from inspector.protocol import ClientFactory, Factory, Protocol
 from inspector.trace import events as ev
-from inspector.trace.buffers import Cursor, EventBatch, Feed
+from inspector.trace.buffers import BytesRun, Cursor, EventBatch, Feed
 from inspector.trace.model import Trace, TraceConfig
 from inspector.trace.perfetto import to_trace_events
 from inspector.trace.recording import load, record
@@ -206,11 +206,19 @@ def test_drop_counts_stay_exact_when_rings_and_feed_overflow(reactor: Any) -> No
             assert summary.bytes_in == summary.bytes_out == len(BIG) + 60 * len(MESSAGE)
 
 
+class Side:
+    """A connection side as the tracer's bytes runs hold it."""
+
+    def __init__(self, conn: int, inbound: bool, reactor: str = "R") -> None:
+        self.inbound = inbound
+        self.tag = (conn, inbound, reactor)
+
+
 def test_an_event_batch_reads_as_a_list_and_builds_each_event_once() -> None:
     feed = Feed(10)
-    records = [(1, 2.0, "R", 3, 4, 5, b"hello", True), ev.LoopTurn(2), (3, 2.5, "R", 3, 4, 2, b"", False)]
-    for item in records:
-        feed.append(item)
+    feed.add_run(BytesRun(1, 2.0, 3, [Side(4, True)], [5], [b"hello"], 1))
+    feed.append(ev.LoopTurn(2))
+    feed.add_run(BytesRun(3, 2.5, 3, [Side(4, False)], [2], None, 0))
     one, two = cursor_on(feed), cursor_on(feed)
     batch = one.drain()
     assert len(batch) == 3 and batch and batch.last_seq == 3

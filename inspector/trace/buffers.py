@@ -3,48 +3,124 @@
 Memory stays bounded however long a trace runs: each ring keeps its newest ``size``
 items and reports how many older ones it let go, so nothing is lost silently.
 
-The live tracer stores TCP bytes events, the bulk of a trace, as plain tuples
-(see :func:`event_of`) in the feed and the bytes rings: one tuple costs a fraction of
-an event object and the garbage collector stops looking at it. Readers never see one:
-:class:`LazyRingBuffer` and :class:`EventBatch` (what :meth:`Cursor.drain` returns)
-turn each into its :class:`~inspector.trace.events.BytesIn` or ``BytesOut`` event when
-it is read, so a reader that drains but looks at few events pays for few.
+The live tracer stores TCP bytes events, the bulk of a trace, as :class:`BytesRun`
+entries: one per run of consecutive bytes records in a loop turn, holding each
+chunk's connection side, size and kept payload in lists, so storing a turn's bytes
+costs no Python code per chunk. The feed and the two bytes rings share the run.
+Readers never see one: :class:`LazyRingBuffer` and :class:`EventBatch` (what
+:meth:`Cursor.drain` returns) give each chunk as its own
+:class:`~inspector.trace.events.BytesIn` or ``BytesOut`` event, with its own ``seq``,
+built when first read and shared by every reader.
 """
 
 from __future__ import annotations
 
 import weakref
+from bisect import bisect_right
 from collections import deque
-from itertools import islice
+from itertools import count, repeat
+from operator import attrgetter
 from typing import Any, Callable, Generic, Iterable, Iterator, Sequence, TypeVar, overload
 
 from inspector.trace import events as ev
 
 T = TypeVar("T")
 
-def event_of(item: Any) -> Any:
-    """The event ``item`` stands for: itself, or the event a bytes record holds.
-
-    A bytes record is the tuple ``(seq, ts, reactor, turn, conn, size, data, inbound)``:
-    the fields of :class:`~inspector.trace.events.BytesIn` (``inbound`` true) or
-    ``BytesOut`` in order, ``peer`` being empty for TCP.
-    """
-    if item.__class__ is tuple:
-        # Every field is set here, so the dataclass __init__ (a third of the cost) is skipped.
-        event: Any = _new(_BytesIn if item[7] else _BytesOut)
-        event.seq, event.ts, event.reactor, event.turn, event.conn, event.size, event.data, _ = item
-        event.peer = ""
-        return event
-    return item
-
-
 _new = object.__new__
 _BytesIn, _BytesOut = ev.BytesIn, ev.BytesOut
+_inbound_of = attrgetter("inbound")
+
+
+class BytesRun:
+    """TCP bytes events numbered ``first`` to ``last``, of one loop turn, held compactly.
+
+    ``sides[i]`` is the connection side the i-th chunk went through (an object with
+    ``inbound`` and ``tag``, ``(connection, inbound, reactor)``), ``sizes[i]`` the
+    chunk's size and ``data[i]`` the payload kept of it (``data`` is None when none was, the
+    usual case once a connection's capture budget is spent). ``ts`` and ``turn`` are the
+    loop turn's. The events are built once, on the first read, and kept for other readers.
+    """
+
+    __slots__ = ("first", "last", "ts", "turn", "sides", "sizes", "data", "inbound", "_built")
+
+    def __init__(self, first: int, ts: float, turn: int, sides: list[Any], sizes: list[int],
+                 data: list[bytes] | None, inbound: int) -> None:
+        self.first = first
+        self.last = first + len(sides) - 1
+        self.ts = ts
+        self.turn = turn
+        self.sides = sides
+        self.sizes = sizes
+        self.data = data
+        #: How many of its chunks arrived (the rest were written).
+        self.inbound = inbound
+        self._built: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.sides)
+
+    def part(self, start: int, stop: int | None = None) -> BytesRun:
+        """The run of this run's chunks ``start`` to ``stop`` (positions, not seqs)."""
+        sides = self.sides[start:stop]
+        data = self.data[start:stop] if self.data is not None else None
+        part = BytesRun(self.first + start, self.ts, self.turn, sides, self.sizes[start:stop], data,
+                        sum(map(_inbound_of, sides)))
+        if self._built is not None:
+            part._built = self._built[start:stop]
+        return part
+
+    def events(self) -> list[Any]:
+        """Its events, in order (built now if not yet)."""
+        built = self._built
+        if built is None:
+            built = self._built = []
+            append = built.append
+            new, bytes_in, bytes_out = _new, _BytesIn, _BytesOut
+            ts, turn = self.ts, self.turn
+            data: Iterable[bytes] = self.data if self.data is not None else repeat(b"")
+            for seq, side, size, payload in zip(count(self.first), self.sides, self.sizes, data):
+                conn, inbound, reactor = side.tag
+                event: Any = new(bytes_in if inbound else bytes_out)
+                event.seq = seq
+                event.ts = ts
+                event.reactor = reactor
+                event.turn = turn
+                event.conn = conn
+                event.size = size
+                event.data = payload
+                event.peer = ""
+                append(event)
+        return built
+
+    def __repr__(self) -> str:
+        return f"<BytesRun {self.first}-{self.last}>"
+
+
+def events_of(items: Iterable[Any]) -> list[Any]:
+    """The events ``items`` (events and :class:`BytesRun` entries) stand for, in order."""
+    built: list[Any] = []
+    append, extend, run_type = built.append, built.extend, BytesRun
+    for item in items:
+        if item.__class__ is run_type:
+            extend(item.events())
+        else:
+            append(item)
+    return built
+
+
+def event_count(item: Any) -> int:
+    """How many events an entry stands for: a run's chunks, else one."""
+    return len(item.sides) if item.__class__ is BytesRun else 1
 
 
 def seq_of(item: Any) -> int:
-    """The ``seq`` of an event or of a bytes record, without building the event."""
-    return item[0] if item.__class__ is tuple else item.seq
+    """The ``seq`` of an event, or the first of a :class:`BytesRun`."""
+    return item.first if item.__class__ is BytesRun else item.seq
+
+
+def last_seq_of(item: Any) -> int:
+    """The ``seq`` of an event, or the last of a :class:`BytesRun`."""
+    return item.last if item.__class__ is BytesRun else item.seq
 
 
 class RingBuffer(Generic[T]):
@@ -89,48 +165,140 @@ class RingBuffer(Generic[T]):
 
 
 class LazyRingBuffer(RingBuffer[Any]):
-    """A ring of events some of which are held as bytes records; reads give events."""
+    """The newest ``size`` TCP bytes events of one direction, some held in
+    :class:`BytesRun` entries shared with the feed and the other direction's ring;
+    reads give events, only this ring's kind."""
 
-    __slots__ = ()
+    __slots__ = ("_held", "_size", "_inbound")
+
+    def __init__(self, size: int, inbound: bool) -> None:
+        super().__init__(size)
+        self._items = deque()  # entries; bounded by counting events, not entries
+        self._size = size
+        self._held = 0
+        self._inbound = inbound
+
+    def _append(self, item: Any) -> None:
+        self.total += 1
+        self.keep(item)
+
+    def keep(self, event: Any) -> None:
+        """Keep one event whose ``total`` the caller counts (as :meth:`Trace.add` does)."""
+        self._items.append(event)
+        self._held += 1
+        if self._held > self._size:
+            self._trim()
+
+    def add_run(self, run: BytesRun) -> None:
+        """Keep this ring's events of ``run`` (the run is shared, not copied)."""
+        mine = run.inbound if self._inbound else len(run.sides) - run.inbound
+        if mine:
+            self._items.append(run)
+            self._held += mine
+            self.total += mine
+            if self._held > self._size:
+                self._trim()
+
+    def _mine(self, entry: Any) -> int:
+        if entry.__class__ is BytesRun:
+            return entry.inbound if self._inbound else len(entry.sides) - entry.inbound
+        return 1
+
+    def _trim(self) -> None:
+        """Let go of whole entries while the rest still hold ``size`` events; the last
+        cut, inside a run, waits for a read (:meth:`_exact`), so adding stays cheap."""
+        items = self._items
+        size = self._size
+        while items:
+            mine = self._mine(items[0])
+            if self._held - mine < size:
+                break
+            items.popleft()
+            self._held -= mine
+
+    def _exact(self) -> None:
+        """Drop the oldest events of the oldest run past ``size`` (before a read)."""
+        self._trim()
+        excess = self._held - self._size
+        if excess <= 0:
+            return
+        items = self._items
+        entry = items[0]
+        inbound = self._inbound
+        position = 0
+        for position, side in enumerate(entry.sides):
+            if side.inbound == inbound:
+                excess -= 1
+                if not excess:
+                    break
+        items[0] = entry.part(position + 1)
+        self._held = self._size
+
+    @property
+    def size(self) -> int:
+        """How many events the buffer can hold."""
+        return self._size
+
+    @property
+    def dropped(self) -> int:
+        """How many events were pushed out to make room for newer ones."""
+        return self.total - min(self._held, self._size)
+
+    def __len__(self) -> int:
+        return min(self._held, self._size)
 
     def __iter__(self) -> Iterator[Any]:
-        return map(event_of, self._items)
+        self._exact()
+        kind = _BytesIn if self._inbound else _BytesOut
+        for entry in self._items:
+            if entry.__class__ is BytesRun:
+                yield from [event for event in entry.events() if event.__class__ is kind]
+            else:
+                yield entry
 
     def __getitem__(self, index: int) -> Any:
-        return event_of(self._items[index])
+        return list(self)[index]
+
+    def clear(self) -> None:
+        """Forget the kept events (the counts of what was seen stay)."""
+        self.total -= self._held
+        self._items.clear()
+        self._held = 0
 
 
 class EventBatch(Sequence[Any]):
-    """Events drained from the feed, built from their bytes records when first read.
+    """Events drained from the feed, built from their :class:`BytesRun` entries when
+    first read.
 
     It behaves as a read-only list of events (length, indexing, slicing, iteration,
-    equality with a list); the events are made once, on the first read that needs them.
+    equality with a list); the events are made once, on the first read that needs them,
+    and a run's events are shared with every other reader of that run.
     """
 
-    __slots__ = ("_raw", "_events", "_feed")
+    __slots__ = ("_raw", "_events", "_count")
 
-    def __init__(self, raw: list[Any], feed: Feed | None = None) -> None:
+    def __init__(self, raw: list[Any], count: int | None = None) -> None:
         self._raw = raw
         self._events: list[Any] | None = None
-        self._feed = feed
+        self._count = sum(map(event_count, raw)) if count is None else count
 
     def events(self) -> list[Any]:
         """The events as a plain list (built now if not yet)."""
         built = self._events
         if built is None:
-            raw = self._raw
-            built = self._events = [event_of(item) for item in raw]
-            self._raw = built
-            feed, self._feed = self._feed, None
-            if feed is not None and len(feed.cursors) > 1:
-                feed.share(raw, built)  # the other readers take these, not build their own
+            built = self._events = events_of(self._raw)
         return built
 
+    def entries(self) -> list[Any]:
+        """The batch as stored: events and :class:`BytesRun` entries (for readers that
+        can use a run's lists without building its events)."""
+        return self._raw
+
     def __len__(self) -> int:
-        return len(self._raw)
+        return self._count
 
     def __bool__(self) -> bool:
-        return bool(self._raw)
+        return self._count > 0
 
     @overload
     def __getitem__(self, index: int) -> Any: ...
@@ -171,83 +339,129 @@ class EventBatch(Sequence[Any]):
     @property
     def last_seq(self) -> int:
         """The ``seq`` of the newest event in the batch, or 0 (nothing is built)."""
-        return seq_of(self._raw[-1]) if self._raw else 0
+        return last_seq_of(self._raw[-1]) if self._raw else 0
 
 
 class Feed:
     """Events in ``seq`` order for observers; each reader keeps its own cursor.
 
-    The feed holds at most ``size`` events. A reader that falls further behind than
-    that is told how many it missed when it next drains.
+    The feed holds at most ``size`` events (a :class:`BytesRun` counts as its chunks).
+    A reader that falls further behind than that is told how many it missed when it
+    next drains.
     """
 
-    __slots__ = ("_events", "append", "cursors")
+    __slots__ = ("_entries", "_firsts", "_head", "_held", "_size", "cursors")
 
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"the observer feed needs room for at least one event, not {size}")
-        self._events: deque[Any] = deque(maxlen=size)
-        self.append = self._events.append
+        self._size = size
+        # Entries from ``_head`` on are live; ``_firsts`` holds each one's first seq.
+        self._entries: list[Any] = []
+        self._firsts: list[int] = []
+        self._head = 0
+        self._held = 0
         #: The cursors reading this feed (while they live).
         self.cursors: weakref.WeakSet[Cursor] = weakref.WeakSet()
 
-    def share(self, records: list[Any], built: list[Any]) -> None:
-        """A reader built ``built`` from ``records`` (as drained): put the events made
-        from bytes records in their place, so readers after it need not build them."""
-        events = self._events
-        if not events:
-            return
-        first = seq_of(events[0])
-        size = len(events)
-        if seq_of(events[-1]) - first + 1 != size:
-            return  # numbers with gaps: positions are not known
-        for record, event in zip(records, built):
-            if record is not event:
-                index = record[0] - first
-                if 0 <= index < size and events[index] is record:
-                    events[index] = event
+    def append(self, event: Any) -> None:
+        """Add one event (numbered)."""
+        self._entries.append(event)
+        self._firsts.append(event.seq)
+        self._held += 1
+        if self._held > self._size:
+            self._trim()
+
+    def add_run(self, run: BytesRun) -> None:
+        """Add the events of ``run`` (numbered after every event already in the feed)."""
+        self._entries.append(run)
+        self._firsts.append(run.first)
+        self._held += len(run.sides)
+        if self._held > self._size:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Let go of whole entries while the rest still hold ``size`` events; the last
+        cut, inside a run, waits for a read (:meth:`_exact`), so adding stays cheap."""
+        entries = self._entries
+        head = self._head
+        held, size = self._held, self._size
+        while head < len(entries):
+            count = event_count(entries[head])
+            if held - count < size:
+                break
+            entries[head] = None
+            head += 1
+            held -= count
+        self._held = held
+        if head > 1024 and head * 2 > len(entries):
+            del entries[:head]
+            del self._firsts[:head]
+            head = 0
+        self._head = head
+
+    def _exact(self) -> None:
+        """Drop the oldest chunks of the oldest run past ``size`` (before a read)."""
+        excess = self._held - self._size
+        if excess > 0:
+            head = self._head
+            part = self._entries[head] = self._entries[head].part(excess)
+            self._firsts[head] = part.first
+            self._held = self._size
+
+    def __len__(self) -> int:
+        return min(self._held, self._size)
 
     def since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int]:
         """Return the events with ``seq`` greater than ``seq`` (at most ``limit`` of the
         oldest of them), and how many newer-than-``seq`` events were already dropped."""
-        found, missed = self.records_since(seq, limit)
-        return [event_of(item) for item in found], missed
+        found, _count, missed = self.entries_since(seq, limit)
+        return events_of(found), missed
 
-    def records_since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int]:
-        """:meth:`since`, with TCP bytes events left as their bytes records (see
-        :func:`event_of`), so nothing is built for them yet."""
-        events = self._events
-        if not events:
-            return [], 0
-        first = seq_of(events[0])
-        last = seq_of(events[-1])
+    def entries_since(self, seq: int, limit: int | None = None) -> tuple[list[Any], int, int]:
+        """:meth:`since` as stored: the entries (events and :class:`BytesRun` parts,
+        nothing built), how many events they hold, and how many were missed."""
+        self._exact()
+        entries, firsts, head = self._entries, self._firsts, self._head
+        if head >= len(entries):
+            return [], 0, 0
+        last = last_seq_of(entries[-1])
         if seq >= last:
-            return [], 0
-        if last - first + 1 != len(events):
-            # Numbers with gaps (a recording whose recorder fell behind): scan.
-            found = [event for event in events if seq_of(event) > seq]
-            return (found if limit is None else found[:limit]), 0
-        start = seq + 1 - first
-        missed = 0
-        if start < 0:
-            missed = -start
-            start = 0
-        # Sequence numbers are consecutive inside the feed, so the offset is exact.
-        stop = None if limit is None else start + limit
-        if start == 0 and stop is None:
-            return list(events), missed
-        if start > len(events) // 2:
-            # Nearer the end: walk from the right instead of skipping from the left.
-            count = len(events) - start
-            tail = list(islice(reversed(events), count))
-            tail.reverse()
-            return (tail if stop is None else tail[: stop - start]), missed
-        return list(islice(events, start, stop)), missed
+            return [], 0, 0
+        first = firsts[head]
+        # Numbers are consecutive in a live trace; a recording whose recorder fell
+        # behind has gaps, and then nobody can say how many were missed.
+        consecutive = last - first + 1 == self._held
+        missed = first - 1 - seq if consecutive and seq + 1 < first else 0
+        index = bisect_right(firsts, seq, head) - 1  # the last entry starting at or before seq
+        found: list[Any] = []
+        if index >= head and last_seq_of(entries[index]) > seq:  # seq + 1 is inside that run
+            run = entries[index]
+            found.append(run.part(seq + 1 - run.first))
+        found.extend(entries[max(index + 1, head):])
+        count = last - max(seq, first - 1) if consecutive else sum(map(event_count, found))
+        if limit is not None and count > limit:
+            found, count = _cut(found, limit), limit
+        return found, count, missed
 
     @property
     def last_seq(self) -> int:
         """The ``seq`` of the newest event, or 0."""
-        return seq_of(self._events[-1]) if self._events else 0
+        entries = self._entries
+        return last_seq_of(entries[-1]) if self._head < len(entries) else 0
+
+
+def _cut(entries: list[Any], limit: int) -> list[Any]:
+    """The oldest ``limit`` events of ``entries``, a run cut where the limit falls."""
+    kept: list[Any] = []
+    for entry in entries:
+        size = event_count(entry)
+        if size >= limit:
+            kept.append(entry if size == limit else entry.part(0, limit))
+            break
+        kept.append(entry)
+        limit -= size
+    return kept
 
 
 class Cursor:
@@ -268,9 +482,9 @@ class Cursor:
         list-like :class:`EventBatch` whose bytes events are built when read."""
         if self._sync is not None:
             self._sync()
-        found, missed = self._feed.records_since(self.position, limit)
+        found, count, missed = self._feed.entries_since(self.position, limit)
         self.missed += missed
-        batch = EventBatch(found, self._feed)
+        batch = EventBatch(found, count)
         if found:
             self.position = batch.last_seq
         return batch

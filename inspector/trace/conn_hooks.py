@@ -42,13 +42,16 @@ class _Side:
     lists. (Chunks are not counted here: dropping counts them in C.)
     """
 
-    __slots__ = ("conn", "cid", "inbound", "bytes", "seen")
+    __slots__ = ("conn", "cid", "inbound", "bytes", "seen", "tag")
 
     def __init__(self, conn: _Conn, inbound: bool) -> None:
         self.conn = conn
         self.cid = conn.id
         self.inbound = inbound
         self.bytes = self.seen = 0
+        #: What its bytes records say of it: ``(connection, inbound, reactor)``, plain
+        #: values, so a record holding it is left alone by the garbage collector.
+        self.tag = (conn.id, inbound, conn.reactor)
 
 
 class _Conn:
@@ -80,6 +83,7 @@ class ConnectionHooks:
     _conn_of: dict[int, int]
     _dec_of: dict[int, int]
     _conn_state: dict[int, _Conn]
+    _fresh: set[_Side]
     _sides_in: dict[Any, _Side]
     _sides_out: dict[Any, _Side]
     _stamp: tuple[int, float, str] | None
@@ -132,7 +136,8 @@ class ConnectionHooks:
         cid = self._conn_ids
         reactor = getattr(transport, "reactor", None)
         label = self.reactor_label(reactor) if reactor is not None else self.reactor
-        self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, label)
+        conn = self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, label)
+        self._fresh.update(conn.sides)
         self._conn_of[id(transport)] = cid
         self._raw_append((BIND, id(transport), cid))
         return cid
@@ -163,7 +168,8 @@ class ConnectionHooks:
         if cid is None:  # a transport first seen by a hot hook: numbered now
             self._conn_ids += 1
             cid = self._dec_of[key] = self._conn_ids
-            self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, self.reactor)
+            conn = self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, self.reactor)
+            self._fresh.update(conn.sides)
         return self._conn_state[cid]
 
     def conn_id(self, transport: object) -> int:
@@ -381,8 +387,11 @@ class ConnectionHooks:
         decoded = self._dec_of.pop(key, None)
         self._just_closed = (key, cid)
         if decoded is not None and decoded != cid:  # first seen by a hot hook, before tracing
-            self._conn_state.pop(decoded, None)
+            stale = self._conn_state.pop(decoded, None)
+            if stale is not None:
+                self._fresh.difference_update(stale.sides)
         conn = self._conn_state.pop(cid)
+        self._fresh.difference_update(conn.sides)
         self._settle(conn)  # its bytes all came before its close
         self._count_sides(conn.sides)  # and its summary counts them before it says so
         conn.sides = ()

@@ -15,7 +15,7 @@ from itertools import count
 from typing import Any, Callable, Iterator
 
 from inspector.trace import events as ev
-from inspector.trace.buffers import Cursor, Feed, LazyRingBuffer, RingBuffer
+from inspector.trace.buffers import BytesRun, Cursor, Feed, LazyRingBuffer, RingBuffer
 from inspector.trace.fold import (
     CallbackSummary,
     ConnectionSummary,
@@ -82,13 +82,15 @@ class Trace(Fold):
         self.header: dict[str, Any] = {}
         #: What went wrong loading a recording (empty for a live or intact trace).
         self.problems: list[str] = []
-        # The TCP bytes rings may hold a live tracer's bytes records (see
-        # :func:`~inspector.trace.buffers.event_of`); reading them gives events.
-        lazy = (ev.BytesIn.kind, ev.BytesOut.kind)
         self.buffers: dict[str, RingBuffer[ev.Event]] = {
-            kind: (LazyRingBuffer if kind in lazy else RingBuffer)(self.config.buffer_size(kind))
-            for kind in ev.EVENT_TYPES
+            kind: RingBuffer(self.config.buffer_size(kind)) for kind in ev.EVENT_TYPES
         }
+        #: The TCP bytes rings, which also keep :class:`~inspector.trace.buffers.BytesRun`
+        #: entries (see :meth:`add_run`).
+        self.bytes_in = self.buffers[ev.BytesIn.kind] = LazyRingBuffer(
+            self.config.buffer_size(ev.BytesIn.kind), inbound=True)
+        self.bytes_out = self.buffers[ev.BytesOut.kind] = LazyRingBuffer(
+            self.config.buffer_size(ev.BytesOut.kind), inbound=False)
         self.feed = Feed(self.config.feed_size)
         self._source: Callable[[], None] | None = None
         self._readers: weakref.WeakSet[Cursor] = weakref.WeakSet()
@@ -101,7 +103,7 @@ class Trace(Fold):
         self._feed_append = self.feed.append
         #: event class -> (append to its ring, its ring, summary handler or None)
         self._routes: dict[type, tuple[Callable[[Any], None], RingBuffer[ev.Event], Any]] = {
-            cls: (self.buffers[kind]._items.append, self.buffers[kind],
+            cls: (_keep_of(self.buffers[kind]), self.buffers[kind],
                   handlers.get(cls) or self.handler(cls))
             for kind, cls in ev.EVENT_TYPES.items()
         }
@@ -121,6 +123,15 @@ class Trace(Fold):
         if handler is not None:
             handler(event)
         return event
+
+    def add_run(self, run: BytesRun) -> None:
+        """Store the TCP bytes events of ``run``, numbered after every event so far, in
+        the feed and the bytes rings without building them (summaries are the caller's:
+        the live tracer keeps their byte counts from its running totals)."""
+        self._seq = count(run.last + 1)
+        self.feed.add_run(run)
+        self.bytes_in.add_run(run)
+        self.bytes_out.add_run(run)
 
     def next_seq(self) -> int:
         """Reserve the next sequence number (the tracer numbers events as it makes them)."""
@@ -228,6 +239,11 @@ class Trace(Fold):
 
     def _on_port_stopped(self, event: ev.PortStopped) -> None:
         self.ports.pop(event.port, None)
+
+
+def _keep_of(ring: RingBuffer[Any]) -> Callable[[Any], None]:
+    """How :meth:`Trace.add` keeps an event in ``ring`` (it counts ``total`` itself)."""
+    return ring.keep if isinstance(ring, LazyRingBuffer) else ring._items.append
 
 
 def _seq_of(event: ev.Event) -> int:

@@ -32,10 +32,12 @@ import time
 from bisect import bisect_left
 from collections import Counter, OrderedDict
 from itertools import count
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.hooks import TraceHooks
 from inspector.trace import events as ev
+from inspector.trace.buffers import BytesRun
 from inspector.trace.conn_hooks import (
     BIND,
     BYTES_IN,
@@ -60,6 +62,7 @@ __all__ = ["Tracer", "skip_frames_in"]
 
 _now = time.monotonic
 log = logging.getLogger("inspector.trace")
+_inbound_of = attrgetter("inbound")
 
 
 class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
@@ -104,6 +107,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self._sides_in: dict[Any, _Side] = {}  # TCP transport -> its sides, at the hook
         self._sides_out: dict[Any, _Side] = {}
         self._conn_ids = 0
+        self._fresh: set[_Side] = set()  # the sides of connections still fresh
         self._ports: dict[int, int] = {}
         self._port_ids = 0
         self._deferreds: OrderedDict[int, int] = OrderedDict()
@@ -188,8 +192,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             keys = self._keys
             decoders = self._decoders
             while keys:
-                batch_keys, batch_items, _ = self._take(len(keys))
-                self._decode_batch(batch_keys, batch_items, decoders)
+                self._decode_batch(*self._take(len(keys)), decoders)
         finally:
             self._syncing = False
 
@@ -208,51 +211,59 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 self._syncing = False
         self.sync()
 
-    def _decode_batch(self, keys: list[int], items: list[Any],
+    def _decode_batch(self, keys: list[Any], items: list[Any], positions: list[int],
                       decoders: list[Callable[[tuple], None]]) -> None:
-        """Decode records in order. The TCP bytes records, most of them, are decoded
-        inline, and stored as :meth:`Trace.add` would store them (numbered, kept in
-        their ring and the feed, counted in their connection's summary) without a call
-        per event: each is kept as a bytes record (a plain tuple, see
-        :func:`~inspector.trace.buffers.event_of`) that becomes its event when read,
-        and the summaries' byte counts are brought up to date once per batch from the
-        running totals the hooks keep."""
+        """Decode records in order (``positions`` are those of the tuple records).
+
+        The TCP bytes records, most of them, come in runs between tuple records, and a
+        run shares its loop turn's stamp; each run is stored as :meth:`Trace.add` would
+        store its events (numbered, kept in their ring and the feed, counted in their
+        connection's summary) by :meth:`_store_run`, with no Python code per record.
+        Each becomes a bytes record (a plain tuple, see
+        :func:`~inspector.trace.buffers.event_of`) that is made into its event only
+        when read, and the summaries' byte counts are brought up to date once per
+        batch from the running totals the hooks keep."""
         trace = self.trace
-        side_type = _Side
-        feed_append = trace._feed_append
-        ring_in, ring_out = trace.buffers[ev.BytesIn.kind], trace.buffers[ev.BytesOut.kind]
-        keep_in, keep_out = ring_in._items.append, ring_out._items.append
-        slow_path = self._first_bytes
-        added_in = added_out = 0
-        turn, ts, _reactor = self._dec_stamp
+        store_run = self._store_run
         seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
         try:
-            for key, item in zip(keys, items):
-                if key.__class__ is side_type:
-                    seq += 1
-                    conn = key.conn
-                    kept = slow_path(key, item, seq, ts) if conn.fresh else b""
-                    if key.inbound:
-                        record = (seq, ts, conn.reactor, turn, key.cid, len(item), kept, True)
-                        keep_in(record)
-                        added_in += 1
-                    else:
-                        record = (seq, ts, conn.reactor, turn, key.cid, len(item), kept, False)
-                        keep_out(record)
-                        added_out += 1
-                    feed_append(record)
-                elif key == STAMP:
-                    self._dec_stamp = item[1]
-                    turn, ts, _reactor = item[1]
+            start = 0
+            for position in positions:
+                if position > start:
+                    seq = store_run(keys[start:position], items[start:position], seq)
+                key = keys[position]
+                if key == STAMP:
+                    self._dec_stamp = items[position][1]
                 else:
                     trace._seq = count(seq + 1)
-                    decoders[key](item)
+                    decoders[key](items[position])
                     seq = next(trace._seq) - 1
+                start = position + 1
+            if start < len(keys):
+                seq = store_run(keys[start:], items[start:], seq)
         finally:
             trace._seq = count(seq + 1)
-            ring_in.total += added_in
-            ring_out.total += added_out
             self._count_sides(set(keys))
+
+    def _store_run(self, sides: list[_Side], chunks: list[bytes], seq: int) -> int:
+        """Store the TCP bytes records of one run (``sides[i]`` carried ``chunks[i]``, all
+        under the stamp decoded last) as one :class:`BytesRun` numbered after ``seq``;
+        return its last number.
+
+        Its lists are made by C iterators, not a Python loop, unless a connection in the
+        run is still ``fresh`` (its summary or its captured payload still to be made):
+        then :meth:`_first_bytes` sees each of the run's chunks."""
+        turn, ts, _reactor = self._dec_stamp
+        data: list[bytes] | None = None
+        fresh = self._fresh
+        if fresh and not fresh.isdisjoint(sides):
+            slow_path = self._first_bytes
+            data = [slow_path(side, chunk, number, ts) if side.conn.fresh else b""
+                    for number, side, chunk in zip(count(seq + 1), sides, chunks)]
+        run = BytesRun(seq + 1, ts, turn, sides, list(map(len, chunks)), data,
+                       sum(map(_inbound_of, sides)))
+        self.trace.add_run(run)
+        return run.last
 
     def _first_bytes(self, side: _Side, data: bytes, seq: int, ts: float) -> bytes:
         """Decode a bytes record of a connection still ``fresh``: make its summary if it
@@ -265,6 +276,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         budget = conn.budget
         if not budget:
             conn.fresh = False
+            self._fresh.difference_update(conn.sides)
             return b""
         size = len(data)
         if budget >= size:
