@@ -473,11 +473,31 @@ class Connection(ChunkedWriteBuffer):
         self.connectionLost(Failure(error.ConnectionAborted()))
 
     def loseWriteConnection(self) -> None:
-        """Half-close: send FIN once the buffer drains, and keep reading."""
+        """Half-close: send FIN once the buffer drains, and keep reading.
+
+        With nothing buffered and no producer the FIN goes at once: waiting for a
+        writable turn would cost two epoll changes and a loop turn per connection.
+        """
         if self._write_side is not _OPEN:  # already asked, or gone
             return
         self._write_side = _DRAINING
-        self._start_writing()  # doWrite sends what is left, then shuts the write side
+        if self._buffered or self.producer is not None or self.disconnecting:
+            self._start_writing()  # doWrite sends what is left, then shuts the write side
+            return
+        try:
+            why: BaseException | None = self._close_write()
+        except Exception as exc:  # writeConnectionLost raised: as if from a handler
+            callback = getattr(self.protocol, "writeConnectionLost", self.loseWriteConnection)
+            log.error("Error in %s", describe_callable(callback), exc_info=True)
+            why = error.ConnectionLost(f"{type(exc).__name__}: {exc}")
+        if why is not None and self._close_call is None:
+            # Both directions ended (or the shutdown failed): close in a turn of our own.
+            self._close_call = self.reactor.callLater(0, self._end_now, why)
+
+    def _end_now(self, why: BaseException) -> None:
+        self._close_call = None
+        if not self.disconnected:
+            self.connectionLost(Failure(why))
 
     # -------------------------------------------------------- addresses
 
