@@ -401,13 +401,16 @@ class RecordingReader:
             self.done = True
             return True
         lines, ending = self._take_lines(max_lines, max_bytes)
-        if lines:
+        # Parsed _BATCH_LINES at a time: the parsed batch is held whole for a moment,
+        # and past a thousand lines a bigger batch is no faster.
+        for start in range(0, len(lines), _BATCH_LINES):
+            batch = lines[start:start + _BATCH_LINES]
             first = self.line + 1
-            problem = self._load_lines(lines)
+            problem = self._load_lines(batch)
             if problem is not None:
                 self._stop(problem)
                 return True
-            self.line = first + len(lines) - 1
+            self.line = first + len(batch) - 1
         if ending is not None:
             self.line += 1
             if ending:
@@ -721,6 +724,8 @@ _FAST_MAKERS: dict[str, Callable[[dict[str, Any]], ev.Event | None]] = {
 
 #: Bytes read from the file at a time (split into lines at once).
 _BLOCK_BYTES = 256 * 1024
+#: Lines parsed with one call at most.
+_BATCH_LINES = 1000
 
 
 def _optional_fast_json() -> Callable[[bytes], Any]:
