@@ -69,7 +69,7 @@ class Client(Protocol):
         else:
             self.transport.loseConnection()
 
-    def connectionLost(self, reason: Any) -> None:
+    def connectionLost(self, reason: Any = None) -> None:
         if not self.done.called:
             self.done.callback(self)
 
@@ -87,7 +87,7 @@ def echo_crowd(reactor: Any, reader: Any = None) -> list[Client]:
             client = Client(number, done, reader)
             clients.append(client)
             factory = ClientFactory()
-            factory.protocol = lambda client=client: client  # type: ignore[assignment,misc]
+            factory.protocol = lambda client=client: client
             reactor.connectTCP("127.0.0.1", port.getHost().port, factory)
             finished.append(done)
 
