@@ -343,3 +343,44 @@ def test_a_connection_closed_within_its_first_second_shows_no_rate() -> None:
     assert row_texts(store.connections[1], 1.0)[rate] == ""
     assert 1 not in store.connection_rates and 1 not in store.changed_connections
     assert row_texts(store.connections[2], 1.0)[rate] != ""  # an open one still has its rate
+
+
+def test_a_slow_list_spreads_a_burst_but_never_falls_further_behind(qtbot: Any) -> None:
+    """Rows that cost more than a refresh's budget: a burst is listed over the next
+    refreshes, in order, but a steady arrival is listed as fast as it comes."""
+    from inspector.ui.panels.connections import ConnectionsPanel
+    from inspector.ui.viewmodel.store import Store
+
+    store = Store(clock=0.0)
+    store.closed_limit = 100_000
+    panel = ConnectionsPanel(store)
+    qtbot.addWidget(panel)
+    panel.show()
+    next_id = 1
+
+    def arrive(count: int) -> None:
+        nonlocal next_id
+        for _ in range(count):
+            store.connection_opened(next_id, next_id * 0.001, "server", "echo", "127.0.0.1:7",
+                                    f"127.0.0.1:{next_id}", "connected")
+            next_id += 1
+        panel.refresh()
+        store.reset_changes()
+        panel.model._row_cost = 1.0  # as if each row took a second: the budget lists none
+
+    arrive(50)  # the cost is not known yet: all listed
+    assert panel.proxy.rowCount() == 50
+    for _ in range(10):
+        arrive(150)
+    assert panel.proxy.rowCount() == next_id - 1  # steady: listed as fast as it comes
+    arrive(3000)  # a burst: spread over the next refreshes
+    behind = next_id - 1 - panel.proxy.rowCount()
+    assert behind > 0
+    for _ in range(40):  # steady arrivals again: the list catches up, never falls further behind
+        arrive(150)
+        now_behind = next_id - 1 - panel.proxy.rowCount()
+        assert now_behind <= behind
+        behind = now_behind
+    assert behind == 0
+    ids = [int(panel.proxy.index(row, 0).data()) for row in range(panel.proxy.rowCount())]
+    assert ids == list(range(1, next_id))  # in order

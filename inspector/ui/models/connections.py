@@ -115,6 +115,8 @@ class ConnectionsModel:
         self._waiting: list[int] = []
         #: Seconds a new row has cost, smoothed (0 until measured).
         self._row_cost = 0.0
+        #: New connections per refresh, smoothed.
+        self._arrivals = 0.0
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
 
@@ -228,15 +230,19 @@ class ConnectionsModel:
 
     def _due_rows(self) -> list[Connection]:
         """The new connections to list in this refresh: as many as :data:`INSERT_BUDGET`
-        allows at the cost rows had so far (all of them before that is known); the rest
-        wait, in order, for the next refresh."""
+        allows at the cost rows had so far (all of them before that is known), and never
+        fewer than usually arrive; the rest wait, in order, for the next refreshes."""
         store = self.store
         connections, row_of = store.connections, self._row_of
         waiting = self._waiting
+        arrived = len(store.new_connections)
         waiting.extend(store.new_connections)
         room = len(waiting)
+        self._arrivals += 0.5 * (arrived - self._arrivals)
         if self._row_cost:
-            room = max(64, int(INSERT_BUDGET / self._row_cost))
+            # A quarter more than what usually arrives, and a quarter of what waits: the
+            # budget spreads a burst over the next refreshes, but the list catches up.
+            room = max(64, int(1.25 * self._arrivals) + 1, room // 4, int(INSERT_BUDGET / self._row_cost))
         due = [connections[cid] for cid in waiting[:room] if cid in connections and cid not in row_of]
         del waiting[:room]
         return due
