@@ -29,6 +29,7 @@ T = TypeVar("T")
 _new = object.__new__
 _BytesIn, _BytesOut = ev.BytesIn, ev.BytesOut
 _inbound_of = attrgetter("inbound")
+_tag_of = attrgetter("tag")
 
 
 class BytesRun:
@@ -78,8 +79,9 @@ class BytesRun:
             new, bytes_in, bytes_out = _new, _BytesIn, _BytesOut
             ts, turn = self.ts, self.turn
             data: Iterable[bytes] = self.data if self.data is not None else repeat(b"")
-            for seq, side, size, payload in zip(count(self.first), self.sides, self.sizes, data):
-                conn, inbound, reactor = side.tag
+            tags = map(_tag_of, self.sides)
+            for seq, (conn, inbound, reactor), size, payload in zip(
+                    count(self.first), tags, self.sizes, data):
                 event: Any = new(bytes_in if inbound else bytes_out)
                 event.seq = seq
                 event.ts = ts

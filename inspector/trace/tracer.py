@@ -252,14 +252,30 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
 
         Its lists are made by C iterators, not a Python loop, unless a connection in the
         run is still ``fresh`` (its summary or its captured payload still to be made):
-        then :meth:`_first_bytes` sees each of the run's chunks."""
+        then each of the run's chunks is looked at, the rare cases by :meth:`_first_bytes`."""
         turn, ts, _reactor = self._dec_stamp
         data: list[bytes] | None = None
         fresh = self._fresh
         if fresh and not fresh.isdisjoint(sides):
+            data = []
+            keep = data.append
+            summaries = self.trace._connections
             slow_path = self._first_bytes
-            data = [slow_path(side, chunk, number, ts) if side.conn.fresh else b""
-                    for number, side, chunk in zip(count(seq + 1), sides, chunks)]
+            for number, side, chunk in zip(count(seq + 1), sides, chunks):
+                if side not in fresh:
+                    keep(b"")
+                    continue
+                conn = side.conn
+                budget = conn.budget
+                size = len(chunk)
+                summary = summaries.get(conn.id) if budget >= size else None
+                if summary is None:  # its first chunk, or its last within the budget
+                    keep(slow_path(side, chunk, number, ts))
+                    continue
+                conn.budget = budget - size
+                summary.captured += size
+                summary.chunks.append((number, ts, "in" if side.inbound else "out", chunk))
+                keep(chunk)
         run = BytesRun(seq + 1, ts, turn, sides, list(map(len, chunks)), data,
                        sum(map(_inbound_of, sides)))
         self.trace.add_run(run)
