@@ -384,3 +384,47 @@ def test_a_slow_list_spreads_a_burst_but_never_falls_further_behind(qtbot: Any) 
     assert behind == 0
     ids = [int(panel.proxy.index(row, 0).data()) for row in range(panel.proxy.rowCount())]
     assert ids == list(range(1, next_id))  # in order
+
+
+def test_a_window_far_behind_skips_to_the_present(
+    qtbot: Any, qt_reactor: Any, free_port: Callable[[], int], monkeypatch: Any
+) -> None:
+    """A window more events behind than it may trail skips ahead (counting what it skipped
+    as missed) and lists what is true now: the connections still open, even those opened
+    among the skipped events, and none that closed there as open."""
+    import socket
+
+    import inspector.trace
+    from inspector import catalog
+    from inspector.ui.viewmodel import feed as feed_module
+    from inspector.ui.viewmodel.feed import LiveFeed
+    from inspector.ui.viewmodel.store import Store
+
+    monkeypatch.setattr(feed_module, "LAG_LIMIT", 400)
+    monkeypatch.setattr(feed_module, "CATCH_UP", 100)
+    monkeypatch.setattr(feed_module, "SLICE", 50)
+    inspector.trace.disable()
+    tracer = inspector.trace.enable()
+    held: list[socket.socket] = []
+    try:
+        store = Store()
+        feed = LiveFeed(tracer.trace, store)
+        port = free_port()
+        server = catalog.find("echo", "server").start(qt_reactor, port=port)
+        churn(qtbot, port, 60)  # hundreds of events the window has not read
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+        qtbot.waitUntil(lambda: sum(s.state == "connected" for s in tracer.trace.connections.values()) == 5,
+                        timeout=10000)
+        churn(qtbot, port, 60)  # and hundreds more after them
+        qtbot.waitUntil(lambda: len(tracer.trace.connections) >= 125, timeout=10000)
+        feed.poll(store.now)
+        assert feed.skipped > 0 and store.dropped >= feed.skipped  # said as missed events
+        assert tracer.trace.feed.last_seq - feed.cursor.position <= 100 + 50  # near the present
+        open_now = sorted(cid for cid, s in tracer.trace.connections.items() if s.state == "connected")
+        assert len(open_now) == 5
+        assert sorted(c.id for c in store.connections.values() if c.is_open) == open_now
+        server.stop()
+    finally:
+        for sock in held:
+            sock.close()
+        inspector.trace.disable()

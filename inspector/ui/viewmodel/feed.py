@@ -131,6 +131,14 @@ def apply(store: Store, events: Iterable[ev.Event]) -> int:
 POLL_BUDGET = 0.008
 SLICE = 500
 
+#: Events the window may trail the trace by. A process too busy to let the window keep
+#: up (a churn of thousands of connections a second on a loaded machine) would otherwise
+#: show the past, later and later, until the trace's feed overflowed; past this the window
+#: skips to the newest :data:`CATCH_UP` events, counts the rest as missed and takes open
+#: connections, closes and byte counts from the trace's summaries at once.
+LAG_LIMIT = 30_000
+CATCH_UP = 3_000
+
 #: The close reason of a connection whose close was among the events the window missed.
 MISSED_CLOSE = "closed (the window fell behind and missed how)"
 
@@ -138,8 +146,10 @@ MISSED_CLOSE = "closed (the window fell behind and missed how)"
 class LiveFeed:
     """Drains a live :class:`~inspector.trace.model.Trace` into a store on each poll.
 
-    A live store keeps the newest :data:`~inspector.ui.viewmodel.store.CLOSED_LIMIT`
-    closed connections (unless told otherwise): a steady churn would grow it without end.
+    A window that falls more than :data:`LAG_LIMIT` events behind skips ahead (counted
+    as missed) and takes what it skipped from the trace's summaries. A live store keeps
+    the newest :data:`~inspector.ui.viewmodel.store.CLOSED_LIMIT` closed connections
+    (unless told otherwise): a steady churn would grow it without end.
     """
 
     def __init__(self, trace: Any, store: Store, from_start: bool = True) -> None:
@@ -150,20 +160,32 @@ class LiveFeed:
         self.cursor = trace.subscribe(from_start=from_start)
         self._behind = False
         self._reconciled = 0.0
+        #: Events skipped to catch up (see :data:`LAG_LIMIT`), counted as missed.
+        self.skipped = 0
 
     def poll(self, now: float) -> int:
         """Apply what arrived since the last poll and close the store's rate bins."""
         deadline = time.perf_counter() + POLL_BUDGET
         applied = 0
+        cursor = self.cursor
+        caught_up = False
         while True:
-            events = self.cursor.drain(SLICE)
+            events = cursor.drain(SLICE)
             applied += apply(self.store, events)
-            if len(events) < SLICE or time.perf_counter() > deadline:
+            if len(events) < SLICE:
                 break
-        if self.cursor.missed != self.store.dropped:
-            self.store.dropped = self.cursor.missed
+            backlog = self.trace.feed.last_seq - cursor.position
+            if backlog > LAG_LIMIT:
+                cursor.position += backlog - CATCH_UP
+                self.skipped += backlog - CATCH_UP
+                caught_up = True
+            if time.perf_counter() > deadline:
+                break
+        missed = cursor.missed + self.skipped
+        if missed != self.store.dropped:
+            self.store.dropped = missed
             self._behind = True
-        if self._behind and now - self._reconciled >= 1.0:
+        if self._behind and (caught_up or now - self._reconciled >= 1.0):
             self._reconcile(now)
         self.store.trim_closed()
         self.store.sample(now)
@@ -175,9 +197,18 @@ class LiveFeed:
         stay exact when the window falls behind and misses events (about once a second,
         only then): a connection whose close was missed must not be listed as open."""
         self._reconciled = now
-        self._behind = self.cursor.missed > 0
+        self._behind = self.cursor.missed + self.skipped > 0
         summaries = self.trace.connections
         store = self.store
+        for summary in summaries.values():
+            if summary.id not in store.connections and summary.state not in FINAL_STATES:
+                # Opened among the missed events and still open: listed all the same.
+                protocol = summary.protocol
+                if summary.transport == "udp":
+                    protocol = f"{protocol} (udp)" if protocol else "udp"
+                conn = store.connection_opened(summary.id, summary.opened or store.now, summary.role, protocol,
+                                               summary.local, summary.peer, summary.state)
+                conn.bytes_in, conn.bytes_out = summary.bytes_in, summary.bytes_out
         for conn in list(store.connections.values()):
             if not conn.is_open:
                 continue
