@@ -70,11 +70,14 @@ class BytesRun:
             part._built = self._built[start:stop]
         return part
 
-    def events(self) -> list[Any]:
-        """Its events, in order (built now if not yet)."""
+    def events(self, keep: bool = True) -> list[Any]:
+        """Its events, in order (built now if not yet, and kept for other readers if
+        ``keep``: a lone reader's events die young, which spares the collector)."""
         built = self._built
         if built is None:
-            built = self._built = []
+            built = []
+            if keep:
+                self._built = built
             append = built.append
             new, bytes_in, bytes_out = _new, _BytesIn, _BytesOut
             ts, turn = self.ts, self.turn
@@ -98,13 +101,14 @@ class BytesRun:
         return f"<BytesRun {self.first}-{self.last}>"
 
 
-def events_of(items: Iterable[Any]) -> list[Any]:
-    """The events ``items`` (events and :class:`BytesRun` entries) stand for, in order."""
+def events_of(items: Iterable[Any], keep: bool = True) -> list[Any]:
+    """The events ``items`` (events and :class:`BytesRun` entries) stand for, in order;
+    ``keep`` as in :meth:`BytesRun.events`."""
     built: list[Any] = []
     append, extend, run_type = built.append, built.extend, BytesRun
     for item in items:
         if item.__class__ is run_type:
-            extend(item.events())
+            extend(item.events(keep))
         else:
             append(item)
     return built
@@ -254,7 +258,7 @@ class LazyRingBuffer(RingBuffer[Any]):
         kind = _BytesIn if self._inbound else _BytesOut
         for entry in self._items:
             if entry.__class__ is BytesRun:
-                yield from [event for event in entry.events() if event.__class__ is kind]
+                yield from [event for event in entry.events(False) if event.__class__ is kind]
             else:
                 yield entry
 
@@ -277,18 +281,20 @@ class EventBatch(Sequence[Any]):
     and a run's events are shared with every other reader of that run.
     """
 
-    __slots__ = ("_raw", "_events", "_count")
+    __slots__ = ("_raw", "_events", "_count", "_share")
 
-    def __init__(self, raw: list[Any], count: int | None = None) -> None:
+    def __init__(self, raw: list[Any], count: int | None = None, share: bool = True) -> None:
         self._raw = raw
         self._events: list[Any] | None = None
         self._count = sum(map(event_count, raw)) if count is None else count
+        self._share = share
 
     def events(self) -> list[Any]:
-        """The events as a plain list (built now if not yet)."""
+        """The events as a plain list (built now if not yet; shared with other readers
+        of the same runs when the batch was drained with ``share``)."""
         built = self._events
         if built is None:
-            built = self._events = events_of(self._raw)
+            built = self._events = events_of(self._raw, self._share)
         return built
 
     def entries(self) -> list[Any]:
@@ -484,9 +490,11 @@ class Cursor:
         list-like :class:`EventBatch` whose bytes events are built when read."""
         if self._sync is not None:
             self._sync()
-        found, count, missed = self._feed.entries_since(self.position, limit)
+        feed = self._feed
+        found, count, missed = feed.entries_since(self.position, limit)
         self.missed += missed
-        batch = EventBatch(found, count)
+        # Built events are kept in their runs only if another reader may want them.
+        batch = EventBatch(found, count, len(feed.cursors) > 1)
         if found:
             self.position = batch.last_seq
         return batch
