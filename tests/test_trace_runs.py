@@ -243,3 +243,32 @@ def test_drop_counts_stay_exact_when_runs_overflow_the_rings_and_feed(reactor: A
     late = list(slow.drain())
     assert late == seen[-150:]
     assert slow.missed + len(late) == len(seen) == trace.feed.last_seq
+
+
+class Side:
+    """A connection side as the tracer's bytes runs hold it."""
+
+    def __init__(self, conn: int, inbound: bool) -> None:
+        self.inbound = inbound
+        self.tag = (conn, inbound, "R")
+
+
+def test_a_bytes_ring_mixing_single_events_and_runs_keeps_the_newest_by_seq() -> None:
+    # Datagrams (and a loaded recording's events) come one by one; TCP chunks in runs.
+    trace = Trace(TraceConfig(buffer_sizes={"conn.in": 5, "conn.out": 4}))
+    expected: list[ev.Event] = []
+    for turn in range(1, 7):
+        single = trace.add(ev.BytesIn(0, float(turn), "R", turn, 9, 3, b"dgm", "127.0.0.1:5"))
+        expected.append(single)
+        sides = [Side(1, True), Side(1, False), Side(2, True)]
+        run = BytesRun(trace.next_seq(), float(turn), turn, sides, [1, 2, 3], None, 2)
+        trace.add_run(run)
+        expected.extend(run.events())
+    ins = [e for e in expected if isinstance(e, ev.BytesIn)]
+    outs = [e for e in expected if isinstance(e, ev.BytesOut)]
+    assert [e.seq for e in expected] == list(range(1, len(expected) + 1))
+    assert list(trace.buffers["conn.in"]) == ins[-5:] and len(trace.buffers["conn.in"]) == 5
+    assert list(trace.buffers["conn.out"]) == outs[-4:]
+    assert trace.totals() == {"conn.in": len(ins), "conn.out": len(outs)}
+    assert trace.dropped() == {"conn.in": len(ins) - 5, "conn.out": len(outs) - 4}
+    assert trace.events("conn.in", "conn.out") == sorted(ins[-5:] + outs[-4:], key=lambda e: e.seq)

@@ -171,55 +171,47 @@ class RingBuffer(Generic[T]):
 
 
 class LazyRingBuffer(RingBuffer[Any]):
-    """The newest ``size`` TCP bytes events of one direction, some held in
-    :class:`BytesRun` entries shared with the feed and the other direction's ring;
-    reads give events, only this ring's kind."""
+    """The newest ``size`` TCP bytes events of one direction.
 
-    __slots__ = ("_held", "_size", "_inbound")
+    Events added one by one (datagrams, a loaded recording's events) go to a plain
+    bounded deque, as in :class:`RingBuffer`, appended to in C. A live tracer's
+    :class:`BytesRun` entries, shared with the feed and the other direction's ring,
+    go to a second deque bounded by the events of this ring's kind they hold. Reads
+    merge the two by ``seq`` and give the newest ``size`` events, only of this kind.
+    """
+
+    __slots__ = ("_runs", "_held", "_size", "_inbound")
 
     def __init__(self, size: int, inbound: bool) -> None:
         super().__init__(size)
-        self._items = deque()  # entries; bounded by counting events, not entries
+        self._runs: deque[BytesRun] = deque()
         self._size = size
-        self._held = 0
+        self._held = 0  # events of this ring's kind in ``_runs``
         self._inbound = inbound
-
-    def _append(self, item: Any) -> None:
-        self.total += 1
-        self.keep(item)
-
-    def keep(self, event: Any) -> None:
-        """Keep one event whose ``total`` the caller counts (as :meth:`Trace.add` does)."""
-        self._items.append(event)
-        self._held += 1
-        if self._held > self._size:
-            self._trim()
 
     def add_run(self, run: BytesRun) -> None:
         """Keep this ring's events of ``run`` (the run is shared, not copied)."""
         mine = run.inbound if self._inbound else len(run.sides) - run.inbound
         if mine:
-            self._items.append(run)
+            self._runs.append(run)
             self._held += mine
             self.total += mine
             if self._held > self._size:
                 self._trim()
 
-    def _mine(self, entry: Any) -> int:
-        if entry.__class__ is BytesRun:
-            return entry.inbound if self._inbound else len(entry.sides) - entry.inbound
-        return 1
+    def _mine(self, run: BytesRun) -> int:
+        return run.inbound if self._inbound else len(run.sides) - run.inbound
 
     def _trim(self) -> None:
-        """Let go of whole entries while the rest still hold ``size`` events; the last
+        """Let go of whole runs while the rest still hold ``size`` events; the last
         cut, inside a run, waits for a read (:meth:`_exact`), so adding stays cheap."""
-        items = self._items
+        runs = self._runs
         size = self._size
-        while items:
-            mine = self._mine(items[0])
+        while runs:
+            mine = self._mine(runs[0])
             if self._held - mine < size:
                 break
-            items.popleft()
+            runs.popleft()
             self._held -= mine
 
     def _exact(self) -> None:
@@ -228,16 +220,16 @@ class LazyRingBuffer(RingBuffer[Any]):
         excess = self._held - self._size
         if excess <= 0:
             return
-        items = self._items
-        entry = items[0]
+        runs = self._runs
+        run = runs[0]
         inbound = self._inbound
         position = 0
-        for position, side in enumerate(entry.sides):
+        for position, side in enumerate(run.sides):
             if side.inbound == inbound:
                 excess -= 1
                 if not excess:
                     break
-        items[0] = entry.part(position + 1)
+        runs[0] = run.part(position + 1)
         self._held = self._size
 
     @property
@@ -248,28 +240,36 @@ class LazyRingBuffer(RingBuffer[Any]):
     @property
     def dropped(self) -> int:
         """How many events were pushed out to make room for newer ones."""
-        return self.total - min(self._held, self._size)
+        return self.total - len(self)
 
     def __len__(self) -> int:
-        return min(self._held, self._size)
+        return min(len(self._items) + self._held, self._size)
 
     def __iter__(self) -> Iterator[Any]:
         self._exact()
         kind = _BytesIn if self._inbound else _BytesOut
-        for entry in self._items:
-            if entry.__class__ is BytesRun:
-                yield from [event for event in entry.events(False) if event.__class__ is kind]
-            else:
-                yield entry
+        from_runs = [event for run in self._runs for event in run.events(False)
+                     if event.__class__ is kind]
+        if not self._items:
+            return iter(from_runs)
+        if not from_runs:
+            return iter(self._items)
+        merged = sorted([*self._items, *from_runs], key=_seq_of_event)
+        return iter(merged[-self._size:])
 
     def __getitem__(self, index: int) -> Any:
         return list(self)[index]
 
     def clear(self) -> None:
         """Forget the kept events (the counts of what was seen stay)."""
-        self.total -= self._held
+        self.total -= len(self)
         self._items.clear()
+        self._runs.clear()
         self._held = 0
+
+
+def _seq_of_event(event: Any) -> int:
+    return event.seq
 
 
 class EventBatch(Sequence[Any]):

@@ -103,7 +103,7 @@ class Trace(Fold):
         self._feed_append = self.feed.append
         #: event class -> (append to its ring, its ring, summary handler or None)
         self._routes: dict[type, tuple[Callable[[Any], None], RingBuffer[ev.Event], Any]] = {
-            cls: (_keep_of(self.buffers[kind]), self.buffers[kind],
+            cls: (self.buffers[kind]._items.append, self.buffers[kind],
                   handlers.get(cls) or self.handler(cls))
             for kind, cls in ev.EVENT_TYPES.items()
         }
@@ -239,11 +239,6 @@ class Trace(Fold):
 
     def _on_port_stopped(self, event: ev.PortStopped) -> None:
         self.ports.pop(event.port, None)
-
-
-def _keep_of(ring: RingBuffer[Any]) -> Callable[[Any], None]:
-    """How :meth:`Trace.add` keeps an event in ``ring`` (it counts ``total`` itself)."""
-    return ring.keep if isinstance(ring, LazyRingBuffer) else ring._items.append
 
 
 def _seq_of(event: ev.Event) -> int:
