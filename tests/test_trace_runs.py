@@ -264,8 +264,8 @@ def test_a_bytes_ring_mixing_single_events_and_runs_keeps_the_newest_by_seq() ->
         run = BytesRun(trace.next_seq(), float(turn), turn, sides, [1, 2, 3], None, 2)
         trace.add_run(run)
         expected.extend(run.events())
-    ins = [e for e in expected if isinstance(e, ev.BytesIn)]
-    outs = [e for e in expected if isinstance(e, ev.BytesOut)]
+    ins: list[ev.Event] = [e for e in expected if isinstance(e, ev.BytesIn)]
+    outs: list[ev.Event] = [e for e in expected if isinstance(e, ev.BytesOut)]
     assert [e.seq for e in expected] == list(range(1, len(expected) + 1))
     assert list(trace.buffers["conn.in"]) == ins[-5:] and len(trace.buffers["conn.in"]) == 5
     assert list(trace.buffers["conn.out"]) == outs[-4:]
