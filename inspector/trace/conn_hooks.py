@@ -49,8 +49,8 @@ class _Side:
         self.cid = conn.id
         self.inbound = inbound
         self.bytes = self.seen = 0
-        #: What its bytes records say of it: ``(connection, inbound, reactor)``, plain
-        #: values, so a record holding it is left alone by the garbage collector.
+        #: What its bytes events say of it: ``(connection, inbound, reactor)``, read
+        #: when a :class:`~inspector.trace.buffers.BytesRun` builds them.
         self.tag = (conn.id, inbound, conn.reactor)
 
 

@@ -12,8 +12,9 @@ built: that keeps the garbage collector, which counts every new tuple, out of th
 path, and the turn it happened in is told by the STAMP record before it. Every other
 record is a compact tuple under its code, or a ready event, and ``_marks`` notes where
 each of those sits. Decoding into events, summaries and warnings happens in
-:meth:`sync`, which every read of the trace calls first; a TCP bytes record becomes a
-plain tuple in the feed and its ring, made into its event only when a reader reads it
+:meth:`sync`, which every read of the trace calls first; the TCP bytes records between
+two tuple records (a loop turn's) become one :class:`~inspector.trace.buffers.BytesRun`
+in the feed and the bytes rings, whose events are made only when a reader reads them
 (:mod:`inspector.trace.buffers`). When nobody reads for long,
 all but the newest few hot records are dropped instead, so memory stays bounded: their
 chunks are counted per side in C, and the sides' running totals (kept by the hooks)
@@ -218,11 +219,11 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         The TCP bytes records, most of them, come in runs between tuple records, and a
         run shares its loop turn's stamp; each run is stored as :meth:`Trace.add` would
         store its events (numbered, kept in their ring and the feed, counted in their
-        connection's summary) by :meth:`_store_run`, with no Python code per record.
-        Each becomes a bytes record (a plain tuple, see
-        :func:`~inspector.trace.buffers.event_of`) that is made into its event only
-        when read, and the summaries' byte counts are brought up to date once per
-        batch from the running totals the hooks keep."""
+        connection's summary) by :meth:`_store_run` as one
+        :class:`~inspector.trace.buffers.BytesRun`, with no Python code per record once
+        the connections' capture budgets are spent; its events are made only when read,
+        and the summaries' byte counts are brought up to date once per batch from the
+        running totals the hooks keep."""
         trace = self.trace
         store_run = self._store_run
         seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
