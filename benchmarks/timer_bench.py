@@ -57,13 +57,15 @@ def _counting_reactor(name: str) -> Any:
         if isinstance(watcher, _EpollWatcher):
             # Readiness wake-ups: count the one notifier's activations too.
             notifier = watcher._notifier
-            notifier.activated.disconnect(watcher._on_ready)
+            original = watcher._on_ready
 
             def counted_ready() -> None:
                 reactor.turns += 1
-                watcher._on_ready()
+                original()
 
+            notifier.activated.disconnect(original)
             notifier.activated.connect(counted_ready)
+            watcher._on_ready = counted_ready  # close() disconnects the slot that is connected
         return reactor
     if name == "asyncio":
         from inspector.reactors.asyncio import AsyncioReactor
