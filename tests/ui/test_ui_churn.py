@@ -428,3 +428,27 @@ def test_a_window_far_behind_skips_to_the_present(
         for sock in held:
             sock.close()
         inspector.trace.disable()
+
+
+def test_a_live_store_under_churn_stays_bounded() -> None:
+    """Hours of churn: the live store, its fold and its rate series hold about the newest
+    "Keep closed" connections, not one entry per connection ever seen."""
+    from inspector.trace import events as ev
+    from inspector.ui.viewmodel.store import Store
+
+    store = Store(clock=0.0)
+    store.closed_limit = 100
+    for conn_id in range(1, 20_001):
+        when = conn_id * 0.0005
+        store.fold_event(ev.ConnectionOpened(0, when, "r", 0, conn_id, "server", "echo", "tcp", "a", "b"))
+        store.fold_event(ev.BytesIn(0, when, "r", 0, conn_id, 5, b"ping\n"))
+        store.fold_event(ev.ConnectionClosed(0, when, "r", 0, conn_id, "ConnectionDone", "closed cleanly", 5, 0))
+        if conn_id % 60 == 0:  # a refresh
+            store.trim_closed()
+            store.sample(when)
+            store.reset_changes()
+    store.trim_closed()
+    assert len(store.connections) == 100 and len(store.order) == 100
+    assert store.closed_dropped == 19_900
+    assert len(store.fold._closed_order) <= 1000 and len(store.fold._connections) <= 1000
+    assert len(store.connection_rates) == 0

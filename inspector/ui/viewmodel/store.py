@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from inspector.states import FINAL_STATES, ConnectionState
@@ -212,8 +212,7 @@ class Store:
         self.now = self.origin
         self.dropped = 0
         self._open = 0
-        #: Closed connections kept at most (the newest); None keeps all (a recording).
-        self.closed_limit: int | None = None
+        self._closed_limit: int | None = None
         #: Closed connections let go of because of :attr:`closed_limit`, so far.
         self.closed_dropped = 0
         #: The connection the user is looking at: kept even when it is the oldest closed.
@@ -250,6 +249,19 @@ class Store:
             if (rule := self.fold.handler(cls)) is not None
         }
         self.reset_changes()
+
+    @property
+    def closed_limit(self) -> int | None:
+        """Closed connections kept at most (the newest); None keeps all (a recording)."""
+        return self._closed_limit
+
+    @closed_limit.setter
+    def closed_limit(self, limit: int | None) -> None:
+        self._closed_limit = limit
+        # The fold's own list of closed ids is bounded with it (twice over, so it never
+        # forgets one the list still shows): unbounded, it grew by an id per connection.
+        kept = _WINDOW_LIMITS.closed_connections if limit is None else max(2 * limit, 1000)
+        self.fold.limits = replace(self.fold.limits, closed_connections=kept)
 
     def set_origin(self, origin: float) -> None:
         """Measure the store's times from ``origin`` (a recording's start) on."""
