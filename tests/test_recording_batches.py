@@ -208,3 +208,15 @@ def test_values_a_fast_parser_reads_differently_are_judged_as_when_read_alone(
     path = tmp_path / "odd.jsonl"
     path.write_bytes(b"\n".join(lines))
     assert _batched(path, 10_000)[:2] == _per_line(path)
+
+
+def test_a_step_with_a_tiny_byte_budget_still_moves_on(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(_text(_sample_events(40)))
+    reader = RecordingReader(path, Trace())
+    got = []
+    for _ in range(100):
+        if reader.done:
+            break
+        got += reader.step(max_lines=5, max_bytes=0)
+    assert reader.done and len(got) == 40

@@ -428,7 +428,7 @@ class RecordingReader:
         lines: list[bytes] = []
         taken = 0
         ending: str | None = None
-        while len(lines) < max_lines and taken < max_bytes:
+        while len(lines) < max_lines and (taken < max_bytes or not lines):
             pending = self._lines
             if self._next < len(pending):
                 # Whole lines are handed out a batch at a time; the budget in bytes is
