@@ -182,6 +182,9 @@ def test_the_setting_changes_the_bound_and_is_kept(
     qtbot.addWidget(later)
     later.use_settings(settings)
     assert later.keep_box.value() == 120
+    # A recording's store keeps every connection: the box is off while it shows.
+    assert not later.keep_box.isEnabled()
+    assert window.connections.keep_box.isEnabled()
 
 
 def test_filter_and_sort_stay_right_under_churn(qtbot: Any, window: Any, free_port: Callable[[], int]) -> None:

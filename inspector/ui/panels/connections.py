@@ -139,8 +139,12 @@ class ConnectionsPanel(QWidget):
     def _apply_limit(self, store: Store) -> None:
         """A live store keeps the newest "Keep closed" closed connections; a recording's
         store (``closed_limit`` None) keeps every one and is left so."""
-        if store.closed_limit is not None:
+        live = store.closed_limit is not None
+        if live:
             store.closed_limit = self.keep_box.value()
+        # A recording keeps every connection: the box says so by being off.
+        self.keep_box.setEnabled(live)
+        self.keep_label.setEnabled(live)
 
     def _show_dropped(self) -> None:
         store = self.model.store
