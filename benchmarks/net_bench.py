@@ -166,6 +166,40 @@ def serve_catalog_protocols() -> None:
     reactor.run()
 
 
+def serve_inspector_safe_close() -> None:
+    """The bare server with QOTD closing the way ours does: FIN after the quote, then the
+    client's close (no RST for unread input; no linger timer), to price that close alone."""
+    from zope.interface import implementer
+
+    from inspector import reactors
+    from inspector.interfaces import IHalfCloseableProtocol
+    from inspector.protocol import Factory, Protocol
+
+    reactor = reactors.create("selectors")
+    logging.getLogger("inspector").setLevel(logging.ERROR)
+
+    class Echo(Protocol):
+        def dataReceived(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    @implementer(IHalfCloseableProtocol)
+    class QOTD(Protocol):
+        def connectionMade(self) -> None:
+            self.transport.write(QUOTE)
+            self.transport.loseWriteConnection()
+
+        def readConnectionLost(self) -> None:
+            pass
+
+        def writeConnectionLost(self) -> None:
+            pass
+
+    echo = reactor.listenTCP(0, Factory.forProtocol(Echo), backlog=1024)
+    qotd = reactor.listenTCP(0, Factory.forProtocol(QOTD), backlog=1024)
+    reactor.callWhenRunning(_announce, echo.getHost().port, qotd.getHost().port)
+    reactor.run()
+
+
 #: Server name -> function serving echo and QOTD forever (it prints the two ports).
 SERVERS: dict[str, Callable[[], None]] = {
     "inspector": serve_inspector,
@@ -180,6 +214,8 @@ SERVERS: dict[str, Callable[[], None]] = {
     # Not run by default: our reactor with slow-callback detection off, to price it,
     # and our reactors hosted on foreign loops.
     "inspector-noslow": functools.partial(serve_inspector, "selectors", None),
+    # The bare server with our QOTD's safe close (FIN, then wait for the client's close).
+    "inspector-safe-close": serve_inspector_safe_close,
     "inspector-qt": functools.partial(serve_inspector, "qt"),
     "inspector-asyncio": functools.partial(serve_inspector, "asyncio"),
 }
