@@ -180,12 +180,13 @@ class LazyRingBuffer(RingBuffer[Any]):
     merge the two by ``seq`` and give the newest ``size`` events, only of this kind.
     """
 
-    __slots__ = ("_runs", "_held", "_size", "_inbound")
+    __slots__ = ("_runs", "_held", "_size", "_limit", "_inbound")
 
     def __init__(self, size: int, inbound: bool) -> None:
         super().__init__(size)
         self._runs: deque[BytesRun] = deque()
         self._size = size
+        self._limit = size + _slack(size)
         self._held = 0  # events of this ring's kind in ``_runs``
         self._inbound = inbound
 
@@ -196,7 +197,7 @@ class LazyRingBuffer(RingBuffer[Any]):
             self._runs.append(run)
             self._held += mine
             self.total += mine
-            if self._held > self._size:
+            if self._held > self._limit:
                 self._trim()
 
     def _mine(self, run: BytesRun) -> int:
@@ -266,6 +267,12 @@ class LazyRingBuffer(RingBuffer[Any]):
         self._items.clear()
         self._runs.clear()
         self._held = 0
+
+
+def _slack(size: int) -> int:
+    """Events a run-holding buffer may hold past its size between reads, so that it
+    trims once per many runs; every read first cuts it back to exactly ``size``."""
+    return max(64, size // 8)
 
 
 def _seq_of_event(event: Any) -> int:
@@ -358,12 +365,13 @@ class Feed:
     next drains.
     """
 
-    __slots__ = ("_entries", "_firsts", "_head", "_held", "_size", "cursors")
+    __slots__ = ("_entries", "_firsts", "_head", "_held", "_size", "_limit", "cursors")
 
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"the observer feed needs room for at least one event, not {size}")
         self._size = size
+        self._limit = size + _slack(size)
         # Entries from ``_head`` on are live; ``_firsts`` holds each one's first seq.
         self._entries: list[Any] = []
         self._firsts: list[int] = []
@@ -377,7 +385,7 @@ class Feed:
         self._entries.append(event)
         self._firsts.append(event.seq)
         self._held += 1
-        if self._held > self._size:
+        if self._held > self._limit:
             self._trim()
 
     def add_run(self, run: BytesRun) -> None:
@@ -385,7 +393,7 @@ class Feed:
         self._entries.append(run)
         self._firsts.append(run.first)
         self._held += len(run.sides)
-        if self._held > self._size:
+        if self._held > self._limit:
             self._trim()
 
     def _trim(self) -> None:
@@ -410,6 +418,7 @@ class Feed:
 
     def _exact(self) -> None:
         """Drop the oldest chunks of the oldest run past ``size`` (before a read)."""
+        self._trim()
         excess = self._held - self._size
         if excess > 0:
             head = self._head
