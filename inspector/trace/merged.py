@@ -23,7 +23,7 @@ from typing import IO, Any
 
 from inspector.trace import events as ev
 from inspector.trace.recording import FORMAT, VERSION, EventEncoder, _create
-from inspector.trace.viewer import copied_event, namespaced
+from inspector.trace.viewer import copied_event, namespaced, process_instance
 
 __all__ = ["MergedRecording"]
 
@@ -71,7 +71,7 @@ class MergedRecording:
     def session_index(self, attachment: Any) -> int:
         """The index ``k`` of ``attachment``'s current session, named in a meta line the
         first time it is seen."""
-        key = (id(attachment), *attachment.instance)
+        key = (id(attachment), *process_instance(attachment.header, attachment.session))
         index = self._sessions.get(key)
         if index is None:
             index = self._sessions[key] = len(self._sessions)

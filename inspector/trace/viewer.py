@@ -30,7 +30,8 @@ from inspector.trace import events as ev
 from inspector.trace.model import Trace
 from inspector.trace.stream import StreamReader, hello_line
 
-__all__ = ["ViewerState", "Attachment", "attach", "client_endpoint_text", "copied_event", "namespaced", "ID_FIELDS",
+__all__ = ["ViewerState", "Attachment", "attach", "client_endpoint_text", "copied_event", "namespaced",
+           "process_instance", "ID_FIELDS",
            "ID_STRIDE"]
 
 log = logging.getLogger("inspector.trace")
@@ -57,6 +58,15 @@ def client_endpoint_text(text: str) -> str:
     from inspector.endpoints import client_string_for
 
     return client_string_for(text, what="the endpoint", bare_port_host="127.0.0.1")
+
+
+def process_instance(header: dict[str, Any], session: int) -> tuple[Any, ...]:
+    """Which process instance a session's ``header`` names: (host, pid, start clock), the
+    same again when a dropped connection to a still-running process is made again, so a
+    consumer can skip what the new session's snapshot repeats. Without those facts every
+    session counts as a new instance."""
+    facts = (header.get("host"), header.get("pid"), header.get("start_monotonic"))
+    return facts if None not in facts else ("session", session)
 
 
 class Attachment:
@@ -95,13 +105,8 @@ class Attachment:
 
     @property
     def instance(self) -> tuple[Any, ...]:
-        """Which process instance the current session is on: (host, pid, start clock), the
-        same again when a dropped connection to a still-running process is made again, so
-        a consumer can skip what the new session's snapshot repeats. Without those facts
-        every session counts as a new instance."""
-        header = self.header
-        facts = (header.get("host"), header.get("pid"), header.get("start_monotonic"))
-        return facts if None not in facts else ("session", self.session)
+        """Which process instance the current session is on: see :func:`process_instance`."""
+        return process_instance(self.header, self.session)
 
     @property
     def missed(self) -> int:
