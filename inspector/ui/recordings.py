@@ -91,6 +91,7 @@ class RecordingLoader(QObject):
             self._dialog.setMinimumDuration(0)
             self._dialog.canceled.connect(self.cancel)
             self.progressed.connect(self._dialog.setValue)
+        self.store.loading = True
         self._timer.start()
 
     def cancel(self) -> None:
@@ -165,6 +166,7 @@ class RecordingLoader(QObject):
             self._reader = None
         self.error = error
         self.done = True
+        self.store.loading = False  # the tables list whatever they held back, at once
         dialog, self._dialog = self._dialog, None
         if dialog is not None:
             # Closing a progress dialog emits its "canceled": that is no cancel here (it

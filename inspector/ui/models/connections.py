@@ -44,6 +44,11 @@ REWRITE_BUDGET = 0.008
 #: Seconds of listing new connections per refresh at most (estimated from what rows cost
 #: so far); the rest are listed by the next refreshes, in order.
 INSERT_BUDGET = 0.006
+#: Seconds between the table's catch-ups while a recording loads into the store.
+LOADING_CATCH_UP = 0.5
+#: Seconds a catch-up spends listing new rows, and again rewriting changed ones, at
+#: most while a recording loads (the one as it ends lists and rewrites everything).
+LOADING_BUDGET = 0.06
 #: Runs of free rows taken out of the table per refresh at most (each is one signal
 #: the proxy and the view answer over all their rows); the rest on a later refresh.
 REMOVE_RUNS = 32
@@ -119,6 +124,14 @@ class ConnectionsModel:
         self._arrivals = 0.0
         self._last_emit = 0.0
         self._last_age_refresh = 0.0
+        #: New connections taken in since the last refresh that listed rows.
+        self._arrived = 0
+        #: Ids of connections that changed since the table last caught up.
+        self._changed: set[int] = set()
+        #: When the table last caught up with the store (monotonic seconds).
+        self._last_catch_up = 0.0
+        #: Whether the store was loading at the last catch-up (its end lists everything).
+        self._was_loading = False
 
     def set_store(self, store: Store) -> None:
         """Show another store (a loaded recording, or a fresh live session)."""
@@ -129,6 +142,9 @@ class ConnectionsModel:
         self._pending.clear()
         self._free = []
         self._waiting = []
+        self._changed.clear()
+        self._arrived = 0
+        self._was_loading = False
         self._append([store.connections[i] for i in store.order])
 
     def _append(self, conns: list[Connection]) -> None:
@@ -191,13 +207,30 @@ class ConnectionsModel:
         sorts by when the connection opened or was last active.
         """
         store = self.store
+        # What the store says changed is taken in on every refresh (the window forgets
+        # it after each one), even when the table catches up only later.
+        self._waiting.extend(store.new_connections)
+        self._arrived += len(store.new_connections)
+        self._changed.update(store.changed_connections)
+        if store.loading and not store.removed_connections and self._rows:
+            # A recording loads: rows are listed and rewritten a couple of times a second,
+            # many at once (one insert, one sort of the new rows), not a few per refresh.
+            # The first rows show at once; the rest when the loading ends.
+            if time.monotonic() - self._last_catch_up < LOADING_CATCH_UP:
+                return
+        # While loading, and once when it ends, everything that waits is listed and
+        # rewritten (the catch-ups are rare, and the load must end with every row right).
+        catch_up = store.loading or self._was_loading
+        ending = self._was_loading and not store.loading
+        self._was_loading = store.loading
+        self._last_catch_up = time.monotonic()
         if store.removed_connections:
             self._release(store.removed_connections)
             # Hidden first: a row the proxy lists must never get another connection's sort
             # value under it (it re-sorts a row by comparing with its neighbours, which may
             # have changed too); a hidden row taken over is inserted where it belongs.
             self._hide_free()
-        new = self._due_rows()
+        new = self._due_rows(catch_up, ending)
         start = time.perf_counter()
         if self._free:
             new = self._take_over(new)
@@ -211,35 +244,44 @@ class ConnectionsModel:
             self._compact()
         pending = self._pending
         row_of = self._row_of
-        for cid in store.changed_connections:
+        for cid in self._changed:
             row = row_of.get(cid)
             if row is not None and row < first_new:  # rows appended just now are up to date
                 pending.add(row)
+        self._changed.clear()
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             self._last_age_refresh = store.now
             pending.update(self._visible())
         # Counters change many times a second; rewriting them ~10 times a second reads
         # just as live and costs a third of the repaints.
         now = time.monotonic()
-        if pending and now - self._last_emit >= REPAINT_INTERVAL:
+        if pending and (now - self._last_emit >= REPAINT_INTERVAL or catch_up):
             self._last_emit = now
             rows = sorted(pending)
             pending.clear()
-            done = self._rewrite(rows, deadline=time.perf_counter() + REWRITE_BUDGET)
+            budget = LOADING_BUDGET if catch_up else REWRITE_BUDGET
+            done = self._rewrite(rows, deadline=None if ending else time.perf_counter() + budget)
             pending.update(rows[done:])  # the rest waits for the next refresh
 
-    def _due_rows(self) -> list[Connection]:
+    def _due_rows(self, loading: bool = False, ending: bool = False) -> list[Connection]:
         """The new connections to list in this refresh: as many as :data:`INSERT_BUDGET`
         allows at the cost rows had so far (all of them before that is known), and never
-        fewer than usually arrive; the rest wait, in order, for the next refreshes."""
+        fewer than usually arrive; the rest wait, in order, for the next refreshes.
+
+        A catch-up while a recording loads (``loading``) lists what :data:`LOADING_BUDGET`
+        allows, the one as its loading ends (``ending``) every waiting one."""
         store = self.store
         connections, row_of = store.connections, self._row_of
         waiting = self._waiting
-        arrived = len(store.new_connections)
-        waiting.extend(store.new_connections)
+        arrived, self._arrived = self._arrived, 0
         room = len(waiting)
         self._arrivals += 0.5 * (arrived - self._arrivals)
-        if self._row_cost:
+        if ending:
+            pass
+        elif loading:
+            if self._row_cost:
+                room = max(64, int(LOADING_BUDGET / self._row_cost))
+        elif self._row_cost:
             # A quarter more than what usually arrives, and a quarter of what waits: the
             # budget spreads a burst over the next refreshes, but the list catches up.
             room = max(64, int(1.25 * self._arrivals) + 1, room // 4, int(INSERT_BUDGET / self._row_cost))

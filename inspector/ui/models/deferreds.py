@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
@@ -26,6 +27,8 @@ STATE_TINTS = {
     "abandoned": QColor(128, 128, 128, 60),
 }
 UNHANDLED_TINT = QColor(230, 30, 30, 170)
+#: Seconds between the table's catch-ups while a recording loads into the store.
+LOADING_CATCH_UP = 0.5
 
 class DeferredsModel(TableModel):
     """One row per Deferred the store keeps: id, state, age or duration, site, waits on, result."""
@@ -45,6 +48,10 @@ class DeferredsModel(TableModel):
 
     def set_store(self, store: Store) -> None:
         """Show another store's Deferreds."""
+        self._new: list[int] = []
+        self._changed: set[int] = set()
+        self._removed = False
+        self._last_catch_up = 0.0
         self.beginResetModel()
         self.store = store
         self._rows = [store.deferreds[i] for i in store.deferred_order]
@@ -52,12 +59,25 @@ class DeferredsModel(TableModel):
         self.endResetModel()
 
     def refresh(self) -> None:
-        """Apply the store's Deferred changes since the last refresh, in one batch."""
+        """Apply the store's Deferred changes since the last refresh, in one batch.
+
+        While a recording loads the table catches up every :data:`LOADING_CATCH_UP`
+        seconds (and once when it ends): what changed in between is kept until then.
+        """
         store = self.store
-        if store.removed_deferreds and not self._remove_forgotten():
+        self._new.extend(store.new_deferreds)
+        self._changed.update(store.changed_deferreds)
+        self._removed = self._removed or store.removed_deferreds
+        if store.loading and self._rows and time.monotonic() - self._last_catch_up < LOADING_CATCH_UP:
+            return
+        self._last_catch_up = time.monotonic()
+        new_ids, self._new = self._new, []
+        changed, self._changed = self._changed, set()
+        removed, self._removed = self._removed, False
+        if removed and not self._remove_forgotten():
             self.set_store(store)
             return
-        new = [d for d in store.new_deferreds if d not in self._row_of and d in store.deferreds]
+        new = [d for d in new_ids if d not in self._row_of and d in store.deferreds]
         if new:
             first = len(self._rows)
             self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
@@ -65,7 +85,7 @@ class DeferredsModel(TableModel):
                 self._row_of[def_id] = len(self._rows)
                 self._rows.append(store.deferreds[def_id])
             self.endInsertRows()
-        rows = [self._row_of[d] for d in store.changed_deferreds if d in self._row_of]
+        rows = [self._row_of[d] for d in changed if d in self._row_of]
         self.rows_changed_runs(rows)
         if self._rows and store.now - self._last_age_refresh >= 1.0:
             # Ages of pending Deferreds move with the clock: repaint that column once a second.

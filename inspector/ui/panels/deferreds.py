@@ -83,6 +83,8 @@ class DeferredsPanel(QWidget):
     def set_store(self, store: Store) -> None:
         """Show another store's Deferreds."""
         self.store = store
+        if not self.proxy.dynamicSortFilter():
+            self.proxy.setDynamicSortFilter(True)  # a load left unfinished (cancelled)
         self.model.set_store(store)
         self.processes.sync(store)
         self._show(None)
@@ -98,7 +100,15 @@ class DeferredsPanel(QWidget):
     def refresh(self) -> None:
         """Apply the store's changes; redraw the selected chain if it changed."""
         selected = self.selected
+        loading = self.store.loading
+        if loading and self.proxy.dynamicSortFilter():
+            # While a recording loads, new and changed rows are not sorted and filtered
+            # one batch at a time (through Python, a few ms a catch-up); once at the end.
+            self.proxy.setDynamicSortFilter(False)
         self.model.refresh()
+        if not loading and not self.proxy.dynamicSortFilter():
+            self.proxy.setDynamicSortFilter(True)
+            self.proxy.invalidate()
         if self.processes.changed(self.store):
             self.processes.sync(self.store)
         if selected is None:

@@ -217,6 +217,9 @@ class Store:
         self.closed_dropped = 0
         #: The connection the user is looking at: kept even when it is the oldest closed.
         self.pinned: int | None = None
+        #: True while a recording loads into this store: the big tables then catch up a
+        #: couple of times a second (and once when it ends) instead of on every refresh.
+        self.loading = False
         self._closed: deque[int] = deque()  # closed connection ids, in the order they closed
         self._bin_start = self.origin
         self._bin_bytes = 0
