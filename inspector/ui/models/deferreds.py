@@ -28,7 +28,7 @@ STATE_TINTS = {
 }
 UNHANDLED_TINT = QColor(230, 30, 30, 170)
 #: Seconds between the table's catch-ups while a recording loads into the store.
-LOADING_CATCH_UP = 0.5
+LOADING_CATCH_UP = 0.3
 
 class DeferredsModel(TableModel):
     """One row per Deferred the store keeps: id, state, age or duration, site, waits on, result."""
