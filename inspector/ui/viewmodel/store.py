@@ -293,16 +293,18 @@ class Store:
 
     def _show_connection(self, conn: Connection, summary: ConnectionSummary, when: float) -> None:
         """Make the row say what the fold decided: state, byte counts, close reason."""
-        if conn.state != summary.state:
-            self.connection_state(conn.id, when, summary.state, summary.close_reason)
+        state = summary.state
+        if conn.state != state:
+            self.connection_state(conn.id, when, state, summary.close_reason)
         elif summary.closed is not None and conn.close_reason != summary.close_reason:
             conn.close_reason = summary.close_reason
         # Never below what the row shows: the live feed may have raised it from the
         # tracer's exact totals while this fold missed events.
-        if summary.bytes_in > conn.bytes_in:
-            conn.bytes_in = summary.bytes_in
-        if summary.bytes_out > conn.bytes_out:
-            conn.bytes_out = summary.bytes_out
+        bytes_in, bytes_out = summary.bytes_in, summary.bytes_out
+        if bytes_in > conn.bytes_in:
+            conn.bytes_in = bytes_in
+        if bytes_out > conn.bytes_out:
+            conn.bytes_out = bytes_out
         self.changed_connections.add(conn.id)
 
     def _show_opened(self, e: ev.ConnectionOpened, summary: ConnectionSummary) -> None:
@@ -476,14 +478,19 @@ class Store:
         conn = self.connections.get(conn_id)
         if conn is None:
             return
-        self.now = max(self.now, when)
-        was_open = conn.is_open
+        if when > self.now:
+            self.now = when
+        # Straight-line (this runs for most connection events a recording holds).
+        was_open = conn.state not in FINAL_STATES
         conn.state = state
-        self._open += conn.is_open - was_open
-        if was_open and not conn.is_open:
+        final = state in FINAL_STATES
+        if was_open and final:
+            self._open -= 1
             self._closed.append(conn_id)
+        elif not was_open and not final:
+            self._open += 1
         conn.last_activity = when
-        if state in FINAL_STATES:
+        if final:
             conn.closed_at = when
             conn.rate = 0.0
             if reason:
