@@ -31,7 +31,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import Callable
+from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -418,6 +418,7 @@ def scenario_recording(args: argparse.Namespace) -> None:
         os.makedirs(args.cache, exist_ok=True)
         make_recording(path, args.events)
     size = os.path.getsize(path)
+    split, restore = _cpu_split()
     h = Harness(trace=False)
     window = h.window
     rss_before = peak_rss_mib()
@@ -461,8 +462,38 @@ def scenario_recording(args: argparse.Namespace) -> None:
           f"{len(store.connections):,} connections, {len(store.deferreds):,} Deferreds kept "
           f"({d_rows:,} rows in the Deferreds panel); connection #{chosen} selected, "
           f"{session_bytes} bytes in its session; load average {os.getloadavg()[0]:.1f}")
+    restore()
+    parts = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in split.items())
+    print(f"recording: CPU split: {parts}, the rest (painting, the progress dialog, the loop) "
+          f"{cpu - sum(split.values()):.1f} s")
     table("frames while the recording loads", h.rows())
     h.close()
+
+
+def _cpu_split() -> tuple[dict[str, float], Callable[[], None]]:
+    """Count the CPU seconds of reading, folding into the store and the panels' refreshes
+    (each wrapped at its class); return the counts and how to unwrap them."""
+    from inspector.trace.recording import RecordingReader
+    from inspector.ui.main_window import MainWindow
+    from inspector.ui.recordings import RecordingLoader
+
+    split = {"reading": 0.0, "store fold": 0.0, "panels (refresh)": 0.0}
+    wrapped = [(RecordingReader, "step", "reading"), (RecordingLoader, "_show", "store fold"),
+               (MainWindow, "refresh", "panels (refresh)")]
+    originals = [(cls, name, getattr(cls, name)) for cls, name, _what in wrapped]
+    for (cls, name, what), (_cls, _name, original) in zip(wrapped, originals):
+        def timed(*args: Any, _original: Any = original, _what: str = what) -> Any:
+            started = time.process_time()
+            try:
+                return _original(*args)
+            finally:
+                split[_what] += time.process_time() - started
+        setattr(cls, name, timed)
+
+    def restore() -> None:
+        for cls, name, original in originals:
+            setattr(cls, name, original)
+    return split, restore
 
 
 def main() -> int:
