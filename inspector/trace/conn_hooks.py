@@ -253,6 +253,45 @@ class ConnectionHooks:
         if len(keys) > self._raw_limit:  # one callback may write without end
             self._trim()
 
+    def _bytes_hooks(self) -> tuple[Any, Any]:
+        """:meth:`bytes_in` and :meth:`bytes_out` as closures over the capture lists and
+        side maps, doing the same: the tracer installs them on itself, so the hot path
+        reads those from cells instead of looking each up on the tracer per chunk."""
+        tracer = self
+        sides_in, sides_out = self._sides_in, self._sides_out
+        keys = self._keys
+        key_append, item_append = self._key_append, self._item_append
+        sides_of, limit = self._sides_of, self._raw_limit
+
+        def bytes_in(transport: ITCPTransport, data: bytes) -> None:
+            try:
+                side = sides_in[transport]
+            except KeyError:
+                side = sides_of(transport)[0]
+            tracer._ctx_conn = side.cid
+            if tracer._stamp is None:
+                tracer._stamp_outside_turn()
+            side.bytes += len(data)
+            key_append(side)
+            item_append(data)
+
+        def bytes_out(transport: ITCPTransport, data: bytes) -> None:
+            try:
+                side = sides_out[transport]
+            except KeyError:
+                side = sides_of(transport)[1]
+            if tracer._stamp is None:
+                tracer._stamp_outside_turn()
+            side.bytes += len(data)
+            key_append(side)
+            item_append(data)
+            if len(keys) > limit:  # one callback may write without end
+                tracer._trim()
+
+        bytes_in.__doc__ = ConnectionHooks.bytes_in.__doc__
+        bytes_out.__doc__ = ConnectionHooks.bytes_out.__doc__
+        return bytes_in, bytes_out
+
     def _stamp_outside_turn(self) -> None:
         """Stamp the next TCP bytes record, made outside any loop turn, with the time now."""
         self._capture((STAMP, self._stamp_now()))

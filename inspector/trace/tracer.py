@@ -140,6 +140,8 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         # Periodic work.
         self._periodic: list[Callable[[], None]] = []
         self._next_periodic = 0.0
+        # The hot bytes hooks, as closures (the methods stay the contract's spelling).
+        self.bytes_in, self.bytes_out = self._bytes_hooks()  # type: ignore[method-assign]
 
     # -- capture and decoding ----------------------------------------------------------
 
