@@ -83,9 +83,9 @@ class DeferredsPanel(QWidget):
     def set_store(self, store: Store) -> None:
         """Show another store's Deferreds."""
         self.store = store
-        if not self.proxy.dynamicSortFilter():
-            self.proxy.setDynamicSortFilter(True)  # a load left unfinished (cancelled)
         self.model.set_store(store)
+        if not self.proxy.dynamicSortFilter():
+            self._sort_again()  # a load left unfinished (cancelled)
         self.processes.sync(store)
         self._show(None)
 
@@ -102,13 +102,13 @@ class DeferredsPanel(QWidget):
         selected = self.selected
         loading = self.store.loading
         if loading and self.proxy.dynamicSortFilter():
-            # While a recording loads, new and changed rows are not sorted and filtered
-            # one batch at a time (through Python, a few ms a catch-up); once at the end.
+            # While a recording loads, new and changed rows are not sorted (each comparison
+            # asks the model, in Python) nor re-filtered batch by batch; once at the end.
             self.proxy.setDynamicSortFilter(False)
+            self.proxy.sort(-1)
         self.model.refresh()
         if not loading and not self.proxy.dynamicSortFilter():
-            self.proxy.setDynamicSortFilter(True)
-            self.proxy.invalidate()
+            self._sort_again()
         if self.processes.changed(self.store):
             self.processes.sync(self.store)
         if selected is None:
@@ -120,6 +120,13 @@ class DeferredsPanel(QWidget):
                 self.select_deferred(self.selected, reveal=False)
         elif selected in self.store.changed_deferreds:
             self._show(selected)
+
+    def _sort_again(self) -> None:
+        """Sort and filter every row again, as the header says (after a load)."""
+        self.proxy.setDynamicSortFilter(True)
+        header = self.table.horizontalHeader()
+        self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        refilter(self.proxy)
 
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
