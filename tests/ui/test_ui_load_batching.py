@@ -102,7 +102,9 @@ def test_a_20000_connection_recording_lists_in_few_batches_and_sorts_and_filters
     qtbot.waitUntil(lambda: table.model().rowCount() == 1, timeout=5000)
     assert table.model().index(0, 0).data() == "12345"
 
-    # The Deferreds table, sorted newest first, lists every one of them.
+    # The Deferreds table, sorted newest first (as its header says again), lists every one.
     deferreds = find(window, QTableView, "deferreds.table")
+    assert deferreds.horizontalHeader().sortIndicatorSection() == 0
+    assert deferreds.horizontalHeader().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
     listed = [int(deferreds.model().index(row, 0).data()) for row in range(deferreds.model().rowCount())]
     assert listed == list(range(DEFERREDS, 0, -1))

@@ -51,9 +51,11 @@ class DeferredsPanel(QWidget):
             "deferreds.search", "Search Deferreds", "Filter by site, callback, result…", self._filters_changed
         )
 
-        self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(44, 84, 84, 190, 100))
+        self.table = row_table(self, "deferreds.table", "Deferreds", self.proxy, widths=(60, 84, 84, 190, 100))
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+        #: The header's sort while a recording loads unsorted (put back when it ends).
+        self._sort_before_loading: tuple[int, Qt.SortOrder] = (0, Qt.SortOrder.DescendingOrder)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.repaint_ages = self._repaint_ages
         # Only when attached to processes (inspector attach): which one each Deferred is in.
@@ -105,7 +107,10 @@ class DeferredsPanel(QWidget):
             # While a recording loads, new and changed rows are not sorted (each comparison
             # asks the model, in Python) nor re-filtered batch by batch; once at the end.
             self.proxy.setDynamicSortFilter(False)
-            self.proxy.sort(-1)
+            # The header shows no sort order meanwhile (the view then stops sorting).
+            header = self.table.horizontalHeader()
+            self._sort_before_loading = (header.sortIndicatorSection(), header.sortIndicatorOrder())
+            header.setSortIndicator(-1, header.sortIndicatorOrder())
         self.model.refresh()
         if not loading and not self.proxy.dynamicSortFilter():
             self._sort_again()
@@ -125,7 +130,10 @@ class DeferredsPanel(QWidget):
         """Sort and filter every row again, as the header says (after a load)."""
         self.proxy.setDynamicSortFilter(True)
         header = self.table.horizontalHeader()
-        self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
+        if header.sortIndicatorSection() < 0:  # as before the load (the view sorts)
+            header.setSortIndicator(*self._sort_before_loading)
+        else:  # a column the user clicked while it loaded
+            self.proxy.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         refilter(self.proxy)
 
     def refilter(self) -> None:
