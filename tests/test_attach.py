@@ -124,6 +124,17 @@ def echo(port: int, payload: bytes) -> bytes:
         return got
 
 
+def wait_for_closes(record: Path, count: int = 1, after: str = "", timeout: float = 20) -> None:
+    """Wait (bounded) until ``record`` holds ``count`` closed connections (those after the
+    text ``after`` only, when given): what a recording shows once a session has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = record.read_text() if record.exists() else ""
+        if (text.split(after)[-1] if after else text).count('"kind":"conn.closed"') >= count:
+            return
+        time.sleep(0.05)
+
+
 def open_text(path: Path) -> str:
     done = subprocess.run([sys.executable, "-m", "inspector", "open", str(path)], capture_output=True,
                           timeout=60, env=_child_env())
@@ -139,9 +150,7 @@ def test_attach_records_a_serving_process(children, tmp_path: Path) -> None:
     assert echo(echo_port, b"hello attach\n") == b"hello attach\n"
     assert echo(echo_port, b"second\n") == b"second\n"
     # Stop once both sessions' ends are in the file (they arrive within a flush or two).
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and record.read_text().count('"kind":"conn.closed"') < 2:
-        time.sleep(0.05)
+    wait_for_closes(record, 2)
     assert viewer.stop() == 0
     assert "disconnected" not in viewer.log  # our own stop is not the process going away
     text = open_text(record)
@@ -236,18 +245,14 @@ def test_attach_follows_a_process_killed_and_started_again(children, tmp_path: P
     viewer = children("attach", f"127.0.0.1:{trace_port}", "--headless", "--record", str(record))
     viewer.wait_for("attached to")
     assert echo(echo_port, b"before\n") == b"before\n"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and '"conn.closed"' not in record.read_text():
-        time.sleep(0.05)
+    wait_for_closes(record)
     first.proc.kill()  # mid-stream: no goodbye
     first.finish()
     viewer.wait_for(r"disconnected from 127\.0\.0\.1:\d+")
     second, echo_port2, _ = serve_echo(children, trace_listen=f"tcp:{trace_port}")
     viewer.wait_for(r"connected again to 127\.0\.0\.1:\d+")
     assert echo(echo_port2, b"after it\n") == b"after it\n"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and '"conn.closed"' not in record.read_text().split('"process.1"')[-1]:
-        time.sleep(0.05)
+    wait_for_closes(record, after='"process.1"')
     assert viewer.stop() == 0
     text = open_text(record)
     assert re.search(rf"Echo 127\.0\.0\.1:{echo_port} <-> .* 7 B in, 7 B out", text), text
@@ -278,18 +283,14 @@ def test_a_dropped_link_to_a_running_process_records_nothing_twice(children, tmp
     viewer = children("attach", f"127.0.0.1:{relay_port}", "--headless", "--record", str(record))
     viewer.wait_for("attached to")
     assert echo(echo_port, b"before\n") == b"before\n"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and '"conn.closed"' not in record.read_text():
-        time.sleep(0.05)
+    wait_for_closes(record)
     first_relay.proc.kill()
     first_relay.finish()
     viewer.wait_for(r"disconnected from 127\.0\.0\.1:\d+")
     relay()
     viewer.wait_for(r"connected again to 127\.0\.0\.1:\d+")
     assert echo(echo_port, b"after it\n") == b"after it\n"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and record.read_text().count('"conn.closed"') < 2:
-        time.sleep(0.05)
+    wait_for_closes(record, 2)
     assert viewer.stop() == 0
     text = open_text(record)
     assert len(re.findall(r"Echo 127\.0\.0\.1:%d <-> .* 7 B in, 7 B out" % echo_port, text)) == 1, text
@@ -310,9 +311,7 @@ def test_two_processes_attached_at_once(children, tmp_path: Path) -> None:
     viewer.wait_for("attached to", count=2)
     assert echo(echo_one, b"to one\n") == b"to one\n"
     assert echo(echo_two, b"to two!\n") == b"to two!\n"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and record.read_text().count('"kind":"conn.closed"') < 2:
-        time.sleep(0.05)
+    wait_for_closes(record, 2)
     assert viewer.stop() == 0
     trace = load(record)
     by_port = {s.local: s for s in trace.connections.values() if s.role == "server"}
