@@ -23,7 +23,7 @@ from inspector.defer import Deferred
 from inspector.error import ConnectionRefusedError, TimeoutError
 from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
-from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter, IReactorTime
+from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter, IReactorTime, ITransport
 from inspector.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit
 from inspector.protocols.oneshot import fetch
@@ -175,9 +175,9 @@ class _Waiting:
 
     __slots__ = ("deadline", "transport")
 
-    def __init__(self, deadline: float, transport: Any) -> None:
+    def __init__(self, deadline: float, transport: ITransport) -> None:
         self.deadline = deadline
-        self.transport: Any = transport  # None once closed, or dropped by the sweep
+        self.transport: ITransport | None = transport  # None once closed, or dropped by the sweep
 
 
 class LingerSweep:
@@ -206,7 +206,7 @@ class LingerSweep:
         """How many connections are waiting."""
         return self._live
 
-    def add(self, transport: Any) -> _Waiting:
+    def add(self, transport: ITransport) -> _Waiting:
         """Start ``transport``'s wait; keep the entry to :meth:`discard` it when it closes."""
         reactor = self.reactor
         entry = _Waiting(reactor.seconds() + self.linger, transport)
@@ -385,12 +385,13 @@ class QOTDFactory(Factory):
         self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log)
         self._encoded: dict[str, bytes] = {}
 
-    def lingering(self, transport: Any) -> _Waiting:
+    def lingering(self, transport: ITransport) -> _Waiting:
         """``transport`` sent its quote and its FIN: drop it if its client has not closed
         within ``linger`` seconds (one timer for all connections, :class:`LingerSweep`)."""
         sweep = self.sweep
         if sweep is None:
-            sweep = self.sweep = LingerSweep(self.reactor or transport.reactor, self.linger)
+            reactor: IReactorTime = self.reactor or getattr(transport, "reactor")  # a transport has its reactor
+            sweep = self.sweep = LingerSweep(reactor, self.linger)
         return sweep.add(transport)
 
     def doStart(self) -> None:
