@@ -630,6 +630,36 @@ def _clean_facts(facts: dict[str, Any], problem: Callable[[str], None], header: 
     return clean
 
 
+#: Deeper nesting than any event has is damage, decided before parsing: where json.loads
+#: gives up depends on how deep the caller's stack is, and the verdict must not.
+MAX_NESTING = 64
+
+
+def _too_deep(raw: bytes, limit: int = MAX_NESTING) -> bool:
+    """Whether ``raw`` nests arrays or objects more than ``limit`` deep (outside strings)."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
 def _load_line(trace: Trace, raw: bytes, number: int,
                field_problem: Callable[[str], None] | None = None,
                added: list[ev.Event] | None = None, last_seq: int | None = None,
@@ -645,6 +675,8 @@ def _load_line(trace: Trace, raw: bytes, number: int,
         return "the file ends in the middle of a line (truncated recording)"
     if not raw.strip():
         return None
+    if _too_deep(raw):
+        return "not valid JSON (nested too deeply)"
     try:
         obj = json.loads(raw)
     except RecursionError:

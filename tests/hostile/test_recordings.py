@@ -466,3 +466,24 @@ def test_a_flood_of_bad_meta_fields_is_reported_briefly(tmp_path: Path, capsys: 
     assert trace is not None and sum(trace.totals().values()) == 2
     assert len(trace.problems) == 21, len(trace.problems)
     assert "9980 more bad header or meta fields ignored" in trace.problems[-1]
+
+
+@pytest.mark.parametrize("depth", [65, 990, 1981, 20_000])
+def test_a_deeply_nested_line_reads_the_same_from_any_stack_depth(tmp_path: Path, depth: int) -> None:
+    """Where json.loads gives up on nesting depends on the caller's stack (and on the
+    recursion limit, which test runners raise): ``inspector open`` and ``load`` must still
+    name the same damage, so a line nested deeper than any event is damage by itself."""
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(HEADER + b'{"kind":' + b"[" * depth + b"\n" + _turns(1))
+
+    def load_at(frames: int) -> list[str]:
+        return load_at(frames - 1) if frames else load(path).problems
+
+    limit = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(limit + 3000)
+        seen = {tuple(load_at(frames)) for frames in (0, 100, 600)}
+    finally:
+        sys.setrecursionlimit(limit)
+    assert seen == {(f"{path}, line 2: not valid JSON (nested too deeply); loaded the 0 events before it "
+                     "and ignored the rest",)}, seen
