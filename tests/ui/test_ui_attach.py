@@ -362,3 +362,31 @@ def test_the_events_an_attachment_keeps_are_left_as_they_came() -> None:
     assert sorted(store.connections) == [3, 1_000_000_003]
     assert [store.process_of(c) for c in sorted(store.connections)] == ["127.0.0.1:1", "127.0.0.1:2"]
     assert store.connections[1_000_000_003].bytes_in == 4
+
+
+def test_an_attached_busy_process_keeps_only_the_newest_closed_connections() -> None:
+    """Attached to a process that opens and closes connections all day, the window keeps
+    its open ones and the newest closed ones (Keep closed), counting the rest, as it does
+    for its own connections; before, every closed connection stayed for ever."""
+    from inspector.trace import events as ev
+    from inspector.ui.viewmodel.attached import AttachedFeed
+    from inspector.ui.viewmodel.processes import ProcessStore
+
+    class Attachment:  # what the feed reads of an attachment
+        label, session, missed = "127.0.0.1:6669", 1, 0
+        header = {"pid": 7, "host": socket.gethostname(), "start_monotonic": 1.0}
+
+    store = ProcessStore(clock=0.0)
+    feed = AttachedFeed(None, store, ["127.0.0.1:6669"])
+    store.closed_limit = 10
+    events: list[ev.Event] = []
+    for conn in range(1, 31):
+        events.append(ev.ConnectionOpened(seq=2 * conn - 1, ts=float(conn), conn=conn, role="server",
+                                          local="127.0.0.1:6667", peer=f"127.0.0.1:{40000 + conn}"))
+        if conn <= 25:  # the last five stay open
+            events.append(ev.ConnectionClosed(seq=2 * conn, ts=conn + 0.5, conn=conn))
+    feed._events(Attachment(), events)
+    feed.poll(40.0)
+    kept = sorted(store.connections)
+    assert kept == list(range(16, 31))  # the newest 10 closed, and the 5 open
+    assert store.closed_dropped == 15

@@ -30,6 +30,7 @@ from inspector.trace.viewer import (
 )
 from inspector.ui.viewmodel.feed import POLL_BUDGET, SLICE, apply
 from inspector.ui.viewmodel.processes import ProcessRow, ProcessStore
+from inspector.ui.viewmodel.store import CLOSED_LIMIT
 
 __all__ = ["AttachedFeed", "clock_shift", "short_label", "MAX_PENDING"]
 
@@ -73,6 +74,8 @@ class AttachedFeed:
         #: Events dropped here because the window fell that far behind.
         self.dropped = 0
         self.store = store
+        if store.closed_limit is None:  # a live view: a busy process must not grow it without end
+            store.closed_limit = CLOSED_LIMIT
         self.endpoints = list(endpoints)
         #: How each process is named in the window (its endpoint, shortened).
         self.labels = [short_label(endpoint) for endpoint in self.endpoints]
@@ -207,6 +210,7 @@ class AttachedFeed:
             if time.perf_counter() > deadline:
                 break
         store.dropped = sum(self._missed.values()) + self.dropped
+        store.trim_closed()
         store.sample(now)
         store.now = max(store.now, now)
         return applied
