@@ -20,6 +20,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItemModel
 
 from inspector.states import ConnectionState
+from inspector.ui.models.table import row_runs
 from inspector.ui.viewmodel.connections import (
     AGE_COLUMN,
     COLUMNS,
@@ -459,14 +460,7 @@ class ConnectionsModel:
         if not rows:
             return
         items = self.items
-        runs: list[tuple[int, int]] = []
-        start = prev = rows[0]
-        for row in rows[1:]:
-            if row != prev + 1:
-                runs.append((start, prev))
-                start = row
-            prev = row
-        runs.append((start, prev))
+        runs = row_runs(rows)
         if len(runs) > 64:  # scattered: one span costs the proxy less than many signals
             runs = [(rows[0], rows[-1])]
         for first, last in runs:

@@ -10,7 +10,7 @@ from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
 from inspector.ui.models import refilter
-from inspector.ui.models.table import Index, TableModel
+from inspector.ui.models.table import Index, TableModel, row_runs
 from inspector.ui.viewmodel import deferreds as rows
 from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import DeferredInfo, Store
@@ -107,14 +107,7 @@ class DeferredsModel(TableModel):
         gone = [row for row, info in enumerate(self._rows) if kept.get(info.id) is not info]
         if not gone:
             return True
-        runs: list[tuple[int, int]] = []
-        start = prev = gone[0]
-        for row in gone[1:]:
-            if row != prev + 1:
-                runs.append((start, prev))
-                start = row
-            prev = row
-        runs.append((start, prev))
+        runs = row_runs(gone)
         if len(runs) > most_runs:
             return False
         for first, last in reversed(runs):

@@ -14,6 +14,20 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 Index = QModelIndex | QPersistentModelIndex
 
 
+def row_runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Ascending, non-empty ``rows`` as (first, last) runs of consecutive rows: what one
+    Qt signal (changed, removed) can cover at a time."""
+    runs: list[tuple[int, int]] = []
+    start = prev = rows[0]
+    for row in rows[1:]:
+        if row != prev + 1:
+            runs.append((start, prev))
+            start = row
+        prev = row
+    runs.append((start, prev))
+    return runs
+
+
 class TableModel(QAbstractTableModel):
     """A flat table whose columns are :attr:`HEADERS` and whose row count the subclass gives."""
 
@@ -34,14 +48,7 @@ class TableModel(QAbstractTableModel):
         if not rows:
             return
         rows = sorted(rows)
-        runs: list[tuple[int, int]] = []
-        start = prev = rows[0]
-        for row in rows[1:]:
-            if row != prev + 1:
-                runs.append((start, prev))
-                start = row
-            prev = row
-        runs.append((start, prev))
+        runs = row_runs(rows)
         if len(runs) > most:
             runs = [(rows[0], rows[-1])]
         for first, last in runs:
