@@ -225,38 +225,20 @@ class ConnectionHooks:
         """``data`` arrived on TCP ``transport``; its protocol's code runs next (hot path).
 
         No bound check here: a turn reads each ready descriptor once, so the records
-        this adds per turn are bounded, and :meth:`turn_ended` trims.
+        this adds per turn are bounded, and :meth:`turn_ended` trims. The body is the
+        closure :meth:`_bytes_hooks` installs on each tracer.
         """
-        try:
-            side = self._sides_in[transport]
-        except KeyError:
-            side = self._sides_of(transport)[0]
-        self._ctx_conn = side.cid
-        if self._stamp is None:
-            self._stamp_outside_turn()
-        side.bytes += len(data)
-        self._key_append(side)
-        self._item_append(data)
+        raise NotImplementedError("installed per tracer by _bytes_hooks")
 
     def bytes_out(self, transport: ITCPTransport, data: bytes) -> None:
-        """The application wrote ``data`` (bytes) to TCP ``transport`` (hot path)."""
-        try:
-            side = self._sides_out[transport]
-        except KeyError:
-            side = self._sides_of(transport)[1]
-        if self._stamp is None:
-            self._stamp_outside_turn()
-        side.bytes += len(data)
-        keys = self._keys
-        keys.append(side)
-        self._item_append(data)
-        if len(keys) > self._raw_limit:  # one callback may write without end
-            self._trim()
+        """The application wrote ``data`` (bytes) to TCP ``transport`` (hot path). The
+        body is the closure :meth:`_bytes_hooks` installs on each tracer."""
+        raise NotImplementedError("installed per tracer by _bytes_hooks")
 
     def _bytes_hooks(self) -> tuple[Any, Any]:
         """:meth:`bytes_in` and :meth:`bytes_out` as closures over the capture lists and
-        side maps, doing the same: the tracer installs them on itself, so the hot path
-        reads those from cells instead of looking each up on the tracer per chunk."""
+        side maps: the tracer installs them on itself, so the hot path reads those from
+        cells instead of looking each up on the tracer per chunk."""
         tracer = self
         sides_in, sides_out = self._sides_in, self._sides_out
         keys = self._keys
