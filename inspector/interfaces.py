@@ -611,6 +611,10 @@ class ReactorLike(Protocol):
 
     def removeWriter(self, writer: Any) -> None: ...
 
+    def _forget(self, selectable: Any) -> None:
+        """Drop every watch and reference to a closed ``selectable`` (the framework's own
+        transports call it as they close; not part of Twisted's interfaces)."""
+
     def resolve(self, name: str, timeout: Any = None) -> Deferred: ...
 
     def listenTCP(self, port: int, factory: IProtocolFactory, backlog: int = ..., interface: str = ...) -> Any: ...

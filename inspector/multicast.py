@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Any
 
 from zope.interface import implementer
 
 from inspector import error
 from inspector.defer import Deferred, fail
-from inspector.interfaces import IDatagramProtocol, IMulticastTransport
+from inspector.interfaces import IDatagramProtocol, IMulticastTransport, ReactorLike
 from inspector.tcp import bind_socket
 from inspector.udp import Port
 
@@ -33,7 +32,7 @@ class MulticastPort(Port):
     """
 
     def __init__(self, port: int, protocol: IDatagramProtocol, interface: str = "", maxPacketSize: int = 65535,
-                 reactor: Any = None, listenMultiple: bool = False) -> None:
+                 reactor: ReactorLike | None = None, listenMultiple: bool = False) -> None:
         super().__init__(port, protocol, interface, maxPacketSize, reactor)
         if ":" in interface:
             raise ValueError(f"multicast ports are IPv4 only; got interface {interface!r}")

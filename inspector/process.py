@@ -29,7 +29,7 @@ from zope.interface import implementer
 from inspector import error
 from inspector.failure import Failure
 from inspector.helpers import describe_callable, written_bytes
-from inspector.interfaces import IAddress, IConsumer, IProcessTransport, IPushProducer
+from inspector.interfaces import IAddress, IConsumer, IProcessTransport, IPushProducer, ReactorLike
 from inspector.writebuffer import WriteBuffer
 
 log = logging.getLogger("inspector.process")
@@ -396,7 +396,7 @@ class Process:
     #: Seconds between ``waitpid`` polls where pidfds are missing.
     poll_interval = 0.1
 
-    def __init__(self, reactor: Any, processProtocol: Any, executable: Any, args: Sequence[Any] = (),
+    def __init__(self, reactor: ReactorLike, processProtocol: Any, executable: Any, args: Sequence[Any] = (),
                  env: Mapping[Any, Any] | None = None, path: Any = None, uid: int | None = None,
                  gid: int | None = None, usePTY: bool = False,
                  childFDs: Mapping[int, Any] | None = None) -> None:
@@ -709,7 +709,7 @@ class Process:
         return f"<Process pid={self.pid} {self._command!r} {state}>"
 
 
-def spawn_process(reactor: Any, processProtocol: Any, executable: Any, args: Sequence[Any] = (),
+def spawn_process(reactor: ReactorLike, processProtocol: Any, executable: Any, args: Sequence[Any] = (),
                   env: Mapping[Any, Any] | None = {}, path: Any = None,  # noqa: B006 - Twisted's default
                   uid: int | None = None, gid: int | None = None, usePTY: bool = False,
                   childFDs: Mapping[int, Any] | None = None) -> Process:

@@ -71,6 +71,15 @@ def check_port(port: Any) -> int:
     return port
 
 
+def check_reactor(reactor: ReactorLike | None) -> ReactorLike:
+    """Return ``reactor``; a clear TypeError for None. A port keeps Twisted's optional
+    ``reactor`` argument, but this layer cannot fetch the process-wide reactor (it sits
+    below ``inspector.reactors``), and a port with none failed later, obscurely."""
+    if reactor is None:
+        raise TypeError("a port needs the reactor it runs on: pass reactor=, or use reactor.listenTCP() and friends")
+    return reactor
+
+
 def bind_socket(
     family: socket.AddressFamily,
     kind: socket.SocketKind,
@@ -172,7 +181,8 @@ class Connection(ChunkedWriteBuffer):
     trace_kind = "tcp"
 
     def __init__(
-        self, sock: socket.socket, protocol: IProtocol, reactor: Any, peer: Any, connector: Any = None, host: Any = None
+        self, sock: socket.socket, protocol: IProtocol, reactor: ReactorLike, peer: Any, connector: Any = None,
+        host: Any = None,
     ) -> None:
         self.socket = sock
         self._fd = sock.fileno()
@@ -638,7 +648,7 @@ class Port:
         factory: IProtocolFactory,
         backlog: int = socket.SOMAXCONN,
         interface: str = "127.0.0.1",
-        reactor: Any = None,
+        reactor: ReactorLike | None = None,
     ) -> None:
         self.port = check_port(port)
         if not hasattr(factory, "buildProtocol"):
@@ -648,7 +658,7 @@ class Port:
         self.factory = factory
         self.backlog = backlog
         self.interface = interface
-        self.reactor = reactor
+        self.reactor = check_reactor(reactor)
         self.socket: socket.socket | None = None
         self.connected = False
         self._fd = -1

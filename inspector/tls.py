@@ -144,13 +144,19 @@ class TLSMemoryBIOProtocol:
     #: Plaintext asked of the TLS object per read.
     read_size = 65536
 
-    def __init__(self, factory: Any, wrappedProtocol: Any, *, client: bool | None = None,
+    def __init__(self, factory: TLSMemoryBIOFactory | None, wrappedProtocol: IProtocol, *, client: bool | None = None,
                  context: ssl.SSLContext | None = None, hostname: str | None = None,
                  handshake_timeout: float | None = None) -> None:
         self.factory = factory
         self.protocol = wrappedProtocol  # the user's protocol (the trace names the row by it)
-        self.client = factory.isClient if client is None else client
-        self._context = factory._context if context is None else context
+        if factory is None:
+            if client is None or context is None:
+                raise TypeError("a TLS layer without a factory needs client= and context=")
+        else:
+            client = factory.isClient if client is None else client
+            context = factory._context if context is None else context
+        self.client = client
+        self._context = context
         self._hostname = factory.hostname if hostname is None and factory is not None else hostname
         if handshake_timeout is None:
             handshake_timeout = factory.handshakeTimeout if factory is not None else DEFAULT_HANDSHAKE_TIMEOUT

@@ -16,8 +16,8 @@ from zope.interface import implementer
 from inspector import error
 from inspector.defer import succeed
 from inspector.helpers import describe_callable, is_ip_address
-from inspector.interfaces import IDatagramProtocol, IListeningPort, IUDPTransport
-from inspector.tcp import bind_socket, check_port, family_for, make_address
+from inspector.interfaces import IDatagramProtocol, IListeningPort, IUDPTransport, ReactorLike
+from inspector.tcp import bind_socket, check_port, check_reactor, family_for, make_address
 
 if TYPE_CHECKING:
     from inspector.failure import Failure
@@ -45,7 +45,7 @@ class Port:
 
     def __init__(
         self, port: int, protocol: IDatagramProtocol, interface: str = "127.0.0.1", maxPacketSize: int = 65535,
-        reactor: Any = None,
+        reactor: ReactorLike | None = None,
     ) -> None:
         self.port = check_port(port)
         if not hasattr(protocol, "datagramReceived"):
@@ -59,7 +59,7 @@ class Port:
         self.protocol = protocol
         self.interface = interface
         self.maxPacketSize = maxPacketSize
-        self.reactor = reactor
+        self.reactor = check_reactor(reactor)
         self.socket: socket.socket | None = None
         self.connected = False
         self._connected_addr: tuple | None = None

@@ -169,7 +169,7 @@ class Port(tcp.Port):
     _host: UNIXAddress  # type: ignore[assignment]
 
     def __init__(self, address: Any, factory: IProtocolFactory, backlog: int = socket.SOMAXCONN, mode: int = 0o666,
-                 wantPID: bool = False, reactor: Any = None) -> None:
+                 wantPID: bool = False, reactor: ReactorLike | None = None) -> None:
         self.port = check_address(address)
         if not hasattr(factory, "buildProtocol"):
             raise TypeError(f"factory must have buildProtocol(), got {factory!r}")
@@ -179,7 +179,7 @@ class Port(tcp.Port):
         self.backlog = backlog
         self.mode = mode
         self.wantPID = bool(wantPID)
-        self.reactor = reactor
+        self.reactor = tcp.check_reactor(reactor)
         self.socket: socket.socket | None = None
         self.connected = False
         self._fd = -1

@@ -8,12 +8,12 @@ import socket
 
 import pytest
 
-from inspector import error
+from inspector import error, tcp, udp, unix
 from inspector.address import IPv4Address
 from inspector.defer import inlineCallbacks
 from inspector.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP4ServerEndpoint
 from inspector.failure import Failure
-from inspector.protocol import ClientFactory, Factory, Protocol, connectionDone
+from inspector.protocol import ClientFactory, DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.task import deferLater
 
 # Every name the issue lists, plus the neighbours programs catch alongside them.
@@ -261,3 +261,17 @@ def test_cancelling_a_hostname_connect(reactor, run):
 
     outcome, number = run(scenario)
     assert outcome.address.port == number
+
+
+
+@pytest.mark.parametrize("make", [
+    lambda path: tcp.Port(0, Factory()),
+    lambda path: udp.Port(0, DatagramProtocol()),
+    lambda path: unix.Port(str(path / "s.sock"), Factory()),
+], ids=["tcp", "udp", "unix"])
+def test_a_port_made_without_a_reactor_says_so_at_once(make, tmp_path) -> None:
+    # Twisted's signature keeps reactor= optional; the transports cannot fetch the
+    # process-wide reactor, so a port without one is refused with a clear error instead
+    # of failing later in startListening() with "'NoneType' has no attribute 'addReader'".
+    with pytest.raises(TypeError, match="needs the reactor"):
+        make(tmp_path)

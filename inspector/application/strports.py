@@ -8,16 +8,16 @@ it, so ``inspector run`` reports a busy port and exits non-zero.
 
 from __future__ import annotations
 
-from typing import Any
-
 from inspector.endpoints import serverFromString
-from inspector.interfaces import IProtocolFactory
+from inspector.interfaces import IProtocolFactory, ReactorLike
 from inspector.service import StreamServerEndpointService
 
 __all__ = ["service"]
 
 
-def service(description: str, factory: IProtocolFactory, reactor: Any = None) -> StreamServerEndpointService:
+def service(
+    description: str, factory: IProtocolFactory, reactor: ReactorLike | None = None
+) -> StreamServerEndpointService:
     """A service listening on ``description`` with ``factory`` while it runs.
 
     ``reactor`` defaults to the process-wide one (the reactor ``inspector run`` chose).

@@ -17,6 +17,7 @@ from inspector.catalog.model import Param
 
 if TYPE_CHECKING:
     from inspector.catalog.model import Entry
+    from inspector.failure import Failure
     from inspector.interfaces import IProtocolFactory, ReactorLike
 
 __all__ = [
@@ -143,7 +144,7 @@ def listen_ssl(
     return handle
 
 
-def verify_hint(reason: Any, insecure: bool) -> str:
+def verify_hint(reason: Failure | BaseException, insecure: bool) -> str:
     """What to do when a verifying client's handshake failed ("" for other failures):
     the usual cause is a server's own or throwaway certificate."""
     from inspector.tls import TLSHandshakeError, TLSHandshakeTimeout
