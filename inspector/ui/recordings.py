@@ -71,6 +71,8 @@ class RecordingLoader(QObject):
         self._timer.timeout.connect(self._step)
         self._dialog: QProgressDialog | None = None
         self._parent = parent
+        #: Whether the loading froze the collector's view of the objects (gc.freeze).
+        self._froze = False
 
     def start(self) -> None:
         """Open the file and read its header; the rest loads slice by slice.
@@ -137,6 +139,12 @@ class RecordingLoader(QObject):
                     break
         finally:
             if collecting:
+                # What the store keeps lives as long as the window shows it: frozen, the
+                # collector's full passes no longer walk the millions of objects a big
+                # recording makes (they cost a twentieth of the loading); the loading's
+                # end hands them back to it.
+                gc.freeze()
+                self._froze = True
                 gc.enable()
         if reader.done:
             self.problems = list(self.trace.problems)
@@ -182,6 +190,9 @@ class RecordingLoader(QObject):
 
     def _finish(self, error: str) -> None:
         self._timer.stop()
+        if self._froze:
+            self._froze = False
+            gc.unfreeze()
         if self._reader is not None:
             self._reader.close()
             self._reader = None

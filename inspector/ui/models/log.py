@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
@@ -15,6 +16,10 @@ from inspector.ui.viewmodel.store import LogEntry, Store
 __all__ = ["LEVEL_COLOURS", "LogModel", "LogFilter"]
 
 LEVEL_COLOURS = {"WARNING": QColor(230, 150, 20), "ERROR": QColor(220, 50, 50), "CRITICAL": QColor(220, 50, 50)}
+#: Seconds between the log's catch-ups while a recording loads into the store: each
+#: catch-up repaints the whole log dock (it follows the newest entry), and doing that on
+#: every refresh of a load cost about as much as painting the rest of the window.
+LOADING_CATCH_UP = 0.3
 
 
 class LogModel(TableModel):
@@ -26,6 +31,9 @@ class LogModel(TableModel):
         super().__init__(parent)
         self.store = store
         self._shown = len(store.log)
+        self._last_catch_up = 0.0
+        #: The store trimmed its log since the last catch-up (the rows moved up).
+        self._trimmed = False
 
     def set_store(self, store: Store) -> None:
         """Show another store's log."""
@@ -35,9 +43,17 @@ class LogModel(TableModel):
         self.endResetModel()
 
     def refresh(self) -> None:
-        """Announce entries appended since the last refresh."""
-        count = len(self.store.log)
-        if count < self._shown or self.store.log_trimmed:
+        """Announce entries appended since the last refresh (while a recording loads, every
+        :data:`LOADING_CATCH_UP` seconds, and at once when the first entries arrive)."""
+        store = self.store
+        self._trimmed = self._trimmed or store.log_trimmed
+        if (store.loading and self._shown and len(store.log) >= self._shown
+                and time.monotonic() - self._last_catch_up < LOADING_CATCH_UP):
+            return  # (a log trimmed below the rows shown is caught up at once)
+        self._last_catch_up = time.monotonic()
+        trimmed, self._trimmed = self._trimmed, False
+        count = len(store.log)
+        if count < self._shown or trimmed:
             self.set_store(self.store)
         elif count > self._shown:
             self.beginInsertRows(QModelIndex(), self._shown, count - 1)
