@@ -53,6 +53,11 @@ LOADING_BUDGET = 0.06
 #: Runs of free rows taken out of the table per refresh at most (each is one signal
 #: the proxy and the view answer over all their rows); the rest on a later refresh.
 REMOVE_RUNS = 32
+#: Rows listed while a recording loads from this row on get only the cells the proxy
+#: sorts and filters by (the id, the sort column); the rest of a row's cells are written
+#: when it is first shown. Writing every cell of a 68,000-row recording's rows took a
+#: third of its loading; the first rows (a screenful and more) are written whole.
+LAZY_FROM = 1000
 
 #: Role returning the raw value a numeric column sorts by.
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -106,6 +111,13 @@ class ConnectionsModel:
         self.proxy.setFilterKeyColumn(0)
         self.proxy.setFilterFixedString(_PASS)
         self.proxy.setDynamicSortFilter(True)
+        #: Whether each row's every cell is written (else only the :attr:`_keyed` ones).
+        self._full: list[bool] = []
+        #: Rows whose cells are not all written yet (see :data:`LAZY_FROM`).
+        self.lazy_rows = 0
+        #: Columns written in every row, lazy or not: the id (with the filter flag) and
+        #: the columns the table was sorted by.
+        self._keyed: set[int] = {0}
         self.sort_by(0)
         self.filter = ConnectionsFilter()
         self.store = store
@@ -141,6 +153,8 @@ class ConnectionsModel:
         self.items.setRowCount(0)
         self.store = store
         self._rows, self._row_of, self._shown, self._states, self._flags = [], {}, [], [], []
+        self._full = []
+        self.lazy_rows = 0
         self.filter.forget(list(self.filter._haystacks))
         self._pending.clear()
         self._free = []
@@ -150,7 +164,9 @@ class ConnectionsModel:
         self._was_loading = False
         self._append([store.connections[i] for i in store.order])
 
-    def _append(self, conns: list[Connection]) -> None:
+    def _append(self, conns: list[Connection], lazy: bool = False) -> None:
+        """List ``conns`` below the other rows; ``lazy`` (a recording loads): those from
+        row :data:`LAZY_FROM` on get only their :attr:`_keyed` cells for now."""
         if not conns:
             return
         first = len(self._rows)
@@ -161,8 +177,12 @@ class ConnectionsModel:
         self._shown.extend([()] * len(conns))
         self._states.extend([""] * len(conns))
         self._flags.extend([_FAIL] * len(conns))
+        self._full.extend([True] * len(conns))
         self.items.insertRows(first, len(conns))  # one rowsInserted for the batch
-        self._write(range(first, first + len(conns)))
+        split = max(first, LAZY_FROM) if lazy else first + len(conns)
+        self._write(range(first, min(split, first + len(conns))))
+        if split < first + len(conns):
+            self._write_keys(range(split, first + len(conns)))
         # ... and one dataChanged for their cells (the proxy sorts and filters them then).
         self._announce(list(range(first, first + len(conns))), _COLUMN_COUNT - 1)
 
@@ -211,6 +231,85 @@ class ConnectionsModel:
         finally:
             items.blockSignals(False)
 
+    def _put(self, row: int, column: int, conn: Connection, texts: tuple[str, ...], state: str) -> None:
+        """Write one cell of ``row`` as :meth:`_write` does (signals held back by the caller)."""
+        items = self.items
+        cell = items.index(row, column)
+        text = texts[column]
+        if column == 0:
+            items.setItemData(cell, {_DISPLAY: text, SORT_ROLE: conn.id, _ALIGNMENT: _RIGHT_VALUE,
+                                     FILTER_ROLE: self._flags[row]})
+        elif column == STATE_COLUMN:
+            items.setItemData(cell, {_DISPLAY: text, _BACKGROUND: STATE_COLOURS.get(state)})
+        elif column in _NUMERIC:
+            items.setItemData(cell, {_DISPLAY: text, SORT_ROLE: self._sort_key(conn, column),
+                                     _ALIGNMENT: _RIGHT_VALUE})
+        elif column == REASON_COLUMN:
+            if text or items.data(cell) is not None:
+                items.setItemData(cell, {_DISPLAY: text, _TOOLTIP: text or None})
+        elif text or items.data(cell) is not None:
+            items.setData(cell, text)
+
+    def _write_keys(self, rows: Iterable[int]) -> None:
+        """Write only the :attr:`_keyed` cells of new ``rows`` (what the proxy sorts and
+        filters by); :meth:`fill` writes the others when the rows are shown."""
+        conns, shown, states, flags, full = self._rows, self._shown, self._states, self._flags, self._full
+        texts_of, flag_of, put = self._texts_of, self._flag, self._put
+        keyed = sorted(self._keyed)
+        self.items.blockSignals(True)
+        try:
+            for row in rows:
+                conn = conns[row]
+                texts = shown[row] = texts_of(conn)
+                state = states[row] = conn.state
+                flags[row] = flag_of(conn)
+                if full[row]:
+                    full[row] = False
+                    self.lazy_rows += 1
+                for column in keyed:
+                    put(row, column, conn, texts, state)
+        finally:
+            self.items.blockSignals(False)
+
+    def fill(self, rows: Iterable[int]) -> None:
+        """Write the missing cells of those of ``rows`` (of :attr:`items`) that have only
+        their :attr:`_keyed` ones, as last computed (what the proxy sorted them by); no
+        signal: the view is about to paint them, and their sort values did not change."""
+        if not self.lazy_rows:
+            return
+        conns, shown, states, full = self._rows, self._shown, self._states, self._full
+        count = len(conns)
+        keyed = self._keyed
+        others = [column for column in range(_COLUMN_COUNT) if column not in keyed]
+        put = self._put
+        self.items.blockSignals(True)
+        try:
+            for row in rows:
+                if 0 <= row < count and not full[row]:
+                    full[row] = True
+                    self.lazy_rows -= 1
+                    conn, texts, state = conns[row], shown[row], states[row]
+                    for column in others:
+                        put(row, column, conn, texts, state)
+        finally:
+            self.items.blockSignals(False)
+
+    def _key_column(self, column: int) -> None:
+        """Write ``column`` into every lazy row (the table is about to sort by it)."""
+        if column in self._keyed or not 0 <= column < _COLUMN_COUNT:
+            return
+        self._keyed.add(column)
+        if not self.lazy_rows:
+            return
+        conns, shown, states, full, put = self._rows, self._shown, self._states, self._full, self._put
+        self.items.blockSignals(True)
+        try:
+            for row in range(len(conns)):
+                if not full[row]:
+                    put(row, column, conns[row], shown[row], states[row])
+        finally:
+            self.items.blockSignals(False)
+
     def refresh(self) -> None:
         """Apply what changed in the store since the last refresh, in one batch.
 
@@ -248,7 +347,7 @@ class ConnectionsModel:
         if self._free:
             new = self._take_over(new)
         first_new = len(self._rows)
-        self._append(new)
+        self._append(new, lazy=catch_up)
         if len(self._rows) + len(self._free) > 0 and (count := len(new)) >= 16:
             # What a new row costs (writing its cells, the proxy sorting it in), smoothed.
             per_row = (time.perf_counter() - start) / count
@@ -328,6 +427,9 @@ class ConnectionsModel:
         for row, conn in zip(rows, new):
             self._rows[row] = conn
             self._row_of[conn.id] = row
+            if not self._full[row]:
+                self._full[row] = True
+                self.lazy_rows -= 1
         self._write(rows)
         self._announce(sorted(rows), _COLUMN_COUNT - 1)
         return new[count:]
@@ -367,6 +469,8 @@ class ConnectionsModel:
             items.removeRows(first, last - first + 1)
             del conns[first:last + 1], self._shown[first:last + 1]
             del self._states[first:last + 1], self._flags[first:last + 1]
+            self.lazy_rows -= self._full[first:last + 1].count(False)
+            del self._full[first:last + 1]
         top = now[-1][0]
         shift = 0
         self._free = []
@@ -391,6 +495,7 @@ class ConnectionsModel:
         """Rewrite the rows the view shows now (scrolled to, sorted or filtered into view)."""
         rows = sorted(self._visible())
         if rows:
+            self.fill(rows)
             self._rewrite(rows)
 
     def _rewrite(self, rows: Any, deadline: float | None = None) -> int:
@@ -427,6 +532,12 @@ class ConnectionsModel:
                 if texts[sort_column] != old[sort_column] and sort_column not in _FIXED_SORT:
                     resorted = True
                 self._shown[row] = texts
+                if not self._full[row]:  # only its keyed cells are written
+                    state = self._states[row] = conn.state
+                    for column in self._keyed:
+                        if column and texts[column] != old[column]:
+                            self._put(row, column, conn, texts, state)
+                    continue
                 for column in range(_COLUMN_COUNT):
                     if texts[column] != old[column]:
                         cell = index(row, column)
@@ -473,6 +584,7 @@ class ConnectionsModel:
         re-sort at once by the column it sorted by so far, so it first goes back to the
         rows' own order (cheap), and the view's sort is the only one over all the rows.
         """
+        self._key_column(column)
         role = SORT_ROLE if column in _NUMERIC else Qt.ItemDataRole.DisplayRole
         if role != self.proxy.sortRole():
             self.proxy.sort(-1)

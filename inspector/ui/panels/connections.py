@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from PySide6.QtCore import QItemSelection, QPoint, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelection, QObject, QPoint, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -73,6 +73,9 @@ class ConnectionsPanel(QWidget):
         # up to date at once.
         self.model.visible_rows = self.visible_rows
         self.table.verticalScrollBar().valueChanged.connect(lambda _value: self.model.refresh_visible())
+        # Rows a recording listed have only their id and sort cells until shown: the
+        # rows about to be painted get the rest first.
+        self.table.viewport().installEventFilter(self)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._context_menu)
         self.context_menu: QMenu | None = None
@@ -199,6 +202,12 @@ class ConnectionsPanel(QWidget):
     def refilter(self) -> None:
         """Re-apply the filters (the selected time range moved)."""
         self.model.apply_filters()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        """Before the table paints, write the missing cells of the rows it shows."""
+        if self.model.lazy_rows and event.type() == QEvent.Type.Paint:
+            self.model.fill(self.visible_rows())
+        return False
 
     def visible_rows(self) -> list[int]:
         """Rows of the model's items the table shows now (top to bottom)."""
