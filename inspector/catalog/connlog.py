@@ -14,18 +14,17 @@ import logging
 import time
 from typing import Any
 
-from inspector.error import ConnectionDone
-
 __all__ = ["ConnectionLog"]
 
 
 class ConnectionLog:
     """Logs one server's connections on ``log``, summarising what comes in bursts.
 
-    ``opened`` says whether that connection was logged, so ``closed`` logs the close of
-    every connection whose open was shown. Summaries need a reactor (``reactor``, set
-    once the server listens) to come out at the end of a busy interval; without one,
-    they are written when the next connection arrives after the interval or on ``flush``.
+    ``opened`` says whether that connection was logged, so the caller passes its address
+    to ``closed`` (which then logs the close) for every connection whose open was shown.
+    Summaries need a reactor (``reactor``, set once the server listens) to come out at
+    the end of a busy interval; without one, they are written when the next connection
+    arrives after the interval or on ``flush``.
     """
 
     #: Connections logged one by one per interval before the rest are summarised.
@@ -78,12 +77,11 @@ class ConnectionLog:
             self._timer = self.reactor.callLater(delay, self._tick)
         return False
 
-    def closed(self, addr: Any, reason: Any, logged: bool) -> None:
-        """A connection closed: logged if its open was, or if it ended with an error."""
+    def closed(self, reason: Any, addr: Any = None) -> None:
+        """A connection closed; it is logged when ``addr`` (where it came from) is given:
+        the caller gives it when the open was logged or the connection ended in an error."""
         self.open -= 1
-        value = getattr(reason, "value", reason)
-        clean = value is None or isinstance(value, ConnectionDone)
-        if logged or not clean:
+        if addr is not None:
             why = reason.getErrorMessage() if hasattr(reason, "getErrorMessage") else reason
             self.log.info("%s: connection from %s closed: %s", self.label, addr, why)
 

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.catalog.connlog import ConnectionLog
 from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
+from inspector.error import ConnectionDone
 from inspector.failure import Failure
+from inspector.protocol import connectionDone
 
 if TYPE_CHECKING:
     from inspector.catalog.model import Entry
@@ -112,6 +114,11 @@ class ServerHandle(Handle):
         self.connections: dict[Any, Deferred | None] = {}
         #: Logs connections one by one at first, then one summary line per interval.
         self.connection_log = ConnectionLog(label, log)
+        #: The open connections whose open was logged one by one: protocol -> peer address.
+        self._shown: dict[Any, Any] = {}
+        #: Protocol class -> its subclass that tells this handle of each connection's end.
+        self._tracked: dict[type, type] = {}
+        self._tracked_classes: set[type] = set()
         if factory is not None:
             self._track(factory)
 
@@ -130,35 +137,93 @@ class ServerHandle(Handle):
         log.info("%s listening on %s (%s)", self.label, where, self.entry.transport)
 
     def _track(self, factory: Any) -> None:
-        # Wrap buildProtocol (once per connection, never per byte) to learn of each
-        # connection, so stop() can close them and the log can report them.
+        """Learn of each connection ``factory`` builds, so stop() can close them and the
+        log can report them, at the price of a dict store and a log count per connection.
+
+        Its ``buildProtocol`` is wrapped (once, not per connection), and the protocols
+        are made of a subclass of their class whose ``connectionLost`` tells the handle:
+        the factory's ``protocol`` is replaced by it, and a protocol built another way
+        is given it as its class. No closure or wrapper per connection, and no reference
+        cycle through one for the garbage collector to find.
+        """
         build = factory.buildProtocol
+        base = getattr(factory, "protocol", None)
+        if isinstance(base, type):
+            factory.protocol = self._tracked_class(base)
+        connections = self.connections
+        opened = self.connection_log.opened
+        shown = self._shown
+        tracked = self._tracked_classes
 
         def buildProtocol(addr: Any) -> Any:
             protocol = build(addr)
             if protocol is not None:
-                self._adopt(protocol, addr)
+                connections[protocol] = None
+                if opened(addr):
+                    shown[protocol] = addr
+                if type(protocol) not in tracked:  # built without the factory's ``protocol``
+                    self._adopt(protocol)
             return protocol
 
         factory.buildProtocol = buildProtocol
 
-    def _adopt(self, protocol: Any, addr: Any) -> None:
-        lost = protocol.connectionLost
-        connections = self.connections
-        connections[protocol] = None
-        connection_log = self.connection_log
-        logged = connection_log.opened(addr)
+    def _tracked_class(self, base: type) -> type:
+        """``base`` with a ``connectionLost`` that also tells this handle (made once per class)."""
+        tracked = self._tracked.get(base)
+        if tracked is not None:
+            return tracked
+        if base in self._tracked_classes:
+            return base
+        lost = self._lost
+        base_lost = getattr(base, "connectionLost")  # noqa: B009 - any class; mypy knows no protocol here
 
-        def connectionLost(reason: Any) -> None:
+        def connectionLost(protocol: Any, reason: Any = connectionDone) -> None:
+            try:
+                base_lost(protocol, reason)
+            finally:
+                lost(protocol, reason)
+
+        tracked = type(base.__name__, (base,), {
+            "__slots__": (), "__module__": base.__module__, "__qualname__": base.__qualname__,
+            "__doc__": base.__doc__, "connectionLost": connectionLost,
+        })
+        self._tracked[base] = tracked
+        self._tracked_classes.add(tracked)
+        return tracked
+
+    def _adopt(self, protocol: Any) -> None:
+        """Make ``protocol``'s class the one that tells this handle of the connection's end."""
+        try:
+            protocol.__class__ = self._tracked_class(type(protocol))
+        except TypeError:  # a class whose instances cannot change class: wrap this one
+            self._wrap(protocol)
+
+    def _wrap(self, protocol: Any) -> None:
+        """Tell this handle when ``protocol``'s connection ends by wrapping its own
+        ``connectionLost`` (the rare protocol whose class cannot be swapped)."""
+        lost = protocol.connectionLost
+
+        def connectionLost(reason: Any = connectionDone) -> None:
             try:
                 lost(reason)
             finally:
-                closed = connections.pop(protocol, None)
-                connection_log.closed(addr, reason, logged)
-                if closed is not None and not closed.called:
-                    closed.callback(None)
+                self._lost(protocol, reason)
 
         protocol.connectionLost = connectionLost
+
+    def _lost(self, protocol: Any, reason: Any) -> None:
+        """``protocol``'s connection ended: forget it, log the close if its open was
+        logged or it ended in an error, and fire what stop() waits for."""
+        closed = self.connections.pop(protocol, None)
+        shown = self._shown
+        addr = shown.pop(protocol, None) if shown else None
+        if addr is None:
+            value = getattr(reason, "value", reason)
+            if value is not None and not isinstance(value, ConnectionDone):  # always logged
+                addr = _peer_of(protocol)
+        self.connection_log.closed(reason, addr)
+        if closed is not None and not closed.called:
+            closed.callback(None)
 
     def closing(self, protocol: Any) -> Deferred:
         """A Deferred that fires when the open connection of ``protocol`` has closed
@@ -268,6 +333,15 @@ class ClientHandle(Handle):
         if self._sender is None or self.done.called:
             raise RuntimeError(f"{self.description}: not connected")
         return self._sender(text)
+
+
+def _peer_of(protocol: Any) -> Any:
+    """Where ``protocol``'s connection came from (None if it cannot say)."""
+    transport: Any = getattr(protocol, "transport", None)
+    try:
+        return transport.getPeer()
+    except Exception:  # no transport, or one that cannot say
+        return "an unknown peer"
 
 
 def listen_tcp(

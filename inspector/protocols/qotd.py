@@ -13,7 +13,6 @@ import ipaddress
 import logging
 import os
 import random
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -170,27 +169,18 @@ def decode_quote(data: bytes) -> str:
 # ------------------------------------------------------------------------------ servers
 
 
-class _Waiting:
-    """One connection waiting for its client's close, and when it stops waiting."""
-
-    __slots__ = ("deadline", "transport")
-
-    def __init__(self, deadline: float, transport: ITransport) -> None:
-        self.deadline = deadline
-        self.transport: ITransport | None = transport  # None once closed, or dropped by the sweep
-
-
 class LingerSweep:
     """Drops the connections that wait longer than ``linger`` seconds, with one timer.
 
-    Every connection waits the same time, so deadlines come in arrival order: a deque
-    holds them, the timer aims at the oldest, and a connection costs an append and a
-    store instead of a timer of its own (a heap push and a cancel, about 3 us more).
-    Entries of closed connections are dropped from the front as the timer passes, and
-    the deque is rebuilt once more than half of it is closed, so it stays bounded.
+    Every connection waits the same time, so deadlines come in arrival order: an
+    insertion-ordered dict maps each waiting transport to its deadline, the timer aims
+    at the oldest, and a connection costs one store when it starts waiting and one
+    removal when it closes (no timer, no entry object of its own). Closed connections
+    leave the table at once, so it holds only those still waiting.
     """
 
-    #: The deque is rebuilt only past this length (and when more than half are closed).
+    #: How far past the waiting connections the table may grow (it never does: closed
+    #: connections leave it at once); a bound for tests written against the old deque.
     compact_above = 64
 
     def __init__(self, reactor: IReactorTime, linger: float) -> None:
@@ -198,63 +188,50 @@ class LingerSweep:
         self.linger = linger
         #: While False (the factory stopped listening), the timer goes once nobody waits.
         self.listening = True
-        self._waiting: deque[_Waiting] = deque()
-        self._live = 0  # entries whose connection still waits
+        self._waiting: dict[Any, float] = {}  # transport -> deadline, oldest first
+        self._seconds = reactor.seconds
         self._call: Any = None
 
     def __len__(self) -> int:
         """How many connections are waiting."""
-        return self._live
+        return len(self._waiting)
 
-    def add(self, transport: ITransport) -> _Waiting:
-        """Start ``transport``'s wait; keep the entry to :meth:`discard` it when it closes."""
-        reactor = self.reactor
-        entry = _Waiting(reactor.seconds() + self.linger, transport)
-        waiting = self._waiting
-        waiting.append(entry)
-        self._live += 1
+    def add(self, transport: ITransport) -> ITransport:
+        """Start ``transport``'s wait; pass what this returns to :meth:`discard` when it closes."""
+        self._waiting[transport] = self._seconds() + self.linger
         if self._call is None:
-            self._call = reactor.callLater(self.linger, self._sweep)
-        elif len(waiting) > self.compact_above and len(waiting) > 2 * self._live:
-            self._waiting = deque(e for e in waiting if e.transport is not None)
-        return entry
+            self._call = self.reactor.callLater(self.linger, self._sweep)
+        return transport
 
-    def discard(self, entry: _Waiting) -> None:
+    def discard(self, transport: ITransport) -> None:
         """The connection closed: it waits no more."""
-        if entry.transport is None:
-            return
-        entry.transport = None
-        self._live -= 1
-        if not self._live and not self.listening:
+        waiting = self._waiting
+        if waiting.pop(transport, None) is not None and not waiting and not self.listening:
             self.cancel()
 
     def cancel(self) -> None:
         """Forget every wait and the timer."""
         self._waiting.clear()
-        self._live = 0
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
 
     def _sweep(self) -> None:
         self._call = None
-        now = self.reactor.seconds()
+        now = self._seconds()
         waiting = self._waiting
-        while waiting:
-            entry = waiting[0]
-            transport = entry.transport
-            if transport is not None:
-                if entry.deadline > now:
-                    self._call = self.reactor.callLater(entry.deadline - now, self._sweep)
-                    return
-                entry.transport = None
-                self._live -= 1
-            waiting.popleft()
-            if transport is not None:
-                try:
-                    transport.loseConnection()
-                except Exception:
-                    log.error("Error closing a lingering QOTD connection", exc_info=True)
+        overdue = []
+        for transport, deadline in waiting.items():
+            if deadline > now:
+                self._call = self.reactor.callLater(deadline - now, self._sweep)
+                break
+            overdue.append(transport)
+        for transport in overdue:
+            del waiting[transport]
+            try:
+                transport.loseConnection()
+            except Exception:
+                log.error("Error closing a lingering QOTD connection", exc_info=True)
 
 
 @implementer(IHalfCloseableProtocol, IPullProducer)
@@ -281,20 +258,21 @@ class QOTD(Protocol):
 
     def connectionMade(self) -> None:
         factory = self.factory
+        transport = self.transport
         limit = getattr(factory, "connection_limit", None)
         if limit is not None:
             if not limit.admit():
-                self.transport.loseConnection()
+                transport.loseConnection()
                 return
             self._admitted = True
         encode = getattr(factory, "encoded_quote", None)
         data = encode() if encode is not None else encode_quote(factory.quoter.getQuote())
-        if len(data) <= self.chunk_size:
-            self.transport.write(data)
-            self._written()
-        else:
+        if len(data) > self.chunk_size:
             self._data = data
-            self.transport.registerProducer(self, False)
+            transport.registerProducer(self, False)
+            return
+        transport.write(data)
+        self._written()
 
     def resumeProducing(self) -> None:
         """The transport drained: hand it the next piece of the quote."""
@@ -318,18 +296,26 @@ class QOTD(Protocol):
 
     def _written(self) -> None:
         """The whole quote is written: send FIN after it, and wait a while for the client's close."""
-        half_close = getattr(self.transport, "loseWriteConnection", None)
+        transport = self.transport
+        half_close = getattr(transport, "loseWriteConnection", None)
         if half_close is None:
-            self.transport.loseConnection()
+            transport.loseConnection()
             return
         half_close()
         factory = self.factory
-        sweep = getattr(factory, "lingering", None)
-        if sweep is not None:
-            self._linger = sweep(self.transport)
-            return
-        # A factory of its own: one timer per connection.
-        reactor = getattr(factory, "reactor", None) or getattr(self.transport, "reactor", None)
+        sweep = getattr(factory, "sweep", None)
+        if sweep is None:
+            make_sweep = getattr(factory, "linger_sweep", None)
+            if make_sweep is None:
+                self._wait_alone(factory, transport)
+                return
+            sweep = make_sweep(transport)
+        self._linger = sweep
+        sweep.add(transport)
+
+    def _wait_alone(self, factory: Any, transport: ITransport) -> None:
+        """A factory of its own (not a :class:`QOTDFactory`): one timer per connection."""
+        reactor = getattr(factory, "reactor", None) or getattr(transport, "reactor", None)
         linger = getattr(factory, "linger", None)
         if reactor is not None and linger is not None:
             self._linger = reactor.callLater(linger, self._linger_expired)
@@ -351,8 +337,8 @@ class QOTD(Protocol):
         self._data = None
         linger, self._linger = self._linger, None
         if linger is not None:
-            if type(linger) is _Waiting:
-                self.factory.sweep.discard(linger)
+            if isinstance(linger, LingerSweep):
+                linger.discard(self.transport)
             elif linger.active():
                 linger.cancel()
         if self._admitted:
@@ -385,14 +371,15 @@ class QOTDFactory(Factory):
         self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log)
         self._encoded: dict[str, bytes] = {}
 
-    def lingering(self, transport: ITransport) -> _Waiting:
-        """``transport`` sent its quote and its FIN: drop it if its client has not closed
-        within ``linger`` seconds (one timer for all connections, :class:`LingerSweep`)."""
+    def linger_sweep(self, transport: ITransport) -> LingerSweep:
+        """The sweep that drops connections whose client has not closed within ``linger``
+        seconds of the quote (one timer for all of them): made with the first connection,
+        on the factory's reactor or else the transport's."""
         sweep = self.sweep
         if sweep is None:
             reactor: IReactorTime = self.reactor or getattr(transport, "reactor")  # a transport has its reactor
             sweep = self.sweep = LingerSweep(reactor, self.linger)
-        return sweep.add(transport)
+        return sweep
 
     def doStart(self) -> None:
         super().doStart()
