@@ -11,10 +11,12 @@ processes (:mod:`inspector.trace.stream`):
   ring buffers hold (the newest events, plus the opening of every connection still open,
   every listening port and every pending Deferred, so a late viewer's view is complete),
   then every new event as a line, about ten times a second;
-* serving takes at most a share of the process's CPU time (``cpu_budget``, 5%): a flush
-  that cost more spaces out the next one, and meanwhile the tracer stays in its cheap
-  mode, dropping the hot events (bytes, loop turns, messages; counted) while connection,
-  port and Deferred events still go out; viewers are told the count, as below;
+* serving takes at most a share of the process's CPU time (``cpu_budget``, 5%): each
+  tenth of a second the server earns that share of the CPU time the loop used, and a
+  flush sends only as many of the newest hot events (bytes, loop turns, messages) as
+  what it has earned pays for, at what an event cost in the flushes before; the older
+  ones are dropped by the tracer in its cheap mode and counted, while connection, port
+  and Deferred events always go out; viewers are told the count, as below;
 * a viewer that reads too slowly is not waited for: while its connection's write buffer
   is over the transport's high-water mark (the transport pauses us, as a producer), its
   events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
@@ -67,12 +69,19 @@ HELLO_TIMEOUT = 10.0
 #: the trace's observer feed overflows meanwhile): keeps each flush short, and bounds
 #: what one write adds to a viewer's buffer past the transport's high-water mark.
 MAX_BATCH = 2_000
-#: The share of the loop's CPU time the server may spend serving the trace: a flush
-#: waits until the loop has used ``cost / CPU_BUDGET`` CPU seconds since the last one
-#: (or a second has passed); meanwhile the tracer keeps its cheap mode, in
-#: which it decodes connection, port and Deferred events but drops (and counts) the hot
-#: ones (bytes, loop turns, messages) once its capture lists fill.
+#: Hot events a flush sends at least when a second has passed without one (it then
+#: goes over budget, and the flushes after it wait until that is paid back).
+MIN_BATCH = 20
+#: The share of the loop's CPU time the server may spend serving the trace. Each look
+#: (every FLUSH_INTERVAL) earns ``CPU_BUDGET`` times the CPU time the loop used since
+#: the last (a quiet loop is counted as using QUIET_SHARE of the time that passed, so
+#: its viewers still get events promptly); a flush spends what it cost. The hot events a
+#: flush decodes and sends are those its credit pays for; the tracer drops the older ones
+#: (counted) as it does with nobody reading, and keeps connection, port and Deferred events.
 CPU_BUDGET = 0.05
+QUIET_SHARE = 0.05
+#: What a flush is first assumed to cost per hot event sent (CPU seconds); then measured.
+EVENT_COST = 20e-6
 #: Former viewers' connections remembered, to leave out of later viewers' snapshots.
 FORMER_VIEWERS = 1024
 
@@ -174,15 +183,16 @@ class TraceServer:
         self._forget: list[int] = []
         self._timer: Any = None
         self._tick_name = callable_name(self._tick)
-        self._full = False
         #: Events a late viewer's snapshot holds besides the openings it always gets.
         self.snapshot_limit = SNAPSHOT_EVENTS
         #: The share of CPU time serving may take (see :data:`CPU_BUDGET`).
         self.cpu_budget = CPU_BUDGET
-        self._delay = FLUSH_INTERVAL
         self._cost = 0.0  # CPU seconds the last flush took
-        self._cpu_mark = 0.0  # the loop thread's CPU clock when it ended
-        self._flushed_at = 0.0  # and the reactor's clock
+        self._credit = 0.0  # CPU seconds serving may still spend (negative: owed)
+        self._event_cost = EVENT_COST  # CPU seconds per hot event sent, as last measured
+        self._cpu_mark = 0.0  # the loop thread's CPU clock at the last look (after a flush)
+        self._looked_at = 0.0  # and the reactor's clock
+        self._flushed_at = 0.0  # the reactor's clock at the last flush
         self._seen = 0  # events the trace had seen (kept or dropped) at the last flush
         self._last_seq = 0  # and the newest one it kept
 
@@ -225,6 +235,9 @@ class TraceServer:
             self._cursor = Cursor(trace.feed, trace.feed.last_seq)
             self._missed = 0
             self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
+            self._credit = 0.0
+            self._cpu_mark = time.thread_time()
+            self._looked_at = self._flushed_at = self.reactor.seconds()
         if self._timer is None:
             self._timer = self.reactor.callLater(0, self._tick)
 
@@ -249,41 +262,46 @@ class TraceServer:
 
     def _tick(self) -> None:
         self._timer = None
-        # Within budget: the last flush cost at most cpu_budget of the CPU time the loop
-        # used since (so a busy process's viewers wait longer), plus a fifth of that share
-        # of the time that passed (so a quiet process's viewers wait the least), or a
-        # second has passed.
-        used = time.thread_time() - self._cpu_mark
-        waited = self.reactor.seconds() - self._flushed_at
-        allowed = self.cpu_budget * (used + 0.2 * waited)
-        delay = FLUSH_INTERVAL  # over budget: look again later (never on every loop turn)
-        if self._new or self._cost <= allowed or waited >= MAX_INTERVAL:
+        # Earn the budget's share of the CPU time the loop used since the last look (a
+        # quiet loop counts as using QUIET_SHARE of the time that passed), up to what a
+        # full batch costs; once nothing is owed, send the newest events the credit pays
+        # for (MIN_BATCH at least: later flushes pay back what that overspent). A second
+        # without a flush sends anyway.
+        cpu, now = time.thread_time(), self.reactor.seconds()
+        used = max(cpu - self._cpu_mark, QUIET_SHARE * (now - self._looked_at))
+        self._credit = min(self._credit + self.cpu_budget * used, self._event_cost * MAX_BATCH)
+        self._cpu_mark, self._looked_at = cpu, now
+        if self._new or self._credit > 0 or now - self._flushed_at >= MAX_INTERVAL:
+            batch = min(max(int(self._credit / self._event_cost), MIN_BATCH), MAX_BATCH)
             try:
-                self.flush()
+                self.flush(batch)
             except Exception:
                 log.exception("serving the trace failed in one flush; going on")
-            self._cpu_mark = time.thread_time()
+            self._credit -= self._cost
+            self._cpu_mark = time.thread_time()  # the flush is not the loop's own work
             self._flushed_at = self.reactor.seconds()
-            delay = self._delay
         if self.viewers or self._new:
-            self._timer = self.reactor.callLater(delay, self._tick)
+            self._timer = self.reactor.callLater(FLUSH_INTERVAL, self._tick)
 
-    def flush(self) -> None:
-        """Send new events to every viewer that keeps up, and new viewers their start."""
+    def flush(self, batch: int = MAX_BATCH) -> None:
+        """Send new events to every viewer that keeps up (the newest ``batch`` hot events
+        among them, and every connection, port and Deferred event), and new viewers
+        their start."""
         cursor = self._cursor
         if cursor is None:
             return
         began = time.thread_time()
         forget, self._forget = self._forget, []
         trace = self.tracer.trace
-        self.tracer.sync_newest(MAX_BATCH)  # older records are dropped (counted), not decoded
+        self.tracer.sync_newest(batch)  # older records are dropped (counted), not decoded
+        synced = time.thread_time()
         # Events the tracer dropped since the last flush (it numbers only those it keeps),
         # and those that fell out of the feed before we read them.
         seen, last_seq = _seen(trace), trace.feed.last_seq
-        missed = (seen - self._seen) - (last_seq - self._last_seq)
+        kept = last_seq - self._last_seq
+        missed = (seen - self._seen) - kept
         self._seen, self._last_seq = seen, last_seq
         drained = cursor.drain(MAX_BATCH)
-        self._full = len(drained) >= MAX_BATCH
         events = self._keep(drained)
         missed += cursor.missed - self._missed
         self._missed = cursor.missed
@@ -297,9 +315,13 @@ class TraceServer:
             text = self._encoder.events(events).encode("utf-8") if events else b""
             for viewer in list(self.viewers):
                 viewer.send(text, len(events), missed)
-        # What sending new events costs (a new viewer's snapshot, once, is not counted).
-        self._cost = time.thread_time() - began
-        self._delay = 0.0 if self._full else FLUSH_INTERVAL
+        # What serving cost beyond tracing: sending, and the share of the sync that
+        # decoded what it kept (dropping the rest is what the tracer does anyway when
+        # nobody reads). A new viewer's snapshot, once, is not counted.
+        share = kept / (kept + missed) if kept + missed > 0 else 1.0
+        self._cost = time.thread_time() - synced + (synced - began) * share
+        if len(drained) >= MIN_BATCH:
+            self._event_cost = max(self._cost / len(drained), 1e-7)
         if self._new:
             new, self._new = self._new, []
             start = self._start_text(cursor.position)
