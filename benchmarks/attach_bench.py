@@ -331,6 +331,9 @@ def print_table(results: dict[str, list[dict]], rounds: int, rate: float, durati
         print(f"{name:<16} {done:>13,.0f} {skipped:>7.1%} {load:>10.0%} {statistics.median(map(cost, runs)):>9.2f}"
               f" {vs_none:>28} {vs_tracing:>28}")
     viewer = results["viewer attached"]
+    if any(r["skipped"] > 0.01 * r["ops"] for runs in results.values() for r in runs):
+        print("(some windows skipped over 1% of the offered round trips: the load generator or a server fell "
+              "behind, and the CPU per round trip changes with the load; try a lower --rate)")
     print(f"\n{rounds} windows of {duration:g} s, {len(results)} variants at once at {rate:,.0f} round trips/s "
           f"offered; medians, ratios of CPU us/op within each window (lowest..highest in brackets). The viewer "
           f"itself used {statistics.median(r['viewer_cpu'] / r['elapsed'] for r in viewer):.0%} of a CPU. "
