@@ -30,6 +30,7 @@ from inspector.ui.viewmodel.connections import (
     REASON_COLUMN,
     STATE_COLUMN,
     ConnectionsFilter,
+    cell_text,
     row_texts,
     sort_key,
 )
@@ -84,6 +85,7 @@ _FIXED_SORT = frozenset((0, AGE_COLUMN))
 #: there is left unwritten.
 _MOSTLY_EMPTY = frozenset((PROCESS_COLUMN, LINK_COLUMN))
 _COLUMN_COUNT = len(COLUMNS)
+RATE_COLUMN = 8
 #: Columns whose cells hold their text alone (no sort value, colour or tooltip).
 _TEXT_COLUMNS = (1, 2, 3, 4)
 _RIGHT = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -254,7 +256,7 @@ class ConnectionsModel:
         """Write only the :attr:`_keyed` cells of new ``rows`` (what the proxy sorts and
         filters by); :meth:`fill` writes the others when the rows are shown."""
         conns, shown, states, flags, full = self._rows, self._shown, self._states, self._flags, self._full
-        texts_of, flag_of, put = self._texts_of, self._flag, self._put
+        texts_of, flag_of, put = self._lazy_texts, self._flag, self._put
         keyed = sorted(self._keyed)
         self.items.blockSignals(True)
         try:
@@ -273,8 +275,8 @@ class ConnectionsModel:
 
     def fill(self, rows: Iterable[int]) -> None:
         """Write the missing cells of those of ``rows`` (of :attr:`items`) that have only
-        their :attr:`_keyed` ones, as last computed (what the proxy sorted them by); no
-        signal: the view is about to paint them, and their sort values did not change."""
+        their :attr:`_keyed` ones; no signal: the view is about to paint them, and what
+        the proxy sorts and filters by (the keyed cells, as last announced) stays."""
         if not self.lazy_rows:
             return
         conns, shown, states, full = self._rows, self._shown, self._states, self._full
@@ -288,9 +290,15 @@ class ConnectionsModel:
                 if 0 <= row < count and not full[row]:
                     full[row] = True
                     self.lazy_rows -= 1
-                    conn, texts, state = conns[row], shown[row], states[row]
+                    conn, old = conns[row], shown[row]
+                    texts = self._texts_of(conn)
+                    state = states[row] = conn.state
                     for column in others:
                         put(row, column, conn, texts, state)
+                    # The keyed texts stay as announced: a change since is found and
+                    # announced by the next rewrite of the row.
+                    shown[row] = tuple(old[column] if column in keyed else text
+                                       for column, text in enumerate(texts))
         finally:
             self.items.blockSignals(False)
 
@@ -306,7 +314,11 @@ class ConnectionsModel:
         try:
             for row in range(len(conns)):
                 if not full[row]:
-                    put(row, column, conns[row], shown[row], states[row])
+                    conn = conns[row]
+                    texts = list(shown[row])
+                    texts[column] = self._cell(conn, column)
+                    shown[row] = tuple(texts)
+                    put(row, column, conn, shown[row], states[row])
         finally:
             self.items.blockSignals(False)
 
@@ -520,7 +532,8 @@ class ConnectionsModel:
                 conn = self._rows[row]
                 if row_of.get(conn.id) != row:
                     continue  # a free row (its connection left the list)
-                texts = self._texts_of(conn)
+                full = self._full[row]
+                texts = self._texts_of(conn) if full else self._lazy_texts(conn)
                 old = self._shown[row]
                 flag = self._flag(conn)
                 if flag != self._flags[row]:
@@ -532,7 +545,7 @@ class ConnectionsModel:
                 if texts[sort_column] != old[sort_column] and sort_column not in _FIXED_SORT:
                     resorted = True
                 self._shown[row] = texts
-                if not self._full[row]:  # only its keyed cells are written
+                if not full:  # only its keyed cells are written
                     state = self._states[row] = conn.state
                     for column in self._keyed:
                         if column and texts[column] != old[column]:
@@ -626,6 +639,24 @@ class ConnectionsModel:
     def row_of(self, conn_id: int) -> int | None:
         """Return the row showing connection ``conn_id``, if any."""
         return self._row_of.get(conn_id)
+
+    def _lazy_texts(self, conn: Connection) -> tuple[str, ...]:
+        """``conn``'s row texts as a lazy row keeps them: its :attr:`_keyed` cells' alone
+        (the others "")."""
+        texts = [""] * _COLUMN_COUNT
+        for column in self._keyed:
+            texts[column] = self._cell(conn, column)
+        return tuple(texts)
+
+    def _cell(self, conn: Connection, column: int) -> str:
+        """The text of one cell of ``conn``'s row, as :meth:`_texts_of` words it."""
+        if column == 0:
+            return str(conn.id)
+        if column == RATE_COLUMN:
+            return cell_text(conn, column, self.store.now) if conn.rate else ""
+        if column == PROCESS_COLUMN:
+            return process_of(self.store, conn.id)
+        return cell_text(conn, column, self.store.now)
 
     def _texts_of(self, conn: Connection) -> tuple[str, ...]:
         return row_texts(conn, self.store.now, process_of(self.store, conn.id))
