@@ -486,7 +486,7 @@ class Cursor:
 
     __slots__ = ("_feed", "_sync", "position", "missed", "__weakref__")
 
-    def __init__(self, feed: Feed, position: int = 0, sync: Callable[[], None] | None = None) -> None:
+    def __init__(self, feed: Feed, position: int = 0, sync: Callable[..., int] | None = None) -> None:
         self._feed = feed
         self._sync = sync
         feed.cursors.add(self)
@@ -496,10 +496,19 @@ class Cursor:
 
     def drain(self, limit: int | None = None) -> EventBatch:
         """Return the events that arrived since the last drain (at most ``limit``), as a
-        list-like :class:`EventBatch` whose bytes events are built when read."""
-        if self._sync is not None:
-            self._sync()
+        list-like :class:`EventBatch` whose bytes events are built when read.
+
+        With ``limit``, only about as many captured records are decoded as it returns
+        (``sync(limit)``, repeated while the feed holds fewer than ``limit`` new events
+        and records wait), so one drain's time is bounded however much was captured."""
         feed = self._feed
+        sync = self._sync
+        if sync is not None:
+            if limit is None:
+                sync()
+            else:
+                while sync(limit) and feed.last_seq - self.position < limit:
+                    pass
         found, count, missed = feed.entries_since(self.position, limit)
         self.missed += missed
         # Built events are kept in their runs only if another reader may want them.

@@ -92,7 +92,7 @@ class Trace(Fold):
         self.bytes_out = self.buffers[ev.BytesOut.kind] = LazyRingBuffer(
             self.config.buffer_size(ev.BytesOut.kind), inbound=False)
         self.feed = Feed(self.config.feed_size)
-        self._source: Callable[[], None] | None = None
+        self._source: Callable[..., int | None] | None = None
         self._readers: weakref.WeakSet[Cursor] = weakref.WeakSet()
         self.ports: dict[int, ev.PortStarted] = {}
         self._seq = count(1)
@@ -137,14 +137,20 @@ class Trace(Fold):
         """Reserve the next sequence number (the tracer numbers events as it makes them)."""
         return next(self._seq)
 
-    def attach_source(self, source: Callable[[], None] | None) -> None:
-        """Have :meth:`sync` call ``source`` (a live tracer's decoder) before every read."""
+    def attach_source(self, source: Callable[..., int | None] | None) -> None:
+        """Have :meth:`sync` call ``source`` (a live tracer's decoder) before every read;
+        ``source(limit)`` decodes only the oldest ``limit`` records and returns how many
+        still wait (see :meth:`sync`)."""
         self._source = source
 
-    def sync(self) -> None:
-        """Bring the trace up to date with what a live tracer captured but not yet decoded."""
-        if self._source is not None:
-            self._source()
+    def sync(self, limit: int | None = None) -> int:
+        """Bring the trace up to date with what a live tracer captured but not yet decoded;
+        with ``limit``, decode only its oldest ``limit`` records (a reader with a time
+        budget). Return how many captured records still wait (0 with no live tracer)."""
+        source = self._source
+        if source is None:
+            return 0
+        return (source() if limit is None else source(limit)) or 0
 
     def count_dropped(self, kind: str, count: int = 1) -> None:
         """Count ``count`` events of ``kind`` that were captured but not kept."""

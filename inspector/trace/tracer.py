@@ -79,7 +79,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self.config = self.trace.config
         self.trace.header.update(version=1, start_time=time.time(), start_monotonic=_now(),
                                  host=socket.gethostname(), reactor="")
-        self.trace.attach_source(self.sync)
+        self.trace.attach_source(self.decode)
         self._store = self.trace.add
         self._keys: list[Any] = []  # a record code, or the connection's _Side for TCP bytes
         self._items: list[Any] = []  # the record tuple, or the bytes
@@ -92,6 +92,8 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         #: Records a drop leaves for a late reader: few, as every drop reads them.
         self._keep = max(limit // 16, min(limit // 2, 64))
         self._dropping: Counter[Any] | None = None  # chunks per side, while dropping
+        #: Bytes per side of a batch decoded while records still wait (see _decode_batch).
+        self._uncounted: dict[_Side, int] = {}
         self._syncing = False
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
         self.installed = False
@@ -184,20 +186,36 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         del marks[:cut]
         return batch_keys, batch_items, positions
 
-    def sync(self) -> None:
-        """Decode everything captured so far into the trace (readers call this first)."""
+    @property
+    def waiting(self) -> int:
+        """How many captured records are not decoded (nor dropped) yet."""
+        return len(self._keys)
+
+    def sync(self, limit: int | None = None) -> None:
+        """Decode everything captured so far into the trace (readers call this first);
+        with ``limit``, only the oldest ``limit`` records, so a reader with a time budget
+        (the window) pays for about what it reads: the rest wait, in order, and nothing
+        is dropped (a recorder reading too loses nothing)."""
+        self.decode(limit)
+
+    def decode(self, limit: int | None = None) -> int:
+        """:meth:`sync`, returning how many records still wait (the trace's source)."""
         if self._syncing:
-            return
+            return len(self._keys)
         self._syncing = True
         try:
             if self._abandoned:
                 self._report_abandoned()
             keys = self._keys
             decoders = self._decoders
-            while keys:
-                self._decode_batch(*self._take(len(keys)), decoders)
+            if limit is None:
+                while keys:
+                    self._decode_batch(*self._take(len(keys)), decoders)
+            elif keys and limit > 0:
+                self._decode_batch(*self._take(min(limit, len(keys))), decoders)
         finally:
             self._syncing = False
+        return len(self._keys)
 
     def sync_newest(self, count: int) -> None:
         """Decode only the newest ``count`` captured records; drop the older ones as a trim
@@ -225,9 +243,14 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         :class:`~inspector.trace.buffers.BytesRun`, with no Python code per record once
         the connections' capture budgets are spent; its events are made only when read,
         and the summaries' byte counts are brought up to date once per batch from the
-        running totals the hooks keep."""
+        running totals the hooks keep -- or, when records still wait after the batch
+        (a bounded :meth:`sync`), from the batch's own sizes (:meth:`_tally`), as the
+        running totals then include bytes not decoded yet."""
         trace = self.trace
         store_run = self._store_run
+        partial = bool(self._keys)
+        if partial:
+            self._uncounted = self._tally(keys, items)
         seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
         try:
             start = 0
@@ -246,7 +269,10 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 seq = store_run(keys[start:], items[start:], seq)
         finally:
             trace._seq = count(seq + 1)
-            self._count_sides(set(keys))
+            if partial:
+                self._credit_tally()
+            else:
+                self._count_sides(set(keys))
 
     def _store_run(self, sides: list[_Side], chunks: list[bytes], seq: int) -> int:
         """Store the TCP bytes records of one run (``sides[i]`` carried ``chunks[i]``, all
@@ -308,14 +334,43 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         summary.chunks.append((seq, ts, "in" if side.inbound else "out", kept))
         return kept
 
+    @staticmethod
+    def _tally(keys: list[Any], items: list[Any]) -> dict[_Side, int]:
+        """Bytes per side of the TCP bytes records among ``keys`` (record codes skipped):
+        counted by ``(side, size)`` in C, with Python code once per distinct pair."""
+        tally: dict[_Side, int] = {}
+        for (side, size), chunks in Counter(zip(keys, map(len, items))).items():
+            if side.__class__ is _Side:
+                tally[side] = tally.get(side, 0) + size * chunks
+        return tally
+
+    def _credit_tally(self) -> None:
+        """Add the bytes tallied for a partly decoded capture (:meth:`_tally`) to their
+        connections' summaries, and to what the sides have had counted."""
+        tally, self._uncounted = self._uncounted, {}
+        summaries = self.trace._connections
+        for side, size in tally.items():
+            side.seen += size
+            conn = side.conn
+            summary = summaries.get(conn.id)
+            if summary is None:
+                summary = self.trace._connection(ev.BytesIn(0, _now(), conn.reactor, 0, conn.id))
+            if side.inbound:
+                summary.bytes_in += size
+            else:
+                summary.bytes_out += size
+
     def _count_sides(self, sides: Any) -> None:
         """Add to each connection's summary the bytes its ``sides`` (any iterable of capture
         keys; record codes are skipped) carried since they were last counted or dropped,
         from the running totals the hooks keep."""
         summaries = self.trace._connections
+        uncounted = self._uncounted
         for side in sides:
             if side.__class__ is not _Side:
                 continue
+            if uncounted:  # a closed connection's: counted here, not again from the tally
+                uncounted.pop(side, None)
             size = side.bytes - side.seen
             if not size:
                 continue
