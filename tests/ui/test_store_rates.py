@@ -1,6 +1,7 @@
 """Closing a one-second bin gives each connection that moved bytes its rate, and the
 connections that went quiet fall back to no rate; connections that never moved bytes
-are not touched (closing a bin looks at the busy connections alone)."""
+are not touched (closing a bin looks at the busy connections alone). And a connection
+closed twice leaves the list once, under the Keep closed limit."""
 
 from __future__ import annotations
 
@@ -34,3 +35,20 @@ def test_a_bin_rates_the_busy_connections_and_a_quiet_one_falls_to_nothing() -> 
     store.connection_state(11, 4.3, "closed")
     store.sample(5.0)
     assert store.connections[11].rate == 0.0 and 11 not in store.connection_rates
+
+
+def test_a_connection_closed_twice_leaves_the_list_once() -> None:
+    from inspector.ui.viewmodel.store import Store
+
+    store = Store(clock=0.0)
+    store.closed_limit = 1
+    for cid in (1, 2, 3):
+        store.connection_opened(cid, 0.0, "server", "Echo", "127.0.0.1:1", f"127.0.0.1:{cid}")
+    store.connection_state(1, 1.0, "closed")
+    store.connection_state(1, 1.5, "connected")  # seen open again (a newer state)
+    store.connection_state(1, 2.0, "closed")
+    store.connection_state(2, 2.5, "closed")
+    store.connection_state(3, 3.0, "closed")
+    gone = store.trim_closed()
+    assert sorted(gone) == [1, 2] and list(store.connections) == [3]
+    assert store.closed_dropped == 2

@@ -586,12 +586,16 @@ class Store:
             return []
         connections = self.connections
         gone: list[int] = []
+        going: set[int] = set()
         spared: list[int] = []
         while len(closed) > limit:
             cid = closed.popleft()
             conn = connections.get(cid)
-            if conn is None or conn.is_open:
-                continue  # cleared already, or (a newer version's state) open again
+            if conn is None or conn.is_open or cid in going:
+                # Cleared already, (a newer version's state) open again, or listed twice
+                # (it closed, was seen open again and closed again).
+                continue
+            going.add(cid)
             if cid == self.pinned:
                 spared.append(cid)
                 continue
