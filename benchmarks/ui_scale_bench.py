@@ -464,8 +464,10 @@ def scenario_recording(args: argparse.Namespace) -> None:
           f"{session_bytes} bytes in its session; load average {os.getloadavg()[0]:.1f}")
     restore()
     parts = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in split.items())
+    painting = sum(h.paint_ms) / 1e3
     print(f"recording: CPU split: {parts}, the rest (painting, the progress dialog, the loop) "
-          f"{cpu - sum(split.values()):.1f} s")
+          f"{cpu - sum(split.values()):.1f} s, of which the window's {len(h.paint_ms)} repaints "
+          f"took {painting:.1f} s (wall clock)")
     table("frames while the recording loads", h.rows())
     h.close()
 
