@@ -34,7 +34,7 @@ from bisect import bisect_left
 from collections import Counter, OrderedDict
 from itertools import count
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from inspector.hooks import TraceHooks
 from inspector.trace import events as ev
@@ -271,6 +271,10 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             trace._seq = count(seq + 1)
             if partial:
                 self._credit_tally()
+            elif len(keys) > 4 * len(self._conn_state):
+                # Fewer sides than records: looking at every open connection's two is
+                # cheaper than finding the batch's distinct ones (a set of every key).
+                self._count_sides(self._open_sides())
             else:
                 self._count_sides(set(keys))
 
@@ -333,6 +337,11 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         summary.captured += len(kept)
         summary.chunks.append((seq, ts, "in" if side.inbound else "out", kept))
         return kept
+
+    def _open_sides(self) -> Iterator[_Side]:
+        """The sides of every connection whose close is not decoded yet."""
+        for conn in self._conn_state.values():
+            yield from conn.sides
 
     @staticmethod
     def _tally(keys: list[Any], items: list[Any]) -> dict[_Side, int]:
