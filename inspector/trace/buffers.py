@@ -309,6 +309,12 @@ class EventBatch(Sequence[Any]):
         can use a run's lists without building its events)."""
         return self._raw
 
+    @property
+    def shared(self) -> bool:
+        """True when another reader may read the same runs: built events are then kept
+        in them (pass it as ``keep`` to :meth:`BytesRun.events`)."""
+        return self._share
+
     def __len__(self) -> int:
         return self._count
 

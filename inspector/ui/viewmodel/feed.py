@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterable
 
 from inspector.states import FINAL_STATES, ConnectionState
 from inspector.trace import events as ev
+from inspector.trace.buffers import BytesRun, EventBatch
 from inspector.ui.viewmodel.store import CLOSED_LIMIT, Store
 
 
@@ -125,6 +126,95 @@ def apply(store: Store, events: Iterable[ev.Event]) -> int:
     return applied
 
 
+#: Events that change nothing a connection's byte counts depend on: TCP bytes waiting
+#: to be added (see :func:`apply_batch`) may be added after them.
+_NEUTRAL = frozenset({ev.LoopTurn.kind, ev.TimerFired.kind, ev.DeferredCreated.kind,
+                      ev.CallbackAdded.kind, ev.CallbackRan.kind, ev.DeferredChained.kind,
+                      ev.DeferredResumed.kind, ev.DeferredPaused.kind, ev.DeferredUnpaused.kind,
+                      ev.DeferredFired.kind, ev.DeferredFailed.kind, ev.DeferredCancelled.kind})
+
+
+def apply_batch(store: Store, batch: EventBatch) -> int:
+    """:func:`apply` for a drained batch: runs of TCP bytes events with no payload kept
+    (the usual case once connections' capture budgets are spent) are summed per
+    connection side and added at once (:func:`_add_sums`), before the next event that
+    could depend on them, without building an event per chunk."""
+    handlers = HANDLERS
+    applied = 0
+    keep = batch.shared
+    sums: dict[Any, list[Any]] = {}  # side -> [bytes, ts of its last chunk]
+    rows, fold = store.connections, store.fold
+    known: set[Any] = set()  # sides whose row and summary exist (until a connection event)
+    for entry in batch.entries():
+        if entry.__class__ is BytesRun:
+            if entry.data is None and _known(entry, rows, fold, known):
+                _sum_run(entry, sums)
+                applied += len(entry.sides)
+                continue
+            if sums:
+                _add_sums(store, sums)
+            applied += apply(store, entry.events(keep))
+            continue
+        kind = entry.kind
+        if kind not in _NEUTRAL:
+            if sums:
+                _add_sums(store, sums)
+            known.clear()
+        handler = handlers.get(kind)
+        if handler is not None:
+            handler(store, entry)
+            applied += 1
+    if sums:
+        _add_sums(store, sums)
+    return applied
+
+
+def _known(run: BytesRun, rows: dict[int, Any], fold: Any, known: set[Any]) -> bool:
+    """True if every connection of ``run`` has its row and its summary already (the
+    sides found so are added to ``known``, which is not checked again)."""
+    if known.issuperset(run.sides):
+        return True
+    for side in set(run.sides).difference(known):
+        cid = side.tag[0]
+        if cid not in rows or fold.connection(cid) is None:
+            return False
+        known.add(side)
+    return True
+
+
+def _sum_run(run: BytesRun, sums: dict[Any, list[Any]]) -> None:
+    ts = run.ts
+    get = sums.get
+    for side, size in zip(run.sides, run.sizes):
+        entry = get(side)
+        if entry is None:
+            sums[side] = [size, ts]
+        else:
+            entry[0] += size
+            entry[1] = ts
+
+
+def _add_sums(store: Store, sums: dict[Any, list[Any]]) -> None:
+    """Add summed TCP bytes to the store as their events would have been, one update per
+    connection side (the chunks' last time is the side's last activity); empty ``sums``."""
+    fold, rows = store.fold, store.connections
+    for side, (size, ts) in sums.items():
+        cid, inbound = side.tag[0], side.tag[1]
+        direction = "in" if inbound else "out"
+        fold.count_bytes(cid, direction, size, ts)
+        store.connection_bytes(cid, ts, direction, size)
+        summary, row = fold.connection(cid), rows[cid]
+        # As the store shows a bytes event: never below what the fold counted.
+        if summary is None:  # pragma: no cover - _known checked it
+            continue
+        if inbound:
+            if summary.bytes_in > row.bytes_in:
+                row.bytes_in = summary.bytes_in
+        elif summary.bytes_out > row.bytes_out:
+            row.bytes_out = summary.bytes_out
+    sums.clear()
+
+
 #: Seconds of event translation per refresh at most, so one frame's work stays bounded
 #: under a flood; the rest waits for the next refresh (the trace's feed counts any it
 #: had to drop), applied in slices of ``SLICE`` events.
@@ -171,7 +261,7 @@ class LiveFeed:
         caught_up = False
         while True:
             events = cursor.drain(SLICE)
-            applied += apply(self.store, events)
+            applied += apply_batch(self.store, events)
             if len(events) < SLICE:
                 break
             backlog = self.trace.feed.last_seq - cursor.position
