@@ -123,9 +123,12 @@ def test_under_load_serving_costs_its_budget_not_a_full_batch_a_second(
 
     loop_cost, elapsed = run(scenario, timeout=60)
     serving = sum(served) * EVENT_COST
-    allowed = live.CPU_BUDGET * loop_cost + live.MIN_BATCH * EVENT_COST * (elapsed + 2)
+    # Its budget, plus the small batch a second may send anyway, plus the first batch
+    # sent before it knew what these events cost.
+    allowed = live.CPU_BUDGET * loop_cost + EVENT_COST * (live.MIN_BATCH * (elapsed + 2) + served[0])
     assert serving <= allowed, (serving, loop_cost, served)
-    assert max(served) <= live.MIN_BATCH + live.CPU_BUDGET * loop_cost / EVENT_COST
+    # And no flush sends more than about a second's share: the loop never pauses long.
+    assert max(served) * EVENT_COST <= live.CPU_BUDGET * loop_cost / elapsed + 2 * live.MIN_BATCH * EVENT_COST, served
     opened = [e for e in events if isinstance(e, ev.ConnectionOpened) and e.role == "server"]
     assert len(opened) == 8
     assert any(isinstance(e, (ev.BytesIn, ev.BytesOut)) for e in events)

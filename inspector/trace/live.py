@@ -10,7 +10,7 @@ processes (:mod:`inspector.trace.stream`):
   "version": 1, ..., "live": true, "pid": N}``), then a snapshot of what the trace's
   ring buffers hold (the newest events, plus the opening of every connection still open,
   every listening port and every pending Deferred, so a late viewer's view is complete),
-  then every new event as a line, about ten times a second;
+  then new events as lines, about ten times a second;
 * serving takes at most a share of the process's CPU time (``cpu_budget``, 5%): each
   tenth of a second the server earns that share of the CPU time the loop used, and a
   flush sends only as many of the newest hot events (bytes, loop turns, messages) as
@@ -69,8 +69,8 @@ HELLO_TIMEOUT = 10.0
 #: the trace's observer feed overflows meanwhile): keeps each flush short, and bounds
 #: what one write adds to a viewer's buffer past the transport's high-water mark.
 MAX_BATCH = 2_000
-#: Hot events a flush sends at least when a second has passed without one (it then
-#: goes over budget, and the flushes after it wait until that is paid back).
+#: Hot events a flush may send at least. A flush happens once nothing is owed, or when
+#: a second has passed without one; what it overspends, the flushes after it pay back.
 MIN_BATCH = 20
 #: The share of the loop's CPU time the server may spend serving the trace. Each look
 #: (every FLUSH_INTERVAL) earns ``CPU_BUDGET`` times the CPU time the loop used since
@@ -80,7 +80,9 @@ MIN_BATCH = 20
 #: (counted) as it does with nobody reading, and keeps connection, port and Deferred events.
 CPU_BUDGET = 0.05
 QUIET_SHARE = 0.05
-#: What a flush is first assumed to cost per hot event sent (CPU seconds); then measured.
+#: What a flush is first assumed to cost per hot event sent (CPU seconds); then measured
+#: (sending, and the share of the tracer's sync that decoded what is sent: dropping the
+#: rest is what tracing costs anyway when nobody reads).
 EVENT_COST = 20e-6
 #: Former viewers' connections remembered, to leave out of later viewers' snapshots.
 FORMER_VIEWERS = 1024
@@ -190,6 +192,7 @@ class TraceServer:
         self._cost = 0.0  # CPU seconds the last flush took
         self._credit = 0.0  # CPU seconds serving may still spend (negative: owed)
         self._event_cost = EVENT_COST  # CPU seconds per hot event sent, as last measured
+        self._sent = 0  # events the last flush drained
         self._cpu_mark = 0.0  # the loop thread's CPU clock at the last look (after a flush)
         self._looked_at = 0.0  # and the reactor's clock
         self._flushed_at = 0.0  # the reactor's clock at the last flush
@@ -272,7 +275,10 @@ class TraceServer:
         self._credit = min(self._credit + self.cpu_budget * used, self._event_cost * MAX_BATCH)
         self._cpu_mark, self._looked_at = cpu, now
         if self._new or self._credit > 0 or now - self._flushed_at >= MAX_INTERVAL:
-            batch = min(max(int(self._credit / self._event_cost), MIN_BATCH), MAX_BATCH)
+            # At most twice what the last flush sent, so a cost per event that was
+            # misjudged (or changed) overspends once by little, not by a full batch.
+            batch = min(max(int(self._credit / self._event_cost), MIN_BATCH), MAX_BATCH,
+                        max(2 * self._sent, MIN_BATCH))
             try:
                 self.flush(batch)
             except Exception:
@@ -302,6 +308,7 @@ class TraceServer:
         missed = (seen - self._seen) - kept
         self._seen, self._last_seq = seen, last_seq
         drained = cursor.drain(MAX_BATCH)
+        self._sent = len(drained)
         events = self._keep(drained)
         missed += cursor.missed - self._missed
         self._missed = cursor.missed
@@ -321,7 +328,7 @@ class TraceServer:
         share = kept / (kept + missed) if kept + missed > 0 else 1.0
         self._cost = time.thread_time() - synced + (synced - began) * share
         if len(drained) >= MIN_BATCH:
-            self._event_cost = max(self._cost / len(drained), 1e-7)
+            self._event_cost = max(self._cost / len(drained), 1e-6)
         if self._new:
             new, self._new = self._new, []
             start = self._start_text(cursor.position)
