@@ -136,3 +136,48 @@ def test_protocols_a_factory_builds_its_own_way_are_tracked_and_closed_on_stop(r
         return opened, len(handle.connections)
 
     assert run(scenario, timeout=60) == (0, 0)
+
+
+def test_a_closed_qotd_connection_is_freed_at_once_not_by_the_collector(reactor, run) -> None:
+    async def scenario() -> collections.Counter:
+        handle = start_qotd(reactor)
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            await in_thread(reactor, quotes, handle.address.port, 30)
+            await handle.all_closed()
+            gc.collect()
+            found = collections.Counter(type(o).__name__ for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        await handle.stop()
+        return found
+
+    found = run(scenario, timeout=60)
+    # The protocol and its transport referred to each other until the collector ran.
+    assert found["QOTD"] == 0, found
+
+
+def test_a_new_quoter_given_to_a_running_factory_is_served(reactor, run) -> None:
+    from inspector.protocols.qotd import QOTDFactory, StaticQuoter
+
+    def read(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            got = b""
+            while chunk := sock.recv(4096):
+                got += chunk
+            return got
+
+    async def scenario() -> tuple[bytes, bytes]:
+        factory = QOTDFactory(StaticQuoter("Carpe diem."))
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        first = await in_thread(reactor, read, port.getHost().port)
+        factory.quoter = StaticQuoter("Festina lente.")
+        second = await in_thread(reactor, read, port.getHost().port)
+        await port.stopListening()
+        return first, second
+
+    assert run(scenario, timeout=60) == (b"Carpe diem.\r\n", b"Festina lente.\r\n")

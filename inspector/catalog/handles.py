@@ -178,10 +178,11 @@ class ServerHandle(Handle):
         base_lost = getattr(base, "connectionLost")  # noqa: B009 - any class; mypy knows no protocol here
 
         def connectionLost(protocol: Any, reason: Any = connectionDone) -> None:
+            transport = protocol.transport  # (a protocol may let go of it as it closes)
             try:
                 base_lost(protocol, reason)
             finally:
-                lost(protocol, reason)
+                lost(protocol, reason, transport)
 
         tracked = type(base.__name__, (base,), {
             "__slots__": (), "__module__": base.__module__, "__qualname__": base.__qualname__,
@@ -204,23 +205,24 @@ class ServerHandle(Handle):
         lost = protocol.connectionLost
 
         def connectionLost(reason: Any = connectionDone) -> None:
+            transport = protocol.transport
             try:
                 lost(reason)
             finally:
-                self._lost(protocol, reason)
+                self._lost(protocol, reason, transport)
 
         protocol.connectionLost = connectionLost
 
-    def _lost(self, protocol: Any, reason: Any) -> None:
-        """``protocol``'s connection ended: forget it, log the close if its open was
-        logged or it ended in an error, and fire what stop() waits for."""
+    def _lost(self, protocol: Any, reason: Any, transport: Any) -> None:
+        """``protocol``'s connection (over ``transport``) ended: forget it, log the close
+        if its open was logged or it ended in an error, and fire what stop() waits for."""
         closed = self.connections.pop(protocol, None)
         shown = self._shown
         addr = shown.pop(protocol, None) if shown else None
         if addr is None:
             value = getattr(reason, "value", reason)
             if value is not None and not isinstance(value, ConnectionDone):  # always logged
-                addr = _peer_of(protocol)
+                addr = _peer_of(transport)
         self.connection_log.closed(reason, addr)
         if closed is not None and not closed.called:
             closed.callback(None)
@@ -335,9 +337,8 @@ class ClientHandle(Handle):
         return self._sender(text)
 
 
-def _peer_of(protocol: Any) -> Any:
-    """Where ``protocol``'s connection came from (None if it cannot say)."""
-    transport: Any = getattr(protocol, "transport", None)
+def _peer_of(transport: Any) -> Any:
+    """Where ``transport``'s connection came from ("an unknown peer" if it cannot say)."""
     try:
         return transport.getPeer()
     except Exception:  # no transport, or one that cannot say
