@@ -454,6 +454,16 @@ def scenario_recording(args: argparse.Namespace) -> None:
         h.spin(0.2)
         conn = store.connections[chosen]
         session_bytes = conn.bytes_in + conn.bytes_out
+    # Browse: sort by bytes in, newest first, then by id again (as header clicks do); the
+    # first sort by a column also writes that column into the rows not shown yet.
+    from PySide6.QtCore import Qt
+
+    sorts = []
+    for column, order in ((6, Qt.SortOrder.DescendingOrder), (0, Qt.SortOrder.AscendingOrder)):
+        sort_started = time.perf_counter()
+        window.connections.table.sortByColumn(column, order)
+        h.app.processEvents()
+        sorts.append(f"{(time.perf_counter() - sort_started) * 1e3:.0f} ms")
     print(f"recording: {size / 2**20:,.0f} MiB, {loader.events:,} events loaded (error: {loader.error or 'none'}) "
           f"in {took:.1f} s, {cpu:.1f} s of CPU ({1e6 * cpu / max(1, loader.events):.1f} us an event) "
           f"(first rows listed and selectable after {browsable['after']:.1f} s; "
@@ -461,7 +471,8 @@ def scenario_recording(args: argparse.Namespace) -> None:
           f"peak RSS {peak_rss_mib():,.0f} MiB (window alone {rss_before:,.0f} MiB); "
           f"{len(store.connections):,} connections, {len(store.deferreds):,} Deferreds kept "
           f"({d_rows:,} rows in the Deferreds panel); connection #{chosen} selected, "
-          f"{session_bytes} bytes in its session; load average {os.getloadavg()[0]:.1f}")
+          f"{session_bytes} bytes in its session; sorted by bytes in, then by id, in {' and '.join(sorts)}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     restore()
     parts = ", ".join(f"{what} {seconds:.1f} s" for what, seconds in split.items())
     painting = sum(h.paint_ms) / 1e3

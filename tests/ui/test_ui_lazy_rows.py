@@ -89,7 +89,9 @@ def test_rows_are_written_when_shown_and_still_sort_and_filter_by_every_column(
     assert sizes == sorted(sizes, reverse=True) and sizes[0] == 1000
     table.scrollToTop()
     table.viewport().repaint()
-    assert all(row[PEER] for row in _shown_rows(table))
+    shown = _shown_rows(table)
+    assert all(row[PEER] for row in shown)
+    assert shown[0][BYTES_IN] == "1000 B"  # the largest, its text written as it is shown
 
     # Filtering by a peer address finds a row listed late.
     search = find(window, QLineEdit, "connections.search")

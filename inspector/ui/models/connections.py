@@ -233,10 +233,15 @@ class ConnectionsModel:
         finally:
             items.blockSignals(False)
 
-    def _put(self, row: int, column: int, conn: Connection, texts: tuple[str, ...], state: str) -> None:
-        """Write one cell of ``row`` as :meth:`_write` does (signals held back by the caller)."""
+    def _put(self, row: int, column: int, conn: Connection, texts: tuple[str, ...], state: str,
+             key_only: bool = False) -> None:
+        """Write one cell of ``row`` as :meth:`_write` does (signals held back by the caller);
+        ``key_only``: a numeric cell gets its sort value alone (a lazy row's)."""
         items = self.items
         cell = items.index(row, column)
+        if key_only and column in _NUMERIC and column:
+            items.setData(cell, self._sort_key(conn, column), SORT_ROLE)
+            return
         text = texts[column]
         if column == 0:
             items.setItemData(cell, {_DISPLAY: text, SORT_ROLE: conn.id, _ALIGNMENT: _RIGHT_VALUE,
@@ -269,7 +274,7 @@ class ConnectionsModel:
                     full[row] = False
                     self.lazy_rows += 1
                 for column in keyed:
-                    put(row, column, conn, texts, state)
+                    put(row, column, conn, texts, state, True)
         finally:
             self.items.blockSignals(False)
 
@@ -283,6 +288,9 @@ class ConnectionsModel:
         count = len(conns)
         keyed = self._keyed
         others = [column for column in range(_COLUMN_COUNT) if column not in keyed]
+        # Keyed numeric cells hold their sort value alone until now: their text too.
+        numbers = [column for column in keyed if column and column in _NUMERIC]
+        items = self.items
         put = self._put
         self.items.blockSignals(True)
         try:
@@ -295,6 +303,8 @@ class ConnectionsModel:
                     state = states[row] = conn.state
                     for column in others:
                         put(row, column, conn, texts, state)
+                    for column in numbers:
+                        items.setItemData(items.index(row, column), {_DISPLAY: texts[column], _ALIGNMENT: _RIGHT_VALUE})
                     # The keyed texts stay as announced: a change since is found and
                     # announced by the next rewrite of the row.
                     shown[row] = tuple(old[column] if column in keyed else text
@@ -316,9 +326,9 @@ class ConnectionsModel:
                 if not full[row]:
                     conn = conns[row]
                     texts = list(shown[row])
-                    texts[column] = self._cell(conn, column)
+                    texts[column] = self._lazy_cell(conn, column)
                     shown[row] = tuple(texts)
-                    put(row, column, conn, shown[row], states[row])
+                    put(row, column, conn, shown[row], states[row], True)
         finally:
             self.items.blockSignals(False)
 
@@ -549,7 +559,7 @@ class ConnectionsModel:
                     state = self._states[row] = conn.state
                     for column in self._keyed:
                         if column and texts[column] != old[column]:
-                            self._put(row, column, conn, texts, state)
+                            self._put(row, column, conn, texts, state, True)
                     continue
                 for column in range(_COLUMN_COUNT):
                     if texts[column] != old[column]:
@@ -642,11 +652,18 @@ class ConnectionsModel:
 
     def _lazy_texts(self, conn: Connection) -> tuple[str, ...]:
         """``conn``'s row texts as a lazy row keeps them: its :attr:`_keyed` cells' alone
-        (the others "")."""
+        (the others ""; see :meth:`_lazy_cell`)."""
         texts = [""] * _COLUMN_COUNT
         for column in self._keyed:
-            texts[column] = self._cell(conn, column)
+            texts[column] = self._lazy_cell(conn, column)
         return tuple(texts)
+
+    def _lazy_cell(self, conn: Connection, column: int) -> str:
+        """What a lazy row keeps of a keyed cell: a numeric one's sort value (the cell holds
+        that alone), another's text."""
+        if column and column in _NUMERIC:
+            return str(self._sort_key(conn, column))
+        return self._cell(conn, column)
 
     def _cell(self, conn: Connection, column: int) -> str:
         """The text of one cell of ``conn``'s row, as :meth:`_texts_of` words it."""
