@@ -22,8 +22,11 @@ noise only ever slows a run down, and the median):
   does, so every record is decoded into the model (summaries, rings, the feed). TCP
   bytes events are built when a reader reads them, and this reader reads none.
 * "on + reading": the same, and the reader also looks at every event drained (its
-  kind, connection and size), as the window, a recording and the trace server do, so
-  every event is built; the cost of a real reader's own work comes on top.
+  kind, connection and size), as a recording and the trace server do, so every event
+  is built; the cost of a real reader's own work comes on top.
+* "on + window": the window's own reader (``inspector.ui.viewmodel.feed.LiveFeed``
+  into a ``Store``, no Qt) polled 30 times a second: what the window costs the traced
+  process besides painting.
 
 Targets (issue 6): tracing off within 2% of no hooks; tracing on within 15%. Issue 20
 (target 4): on + reader at most 15% below no hooks.
@@ -49,7 +52,7 @@ WARM_UP = 0.3
 
 
 def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
-           reading: bool = False) -> None:
+           reading: bool = False, window: bool = False) -> None:
     """Echo server and ping-pong clients in this process; print round trips per CPU second."""
     from inspector import reactors
     from inspector.protocol import ClientFactory, Factory, Protocol
@@ -59,7 +62,18 @@ def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
         import inspector.trace
 
         tracer = inspector.trace.enable()
-        if reader:
+        if window:
+            from inspector.ui.viewmodel.feed import LiveFeed
+            from inspector.ui.viewmodel.store import Store
+
+            feed = LiveFeed(tracer.trace, Store())
+
+            def refresh() -> None:
+                feed.poll(time.monotonic())
+                reactor.callLater(1 / 30, refresh)
+
+            reactor.callWhenRunning(refresh)
+        elif reader:
             # What the window does: drain everything new about 30 times a second.
             cursor = tracer.trace.subscribe()
 
@@ -128,7 +142,7 @@ def strip_hooks(src: Path, dest: Path) -> int:
 
 
 def measure(tree: Path, seconds: float, connections: int, trace_on: bool, reader: bool,
-            reading: bool = False) -> float:
+            reading: bool = False, window: bool = False) -> float:
     """Run one worker process importing ``inspector`` from ``tree``; its round trips/s."""
     env = dict(os.environ, PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
     args = [sys.executable, str(Path(__file__).resolve()), "--worker", "--seconds", str(seconds),
@@ -139,6 +153,8 @@ def measure(tree: Path, seconds: float, connections: int, trace_on: bool, reader
         args.append("--reader")
     if reading:
         args.append("--reading")
+    if window:
+        args.append("--window")
     out = subprocess.run(args, env=env, cwd=str(tree), capture_output=True, text=True,
                          timeout=seconds + 60)
     if out.returncode != 0:
@@ -156,9 +172,11 @@ def main() -> None:
     parser.add_argument("--trace-on", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reader", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reading", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--window", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.seconds, args.connections, args.trace_on, args.reader, args.reading)
+        worker(args.seconds, args.connections, args.trace_on, args.reader, args.reading,
+               args.window)
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="inspector-nohooks-"))
@@ -173,16 +191,17 @@ def main() -> None:
             baseline = tmp
             removed = strip_hooks(ROOT / "inspector", tmp / "inspector")
             label = f"this tree with its {removed} hook lines replaced by pass"
-        variants = [("no hooks", baseline, False, False, False),
-                    ("tracing off", ROOT, False, False, False),
-                    ("tracing on", ROOT, True, False, False),
-                    ("on + reader", ROOT, True, True, False),
-                    ("on + reading", ROOT, True, True, True)]
+        variants = [("no hooks", baseline, False, False, False, False),
+                    ("tracing off", ROOT, False, False, False, False),
+                    ("tracing on", ROOT, True, False, False, False),
+                    ("on + reader", ROOT, True, True, False, False),
+                    ("on + reading", ROOT, True, True, True, False),
+                    ("on + window", ROOT, True, True, False, True)]
         samples: dict[str, list[float]] = {v[0]: [] for v in variants}
         for _ in range(args.rounds):
-            for name, tree, trace_on, reader, reading in variants:
+            for name, tree, trace_on, reader, reading, window in variants:
                 samples[name].append(measure(tree, args.seconds, args.connections, trace_on, reader,
-                                             reading))
+                                             reading, window))
         print(f"echo, 64-byte ping-pong over {args.connections} connections (both ends in one "
               f"process), selectors reactor, Python {sys.version.split()[0]}; "
               f"{args.rounds} rounds x {args.seconds} s")
