@@ -131,7 +131,7 @@ def test_protocols_a_factory_builds_its_own_way_are_tracked_and_closed_on_stop(r
         handle = listen_tcp(entry, reactor, Own(), 0, "127.0.0.1", None)
         await in_thread(reactor, quotes, handle.address.port, 3)
         await handle.all_closed()
-        opened = handle.connection_log.open
+        opened = len(handle.connections)
         await handle.stop()
         return opened, len(handle.connections)
 

@@ -113,7 +113,7 @@ class ServerHandle(Handle):
         #: for no Deferred).
         self.connections: dict[Any, Deferred | None] = {}
         #: Logs connections one by one at first, then one summary line per interval.
-        self.connection_log = ConnectionLog(label, log)
+        self.connection_log = ConnectionLog(label, log, open_count=self.connections.__len__)
         #: The open connections whose open was logged one by one: protocol -> peer address.
         self._shown: dict[Any, Any] = {}
         #: Protocol class -> its subclass that tells this handle of each connection's end.
@@ -151,7 +151,7 @@ class ServerHandle(Handle):
         if isinstance(base, type):
             factory.protocol = self._tracked_class(base)
         connections = self.connections
-        opened = self.connection_log.opened
+        connection_log = self.connection_log
         shown = self._shown
         tracked = self._tracked_classes
 
@@ -159,7 +159,9 @@ class ServerHandle(Handle):
             protocol = build(addr)
             if protocol is not None:
                 connections[protocol] = None
-                if opened(addr):
+                if connection_log.counting:  # a churn: counted for the summary line, no call
+                    connection_log.counted += 1
+                elif connection_log.opened(addr):
                     shown[protocol] = addr
                 if type(protocol) not in tracked:  # built without the factory's ``protocol``
                     self._adopt(protocol)
@@ -174,16 +176,7 @@ class ServerHandle(Handle):
             return tracked
         if base in self._tracked_classes:
             return base
-        lost = self._lost
-        base_lost = getattr(base, "connectionLost")  # noqa: B009 - any class; mypy knows no protocol here
-
-        def connectionLost(protocol: Any, reason: Any = connectionDone) -> None:
-            transport = protocol.transport  # (a protocol may let go of it as it closes)
-            try:
-                base_lost(protocol, reason)
-            finally:
-                lost(protocol, reason, transport)
-
+        connectionLost = self._ending(getattr(base, "connectionLost"))  # noqa: B009 - any class
         tracked = type(base.__name__, (base,), {
             "__slots__": (), "__module__": base.__module__, "__qualname__": base.__qualname__,
             "__doc__": base.__doc__, "connectionLost": connectionLost,
@@ -203,29 +196,34 @@ class ServerHandle(Handle):
         """Tell this handle when ``protocol``'s connection ends by wrapping its own
         ``connectionLost`` (the rare protocol whose class cannot be swapped)."""
         lost = protocol.connectionLost
+        ending = self._ending(lambda _protocol, reason: lost(reason))
+        protocol.connectionLost = lambda reason=connectionDone: ending(protocol, reason)
 
-        def connectionLost(reason: Any = connectionDone) -> None:
-            transport = protocol.transport
-            try:
-                lost(reason)
-            finally:
-                self._lost(protocol, reason, transport)
-
-        protocol.connectionLost = connectionLost
-
-    def _lost(self, protocol: Any, reason: Any, transport: Any) -> None:
-        """``protocol``'s connection (over ``transport``) ended: forget it, log the close
-        if its open was logged or it ended in an error, and fire what stop() waits for."""
-        closed = self.connections.pop(protocol, None)
+    def _ending(self, base_lost: Callable[..., Any]) -> Callable[..., None]:
+        """A ``connectionLost(protocol, reason)`` that runs ``base_lost`` and then forgets
+        the connection, logs its close if its open was logged or it ended in an error, and
+        fires what stop() waits for."""
+        connections = self.connections
         shown = self._shown
-        addr = shown.pop(protocol, None) if shown else None
-        if addr is None:
-            value = getattr(reason, "value", reason)
-            if value is not None and not isinstance(value, ConnectionDone):  # always logged
-                addr = _peer_of(transport)
-        self.connection_log.closed(reason, addr)
-        if closed is not None and not closed.called:
-            closed.callback(None)
+        connection_log = self.connection_log
+
+        def connectionLost(protocol: Any, reason: Any = connectionDone) -> None:
+            transport = protocol.transport  # (a protocol may let go of it as it closes)
+            try:
+                base_lost(protocol, reason)
+            finally:
+                closed = connections.pop(protocol, None)
+                addr = shown.pop(protocol, None) if shown else None
+                if addr is None:
+                    value = getattr(reason, "value", reason)
+                    if value is not None and not isinstance(value, ConnectionDone):  # always logged
+                        addr = _peer_of(transport)
+                if addr is not None:
+                    connection_log.closed(reason, addr)
+                if closed is not None and not closed.called:
+                    closed.callback(None)
+
+        return connectionLost
 
     def closing(self, protocol: Any) -> Deferred:
         """A Deferred that fires when the open connection of ``protocol`` has closed
