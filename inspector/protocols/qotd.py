@@ -14,6 +14,7 @@ import logging
 import os
 import random
 from pathlib import Path
+from time import monotonic
 from typing import TYPE_CHECKING, Any, Iterable
 
 from zope.interface import implementer
@@ -26,6 +27,7 @@ from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter,
 from inspector.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit
 from inspector.protocols.oneshot import fetch
+from inspector.reactors.base import ReactorBase
 
 if TYPE_CHECKING:
     from inspector.interfaces import ReactorLike
@@ -194,7 +196,10 @@ class LingerSweep:
         #: While False (the factory stopped listening), the timer goes once nobody waits.
         self.listening = True
         self._waiting: dict[Any, float] = {}  # transport -> deadline, oldest first
-        self._seconds = reactor.seconds
+        seconds = reactor.seconds
+        if getattr(seconds, "__func__", None) is ReactorBase.seconds:
+            seconds = monotonic  # the stock reactors' clock itself, without a method call around it
+        self._seconds = seconds
         self._call: Any = None
 
     def __len__(self) -> int:
@@ -279,7 +284,16 @@ class QOTD(Protocol):
             transport.registerProducer(self, False)
             return
         transport.write(data)
-        self._written()
+        # The usual case written out here (one call fewer per connection): FIN, then the
+        # factory's sweep waits for the client's close; anything else goes through _written.
+        sweep = getattr(factory, "sweep", None)
+        half_close = getattr(transport, "loseWriteConnection", None)
+        if sweep is None or half_close is None:
+            self._written()
+            return
+        half_close()
+        self._linger = sweep
+        sweep.add(transport)
 
     def resumeProducing(self) -> None:
         """The transport drained: hand it the next piece of the quote."""
