@@ -54,10 +54,10 @@ LOADING_BUDGET = 0.06
 #: Runs of free rows taken out of the table per refresh at most (each is one signal
 #: the proxy and the view answer over all their rows); the rest on a later refresh.
 REMOVE_RUNS = 32
-#: Rows listed while a recording loads from this row on get only the cells the proxy
-#: sorts and filters by (the id, the sort column); the rest of a row's cells are written
-#: when it is first shown. Writing every cell of a 68,000-row recording's rows took a
-#: third of its loading; the first rows (a screenful and more) are written whole.
+#: Rows listed from this row on get only the cells the proxy sorts and filters by (the
+#: id, the sort column); the rest of a row's cells are written when it is first shown.
+#: Writing every cell of a 68,000-row recording's rows took a third of its loading, and
+#: a quarter of each refresh under a live churn; a table this short is written whole.
 LAZY_FROM = 1000
 
 #: Role returning the raw value a numeric column sorts by.
@@ -85,6 +85,9 @@ _FIXED_SORT = frozenset((0, AGE_COLUMN))
 #: there is left unwritten.
 _MOSTLY_EMPTY = frozenset((PROCESS_COLUMN, LINK_COLUMN))
 _COLUMN_COUNT = len(COLUMNS)
+#: The shown texts of a row whose cells may hold anything (a lazy row's unwritten ones):
+#: unlike any text, so every cell is written.
+_UNKNOWN = ("\0",) * _COLUMN_COUNT
 RATE_COLUMN = 8
 #: Columns whose cells hold their text alone (no sort value, colour or tooltip).
 _TEXT_COLUMNS = (1, 2, 3, 4)
@@ -167,7 +170,7 @@ class ConnectionsModel:
         self._append([store.connections[i] for i in store.order])
 
     def _append(self, conns: list[Connection], lazy: bool = False) -> None:
-        """List ``conns`` below the other rows; ``lazy`` (a recording loads): those from
+        """List ``conns`` below the other rows; ``lazy`` (listed by a refresh): those from
         row :data:`LAZY_FROM` on get only their :attr:`_keyed` cells for now."""
         if not conns:
             return
@@ -369,7 +372,7 @@ class ConnectionsModel:
         if self._free:
             new = self._take_over(new)
         first_new = len(self._rows)
-        self._append(new, lazy=catch_up)
+        self._append(new, lazy=True)
         if len(self._rows) + len(self._free) > 0 and (count := len(new)) >= 16:
             # What a new row costs (writing its cells, the proxy sorting it in), smoothed.
             per_row = (time.perf_counter() - start) / count
@@ -449,10 +452,16 @@ class ConnectionsModel:
         for row, conn in zip(rows, new):
             self._rows[row] = conn
             self._row_of[conn.id] = row
-            if not self._full[row]:
+            if not self._full[row] and row < LAZY_FROM:
                 self._full[row] = True
                 self.lazy_rows -= 1
-        self._write(rows)
+                # Its unkeyed cells may hold an earlier connection's texts, not "" as its
+                # shown texts say: _write must rewrite even the cells it skips when empty.
+                self._shown[row] = _UNKNOWN
+        self._write([row for row in rows if row < LAZY_FROM])
+        # A row further down gets its keyed cells now, the others when it is painted (it
+        # shows the connection it had until then only where no view looks).
+        self._write_keys([row for row in rows if row >= LAZY_FROM])
         self._announce(sorted(rows), _COLUMN_COUNT - 1)
         return new[count:]
 
