@@ -110,3 +110,21 @@ def test_new_rows_sorted_to_the_top_are_painted_whole(qtbot: Any, monkeypatch: A
         cid = int(row[ID])
         assert (row[PEER], row[STATE]) == (f"10.0.0.{cid % 250}:{20000 + cid}", "connected")
     assert top[0][6] == "1.2 KiB"  # bytes that came in while it was listed lazily
+
+
+def test_filters_find_unseen_rows_by_their_current_cells(qtbot: Any, monkeypatch: Any) -> None:
+    """Text and state filters decide by the connection, not by cells not yet written."""
+    panel, store = _panel(qtbot, monkeypatch)
+    _open(store, 1, 400)
+    _refresh(panel, store)
+    store.now += 1.0
+    store.connection_state(333, store.now, "closed", "reset by peer")
+    _refresh(panel, store)
+    panel.state_box.setCurrentIndex(panel.state_box.findData("closed"))
+    assert panel.proxy.rowCount() == 1
+    assert _row_as_seen(panel, 333)[:STATE + 1][PEER:] == ["10.0.0.83:20333", "closed"]
+    panel.state_box.setCurrentIndex(0)
+    panel.text_edit.setText("10.0.0.99:20349")
+    assert panel.proxy.rowCount() == 1
+    row = _row_as_seen(panel, 349)
+    assert (row[ID], row[PEER], row[STATE]) == ("349", "10.0.0.99:20349", "connected")
