@@ -39,14 +39,16 @@ def start_qotd(reactor: Any) -> Any:
     return catalog.find("qotd", "server", "tcp").start(reactor, port=0, quote="An apple a day")
 
 
-def test_tracking_leaves_no_closure_or_cell_per_connection_to_the_collector(reactor, run) -> None:
+def left_for_the_collector(reactor: Any, run: Any, count: int) -> collections.Counter:
+    """Serve ``count`` QOTD connections with the collector off; count by type name what
+    they left that only the cyclic garbage collector would have freed."""
     async def scenario() -> collections.Counter:
         handle = start_qotd(reactor)
         gc.collect()
         gc.disable()
         gc.set_debug(gc.DEBUG_SAVEALL)
         try:
-            await in_thread(reactor, quotes, handle.address.port, 50)
+            await in_thread(reactor, quotes, handle.address.port, count)
             await handle.all_closed()
             gc.collect()
             found = collections.Counter(type(o).__name__ for o in gc.garbage)
@@ -57,7 +59,11 @@ def test_tracking_leaves_no_closure_or_cell_per_connection_to_the_collector(reac
         await handle.stop()
         return found
 
-    found = run(scenario, timeout=60)
+    return run(scenario, timeout=60)
+
+
+def test_tracking_leaves_no_closure_or_cell_per_connection_to_the_collector(reactor, run) -> None:
+    found = left_for_the_collector(reactor, run, 50)
     # Each connection used to leave its connectionLost closure, its cells and a bound
     # method behind, freed only when the collector ran.
     assert found["function"] < 5, found
@@ -139,24 +145,7 @@ def test_protocols_a_factory_builds_its_own_way_are_tracked_and_closed_on_stop(r
 
 
 def test_a_closed_qotd_connection_is_freed_at_once_not_by_the_collector(reactor, run) -> None:
-    async def scenario() -> collections.Counter:
-        handle = start_qotd(reactor)
-        gc.collect()
-        gc.disable()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        try:
-            await in_thread(reactor, quotes, handle.address.port, 30)
-            await handle.all_closed()
-            gc.collect()
-            found = collections.Counter(type(o).__name__ for o in gc.garbage)
-        finally:
-            gc.set_debug(0)
-            gc.garbage.clear()
-            gc.enable()
-        await handle.stop()
-        return found
-
-    found = run(scenario, timeout=60)
+    found = left_for_the_collector(reactor, run, 30)
     # The protocol and its transport referred to each other until the collector ran.
     assert found["QOTD"] == 0, found
 

@@ -357,23 +357,14 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         """Add the bytes tallied for a partly decoded capture (:meth:`_tally`) to their
         connections' summaries, and to what the sides have had counted."""
         tally, self._uncounted = self._uncounted, {}
-        summaries = self.trace._connections
         for side, size in tally.items():
             side.seen += size
-            conn = side.conn
-            summary = summaries.get(conn.id)
-            if summary is None:
-                summary = self.trace._connection(ev.BytesIn(0, _now(), conn.reactor, 0, conn.id))
-            if side.inbound:
-                summary.bytes_in += size
-            else:
-                summary.bytes_out += size
+            self._add_bytes(side, size)
 
     def _count_sides(self, sides: Any) -> None:
         """Add to each connection's summary the bytes its ``sides`` (any iterable of capture
         keys; record codes are skipped) carried since they were last counted or dropped,
         from the running totals the hooks keep."""
-        summaries = self.trace._connections
         uncounted = self._uncounted
         for side in sides:
             if side.__class__ is not _Side:
@@ -384,14 +375,19 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             if not size:
                 continue
             side.seen = side.bytes
-            conn = side.conn
-            summary = summaries.get(conn.id)
-            if summary is None:
-                summary = self.trace._connection(ev.BytesIn(0, _now(), conn.reactor, 0, conn.id))
-            if side.inbound:
-                summary.bytes_in += size
-            else:
-                summary.bytes_out += size
+            self._add_bytes(side, size)
+
+    def _add_bytes(self, side: _Side, size: int) -> None:
+        """Add ``size`` bytes carried by ``side`` to its connection's summary (made if
+        the connection has none yet)."""
+        conn = side.conn
+        summary = self.trace._connections.get(conn.id)
+        if summary is None:
+            summary = self.trace._connection(ev.BytesIn(0, _now(), conn.reactor, 0, conn.id))
+        if side.inbound:
+            summary.bytes_in += size
+        else:
+            summary.bytes_out += size
 
     def _trim(self) -> None:
         """The capture lists are full: decode them if anyone reads the trace, else drop
