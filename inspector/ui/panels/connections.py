@@ -15,6 +15,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QEvent, QItemSelection, QObject, QPoint, QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHeaderView,
     QLabel,
     QMenu,
@@ -68,6 +69,12 @@ class ConnectionsPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in enumerate((44, 56, 130, 120, 120, 84, 70, 70, 80, 50, 90)):
             self.table.setColumnWidth(column, width)
+        #: The widest id listed so far, and whether the person sized the ID column
+        #: themselves (then it is left as they made it).
+        self._widest_id = 0
+        self._id_sized_by_hand = False
+        self._sizing_id = False
+        self.table.horizontalHeader().sectionResized.connect(self._section_resized)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         # Ages are rewritten only in the rows in view: a row scrolled into view is brought
         # up to date at once.
@@ -182,8 +189,32 @@ class ConnectionsPanel(QWidget):
         self._show_dropped()
         if self.model.store.new_connections:
             self._add_protocols(new_only=True)
+            self._fit_ids(max(self.model.store.new_connections))
         if self.processes.changed(self.model.store):
             self.processes.sync(self.model.store)
+
+    def _fit_ids(self, newest: int) -> None:
+        """Widen the ID column to show ``newest`` whole: ids grow past what its first width
+        holds (a churn reaches six digits, an attached process's ids ten), and "206…"
+        names no connection. A column the person sized is left alone."""
+        if newest <= self._widest_id or self._id_sized_by_hand:
+            return
+        self._widest_id = newest
+        header = self.table.horizontalHeader()
+        # The digits, the cell's margins and the header's sort arrow.
+        needed = self.table.fontMetrics().horizontalAdvance(str(newest)) + 30
+        if needed > header.sectionSize(0):
+            self._sizing_id = True
+            try:
+                header.resizeSection(0, needed)
+            finally:
+                self._sizing_id = False
+
+    def _section_resized(self, column: int, _old: int, _new: int) -> None:
+        """Note a person dragging the ID column's edge (a mouse button is down), not the
+        window's own resizing."""
+        if column == 0 and not self._sizing_id and QApplication.mouseButtons() != Qt.MouseButton.NoButton:
+            self._id_sized_by_hand = True
 
     def clear_closed(self) -> None:
         """Drop closed and failed connections from the store and the list."""
