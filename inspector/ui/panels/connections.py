@@ -75,6 +75,12 @@ class ConnectionsPanel(QWidget):
         self._id_sized_by_hand = False
         self._sizing_id = False
         self.table.horizontalHeader().sectionResized.connect(self._section_resized)
+        #: What an empty table says, over its viewport: how to get connections, or that
+        #: the filters hide them all (an empty white table tells a newcomer nothing).
+        self.empty_label = named(QLabel(self.table.viewport()), "connections.empty")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setEnabled(False)  # drawn in the palette's quieter text colour
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         # Ages are rewritten only in the rows in view: a row scrolled into view is brought
         # up to date at once.
@@ -130,6 +136,7 @@ class ConnectionsPanel(QWidget):
         self._dropped_shown = -1
         self.processes.sync(store)
         self._apply_limit(store)
+        self._show_empty()
 
     def use_settings(self, settings: QSettings) -> None:
         """Read the "Keep closed" value from ``settings`` and write it back when changed."""
@@ -182,6 +189,7 @@ class ConnectionsPanel(QWidget):
             self.protocol_box.removeItem(1)
         self._add_protocols()
         self.processes.sync(store)
+        self._show_empty()
 
     def refresh(self) -> None:
         """Apply the store's changes since the last refresh."""
@@ -192,6 +200,23 @@ class ConnectionsPanel(QWidget):
             self._fit_ids(max(self.model.store.new_connections))
         if self.processes.changed(self.model.store):
             self.processes.sync(self.model.store)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        """Say why the table is empty, if it is; hide the note once a row shows."""
+        if self.proxy.rowCount():
+            if self.empty_label.isVisible():
+                self.empty_label.hide()
+            return
+        if self.model.store.connections:
+            text = "No connection matches the filters."
+        else:
+            text = ("No connections yet.\nStart a server or a client in the Launcher (Ctrl+Return), "
+                    "run the demo (Ctrl+D), or open a recording (File → Open recording…).")
+        if self.empty_label.text() != text:
+            self.empty_label.setText(text)
+        self.empty_label.setGeometry(self.table.viewport().rect().adjusted(24, 0, -24, 0))
+        self.empty_label.show()
 
     def _fit_ids(self, newest: int) -> None:
         """Widen the ID column to show ``newest`` whole: ids grow past what its first width
@@ -226,6 +251,7 @@ class ConnectionsPanel(QWidget):
             self.model.store.pinned = None
         self.model.set_store(self.model.store)
         self._show_dropped()
+        self._show_empty()
         if self.selected is not None:
             self.select_connection(self.selected)
         self.connections_cleared.emit(gone)
@@ -238,6 +264,8 @@ class ConnectionsPanel(QWidget):
         """Before the table paints, write the missing cells of the rows it shows."""
         if self.model.lazy_rows and event.type() == QEvent.Type.Paint:
             self.model.fill(self.visible_rows())
+        elif event.type() == QEvent.Type.Resize and self.empty_label.isVisible():
+            self.empty_label.setGeometry(self.table.viewport().rect().adjusted(24, 0, -24, 0))
         return False
 
     def visible_rows(self) -> list[int]:
@@ -280,6 +308,7 @@ class ConnectionsPanel(QWidget):
         )
         self.model.apply_filters()
         self.model.refresh_visible()
+        self._show_empty()
 
     def _selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
         rows = self.table.selectionModel().selectedRows()
