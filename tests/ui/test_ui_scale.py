@@ -163,6 +163,9 @@ def test_a_long_recording_is_browsable_while_it_loads_and_shows_the_right_bytes(
     _record_churn(qtbot, window, path, free_port)
     assert path.stat().st_size > recordings.QUIET_BYTES
     monkeypatch.setattr(recordings, "SLICE_SECONDS", 0.0)  # one small step per turn of the loop
+    # Steps small enough that the load spans many turns on any machine (loading got fast
+    # enough that a fast machine read this file in the few turns before the first refresh).
+    monkeypatch.setattr(recordings, "LINES_PER_SLICE", 20)
 
     loader = window.open_recording(str(path))
     finished: list[Any] = []
