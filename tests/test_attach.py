@@ -124,15 +124,48 @@ def echo(port: int, payload: bytes) -> bytes:
         return got
 
 
+def closes_in(text: str, after: str = "") -> int:
+    """Closed connections in a recording's ``text``; with ``after``, only those written
+    after the last occurrence of that text (none while it is not written yet)."""
+    if after:
+        if after not in text:
+            return 0
+        text = text.rsplit(after, 1)[1]
+    return text.count('"kind":"conn.closed"')
+
+
 def wait_for_closes(record: Path, count: int = 1, after: str = "", timeout: float = 20) -> None:
     """Wait (bounded) until ``record`` holds ``count`` closed connections (those after the
-    text ``after`` only, when given): what a recording shows once a session has ended."""
+    text ``after`` only, when given): what a recording shows once a session has ended.
+    Fails with the record's text when they are not all there in time."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         text = record.read_text() if record.exists() else ""
-        if (text.split(after)[-1] if after else text).count('"kind":"conn.closed"') >= count:
+        if closes_in(text, after) >= count:
             return
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{count} closed connection(s){f' after {after}' if after else ''} not in "
+                                 f"{record.name} after {timeout} s; it holds:\n{text}")
         time.sleep(0.05)
+
+
+def test_closes_written_before_the_marker_do_not_count(tmp_path: Path) -> None:
+    """The first session's close does not stand for the second's while the second
+    session's meta line is not written yet: waiting then stopped the viewer too early."""
+    record = tmp_path / "r.jsonl"
+    first = '{"meta":{"process.0":"a"}}\n{"kind":"conn.closed","conn":2}\n'
+    record.write_text(first)
+    with pytest.raises(AssertionError, match=r"(?s)after \"process\.1\" not in r\.jsonl.*process\.0"):
+        wait_for_closes(record, after='"process.1"', timeout=0.2)
+    record.write_text(first + '{"meta":{"process.1":"b"}}\n{"kind":"conn.closed","conn":2}\n')
+    wait_for_closes(record, after='"process.1"', timeout=0.2)
+
+
+def test_waiting_for_closes_fails_with_the_record(tmp_path: Path) -> None:
+    record = tmp_path / "r.jsonl"
+    record.write_text('{"meta":{"process.0":"a"}}\n')
+    with pytest.raises(AssertionError, match=r"(?s)2 closed connection\(s\) not in r\.jsonl after 0\.2 s.*process\.0"):
+        wait_for_closes(record, 2, timeout=0.2)
 
 
 def open_text(path: Path) -> str:
