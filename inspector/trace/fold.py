@@ -39,7 +39,7 @@ LIVE_STATES = frozenset({"pending", "paused"})
 DEFERRED_STATES = ("pending", "paused", "succeeded", "recovered", "failed", "cancelled", "abandoned")
 
 
-@dataclass
+@dataclass(slots=True)
 class ConnectionSummary:
     """What is known about one connection, kept after it closes (bounded)."""
 
@@ -82,7 +82,7 @@ class ConnectionSummary:
         return f"{self.reason_type}: {self.reason}" if self.reason else self.reason_type
 
 
-@dataclass
+@dataclass(slots=True)
 class CallbackSummary:
     """One entry of a Deferred's callback chain and, once run, how it went."""
 
@@ -97,7 +97,7 @@ class CallbackSummary:
     turn: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class DeferredSummary:
     """A Deferred's life: where it was made, its chain, and its outcome."""
 

@@ -80,7 +80,10 @@ class RecordingLoader(QObject):
         A file that cannot be a recording finishes at once with ``error`` set.
         """
         try:
-            self._reader = RecordingReader(self.path, self.trace, self.max_bytes, add_to_trace=False)
+            # Only the kinds the window shows are built into events; the others (timer
+            # scheduling) are checked and counted.
+            self._reader = RecordingReader(self.path, self.trace, self.max_bytes, add_to_trace=False,
+                                           kinds=HANDLERS)
         except RecordingError as exc:
             self._finish(str(exc))
             return
@@ -135,6 +138,8 @@ class RecordingLoader(QObject):
         try:
             while True:
                 self._show(reader.step(LINES_PER_SLICE, BYTES_PER_SLICE))
+                # Counted by the reader: the kinds the window ignores are not returned.
+                self.events = reader.events
                 if reader.done or time.perf_counter() >= deadline:
                     break
         finally:
@@ -153,7 +158,6 @@ class RecordingLoader(QObject):
         self.progressed.emit(min(1000, int(1000 * reader.position / reader.size)))
 
     def _show(self, events: list[Any]) -> None:
-        self.events += len(events)
         store = self.store
         # The same translation as apply() (the live view's), with the store's fold rules
         # called straight for the kinds that go to the fold: a call and a lookup less an

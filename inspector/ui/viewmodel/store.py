@@ -298,10 +298,12 @@ class Store:
     def _show_connection(self, conn: Connection, summary: ConnectionSummary, when: float) -> None:
         """Make the row say what the fold decided: state, byte counts, close reason."""
         state = summary.state
-        if conn.state != state:
-            self.connection_state(conn.id, when, state, summary.close_reason)
-        elif summary.closed is not None and conn.close_reason != summary.close_reason:
-            conn.close_reason = summary.close_reason
+        if conn.state is not state and conn.state != state:
+            # The reason is worded only for a close (most moves are to an open state).
+            reason = summary.close_reason if state in FINAL_STATES else ""
+            self.connection_state(conn.id, when, state, reason)
+        elif summary.closed is not None and conn.close_reason != (reason := summary.close_reason):
+            conn.close_reason = reason
         # Never below what the row shows: the live feed may have raised it from the
         # tracer's exact totals while this fold missed events.
         bytes_in, bytes_out = summary.bytes_in, summary.bytes_out
@@ -321,7 +323,8 @@ class Store:
         self._show_connection(conn, summary, e.ts)
 
     def _show_state(self, e: ev.ConnectionState, summary: ConnectionSummary) -> None:
-        self._show_connection(self._row(summary, e.ts), summary, e.ts)
+        conn = self.connections.get(summary.id) or self._row(summary, e.ts)
+        self._show_connection(conn, summary, e.ts)
 
     def _show_bytes_in(self, e: ev.BytesIn, summary: ConnectionSummary) -> None:
         conn = self.connections.get(e.conn) or self._row(summary, e.ts)
@@ -337,8 +340,9 @@ class Store:
 
     def _show_closed(self, e: ev.ConnectionClosed, summary: ConnectionSummary) -> None:
         conn = self._row(summary, e.ts)
-        self.connection_state(e.conn, e.ts, summary.state, summary.close_reason)
-        conn.close_reason = summary.close_reason
+        reason = summary.close_reason
+        self.connection_state(e.conn, e.ts, summary.state, reason)
+        conn.close_reason = reason
         self._show_connection(conn, summary, e.ts)
 
     def _show_linked(self, e: ev.ConnectionLinked, summary: ConnectionSummary) -> None:
