@@ -14,7 +14,7 @@ from inspector.catalog.connlog import ConnectionLog
 from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
 from inspector.error import ConnectionDone
 from inspector.failure import Failure
-from inspector.protocol import connectionDone
+from inspector.protocol import BaseProtocol, Factory, connectionDone
 
 if TYPE_CHECKING:
     from inspector.catalog.model import Entry
@@ -140,37 +140,32 @@ class ServerHandle(Handle):
         """Learn of each connection ``factory`` builds, so stop() can close them and the
         log can report them, at the price of a dict store and a log count per connection.
 
-        Its ``buildProtocol`` is wrapped (once, not per connection), and the protocols
-        are made of a subclass of their class whose ``connectionLost`` tells the handle:
-        the factory's ``protocol`` is replaced by it, and a protocol built another way
-        is given it as its class. No closure or wrapper per connection, and no reference
-        cycle through one for the garbage collector to find.
+        The protocols are made of a subclass of their class whose ``makeConnection`` and
+        ``connectionLost`` tell the handle: the factory's ``protocol`` is replaced by it.
+        A factory with a ``buildProtocol`` of its own has it wrapped (once, not per
+        connection), so that a protocol built another way is given the subclass as its
+        class. No closure or wrapper per connection, no reference cycle through one for
+        the garbage collector to find, and for the usual factory no call of its own.
         """
-        build = factory.buildProtocol
         base = getattr(factory, "protocol", None)
         if isinstance(base, type):
             factory.protocol = self._tracked_class(base)
-        connections = self.connections
-        connection_log = self.connection_log
-        shown = self._shown
+            if getattr(factory.buildProtocol, "__func__", None) is Factory.buildProtocol:
+                return  # it builds ``factory.protocol``: every protocol has the subclass
+        build = factory.buildProtocol
         tracked = self._tracked_classes
 
         def buildProtocol(addr: Any) -> Any:
             protocol = build(addr)
-            if protocol is not None:
-                connections[protocol] = None
-                if connection_log.counting:  # a churn: counted for the summary line, no call
-                    connection_log.counted += 1
-                elif connection_log.opened(addr):
-                    shown[protocol] = addr
-                if type(protocol) not in tracked:  # built without the factory's ``protocol``
-                    self._adopt(protocol)
+            if protocol is not None and type(protocol) not in tracked:  # not ``factory.protocol``
+                self._adopt(protocol, addr)
             return protocol
 
         factory.buildProtocol = buildProtocol
 
     def _tracked_class(self, base: type) -> type:
-        """``base`` with a ``connectionLost`` that also tells this handle (made once per class)."""
+        """``base`` with a ``makeConnection`` and a ``connectionLost`` that also tell this
+        handle (made once per class)."""
         tracked = self._tracked.get(base)
         if tracked is not None:
             return tracked
@@ -179,17 +174,64 @@ class ServerHandle(Handle):
         connectionLost = self._ending(getattr(base, "connectionLost"))  # noqa: B009 - any class
         tracked = type(base.__name__, (base,), {
             "__slots__": (), "__module__": base.__module__, "__qualname__": base.__qualname__,
-            "__doc__": base.__doc__, "connectionLost": connectionLost,
+            "__doc__": base.__doc__, "makeConnection": self._starting(base), "connectionLost": connectionLost,
         })
         self._tracked[base] = tracked
         self._tracked_classes.add(tracked)
         return tracked
 
-    def _adopt(self, protocol: Any) -> None:
-        """Make ``protocol``'s class the one that tells this handle of the connection's end."""
+    def _starting(self, base: type) -> Callable[..., None]:
+        """A ``makeConnection(protocol, transport)`` that counts or logs the new connection
+        and then does what ``base``'s does: written out when that is BaseProtocol's own
+        (attach the transport, call connectionMade), so the usual protocol pays no extra call."""
+        base_make = getattr(base, "makeConnection")  # noqa: B009 - any class
+        if base_make is BaseProtocol.makeConnection:
+            return self._starting_written_out()
+        connections = self.connections
+        connection_log = self.connection_log
+        opened = self._opened
+
+        def makeConnection(protocol: Any, transport: Any) -> None:
+            connections[protocol] = None
+            if connection_log.counting:  # a churn: counted for the summary line, no call
+                connection_log.counted += 1
+            else:
+                opened(protocol, _peer_of(transport))
+            base_make(protocol, transport)
+
+        return makeConnection
+
+    def _starting_written_out(self) -> Callable[..., None]:
+        """:meth:`_starting` for a class that keeps BaseProtocol's ``makeConnection``."""
+        connections = self.connections
+        connection_log = self.connection_log
+        opened = self._opened
+
+        def makeConnection(protocol: Any, transport: Any) -> None:
+            connections[protocol] = None
+            if connection_log.counting:  # a churn: counted for the summary line, no call
+                connection_log.counted += 1
+            else:
+                opened(protocol, _peer_of(transport))
+            protocol.connected = 1  # BaseProtocol.makeConnection from here on
+            protocol.transport = transport
+            protocol.connectionMade()
+
+        return makeConnection
+
+    def _opened(self, protocol: Any, addr: Any) -> None:
+        """Hand a new connection from ``addr`` to the log (which may just count it)."""
+        if self.connection_log.opened(addr):
+            self._shown[protocol] = addr
+
+    def _adopt(self, protocol: Any, addr: Any) -> None:
+        """Make ``protocol``'s class the one that tells this handle of the connection's
+        start and end (or, for a class that cannot be swapped, tell it now and wrap the end)."""
         try:
             protocol.__class__ = self._tracked_class(type(protocol))
         except TypeError:  # a class whose instances cannot change class: wrap this one
+            self.connections[protocol] = None
+            self._opened(protocol, addr)
             self._wrap(protocol)
 
     def _wrap(self, protocol: Any) -> None:
@@ -214,7 +256,7 @@ class ServerHandle(Handle):
             finally:
                 closed = connections.pop(protocol, None)
                 addr = shown.pop(protocol, None) if shown else None
-                if addr is None:
+                if addr is None and not (type(reason) is Failure and reason.type is ConnectionDone):
                     value = getattr(reason, "value", reason)
                     if value is not None and not isinstance(value, ConnectionDone):  # always logged
                         addr = _peer_of(transport)

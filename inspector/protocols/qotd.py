@@ -207,11 +207,32 @@ class LingerSweep:
         return len(self._waiting)
 
     def add(self, transport: ITransport) -> ITransport:
-        """Start ``transport``'s wait; pass what this returns to :meth:`discard` when it closes."""
+        """Start ``transport``'s wait; pass what this returns to :meth:`discard` when it closes.
+
+        (:class:`QOTD` writes this and :meth:`discard` out for its usual connection.)"""
         self._waiting[transport] = self._seconds() + self.linger
         if self._call is None:
-            self._call = self.reactor.callLater(self.linger, self._sweep)
+            self.start()
         return transport
+
+    def start(self) -> None:
+        """Aim the timer at the first wait (called when a wait starts and none is timed)."""
+        self._call = self.reactor.callLater(self.linger, self._sweep)
+
+    def change_linger(self, linger: float) -> None:
+        """Wait ``linger`` seconds from now on, the waits in progress included (each
+        counted from its own start), keeping the deadlines in order for the timer."""
+        shift = linger - self.linger
+        self.linger = linger
+        waiting = self._waiting
+        for transport in waiting:
+            waiting[transport] += shift
+        call, self._call = self._call, None
+        if call is not None and call.active():
+            call.cancel()
+        if waiting:
+            self._call = self.reactor.callLater(max(0.0, next(iter(waiting.values())) - self._seconds()),
+                                                self._sweep)
 
     def discard(self, transport: ITransport) -> None:
         """The connection closed: it waits no more."""
@@ -261,21 +282,61 @@ class QOTD(Protocol):
     #: Bytes handed to the transport at a time for a quote longer than this.
     chunk_size = 64 * 1024
 
-    _admitted = False
+    #: The connection limit that counts this connection (None: not counted).
+    _limit: ConnectionLimit | None = None
+    #: The factory's sweep this connection waits in (None: it waits otherwise, or not).
+    _sweep: LingerSweep | None = None
+    #: What else the connection holds: the rest of a long quote, or its own linger timer.
     _data: bytes | None = None
     _offset = 0
-    _linger: Any = None
+    _timer: Any = None
 
     def connectionMade(self) -> None:
         factory = self.factory
         transport = self.transport
+        try:
+            limit = factory.connection_limit
+            data = factory.fixed_quote
+            sweep = factory.sweep
+            half_close = transport.loseWriteConnection
+        except AttributeError:  # a factory or a transport of another kind
+            self._made_otherwise(factory, transport)
+            return
+        # The usual connection written out (a QOTDFactory with a static short quote and
+        # its sweep, a transport that half-closes), without a method call: the limit's
+        # count, the quote, our FIN, and the wait for the client's close in the sweep.
+        if limit.open < limit.maximum and not limit.refusing:
+            limit.open += 1
+        elif not limit.admit():
+            transport.loseConnection()
+            return
+        self._limit = limit
+        if data is None:
+            data = factory.encoded_quote()
+        if sweep is None or len(data) > self.chunk_size:
+            self._quote(factory, transport, data)
+            return
+        transport.write(data)
+        half_close()
+        waiting = sweep._waiting
+        waiting[transport] = sweep._seconds() + sweep.linger
+        if sweep._call is None:
+            sweep.start()
+        self._sweep = sweep
+
+    def _made_otherwise(self, factory: Any, transport: ITransport) -> None:
+        """connectionMade for a factory that is not a :class:`QOTDFactory` (its quoter,
+        its limit and its linger read if it has them) or a transport that cannot half-close."""
         limit = getattr(factory, "connection_limit", None)
         if limit is not None:
             if not limit.admit():
                 transport.loseConnection()
                 return
-            self._admitted = True
-        data = getattr(factory, "fixed_quote", None)
+            self._limit = limit
+        self._quote(factory, transport, getattr(factory, "fixed_quote", None))
+
+    def _quote(self, factory: Any, transport: Any, data: bytes | None) -> None:
+        """Send the quote (``data``, or the quoter's next one), a long one as a producer."""
         if data is None:
             encode = getattr(factory, "encoded_quote", None)
             data = encode() if encode is not None else encode_quote(factory.quoter.getQuote())
@@ -284,16 +345,7 @@ class QOTD(Protocol):
             transport.registerProducer(self, False)
             return
         transport.write(data)
-        # The usual case written out here (one call fewer per connection): FIN, then the
-        # factory's sweep waits for the client's close; anything else goes through _written.
-        sweep = getattr(factory, "sweep", None)
-        half_close = getattr(transport, "loseWriteConnection", None)
-        if sweep is None or half_close is None:
-            self._written()
-            return
-        half_close()
-        self._linger = sweep
-        sweep.add(transport)
+        self._written()
 
     def resumeProducing(self) -> None:
         """The transport drained: hand it the next piece of the quote."""
@@ -331,7 +383,7 @@ class QOTD(Protocol):
                 self._wait_alone(factory, transport)
                 return
             sweep = make_sweep(transport)
-        self._linger = sweep
+        self._sweep = sweep
         sweep.add(transport)
 
     def _wait_alone(self, factory: Any, transport: ITransport) -> None:
@@ -339,10 +391,10 @@ class QOTD(Protocol):
         reactor = getattr(factory, "reactor", None) or getattr(transport, "reactor", None)
         linger = getattr(factory, "linger", None)
         if reactor is not None and linger is not None:
-            self._linger = reactor.callLater(linger, self._linger_expired)
+            self._timer = reactor.callLater(linger, self._linger_expired)
 
     def _linger_expired(self) -> None:
-        self._linger = None
+        self._timer = None
         self.transport.loseConnection()
 
     def dataReceived(self, data: bytes) -> None:
@@ -359,17 +411,27 @@ class QOTD(Protocol):
         the transport and the protocol refer to each other, and without this the pair
         is freed only by the cyclic garbage collector (about a tenth of the CPU a QOTD
         connection costs) rather than at once."""
-        self._data = None
-        linger, self._linger = self._linger, None
-        if linger is not None:
-            if isinstance(linger, LingerSweep):
-                linger.discard(self.transport)
-            elif linger.active():
-                linger.cancel()
-        if self._admitted:
-            self._admitted = False
-            self.factory.connection_limit.release()
+        transport = self.transport
+        sweep = self._sweep
+        if sweep is not None:  # the usual connection: LingerSweep.discard written out
+            waiting = sweep._waiting
+            if waiting.pop(transport, None) is not None and not waiting and not sweep.listening:
+                sweep.cancel()
+        else:
+            self._lost_otherwise()
+        limit = self._limit
+        if limit is not None:
+            self._limit = None
+            if limit.open > 0:
+                limit.open -= 1
         self.transport = None
+
+    def _lost_otherwise(self) -> None:
+        """The rest of a long quote and a connection's own linger timer go."""
+        self._data = None
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
 
 
 class QOTDFactory(Factory):
@@ -382,7 +444,8 @@ class QOTDFactory(Factory):
     """
 
     protocol = QOTD
-    #: The waits of connections that sent their quote (created with the first one).
+    #: The waits of connections that sent their quote (made with the factory when it has
+    #: a reactor, else with the first connection).
     sweep: LingerSweep | None = None
     #: The quote on the wire when it never changes (a :class:`StaticQuoter`), else None.
     fixed_quote: bytes | None = None
@@ -391,13 +454,27 @@ class QOTDFactory(Factory):
         self, quoter: IQuoter, reactor: IReactorTime | None = None, *, max_connections: int | None = None,
         linger: float = 10.0,
     ) -> None:
-        if not (linger >= 0 and linger != float("inf")):
-            raise ValueError(f"linger must be a finite number of seconds, not {linger!r}")
         self.quoter = quoter
         self.reactor = reactor
+        self.sweep = None
         self.linger = linger
+        if reactor is not None:
+            self.sweep = LingerSweep(reactor, linger)
         self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log)
         self._encoded: dict[str, bytes] = {}
+
+    @property
+    def linger(self) -> float:
+        """Seconds a connection waits for the client's close after the quote."""
+        return self._linger
+
+    @linger.setter
+    def linger(self, linger: float) -> None:
+        if not (linger >= 0 and linger != float("inf")):
+            raise ValueError(f"linger must be a finite number of seconds, not {linger!r}")
+        self._linger = linger
+        if self.sweep is not None:
+            self.sweep.change_linger(linger)
 
     @property
     def quoter(self) -> IQuoter:
