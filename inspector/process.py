@@ -10,7 +10,10 @@ Spawning uses ``posix_spawnp`` (thread-safe: the window's threads cannot deadloc
 child) and, when a working directory, uid or gid is asked, ``subprocess.Popen``'s C
 fork/exec; both report a missing executable at once with OSError, as Twisted does.
 Behaviour follows Twisted's ``twisted.internet.process``: ``processExited`` when the
-child is reaped, ``processEnded`` once it is reaped AND every pipe has closed.
+child is reaped, ``processEnded`` once it is reaped AND every pipe has closed. Unlike
+Twisted, the pipes only we write to (stdin) are closed when the child is reaped, so
+``processEnded`` waits for the child's output only, not for whoever else (a job the child
+left running, another thread) still holds the far end of its stdin.
 """
 
 from __future__ import annotations
@@ -539,7 +542,20 @@ class Process:
         self._exit_reason = reason = self._reason(status)
         if self.proto is not None:
             _call_logged("processExited of", self.proto.processExited, Failure(reason))
+        self._close_write_pipes()
         self._maybe_ended()
+
+    def _close_write_pipes(self) -> None:
+        """The child is reaped: close the pipes only we write to (after sending what waits).
+
+        Their far end now stays open only in someone else's hands -- a job the child left
+        running, or any other holder of that descriptor -- so waiting for it to close would
+        hold ``processEnded`` back for as long as they live, for nothing: the child's output
+        (what ``processEnded`` waits for) comes through the pipes it writes to.
+        """
+        for pipe in list(self.pipes.values()):
+            if pipe.writes and not pipe.reads:
+                pipe.loseConnection()
 
     def _pipe_lost(self, child_fd: int, reason: Failure) -> None:
         self.pipes.pop(child_fd, None)

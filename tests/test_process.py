@@ -346,6 +346,31 @@ def test_exit_is_noticed_without_a_sigchld_handler(reactor: Any, run: Any) -> No
     assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
 
 
+def test_end_is_reported_while_something_else_keeps_the_childs_stdin_open(reactor: Any, run: Any) -> None:
+    """The child exits; what it started keeps its standard input (a background job, or, in
+    the suite, another thread of this process still polling a descriptor number the pipe
+    took over). The child's end is reported anyway: only its output is worth waiting for."""
+    proto = Recorder(close_stdin=False)
+    script = "exec 3<&0; sleep 30 <&3 >/dev/null 2>&1 & echo $!; exit 3"
+
+    def go() -> Deferred:
+        spawn(reactor, proto, "/bin/sh", "-c", script)
+        return proto.ended
+
+    try:
+        reason = run(go)
+    finally:
+        if proto.out.strip().isdigit():
+            try:
+                os.kill(int(proto.out), signal.SIGKILL)  # the background job
+            except ProcessLookupError:
+                pass
+    assert reason.exitCode == 3
+    assert proto.events[-1] == "ended"
+    assert sorted(map(str, proto.events[1:-1])) == ["('exited', 'ProcessTerminated')", "('lost', 0)", "('lost', 1)",
+                                                    "('lost', 2)"], proto.events
+
+
 def test_waitpid_polling_fallback(reactor: Any, run: Any, monkeypatch: Any) -> None:
     monkeypatch.delattr(os, "pidfd_open", raising=False)
     proto = Recorder()
