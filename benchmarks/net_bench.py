@@ -421,9 +421,16 @@ def _pin(cpu: int) -> None:
 
 def _proc_cpu(pid: int) -> float:
     """CPU seconds (user + system) used so far by process ``pid``."""
+    user, system = _proc_user_system(pid)
+    return user + system
+
+
+def _proc_user_system(pid: int) -> tuple[float, float]:
+    """CPU seconds process ``pid`` has spent so far in its own code and in the kernel."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 class Server:
@@ -552,10 +559,17 @@ def measure(server: Server | CommandServer, workload: str, duration: float, c_cl
         command = [c_client, *args]
     else:
         command = [sys.executable, os.path.abspath(__file__), "_load", *args]
+    user0, system0 = _proc_user_system(server.pid(workload))
     out = subprocess.run(
         command, capture_output=True, text=True, check=True, preexec_fn=functools.partial(_pin, CLIENT_CPU)
     ).stdout
-    return json.loads(out)
+    user1, system1 = _proc_user_system(server.pid(workload))
+    result = json.loads(out)
+    # The kernel's share of the server's CPU over the whole client run (warm-up included):
+    # what system calls and the TCP stack cost, apart from the server's Python.
+    spent = (user1 - user0) + (system1 - system0)
+    result["server_system_share"] = (system1 - system0) / spent if spent > 0 else 0.0
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -609,7 +623,7 @@ def print_table(names: list[str], workloads: list[str], results: dict, rounds: i
     """Medians per server and workload, and our ratio to each peer (median of per-round ratios)."""
     ours = OURS if OURS in names else names[0]
     header = (f"{'workload':<8} {'server':<19} {'median':>11} {'unit':<14} {'ours/this':>9}"
-              f" {'server CPU':>10} {'CPU us/op':>9} {'client CPU':>10}")
+              f" {'server CPU':>10} {'CPU us/op':>9} {'kernel':>6} {'client CPU':>10}")
     print(header)
     print("-" * len(header))
     for workload in workloads:
@@ -628,11 +642,13 @@ def print_table(names: list[str], workloads: list[str], results: dict, rounds: i
                 f"{workload:<8} {name:<19} {shown:>11} {unit:<14} {ratio:>8.2f}x"
                 f" {statistics.median(r['server_cpu'] for r in runs):>9.0%}"
                 f" {cost:>9.1f}"
+                f" {statistics.median(r.get('server_system_share', 0.0) for r in runs):>6.0%}"
                 f" {statistics.median(r['client_cpu'] for r in runs):>9.0%}"
             )
     print(f"\n{rounds} rounds; server pinned to CPU {SERVER_CPU}, client to CPU {CLIENT_CPU}; "
           f"'ours/this' = {ours} divided by that server, within each round, median;\n"
-          f"'CPU us/op' = server CPU microseconds per round trip / connection / MB.")
+          f"'CPU us/op' = server CPU microseconds per round trip / connection / MB;\n"
+          f"'kernel' = the part of the server's CPU spent in the kernel (system calls, TCP), the rest is its Python.")
 
 
 def _entry() -> int:
