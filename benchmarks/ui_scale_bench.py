@@ -425,6 +425,7 @@ def scenario_recording(args: argparse.Namespace) -> None:
     seen_progress = {"shown": False}
     started = time.monotonic()
     cpu_started = time.process_time()
+    children_started = resource.getrusage(resource.RUSAGE_CHILDREN)
     loader = window.open_recording(path)
 
     browsable = {"after": -1.0}
@@ -442,6 +443,9 @@ def scenario_recording(args: argparse.Namespace) -> None:
     h.measuring = False
     took = time.monotonic() - started
     cpu = time.process_time() - cpu_started
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child_cpu = (children.ru_utime + children.ru_stime
+                 - children_started.ru_utime - children_started.ru_stime)
     store = window.store
     deferreds = window.deferreds
     d_rows = deferreds.model.rowCount() if hasattr(deferreds, "model") else -1
@@ -478,7 +482,8 @@ def scenario_recording(args: argparse.Namespace) -> None:
     painting = sum(h.paint_ms) / 1e3
     print(f"recording: CPU split: {parts}, the rest (painting, the progress dialog, the loop) "
           f"{cpu - sum(split.values()):.1f} s, of which the window's {len(h.paint_ms)} repaints "
-          f"took {painting:.1f} s (wall clock)")
+          f"took {painting:.1f} s (wall clock); the reader's child process {child_cpu:.1f} s "
+          f"(on the other CPU)")
     table("frames while the recording loads", h.rows())
     h.close()
 
@@ -486,12 +491,13 @@ def scenario_recording(args: argparse.Namespace) -> None:
 def _cpu_split() -> tuple[dict[str, float], Callable[[], None]]:
     """Count the CPU seconds of reading, folding into the store and the panels' refreshes
     (each wrapped at its class); return the counts and how to unwrap them."""
-    from inspector.trace.recording import RecordingReader
+    from inspector.trace.recording import ReaderProcess, RecordingReader
     from inspector.ui.main_window import MainWindow
     from inspector.ui.recordings import RecordingLoader
 
     split = {"reading": 0.0, "store fold": 0.0, "panels (refresh)": 0.0}
-    wrapped = [(RecordingReader, "step", "reading"), (RecordingLoader, "_show", "store fold"),
+    wrapped = [(RecordingReader, "step", "reading"), (ReaderProcess, "step", "reading"),
+               (RecordingLoader, "_show", "store fold"),
                (MainWindow, "refresh", "panels (refresh)")]
     originals = [(cls, name, getattr(cls, name)) for cls, name, _what in wrapped]
     for (cls, name, what), (_cls, _name, original) in zip(wrapped, originals):

@@ -36,7 +36,7 @@ from inspector.trace.redact import Redactor
 
 __all__ = [
     "FORMAT", "VERSION", "MAX_RECORDING_BYTES", "MAX_LINE_BYTES", "RecordingError",
-    "Recorder", "RecordingReader", "record", "load", "EventEncoder", "recording_header",
+    "Recorder", "RecordingReader", "ReaderProcess", "record", "load", "EventEncoder", "recording_header",
 ]
 
 log = logging.getLogger("inspector.trace")
@@ -570,11 +570,220 @@ class RecordingReader:
                 self._added.append(events[-1])
         return problem
 
+    def _resume(self, position: int, line: int, last_seq: int, events: int, field_problems: int) -> None:
+        """Go on from ``position`` (the start of line ``line + 1``), as if this reader had
+        read up to there itself: ``last_seq``, ``events`` and ``field_problems`` are what
+        it would have counted (:class:`ReaderProcess` hands a child's reading over)."""
+        if self._file is None:
+            return
+        self._file.seek(position)
+        self._position, self.line, self._last_seq = position, line, last_seq
+        self.events, self._field_problems = events, field_problems
+        self._lines, self._next, self._tail, self._ending = [], 0, b"", None
+
     def close(self) -> None:
         """Close the file (reading stops)."""
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class ReaderProcess:
+    """A :class:`RecordingReader` (without ``add_to_trace``) run in a child process, so
+    that reading, parsing and checking a big recording takes the second CPU while this
+    process folds and shows what was read.
+
+    It reads the header here (a file that is no recording is refused here, as by the
+    reader), then the child runs the very same reader on the same file, slice after
+    slice, and sends each slice's events as plain tuples (``marshal``: no code in the
+    data) with the reader's state: line, count, position, problems, header facts. So
+    every event, problem and word is the reader's own. When the child falls behind (the
+    other CPU is busy), or anything goes wrong with it (it cannot start, dies, sends
+    garbage), this process reads on by itself from the end of the last slice delivered:
+    the result is the same, only the speed differs.
+    """
+
+    #: Waiting for the child longer than this share of the time since its first slice
+    #: (and at least :attr:`PATIENCE` seconds): it is the slower one; read here instead.
+    WAIT_SHARE = 0.2
+    PATIENCE = 0.3
+
+    def __init__(self, path: str | os.PathLike[str], trace: Trace, max_bytes: int = MAX_RECORDING_BYTES, *,
+                 kinds: Collection[str] | None = None, lines: int = 500, max_bytes_per_step: int = MiB) -> None:
+        self.path = os.fspath(path)
+        self.trace = trace
+        self._max_bytes = max_bytes
+        self._kinds = None if kinds is None else sorted(kinds)
+        self._lines, self._step_bytes = lines, max_bytes_per_step
+        # The header here: refusals raise as the reader's do, and the header's facts and
+        # problems reach the trace before any event. Its reader goes on if the child fails.
+        self._local = RecordingReader(path, trace, max_bytes, add_to_trace=False, kinds=kinds)
+        self._reading_here = False
+        self.size = self._local.size
+        self.line = self._local.line
+        self._position = self._local.position
+        self.events = 0
+        self.done = False
+        self._last_seq = self._local._last_seq
+        self._field_problems = self._local._field_problems
+        self._fd = -1
+        self._child: Any = None
+        self._first_slice = 0.0  # when the child's first slice arrived (monotonic)
+        self._waited = 0.0
+        try:
+            self._start_child()
+        except OSError as exc:
+            log.info("reading %s here: no child process (%s)", self.path, exc)
+            self._read_here()
+
+    @property
+    def position(self) -> int:
+        """How many bytes of the file were read so far."""
+        return self.size if self.done else self._position
+
+    @property
+    def in_child(self) -> bool:
+        """Whether the child process still does the reading."""
+        return not self._reading_here
+
+    def _start_child(self) -> None:
+        import subprocess
+        import sys
+
+        args = json.dumps([sys.path, self.path, self._max_bytes, self._kinds, self._lines, self._step_bytes])
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_CODE, args], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True, bufsize=0)
+        self._fd = self._child.stdout.fileno()
+
+    def step(self, max_lines: int = 0, max_bytes: int = 0) -> list[ev.Event]:
+        """The events of the next slice (the slice's size was set when it was made)."""
+        if self.done:
+            return []
+        if not self._reading_here:
+            events = self._from_child()
+            if events is not None:
+                return events
+            self._read_here()
+        local = self._local
+        events = local.step(self._lines, self._step_bytes)
+        self.line, self.events, self._position, self.done = local.line, local.events, local.position, local.done
+        return events
+
+    def _read_exact(self, count: int) -> bytes:
+        parts: list[bytes] = []
+        while count:
+            part = os.read(self._fd, min(count, 4 * MiB))
+            if not part:
+                raise ValueError("the child process ended early")
+            parts.append(part)
+            count -= len(part)
+        return b"".join(parts)
+
+    def _from_child(self) -> list[ev.Event] | None:
+        """The next slice from the child; None when this process should read on instead."""
+        import marshal
+        import select
+
+        try:
+            if self._first_slice and not select.select([self._fd], [], [], 0)[0]:
+                # Not there yet: the child is behind. Wait for it, unless it is the
+                # slower one by now.
+                began = time.monotonic()
+                select.select([self._fd], [], [], 1.0)
+                self._waited += time.monotonic() - began
+                if self._waited > max(self.PATIENCE, self.WAIT_SHARE * (began - self._first_slice)):
+                    log.info("reading %s here from line %d on: the child is slower", self.path, self.line)
+                    return None
+            size = int.from_bytes(self._read_exact(8), "little")
+            (rows, line, count, position, done, problems, header, last_seq, field_problems) = (
+                marshal.loads(self._read_exact(size)))
+            types = ev.EVENT_TYPES
+            events = [types[kind](*fields) for kind, fields in rows]
+        except Exception as exc:  # noqa: BLE001 - whatever the child did, read on here
+            log.info("reading %s here from line %d on: %s", self.path, self.line, exc)
+            return None
+        if not self._first_slice:
+            self._first_slice = time.monotonic()
+        self.line, self.events, self._position, self.done = line, count, position, done
+        self._last_seq, self._field_problems = last_seq, field_problems
+        if header is not None:
+            self.trace.header.clear()
+            self.trace.header.update(header)
+        self.trace.problems.extend(problems)
+        if done:
+            self._stop_child()
+        return events
+
+    def _read_here(self) -> None:
+        """Read on in this process, from the end of the last slice the child delivered."""
+        self._stop_child()
+        self._reading_here = True
+        self._local._resume(self._position, self.line, self._last_seq, self.events, self._field_problems)
+
+    def _stop_child(self) -> None:
+        child, self._child = self._child, None
+        if child is not None:
+            if child.poll() is None:
+                child.kill()
+            child.stdout.close()
+            child.wait()
+        self._fd = -1
+
+    def close(self) -> None:
+        """Stop reading (the child too)."""
+        self._stop_child()
+        self._local.close()
+
+
+def _child_main(args: str) -> None:
+    """The child of :class:`ReaderProcess`: run the reader, send each slice to stdout."""
+    import gc
+    import marshal
+    import sys
+
+    # Nothing read here lives past its slice, and no cycles are made: the collector's
+    # passes over each slice's thousands of new objects cost a third of the reading.
+    gc.disable()
+    _paths, path, max_bytes, kinds, lines, step_bytes = json.loads(args)
+    out = sys.stdout.buffer
+    trace = Trace()
+    reader = RecordingReader(path, trace, max_bytes, add_to_trace=False, kinds=kinds)
+    from operator import attrgetter
+
+    # Every event class has the five common fields at least: a getter of all its fields
+    # returns them as one tuple, in the order its constructor takes them.
+    fields = {cls: attrgetter(*cls._field_types) for cls in ev.EVENT_TYPES.values()}
+    seen = len(trace.problems)
+    header = dict(trace.header)
+    try:
+        import fcntl
+
+        fcntl.fcntl(out.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), MiB)
+    except (ImportError, OSError):
+        pass
+    while True:
+        events = reader.step(lines, step_bytes)
+        rows = [(event.kind, fields[event.__class__](event)) for event in events]
+        problems = trace.problems[seen:]
+        seen = len(trace.problems)
+        changed = trace.header != header
+        if changed:
+            header = dict(trace.header)
+        payload = marshal.dumps((rows, reader.line, reader.events, reader.position, reader.done,
+                                 problems, header if changed else None, reader._last_seq,
+                                 reader._field_problems))
+        out.write(len(payload).to_bytes(8, "little") + payload)
+        out.flush()
+        if reader.done:
+            return
+
+
+#: What the child of :class:`ReaderProcess` runs: the parent's import path, then the reader.
+_CHILD_CODE = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1])[0]; "
+    "from inspector.trace.recording import _child_main; _child_main(sys.argv[1])"
+)
 
 
 def _parse_header(first: bytes, name: str) -> dict[str, Any]:

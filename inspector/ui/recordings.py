@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 from inspector.files import MiB
 from inspector.trace import Trace, recording, transcript
 from inspector.trace import export_perfetto as _export_perfetto
-from inspector.trace.recording import RecordingError, RecordingReader
+from inspector.trace.recording import ReaderProcess, RecordingError, RecordingReader
 from inspector.ui.viewmodel.feed import HANDLERS
 from inspector.ui.viewmodel.store import Store
 
@@ -42,6 +42,10 @@ SLICE_SECONDS = 0.025
 BYTES_PER_SLICE = 1 * MiB
 #: Files smaller than this load without showing a progress dialog.
 QUIET_BYTES = 256 * 1024
+#: Files at least this big are read by a child process (:class:`ReaderProcess`: the
+#: second CPU reads, parses and checks while this one folds and shows); smaller ones,
+#: read in well under a second, not worth starting it for, are read here.
+PROCESS_BYTES = 16 * MiB
 
 
 class RecordingLoader(QObject):
@@ -63,7 +67,7 @@ class RecordingLoader(QObject):
         self.done = False
         #: The largest file accepted (default: the loader's limit, 1 GiB).
         self.max_bytes = recording.MAX_RECORDING_BYTES if max_bytes is None else max_bytes
-        self._reader: RecordingReader | None = None
+        self._reader: RecordingReader | ReaderProcess | None = None
         #: event class -> the store's (fold rule, show) for kinds apply() sends to the fold
         self._direct: dict[type, tuple[Any, Any]] | None = None
         self._timer = QTimer(self)
@@ -82,8 +86,13 @@ class RecordingLoader(QObject):
         try:
             # Only the kinds the window shows are built into events; the others (timer
             # scheduling) are checked and counted.
-            self._reader = RecordingReader(self.path, self.trace, self.max_bytes, add_to_trace=False,
-                                           kinds=HANDLERS)
+            size = os.stat(self.path).st_size if os.path.isfile(self.path) else 0
+            if size >= PROCESS_BYTES:
+                self._reader = ReaderProcess(self.path, self.trace, self.max_bytes, kinds=HANDLERS,
+                                             lines=LINES_PER_SLICE, max_bytes_per_step=BYTES_PER_SLICE)
+            else:
+                self._reader = RecordingReader(self.path, self.trace, self.max_bytes, add_to_trace=False,
+                                               kinds=HANDLERS)
         except RecordingError as exc:
             self._finish(str(exc))
             return

@@ -1,0 +1,121 @@
+"""Reading a big recording in a child process (:class:`ReaderProcess`) gives exactly what
+the reader gives in this process: the same events, counts, line, header facts and
+problems in the same words, whether the child reads everything, falls behind and hands
+over, or dies half-way."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from inspector.trace import Trace
+from inspector.trace.recording import ReaderProcess, RecordingReader
+
+KINDS = {"conn.opened", "conn.state", "conn.in", "conn.closed", "loop.turn"}
+
+
+def _events(count: int) -> list[dict[str, Any]]:
+    """``count`` lines of a plausible recording: connections, their bytes, timers, turns."""
+    lines: list[dict[str, Any]] = []
+    seq = 0
+    common = {"reactor": "r", "turn": 1}
+    for n in range(count):
+        seq += 1
+        ts = 100.0 + seq / 1000
+        conn = n // 5 + 1
+        step = n % 5
+        if step == 0:
+            lines.append({"kind": "conn.opened", "seq": seq, "ts": ts, **common, "conn": conn, "role": "client",
+                          "transport": "tcp", "protocol": "Echo", "local": "", "peer": "127.0.0.1:7"})
+        elif step == 1:
+            lines.append({"kind": "conn.state", "seq": seq, "ts": ts, **common, "conn": conn,
+                          "previous": "connecting", "state": "connected"})
+        elif step == 2:
+            lines.append({"kind": "conn.in", "seq": seq, "ts": ts, **common, "conn": conn, "size": 5,
+                          "data": "aGVsbG8=", "peer": ""})
+        elif step == 3:
+            lines.append({"kind": "timer.scheduled", "seq": seq, "ts": ts, **common, "conn": 0, "timer": n,
+                          "name": "tick", "delay": 1.0, "due": ts + 1.0})
+        else:
+            lines.append({"kind": "conn.closed", "seq": seq, "ts": ts, **common, "conn": conn,
+                          "reason_type": "ConnectionDone", "reason": "", "bytes_in": 5, "bytes_out": 0})
+    return lines
+
+
+def _write(path: Path, lines: list[Any], tail: bytes = b"") -> None:
+    header = {"format": "inspector-trace", "version": 1, "reactor": ""}
+    path.write_bytes("".join(json.dumps(line) + "\n" for line in [header, *lines]).encode() + tail)
+
+
+def _read_here(path: Path) -> tuple[list[Any], int, int, list[str], dict[str, Any]]:
+    trace = Trace()
+    reader = RecordingReader(path, trace, add_to_trace=False, kinds=KINDS)
+    events: list[Any] = []
+    try:
+        while not reader.done:
+            events += reader.step(100)
+    finally:
+        reader.close()
+    return events, reader.events, reader.line, trace.problems, trace.header
+
+
+def _read_in_child(path: Path, how: str) -> tuple[tuple[list[Any], int, int, list[str], dict[str, Any]], bool]:
+    trace = Trace()
+    reader = ReaderProcess(path, trace, kinds=KINDS, lines=100)
+    if how == "hand over":  # the child counts as too slow as soon as a slice is not there yet
+        reader.PATIENCE = reader.WAIT_SHARE = 0.0
+    elif how == "never hand over":
+        reader.PATIENCE = 1e9
+    events: list[Any] = []
+    handed_over = False
+    try:
+        steps = 0
+        while not reader.done:
+            events += reader.step()
+            steps += 1
+            if how == "child dies" and steps == 3 and reader._child is not None:
+                reader._child.kill()
+            handed_over = handed_over or not reader.in_child
+    finally:
+        reader.close()
+    return (events, reader.events, reader.line, trace.problems, trace.header), handed_over
+
+
+DAMAGES = {
+    "intact": ([], b""),
+    "cut off": ([], b'{"kind":"loop.turn","seq":'),
+    "damaged line": ([{"kind": "conn.state", "seq": 10_000, "ts": "soon"}], b""),
+    "meta facts": ([{"meta": {"reactor": "SelectorsReactor", "bogus": [1]}}], b""),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("how", ["never hand over", "hand over", "child dies"])
+def test_the_child_reads_exactly_what_the_reader_reads(tmp_path: Path, damage: str, how: str) -> None:
+    extra, tail = DAMAGES[damage]
+    lines = _events(1500)
+    lines[700:700] = extra  # damage or meta facts half-way, then more events after them
+    path = tmp_path / "recording.jsonl"
+    _write(path, lines, tail)
+    expected = _read_here(path)
+    got, handed_over = _read_in_child(path, how)
+    assert got[1:] == expected[1:]
+    assert got[0] == expected[0]
+    assert handed_over == (how != "never hand over")
+    if damage == "meta facts":
+        assert got[4]["reactor"] == "SelectorsReactor"
+        assert any("bogus" in problem for problem in got[3])
+    if damage in ("cut off", "damaged line"):
+        assert len(got[3]) == 1 and "loaded the" in got[3][0]
+
+
+def test_a_file_that_is_no_recording_is_refused_before_any_child_starts(tmp_path: Path) -> None:
+    from inspector.trace.recording import RecordingError
+
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("hello\n")
+    with pytest.raises(RecordingError, match="not an Inspector trace recording"):
+        ReaderProcess(junk, Trace())
