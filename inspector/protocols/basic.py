@@ -60,6 +60,10 @@ class ConnectionLimit:
     ``release()`` once per admitted connection that ends. Refusals are logged once per
     episode: a warning at the first, and a note with the count when a connection is
     admitted again, so a flood of refused connections cannot flood the log.
+
+    QOTD's protocol admits and releases through the attributes without a call per
+    connection (``open < maximum and not refusing``: ``open += 1``, else ``admit()``;
+    ``open -= 1`` at the end), so what ``admit`` does when not refusing must stay that.
     """
 
     def __init__(self, maximum: int | None = None, what: str = "server", logger: logging.Logger | None = None) -> None:
