@@ -13,8 +13,8 @@ Variants, interleaved round by round (the table shows the best round of each, si
 noise only ever slows a run down, and the median):
 
 * "no hooks": a copy of the current ``inspector`` package with every trace hook line
-  (``if _tracer is not None: _tracer...``) replaced by ``pass`` -- the same code minus
-  the hooks. ``--baseline-commit REV`` uses a ``git worktree`` of REV instead.
+  (``if _tracer is not None: ...``, a hook call or a call-site capture) replaced by
+  ``pass`` -- the same code minus the hooks. ``--baseline-commit REV`` uses a ``git worktree`` of REV instead.
 * "tracing off": the tree as it is.
 * "tracing on": ``inspector.trace.enable()``; the hooks capture compactly and, as
   nobody reads, all but the newest records are dropped, counted exactly.
@@ -46,7 +46,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HOOK_LINE = re.compile(r"^(\s*)if _tracer is not None: _tracer\..*$", re.MULTILINE)
+#: A hook line, or a call-site capture (inspector/hooks.py), on one line or in parentheses on two.
+HOOK_LINE = re.compile(r"^(\s*)if _tracer is not None: (?:\([^\n]*\n[^\n]*\)|[^(\n][^\n]*)$", re.MULTILINE)
 MESSAGE = b"x" * 64
 WARM_UP = 0.3
 

@@ -17,6 +17,22 @@ measures it against the same tree with those lines removed). Installing a tracer
 a module listed here is imported when tracing starts: never list one that imports Qt;
 such code reaches the hooks through ``reactors/base.py``.
 
+The hottest hooks, TCP's :meth:`~TraceHooks.bytes_in` and :meth:`~TraceHooks.bytes_out`,
+are captured at the call site instead of called (:data:`CAPTURING_MODULES`): a Python
+call per chunk cost more than everything else tracing does. Such a module also holds the
+names of :data:`CAPTURE_SEAM`, set with ``_tracer``, and captures a chunk as two C-level
+appends, its key and then its bytes, still behind the one ``is None`` check::
+
+    if _tracer is not None: _capture_key(self._recv) or _capture_data(data)
+
+A chunk's key says which connection and direction it went through: a transport of a
+capturing module has ``capture_keys()``, its ``(in, out)`` keys, objects made once per
+connection (the socket's bound ``recv`` and ``send``). A write also keeps the capture
+bounded, as one callback may write without end::
+
+    if _tracer is not None: (_capture_key(self._send) or _capture_data(data)
+                             or len(_captured) > _capture_limit and _tracer.capture_full())
+
 Hooks run inside the framework's own code, often on the hot path: an implementation
 must return quickly, never raise, and never call back into the object it is shown.
 """
@@ -36,7 +52,7 @@ if TYPE_CHECKING:
         IUDPTransport,
     )
 
-__all__ = ["HOOKED_MODULES", "TraceHooks", "hook_names"]
+__all__ = ["CAPTURE_SEAM", "CAPTURING_MODULES", "HOOKED_MODULES", "TraceHooks", "hook_names"]
 
 
 class TraceHooks(Protocol):
@@ -106,6 +122,10 @@ class TraceHooks(Protocol):
 
     def write_buffered(self, transport: ITCPTransport, size: int) -> None:
         """``size`` bytes now wait unsent in ``transport``'s write buffer."""
+
+    def capture_full(self) -> None:
+        """The call-site capture (:data:`CAPTURE_SEAM`) holds more than ``_capture_limit``
+        records: make room (decode them for readers, or drop all but the newest, counted)."""
 
     def datagram_in(self, transport: IUDPTransport, data: bytes, peer: Any) -> None:
         """A datagram from ``peer`` (an address tuple) arrived on ``transport``."""
@@ -189,7 +209,7 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
     "inspector.reactors.selectors": frozenset({"turn_started"}),
     "inspector.tcp": frozenset({
         "connection_connecting", "connection_handover", "connection_opened", "connection_state",
-        "connection_closed", "bytes_in", "bytes_out", "write_buffered",
+        "connection_closed", "write_buffered", "capture_full",
         "port_started", "port_stopped", "port_refused",
     }),
     "inspector.tls": frozenset({
@@ -214,6 +234,16 @@ HOOKED_MODULES: Mapping[str, frozenset[str]] = {
     "inspector.protocols.irc.framing": frozenset({"message"}),
     "inspector.protocols.irc.server": frozenset({"message"}),
 }
+
+#: Modules that capture these hooks at the call site instead of calling them (above):
+#: they hold the names of :data:`CAPTURE_SEAM` as well as ``_tracer``.
+CAPTURING_MODULES: Mapping[str, frozenset[str]] = {
+    "inspector.tcp": frozenset({"bytes_in", "bytes_out"}),
+}
+
+#: The module-level names of the call-site capture, ``None`` (0) while tracing is off:
+#: append a chunk's key, append its bytes, the list of keys, and the bound on its length.
+CAPTURE_SEAM = ("_capture_key", "_capture_data", "_captured", "_capture_limit")
 
 
 def hook_names() -> list[str]:

@@ -42,6 +42,13 @@ log = logging.getLogger("inspector.tcp")
 # A TraceHooks (the contract in inspector/hooks.py) while tracing is on, else None;
 # every hook call is one line: `if _tracer is not None: _tracer.hook(...)`.
 _tracer = None
+# The call-site capture of the TCP bytes hooks (inspector/hooks.py, CAPTURE_SEAM), set
+# with _tracer: a chunk is two C-level appends (its key, then the bytes), no Python call;
+# a write also checks the capture's bound (one callback may write without end).
+_capture_key: Any = None
+_capture_data: Any = None
+_captured: Any = None
+_capture_limit = 0
 
 __all__ = ["Connection", "Port", "Connector"]
 
@@ -262,7 +269,7 @@ class Connection(ChunkedWriteBuffer):
         except OSError as exc:
             return error.ConnectionLost(exc)
         if data:
-            if _tracer is not None: _tracer.bytes_in(self, data)
+            if _tracer is not None: _capture_key(self._recv) or _capture_data(data)
             n = len(data)
             if n == size:
                 if size < self.max_read_size:
@@ -373,7 +380,8 @@ class Connection(ChunkedWriteBuffer):
             data = written_bytes(data)
         if not data or self._write_side is not _OPEN:  # half-closed or gone
             return
-        if _tracer is not None: _tracer.bytes_out(self, data)
+        if _tracer is not None: (_capture_key(self._send) or _capture_data(data)
+                                 or len(_captured) > _capture_limit and _tracer.capture_full())
         if self._buffered:
             self._queue(data)
         else:
@@ -416,7 +424,8 @@ class Connection(ChunkedWriteBuffer):
         pieces = [c for c in pieces if c]
         if not pieces or self._write_side is not _OPEN:  # nothing, or half-closed or gone
             return
-        if _tracer is not None: _tracer.bytes_out(self, b"".join(pieces))
+        if _tracer is not None: (_capture_key(self._send) or _capture_data(b"".join(pieces))
+                                 or len(_captured) > _capture_limit and _tracer.capture_full())
         if self._buffered:
             for piece in pieces:
                 self._queue(piece)
@@ -591,6 +600,11 @@ class Connection(ChunkedWriteBuffer):
         from inspector.tls import start_tls
 
         start_tls(self, contextFactory, normal)
+
+    def capture_keys(self) -> tuple[Any, Any]:
+        """The keys the trace's call-site capture files this connection's chunks under,
+        (in, out): its socket's bound ``recv`` and ``send``, made once per connection."""
+        return self._recv, self._send
 
     def logPrefix(self) -> str:
         return getattr(self.protocol, "logPrefix", lambda: type(self.protocol).__name__)()

@@ -1,12 +1,15 @@
 """Hooks for connections, listening ports and protocol messages (a mixin of the Tracer).
 
-The per-chunk hooks run on the hot path, so they capture as little as they can. The
-TCP bytes hooks (:meth:`bytes_in`, :meth:`bytes_out`) append the connection's
-:class:`_Side` for that direction and the bytes to the tracer's two capture lists (no
-tuple, nothing for the garbage collector), and add the chunk's size to the side's
-running total, so byte counts stay exact without reading the records again when they
-are dropped. The STAMP record written when the loop turn began gives their ``(turn, start
-time, reactor)`` (``seq`` orders events inside a turn). Datagrams and protocol
+The per-chunk hooks run on the hot path, so they capture as little as they can. TCP
+transports capture their chunks at the call site (``inspector.hooks.CAPTURING_MODULES``):
+the chunk's key (the transport's ``capture_keys()``, one per direction) and its bytes go
+to the tracer's two capture lists by two C-level appends, no Python call. The Python
+:meth:`bytes_in` and :meth:`bytes_out` (TLS layers, child processes) append the
+connection's :class:`_Side` instead. Everything else is worked out when the records are
+decoded or dropped: which side a key stands for (:meth:`ConnectionHooks._sides_for`), the
+bytes per side (summed per run), the direction. The STAMP record written when the loop
+turn began gives their ``(turn, start time, reactor)``; between turns the key append is a
+Python one that stamps each chunk with the time it was written. Datagrams and protocol
 messages (:meth:`datagram_in`, :meth:`datagram_out`, :meth:`message`) append a compact
 tuple of plain values with their own stamp, keyed by the transport's ``id()``; which
 connection an ``id()`` stands for is told by BIND records in the same lists (written
@@ -35,20 +38,15 @@ EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN, BIND, STAMP = range(8)
 
 
 class _Side:
-    """One direction of one TCP connection: the key of its bytes records.
+    """One direction of one TCP connection: what its bytes records are decoded to (the
+    capture keys of the connection map to its two sides)."""
 
-    The hooks add every chunk's size to ``bytes``; decoding and dropping add what they
-    accounted for to ``seen``, so the difference is what still waits in the capture
-    lists. (Chunks are not counted here: dropping counts them in C.)
-    """
-
-    __slots__ = ("conn", "cid", "inbound", "bytes", "seen", "tag")
+    __slots__ = ("conn", "cid", "inbound", "tag")
 
     def __init__(self, conn: _Conn, inbound: bool) -> None:
         self.conn = conn
         self.cid = conn.id
         self.inbound = inbound
-        self.bytes = self.seen = 0
         #: What its bytes events say of it: ``(connection, inbound, reactor)``, read
         #: when a :class:`~inspector.trace.buffers.BytesRun` builds them.
         self.tag = (conn.id, inbound, conn.reactor)
@@ -57,7 +55,8 @@ class _Side:
 class _Conn:
     """What the tracer tracks for one connection until its close is decoded."""
 
-    __slots__ = ("id", "budget", "reactor", "state", "buffered_warned", "sides", "fresh")
+    __slots__ = ("id", "budget", "reactor", "state", "buffered_warned", "sides", "fresh", "keys",
+                 "sock")
 
     def __init__(self, conn_id: int, budget: int, reactor: str) -> None:
         self.id = conn_id
@@ -70,6 +69,10 @@ class _Conn:
         self.fresh = True
         #: (in, out); emptied when the close is decoded, which ends the reference cycle.
         self.sides: tuple[_Side, ...] = (_Side(self, True), _Side(self, False))
+        #: The call-site capture keys that stand for its sides (forgotten at its close).
+        self.keys: list[Any] = []
+        #: The socket it was first seen by, when only its capture keys named it.
+        self.sock: Any = None
 
 
 class ConnectionHooks:
@@ -86,12 +89,13 @@ class ConnectionHooks:
     _fresh: set[_Side]
     _sides_in: dict[Any, _Side]
     _sides_out: dict[Any, _Side]
+    _key_sides: dict[Any, _Side | None]  # record codes stand for None
+    _socket_conns: dict[Any, _Conn]
     _stamp: tuple[int, float, str] | None
     _store: Any
     _conn_ids: int
     _ports: dict[int, int]
     _port_ids: int
-    _ctx_conn: int
     config: Any
     trace: Any
     turn: int
@@ -113,10 +117,10 @@ class ConnectionHooks:
     def _trim(self) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
-    def _settle(self, conn: _Conn, tail: dict[_Side, int] | None = None) -> None:  # pragma: no cover
+    def _context_conn(self) -> int:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
-    def _count_sides(self, sides: Any) -> None:  # pragma: no cover - Tracer defines it
+    def _set_context(self, conn: int) -> None:  # pragma: no cover - Tracer defines it
         raise NotImplementedError
 
     def _warn(self, category: str, message: str, subject: int = 0, details: str = "") -> None:  # pragma: no cover
@@ -130,17 +134,80 @@ class ConnectionHooks:
 
     # -- ids ----------------------------------------------------------------------
 
-    def _adopt(self, transport: Any) -> int:
-        """Give ``transport`` a connection number (first sight, maybe opened before tracing)."""
+    def _new_conn(self, reactor: str) -> _Conn:
+        """A new connection number and its state; its sides stand for themselves as
+        capture keys (the Python bytes hooks append them)."""
         self._conn_ids += 1
         cid = self._conn_ids
-        reactor = getattr(transport, "reactor", None)
-        label = self.reactor_label(reactor) if reactor is not None else self.reactor
-        conn = self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, label)
+        conn = self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, reactor)
         self._fresh.update(conn.sides)
+        key_sides = self._key_sides
+        for side in conn.sides:
+            key_sides[side] = side
+        return conn
+
+    def _forget_conn(self, conn: _Conn) -> None:
+        """``conn``'s close is decoded: its capture keys stand for nothing any more."""
+        self._fresh.difference_update(conn.sides)
+        key_sides = self._key_sides
+        for key in (*conn.sides, *conn.keys):
+            key_sides.pop(key, None)
+        if conn.sock is not None:
+            self._socket_conns.pop(conn.sock, None)
+        conn.keys = []
+        conn.sides = ()
+
+    def _bind_keys(self, transport: Any, conn: _Conn) -> None:
+        """Let the call-site capture keys of ``transport`` (if it has any) stand for
+        ``conn``'s sides, from now until ``conn``'s close is decoded."""
+        keys_of = getattr(transport, "capture_keys", None)
+        if keys_of is None or not conn.sides:
+            return
+        keys = keys_of()
+        for key, side in zip(keys, conn.sides):
+            self._key_sides[key] = side
+        conn.keys.extend(keys)
+
+    def _adopt(self, transport: Any) -> int:
+        """Give ``transport`` a connection number (first sight, maybe opened before
+        tracing: then its chunks' keys may have named it already, by its socket)."""
+        conn = None
+        if self._socket_conns:
+            conn = self._socket_conns.pop(getattr(transport, "socket", None), None)
+        if conn is None:
+            reactor = getattr(transport, "reactor", None)
+            conn = self._new_conn(self.reactor_label(reactor) if reactor is not None else self.reactor)
+        else:
+            conn.sock = None
+        cid = conn.id
         self._conn_of[id(transport)] = cid
+        self._bind_keys(transport, conn)
         self._raw_append((BIND, id(transport), cid))
         return cid
+
+    def _unknown_key(self, key: Any) -> _Side:
+        """The side a call-site capture key no hook has named stands for: a connection
+        opened before tracing, numbered now by its socket (both keys are its methods)."""
+        sock = getattr(key, "__self__", None)
+        conn = self._socket_conns.get(sock) if sock is not None else None
+        if conn is None:
+            conn = self._new_conn(self.reactor)
+            if sock is not None:
+                conn.sock = sock
+                self._socket_conns[sock] = conn
+        side = conn.sides[0] if sock is not None and key == getattr(sock, "recv", None) else conn.sides[1]
+        self._key_sides[key] = side
+        conn.keys.append(key)
+        return side
+
+    def _sides_for(self, keys: list[Any]) -> list[Any]:
+        """The side each record of ``keys`` stands for (None for tuple records), mapped
+        in C; if a key no hook named is among them, resolved one by one."""
+        key_sides = self._key_sides
+        try:
+            return list(map(key_sides.__getitem__, keys))
+        except KeyError:
+            return [key_sides[key] if key in key_sides else self._unknown_key(key) for key in keys]
 
     def _sides_of(self, transport: Any) -> tuple[_Side, ...]:
         """The in and out sides of TCP ``transport``, first seen by a bytes hook."""
@@ -166,10 +233,9 @@ class ConnectionHooks:
         """The connection a capture record's transport id stood for when it was made."""
         cid = self._dec_of.get(key)
         if cid is None:  # a transport first seen by a hot hook: numbered now
-            self._conn_ids += 1
-            cid = self._dec_of[key] = self._conn_ids
-            conn = self._conn_state[cid] = _Conn(cid, self.config.capture_bytes, self.reactor)
-            self._fresh.update(conn.sides)
+            conn = self._new_conn(self.reactor)
+            self._dec_of[key] = conn.id
+            return conn
         return self._conn_state[cid]
 
     def conn_id(self, transport: object) -> int:
@@ -204,6 +270,7 @@ class ConnectionHooks:
         cid = self._conn_of.pop(id(attempt), None)
         if cid is not None:
             self._conn_of[id(transport)] = cid
+            self._bind_keys(transport, self._conn_state[cid])
             self._raw_append((BIND, id(transport), cid, id(attempt)))
 
     def connection_opened(self, transport: ITCPTransport | IUDPTransport, role: str, kind: str = "tcp") -> None:
@@ -222,7 +289,8 @@ class ConnectionHooks:
         self._enter_state(transport, ConnectionState.CONNECTED)
 
     def bytes_in(self, transport: ITCPTransport, data: bytes) -> None:
-        """``data`` arrived on TCP ``transport``; its protocol's code runs next (hot path).
+        """``data`` arrived on ``transport`` (a TLS layer, a child process; TCP captures at
+        the call site); its protocol's code runs next (hot path).
 
         No bound check here: a turn reads each ready descriptor once, so the records
         this adds per turn are bounded, and :meth:`turn_ended` trims. The body is the
@@ -231,14 +299,15 @@ class ConnectionHooks:
         raise NotImplementedError("installed per tracer by _bytes_hooks")
 
     def bytes_out(self, transport: ITCPTransport, data: bytes) -> None:
-        """The application wrote ``data`` (bytes) to TCP ``transport`` (hot path). The
-        body is the closure :meth:`_bytes_hooks` installs on each tracer."""
+        """The application wrote ``data`` (bytes) to ``transport`` (hot path). The body
+        is the closure :meth:`_bytes_hooks` installs on each tracer."""
         raise NotImplementedError("installed per tracer by _bytes_hooks")
 
     def _bytes_hooks(self) -> tuple[Any, Any]:
         """:meth:`bytes_in` and :meth:`bytes_out` as closures over the capture lists and
         side maps: the tracer installs them on itself, so the hot path reads those from
-        cells instead of looking each up on the tracer per chunk."""
+        cells instead of looking each up on the tracer per chunk. Like the call-site
+        capture, they append the chunk's key (its side) and bytes; decoding does the rest."""
         tracer = self
         sides_in, sides_out = self._sides_in, self._sides_out
         keys = self._keys
@@ -250,10 +319,8 @@ class ConnectionHooks:
                 side = sides_in[transport]
             except KeyError:
                 side = sides_of(transport)[0]
-            tracer._ctx_conn = side.cid
             if tracer._stamp is None:
                 tracer._stamp_outside_turn()
-            side.bytes += len(data)
             key_append(side)
             item_append(data)
 
@@ -264,7 +331,6 @@ class ConnectionHooks:
                 side = sides_of(transport)[1]
             if tracer._stamp is None:
                 tracer._stamp_outside_turn()
-            side.bytes += len(data)
             key_append(side)
             item_append(data)
             if len(keys) > limit:  # one callback may write without end
@@ -274,14 +340,27 @@ class ConnectionHooks:
         bytes_out.__doc__ = ConnectionHooks.bytes_out.__doc__
         return bytes_in, bytes_out
 
+    def capture_full(self) -> None:
+        """The call-site capture holds more than its bound: decode it for readers, or
+        drop all but the newest records, counted."""
+        if len(self._keys) > self._raw_limit:
+            self._trim()
+
     def _stamp_outside_turn(self) -> None:
         """Stamp the next TCP bytes record, made outside any loop turn, with the time now."""
         self._capture((STAMP, self._stamp_now()))
 
+    def _capture_key_outside(self, key: Any) -> None:
+        """The call-site capture's key append between loop turns (a click in the window,
+        code before ``reactor.run``): stamp the chunk with the time now, then append."""
+        if self._stamp is None:
+            self._stamp_outside_turn()
+        self._key_append(key)
+
     def datagram_in(self, transport: IUDPTransport, data: bytes, peer: Any) -> None:
         """A datagram from ``peer`` arrived on UDP ``transport``."""
         key = id(transport)
-        self._ctx_conn = self._conn_of.get(key) or self._adopt(transport)
+        self._set_context(self._conn_of.get(key) or self._adopt(transport))
         self._capture((BYTES_IN, key, data, peer, self._stamp or self._stamp_now()))
 
     def datagram_out(self, transport: IUDPTransport, data: Any, peer: Any) -> None:
@@ -316,8 +395,8 @@ class ConnectionHooks:
         if cid is None:
             cid = self._adopt(transport)
             del self._conn_of[key]
-        if self._ctx_conn == cid:
-            self._ctx_conn = 0
+        if self._context_conn() == cid:
+            self._set_context(0)
         self._sides_in.pop(transport, None)
         self._sides_out.pop(transport, None)
         self._raw_append((CLOSED, key, cid, reason_type, message, self.turn, _now()))
@@ -410,12 +489,9 @@ class ConnectionHooks:
         if decoded is not None and decoded != cid:  # first seen by a hot hook, before tracing
             stale = self._conn_state.pop(decoded, None)
             if stale is not None:
-                self._fresh.difference_update(stale.sides)
+                self._forget_conn(stale)
         conn = self._conn_state.pop(cid)
-        self._fresh.difference_update(conn.sides)
-        self._settle(conn)  # its bytes all came before its close
-        self._count_sides(conn.sides)  # and its summary counts them before it says so
-        conn.sides = ()
+        self._forget_conn(conn)  # its bytes all came before its close, and are counted
         final = closed_state(reason_type)
         if conn.state != final:
             self._store(ev.ConnectionState(0, ts, conn.reactor, turn, cid, conn.state, final))

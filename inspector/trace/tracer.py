@@ -7,22 +7,25 @@ mixins) implements.
 
 Capture is split in two so tracing stays cheap on the hot path. Records go into two
 parallel lists: ``_keys`` says what each is and ``_items`` holds it. A TCP bytes
-record is just the connection's side for that direction and the bytes, with no tuple
-built: that keeps the garbage collector, which counts every new tuple, out of the hot
-path, and the turn it happened in is told by the STAMP record before it. Every other
-record is a compact tuple under its code, or a ready event, and ``_marks`` notes where
-each of those sits. Decoding into events, summaries and warnings happens in
+record is just a key for the connection and direction (a TCP transport's capture key,
+appended at its call site without a Python call, or a :class:`_Side`) and the bytes,
+with no tuple built: that keeps the garbage collector, which counts every new tuple,
+out of the hot path, and the turn it happened in is told by the STAMP record before it.
+Every other record is a compact tuple under its code, or a ready event, and ``_marks``
+notes where each of those sits. Decoding into events, summaries and warnings happens in
 :meth:`sync`, which every read of the trace calls first; the TCP bytes records between
-two tuple records (a loop turn's) become one :class:`~inspector.trace.buffers.BytesRun`
-in the feed and the bytes rings, whose events are made only when a reader reads them
-(:mod:`inspector.trace.buffers`). When nobody reads for long,
-all but the newest few hot records are dropped instead, so memory stays bounded: their
-chunks are counted per side in C, and the sides' running totals (kept by the hooks)
-say exactly how many bytes went with them, so no Python code looks at each record.
+two tuple records (a loop turn's) have their keys mapped to sides in C and become one
+:class:`~inspector.trace.buffers.BytesRun` in the feed and the bytes rings, whose events
+are made only when a reader reads them (:mod:`inspector.trace.buffers`); the run's bytes
+are added to its connections' summaries. When nobody reads for long, all but the newest
+few hot records are dropped instead, so memory stays bounded, their bytes and chunks
+counted per side first, so counts stay exact.
 
 The tracer keeps the context the hooks establish (the current loop turn, connection
 and timer) so that a Deferred created while ``dataReceived`` runs is linked to that
-connection, and one created by a timer to that timer.
+connection, and one created by a timer to that timer. The connection is worked out
+when asked (:meth:`Tracer._context_conn`): the newest bytes-in record captured since the
+turn, timer or close that last set the context names it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from bisect import bisect_left
 from collections import Counter, OrderedDict
 from itertools import count
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.hooks import TraceHooks
 from inspector.trace import events as ev
@@ -66,6 +69,22 @@ log = logging.getLogger("inspector.trace")
 _inbound_of = attrgetter("inbound")
 
 
+def _bytes_per_side(sides: list[Any], sizes: list[int], chunks: Counter[Any]) -> dict[Any, int]:
+    """The bytes each side carried: ``sides[i]`` carried ``sizes[i]``, and ``chunks``
+    counts the sides (None, a tuple record's place, of size 0, is left out). Chunks all
+    of one size (a protocol's fixed-size messages) are counted in C."""
+    largest = max(sizes, default=0)
+    if largest and min(filter(None, sizes)) == largest:
+        totals = {side: count * largest for side, count in chunks.items()}
+    else:
+        totals = {}
+        get = totals.get
+        for side, size in zip(sides, sizes):
+            totals[side] = get(side, 0) + size
+    totals.pop(None, None)
+    return totals
+
+
 class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
     """Turns hook calls into events in a :class:`Trace`, and raises warnings.
 
@@ -91,9 +110,6 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self._raw_limit = limit = self.config.raw_size
         #: Records a drop leaves for a late reader: few, as every drop reads them.
         self._keep = max(limit // 16, min(limit // 2, 64))
-        self._dropping: Counter[Any] | None = None  # chunks per side, while dropping
-        #: Bytes per side of a batch decoded while records still wait (see _decode_batch).
-        self._uncounted: dict[_Side, int] = {}
         self._syncing = False
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
         self.installed = False
@@ -107,8 +123,16 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self._conn_of: dict[int, int] = {}  # id(transport) -> connection number, at the hook
         self._dec_of: dict[int, int] = {}  # the same, as of the record being decoded
         self._conn_state: dict[int, _Conn] = {}  # connection number -> state
-        self._sides_in: dict[Any, _Side] = {}  # TCP transport -> its sides, at the hook
+        self._sides_in: dict[Any, _Side] = {}  # transport -> its sides, for the Python hooks
         self._sides_out: dict[Any, _Side] = {}
+        #: Capture key -> the side it stands for, from when a hook names its connection
+        #: until its close is decoded (a _Side stands for itself).
+        self._key_sides: dict[Any, _Side | None] = dict.fromkeys(range(len(decoders)))
+        #: Connections first named by their capture keys' socket (opened before tracing).
+        self._socket_conns: dict[Any, _Conn] = {}
+        #: The namespaces holding the call-site capture seam (inspector.hooks.CAPTURE_SEAM).
+        self._seams: list[dict[str, Any]] = []
+        self._outside_key = self._capture_key_outside
         self._conn_ids = 0
         self._fresh: set[_Side] = set()  # the sides of connections still fresh
         self._ports: dict[int, int] = {}
@@ -123,7 +147,10 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self.reactor = ""
         self.turn = 0
         self.timer = 0
-        self._ctx_conn = 0  # the connection whose data is being handled
+        # The connection whose data is being handled: the newest bytes-in record from
+        # record number _ctx_mark on names it, else _ctx_conn (see _context_conn).
+        self._ctx_conn = 0
+        self._ctx_mark = 0
         self._stamp: tuple[int, float, str] | None = None  # (turn, start, reactor) in a turn
         self._turn_fds = 0
         self._turn_timers = 0
@@ -172,9 +199,58 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
     def _m_stamp(self, item: tuple) -> None:
         self._dec_stamp = item[1]
 
+    # -- the call-site capture seam ------------------------------------------------
+
+    def capture_seam(self) -> dict[str, Any]:
+        """The values of ``inspector.hooks.CAPTURE_SEAM`` for a capturing module now."""
+        return {"_capture_key": self._key_append if self._stamp is not None else self._outside_key,
+                "_capture_data": self._item_append, "_captured": self._keys,
+                "_capture_limit": self._raw_limit}
+
+    def attach_seams(self, namespaces: list[dict[str, Any]]) -> None:
+        """Set the capture seam in ``namespaces`` (the capturing modules', at install),
+        and keep them to switch the key append at loop turns' starts and ends."""
+        self._seams = namespaces
+        seam = self.capture_seam()
+        for namespace in namespaces:
+            namespace.update(seam)
+
+    def _seam_key(self, append: Any) -> None:
+        for namespace in self._seams:
+            namespace["_capture_key"] = append
+
+    # -- the connection context -------------------------------------------------------
+
+    def _context_conn(self) -> int:
+        """The connection whose data is being handled: the one of the newest bytes-in
+        record since the context was last set, else the one it was set to."""
+        keys = self._keys
+        end = len(keys)
+        index = end - 1
+        start = self._ctx_mark - self._taken
+        if index >= start:
+            key_sides = self._key_sides
+            while index >= start:
+                key = keys[index]
+                if key.__class__ is not int:
+                    side = key_sides.get(key) or self._unknown_key(key)
+                    if side.inbound:
+                        self._ctx_conn = side.cid
+                        break
+                index -= 1
+            self._ctx_mark = self._taken + end
+        return self._ctx_conn
+
+    def _set_context(self, conn: int) -> None:
+        """From now on, until a bytes-in record says otherwise, ``conn`` is handled."""
+        self._ctx_conn = conn
+        self._ctx_mark = self._taken + len(self._keys)
+
     def _take(self, count: int) -> tuple[list[int], list[Any], list[int]]:
         """Remove and return the oldest ``count`` records, with the positions of the
         tuple records among them."""
+        if self._ctx_mark < self._taken + count:
+            self._context_conn()  # the context's record may be among them
         keys, items, marks = self._keys, self._items, self._marks
         batch_keys, batch_items = keys[:count], items[:count]
         del keys[:count]
@@ -237,51 +313,56 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         """Decode records in order (``positions`` are those of the tuple records).
 
         The TCP bytes records, most of them, come in runs between tuple records, and a
-        run shares its loop turn's stamp; each run is stored as :meth:`Trace.add` would
-        store its events (numbered, kept in their ring and the feed, counted in their
+        run shares its loop turn's stamp; their keys are mapped to sides first, in C
+        (:meth:`_sides_for`), then each run is stored as :meth:`Trace.add` would store
+        its events (numbered, kept in their ring and the feed, counted in their
         connection's summary) by :meth:`_store_run` as one
         :class:`~inspector.trace.buffers.BytesRun`, with no Python code per record once
-        the connections' capture budgets are spent; its events are made only when read,
-        and the summaries' byte counts are brought up to date once per batch from the
-        running totals the hooks keep -- or, when records still wait after the batch
-        (a bounded :meth:`sync`), from the batch's own sizes (:meth:`_tally`), as the
-        running totals then include bytes not decoded yet."""
+        the connections' capture budgets are spent but the sum of its bytes per side;
+        its events are made only when read."""
         trace = self.trace
         store_run = self._store_run
-        partial = bool(self._keys)
-        if partial:
-            self._uncounted = self._tally(keys, items)
+        sides = self._sides_for(keys)
+        sizes = list(map(len, items))
+        for position in positions:  # a tuple record's place counts no bytes
+            sizes[position] = 0
+        credited = 0
         seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
         try:
             start = 0
             for position in positions:
                 if position > start:
-                    seq = store_run(keys[start:position], items[start:position], seq)
+                    seq = store_run(sides[start:position], items[start:position],
+                                    sizes[start:position], seq)
                 key = keys[position]
                 if key == STAMP:
                     self._dec_stamp = items[position][1]
                 else:
+                    if key == CLOSED:  # its summary says its bytes: count them first
+                        self._credit(sides[credited:position], sizes[credited:position])
+                        credited = position
                     trace._seq = count(seq + 1)
                     decoders[key](items[position])
                     seq = next(trace._seq) - 1
                 start = position + 1
             if start < len(keys):
-                seq = store_run(keys[start:], items[start:], seq)
+                seq = store_run(sides[start:], items[start:], sizes[start:], seq)
         finally:
             trace._seq = count(seq + 1)
-            if partial:
-                self._credit_tally()
-            elif len(keys) > 4 * len(self._conn_state):
-                # Fewer sides than records: looking at every open connection's two is
-                # cheaper than finding the batch's distinct ones (a set of every key).
-                self._count_sides(self._open_sides())
-            else:
-                self._count_sides(set(keys))
+            self._credit(sides[credited:], sizes[credited:])
 
-    def _store_run(self, sides: list[_Side], chunks: list[bytes], seq: int) -> int:
-        """Store the TCP bytes records of one run (``sides[i]`` carried ``chunks[i]``, all
-        under the stamp decoded last) as one :class:`BytesRun` numbered after ``seq``;
-        return its last number.
+    def _credit(self, sides: list[Any], sizes: list[int]) -> None:
+        """Add the bytes of the TCP bytes records ``sides``/``sizes`` (tuple records' places
+        hold None and 0) to their connections' summaries, once per side."""
+        if sides:
+            add = self._add_bytes
+            for side, size in _bytes_per_side(sides, sizes, Counter(sides)).items():
+                add(side, size)
+
+    def _store_run(self, sides: list[_Side], chunks: list[bytes], sizes: list[int], seq: int) -> int:
+        """Store the TCP bytes records of one run (``sides[i]`` carried ``chunks[i]``, of
+        ``sizes[i]`` bytes, all under the stamp decoded last) as one :class:`BytesRun`
+        numbered after ``seq``; return its last number (:meth:`_credit` counts its bytes).
 
         Its lists are made by C iterators, not a Python loop, unless a connection in the
         run is still ``fresh`` (its summary or its captured payload still to be made):
@@ -309,8 +390,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 summary.captured += size
                 summary.chunks.append((number, ts, "in" if side.inbound else "out", chunk))
                 keep(chunk)
-        run = BytesRun(seq + 1, ts, turn, sides, list(map(len, chunks)), data,
-                       sum(map(_inbound_of, sides)))
+        run = BytesRun(seq + 1, ts, turn, sides, sizes, data, sum(map(_inbound_of, sides)))
         self.trace.add_run(run)
         return run.last
 
@@ -337,45 +417,6 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         summary.captured += len(kept)
         summary.chunks.append((seq, ts, "in" if side.inbound else "out", kept))
         return kept
-
-    def _open_sides(self) -> Iterator[_Side]:
-        """The sides of every connection whose close is not decoded yet."""
-        for conn in self._conn_state.values():
-            yield from conn.sides
-
-    @staticmethod
-    def _tally(keys: list[Any], items: list[Any]) -> dict[_Side, int]:
-        """Bytes per side of the TCP bytes records among ``keys`` (record codes skipped):
-        counted by ``(side, size)`` in C, with Python code once per distinct pair."""
-        tally: dict[_Side, int] = {}
-        for (side, size), chunks in Counter(zip(keys, map(len, items))).items():
-            if side.__class__ is _Side:
-                tally[side] = tally.get(side, 0) + size * chunks
-        return tally
-
-    def _credit_tally(self) -> None:
-        """Add the bytes tallied for a partly decoded capture (:meth:`_tally`) to their
-        connections' summaries, and to what the sides have had counted."""
-        tally, self._uncounted = self._uncounted, {}
-        for side, size in tally.items():
-            side.seen += size
-            self._add_bytes(side, size)
-
-    def _count_sides(self, sides: Any) -> None:
-        """Add to each connection's summary the bytes its ``sides`` (any iterable of capture
-        keys; record codes are skipped) carried since they were last counted or dropped,
-        from the running totals the hooks keep."""
-        uncounted = self._uncounted
-        for side in sides:
-            if side.__class__ is not _Side:
-                continue
-            if uncounted:  # a closed connection's: counted here, not again from the tally
-                uncounted.pop(side, None)
-            size = side.bytes - side.seen
-            if not size:
-                continue
-            side.seen = side.bytes
-            self._add_bytes(side, size)
 
     def _add_bytes(self, side: _Side, size: int) -> None:
         """Add ``size`` bytes carried by ``side`` to its connection's summary (made if
@@ -404,62 +445,44 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             self._syncing = False
 
     def _reduce(self, keys: list[Any], items: list[Any], marks: list[int]) -> None:
-        """Fold dropped records into exact counts: bytes per connection and direction,
-        and how many bytes, loop-turn and message events they held; decode the other
+        """Fold dropped records into exact counts: bytes and chunks per connection and
+        direction, and how many loop-turn and message events they held; decode the other
         records (connection, port and Deferred events, BIND and CLOSED) in order.
 
-        TCP bytes records are only counted per side, in C; their sizes are each side's
-        running total less what was accounted for before and what is still waiting.
-        """
+        TCP bytes records are counted per side first (their sides mapped in C), so a
+        connection whose close is among them has its bytes counted before its close."""
         decoders = self._decoders
         trace = self.trace
-        self._dropping = Counter(keys)
+        if len(marks) < len(keys):
+            sides = self._sides_for(keys)
+            sizes = list(map(len, items))
+            for mark in marks:  # a tuple record's place (side None) counts no bytes
+                sizes[mark] = 0
+            chunks = Counter(sides)
+            now = _now()
+            for side, size in _bytes_per_side(sides, sizes, chunks).items():
+                direction = "in" if side.inbound else "out"
+                trace.count_bytes(side.cid, direction, size, now)
+                trace.count_dropped("conn." + direction, chunks[side])
         turns = messages = 0
-        try:
-            for mark in marks:
-                code = keys[mark]
-                if code == TURN:
-                    turns += 1
-                elif code == MESSAGE:
-                    messages += 1
-                elif code == STAMP:
-                    self._dec_stamp = items[mark][1]
-                elif code == BYTES_IN or code == BYTES_OUT:  # a datagram
-                    _, key, data, _peer, _stamp = items[mark]
-                    inbound = code == BYTES_IN
-                    trace.count_bytes(self._decoded_conn(key).id, "in" if inbound else "out",
-                                      len(data), _now())
-                    trace.count_dropped("conn.in" if inbound else "conn.out")
-                else:
-                    decoders[code](items[mark])
-            tail: dict[_Side, int] = {}
-            for key, item in zip(self._keys, self._items):
-                if key.__class__ is _Side:
-                    tail[key] = tail.get(key, 0) + len(item)
-            for conn in list(self._conn_state.values()):
-                self._settle(conn, tail)
-        finally:
-            self._dropping = None
+        for mark in marks:
+            code = keys[mark]
+            if code == TURN:
+                turns += 1
+            elif code == MESSAGE:
+                messages += 1
+            elif code == STAMP:
+                self._dec_stamp = items[mark][1]
+            elif code == BYTES_IN or code == BYTES_OUT:  # a datagram
+                _, key, data, _peer, _stamp = items[mark]
+                inbound = code == BYTES_IN
+                trace.count_bytes(self._decoded_conn(key).id, "in" if inbound else "out",
+                                  len(data), _now())
+                trace.count_dropped("conn.in" if inbound else "conn.out")
+            else:
+                decoders[code](items[mark])
         trace.count_dropped("loop.turn", turns)
         trace.count_dropped("proto.message", messages)
-
-    def _settle(self, conn: _Conn, tail: dict[_Side, int] | None = None) -> None:
-        """Count ``conn``'s TCP bytes records being dropped (those neither decoded nor
-        still waiting, in ``tail``), so its byte counts stay exact."""
-        dropping = self._dropping
-        if dropping is None:  # decoding: every record of it was decoded
-            return
-        for side in conn.sides:
-            chunks = dropping.get(side)
-            if chunks:
-                size = side.bytes - side.seen - (tail.get(side, 0) if tail else 0)
-                side.seen += size
-                direction = "in" if side.inbound else "out"
-                self.trace.count_bytes(conn.id, direction, size, _now())
-                self.trace.count_dropped("conn." + direction, chunks)
-
-    def _context_conn(self) -> int:
-        return self._ctx_conn
 
     def _stamp_now(self) -> tuple[int, float, str]:
         """The (turn, time) stamp for a hot event outside any loop turn."""
@@ -513,8 +536,10 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self.turn = turn = self.turn + 1
         self._stamp = stamp = (turn, _now(), self.reactor)
         self._raw_append((STAMP, stamp))
+        if self._seams:
+            self._seam_key(self._key_append)
         self._turn_fds = fds_ready
-        self._ctx_conn = 0
+        self._set_context(0)
 
     def turn_ended(self, reactor: IReactorCore) -> None:
         """The loop turn's work is done (the loop is about to wait again)."""
@@ -522,6 +547,8 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         if stamp is None:
             return
         self._stamp = None
+        if self._seams:
+            self._seam_key(self._outside_key)
         end = _now()
         timers = self._turn_timers
         threads = self._turn_threads
@@ -529,7 +556,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             self._turn_timers = self._turn_threads = 0
         self._capture((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
         # Work between turns (a click in the window) belongs to no connection.
-        self._ctx_conn = 0
+        self._set_context(0)
         if end >= self._next_periodic:
             self._next_periodic = end + 0.2
             self.periodic(end)
@@ -567,7 +594,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         if self._stamp is None:
             self.turn_started(reactor)
         self._turn_threads += count
-        self._ctx_conn = 0
+        self._set_context(0)
 
     def slow_callback(self, what: Any, duration: float) -> None:
         """The reactor saw ``what`` (a callable or a selectable) hold the loop ``duration`` s."""
@@ -613,16 +640,17 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             self.turn_started(reactor)
         timer_id = self._timers.pop(id(call), 0)
         due = float(getattr(call, "time", now))
-        self._timer_stack.append((timer_id, due, now, _now(), func, self._ctx_conn, self.timer))
+        self._timer_stack.append((timer_id, due, now, _now(), func, self._context_conn(), self.timer))
         self.timer = timer_id
-        self._ctx_conn = 0
+        self._set_context(0)
         self._turn_timers += 1
 
     def timer_finished(self, call: Any) -> None:
         """The function of the matching :meth:`timer_started` returned (or raised)."""
         if not self._timer_stack:
             return
-        timer_id, due, now, start, func, self._ctx_conn, self.timer = self._timer_stack.pop()
+        timer_id, due, now, start, func, conn, self.timer = self._timer_stack.pop()
+        self._set_context(conn)
         duration = _now() - start
         lateness = max(0.0, now - due)
         name = callable_name(func)
