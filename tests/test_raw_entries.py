@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -151,27 +151,39 @@ def test_raw_listener_refuses_to_send_without_a_connection(reactor: Any) -> None
     assert "no open connection to send to" in run_reactor_until(reactor, go)
 
 
-def udp_echo() -> tuple[socket.socket, threading.Thread]:
-    """A plain UDP socket answering each datagram with b">" and the datagram."""
+def udp_echo() -> tuple[socket.socket, Callable[[], None]]:
+    """A plain UDP socket answering each datagram with b">" and the datagram, and how to
+    stop it: its thread ends before its socket closes. (A thread still polling a closed
+    descriptor number grabs whatever file takes that number next -- a later test's pipe
+    to a child -- and holds it open until its poll times out.)"""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
-    sock.settimeout(20)
+    sock.settimeout(0.05)
+    stopping = threading.Event()
 
     def serve() -> None:
-        try:
-            while True:
+        while not stopping.is_set():
+            try:
                 data, addr = sock.recvfrom(65536)
-                sock.sendto(b">" + data, addr)
-        except OSError:
-            return
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            sock.sendto(b">" + data, addr)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    return sock, thread
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(5)
+        sock.close()
+
+    return sock, stop
 
 
 def test_raw_udp_sends_datagrams_and_shows_replies(reactor: Any) -> None:
-    sock, _ = udp_echo()
+    sock, stop = udp_echo()
     port = sock.getsockname()[1]
     lines: list[str] = []
     try:
@@ -191,7 +203,7 @@ def test_raw_udp_sends_datagrams_and_shows_replies(reactor: Any) -> None:
 
         run_reactor_until(reactor, go)
     finally:
-        sock.close()
+        stop()
     assert sorted(lines) == sorted([f"127.0.0.1:{port}: >ping\\x00", f"127.0.0.1:{port}: >pong"])
 
 
@@ -223,12 +235,12 @@ def test_connect_raw_hex_and_failure() -> None:
 
 
 def test_connect_raw_udp() -> None:
-    sock, _ = udp_echo()
+    sock, stop = udp_echo()
     try:
         port = sock.getsockname()[1]
         done = inspector("connect", "raw", "--transport", "udp", "--port", str(port), stdin=b"hey\n")
     finally:
-        sock.close()
+        stop()
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"127.0.0.1:{port}: >hey\n".encode()
 
