@@ -146,6 +146,7 @@ class ServerHandle(Handle):
         connection), so that a protocol built another way is given the subclass as its
         class. No closure or wrapper per connection, no reference cycle through one for
         the garbage collector to find, and for the usual factory no call of its own.
+        (A ``protocol`` given to such a factory after this is not followed: set it first.)
         """
         base = getattr(factory, "protocol", None)
         if isinstance(base, type):
