@@ -201,3 +201,50 @@ def test_defer_to_thread_uses_the_default_reactor():
         reactors._uninstall()
     assert total == 5
     assert thread_name != threading.current_thread().name
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "eventfd"), reason="eventfd waker (Linux)")
+def test_call_from_thread_racing_close_writes_nothing_into_a_reused_descriptor(monkeypatch) -> None:
+    """A thread's wake-up caught between its check and its write while the loop closes must
+    not land in the file that takes the closed descriptor's number next (a socket here)."""
+    import os
+    import socket
+
+    from inspector import reactors
+
+    reactor = reactors.create("selectors")
+    real_write = os.eventfd_write
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_write(fd: int, value: int) -> None:
+        writing.set()
+        release.wait(5)
+        real_write(fd, value)
+
+    monkeypatch.setattr(os, "eventfd_write", slow_write)
+    caller = threading.Thread(target=reactor.callFromThread, args=(print,))
+    caller.start()
+    assert writing.wait(5)
+    pair: list[socket.socket] = []
+
+    def close_then_reuse() -> None:
+        reactor.close()
+        pair.extend(socket.socketpair())  # lowest free numbers: the waker's, once closed
+
+    closer = threading.Thread(target=close_then_reuse)
+    closer.start()
+    closer.join(0.3)  # close() would be done by now were it not waiting for the write
+    release.set()
+    caller.join(5)
+    closer.join(5)
+    a, b = pair
+    try:
+        b.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            b.recv(64)
+        a.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            a.recv(64)
+    finally:
+        a.close()
+        b.close()

@@ -228,13 +228,16 @@ class _Waker:
     """The descriptor ``callFromThread`` writes to so a blocked loop wakes at once.
 
     Writes happen only when no wake-up is pending, so a burst of thread calls costs one
-    system call. Uses eventfd where available, else a socket pair.
+    system call. Uses eventfd where available, else a socket pair. A write and the close
+    hold one lock, so a write racing ``close()`` never lands in whatever file reuses the
+    descriptor's number.
     """
 
     def __init__(self, reactor: "ReactorBase") -> None:
         self.reactor = reactor
         self.pending = False
         self._closed = False
+        self._lock = threading.Lock()
         if hasattr(os, "eventfd"):
             self._rfd = self._wfd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self._pair = None
@@ -253,13 +256,16 @@ class _Waker:
         if self.pending or self._closed:
             return
         self.pending = True
-        try:
-            if self._pair is None:
-                os.eventfd_write(self._wfd, 1)
-            else:  # pragma: no cover
-                self._pair[1].send(b"x")
-        except OSError:
-            pass  # full or closed: a wake-up is already due, or we are shutting down
+        with self._lock:  # taken only when a wake-up is written, not per thread call
+            if self._closed:
+                return
+            try:
+                if self._pair is None:
+                    os.eventfd_write(self._wfd, 1)
+                else:  # pragma: no cover
+                    self._pair[1].send(b"x")
+            except OSError:
+                pass  # full: a wake-up is already due
 
     def doRead(self) -> None:
         """Drain, then run the queued thread calls."""
@@ -280,14 +286,15 @@ class _Waker:
         self.close()
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._pair is None:
-            os.close(self._rfd)
-        else:  # pragma: no cover
-            self._pair[0].close()
-            self._pair[1].close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._pair is None:
+                os.close(self._rfd)
+            else:  # pragma: no cover
+                self._pair[0].close()
+                self._pair[1].close()
 
 
 class _ThreePhaseEvent:
