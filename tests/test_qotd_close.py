@@ -92,13 +92,16 @@ def test_lingering_connections_share_one_timer_and_are_dropped_on_time(reactor: 
     held: list[socket.socket] = []
 
     async def scenario() -> tuple[int, int, int]:
-        factory = QOTDFactory(StaticQuoter("Carpe diem."), linger=0.5)
+        # A linger long enough for all 20 to be waiting at once however slow the machine
+        # (0.5 s was not, under load), then a short one, counted from each wait's start.
+        factory = QOTDFactory(StaticQuoter("Carpe diem."), linger=60)
         port = reactor.listenTCP(0, factory, interface="127.0.0.1")
         before = len(reactor.getDelayedCalls())  # the test's own deadline
         for _ in range(20):
             held.append(await in_thread(reactor, quote_and_hold, port.getHost().port))
         waiting = factory.connection_limit.open
         timers = len(reactor.getDelayedCalls()) - before
+        factory.linger = 0.5
         # Nobody closes: the sweep drops them all once their linger is over.
         while factory.connection_limit.open:
             await in_thread(reactor, select.select, [], [], [], 0.05)
