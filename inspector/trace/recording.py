@@ -661,14 +661,34 @@ class ReaderProcess:
         if self.done:
             return []
         if not self._reading_here:
+            if not self._first_slice and not self._child_ready():
+                # The child is still starting (a Python and its imports, half a second):
+                # meanwhile this process reads the first slices itself. They end where
+                # the child's do (the same reader, slices and file), and the child's
+                # slices up to there are skipped.
+                return self._step_here()
             events = self._from_child()
             if events is not None:
                 return events
             self._read_here()
+        return self._step_here()
+
+    def _step_here(self) -> list[ev.Event]:
         local = self._local
         events = local.step(self._lines, self._step_bytes)
         self.line, self.events, self._position, self.done = local.line, local.events, local.position, local.done
+        self._last_seq, self._field_problems = local._last_seq, local._field_problems
+        if self.done:
+            self._stop_child()
         return events
+
+    def _child_ready(self) -> bool:
+        import select
+
+        try:
+            return bool(select.select([self._fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True  # reading it fails at once: this process reads on
 
     def _read_exact(self, count: int) -> bytes:
         parts: list[bytes] = []
@@ -695,9 +715,15 @@ class ReaderProcess:
                 if self._waited > max(self.PATIENCE, self.WAIT_SHARE * (began - self._first_slice)):
                     log.info("reading %s here from line %d on: the child is slower", self.path, self.line)
                     return None
-            size = int.from_bytes(self._read_exact(8), "little")
-            (rows, line, count, position, done, problems, header, last_seq, field_problems) = (
-                marshal.loads(self._read_exact(size)))
+            while True:
+                size = int.from_bytes(self._read_exact(8), "little")
+                (start, rows, line, count, position, done, problems, header, last_seq, field_problems) = (
+                    marshal.loads(self._read_exact(size)))
+                if position > self._position or done:
+                    break
+                # A slice this process read itself while the child started.
+            if start != self._position:
+                raise ValueError(f"the child's slice starts at byte {start}, not {self._position}")
             types = ev.EVENT_TYPES
             events = [types[kind](*fields) for kind, fields in rows]
         except Exception as exc:  # noqa: BLE001 - whatever the child did, read on here
@@ -763,6 +789,7 @@ def _child_main(args: str) -> None:
     except (ImportError, OSError):
         pass
     while True:
+        start = reader.position
         events = reader.step(lines, step_bytes)
         rows = [(event.kind, fields[event.__class__](event)) for event in events]
         problems = trace.problems[seen:]
@@ -770,7 +797,7 @@ def _child_main(args: str) -> None:
         changed = trace.header != header
         if changed:
             header = dict(trace.header)
-        payload = marshal.dumps((rows, reader.line, reader.events, reader.position, reader.done,
+        payload = marshal.dumps((start, rows, reader.line, reader.events, reader.position, reader.done,
                                  problems, header if changed else None, reader._last_seq,
                                  reader._field_problems))
         out.write(len(payload).to_bytes(8, "little") + payload)
