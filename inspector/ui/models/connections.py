@@ -20,7 +20,7 @@ from PySide6.QtCore import QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QStandardItemModel
 
 from inspector.states import ConnectionState
-from inspector.ui.models.table import row_runs
+from inspector.ui.models.table import catch_up_period, row_runs
 from inspector.ui.viewmodel.connections import (
     AGE_COLUMN,
     COLUMNS,
@@ -46,8 +46,6 @@ REWRITE_BUDGET = 0.008
 #: Seconds of listing new connections per refresh at most (estimated from what rows cost
 #: so far); the rest are listed by the next refreshes, in order.
 INSERT_BUDGET = 0.006
-#: Seconds between the table's catch-ups while a recording loads into the store.
-LOADING_CATCH_UP = 0.3
 #: Seconds a catch-up spends listing new rows, and again rewriting changed ones, at
 #: most while a recording loads (the one as it ends lists and rewrites everything).
 LOADING_BUDGET = 0.06
@@ -149,7 +147,7 @@ class ConnectionsModel:
         #: Ids of connections that changed since the table last caught up.
         self._changed: set[int] = set()
         #: When the table last caught up with the store (monotonic seconds).
-        self._last_catch_up = 0.0
+        self._last_catch_up = -1
         #: Whether the store was loading at the last catch-up (its end lists everything).
         self._was_loading = False
 
@@ -353,14 +351,14 @@ class ConnectionsModel:
             # A recording loads: rows are listed and rewritten a couple of times a second,
             # many at once (one insert, one sort of the new rows), not a few per refresh.
             # The first rows show at once; the rest when the loading ends.
-            if time.monotonic() - self._last_catch_up < LOADING_CATCH_UP:
+            if catch_up_period() == self._last_catch_up:
                 return
         # While loading, and once when it ends, everything that waits is listed and
         # rewritten (the catch-ups are rare, and the load must end with every row right).
         catch_up = store.loading or self._was_loading
         ending = self._was_loading and not store.loading
         self._was_loading = store.loading
-        self._last_catch_up = time.monotonic()
+        self._last_catch_up = catch_up_period()
         if store.removed_connections:
             self._release(store.removed_connections)
             # Hidden first: a row the proxy lists must never get another connection's sort

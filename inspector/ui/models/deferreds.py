@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Callable
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont
 
 from inspector.ui.models import refilter
-from inspector.ui.models.table import Index, TableModel, row_runs
+from inspector.ui.models.table import Index, TableModel, catch_up_period, row_runs
 from inspector.ui.viewmodel import deferreds as rows
 from inspector.ui.viewmodel.processes import process_of
 from inspector.ui.viewmodel.store import DeferredInfo, Store
@@ -27,8 +26,6 @@ STATE_TINTS = {
     "abandoned": QColor(128, 128, 128, 60),
 }
 UNHANDLED_TINT = QColor(230, 30, 30, 170)
-#: Seconds between the table's catch-ups while a recording loads into the store.
-LOADING_CATCH_UP = 0.3
 
 class DeferredsModel(TableModel):
     """One row per Deferred the store keeps: id, state, age or duration, site, waits on, result."""
@@ -51,7 +48,7 @@ class DeferredsModel(TableModel):
         self._new: list[int] = []
         self._changed: set[int] = set()
         self._removed = False
-        self._last_catch_up = 0.0
+        self._last_catch_up = -1
         self.beginResetModel()
         self.store = store
         self._rows = [store.deferreds[i] for i in store.deferred_order]
@@ -61,16 +58,16 @@ class DeferredsModel(TableModel):
     def refresh(self) -> None:
         """Apply the store's Deferred changes since the last refresh, in one batch.
 
-        While a recording loads the table catches up every :data:`LOADING_CATCH_UP`
+        While a recording loads the table catches up every :data:`~inspector.ui.models.table.LOADING_CATCH_UP`
         seconds (and once when it ends): what changed in between is kept until then.
         """
         store = self.store
         self._new.extend(store.new_deferreds)
         self._changed.update(store.changed_deferreds)
         self._removed = self._removed or store.removed_deferreds
-        if store.loading and self._rows and time.monotonic() - self._last_catch_up < LOADING_CATCH_UP:
+        if store.loading and self._rows and catch_up_period() == self._last_catch_up:
             return
-        self._last_catch_up = time.monotonic()
+        self._last_catch_up = catch_up_period()
         new_ids, self._new = self._new, []
         changed, self._changed = self._changed, set()
         removed, self._removed = self._removed, False

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor
 
 from inspector.ui.models import refilter
-from inspector.ui.models.table import Index, TableModel
+from inspector.ui.models.table import Index, TableModel, catch_up_period
 from inspector.ui.viewmodel import log as rows
 from inspector.ui.viewmodel.store import LogEntry, Store
 
 __all__ = ["LEVEL_COLOURS", "LogModel", "LogFilter"]
 
 LEVEL_COLOURS = {"WARNING": QColor(230, 150, 20), "ERROR": QColor(220, 50, 50), "CRITICAL": QColor(220, 50, 50)}
-#: Seconds between the log's catch-ups while a recording loads into the store: each
-#: catch-up repaints the whole log dock (it follows the newest entry), and doing that on
-#: every refresh of a load cost about as much as painting the rest of the window.
-LOADING_CATCH_UP = 0.3
 
 
 class LogModel(TableModel):
@@ -31,7 +26,7 @@ class LogModel(TableModel):
         super().__init__(parent)
         self.store = store
         self._shown = len(store.log)
-        self._last_catch_up = 0.0
+        self._last_catch_up = -1
         #: The store trimmed its log since the last catch-up (the rows moved up).
         self._trimmed = False
 
@@ -44,13 +39,13 @@ class LogModel(TableModel):
 
     def refresh(self) -> None:
         """Announce entries appended since the last refresh (while a recording loads, every
-        :data:`LOADING_CATCH_UP` seconds, and at once when the first entries arrive)."""
+        :data:`~inspector.ui.models.table.LOADING_CATCH_UP` seconds, and at once when the first entries arrive)."""
         store = self.store
         self._trimmed = self._trimmed or store.log_trimmed
         if (store.loading and self._shown and len(store.log) >= self._shown
-                and time.monotonic() - self._last_catch_up < LOADING_CATCH_UP):
+                and catch_up_period() == self._last_catch_up):
             return  # (a log trimmed below the rows shown is caught up at once)
-        self._last_catch_up = time.monotonic()
+        self._last_catch_up = catch_up_period()
         trimmed, self._trimmed = self._trimmed, False
         count = len(store.log)
         if count < self._shown or trimmed:

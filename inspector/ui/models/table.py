@@ -7,11 +7,23 @@ boilerplate Qt asks for lives here once.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 
 Index = QModelIndex | QPersistentModelIndex
+
+#: Seconds between the tables' catch-ups while a recording loads.
+LOADING_CATCH_UP = 0.3
+
+
+def catch_up_period() -> int:
+    """Which :data:`LOADING_CATCH_UP` period of the clock this is. A table catches up
+    (while a recording loads) when the period changed since its last catch-up: so all of
+    them catch up in the same refresh, and the window repaints once for them all, not
+    once for each at moments of its own (a third of the loading's repaints)."""
+    return int(time.monotonic() / LOADING_CATCH_UP)
 
 
 def row_runs(rows: list[int]) -> list[tuple[int, int]]:
