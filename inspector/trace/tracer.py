@@ -73,9 +73,9 @@ def _bytes_per_side(sides: list[Any], sizes: list[int], chunks: Counter[Any]) ->
     """The bytes each side carried: ``sides[i]`` carried ``sizes[i]``, and ``chunks``
     counts the sides (None, a tuple record's place, of size 0, is left out). Chunks all
     of one size (a protocol's fixed-size messages) are counted in C."""
-    largest = max(sizes, default=0)
-    if largest and min(filter(None, sizes)) == largest:
-        totals = {side: count * largest for side, count in chunks.items()}
+    size = next(filter(None, sizes), 0)
+    if size and sizes.count(size) + chunks.get(None, 0) == len(sizes):
+        totals = {side: count * size for side, count in chunks.items()}
     else:
         totals = {}
         get = totals.get
@@ -332,8 +332,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             start = 0
             for position in positions:
                 if position > start:
-                    seq = store_run(sides[start:position], items[start:position],
-                                    sizes[start:position], seq)
+                    seq = store_run(sides[start:position], items, start, sizes[start:position], seq)
                 key = keys[position]
                 if key == STAMP:
                     self._dec_stamp = items[position][1]
@@ -346,7 +345,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                     seq = next(trace._seq) - 1
                 start = position + 1
             if start < len(keys):
-                seq = store_run(sides[start:], items[start:], sizes[start:], seq)
+                seq = store_run(sides[start:], items, start, sizes[start:], seq)
         finally:
             trace._seq = count(seq + 1)
             self._credit(sides[credited:], sizes[credited:])
@@ -359,9 +358,10 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             for side, size in _bytes_per_side(sides, sizes, Counter(sides)).items():
                 add(side, size)
 
-    def _store_run(self, sides: list[_Side], chunks: list[bytes], sizes: list[int], seq: int) -> int:
-        """Store the TCP bytes records of one run (``sides[i]`` carried ``chunks[i]``, of
-        ``sizes[i]`` bytes, all under the stamp decoded last) as one :class:`BytesRun`
+    def _store_run(self, sides: list[_Side], items: list[Any], start: int, sizes: list[int],
+                   seq: int) -> int:
+        """Store the TCP bytes records of one run (``sides[i]`` carried ``items[start + i]``,
+        of ``sizes[i]`` bytes, all under the stamp decoded last) as one :class:`BytesRun`
         numbered after ``seq``; return its last number (:meth:`_credit` counts its bytes).
 
         Its lists are made by C iterators, not a Python loop, unless a connection in the
@@ -375,7 +375,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             keep = data.append
             summaries = self.trace._connections
             slow_path = self._first_bytes
-            for number, side, chunk in zip(count(seq + 1), sides, chunks):
+            for number, side, chunk in zip(count(seq + 1), sides, items[start:start + len(sides)]):
                 if side not in fresh:
                     keep(b"")
                     continue
