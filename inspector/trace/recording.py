@@ -708,11 +708,14 @@ class ReaderProcess:
         try:
             if self._first_slice and not select.select([self._fd], [], [], 0)[0]:
                 # Not there yet: the child is behind. Wait for it, unless it is the
-                # slower one by now.
+                # slower one by now (or stuck: this never waits for ever).
                 began = time.monotonic()
-                select.select([self._fd], [], [], 1.0)
+                allowed = max(self.PATIENCE, self.WAIT_SHARE * (began - self._first_slice)) - self._waited
+                ready = False
+                while not ready and time.monotonic() - began <= allowed:
+                    ready = bool(select.select([self._fd], [], [], 0.05)[0])
                 self._waited += time.monotonic() - began
-                if self._waited > max(self.PATIENCE, self.WAIT_SHARE * (began - self._first_slice)):
+                if not ready:
                     log.info("reading %s here from line %d on: the child is slower", self.path, self.line)
                     return None
             while True:
