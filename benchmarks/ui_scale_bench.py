@@ -500,12 +500,17 @@ def _cpu_split() -> tuple[dict[str, float], Callable[[], None]]:
                (RecordingLoader, "_show", "store fold"),
                (MainWindow, "refresh", "panels (refresh)")]
     originals = [(cls, name, getattr(cls, name)) for cls, name, _what in wrapped]
+    inside: dict[str, int] = dict.fromkeys(split, 0)  # a reader's step inside another's counts once
     for (cls, name, what), (_cls, _name, original) in zip(wrapped, originals):
         def timed(*args: Any, _original: Any = original, _what: str = what) -> Any:
+            if inside[_what]:
+                return _original(*args)
+            inside[_what] += 1
             started = time.process_time()
             try:
                 return _original(*args)
             finally:
+                inside[_what] -= 1
                 split[_what] += time.process_time() - started
         setattr(cls, name, timed)
 

@@ -607,6 +607,12 @@ class ReaderProcess:
     #: (and at least :attr:`PATIENCE` seconds): it is the slower one; read here instead.
     WAIT_SHARE = 0.2
     PATIENCE = 0.3
+    #: Getting less than this share of a CPU while not waiting for the child (measured
+    #: from :attr:`SHARE_AFTER` seconds after its first slice on): the CPUs are busy with
+    #: other work, and the child's reading only competes with this process for them (its
+    #: handing slices over costs a third more CPU than reading here): read here instead.
+    MIN_SHARE = 0.75
+    SHARE_AFTER = 1.0
 
     def __init__(self, path: str | os.PathLike[str], trace: Trace, max_bytes: int = MAX_RECORDING_BYTES, *,
                  kinds: Collection[str] | None = None, lines: int = 500, max_bytes_per_step: int = MiB) -> None:
@@ -629,6 +635,7 @@ class ReaderProcess:
         self._fd = -1
         self._child: Any = None
         self._first_slice = 0.0  # when the child's first slice arrived (monotonic)
+        self._first_cpu = 0.0  # and this process's CPU time then
         self._waited = 0.0
         try:
             self._start_child()
@@ -734,6 +741,7 @@ class ReaderProcess:
             return None
         if not self._first_slice:
             self._first_slice = time.monotonic()
+            self._first_cpu = time.process_time()
         self.line, self.events, self._position, self.done = line, count, position, done
         self._last_seq, self._field_problems = last_seq, field_problems
         if header is not None:
@@ -742,7 +750,18 @@ class ReaderProcess:
         self.trace.problems.extend(problems)
         if done:
             self._stop_child()
+        elif self._starved():
+            log.info("reading %s here from line %d on: the CPUs are busy", self.path, self.line)
+            self._read_here()
         return events
+
+    def _starved(self) -> bool:
+        """Whether this process got less than :attr:`MIN_SHARE` of a CPU (not counting
+        its waits for the child) since the child's first slice."""
+        running = time.monotonic() - self._first_slice - self._waited
+        if running < self.SHARE_AFTER:
+            return False
+        return time.process_time() - self._first_cpu < self.MIN_SHARE * running
 
     def _read_here(self) -> None:
         """Read on in this process, from the end of the last slice the child delivered."""
