@@ -160,6 +160,12 @@ def _call_logged(what: str, func: Any, *args: Any) -> None:
         log.error("Error in %s %s", what, describe_callable(func), exc_info=True)
 
 
+def _protocol_name(transport: object) -> str:
+    """The class name of ``transport``'s protocol, or "closed" once it has let go of it."""
+    protocol = getattr(transport, "protocol", None)
+    return type(protocol).__name__ if protocol is not None else "closed"
+
+
 @implementer(ITLSTransport, IConsumer, IPushProducer)
 class Connection(ChunkedWriteBuffer):
     """A connected TCP socket: the transport a stream protocol writes to.
@@ -343,6 +349,9 @@ class Connection(ChunkedWriteBuffer):
         if _tracer is not None: _tracer.connection_closed(self, reason)
         protocol = self.protocol
         _call_logged("connectionLost of", protocol.connectionLost, reason)
+        # As Twisted does: a closed transport lets go of its protocol, which refers back
+        # to it, so the pair is freed at once rather than by the cyclic collector.
+        del self.protocol
         if self.connector is not None:
             self.connector.connectionLost(reason)
 
@@ -607,10 +616,11 @@ class Connection(ChunkedWriteBuffer):
         return self._recv, self._send
 
     def logPrefix(self) -> str:
-        return getattr(self.protocol, "logPrefix", lambda: type(self.protocol).__name__)()
+        protocol = getattr(self, "protocol", None)  # gone once the connection is closed
+        return getattr(protocol, "logPrefix", lambda: type(protocol).__name__)()
 
     def __repr__(self) -> str:
-        return f"<{type(self.protocol).__name__} transport fd={self._fd} peer={self._peer}>"
+        return f"<{_protocol_name(self)} transport fd={self._fd} peer={self._peer}>"
 
 
 # ------------------------------------------------------------------ listening

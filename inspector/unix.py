@@ -148,7 +148,7 @@ class Connection(tcp.Connection):
         """Ignored: the kernel notices a dead local peer without probes."""
 
     def __repr__(self) -> str:
-        return f"<{type(self.protocol).__name__} transport fd={self._fd} host={self._host} peer={self._peer}>"
+        return f"<{tcp._protocol_name(self)} transport fd={self._fd} host={self._host} peer={self._peer}>"
 
 
 @implementer(IListeningPort)

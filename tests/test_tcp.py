@@ -934,3 +934,36 @@ def test_connect_from_a_bound_local_address(reactor, run):
 
     seen_from, local_port = run(scenario)
     assert seen_from == IPv4Address("TCP", "127.0.0.1", local_port)
+
+
+def test_a_closed_connection_lets_go_of_its_protocol(reactor, run):
+    """As Twisted's do, a closed transport drops its protocol: the two refer to each other,
+    and kept, every closed connection waited for the cyclic garbage collector."""
+    import gc
+    import weakref
+
+    served: list[weakref.ref] = []
+
+    class Quote(Protocol):
+        def connectionMade(self):
+            served.extend((weakref.ref(self), weakref.ref(self.transport)))
+            self.transport.write(b"bye\r\n")
+            self.transport.loseConnection()
+
+    async def scenario():
+        port = reactor.listenTCP(0, Factory.forProtocol(Quote), interface="127.0.0.1")
+        client_factory = RecordingFactory(Recorder)
+        reactor.connectTCP("127.0.0.1", port.getHost().port, client_factory)
+        client = await client_factory.next_built
+        await client.lost
+        await port.stopListening()
+
+    gc.collect()
+    gc.disable()  # only reference counting may free them
+    try:
+        run(scenario)
+        left = [ref() for ref in served]
+    finally:
+        gc.enable()
+    assert len(served) == 2
+    assert left == [None, None], f"still alive after the close: {left}"
