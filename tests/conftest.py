@@ -39,3 +39,20 @@ def run(reactor: Any) -> Callable[..., Any]:
         return run_reactor_until(reactor, fn, *args, timeout=timeout)
 
     return runner
+
+
+@pytest.fixture
+def tracing(request: pytest.FixtureRequest) -> Any:
+    """Tracing switched on for one test (with the config ``trace_config`` in
+    tests/test_trace_live.py gives, through indirect parametrisation), and off again
+    afterwards. A test file may define a ``tracing`` of its own, which takes precedence."""
+    import gc
+
+    import inspector.trace as trace_module
+    from inspector.trace.model import TraceConfig
+
+    config = getattr(request, "param", None) or TraceConfig()
+    gc.collect()  # garbage from earlier tests (a failed Deferred nobody kept) is not this test's
+    tracer = trace_module.enable(config)
+    yield tracer
+    trace_module.disable()

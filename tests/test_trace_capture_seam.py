@@ -10,12 +10,12 @@ tracing started.
 
 from __future__ import annotations
 
-import gc
 import socket
 import time
 from typing import Any
 
-import pytest
+from test_trace_live import sleep as later
+from test_trace_live import trace_config
 
 import inspector.trace as trace_module
 from inspector import error, tcp
@@ -23,26 +23,6 @@ from inspector.defer import Deferred
 from inspector.failure import Failure
 from inspector.protocol import ClientFactory, Factory, Protocol
 from inspector.trace import events as ev
-from inspector.trace.model import TraceConfig
-
-
-@pytest.fixture
-def tracing(request: pytest.FixtureRequest) -> Any:
-    config = getattr(request, "param", None) or TraceConfig()
-    gc.collect()
-    tracer = trace_module.enable(config)
-    yield tracer
-    trace_module.disable()
-
-
-def trace_config(**kwargs: Any) -> Any:
-    return pytest.mark.parametrize("tracing", [TraceConfig(**kwargs)], indirect=True)
-
-
-def later(reactor: Any, seconds: float) -> Deferred:
-    d: Deferred = Deferred()
-    reactor.callLater(seconds, d.callback, None)
-    return d
 
 
 async def _talk(reactor: Any, server: type[Protocol], payload: bytes, rounds: int) -> Any:

@@ -26,17 +26,6 @@ from inspector.trace.recording import load
 from inspector.trace.session import raw_bytes, transcript
 
 
-@pytest.fixture
-def tracing(request: pytest.FixtureRequest) -> Any:
-    """Tracing switched on for one test (with the config :func:`trace_config` gives),
-    and off again afterwards."""
-    config = getattr(request, "param", None) or TraceConfig()
-    gc.collect()  # garbage from earlier tests (a failed Deferred nobody kept) is not this test's
-    tracer = trace_module.enable(config)
-    yield tracer
-    trace_module.disable()
-
-
 def trace_config(**kwargs: Any) -> Any:
     return pytest.mark.parametrize("tracing", [TraceConfig(**kwargs)], indirect=True)
 
