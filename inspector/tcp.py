@@ -350,7 +350,9 @@ class Connection(ChunkedWriteBuffer):
         protocol = self.protocol
         _call_logged("connectionLost of", protocol.connectionLost, reason)
         # As Twisted does: a closed transport lets go of its protocol, which refers back
-        # to it, so the pair is freed at once rather than by the cyclic collector.
+        # to it, so the pair is freed at once rather than by the cyclic collector. Its
+        # class stays, so a slow-callback report still names the protocol's handler.
+        self.protocol_class = type(protocol)
         del self.protocol
         if self.connector is not None:
             self.connector.connectionLost(reason)
@@ -609,6 +611,9 @@ class Connection(ChunkedWriteBuffer):
         from inspector.tls import start_tls
 
         start_tls(self, contextFactory, normal)
+
+    #: The protocol's class once the connection has closed and let go of the protocol.
+    protocol_class: type | None = None
 
     def capture_keys(self) -> tuple[Any, Any]:
         """The keys the trace's call-site capture files this connection's chunks under,

@@ -967,3 +967,31 @@ def test_a_closed_connection_lets_go_of_its_protocol(reactor, run):
         gc.enable()
     assert len(served) == 2
     assert left == [None, None], f"still alive after the close: {left}"
+
+
+def test_a_slow_handler_that_ends_its_connection_is_reported_by_name(reactor, run, caplog):
+    """The slow-callback report names the protocol's dataReceived even when the handler
+    ended the connection (and the transport let go of the protocol) before the report."""
+    import time as _time
+
+    class SlowThenBroken(Protocol):
+        def dataReceived(self, data):
+            _time.sleep(0.08)
+            raise ValueError("cannot parse that")
+
+    async def scenario():
+        reactor.slow_callback_threshold = 0.05
+        port = reactor.listenTCP(0, Factory.forProtocol(SlowThenBroken), interface="127.0.0.1")
+        client_factory = RecordingFactory(Recorder)
+        reactor.connectTCP("127.0.0.1", port.getHost().port, client_factory)
+        client = await client_factory.next_built
+        await client.made
+        client.transport.write(b"hello")
+        await client.lost
+        await port.stopListening()
+
+    with caplog.at_level(logging.WARNING, logger="inspector"):
+        run(scenario)
+    slow = [r.getMessage() for r in caplog.records if "held the loop" in r.getMessage()]
+    assert slow, caplog.text
+    assert any("SlowThenBroken.dataReceived" in message for message in slow), slow

@@ -721,7 +721,8 @@ class ReactorBase(ABC):
     @staticmethod
     def _handler_target(selectable: Any, in_read: bool) -> Any:
         """The user-level callable behind a selectable's handler, for reports."""
-        protocol = getattr(selectable, "protocol", None)
+        # A connection the handler closed has let go of its protocol but keeps its class.
+        protocol = getattr(selectable, "protocol", None) or getattr(selectable, "protocol_class", None)
         if protocol is not None and in_read:
             return getattr(protocol, "dataReceived", selectable.doRead)
         return selectable.doRead if in_read else selectable.doWrite
