@@ -185,9 +185,9 @@ class ServerHandle(Handle):
         """A ``makeConnection(protocol, transport)`` that counts or logs the new connection
         and then does what ``base``'s does: written out when that is BaseProtocol's own
         (attach the transport, call connectionMade), so the usual protocol pays no extra call."""
-        base_make = getattr(base, "makeConnection")  # noqa: B009 - any class
+        base_make: Any = getattr(base, "makeConnection")  # noqa: B009 - any class
         if base_make is BaseProtocol.makeConnection:
-            return self._starting_written_out()
+            base_make = None
         connections = self.connections
         connection_log = self.connection_log
         opened = self._opened
@@ -198,25 +198,12 @@ class ServerHandle(Handle):
                 connection_log.counted += 1
             else:
                 opened(protocol, _peer_of(transport))
-            base_make(protocol, transport)
-
-        return makeConnection
-
-    def _starting_written_out(self) -> Callable[..., None]:
-        """:meth:`_starting` for a class that keeps BaseProtocol's ``makeConnection``."""
-        connections = self.connections
-        connection_log = self.connection_log
-        opened = self._opened
-
-        def makeConnection(protocol: Any, transport: Any) -> None:
-            connections[protocol] = None
-            if connection_log.counting:  # a churn: counted for the summary line, no call
-                connection_log.counted += 1
+            if base_make is None:  # BaseProtocol.makeConnection, written out
+                protocol.connected = 1
+                protocol.transport = transport
+                protocol.connectionMade()
             else:
-                opened(protocol, _peer_of(transport))
-            protocol.connected = 1  # BaseProtocol.makeConnection from here on
-            protocol.transport = transport
-            protocol.connectionMade()
+                base_make(protocol, transport)
 
         return makeConnection
 
