@@ -242,6 +242,29 @@ def test_log_panel_shows_records_from_the_inspector_logger(qtbot: Any) -> None:
     assert "RuntimeError: callback exploded" in details
 
 
+def test_log_location_names_the_module_not_the_absolute_path(qtbot: Any) -> None:
+    """The Location column is narrow: it shows where a record came from as the import
+    path (``inspector/protocols/qotd.py:N``), the whole path in its tooltip and details."""
+    import inspector.protocols.qotd as qotd
+
+    store = Store()
+    panel = LogPanel(store)
+    qtbot.addWidget(panel)
+    handler = WindowLogHandler()
+    handler.emit(logging.LogRecord("inspector.qotd", logging.WARNING, qotd.__file__, 123, "full", None, None))
+    handler.emit(logging.LogRecord("elsewhere", logging.WARNING, "/nowhere/mine.py", 7, "odd", None, None))
+    handler.drain_into(store)
+    panel.refresh()
+    table = child(panel, QTableView, "log.table")
+    assert column_texts(table, 4) == ["inspector/protocols/qotd.py:123", "/nowhere/mine.py:7"]
+    assert table.model().index(0, 4).data(Qt.ItemDataRole.ToolTipRole) == f"{qotd.__file__}:123"
+    table.selectRow(0)
+    assert f"{qotd.__file__}:123" in child(panel, QPlainTextEdit, "log.details").toPlainText()
+    search = child(panel, QLineEdit, "log.search")
+    qtbot.keyClicks(search, "qotd.py")
+    assert column_texts(table, 3) == ["full"]
+
+
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_time_range_selection_filters_connections(qtbot: Any, theme: str) -> None:
     store = Store(clock=0.0)

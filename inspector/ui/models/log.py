@@ -73,6 +73,8 @@ class LogModel(TableModel):
             return LEVEL_COLOURS.get(entry.level)
         if role == Qt.ItemDataRole.ToolTipRole and column == 3:
             return entry.message
+        if role == Qt.ItemDataRole.ToolTipRole and column == 4:
+            return entry.location or None
         return None
 
 

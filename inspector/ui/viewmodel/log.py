@@ -8,14 +8,18 @@ errors show in the window, never only on stderr.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import re
+import sys
 import time
 import traceback
 from collections import deque
 
 from inspector.ui.viewmodel.store import LogEntry, Store
 
-__all__ = ["LEVELS", "HEADERS", "WindowLogHandler", "row_texts", "LogFilterRules"]
+__all__ = ["LEVELS", "HEADERS", "WindowLogHandler", "row_texts", "short_location", "LogFilterRules"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 HEADERS = ("Time", "Level", "Source", "Message", "Location")
@@ -55,15 +59,40 @@ class WindowLogHandler(logging.Handler):
             )
 
 
+_LINE = re.compile(r"^(.*?)(:\d+)?$", re.S)
+
+
+@functools.lru_cache(maxsize=1024)
+def short_location(location: str) -> str:
+    """``location`` (``path:line``) with the path as Python imports it: relative to the
+    ``sys.path`` entry holding it (``inspector/catalog/connlog.py:57``,
+    ``asyncio/events.py:80``), else to the working directory; unchanged otherwise.
+
+    The column is narrow, and an absolute path shows only its uninformative start; the
+    whole location stays in the entry (its tooltip, its details, the text filter)."""
+    match = _LINE.match(location)
+    path, line = (match.group(1), match.group(2) or "") if match else (location, "")
+    if not os.path.isabs(path):
+        return location
+    roots = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+    roots.append(os.path.abspath(os.curdir))
+    best = ""
+    for root in roots:
+        prefix = root.rstrip(os.sep) + os.sep
+        if path.startswith(prefix) and len(prefix) > len(best):
+            best = prefix
+    return path[len(best):] + line if best else location
+
+
 def row_texts(entry: LogEntry, origin: float) -> tuple[str, ...]:
     """The cells of ``entry``'s row: seconds since ``origin``, level, source, the
-    message's first line, location."""
+    message's first line, location (its path shortened, :func:`short_location`)."""
     return (
         f"{entry.time - origin:.3f}",
         entry.level,
         entry.source,
         entry.message.splitlines()[0] if entry.message else "",
-        entry.location,
+        short_location(entry.location),
     )
 
 
