@@ -159,3 +159,38 @@ def test_decoded_times_never_precede_the_connections_opening(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     shown = [line.split()[0] for line in done.stdout.splitlines()]
     assert shown == ["+0.000000", "+0.499920"], done.stdout
+
+
+def test_summary_of_a_busy_recording_counts_what_it_saw_and_lists_a_readable_part(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A recording with more connections, Deferreds and warnings than the fold keeps says
+    how many it saw, not how many it kept; warnings are counted per category and only the
+    first few of each are listed, so one slow callback is not lost among late timers."""
+    events: list[ev.Event] = []
+    for conn in range(1, 1_201):
+        events.append(ev.ConnectionOpened(conn=conn, role="server", protocol="Echo",
+                                          local="127.0.0.1:7", peer=f"127.0.0.1:{10_000 + conn}"))
+        events.append(ev.ConnectionClosed(conn=conn, reason_type="ConnectionDone"))
+    for deferred in range(1, 2_501):
+        events.append(ev.DeferredCreated(deferred=deferred, site="app.py:1", function="go"))
+        events.append(ev.DeferredFired(deferred=deferred))
+    events.append(ev.DeferredCreated(deferred=9_999, site="app.py:2", function="wait"))
+    for n in range(40):
+        events.append(ev.TraceWarning(category="late-timer", message=f"timer {n} ran 50 ms late"))
+    events.append(ev.TraceWarning(category="slow", message="slow callback: App.parse took 0.3 s"))
+    lines = [json.dumps({"format": "inspector-trace", "version": 1})]
+    for seq, event in enumerate(events, 1):
+        event.seq, event.ts = seq, seq / 1000
+        lines.append(json.dumps(event.to_json()))
+    path = tmp_path / "busy.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    assert cli.main(["open", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "connections: 1200 (listed: the 1000 kept" in out and "200 older closed ones are only counted" in out
+    assert "#1200 server" in out and "#1 server" not in out
+    assert "Deferreds: 2501 created; kept: 1 pending, the newest 2000 finished" in out
+    assert "warnings: 41 (late-timer 40, slow 1)" in out
+    assert "[late-timer] timer 9 ran 50 ms late" in out and "timer 10 ran" not in out
+    assert "... and 30 more [late-timer]" in out
+    assert "[slow] slow callback: App.parse took 0.3 s" in out

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-from typing import Any, TextIO, cast
+from typing import Any, Callable, TextIO, cast
 
 from inspector.files import MiB
 from inspector.trace import events as ev
@@ -171,7 +171,13 @@ def print_summary(trace: Trace, out: TextIO) -> None:
     if len(fired):
         w(f"timers fired: {fired.total}, latest by {1000 * max(cast(ev.TimerFired, t).lateness for t in fired):.3f} ms")
     w()
-    w(f"connections: {len(trace.connections)}")
+    kept = len(trace.connections)
+    seen = kept + trace.connections_dropped
+    if seen > kept:  # the fold keeps the open ones and the newest closed ones
+        w(f"connections: {seen} (listed: the {kept} kept, every open one and the newest closed; "
+          f"{trace.connections_dropped} older closed ones are only counted)")
+    else:
+        w(f"connections: {kept}")
     for c in trace.connections.values():
         reason = f" ({c.close_reason})" if c.close_reason else ""
         linked = f", proxied {'to' if c.link_role == 'client' else 'from'} #{c.linked}" if c.linked else ""
@@ -181,7 +187,12 @@ def print_summary(trace: Trace, out: TextIO) -> None:
     finished = list(trace.finished.values())
     failed = [d for d in finished if d.state == "failed"]
     w()
-    w(f"Deferreds: {len(trace.pending)} pending, {len(finished)} finished ({len(failed)} failed)")
+    created = totals.get(ev.DeferredCreated.kind, 0)
+    if created > len(trace.pending) + len(finished):
+        w(f"Deferreds: {created} created; kept: {len(trace.pending)} pending, the newest {len(finished)} "
+          f"finished ({len(failed)} of them failed)")
+    else:
+        w(f"Deferreds: {len(trace.pending)} pending, {len(finished)} finished ({len(failed)} failed)")
     for d in list(trace.pending.values())[:20]:
         waits = f", waits on {d.waiting_on}" if d.waiting_on else ""
         w(f"  pending #{d.id} created at {d.site or '?'} in {d.function or '?'}{waits}")
@@ -189,7 +200,25 @@ def print_summary(trace: Trace, out: TextIO) -> None:
         w(f"  failed #{d.id} {d.result_type}: {d.result_repr} (created at {d.site or '?'})")
     warnings = trace.warnings
     w()
-    w(f"warnings: {warnings.total}")
-    for event in warnings:
-        warning = cast(ev.TraceWarning, event)
-        w(f"  [{warning.category}] {warning.message}")
+    _print_warnings([cast(ev.TraceWarning, event) for event in warnings], warnings.total, w)
+
+
+#: Warnings of one category listed in a summary; the rest are counted.
+WARNINGS_LISTED = 10
+
+
+def _print_warnings(warnings: list[ev.TraceWarning], total: int, w: Callable[[str], None]) -> None:
+    """The warnings line with counts per category, then the first :data:`WARNINGS_LISTED`
+    of each category: a busy recording holds thousands of late timers, and a summary
+    that lists them all buries the one slow callback that matters."""
+    by_category: dict[str, list[ev.TraceWarning]] = {}
+    for warning in warnings:
+        by_category.setdefault(warning.category, []).append(warning)
+    counts = ", ".join(f"{category} {len(items)}" for category, items in by_category.items())
+    kept = "" if len(warnings) == total else f"the newest {len(warnings)} kept: "
+    w(f"warnings: {total}" + (f" ({kept}{counts})" if len(by_category) > 1 or kept else ""))
+    for category, items in by_category.items():
+        for warning in items[:WARNINGS_LISTED]:
+            w(f"  [{category}] {warning.message}")
+        if len(items) > WARNINGS_LISTED:
+            w(f"  ... and {len(items) - WARNINGS_LISTED} more [{category}]")
