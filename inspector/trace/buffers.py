@@ -42,10 +42,10 @@ class BytesRun:
     loop turn's. The events are built once, on the first read, and kept for other readers.
     """
 
-    __slots__ = ("first", "last", "ts", "turn", "sides", "sizes", "data", "inbound", "_built")
+    __slots__ = ("first", "last", "ts", "turn", "sides", "sizes", "data", "_inbound", "_built")
 
     def __init__(self, first: int, ts: float, turn: int, sides: list[Any], sizes: list[int],
-                 data: list[bytes] | None, inbound: int) -> None:
+                 data: list[bytes] | None, inbound: int | None = None) -> None:
         self.first = first
         self.last = first + len(sides) - 1
         self.ts = ts
@@ -53,19 +53,27 @@ class BytesRun:
         self.sides = sides
         self.sizes = sizes
         self.data = data
-        #: How many of its chunks arrived (the rest were written).
-        self.inbound = inbound
+        self._inbound = inbound
         self._built: list[Any] | None = None
+
+    @property
+    def inbound(self) -> int:
+        """How many of its chunks arrived (the rest were written); counted when first
+        asked, as the live tracer counts a whole batch's at once (see
+        :meth:`LazyRingBuffer.add_runs`)."""
+        inbound = self._inbound
+        if inbound is None:
+            inbound = self._inbound = sum(map(_inbound_of, self.sides))
+        return inbound
 
     def __len__(self) -> int:
         return len(self.sides)
 
     def part(self, start: int, stop: int | None = None) -> BytesRun:
         """The run of this run's chunks ``start`` to ``stop`` (positions, not seqs)."""
-        sides = self.sides[start:stop]
         data = self.data[start:stop] if self.data is not None else None
-        part = BytesRun(self.first + start, self.ts, self.turn, sides, self.sizes[start:stop], data,
-                        sum(map(_inbound_of, sides)))
+        part = BytesRun(self.first + start, self.ts, self.turn, self.sides[start:stop],
+                        self.sizes[start:stop], data)
         if self._built is not None:
             part._built = self._built[start:stop]
         return part
@@ -176,15 +184,18 @@ class LazyRingBuffer(RingBuffer[Any]):
     Events added one by one (datagrams, a loaded recording's events) go to a plain
     bounded deque, as in :class:`RingBuffer`, appended to in C. A live tracer's
     :class:`BytesRun` entries, shared with the feed and the other direction's ring,
-    go to a second deque bounded by the events of this ring's kind they hold. Reads
-    merge the two by ``seq`` and give the newest ``size`` events, only of this kind.
+    go to a second deque in groups (a decoded batch's runs, with how many events of
+    this ring's kind they hold, which the tracer counts per batch, not per run), bounded
+    by those events. Reads merge the two by ``seq`` and give the newest ``size``
+    events, only of this kind.
     """
 
     __slots__ = ("_runs", "_held", "_size", "_limit", "_inbound")
 
     def __init__(self, size: int, inbound: bool) -> None:
         super().__init__(size)
-        self._runs: deque[BytesRun] = deque()
+        #: Groups of runs, oldest first: (events of this ring's kind, the runs).
+        self._runs: deque[tuple[int, list[BytesRun]]] = deque()
         self._size = size
         self._limit = size + _slack(size)
         self._held = 0  # events of this ring's kind in ``_runs``
@@ -192,9 +203,13 @@ class LazyRingBuffer(RingBuffer[Any]):
 
     def add_run(self, run: BytesRun) -> None:
         """Keep this ring's events of ``run`` (the run is shared, not copied)."""
-        mine = run.inbound if self._inbound else len(run.sides) - run.inbound
+        self.add_runs([run], self._mine(run))
+
+    def add_runs(self, runs: list[BytesRun], mine: int) -> None:
+        """Keep this ring's events of ``runs``, ``mine`` events in all (the runs are
+        shared, not copied; the list is kept as it is)."""
         if mine:
-            self._runs.append(run)
+            self._runs.append((mine, runs))
             self._held += mine
             self.total += mine
             if self._held > self._limit:
@@ -204,33 +219,48 @@ class LazyRingBuffer(RingBuffer[Any]):
         return run.inbound if self._inbound else len(run.sides) - run.inbound
 
     def _trim(self) -> None:
-        """Let go of whole runs while the rest still hold ``size`` events; the last
-        cut, inside a run, waits for a read (:meth:`_exact`), so adding stays cheap."""
+        """Let go of whole groups while the rest still hold ``size`` events; the last
+        cut, inside a group, waits for a read (:meth:`_exact`), so adding stays cheap."""
         runs = self._runs
         size = self._size
         while runs:
-            mine = self._mine(runs[0])
+            mine = runs[0][0]
             if self._held - mine < size:
                 break
             runs.popleft()
             self._held -= mine
 
     def _exact(self) -> None:
-        """Drop the oldest events of the oldest run past ``size`` (before a read)."""
+        """Drop the oldest events of the oldest group past ``size`` (before a read):
+        its oldest runs, then the oldest chunks of the run where the cut falls."""
         self._trim()
         excess = self._held - self._size
         if excess <= 0:
             return
-        runs = self._runs
-        run = runs[0]
-        inbound = self._inbound
-        position = 0
-        for position, side in enumerate(run.sides):
-            if side.inbound == inbound:
-                excess -= 1
-                if not excess:
-                    break
-        runs[0] = run.part(position + 1)
+        held, group = self._runs[0]
+        kept = list(group)
+        kept.reverse()  # popped from the end, oldest first
+        while excess:
+            run = kept[-1]
+            mine = self._mine(run)
+            if mine > excess:
+                break
+            kept.pop()
+            excess -= mine
+            held -= mine
+        if excess:
+            run = kept.pop()
+            inbound = self._inbound
+            position = 0
+            for position, side in enumerate(run.sides):
+                if side.inbound == inbound:
+                    excess -= 1
+                    held -= 1
+                    if not excess:
+                        break
+            kept.append(run.part(position + 1))
+        kept.reverse()
+        self._runs[0] = (held, kept)
         self._held = self._size
 
     @property
@@ -249,8 +279,8 @@ class LazyRingBuffer(RingBuffer[Any]):
     def __iter__(self) -> Iterator[Any]:
         self._exact()
         kind = _BytesIn if self._inbound else _BytesOut
-        from_runs = [event for run in self._runs for event in run.events(False)
-                     if event.__class__ is kind]
+        from_runs = [event for _mine, runs in self._runs for run in runs
+                     for event in run.events(False) if event.__class__ is kind]
         if not self._items:
             return iter(from_runs)
         if not from_runs:
@@ -402,14 +432,26 @@ class Feed:
         if self._held > self._limit:
             self._trim()
 
+    def add_entries(self, entries: list[Any], firsts: list[int], count: int) -> None:
+        """Add events and :class:`BytesRun` entries in order (``firsts`` their first
+        seqs, ``count`` the events they stand for), numbered after every event already
+        in the feed: a live tracer's decoded batch, added at once."""
+        self._entries.extend(entries)
+        self._firsts.extend(firsts)
+        self._held += count
+        if self._held > self._limit:
+            self._trim()
+
     def _trim(self) -> None:
         """Let go of whole entries while the rest still hold ``size`` events; the last
         cut, inside a run, waits for a read (:meth:`_exact`), so adding stays cheap."""
         entries = self._entries
         head = self._head
         held, size = self._held, self._size
+        run_type = BytesRun
         while head < len(entries):
-            count = event_count(entries[head])
+            entry = entries[head]
+            count = len(entry.sides) if entry.__class__ is run_type else 1
             if held - count < size:
                 break
             entries[head] = None

@@ -133,6 +133,13 @@ class Trace(Fold):
         self.bytes_in.add_run(run)
         self.bytes_out.add_run(run)
 
+    def add_runs(self, runs: list[BytesRun], inbound: int, outbound: int) -> None:
+        """Keep the TCP bytes events of ``runs``, already in the feed and numbered, in
+        the bytes rings (``inbound`` of their chunks arrived, ``outbound`` were written):
+        a live tracer's decoded batch, counted per batch, not per run."""
+        self.bytes_in.add_runs(runs, inbound)
+        self.bytes_out.add_runs(runs, outbound)
+
     def next_seq(self) -> int:
         """Reserve the next sequence number (the tracer numbers events as it makes them)."""
         return next(self._seq)

@@ -36,7 +36,6 @@ import time
 from bisect import bisect_left
 from collections import Counter, OrderedDict
 from itertools import count
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Callable
 
 from inspector.hooks import TraceHooks
@@ -66,7 +65,6 @@ __all__ = ["Tracer", "skip_frames_in"]
 
 _now = time.monotonic
 log = logging.getLogger("inspector.trace")
-_inbound_of = attrgetter("inbound")
 
 
 def _bytes_per_side(sides: list[Any], sizes: list[int], chunks: Counter[Any]) -> dict[Any, int]:
@@ -314,85 +312,142 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
 
         The TCP bytes records, most of them, come in runs between tuple records, and a
         run shares its loop turn's stamp; their keys are mapped to sides first, in C
-        (:meth:`_sides_for`), then each run is stored as :meth:`Trace.add` would store
-        its events (numbered, kept in their ring and the feed, counted in their
-        connection's summary) by :meth:`_store_run` as one
+        (:meth:`_sides_for`), then each run becomes one
         :class:`~inspector.trace.buffers.BytesRun`, with no Python code per record once
-        the connections' capture budgets are spent but the sum of its bytes per side;
-        its events are made only when read."""
+        the connections' capture budgets are spent, its events made only when read.
+        The runs and the loop turns' events (made here, as :meth:`Trace.add` would
+        store them) go to the feed together, before any other record's event and at
+        the end; the runs go to the bytes rings once, at the end, with their chunks
+        counted per side once (:meth:`_credit`, which also adds their bytes to their
+        connections' summaries)."""
         trace = self.trace
-        store_run = self._store_run
         sides = self._sides_for(keys)
         sizes = list(map(len, items))
         for position in positions:  # a tuple record's place counts no bytes
             sizes[position] = 0
+        fresh = self._fresh
+        fresh_run = self._fresh_run
+        new_run = BytesRun
+        loop_turn = ev.LoopTurn
+        turns = trace.buffers[loop_turn.kind]
+        keep_turn = turns._items.append
+        add_entries = trace.feed.add_entries
+        entries: list[Any] = []  # runs and loop turns not yet in the feed, in order
+        firsts: list[int] = []  # their first seqs
+        runs: list[BytesRun] = []
+        held = 0  # the events of ``entries``
+        turn_count = 0
         credited = 0
+        inbound = 0  # chunks that arrived among those credited
+        done = False
         seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
         try:
             start = 0
             for position in positions:
                 if position > start:
-                    seq = store_run(sides[start:position], items, start, sizes[start:position], seq)
+                    run_sides = sides[start:position]
+                    if fresh and not fresh.isdisjoint(run_sides):
+                        run = fresh_run(run_sides, items, start, sizes[start:position], seq)
+                    else:
+                        turn, ts, _reactor = self._dec_stamp
+                        run = new_run(seq + 1, ts, turn, run_sides, sizes[start:position], None)
+                    entries.append(run)
+                    firsts.append(seq + 1)
+                    runs.append(run)
+                    held += position - start
+                    seq = run.last
                 key = keys[position]
-                if key == STAMP:
+                if key == TURN:
+                    seq += 1
+                    _, (turn, ts, reactor), duration, fds, timers, threads = items[position]
+                    event = loop_turn(seq, ts, reactor, turn, 0, duration, fds, timers, threads)
+                    keep_turn(event)
+                    turn_count += 1
+                    entries.append(event)
+                    firsts.append(seq)
+                    held += 1
+                elif key == STAMP:
                     self._dec_stamp = items[position][1]
                 else:
+                    if entries:
+                        add_entries(entries, firsts, held)
+                        entries, firsts, held = [], [], 0
                     if key == CLOSED:  # its summary says its bytes: count them first
-                        self._credit(sides[credited:position], sizes[credited:position])
+                        inbound += self._credit(sides[credited:position], sizes[credited:position])
                         credited = position
                     trace._seq = count(seq + 1)
                     decoders[key](items[position])
                     seq = next(trace._seq) - 1
                 start = position + 1
             if start < len(keys):
-                seq = store_run(sides[start:], items, start, sizes[start:], seq)
+                run_sides = sides[start:]
+                if fresh and not fresh.isdisjoint(run_sides):
+                    run = fresh_run(run_sides, items, start, sizes[start:], seq)
+                else:
+                    turn, ts, _reactor = self._dec_stamp
+                    run = new_run(seq + 1, ts, turn, run_sides, sizes[start:], None)
+                entries.append(run)
+                firsts.append(seq + 1)
+                runs.append(run)
+                held += len(run_sides)
+                seq = run.last
+            done = True
         finally:
             trace._seq = count(seq + 1)
-            self._credit(sides[credited:], sizes[credited:])
+            if entries:
+                add_entries(entries, firsts, held)
+            turns.total += turn_count
+            inbound += self._credit(sides[credited:], sizes[credited:])
+            if runs:
+                chunks = len(keys) - len(positions)
+                if not done:  # cut short: count the runs that were made
+                    inbound = sum(run.inbound for run in runs)
+                    chunks = sum(map(len, runs))
+                trace.add_runs(runs, inbound, chunks - inbound)
 
-    def _credit(self, sides: list[Any], sizes: list[int]) -> None:
+    def _credit(self, sides: list[Any], sizes: list[int]) -> int:
         """Add the bytes of the TCP bytes records ``sides``/``sizes`` (tuple records' places
-        hold None and 0) to their connections' summaries, once per side."""
+        hold None and 0) to their connections' summaries, once per side; return how many
+        of the records were bytes that arrived."""
+        inbound = 0
         if sides:
             add = self._add_bytes
-            for side, size in _bytes_per_side(sides, sizes, Counter(sides)).items():
+            chunks = Counter(sides)
+            for side, size in _bytes_per_side(sides, sizes, chunks).items():
                 add(side, size)
+                if side.inbound:
+                    inbound += chunks[side]
+        return inbound
 
-    def _store_run(self, sides: list[_Side], items: list[Any], start: int, sizes: list[int],
-                   seq: int) -> int:
-        """Store the TCP bytes records of one run (``sides[i]`` carried ``items[start + i]``,
-        of ``sizes[i]`` bytes, all under the stamp decoded last) as one :class:`BytesRun`
-        numbered after ``seq``; return its last number (:meth:`_credit` counts its bytes).
-
-        Its lists are made by C iterators, not a Python loop, unless a connection in the
-        run is still ``fresh`` (its summary or its captured payload still to be made):
-        then each of the run's chunks is looked at, the rare cases by :meth:`_first_bytes`."""
+    def _fresh_run(self, sides: list[_Side], items: list[Any], start: int, sizes: list[int],
+                   seq: int) -> BytesRun:
+        """The :class:`BytesRun` numbered after ``seq`` of the TCP bytes records ``sides``
+        (``sides[i]`` carried ``items[start + i]``, of ``sizes[i]`` bytes, all under the
+        stamp decoded last) when a connection among them is still ``fresh`` (its summary
+        or its captured payload still to be made): each chunk is looked at, the rare
+        cases by :meth:`_first_bytes`."""
         turn, ts, _reactor = self._dec_stamp
-        data: list[bytes] | None = None
+        data: list[bytes] = []
+        keep = data.append
         fresh = self._fresh
-        if fresh and not fresh.isdisjoint(sides):
-            data = []
-            keep = data.append
-            summaries = self.trace._connections
-            slow_path = self._first_bytes
-            for number, side, chunk in zip(count(seq + 1), sides, items[start:start + len(sides)]):
-                if side not in fresh:
-                    keep(b"")
-                    continue
-                conn = side.conn
-                budget = conn.budget
-                size = len(chunk)
-                summary = summaries.get(conn.id) if budget >= size else None
-                if summary is None:  # its first chunk, or its last within the budget
-                    keep(slow_path(side, chunk, number, ts))
-                    continue
-                conn.budget = budget - size
-                summary.captured += size
-                summary.chunks.append((number, ts, "in" if side.inbound else "out", chunk))
-                keep(chunk)
-        run = BytesRun(seq + 1, ts, turn, sides, sizes, data, sum(map(_inbound_of, sides)))
-        self.trace.add_run(run)
-        return run.last
+        summaries = self.trace._connections
+        slow_path = self._first_bytes
+        for number, side, chunk in zip(count(seq + 1), sides, items[start:start + len(sides)]):
+            if side not in fresh:
+                keep(b"")
+                continue
+            conn = side.conn
+            budget = conn.budget
+            size = len(chunk)
+            summary = summaries.get(conn.id) if budget >= size else None
+            if summary is None:  # its first chunk, or its last within the budget
+                keep(slow_path(side, chunk, number, ts))
+                continue
+            conn.budget = budget - size
+            summary.captured += size
+            summary.chunks.append((number, ts, "in" if side.inbound else "out", chunk))
+            keep(chunk)
+        return BytesRun(seq + 1, ts, turn, sides, sizes, data)
 
     def _first_bytes(self, side: _Side, data: bytes, seq: int, ts: float) -> bytes:
         """Decode a bytes record of a connection still ``fresh``: make its summary if it
