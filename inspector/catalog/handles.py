@@ -108,17 +108,22 @@ class ServerHandle(Handle):
         super().__init__(entry, label)
         self.label = label
         self.port: Any = None
-        #: Open connections: protocol -> the Deferred fired when it has closed, made only
-        #: when stop() waits for it (None until then: a churn of short connections pays
-        #: for no Deferred).
-        self.connections: dict[Any, Deferred | None] = {}
+        #: Open connections, as protocols (the values are not this handle's: a factory
+        #: that keeps its own table of open connections lends it, see ``_track``).
+        self.connections: dict[Any, Any] = {}
+        #: What stop() waits for: protocol -> the Deferred fired when it has closed (made
+        #: only then, so a churn of short connections pays for no Deferred).
+        self._waiters: dict[Any, Deferred] = {}
         #: Logs connections one by one at first, then one summary line per interval.
-        self.connection_log = ConnectionLog(label, log, open_count=self.connections.__len__)
+        self.connection_log = ConnectionLog(label, log, open_count=lambda: len(self.connections))
         #: The open connections whose open was logged one by one: protocol -> peer address.
         self._shown: dict[Any, Any] = {}
-        #: Protocol class -> its subclass that tells this handle of each connection's end.
+        #: Protocol class -> its subclass that tells this handle of each connection's start
+        #: (and end, unless the factory tells of ends).
         self._tracked: dict[type, type] = {}
         self._tracked_classes: set[type] = set()
+        #: The factory whose own table is ``connections`` and which tells of ends, if any.
+        self._lender: Any = None
         if factory is not None:
             self._track(factory)
 
@@ -147,8 +152,23 @@ class ServerHandle(Handle):
         class. No closure or wrapper per connection, no reference cycle through one for
         the garbage collector to find, and for the usual factory no call of its own.
         (A ``protocol`` given to such a factory after this is not followed: set it first.)
+
+        A factory that keeps its own table of open connections and tells of their ends
+        (a :class:`~inspector.protocols.qotd.QOTDFactory`: ``connections``, and
+        ``closes_watcher`` called for every end while ``watch_every_close`` is true, else
+        for those that are not clean) lends that table as ``connections``, and its
+        protocols' subclass only tells of the start: no call of ours at the end of a
+        connection unless its open was logged, stop() waits for it, or it failed.
         """
         base = getattr(factory, "protocol", None)
+        if (isinstance(base, type) and isinstance(getattr(factory, "connections", None), dict)
+                and hasattr(factory, "watch_every_close")
+                and getattr(factory.buildProtocol, "__func__", None) is Factory.buildProtocol):
+            self.connections = factory.connections
+            self._lender = factory
+            factory.closes_watcher = self._ended
+            factory.protocol = self._tracked_class(base, ends=False)
+            return
         if isinstance(base, type):
             factory.protocol = self._tracked_class(base)
             if getattr(factory.buildProtocol, "__func__", None) is Factory.buildProtocol:
@@ -164,27 +184,30 @@ class ServerHandle(Handle):
 
         factory.buildProtocol = buildProtocol
 
-    def _tracked_class(self, base: type) -> type:
-        """``base`` with a ``makeConnection`` and a ``connectionLost`` that also tell this
-        handle (made once per class)."""
+    def _tracked_class(self, base: type, ends: bool = True) -> type:
+        """``base`` with a ``makeConnection`` that also tells this handle (and registers the
+        connection), and with ``ends`` a ``connectionLost`` too (made once per class)."""
         tracked = self._tracked.get(base)
         if tracked is not None:
             return tracked
         if base in self._tracked_classes:
             return base
-        connectionLost = self._ending(getattr(base, "connectionLost"))  # noqa: B009 - any class
-        tracked = type(base.__name__, (base,), {
+        namespace = {
             "__slots__": (), "__module__": base.__module__, "__qualname__": base.__qualname__,
-            "__doc__": base.__doc__, "makeConnection": self._starting(base), "connectionLost": connectionLost,
-        })
+            "__doc__": base.__doc__, "makeConnection": self._starting(base, register=ends),
+        }
+        if ends:
+            namespace["connectionLost"] = self._ending(getattr(base, "connectionLost"))  # noqa: B009 - any class
+        tracked = type(base.__name__, (base,), namespace)
         self._tracked[base] = tracked
         self._tracked_classes.add(tracked)
         return tracked
 
-    def _starting(self, base: type) -> Callable[..., None]:
+    def _starting(self, base: type, register: bool = True) -> Callable[..., None]:
         """A ``makeConnection(protocol, transport)`` that counts or logs the new connection
-        and then does what ``base``'s does: written out when that is BaseProtocol's own
-        (attach the transport, call connectionMade), so the usual protocol pays no extra call."""
+        (adding it to ``connections`` if ``register``) and then does what ``base``'s does:
+        written out when that is BaseProtocol's own (attach the transport, call
+        connectionMade), so the usual protocol pays no extra call."""
         base_make: Any = getattr(base, "makeConnection")  # noqa: B009 - any class
         if base_make is BaseProtocol.makeConnection:
             base_make = None
@@ -193,7 +216,8 @@ class ServerHandle(Handle):
         opened = self._opened
 
         def makeConnection(protocol: Any, transport: Any) -> None:
-            connections[protocol] = None
+            if register:
+                connections[protocol] = None
             if connection_log.counting:  # a churn: counted for the summary line, no call
                 connection_log.counted += 1
             else:
@@ -211,6 +235,27 @@ class ServerHandle(Handle):
         """Hand a new connection from ``addr`` to the log (which may just count it)."""
         if self.connection_log.opened(addr):
             self._shown[protocol] = addr
+            self._watch_ends()
+
+    def _watch_ends(self) -> None:
+        """Ask the lending factory to tell of every end while one is awaited or its open
+        was logged, and of failed ones only otherwise."""
+        lender = self._lender
+        if lender is not None:
+            lender.watch_every_close = bool(self._shown or self._waiters)
+
+    def _ended(self, protocol: Any, reason: Any) -> None:
+        """The lending factory's connection ``protocol`` ended: log the close if its open
+        was logged or it failed, fire what stop() waits for."""
+        addr = self._shown.pop(protocol, None) if self._shown else None
+        if addr is None and _failed(reason):
+            addr = _peer_of(protocol.transport)
+        if addr is not None:
+            self.connection_log.closed(reason, addr)
+        closed = self._waiters.pop(protocol, None) if self._waiters else None
+        self._watch_ends()
+        if closed is not None and not closed.called:
+            closed.callback(None)
 
     def _adopt(self, protocol: Any, addr: Any) -> None:
         """Make ``protocol``'s class the one that tells this handle of the connection's
@@ -234,6 +279,7 @@ class ServerHandle(Handle):
         the connection, logs its close if its open was logged or it ended in an error, and
         fires what stop() waits for."""
         connections = self.connections
+        waiters = self._waiters
         shown = self._shown
         connection_log = self.connection_log
 
@@ -242,11 +288,11 @@ class ServerHandle(Handle):
             try:
                 base_lost(protocol, reason)
             finally:
-                closed = connections.pop(protocol, None)
+                connections.pop(protocol, None)
+                closed = waiters.pop(protocol, None) if waiters else None
                 addr = shown.pop(protocol, None) if shown else None
                 if addr is None and not (type(reason) is Failure and reason.type is ConnectionDone):
-                    value = getattr(reason, "value", reason)
-                    if value is not None and not isinstance(value, ConnectionDone):  # always logged
+                    if _failed(reason):  # always logged
                         addr = _peer_of(transport)
                 if addr is not None:
                     connection_log.closed(reason, addr)
@@ -260,9 +306,10 @@ class ServerHandle(Handle):
         (at once if it is not open)."""
         if protocol not in self.connections:
             return succeed(None)
-        closed = self.connections[protocol]
+        closed = self._waiters.get(protocol)
         if closed is None:
-            closed = self.connections[protocol] = Deferred()
+            closed = self._waiters[protocol] = Deferred()
+            self._watch_ends()
         return closed
 
     def all_closed(self) -> Deferred:
@@ -363,6 +410,15 @@ class ClientHandle(Handle):
         if self._sender is None or self.done.called:
             raise RuntimeError(f"{self.description}: not connected")
         return self._sender(text)
+
+
+def _failed(reason: Any) -> bool:
+    """Whether a connection that ended for ``reason`` (a Failure, or what a protocol
+    passed instead) failed rather than closed cleanly."""
+    if type(reason) is Failure and reason.type is ConnectionDone:
+        return False
+    value = getattr(reason, "value", reason)
+    return value is not None and not isinstance(value, ConnectionDone)
 
 
 def _peer_of(transport: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Sized
 from typing import TYPE_CHECKING, Any
 
 from inspector.protocol import Protocol
@@ -61,12 +62,16 @@ class ConnectionLimit:
     episode: a warning at the first, and a note with the count when a connection is
     admitted again, so a flood of refused connections cannot flood the log.
 
-    QOTD's protocol admits and releases through the attributes without a call per
-    connection (``open < maximum and not refusing``: ``open += 1``, else ``admit()``;
-    ``open -= 1`` at the end), so what ``admit`` does when not refusing must stay that.
+    A server that keeps its own table of open connections (QOTD's factory) gives it as
+    ``table``: its size is then the count (``open``), the server adds and removes its
+    connections itself, and it asks :meth:`admits` only when the table is full or
+    ``refusing`` is set (below the maximum and not refusing, a connection is admitted).
     """
 
-    def __init__(self, maximum: int | None = None, what: str = "server", logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self, maximum: int | None = None, what: str = "server", logger: logging.Logger | None = None,
+        table: Sized | None = None,
+    ) -> None:
         if maximum is None:
             maximum = default_max_connections()
         if isinstance(maximum, bool) or not isinstance(maximum, int) or maximum < 1:
@@ -74,20 +79,38 @@ class ConnectionLimit:
         self.maximum = maximum
         self.what = what
         self.log = logger or log
-        #: Connections admitted and not yet ended.
-        self.open = 0
+        self._table = table
+        self._count = 0  # admitted and not yet released (without a table)
         #: Connections refused in the current episode (0: not refusing now).
         self.refusing = 0
         #: Connections refused since the start.
         self.refused_total = 0
 
+    @property
+    def open(self) -> int:
+        """Connections admitted and not yet ended."""
+        table = self._table
+        return self._count if table is None else len(table)
+
     def admit(self) -> bool:
         """Count a new connection; False when the server is full and it must be closed."""
-        if self.open >= self.maximum:
+        table = self._table
+        if table is not None:
+            return self.admits(len(table))  # the server adds it to its table
+        count = self._count
+        if (count < self.maximum and not self.refusing) or self.admits(count):
+            self._count = count + 1
+            return True
+        return False
+
+    def admits(self, open_now: int) -> bool:
+        """Whether a new connection may stay while ``open_now`` others are open (False:
+        close it at once), logging the refusal episode; counts nothing itself."""
+        if open_now >= self.maximum:
             if not self.refusing:
                 self.log.warning(
                     "%s: %d connections open, the limit; closing new connections until one ends",
-                    self.what, self.open,
+                    self.what, open_now,
                 )
             self.refusing += 1
             self.refused_total += 1
@@ -97,13 +120,12 @@ class ConnectionLimit:
                 "%s: accepting connections again; %d were refused while full", self.what, self.refusing
             )
             self.refusing = 0
-        self.open += 1
         return True
 
     def release(self) -> None:
-        """An admitted connection ended."""
-        if self.open > 0:
-            self.open -= 1
+        """An admitted connection ended (without a table; with one, the server removes it)."""
+        if self._count > 0:
+            self._count -= 1
 
 
 class StringTooLongError(AssertionError):

@@ -15,12 +15,12 @@ import os
 import random
 from pathlib import Path
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from zope.interface import implementer
 
 from inspector.defer import Deferred
-from inspector.error import ConnectionRefusedError, TimeoutError
+from inspector.error import ConnectionDone, ConnectionRefusedError, TimeoutError
 from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
 from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter, IReactorTime, ITransport
@@ -180,22 +180,32 @@ class LingerSweep:
     """Drops the connections that wait longer than ``linger`` seconds, with one timer.
 
     Every connection waits the same time, so deadlines come in arrival order: an
-    insertion-ordered dict maps each waiting transport to its deadline, the timer aims
+    insertion-ordered dict maps each waiting connection to its deadline, the timer aims
     at the oldest, and a connection costs one store when it starts waiting and one
     removal when it closes (no timer, no entry object of its own). Closed connections
-    leave the table at once, so it holds only those still waiting.
+    leave the table at once, so it holds only those still open.
+
+    The table may be a server's own table of open connections (``table``, as
+    :class:`QOTDFactory` keeps): an entry whose deadline is None is open but not waiting
+    yet (its quote still being written) and is passed over. ``close(key)`` ends an
+    overdue connection (by default ``key.loseConnection()``, for a table of transports).
     """
 
     #: How far past the waiting connections the table may grow (it never does: closed
     #: connections leave it at once); a bound for tests written against the old deque.
     compact_above = 64
 
-    def __init__(self, reactor: IReactorTime, linger: float) -> None:
+    def __init__(
+        self, reactor: IReactorTime, linger: float, table: dict[Any, float | None] | None = None,
+        close: Callable[[Any], object] | None = None,
+    ) -> None:
         self.reactor = reactor
         self.linger = linger
         #: While False (the factory stopped listening), the timer goes once nobody waits.
         self.listening = True
-        self._waiting: dict[Any, float] = {}  # transport -> deadline, oldest first
+        self._waiting: dict[Any, float | None] = table if table is not None else {}  # key -> deadline, oldest first
+        self._own_table = table is None
+        self._close = close if close is not None else _lose_connection
         seconds = reactor.seconds
         if getattr(seconds, "__func__", None) is ReactorBase.seconds:
             seconds = monotonic  # the stock reactors' clock itself, without a method call around it
@@ -203,17 +213,20 @@ class LingerSweep:
         self._call: Any = None
 
     def __len__(self) -> int:
-        """How many connections are waiting."""
+        """How many connections are in the table (waiting, or about to)."""
         return len(self._waiting)
 
-    def add(self, transport: ITransport) -> ITransport:
-        """Start ``transport``'s wait; pass what this returns to :meth:`discard` when it closes.
+    def add(self, key: Any) -> Any:
+        """Start ``key``'s wait (at the end of the table); pass what this returns to
+        :meth:`discard` when it closes.
 
         (:class:`QOTD` writes this and :meth:`discard` out for its usual connection.)"""
-        self._waiting[transport] = self._seconds() + self.linger
+        waiting = self._waiting
+        waiting.pop(key, None)  # an entry not waiting yet moves to the end, where its deadline belongs
+        waiting[key] = self._seconds() + self.linger
         if self._call is None:
             self.start()
-        return transport
+        return key
 
     def start(self) -> None:
         """Aim the timer at the first wait (called when a wait starts and none is timed)."""
@@ -225,24 +238,28 @@ class LingerSweep:
         shift = linger - self.linger
         self.linger = linger
         waiting = self._waiting
-        for transport in waiting:
-            waiting[transport] += shift
+        first = None
+        for key, deadline in waiting.items():
+            if deadline is not None:
+                waiting[key] = deadline = deadline + shift
+                if first is None:
+                    first = deadline
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
-        if waiting:
-            self._call = self.reactor.callLater(max(0.0, next(iter(waiting.values())) - self._seconds()),
-                                                self._sweep)
+        if first is not None:
+            self._call = self.reactor.callLater(max(0.0, first - self._seconds()), self._sweep)
 
-    def discard(self, transport: ITransport) -> None:
+    def discard(self, key: Any) -> None:
         """The connection closed: it waits no more."""
         waiting = self._waiting
-        if waiting.pop(transport, None) is not None and not waiting and not self.listening:
+        if waiting.pop(key, _ABSENT) is not _ABSENT and not waiting and not self.listening:
             self.cancel()
 
     def cancel(self) -> None:
-        """Forget every wait and the timer."""
-        self._waiting.clear()
+        """Forget the timer, and every wait unless the table is a server's own."""
+        if not self._own_table:
+            self._waiting.clear()
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
@@ -252,17 +269,32 @@ class LingerSweep:
         now = self._seconds()
         waiting = self._waiting
         overdue = []
-        for transport, deadline in waiting.items():
+        for key, deadline in waiting.items():
+            if deadline is None:
+                continue  # open, not waiting yet
             if deadline > now:
                 self._call = self.reactor.callLater(deadline - now, self._sweep)
                 break
-            overdue.append(transport)
-        for transport in overdue:
-            del waiting[transport]
+            overdue.append(key)
+        for key in overdue:
+            del waiting[key]
             try:
-                transport.loseConnection()
+                self._close(key)
             except Exception:
                 log.error("Error closing a lingering QOTD connection", exc_info=True)
+
+
+_ABSENT = object()
+
+
+def _lose_connection(transport: Any) -> None:
+    transport.loseConnection()
+
+
+def _close_protocol(protocol: Any) -> None:
+    transport = protocol.transport
+    if transport is not None:
+        transport.loseConnection()
 
 
 @implementer(IHalfCloseableProtocol, IPullProducer)
@@ -282,10 +314,9 @@ class QOTD(Protocol):
     #: Bytes handed to the transport at a time for a quote longer than this.
     chunk_size = 64 * 1024
 
-    #: The connection limit that counts this connection (None: not counted).
+    #: The connection limit that counts this connection (a factory other than a
+    #: :class:`QOTDFactory`, whose table of open connections is its count).
     _limit: ConnectionLimit | None = None
-    #: The factory's sweep this connection waits in (None: it waits otherwise, or not).
-    _sweep: LingerSweep | None = None
     #: What else the connection holds: the rest of a long quote, or its own linger timer.
     _data: bytes | None = None
     _offset = 0
@@ -295,6 +326,7 @@ class QOTD(Protocol):
         factory = self.factory
         transport = self.transport
         try:
+            table = factory.connections
             limit = factory.connection_limit
             data = factory.fixed_quote
             sweep = factory.sweep
@@ -303,36 +335,35 @@ class QOTD(Protocol):
             self._made_otherwise(factory, transport)
             return
         # The usual connection written out (a QOTDFactory with a static short quote and
-        # its sweep, a transport that half-closes), without a method call: the limit's
-        # count, the quote, our FIN, and the wait for the client's close in the sweep.
-        if limit.open < limit.maximum and not limit.refusing:
-            limit.open += 1
-        elif not limit.admit():
+        # its sweep, a transport that half-closes), without a method call: one entry in
+        # the factory's table is the limit's count, the open connection a watcher sees
+        # and the wait for the client's close; then the quote and our FIN.
+        if (len(table) >= limit.maximum or limit.refusing) and not limit.admits(len(table)):
             transport.loseConnection()
             return
-        self._limit = limit
-        if data is None:
-            data = factory.encoded_quote()
-        if sweep is None or len(data) > self.chunk_size:
+        if data is None or sweep is None or len(data) > self.chunk_size:
+            table[self] = None  # open, not waiting yet
             self._quote(factory, transport, data)
             return
-        transport.write(data)
-        half_close()
-        waiting = sweep._waiting
-        waiting[transport] = sweep._seconds() + sweep.linger
+        table[self] = sweep._seconds() + sweep.linger
         if sweep._call is None:
             sweep.start()
-        self._sweep = sweep
+        transport.write(data)
+        half_close()
 
     def _made_otherwise(self, factory: Any, transport: ITransport) -> None:
         """connectionMade for a factory that is not a :class:`QOTDFactory` (its quoter,
-        its limit and its linger read if it has them) or a transport that cannot half-close."""
+        its limit and its linger read if it has them) or a QOTDFactory's connection over
+        a transport that cannot half-close."""
         limit = getattr(factory, "connection_limit", None)
         if limit is not None:
             if not limit.admit():
                 transport.loseConnection()
                 return
-            self._limit = limit
+            if isinstance(factory, QOTDFactory):
+                factory.connections[self] = None  # its table is the limit's count
+            else:
+                self._limit = limit
         self._quote(factory, transport, getattr(factory, "fixed_quote", None))
 
     def _quote(self, factory: Any, transport: Any, data: bytes | None) -> None:
@@ -383,8 +414,9 @@ class QOTD(Protocol):
                 self._wait_alone(factory, transport)
                 return
             sweep = make_sweep(transport)
-        self._sweep = sweep
-        sweep.add(transport)
+        table = getattr(factory, "connections", None)
+        if table is None or self in table:  # (not if the connection has ended meanwhile)
+            sweep.add(self)
 
     def _wait_alone(self, factory: Any, transport: ITransport) -> None:
         """A factory of its own (not a :class:`QOTDFactory`): one timer per connection."""
@@ -407,27 +439,34 @@ class QOTD(Protocol):
         """Our FIN is out; the client's close (or the linger timer) ends the connection."""
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        """Stop waiting, give back the connection's place, and let go of the transport:
-        the transport and the protocol refer to each other, and without this the pair
-        is freed only by the cyclic garbage collector (about a tenth of the CPU a QOTD
-        connection costs) rather than at once."""
-        transport = self.transport
-        sweep = self._sweep
-        if sweep is not None:  # the usual connection: LingerSweep.discard written out
-            waiting = sweep._waiting
-            if waiting.pop(transport, None) is not None and not waiting and not sweep.listening:
-                sweep.cancel()
-        else:
+        """Leave the factory's table (the connection's place under the limit and its
+        wait), and tell the factory's watcher if it asks or the end was not clean.
+
+        The transport lets go of this protocol as it closes, which breaks the cycle
+        between the two: the protocol keeps its ``transport``."""
+        factory = self.factory
+        try:
+            table = factory.connections
+            watcher = factory.closes_watcher
+        except AttributeError:  # a factory of another kind
             self._lost_otherwise()
+            return
+        table.pop(self, None)
+        if not table:
+            sweep = factory.sweep
+            if sweep is not None and not sweep.listening:
+                sweep.cancel()
+        if watcher is not None and (factory.watch_every_close or type(reason) is not Failure
+                                    or reason.type is not ConnectionDone):
+            watcher(self, reason)
+
+    def _lost_otherwise(self) -> None:
+        """Give back the place under the limit; the rest of a long quote and a
+        connection's own linger timer go."""
         limit = self._limit
         if limit is not None:
             self._limit = None
-            if limit.open > 0:
-                limit.open -= 1
-        self.transport = None
-
-    def _lost_otherwise(self) -> None:
-        """The rest of a long quote and a connection's own linger timer go."""
+            limit.release()
         self._data = None
         timer, self._timer = self._timer, None
         if timer is not None and timer.active():
@@ -441,6 +480,13 @@ class QOTDFactory(Factory):
     descriptor limit); ``linger`` is how long, in seconds, a connection waits for the
     client to close after the quote. ``reactor`` runs that timer (by default the
     connection's own reactor).
+
+    The factory keeps one table of its open connections, ``connections`` (protocol ->
+    the end of its wait for the client's close, None before the quote is written): its
+    size is what the connection limit counts, the linger sweep walks it, and whoever
+    runs the server reads it to see and stop them. ``closes_watcher(protocol, reason)``,
+    when set, is told of every connection's end while ``watch_every_close`` is true,
+    and of every end that is not a clean close.
     """
 
     protocol = QOTD
@@ -449,6 +495,9 @@ class QOTDFactory(Factory):
     sweep: LingerSweep | None = None
     #: The quote on the wire when it never changes (a :class:`StaticQuoter`), else None.
     fixed_quote: bytes | None = None
+    #: Told of connection ends (see above); None: nobody asks.
+    closes_watcher: Callable[[QOTD, Failure], object] | None = None
+    watch_every_close = False
 
     def __init__(
         self, quoter: IQuoter, reactor: IReactorTime | None = None, *, max_connections: int | None = None,
@@ -456,11 +505,12 @@ class QOTDFactory(Factory):
     ) -> None:
         self.quoter = quoter
         self.reactor = reactor
+        self.connections: dict[QOTD, float | None] = {}
         self.sweep = None
         self.linger = linger
         if reactor is not None:
-            self.sweep = LingerSweep(reactor, linger)
-        self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log)
+            self.sweep = LingerSweep(reactor, linger, self.connections, _close_protocol)
+        self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log, self.connections)
         self._encoded: dict[str, bytes] = {}
 
     @property
@@ -493,7 +543,7 @@ class QOTDFactory(Factory):
         sweep = self.sweep
         if sweep is None:
             reactor: IReactorTime = self.reactor or getattr(transport, "reactor")  # a transport has its reactor
-            sweep = self.sweep = LingerSweep(reactor, self.linger)
+            sweep = self.sweep = LingerSweep(reactor, self.linger, self.connections, _close_protocol)
         return sweep
 
     def doStart(self) -> None:
