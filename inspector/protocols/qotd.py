@@ -326,24 +326,20 @@ class QOTD(Protocol):
         factory = self.factory
         transport = self.transport
         try:
-            table = factory.connections
-            limit = factory.connection_limit
-            data = factory.fixed_quote
-            sweep = factory.sweep
+            usual = factory.usual
             half_close = transport.loseWriteConnection
         except AttributeError:  # a factory or a transport of another kind
+            usual = None
+        if usual is None:
             self._made_otherwise(factory, transport)
             return
         # The usual connection written out (a QOTDFactory with a static short quote and
         # its sweep, a transport that half-closes), without a method call: one entry in
         # the factory's table is the limit's count, the open connection a watcher sees
         # and the wait for the client's close; then the quote and our FIN.
+        table, limit, data, sweep = usual
         if (len(table) >= limit.maximum or limit.refusing) and not limit.admits(len(table)):
             transport.loseConnection()
-            return
-        if data is None or sweep is None or len(data) > self.chunk_size:
-            table[self] = None  # open, not waiting yet
-            self._quote(factory, transport, data)
             return
         table[self] = sweep._seconds() + sweep.linger
         if sweep._call is None:
@@ -353,8 +349,9 @@ class QOTD(Protocol):
 
     def _made_otherwise(self, factory: Any, transport: ITransport) -> None:
         """connectionMade for a factory that is not a :class:`QOTDFactory` (its quoter,
-        its limit and its linger read if it has them) or a QOTDFactory's connection over
-        a transport that cannot half-close."""
+        its limit and its linger read if it has them), or a QOTDFactory's connection that
+        is not the usual one (a quoter that varies, a long quote, no sweep yet, a
+        transport that cannot half-close)."""
         limit = getattr(factory, "connection_limit", None)
         if limit is not None:
             if not limit.admit():
@@ -495,23 +492,38 @@ class QOTDFactory(Factory):
     sweep: LingerSweep | None = None
     #: The quote on the wire when it never changes (a :class:`StaticQuoter`), else None.
     fixed_quote: bytes | None = None
-    #: Told of connection ends (see above); None: nobody asks.
-    closes_watcher: Callable[[QOTD, Failure], object] | None = None
-    watch_every_close = False
+    #: What the usual connection needs, read at once: (table, limit, quote, sweep) while
+    #: the quote never changes, fits in one write and the sweep exists, else None.
+    usual: tuple[dict[QOTD, float | None], ConnectionLimit, bytes, LingerSweep] | None = None
 
     def __init__(
         self, quoter: IQuoter, reactor: IReactorTime | None = None, *, max_connections: int | None = None,
         linger: float = 10.0,
     ) -> None:
-        self.quoter = quoter
         self.reactor = reactor
         self.connections: dict[QOTD, float | None] = {}
+        #: Told of connection ends (see above); None: nobody asks.
+        self.closes_watcher: Callable[[QOTD, Failure], object] | None = None
+        self.watch_every_close = False
         self.sweep = None
         self.linger = linger
         if reactor is not None:
             self.sweep = LingerSweep(reactor, linger, self.connections, _close_protocol)
         self.connection_limit = ConnectionLimit(max_connections, "QOTD server", log, self.connections)
         self._encoded: dict[str, bytes] = {}
+        self.quoter = quoter
+
+    def _find_usual(self) -> None:
+        """Set ``usual`` for the current quoter and sweep (the protocol's ``chunk_size`` as
+        it is now: a protocol class given later with a smaller one still gets quotes up to
+        the old size in one write)."""
+        data = self.fixed_quote
+        sweep = self.sweep
+        limit = getattr(self, "connection_limit", None)
+        if data is None or sweep is None or limit is None or len(data) > self.protocol.chunk_size:
+            self.usual = None
+        else:
+            self.usual = (self.connections, limit, data, sweep)
 
     @property
     def linger(self) -> float:
@@ -535,6 +547,7 @@ class QOTDFactory(Factory):
     def quoter(self, quoter: IQuoter) -> None:
         self._quoter = quoter
         self.fixed_quote = encode_quote(quoter.quote) if type(quoter) is StaticQuoter else None
+        self._find_usual()
 
     def linger_sweep(self, transport: ITransport) -> LingerSweep:
         """The sweep that drops connections whose client has not closed within ``linger``
@@ -544,6 +557,7 @@ class QOTDFactory(Factory):
         if sweep is None:
             reactor: IReactorTime = self.reactor or getattr(transport, "reactor")  # a transport has its reactor
             sweep = self.sweep = LingerSweep(reactor, self.linger, self.connections, _close_protocol)
+            self._find_usual()
         return sweep
 
     def doStart(self) -> None:
