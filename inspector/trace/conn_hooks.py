@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 _now = time.monotonic
 
 # Capture codes: index into the tracer's decoder table.
-# STAMP: (STAMP, (turn, time, reactor)) -- the stamp of the TCP bytes records after it.
+# STAMP: the record is the stamp itself, (turn, time, reactor), of the TCP bytes records after it.
 EVENT, BYTES_IN, BYTES_OUT, MESSAGE, CLOSED, TURN, BIND, STAMP = range(8)
 
 
@@ -80,6 +80,8 @@ class ConnectionHooks:
 
     # Provided by Tracer.
     _keys: list[Any]  # a record code, or the connection's _Side for TCP bytes
+    _marks: list[int]
+    _taken: int
     _key_append: Any
     _item_append: Any
     _raw_limit: int
@@ -348,7 +350,12 @@ class ConnectionHooks:
 
     def _stamp_outside_turn(self) -> None:
         """Stamp the next TCP bytes record, made outside any loop turn, with the time now."""
-        self._capture((STAMP, self._stamp_now()))
+        keys = self._keys
+        self._marks.append(self._taken + len(keys))
+        keys.append(STAMP)  # a STAMP record is the stamp itself
+        self._item_append(self._stamp_now())
+        if len(keys) > self._raw_limit:
+            self._trim()
 
     def _capture_key_outside(self, key: Any) -> None:
         """The call-site capture's key append between loop turns (a click in the window,

@@ -195,7 +195,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         self._store(item[1])
 
     def _m_stamp(self, item: tuple) -> None:
-        self._dec_stamp = item[1]
+        self._dec_stamp = item  # a STAMP record is the stamp itself
 
     # -- the call-site capture seam ------------------------------------------------
 
@@ -212,10 +212,6 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         seam = self.capture_seam()
         for namespace in namespaces:
             namespace.update(seam)
-
-    def _seam_key(self, append: Any) -> None:
-        for namespace in self._seams:
-            namespace["_capture_key"] = append
 
     # -- the connection context -------------------------------------------------------
 
@@ -367,7 +363,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                     firsts.append(seq)
                     held += 1
                 elif key == STAMP:
-                    self._dec_stamp = items[position][1]
+                    self._dec_stamp = items[position]
                 else:
                     if entries:
                         add_entries(entries, firsts, held)
@@ -411,10 +407,16 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         of the records were bytes that arrived."""
         inbound = 0
         if sides:
-            add = self._add_bytes
             chunks = Counter(sides)
+            summaries = self.trace._connections
             for side, size in _bytes_per_side(sides, sizes, chunks).items():
-                add(side, size)
+                summary = summaries.get(side.cid)
+                if summary is None:
+                    self._add_bytes(side, size)  # makes the summary
+                elif side.inbound:
+                    summary.bytes_in += size
+                else:
+                    summary.bytes_out += size
                 if side.inbound:
                     inbound += chunks[side]
         return inbound
@@ -527,7 +529,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             elif code == MESSAGE:
                 messages += 1
             elif code == STAMP:
-                self._dec_stamp = items[mark][1]
+                self._dec_stamp = items[mark]
             elif code == BYTES_IN or code == BYTES_OUT:  # a datagram
                 _, key, data, _peer, _stamp = items[mark]
                 inbound = code == BYTES_IN
@@ -590,11 +592,18 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             self._enter_reactor(reactor)
         self.turn = turn = self.turn + 1
         self._stamp = stamp = (turn, _now(), self.reactor)
-        self._raw_append((STAMP, stamp))
-        if self._seams:
-            self._seam_key(self._key_append)
+        # The STAMP record (the stamp itself), and the context reset, written out: this
+        # runs every loop turn.
+        keys = self._keys
+        end = self._taken + len(keys)
+        self._marks.append(end)
+        keys.append(STAMP)
+        self._item_append(stamp)
+        for namespace in self._seams:
+            namespace["_capture_key"] = self._key_append
         self._turn_fds = fds_ready
-        self._set_context(0)
+        self._ctx_conn = 0
+        self._ctx_mark = end + 1
 
     def turn_ended(self, reactor: IReactorCore) -> None:
         """The loop turn's work is done (the loop is about to wait again)."""
@@ -602,16 +611,23 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         if stamp is None:
             return
         self._stamp = None
-        if self._seams:
-            self._seam_key(self._outside_key)
+        for namespace in self._seams:
+            namespace["_capture_key"] = self._outside_key
         end = _now()
         timers = self._turn_timers
         threads = self._turn_threads
         if timers or threads:
             self._turn_timers = self._turn_threads = 0
-        self._capture((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
+        # The TURN record, and the context reset, written out (see turn_started).
+        keys = self._keys
+        self._marks.append(self._taken + len(keys))
+        keys.append(TURN)
+        self._item_append((TURN, stamp, end - stamp[1], self._turn_fds, timers, threads))
+        if len(keys) > self._raw_limit:
+            self._trim()
         # Work between turns (a click in the window) belongs to no connection.
-        self._set_context(0)
+        self._ctx_conn = 0
+        self._ctx_mark = self._taken + len(keys)
         if end >= self._next_periodic:
             self._next_periodic = end + 0.2
             self.periodic(end)
