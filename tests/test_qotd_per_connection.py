@@ -154,28 +154,3 @@ def _quote_and_hold(port: int) -> socket.socket:
         data += chunk
     assert data == b"Carpe diem.\r\n"
     return sock
-
-
-def test_a_linger_wait_starts_without_a_clock_read(reactor: Any, run: Any, monkeypatch: Any) -> None:
-    """Each wait for a client's close began with a clock read (its deadline); the sweep's
-    ticks now set the time that the waits starting meanwhile take as theirs."""
-    from inspector.protocols import qotd
-
-    reads = []
-
-    def clock() -> float:
-        reads.append(1)
-        return real()
-
-    real = qotd.monotonic
-    monkeypatch.setattr(qotd, "monotonic", clock)
-
-    def serve(reactor: Any) -> tuple[int, Any, Any]:
-        factory = QOTDFactory(StaticQuoter(QUOTE), reactor, linger=600)
-        assert factory.sweep is not None
-        factory.sweep.max_tick = 60.0  # one tick at most while the test runs, however slow the machine
-        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
-        return listening.getHost().port, lambda: len(factory.connections), listening.stopListening
-
-    run(lambda: calls_per_connection(reactor, serve), timeout=60)
-    assert len(reads) <= 3, f"{len(reads)} clock reads for {CONNECTIONS + 1} connections"

@@ -179,18 +179,14 @@ def decode_quote(data: bytes) -> str:
 class LingerSweep:
     """Drops the connections that wait longer than ``linger`` seconds, with one timer.
 
-    An insertion-ordered dict maps each waiting connection to when its wait started,
-    oldest first, so a connection costs one store when it starts waiting and one removal
-    when it closes (no timer, no entry object of its own), and closed connections leave
-    the table at once. While anything waits, the timer ticks every ``tick`` seconds (an
-    eighth of the linger, at most ``max_tick``), drops those whose wait is over and sets
-    ``now`` to its time: a connection that starts waiting takes ``now`` as its start
-    instead of reading the clock (a call a connection). So a connection is dropped
-    between ``linger`` and ``linger`` plus two ticks after its wait started (sooner only
-    by however late the loop ran a tick).
+    Every connection waits the same time, so deadlines come in arrival order: an
+    insertion-ordered dict maps each waiting connection to its deadline, the timer aims
+    at the oldest, and a connection costs one store when it starts waiting and one
+    removal when it closes (no timer, no entry object of its own). Closed connections
+    leave the table at once, so it holds only those still open.
 
     The table may be a server's own table of open connections (``table``, as
-    :class:`QOTDFactory` keeps): an entry whose start is None is open but not waiting
+    :class:`QOTDFactory` keeps): an entry whose deadline is None is open but not waiting
     yet (its quote still being written) and is passed over. ``close(key)`` ends an
     overdue connection (by default ``key.loseConnection()``, for a table of transports).
     """
@@ -198,8 +194,6 @@ class LingerSweep:
     #: How far past the waiting connections the table may grow (it never does: closed
     #: connections leave it at once); a bound for tests written against the old deque.
     compact_above = 64
-    #: The longest time between two ticks, in seconds.
-    max_tick = 0.125
 
     def __init__(
         self, reactor: IReactorTime, linger: float, table: dict[Any, float | None] | None = None,
@@ -209,52 +203,52 @@ class LingerSweep:
         self.linger = linger
         #: While False (the factory stopped listening), the timer goes once nobody waits.
         self.listening = True
-        self._waiting: dict[Any, float | None] = table if table is not None else {}  # key -> start, oldest first
+        self._waiting: dict[Any, float | None] = table if table is not None else {}  # key -> deadline, oldest first
         self._own_table = table is None
         self._close = close if close is not None else _lose_connection
         seconds = reactor.seconds
         if getattr(seconds, "__func__", None) is ReactorBase.seconds:
             seconds = monotonic  # the stock reactors' clock itself, without a method call around it
         self._seconds = seconds
-        #: The time of the last tick (or of the start of ticking): a new wait's start.
-        self.now = 0.0
         self._call: Any = None
 
     def __len__(self) -> int:
         """How many connections are in the table (waiting, or about to)."""
         return len(self._waiting)
 
-    @property
-    def tick(self) -> float:
-        """Seconds between two ticks while anything waits."""
-        return max(min(self.max_tick, self.linger / 8), 0.001)
-
     def add(self, key: Any) -> Any:
         """Start ``key``'s wait (at the end of the table); pass what this returns to
         :meth:`discard` when it closes.
 
         (:class:`QOTD` writes this and :meth:`discard` out for its usual connection.)"""
+        waiting = self._waiting
+        waiting.pop(key, None)  # an entry not waiting yet moves to the end, where its deadline belongs
+        waiting[key] = self._seconds() + self.linger
         if self._call is None:
             self.start()
-        waiting = self._waiting
-        waiting.pop(key, None)  # an entry not waiting yet moves to the end, where its start belongs
-        waiting[key] = self.now
         return key
 
     def start(self) -> None:
-        """Start ticking (called when a wait starts and the timer is not running); this
-        sets ``now``, so call it before taking ``now`` as a start."""
-        self.now = self._seconds()
-        self._call = self.reactor.callLater(self.tick, self._sweep)
+        """Aim the timer at the first wait (called when a wait starts and none is timed)."""
+        self._call = self.reactor.callLater(self.linger, self._sweep)
 
     def change_linger(self, linger: float) -> None:
         """Wait ``linger`` seconds from now on, the waits in progress included (each
-        counted from its own start)."""
+        counted from its own start), keeping the deadlines in order for the timer."""
+        shift = linger - self.linger
         self.linger = linger
+        waiting = self._waiting
+        first = None
+        for key, deadline in waiting.items():
+            if deadline is not None:
+                waiting[key] = deadline = deadline + shift
+                if first is None:
+                    first = deadline
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
-            self._call = self.reactor.callLater(0, self._sweep)  # at the new pace, from now
+        if first is not None:
+            self._call = self.reactor.callLater(max(0.0, first - self._seconds()), self._sweep)
 
     def discard(self, key: Any) -> None:
         """The connection closed: it waits no more."""
@@ -264,7 +258,7 @@ class LingerSweep:
 
     def cancel(self) -> None:
         """Forget the timer, and every wait unless the table is a server's own."""
-        if self._own_table:
+        if not self._own_table:
             self._waiting.clear()
         call, self._call = self._call, None
         if call is not None and call.active():
@@ -272,18 +266,14 @@ class LingerSweep:
 
     def _sweep(self) -> None:
         self._call = None
-        self.now = now = self._seconds()
-        tick = self.tick
-        # A start is at most a tick before the wait really began (the tick before it).
-        cutoff = now - self.linger - tick
+        now = self._seconds()
         waiting = self._waiting
         overdue = []
-        pending = False
-        for key, started in waiting.items():
-            if started is None:
+        for key, deadline in waiting.items():
+            if deadline is None:
                 continue  # open, not waiting yet
-            if started > cutoff:
-                pending = True
+            if deadline > now:
+                self._call = self.reactor.callLater(deadline - now, self._sweep)
                 break
             overdue.append(key)
         for key in overdue:
@@ -292,8 +282,6 @@ class LingerSweep:
                 self._close(key)
             except Exception:
                 log.error("Error closing a lingering QOTD connection", exc_info=True)
-        if (pending or any(started is not None for started in waiting.values())) and self._call is None:
-            self._call = self.reactor.callLater(tick, self._sweep)
 
 
 _ABSENT = object()
@@ -316,8 +304,7 @@ class QOTD(Protocol):
     Input is read and discarded, and the close is a half-close (FIN after the quote)
     followed by waiting for the client's own close: closing a socket with unread input
     makes the kernel send a reset, which can destroy the quote before the client reads
-    it. A client that never closes is dropped after the factory's ``linger`` seconds
-    (up to two of the sweep's ticks later: :class:`LingerSweep`).
+    it. A client that never closes is dropped after the factory's ``linger`` seconds.
     A long quote is written as a pull producer, one ``chunk_size`` piece whenever the
     transport's buffer has drained, so a client that never reads holds at most one
     piece of our memory, never the whole quote. Over the factory's connection limit a
@@ -354,9 +341,9 @@ class QOTD(Protocol):
         if (len(table) >= limit.maximum or limit.refusing) and not limit.admits(len(table)):
             transport.loseConnection()
             return
+        table[self] = sweep._seconds() + sweep.linger
         if sweep._call is None:
             sweep.start()
-        table[self] = sweep.now
         transport.write(data)
         half_close()
 
