@@ -2,10 +2,12 @@
 
 A person watching ``inspector serve`` wants to see clients arrive, but a line per
 connect and per close cost a quarter of a QOTD server's speed under churn. So the
-first ``first`` connections of each ``interval`` are logged one by one (open and
+first ``first`` connections of an ``interval`` are logged one by one (open and
 close), the rest are counted and summarised in one line per interval ("1,234
-connections in the last 10 s, 3 open"), a close for a reason other than a clean end
-is always logged, and with ``-v`` (DEBUG enabled) every connection is logged.
+connections in the last 10 s, 3 open"); while connections keep coming, every interval
+is only counted, and once one passes without any, the next are logged one by one
+again. A close for a reason other than a clean end is always logged, and with ``-v``
+(DEBUG enabled) every connection is logged.
 """
 
 from __future__ import annotations
@@ -93,8 +95,17 @@ class ConnectionLog:
 
     def _tick(self) -> None:
         self._timer = None
+        now = self._now()
+        busy = self.counted > 0
+        self._summarise(now)
+        if busy and self.reactor is not None:
+            # Connections keep coming: the next interval is only counted (no call, no
+            # clock read, no log line a connection), and summarised at its end.
+            self._window_start = now
+            self._shown = 0
+            self._timer = self.reactor.callLater(self.interval, self._tick)
+            return
         self.counting = False
-        self._summarise(self._now())
         self._window_start = None  # the next connection starts a new interval
 
     def _summarise(self, now: float) -> None:

@@ -1,9 +1,9 @@
 """``inspector serve NAME``: run a catalogue server headless until interrupted.
 
 The server runs as a service of an Application (``inspector.service``): it starts
-with the reactor, connections are logged as they open and close (the first ten of
-every ten seconds one by one, the rest in one summary line; ``-v`` logs each, and a
-connection that ends in an error is always logged: inspector/catalog/connlog.py), and SIGINT
+with the reactor, connections are logged as they open and close (the first ten one by
+one, then one summary line every ten seconds while they keep coming; ``-v`` logs each,
+and a connection that ends in an error is always logged: inspector/catalog/connlog.py), and SIGINT
 (Ctrl-C) or SIGTERM stops the reactor, whose "before shutdown" trigger stops the
 service, so open connections are closed and the port released before the exit.
 """
