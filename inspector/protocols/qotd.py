@@ -437,16 +437,16 @@ class QOTD(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         """Leave the factory's table (the connection's place under the limit and its
-        wait), and tell the factory's watcher if it asks or the end was not clean.
-
-        The transport lets go of this protocol as it closes, which breaks the cycle
-        between the two: the protocol keeps its ``transport``."""
+        wait), tell the factory's watcher if it asks or the end was not clean, and let go
+        of the transport: a TCP transport lets go of its protocol as it closes, but a
+        wrapping one (TLS) keeps it, and the pair would wait for the cyclic collector."""
         factory = self.factory
         try:
             table = factory.connections
             watcher = factory.closes_watcher
         except AttributeError:  # a factory of another kind
             self._lost_otherwise()
+            self.transport = None
             return
         table.pop(self, None)
         if not table:
@@ -456,6 +456,7 @@ class QOTD(Protocol):
         if watcher is not None and (factory.watch_every_close or type(reason) is not Failure
                                     or reason.type is not ConnectionDone):
             watcher(self, reason)
+        self.transport = None
 
     def _lost_otherwise(self) -> None:
         """Give back the place under the limit; the rest of a long quote and a
