@@ -506,21 +506,41 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         direction, and how many loop-turn and message events they held; decode the other
         records (connection, port and Deferred events, BIND and CLOSED) in order.
 
-        TCP bytes records are counted per side first (their sides mapped in C), so a
-        connection whose close is among them has its bytes counted before its close."""
+        TCP bytes records are counted per key first (in C), then each key's counts go to
+        the side it stands for, so a connection whose close is among them has its bytes
+        counted before its close; no side is looked up per record."""
         decoders = self._decoders
         trace = self.trace
         if len(marks) < len(keys):
-            sides = self._sides_for(keys)
             sizes = list(map(len, items))
-            for mark in marks:  # a tuple record's place (side None) counts no bytes
+            for mark in marks:  # a tuple record's place counts no bytes
                 sizes[mark] = 0
-            chunks = Counter(sides)
+            per_key = Counter(keys)
+            size = next(filter(None, sizes), 0)
+            if size and sizes.count(size) + len(marks) == len(sizes):
+                key_bytes = {key: chunks * size for key, chunks in per_key.items()}
+            else:
+                key_bytes = {}
+                get = key_bytes.get
+                for key, size in zip(keys, sizes):
+                    key_bytes[key] = get(key, 0) + size
+            key_sides = self._key_sides
+            per_side: dict[_Side, list[int]] = {}  # side -> [bytes, chunks]
+            for key, chunks in per_key.items():
+                side = key_sides[key] if key in key_sides else self._unknown_key(key)
+                if side is None:  # a tuple record's code
+                    continue
+                counts = per_side.get(side)
+                if counts is None:
+                    per_side[side] = [key_bytes[key], chunks]
+                else:  # a side named by two keys (a Python hook's and the call site's)
+                    counts[0] += key_bytes[key]
+                    counts[1] += chunks
             now = _now()
-            for side, size in _bytes_per_side(sides, sizes, chunks).items():
+            for side, (total, chunks) in per_side.items():
                 direction = "in" if side.inbound else "out"
-                trace.count_bytes(side.cid, direction, size, now)
-                trace.count_dropped("conn." + direction, chunks[side])
+                trace.count_bytes(side.cid, direction, total, now)
+                trace.count_dropped("conn." + direction, chunks)
         turns = messages = 0
         for mark in marks:
             code = keys[mark]
