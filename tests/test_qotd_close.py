@@ -159,3 +159,19 @@ def test_sweep_timer_goes_when_the_port_stops_and_nobody_waits(reactor: Any, run
         return [c for c in reactor.getDelayedCalls() if getattr(c.func, "__self__", None) is factory.sweep]
 
     assert run(scenario) == []
+
+
+def test_cancelling_a_sweep_over_a_servers_table_leaves_its_open_connections_listed() -> None:
+    """The sweep may walk the factory's own table of open connections (the limit's count,
+    the command's list): cancelling its timer must not empty that table."""
+    clock = Clock()
+    table: dict = {}
+    sweep = LingerSweep(clock, 10.0, table, lambda key: None)
+    sweep.add("a connection")
+    sweep.cancel()
+    assert table == {"a connection": 10.0}
+    assert clock.getDelayedCalls() == []
+    own = LingerSweep(clock, 10.0)
+    own.add(_Transport())
+    own.cancel()
+    assert len(own) == 0

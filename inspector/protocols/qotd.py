@@ -258,7 +258,7 @@ class LingerSweep:
 
     def cancel(self) -> None:
         """Forget the timer, and every wait unless the table is a server's own."""
-        if not self._own_table:
+        if self._own_table:
             self._waiting.clear()
         call, self._call = self._call, None
         if call is not None and call.active():
