@@ -30,6 +30,13 @@ noise only ever slows a run down, and the median):
 
 Targets (issue 6): tracing off within 2% of no hooks; tracing on within 15%. Issue 20
 (target 4): on + reader at most 15% below no hooks.
+
+Instructions a round trip, exact where rates are not (``--trips N`` stops the worker after
+N round trips, and its reader drains every 1,500 round trips instead of 30 times a second;
+``--strip-hooks DIR`` writes the "no hooks" copy of the package to ``DIR/inspector``)::
+
+    valgrind --tool=callgrind python benchmarks/trace_bench.py --worker --trace-on --reader --trips 60000
+    # the same with --trips 20000; (instructions of the first - the second) / 40,000
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 #: A hook line, or a call-site capture (inspector/hooks.py), on one line or in parentheses on two.
@@ -53,12 +61,14 @@ WARM_UP = 0.3
 
 
 def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
-           reading: bool = False, window: bool = False) -> None:
-    """Echo server and ping-pong clients in this process; print round trips per CPU second."""
+           reading: bool = False, window: bool = False, trips: int = 0) -> None:
+    """Echo server and ping-pong clients in this process; print round trips per CPU second
+    (with ``trips``, run that many round trips and print how many ran: for callgrind)."""
     from inspector import reactors
     from inspector.protocol import ClientFactory, Factory, Protocol
 
     reactor = reactors.create("selectors")
+    polls: list[Callable[[], None]] = []  # the reader, when it drains by round trips
     if trace_on:
         import inspector.trace
 
@@ -85,9 +95,13 @@ def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
                     for event in events:
                         if event.kind == "conn.in" and event.conn:
                             seen += event.size
-                reactor.callLater(1 / 30, poll)
+                if not trips:
+                    reactor.callLater(1 / 30, poll)
 
-            reactor.callWhenRunning(poll)
+            if trips:
+                polls.append(poll)
+            else:
+                reactor.callWhenRunning(poll)
     state = {"trips": 0}
 
     class Echo(Protocol):
@@ -103,6 +117,13 @@ def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
             self.pending -= len(data)
             if self.pending <= 0:
                 state["trips"] += 1
+                if trips:
+                    if state["trips"] >= trips:
+                        if state["trips"] == trips:
+                            reactor.stop()
+                        return
+                    if polls and state["trips"] % 1500 == 0:
+                        reactor.callLater(0, polls[0])
                 self.pending = len(MESSAGE)
                 self.transport.write(MESSAGE)
 
@@ -122,11 +143,14 @@ def worker(seconds: float, connections: int, trace_on: bool, reader: bool,
     def begin() -> None:
         for _ in range(connections):
             reactor.connectTCP("127.0.0.1", port.getHost().port, client)
-        reactor.callLater(WARM_UP, start)
+        if not trips:
+            reactor.callLater(WARM_UP, start)
 
     reactor.callWhenRunning(begin)
     reactor.run()
     reactor.close()
+    if trips:
+        print(state["trips"], flush=True)
 
 
 def strip_hooks(src: Path, dest: Path) -> int:
@@ -174,10 +198,18 @@ def main() -> None:
     parser.add_argument("--reader", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reading", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--window", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--trips", type=int, default=0,
+                        help="with --worker: stop after this many round trips (for callgrind)")
+    parser.add_argument("--strip-hooks", metavar="DIR",
+                        help="write the package with its hook lines replaced by pass to DIR")
     args = parser.parse_args()
     if args.worker:
         worker(args.seconds, args.connections, args.trace_on, args.reader, args.reading,
-               args.window)
+               args.window, args.trips)
+        return
+    if args.strip_hooks:
+        removed = strip_hooks(ROOT / "inspector", Path(args.strip_hooks) / "inspector")
+        print(f"{removed} hook lines replaced by pass in {args.strip_hooks}/inspector")
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="inspector-nohooks-"))
