@@ -406,6 +406,23 @@ class IQuoter(Interface):
         """Return a quote as a str."""
 
 
+class IConnectionTable(Interface):
+    """A server factory that keeps its own table of open connections and tells a watcher
+    of their ends (not Twisted's: Inspector's own).
+
+    Whoever runs the server (the catalogue's handle) reads the table instead of wrapping
+    each protocol's ``connectionLost``, so a churn of short connections costs it no call
+    per end; it asks to hear of every end only while it needs them (a close to log, a
+    stop to wait for)."""
+
+    connections = Attribute("dict of the open connections, keyed by protocol (values are the factory's)")
+    closes_watcher = Attribute(
+        "None, or a callable(protocol, reason) told of every end while watch_every_close "
+        "is true, and of every end that is not a clean close"
+    )
+    watch_every_close = Attribute("bool: tell closes_watcher of clean ends too")
+
+
 # ------------------------------------------------ Unix domain sockets and multicast
 
 

@@ -16,7 +16,7 @@ from zope.interface.verify import verifyObject
 
 from inspector import data
 from inspector.error import ConnectionRefusedError, TimeoutError
-from inspector.interfaces import IQuoter
+from inspector.interfaces import IConnectionTable, IQuoter
 from inspector.protocols.oneshot import CollectingClientFactory, ReplyTooLong
 from inspector.protocols.qotd import (
     QOTDUDP,
@@ -43,6 +43,14 @@ def test_quoters_provide_iquoter(tmp_path) -> None:
     path.write_text("one\n%\ntwo\n")
     assert verifyObject(IQuoter, StaticQuoter("hi"))
     assert verifyObject(IQuoter, FortuneQuoter(path))
+
+
+def test_the_factory_lends_its_connection_table_by_contract() -> None:
+    """The command that runs a QOTD server reads the factory's own table of open
+    connections (no wrapper per connection's end); that is declared, and checked."""
+    factory = QOTDFactory(StaticQuoter("hi"))
+    assert verifyObject(IConnectionTable, factory)
+    assert factory.connections == {} and factory.closes_watcher is None and factory.watch_every_close is False
 
 
 def test_fortune_quoter_picks_every_quote_of_every_file(tmp_path) -> None:

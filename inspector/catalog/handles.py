@@ -14,6 +14,7 @@ from inspector.catalog.connlog import ConnectionLog
 from inspector.defer import Deferred, DeferredList, maybeDeferred, succeed
 from inspector.error import ConnectionDone
 from inspector.failure import Failure
+from inspector.interfaces import IConnectionTable
 from inspector.protocol import BaseProtocol, Factory, connectionDone
 
 if TYPE_CHECKING:
@@ -154,15 +155,14 @@ class ServerHandle(Handle):
         (A ``protocol`` given to such a factory after this is not followed: set it first.)
 
         A factory that keeps its own table of open connections and tells of their ends
-        (a :class:`~inspector.protocols.qotd.QOTDFactory`: ``connections``, and
-        ``closes_watcher`` called for every end while ``watch_every_close`` is true, else
-        for those that are not clean) lends that table as ``connections``, and its
+        (:class:`~inspector.interfaces.IConnectionTable`, as
+        :class:`~inspector.protocols.qotd.QOTDFactory` does) lends that table as ``connections``, and its
         protocols' subclass only tells of the start: no call of ours at the end of a
         connection unless its open was logged, stop() waits for it, or it failed.
         """
         base = getattr(factory, "protocol", None)
-        if (isinstance(base, type) and isinstance(getattr(factory, "connections", None), dict)
-                and hasattr(factory, "watch_every_close")
+        lends_table = IConnectionTable.providedBy(factory)
+        if (isinstance(base, type) and lends_table
                 and getattr(factory.buildProtocol, "__func__", None) is Factory.buildProtocol):
             self.connections = factory.connections
             self._lender = factory

@@ -23,7 +23,14 @@ from inspector.defer import Deferred
 from inspector.error import ConnectionDone, ConnectionRefusedError, TimeoutError
 from inspector.failure import Failure
 from inspector.files import FileRefused, MiB, read_regular_file
-from inspector.interfaces import IHalfCloseableProtocol, IPullProducer, IQuoter, IReactorTime, ITransport
+from inspector.interfaces import (
+    IConnectionTable,
+    IHalfCloseableProtocol,
+    IPullProducer,
+    IQuoter,
+    IReactorTime,
+    ITransport,
+)
 from inspector.protocol import DatagramProtocol, Factory, Protocol, connectionDone
 from inspector.protocols.basic import ConnectionLimit
 from inspector.protocols.oneshot import fetch
@@ -471,6 +478,7 @@ class QOTD(Protocol):
             timer.cancel()
 
 
+@implementer(IConnectionTable)
 class QOTDFactory(Factory):
     """Builds :class:`QOTD` protocols quoting from ``quoter``.
 
