@@ -242,10 +242,23 @@ def test_log_panel_shows_records_from_the_inspector_logger(qtbot: Any) -> None:
     assert "RuntimeError: callback exploded" in details
 
 
-def test_log_location_names_the_module_not_the_absolute_path(qtbot: Any) -> None:
+@pytest.mark.parametrize("installed", ["on sys.path", "editable (found by a finder)"])
+def test_log_location_names_the_module_not_the_absolute_path(
+        qtbot: Any, monkeypatch: pytest.MonkeyPatch, installed: str) -> None:
     """The Location column is narrow: it shows where a record came from as the import
-    path (``inspector/protocols/qotd.py:N``), the whole path in its tooltip and details."""
+    path (``inspector/protocols/qotd.py:N``), the whole path in its tooltip and details,
+    also when the package is not under any ``sys.path`` entry (``pip install -e``)."""
+    import os
+    import sys
+
     import inspector.protocols.qotd as qotd
+    from inspector.ui.viewmodel.log import short_location
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(qotd.__file__)))
+    if installed.startswith("editable"):
+        monkeypatch.setattr(sys, "path", [p for p in sys.path if os.path.abspath(p or os.curdir) != root])
+        monkeypatch.chdir("/")
+    short_location.cache_clear()
 
     store = Store()
     panel = LogPanel(store)
@@ -263,6 +276,7 @@ def test_log_location_names_the_module_not_the_absolute_path(qtbot: Any) -> None
     search = child(panel, QLineEdit, "log.search")
     qtbot.keyClicks(search, "qotd.py")
     assert column_texts(table, 3) == ["full"]
+    short_location.cache_clear()
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])

@@ -65,8 +65,8 @@ _LINE = re.compile(r"^(.*?)(:\d+)?$", re.S)
 @functools.lru_cache(maxsize=1024)
 def short_location(location: str) -> str:
     """``location`` (``path:line``) with the path as Python imports it: relative to the
-    ``sys.path`` entry holding it (``inspector/catalog/connlog.py:57``,
-    ``asyncio/events.py:80``), else to the working directory; unchanged otherwise.
+    folder it is imported from (``inspector/catalog/connlog.py:57``,
+    ``asyncio/events.py:80``) or to the working directory; unchanged otherwise.
 
     The column is narrow, and an absolute path shows only its uninformative start; the
     whole location stays in the entry (its tooltip, its details, the text filter)."""
@@ -74,14 +74,28 @@ def short_location(location: str) -> str:
     path, line = (match.group(1), match.group(2) or "") if match else (location, "")
     if not os.path.isabs(path):
         return location
-    roots = [os.path.abspath(entry or os.curdir) for entry in sys.path]
-    roots.append(os.path.abspath(os.curdir))
     best = ""
-    for root in roots:
+    for root in _import_roots():
+        if os.path.dirname(root) == root:  # the file system's root shortens nothing
+            continue
         prefix = root.rstrip(os.sep) + os.sep
         if path.startswith(prefix) and len(prefix) > len(best):
             best = prefix
     return path[len(best):] + line if best else location
+
+
+def _import_roots() -> list[str]:
+    """The folders Python imports from: ``sys.path``, the working directory, and the
+    folder above each imported top-level package (an editable install's package is found
+    by a finder, not through ``sys.path``)."""
+    roots = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+    roots.append(os.path.abspath(os.curdir))
+    for name, module in list(sys.modules.items()):
+        if "." not in name:
+            for folder in getattr(module, "__path__", None) or ():
+                if isinstance(folder, str):
+                    roots.append(os.path.dirname(os.path.abspath(folder)))
+    return roots
 
 
 def row_texts(entry: LogEntry, origin: float) -> tuple[str, ...]:
