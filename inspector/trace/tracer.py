@@ -67,18 +67,24 @@ _now = time.monotonic
 log = logging.getLogger("inspector.trace")
 
 
+def _sum_sizes(keys: list[Any], sizes: list[int], counts: Counter[Any], empty: int) -> dict[Any, int]:
+    """The bytes each key carried: ``keys[i]`` carried ``sizes[i]``, ``counts`` counts the
+    keys and ``empty`` of the sizes are 0 (tuple records' places). Chunks all of one size
+    (a protocol's fixed-size messages) are counted in C."""
+    size = next(filter(None, sizes), 0)
+    if size and sizes.count(size) + empty == len(sizes):
+        return {key: count * size for key, count in counts.items()}
+    totals: dict[Any, int] = {}
+    get = totals.get
+    for key, size in zip(keys, sizes):
+        totals[key] = get(key, 0) + size
+    return totals
+
+
 def _bytes_per_side(sides: list[Any], sizes: list[int], chunks: Counter[Any]) -> dict[Any, int]:
     """The bytes each side carried: ``sides[i]`` carried ``sizes[i]``, and ``chunks``
-    counts the sides (None, a tuple record's place, of size 0, is left out). Chunks all
-    of one size (a protocol's fixed-size messages) are counted in C."""
-    size = next(filter(None, sizes), 0)
-    if size and sizes.count(size) + chunks.get(None, 0) == len(sizes):
-        totals = {side: count * size for side, count in chunks.items()}
-    else:
-        totals = {}
-        get = totals.get
-        for side, size in zip(sides, sizes):
-            totals[side] = get(side, 0) + size
+    counts the sides (None, a tuple record's place, of size 0, is left out)."""
+    totals = _sum_sizes(sides, sizes, chunks, chunks.get(None, 0))
     totals.pop(None, None)
     return totals
 
@@ -516,14 +522,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             for mark in marks:  # a tuple record's place counts no bytes
                 sizes[mark] = 0
             per_key = Counter(keys)
-            size = next(filter(None, sizes), 0)
-            if size and sizes.count(size) + len(marks) == len(sizes):
-                key_bytes = {key: chunks * size for key, chunks in per_key.items()}
-            else:
-                key_bytes = {}
-                get = key_bytes.get
-                for key, size in zip(keys, sizes):
-                    key_bytes[key] = get(key, 0) + size
+            key_bytes = _sum_sizes(keys, sizes, per_key, len(marks))
             key_sides = self._key_sides
             per_side: dict[_Side, list[int]] = {}  # side -> [bytes, chunks]
             for key, chunks in per_key.items():
