@@ -244,15 +244,16 @@ class ServerHandle(Handle):
         if lender is not None:
             lender.watch_every_close = bool(self._shown or self._waiters)
 
-    def _ended(self, protocol: Any, reason: Any) -> None:
-        """The lending factory's connection ``protocol`` ended: log the close if its open
-        was logged or it failed, fire what stop() waits for."""
+    def _ended(self, protocol: Any, reason: Any, transport: Any = None) -> None:
+        """Connection ``protocol`` ended (told by the lending factory, or by the tracked
+        ``connectionLost`` when there is something to do): log the close if its open was
+        logged or it failed, fire what stop() waits for."""
+        closed = self._waiters.pop(protocol, None) if self._waiters else None
         addr = self._shown.pop(protocol, None) if self._shown else None
         if addr is None and _failed(reason):
-            addr = _peer_of(protocol.transport)
+            addr = _peer_of(protocol.transport if transport is None else transport)
         if addr is not None:
             self.connection_log.closed(reason, addr)
-        closed = self._waiters.pop(protocol, None) if self._waiters else None
         self._watch_ends()
         if closed is not None and not closed.called:
             closed.callback(None)
@@ -281,7 +282,7 @@ class ServerHandle(Handle):
         connections = self.connections
         waiters = self._waiters
         shown = self._shown
-        connection_log = self.connection_log
+        ended = self._ended
 
         def connectionLost(protocol: Any, reason: Any = connectionDone) -> None:
             transport = protocol.transport  # (a protocol may let go of it as it closes)
@@ -289,15 +290,9 @@ class ServerHandle(Handle):
                 base_lost(protocol, reason)
             finally:
                 connections.pop(protocol, None)
-                closed = waiters.pop(protocol, None) if waiters else None
-                addr = shown.pop(protocol, None) if shown else None
-                if addr is None and not (type(reason) is Failure and reason.type is ConnectionDone):
-                    if _failed(reason):  # always logged
-                        addr = _peer_of(transport)
-                if addr is not None:
-                    connection_log.closed(reason, addr)
-                if closed is not None and not closed.called:
-                    closed.callback(None)
+                # A clean close nobody waits for and whose open was only counted: no call.
+                if waiters or shown or not (type(reason) is Failure and reason.type is ConnectionDone):
+                    ended(protocol, reason, transport)
 
         return connectionLost
 
