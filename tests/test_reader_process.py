@@ -138,3 +138,21 @@ def test_a_file_that_is_no_recording_is_refused_before_any_child_starts(tmp_path
     junk.write_text("hello\n")
     with pytest.raises(RecordingError, match="not an Inspector trace recording"):
         ReaderProcess(junk, Trace())
+
+
+@pytest.mark.parametrize("where", ["here", "in the child"])
+def test_names_that_repeat_from_event_to_event_are_kept_once(tmp_path: Path, where: str) -> None:
+    """A recording names its reactor, states and roles in every event: the loaded events
+    share one string for each (a million events naming "SelectorsReactor-1" made a million
+    copies of it in the window's memory, and the child sent it a million times)."""
+    lines = _events(1000)
+    for line in lines:
+        line["reactor"] = "SelectorsReactor-1"
+    path = tmp_path / "recording.jsonl"
+    _write(path, lines)
+    events = _read_here(path)[0] if where == "here" else _read_in_child(path, "never hand over")[0][0]
+    assert len(events) == 800
+    assert len({id(event.reactor) for event in events}) == 1
+    states = [event for event in events if event.kind == "conn.state"]
+    assert len({id(event.state) for event in states}) == 1
+    assert len({id(event.peer) for event in events if event.kind == "conn.opened"}) == 1

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import stat
+import sys
 import time
 from typing import IO, Any, Callable, Collection
 
@@ -1019,11 +1020,16 @@ def _fast_maker(cls: type[ev.Event], build: bool = True) -> Callable[[dict[str, 
         else:
             body.append(f"    if type(v{i}) is not {typ.__name__}:")
         body.append("        return None")
+        if typ is str and build:
+            # Names, states and addresses repeat from event to event: one string object
+            # each (a million events named their reactor a million times over), which
+            # also lets the child process's marshal send a repeat as a reference.
+            body.append(f"    v{i} = intern(v{i})")
     if build:
         body.append(f"    return cls({', '.join(f'v{i}' for i in range(len(names)))})")
     else:
         body.append(f"    return v{names.index('seq')}")
-    namespace: dict[str, Any] = {"cls": cls, "b64decode": base64.b64decode}
+    namespace: dict[str, Any] = {"cls": cls, "b64decode": base64.b64decode, "intern": sys.intern}
     exec(compile("\n".join(body), f"<fast loader of {cls.kind}>", "exec"), namespace)
     return namespace["make"]
 
