@@ -156,3 +156,45 @@ def test_names_that_repeat_from_event_to_event_are_kept_once(tmp_path: Path, whe
     states = [event for event in events if event.kind == "conn.state"]
     assert len({id(event.state) for event in states}) == 1
     assert len({id(event.peer) for event in events if event.kind == "conn.opened"}) == 1
+
+
+def _digest(trace: Trace) -> dict[str, Any]:
+    """What ``inspector open`` and the exports read of a loaded trace."""
+    return {
+        "totals": trace.totals(), "problems": list(trace.problems), "header": dict(trace.header),
+        "connections": [(c.id, c.role, c.state, c.bytes_in, c.bytes_out, c.close_reason)
+                        for c in trace.connections.values()],
+        "dropped": trace.connections_dropped,
+        "turns": [event.seq for event in trace.buffers["loop.turn"]],
+        "timers": [event.seq for event in trace.buffers["timer.scheduled"]],
+    }
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_loading_a_big_recording_reads_it_in_a_child_and_gives_the_same_trace(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    """``load`` (``inspector open``, the window's exports) reads a big recording in a child
+    process, as the window does: the trace is the one read here, problems and all."""
+    import subprocess
+
+    from inspector.trace import recording
+
+    extra, tail = DAMAGES[damage]
+    lines = _events(1500)
+    lines[700:700] = extra
+    path = tmp_path / "recording.jsonl"
+    _write(path, lines, tail)
+    monkeypatch.setattr(recording, "CHILD_PROCESS_BYTES", 1 << 40)
+    expected = _digest(recording.load(path))
+    started: list[Any] = []
+    real_popen = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(recording, "CHILD_PROCESS_BYTES", 0)
+    assert _digest(recording.load(path)) == expected
+    assert len(started) == 1  # one child read it
+    assert expected["timers"] and expected["totals"]["conn.opened"] == (140 if damage == "damaged line" else 300)

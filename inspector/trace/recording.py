@@ -284,13 +284,41 @@ def load(path: str | os.PathLike[str], config: TraceConfig | None = None,
     cannot be read.
     """
     trace = Trace(config)
-    reader = RecordingReader(path, trace, max_bytes)
-    try:
-        while not reader.read():
-            pass
-    finally:
-        reader.close()
+    fill(trace, path, max_bytes)
     return trace
+
+
+#: Recordings at least this big are read by a child process (:class:`ReaderProcess`:
+#: the second CPU reads, parses and checks while this process folds what was read);
+#: smaller ones, read in well under a second, are not worth starting it for.
+CHILD_PROCESS_BYTES = 16 * MiB
+
+
+def fill(trace: Trace, path: str | os.PathLike[str], max_bytes: int = MAX_RECORDING_BYTES) -> None:
+    """Read the whole recording at ``path`` into ``trace``, as :func:`load` does.
+
+    A big one (:data:`CHILD_PROCESS_BYTES`) is read by a child process while this one
+    adds what it read to the trace: a million events load in about half the time, with
+    the same events, problems and words (:class:`ReaderProcess` reads on here if the
+    child cannot keep up). Raises :class:`RecordingError` as :func:`load` does.
+    """
+    size = os.stat(path).st_size if os.path.isfile(path) else 0
+    if size < CHILD_PROCESS_BYTES:
+        reader = RecordingReader(path, trace, max_bytes)
+        try:
+            while not reader.read():
+                pass
+        finally:
+            reader.close()
+        return
+    child = ReaderProcess(path, trace, max_bytes)
+    add = trace.add
+    try:
+        while not child.done:
+            for event in child.step():
+                add(event)
+    finally:
+        child.close()
 
 
 class RecordingReader:

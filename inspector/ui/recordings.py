@@ -45,7 +45,7 @@ QUIET_BYTES = 256 * 1024
 #: Files at least this big are read by a child process (:class:`ReaderProcess`: the
 #: second CPU reads, parses and checks while this one folds and shows); smaller ones,
 #: read in well under a second, not worth starting it for, are read here.
-PROCESS_BYTES = 16 * MiB
+PROCESS_BYTES = recording.CHILD_PROCESS_BYTES
 
 
 class RecordingLoader(QObject):
@@ -119,21 +119,16 @@ class RecordingLoader(QObject):
     def _fill_trace(self) -> None:
         """Read the whole file into :attr:`trace`, once, when something (an export) first
         reads it: the loading itself only fills the store. For a million events that
-        first export waits about ten seconds longer; browsing never does."""
+        first export waits a few seconds longer (a child process reads, as while loading);
+        browsing never does."""
         trace = self.trace
         trace.attach_source(None)
         trace.problems.clear()  # the second reading finds the same ones again
         try:
-            reader = RecordingReader(self.path, trace, self.max_bytes)
+            recording.fill(trace, self.path, self.max_bytes)
         except RecordingError as exc:
             trace.problems.append(str(exc))
             log.warning("%s", exc)
-            return
-        try:
-            while not reader.read():
-                pass
-        finally:
-            reader.close()
 
     def _step(self) -> None:
         reader = self._reader
