@@ -100,3 +100,30 @@ def test_rows_are_written_when_shown_and_still_sort_and_filter_by_every_column(
     qtbot.waitUntil(lambda: table.model().rowCount() == 1, timeout=5000)
     table.viewport().repaint()
     assert _shown_rows(table)[0][:1] + _shown_rows(table)[0][PEER:PEER + 1] == ["2999", "10.0.0.1:22999"]
+
+
+def test_lazy_rows_listed_with_and_without_a_filter_hold_the_same_cells(qtbot: Any, monkeypatch: Any) -> None:
+    """Rows listed lazily with no filter set (the quick way a loading recording takes) hold
+    exactly what the general way writes when a filter is set that every row passes."""
+    from inspector.ui.models import connections
+    from inspector.ui.viewmodel.store import Store
+
+    monkeypatch.setattr(connections, "LAZY_FROM", 100)
+    store = Store(clock=0.0)
+    for n in range(1, 301):
+        store.connection_opened(n, 100.0 + n, "server", "Echo", "127.0.0.1:7000", f"10.0.0.1:{20000 + n}")
+    conns = [store.connections[n] for n in range(1, 301)]
+    roles = (Qt.ItemDataRole.DisplayRole, connections.SORT_ROLE, Qt.ItemDataRole.TextAlignmentRole,
+             connections.FILTER_ROLE)
+    written = []
+    for protocol in ("", "Echo"):
+        model = connections.ConnectionsModel(store)
+        model.filter.set(protocol=protocol)
+        assert model.filter.passes_all(store) == (protocol == "")
+        model._append(conns, lazy=True)
+        items = model.items
+        assert model.lazy_rows == 200
+        written.append(([[items.index(row, column).data(role) for column in range(items.columnCount())
+                          for role in roles] for row in range(items.rowCount())],
+                        model._shown, model._states, model._flags, model.lazy_rows))
+    assert written[0] == written[1]
