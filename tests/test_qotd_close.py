@@ -128,8 +128,12 @@ class _Transport:
 
 
 def test_sweep_stays_bounded_under_churn_and_drops_only_the_overdue() -> None:
+    """A wait takes the deadline the sweep's last tick set (no clock read of its own): a
+    client that never closes is dropped no sooner than the linger after its wait began
+    and no later than a tick (a quarter of the linger) after that."""
     clock = Clock()
     sweep = LingerSweep(clock, 10.0)
+    assert sweep.period == 2.5
     overdue = _Transport()
     sweep.add(overdue)
     for _ in range(10_000):  # a churn of clients that close at once
@@ -137,13 +141,48 @@ def test_sweep_stays_bounded_under_churn_and_drops_only_the_overdue() -> None:
     assert len(sweep) == 1
     assert len(sweep._waiting) <= 2 * sweep.compact_above
     assert len(clock.getDelayedCalls()) == 1
-    clock.advance(5)
+    clock.advance(4)
     late = _Transport()
-    sweep.add(late)
-    clock.advance(5)
+    sweep.add(late)  # began at 4
+    clock.advance(6)  # 10: the linger of the first, not yet over its tick
+    assert not overdue.closed and not late.closed
+    clock.advance(2.5)  # 12.5: the first's linger plus a tick
     assert overdue.closed and not late.closed
-    clock.advance(5)
+    clock.advance(1.4)  # 13.9: the second waited 9.9 s
+    assert not late.closed
+    clock.advance(2.6)  # 16.5: the second's linger plus a tick
     assert late.closed and len(sweep) == 0
+    assert clock.getDelayedCalls() == []
+
+
+def test_sweep_ticks_at_most_once_a_period_however_long_a_turn_takes() -> None:
+    """The ticking sweep used to re-arm every loop turn once a turn outlasted its tick;
+    a late tick now re-arms a whole period later."""
+    clock = Clock()
+    sweep = LingerSweep(clock, 10.0)
+    ticks = []
+    sweep_once = sweep._sweep
+
+    def counted() -> None:
+        ticks.append(clock.seconds())
+        sweep_once()
+
+    sweep._sweep = counted  # type: ignore[method-assign]
+    sweep.add(_Transport())
+    for _ in range(40):  # 40 loop turns of 0.25 s each, a client starting to wait in each
+        clock.advance(0.25)
+        sweep.add(_Transport())
+    assert ticks == [2.5, 5.0, 7.5, 10.0], ticks
+
+
+def test_a_zero_linger_drops_at_the_next_tick_without_spinning() -> None:
+    clock = Clock()
+    sweep = LingerSweep(clock, 0.0)
+    waiting = _Transport()
+    sweep.add(waiting)
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [sweep.min_period]
+    clock.advance(sweep.min_period)
+    assert waiting.closed
     assert clock.getDelayedCalls() == []
 
 
@@ -169,7 +208,7 @@ def test_cancelling_a_sweep_over_a_servers_table_leaves_its_open_connections_lis
     sweep = LingerSweep(clock, 10.0, table, lambda key: None)
     sweep.add("a connection")
     sweep.cancel()
-    assert table == {"a connection": 10.0}
+    assert table == {"a connection": 12.5}  # (its linger and a tick)
     assert clock.getDelayedCalls() == []
     own = LingerSweep(clock, 10.0)
     own.add(_Transport())

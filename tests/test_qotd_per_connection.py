@@ -154,3 +154,27 @@ def _quote_and_hold(port: int) -> socket.socket:
         data += chunk
     assert data == b"Carpe diem.\r\n"
     return sock
+
+
+def test_a_linger_wait_starts_without_a_clock_read(reactor: Any, run: Any, monkeypatch: Any) -> None:
+    """Each wait for a client's close began with a clock read (its deadline); now the
+    sweep's tick sets the deadline that the waits starting meanwhile take as theirs."""
+    from inspector.protocols import qotd
+
+    reads = []
+    real = qotd.monotonic
+
+    def clock() -> float:
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(qotd, "monotonic", clock)
+
+    def serve(reactor: Any) -> tuple[int, Any, Any]:
+        # A linger long enough that no tick comes while the test runs, however slow the machine.
+        factory = QOTDFactory(StaticQuoter(QUOTE), reactor, linger=3600)
+        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        return listening.getHost().port, lambda: len(factory.connections), listening.stopListening
+
+    run(lambda: calls_per_connection(reactor, serve), timeout=60)
+    assert len(reads) <= 2, f"{len(reads)} clock reads for {CONNECTIONS + 1} connections"

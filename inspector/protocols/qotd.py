@@ -187,10 +187,18 @@ class LingerSweep:
     """Drops the connections that wait longer than ``linger`` seconds, with one timer.
 
     Every connection waits the same time, so deadlines come in arrival order: an
-    insertion-ordered dict maps each waiting connection to its deadline, the timer aims
-    at the oldest, and a connection costs one store when it starts waiting and one
-    removal when it closes (no timer, no entry object of its own). Closed connections
-    leave the table at once, so it holds only those still open.
+    insertion-ordered dict maps each waiting connection to its deadline, oldest first,
+    and a connection costs one store when it starts waiting and one removal when it
+    closes (no timer, no entry object of its own). Closed connections leave the table
+    at once, so it holds only those still open.
+
+    A wait takes ``deadline`` as its own instead of reading the clock (a call a
+    connection): while anything waits the timer ticks every ``period`` (a quarter of
+    the linger, at least 10 ms), drops the overdue and sets ``deadline`` to its time
+    plus ``period`` plus ``linger``. So a client that never closes is dropped between
+    ``linger`` and ``linger + period`` seconds after its wait began, the timer wakes the
+    loop at most once a period (four times a linger, never once a loop turn however long
+    turns take), and it stops once nobody waits.
 
     The table may be a server's own table of open connections (``table``, as
     :class:`QOTDFactory` keeps): an entry whose deadline is None is open but not waiting
@@ -201,6 +209,8 @@ class LingerSweep:
     #: How far past the waiting connections the table may grow (it never does: closed
     #: connections leave it at once); a bound for tests written against the old deque.
     compact_above = 64
+    #: The shortest time between two ticks, in seconds (a linger of 0 must not spin).
+    min_period = 0.01
 
     def __init__(
         self, reactor: IReactorTime, linger: float, table: dict[Any, float | None] | None = None,
@@ -208,6 +218,8 @@ class LingerSweep:
     ) -> None:
         self.reactor = reactor
         self.linger = linger
+        #: Seconds between two ticks while anything waits.
+        self.period = max(linger / 4, self.min_period)
         #: While False (the factory stopped listening), the timer goes once nobody waits.
         self.listening = True
         self._waiting: dict[Any, float | None] = table if table is not None else {}  # key -> deadline, oldest first
@@ -217,6 +229,8 @@ class LingerSweep:
         if getattr(seconds, "__func__", None) is ReactorBase.seconds:
             seconds = monotonic  # the stock reactors' clock itself, without a method call around it
         self._seconds = seconds
+        #: The deadline of a wait starting now (valid while the timer ticks: see start()).
+        self.deadline = 0.0
         self._call: Any = None
 
     def __len__(self) -> int:
@@ -228,34 +242,39 @@ class LingerSweep:
         :meth:`discard` when it closes.
 
         (:class:`QOTD` writes this and :meth:`discard` out for its usual connection.)"""
-        waiting = self._waiting
-        waiting.pop(key, None)  # an entry not waiting yet moves to the end, where its deadline belongs
-        waiting[key] = self._seconds() + self.linger
         if self._call is None:
             self.start()
+        waiting = self._waiting
+        waiting.pop(key, None)  # an entry not waiting yet moves to the end, where its deadline belongs
+        waiting[key] = self.deadline
         return key
 
     def start(self) -> None:
-        """Aim the timer at the first wait (called when a wait starts and none is timed)."""
-        self._call = self.reactor.callLater(self.linger, self._sweep)
+        """Start ticking (called when a wait starts and the timer is not running): this
+        sets ``deadline``, so call it before a wait takes that."""
+        self._tick_at(self._seconds())
+
+    def _tick_at(self, now: float) -> None:
+        period = self.period
+        self.deadline = now + period + self.linger
+        self._call = self.reactor.callLater(period, self._sweep)
 
     def change_linger(self, linger: float) -> None:
         """Wait ``linger`` seconds from now on, the waits in progress included (each
-        counted from its own start), keeping the deadlines in order for the timer."""
-        shift = linger - self.linger
+        counted from the tick before it began), keeping the deadlines in order."""
+        old = self.linger + self.period
         self.linger = linger
+        self.period = max(linger / 4, self.min_period)
+        shift = linger + self.period - old
         waiting = self._waiting
-        first = None
         for key, deadline in waiting.items():
             if deadline is not None:
-                waiting[key] = deadline = deadline + shift
-                if first is None:
-                    first = deadline
+                waiting[key] = deadline + shift
+        self.deadline += shift
         call, self._call = self._call, None
         if call is not None and call.active():
             call.cancel()
-        if first is not None:
-            self._call = self.reactor.callLater(max(0.0, first - self._seconds()), self._sweep)
+            self._call = self.reactor.callLater(0, self._sweep)  # at the new pace, from now
 
     def discard(self, key: Any) -> None:
         """The connection closed: it waits no more."""
@@ -276,11 +295,12 @@ class LingerSweep:
         now = self._seconds()
         waiting = self._waiting
         overdue = []
+        pending = False
         for key, deadline in waiting.items():
             if deadline is None:
                 continue  # open, not waiting yet
             if deadline > now:
-                self._call = self.reactor.callLater(deadline - now, self._sweep)
+                pending = True
                 break
             overdue.append(key)
         for key in overdue:
@@ -289,6 +309,8 @@ class LingerSweep:
                 self._close(key)
             except Exception:
                 log.error("Error closing a lingering QOTD connection", exc_info=True)
+        if pending and self._call is None:
+            self._tick_at(now)
 
 
 _ABSENT = object()
@@ -311,7 +333,8 @@ class QOTD(Protocol):
     Input is read and discarded, and the close is a half-close (FIN after the quote)
     followed by waiting for the client's own close: closing a socket with unread input
     makes the kernel send a reset, which can destroy the quote before the client reads
-    it. A client that never closes is dropped after the factory's ``linger`` seconds.
+    it. A client that never closes is dropped after the factory's ``linger`` seconds
+    (up to a quarter of that later: :class:`LingerSweep`).
     A long quote is written as a pull producer, one ``chunk_size`` piece whenever the
     transport's buffer has drained, so a client that never reads holds at most one
     piece of our memory, never the whole quote. Over the factory's connection limit a
@@ -348,9 +371,9 @@ class QOTD(Protocol):
         if (len(table) >= limit.maximum or limit.refusing) and not limit.admits(len(table)):
             transport.loseConnection()
             return
-        table[self] = sweep._seconds() + sweep.linger
         if sweep._call is None:
             sweep.start()
+        table[self] = sweep.deadline
         transport.write(data)
         half_close()
 
