@@ -236,7 +236,7 @@ class Fold:
         return summary
 
     def _on_state(self, event: ev.ConnectionState) -> ConnectionSummary:
-        summary = self._connection(event)
+        summary = self._connections.get(event.conn) or self._connection(event)
         summary.state = _STATE_OF.get(event.state, event.state)
         return summary
 
@@ -257,7 +257,7 @@ class Fold:
         return summary
 
     def _on_closed(self, event: ev.ConnectionClosed) -> ConnectionSummary:
-        summary = self._connection(event)
+        summary = self._connections.get(event.conn) or self._connection(event)
         summary.closed = event.ts
         summary.reason_type = event.reason_type
         summary.reason = event.reason

@@ -301,7 +301,7 @@ class Store:
         if conn.state is not state and conn.state != state:
             # The reason is worded only for a close (most moves are to an open state).
             reason = summary.close_reason if state in FINAL_STATES else ""
-            self.connection_state(conn.id, when, state, reason)
+            self._move(conn, when, state, reason)
         elif summary.closed is not None and conn.close_reason != (reason := summary.close_reason):
             conn.close_reason = reason
         # Never below what the row shows: the live feed may have raised it from the
@@ -341,7 +341,7 @@ class Store:
     def _show_closed(self, e: ev.ConnectionClosed, summary: ConnectionSummary) -> None:
         conn = self._row(summary, e.ts)
         reason = summary.close_reason
-        self.connection_state(e.conn, e.ts, summary.state, reason)
+        self._move(conn, e.ts, summary.state, reason)
         conn.close_reason = reason
         self._show_connection(conn, summary, e.ts)
 
@@ -484,8 +484,11 @@ class Store:
     def connection_state(self, conn_id: int, when: float, state: ConnectionState | str, reason: str = "") -> None:
         """Move a connection to ``state``; ``reason`` explains a close or failure."""
         conn = self.connections.get(conn_id)
-        if conn is None:
-            return
+        if conn is not None:
+            self._move(conn, when, state, reason)
+
+    def _move(self, conn: Connection, when: float, state: ConnectionState | str, reason: str) -> None:
+        """:meth:`connection_state` for a row in hand."""
         if when > self.now:
             self.now = when
         # Straight-line (this runs for most connection events a recording holds).
@@ -494,7 +497,7 @@ class Store:
         final = state in FINAL_STATES
         if was_open and final:
             self._open -= 1
-            self._closed.append(conn_id)
+            self._closed.append(conn.id)
         elif not was_open and not final:
             self._open += 1
         conn.last_activity = when
@@ -503,7 +506,7 @@ class Store:
             conn.rate = 0.0
             if reason:
                 conn.close_reason = reason
-        self.changed_connections.add(conn_id)
+        self.changed_connections.add(conn.id)
 
     def connection_address(self, conn_id: int, local: str = "", peer: str = "") -> None:
         """Fill in addresses learnt after the connection was opened."""
