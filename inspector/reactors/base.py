@@ -382,6 +382,12 @@ class ReactorBase(ABC):
 
     #: A callback or handler holding the loop longer than this (seconds) is reported.
     slow_callback_threshold: float | None = 0.05
+    #: At most one slow-callback warning is logged per this many seconds: a loaded loop
+    #: (a burst of accepts, a machine slowed down) would otherwise write one every turn.
+    #: The next warning after the interval says how many were not logged meanwhile.
+    slow_report_interval = 10.0
+    _slow_logged_at = float("-inf")  # when the last slow-callback warning was logged
+    _slow_unlogged = 0  # slow callbacks not logged since the last warning
     #: Whether starting in the main thread makes SIGINT/SIGTERM stop the reactor.
     install_signal_handlers = True
     #: True for a reactor whose loop waits in foreign C++ code (Qt): the handlers it
@@ -587,9 +593,21 @@ class ReactorBase(ABC):
         if _tracer is not None: _tracer.turn_ended(self)
 
     def _report_slow(self, what: Any, duration: float) -> None:
-        """Log that ``what`` (a callable, or a selectable) held the loop for ``duration`` s."""
+        """Log that ``what`` (a callable, or a selectable) held the loop for ``duration`` s,
+        unless a warning was logged less than ``slow_report_interval`` seconds ago (then it
+        is only counted, and the next warning gives the count). The tracer sees each one."""
         if _tracer is not None: _tracer.slow_callback(what, duration)
-        log.warning("Slow callback: %s held the loop for %.3f s", describe_callable(what), duration)
+        now = _monotonic()
+        if now - self._slow_logged_at < self.slow_report_interval:
+            self._slow_unlogged += 1
+            return
+        self._slow_logged_at = now
+        unlogged, self._slow_unlogged = self._slow_unlogged, 0
+        if unlogged:
+            log.warning("Slow callback: %s held the loop for %.3f s (and %d more since the last such"
+                        " warning, not logged one by one)", describe_callable(what), duration, unlogged)
+        else:
+            log.warning("Slow callback: %s held the loop for %.3f s", describe_callable(what), duration)
 
     # ------------------------------------------------------------- backend hooks
 
