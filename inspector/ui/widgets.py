@@ -85,3 +85,9 @@ def splitter(orientation: Qt.Orientation, *parts: tuple[QWidget, int]) -> QSplit
         split.addWidget(widget)
         split.setStretchFactor(position, stretch)
     return split
+
+
+def on_screen(widget: QWidget) -> bool:
+    """Whether any of ``widget`` is shown now. A dock behind another dock's tab still
+    counts as visible to Qt (``isVisible``); its visible region is empty."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.ui.viewmodel.store import Series, Store
-from inspector.ui.widgets import named
+from inspector.ui.widgets import named, on_screen
 
 #: Seconds of history the time plots show while following the present.
 WINDOW = 120.0
@@ -122,6 +122,7 @@ class TimingPanel(QWidget):
         self.store = store
         self.connection_id: int | None = None
         self._ticks = 0
+        self._shown = False  # on screen at the last refresh
         self._marks: dict[Any, Any] = {}
         self._auto_x = True
         self._last_end = 0.0
@@ -248,10 +249,13 @@ class TimingPanel(QWidget):
         self.redraw()
 
     def refresh(self) -> None:
-        """Redraw now and then, and only while the panel is visible."""
+        """Redraw now and then, and only while the panel is on screen (not behind another
+        dock's tab); at once when it comes back on screen."""
         self._ticks += 1
-        if self._ticks % REDRAW_EVERY == 0 and self.isVisible():
+        shown = on_screen(self)
+        if shown and (not self._shown or self._ticks % REDRAW_EVERY == 0):
             self.redraw(force=False)
+        self._shown = shown
 
     def redraw(self, force: bool = True) -> None:
         """Give the curves the store's samples (only those that changed, unless ``force``)."""
