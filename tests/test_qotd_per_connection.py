@@ -47,9 +47,12 @@ def _where(code: Any) -> str | None:
     return None
 
 
-async def calls_per_connection(reactor: Any, serve: Any) -> dict[str, float]:
+async def calls_per_connection(
+    reactor: Any, serve: Any, c_calls: collections.Counter | None = None,
+) -> dict[str, float]:
     """Start a server with ``serve(reactor)``, serve one connection, then count the Python
-    calls into the QOTD and catalogue modules over CONNECTIONS more, all closed."""
+    calls into the QOTD and catalogue modules over CONNECTIONS more, all closed (and in
+    ``c_calls``, if given, the calls of C functions made from their code)."""
     counts: collections.Counter = collections.Counter()
 
     def profile(frame: Any, event: str, arg: Any) -> None:
@@ -57,6 +60,10 @@ async def calls_per_connection(reactor: Any, serve: Any) -> dict[str, float]:
             where = _where(frame.f_code)
             if where is not None:
                 counts[where] += 1
+        elif event == "c_call" and c_calls is not None:
+            where = _where(frame.f_code)
+            if where is not None:
+                c_calls[f"{where} -> {getattr(arg, '__qualname__', arg)}"] += 1
 
     port, open_count, stop = serve(reactor)
 
@@ -178,3 +185,19 @@ def test_a_linger_wait_starts_without_a_clock_read(reactor: Any, run: Any, monke
 
     run(lambda: calls_per_connection(reactor, serve), timeout=60)
     assert len(reads) <= 2, f"{len(reads)} clock reads for {CONNECTIONS + 1} connections"
+
+
+def test_a_connection_makes_one_call_of_a_c_function_in_qotd_code(reactor: Any, run: Any) -> None:
+    """A connection's wait began with a clock read and ended with the table's pop method;
+    what is left is the limit's len() of the table (a deadline is read, an entry deleted)."""
+    c_calls: collections.Counter = collections.Counter()
+
+    def serve(reactor: Any) -> tuple[int, Any, Any]:
+        factory = QOTDFactory(StaticQuoter(QUOTE), reactor, linger=3600)  # no tick while the test runs
+        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        return listening.getHost().port, lambda: len(factory.connections), listening.stopListening
+
+    run(lambda: calls_per_connection(reactor, serve, c_calls), timeout=60)
+    per_connection = {where: count / CONNECTIONS for where, count in c_calls.items()
+                      if "qotd.py" in where and count >= CONNECTIONS}
+    assert per_connection == {"inspector/protocols/qotd.py:connectionMade -> len": 1.0}, c_calls

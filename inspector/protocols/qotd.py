@@ -478,7 +478,10 @@ class QOTD(Protocol):
             self._lost_otherwise()
             self.transport = None
             return
-        table.pop(self, None)
+        try:
+            del table[self]
+        except KeyError:  # refused over the limit, or dropped by the sweep (it removes first)
+            pass
         if not table:
             sweep = factory.sweep
             if sweep is not None and not sweep.listening:
