@@ -62,19 +62,20 @@ class DeferredsModel(TableModel):
         self._row_of = {info.id: row for row, info in enumerate(self._rows)}
         self.endResetModel()
 
-    def refresh(self) -> None:
+    def refresh(self, shown: bool = True) -> None:
         """Apply the store's Deferred changes since the last refresh, in one batch.
 
         While a recording loads the table catches up every :data:`LOADING_PERIODS` times
-        :data:`~inspector.ui.models.table.LOADING_CATCH_UP` seconds (and once when it ends):
-        what changed in between is kept until then.
+        :data:`~inspector.ui.models.table.LOADING_CATCH_UP` seconds while ``shown`` (on
+        screen), never while not, and once when it ends: what changed in between is kept
+        until then.
         """
         store = self.store
         self._new.extend(store.new_deferreds)
         self._changed.update(store.changed_deferreds)
         self._removed = self._removed or store.removed_deferreds
         period = catch_up_period() // LOADING_PERIODS
-        if store.loading and self._rows and period == self._last_catch_up:
+        if store.loading and self._rows and (period == self._last_catch_up or not shown):
             return
         self._last_catch_up = period
         new_ids, self._new = self._new, []

@@ -14,7 +14,7 @@ from inspector.ui.panels.chain_diagram import ChainDiagram
 from inspector.ui.panels.process_filter import ProcessChoice
 from inspector.ui.viewmodel.deferreds import HEADERS, PROCESS_COLUMN
 from inspector.ui.viewmodel.store import Store
-from inspector.ui.widgets import choice_box, filter_bar, named, row_table, search_line, splitter
+from inspector.ui.widgets import choice_box, filter_bar, named, on_screen, row_table, search_line, splitter
 
 #: The Deferreds table's age/duration column.
 AGE_COLUMN = HEADERS.index("Age / took")
@@ -111,7 +111,7 @@ class DeferredsPanel(QWidget):
             header = self.table.horizontalHeader()
             self._sort_before_loading = (header.sortIndicatorSection(), header.sortIndicatorOrder())
             header.setSortIndicator(-1, header.sortIndicatorOrder())
-        self.model.refresh()
+        self.model.refresh(shown=on_screen(self))
         if not loading and not self.proxy.dynamicSortFilter():
             self._sort_again()
         if self.processes.changed(self.store):
