@@ -544,11 +544,13 @@ class ReactorBase(ABC):
         heap = self._heap
         if not heap:
             return None
-        if heap[0][1] != heap[0][2]._seq or heap[0][2].cancelled:
+        when, seq, call = heap[0]
+        if seq != call._seq or call.cancelled:
             self._drop_stale_top()
             if not heap:
                 return None
-        delay = heap[0][0] - _monotonic()
+            when = heap[0][0]
+        delay = when - _monotonic()
         if delay > 0.0:
             return delay if delay < MAX_WAIT else MAX_WAIT
         return 0.0
@@ -560,35 +562,37 @@ class ReactorBase(ABC):
         heap = self._heap
         if heap:
             now = _monotonic()
-            # Calls scheduled while this pass runs wait for the next pass, so a call
-            # that reschedules itself with delay 0 cannot starve the loop.
-            limit = self._seq()
-            threshold = self.slow_callback_threshold
-            pop = heapq.heappop
-            while heap:
-                when, seq, call = heap[0]
-                if when > now or seq >= limit:
-                    break
-                pop(heap)
-                if seq != call._seq or call.cancelled or call.called:
-                    self._stale -= 1
-                    continue
-                call.called = 1
-                func, args, kw = call.func, call.args, call.kw
-                call.func = call.args = call.kw = None  # type: ignore[assignment]  # released once run
-                if _tracer is not None: _tracer.timer_started(self, call, func, now)
-                try:
-                    if threshold is None:
-                        func(*args, **kw)
-                    else:
-                        start = _monotonic()
-                        func(*args, **kw)
-                        took = _monotonic() - start
-                        if took > threshold:
-                            self._report_slow(func, took)
-                except Exception:
-                    log.error("Error in delayed call %s", describe_callable(func), exc_info=True)
-                if _tracer is not None: _tracer.timer_finished(call)
+            # (A turn with timers pending but none due, the usual one, stops here.)
+            if heap[0][0] <= now:
+                # Calls scheduled while this pass runs wait for the next pass, so a call
+                # that reschedules itself with delay 0 cannot starve the loop.
+                limit = self._seq()
+                threshold = self.slow_callback_threshold
+                pop = heapq.heappop
+                while heap:
+                    when, seq, call = heap[0]
+                    if when > now or seq >= limit:
+                        break
+                    pop(heap)
+                    if seq != call._seq or call.cancelled or call.called:
+                        self._stale -= 1
+                        continue
+                    call.called = 1
+                    func, args, kw = call.func, call.args, call.kw
+                    call.func = call.args = call.kw = None  # type: ignore[assignment]  # released once run
+                    if _tracer is not None: _tracer.timer_started(self, call, func, now)
+                    try:
+                        if threshold is None:
+                            func(*args, **kw)
+                        else:
+                            start = _monotonic()
+                            func(*args, **kw)
+                            took = _monotonic() - start
+                            if took > threshold:
+                                self._report_slow(func, took)
+                    except Exception:
+                        log.error("Error in delayed call %s", describe_callable(func), exc_info=True)
+                    if _tracer is not None: _tracer.timer_finished(call)
         self._timers_changed()
         if _tracer is not None: _tracer.turn_ended(self)
 
