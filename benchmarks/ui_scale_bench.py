@@ -13,6 +13,7 @@ Three scenarios, each run offscreen with tracing on and bounded by ``--seconds``
   closing, with their Deferreds), is opened in the window: wall time until browsable, peak
   RSS, whether the progress dialog showed, and then the Deferreds panel and one session
   are browsed. The file is cached in ``--cache`` (regenerated with ``--regenerate``).
+  Then ``inspector open FILE`` reads the same file, timed next to a load in one process.
 
 A frame is the window's refresh (drain the trace, apply the batch to the models), the
 repaint Qt then does, and any user input handled since the previous frame (a keystroke in
@@ -486,6 +487,27 @@ def scenario_recording(args: argparse.Namespace) -> None:
           f"(on the other CPU)")
     table("frames while the recording loads", h.rows())
     h.close()
+    time_open_command(path)
+
+
+def time_open_command(path: str) -> None:
+    """``inspector open FILE`` on the same recording, as a user runs it (its summary to
+    /dev/null), next to the same command reading every event in its one process."""
+    runs = []
+    for label, code in (
+        ("inspector open FILE", "import sys; from inspector.cli import main; sys.exit(main(['open', sys.argv[1]]))"),
+        ("the same reading in one process", "import sys; from inspector.cli import main; "
+         "from inspector.trace import recording; recording.CHILD_PROCESS_BYTES = 1 << 62; "
+         "sys.exit(main(['open', sys.argv[1]]))"),
+    ):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", code, path], stdout=subprocess.DEVNULL, timeout=600, check=False)
+        took = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        runs.append(f"{label} {took:.1f} s ({cpu:.1f} s of CPU, both processes)")
+    print(f"recording: {'; '.join(runs)}; load average {os.getloadavg()[0]:.1f}")
 
 
 def _cpu_split() -> tuple[dict[str, float], Callable[[], None]]:
