@@ -40,21 +40,49 @@ class BytesRun:
     chunk's size and ``data[i]`` the payload kept of it (``data`` is None when none was, the
     usual case once a connection's capture budget is spent). ``ts`` and ``turn`` are the
     loop turn's. The events are built once, on the first read, and kept for other readers.
+
+    A live tracer makes its runs with :meth:`keyed`: the chunks' capture keys and the
+    map from key to side, so ``sides`` is made only when something reads it (a reader
+    that reads no bytes events never pays a lookup per chunk for it).
     """
 
-    __slots__ = ("first", "last", "ts", "turn", "sides", "sizes", "data", "_inbound", "_built")
+    __slots__ = ("first", "last", "ts", "turn", "_sides", "sizes", "data", "_inbound", "_built",
+                 "_keys", "_side_of")
 
-    def __init__(self, first: int, ts: float, turn: int, sides: list[Any], sizes: list[int],
+    def __init__(self, first: int, ts: float, turn: int, sides: list[Any] | None, sizes: Sequence[int],
                  data: list[bytes] | None, inbound: int | None = None) -> None:
         self.first = first
-        self.last = first + len(sides) - 1
+        self.last = first + len(sizes) - 1
         self.ts = ts
         self.turn = turn
-        self.sides = sides
+        self._sides = sides
         self.sizes = sizes
         self.data = data
         self._inbound = inbound
         self._built: list[Any] | None = None
+        self._keys: list[Any] | None = None
+        self._side_of: dict[Any, Any] | None = None
+
+    @classmethod
+    def keyed(cls, first: int, ts: float, turn: int, keys: list[Any], side_of: dict[Any, Any],
+              sizes: Sequence[int]) -> BytesRun:
+        """The run of chunks captured under ``keys`` (``side_of`` maps each key to its
+        side, and may be shared by many runs), no payload kept; ``sides`` is made when
+        first read."""
+        run = cls(first, ts, turn, None, sizes, None)
+        run._keys = keys
+        run._side_of = side_of
+        return run
+
+    @property
+    def sides(self) -> list[Any]:
+        """The side of each chunk (made from the capture keys on first read)."""
+        sides = self._sides
+        if sides is None:
+            assert self._keys is not None and self._side_of is not None
+            sides = self._sides = list(map(self._side_of.__getitem__, self._keys))
+            self._keys = self._side_of = None  # the sockets they name may go
+        return sides
 
     @property
     def inbound(self) -> int:
@@ -67,13 +95,18 @@ class BytesRun:
         return inbound
 
     def __len__(self) -> int:
-        return len(self.sides)
+        return self.last - self.first + 1
 
     def part(self, start: int, stop: int | None = None) -> BytesRun:
         """The run of this run's chunks ``start`` to ``stop`` (positions, not seqs)."""
         data = self.data[start:stop] if self.data is not None else None
-        part = BytesRun(self.first + start, self.ts, self.turn, self.sides[start:stop],
-                        self.sizes[start:stop], data)
+        keys = self._keys
+        if keys is not None and self._side_of is not None:
+            part = BytesRun.keyed(self.first + start, self.ts, self.turn, keys[start:stop],
+                                  self._side_of, self.sizes[start:stop])
+        else:
+            part = BytesRun(self.first + start, self.ts, self.turn, self.sides[start:stop],
+                            self.sizes[start:stop], data)
         if self._built is not None:
             part._built = self._built[start:stop]
         return part
@@ -124,7 +157,7 @@ def events_of(items: Iterable[Any], keep: bool = True) -> list[Any]:
 
 def event_count(item: Any) -> int:
     """How many events an entry stands for: a run's chunks, else one."""
-    return len(item.sides) if item.__class__ is BytesRun else 1
+    return item.last - item.first + 1 if item.__class__ is BytesRun else 1
 
 
 def seq_of(item: Any) -> int:
@@ -216,7 +249,7 @@ class LazyRingBuffer(RingBuffer[Any]):
                 self._trim()
 
     def _mine(self, run: BytesRun) -> int:
-        return run.inbound if self._inbound else len(run.sides) - run.inbound
+        return run.inbound if self._inbound else len(run) - run.inbound
 
     def _trim(self) -> None:
         """Let go of whole groups while the rest still hold ``size`` events; the last
@@ -428,7 +461,7 @@ class Feed:
         """Add the events of ``run`` (numbered after every event already in the feed)."""
         self._entries.append(run)
         self._firsts.append(run.first)
-        self._held += len(run.sides)
+        self._held += run.last - run.first + 1
         if self._held > self._limit:
             self._trim()
 
@@ -451,7 +484,7 @@ class Feed:
         run_type = BytesRun
         while head < len(entries):
             entry = entries[head]
-            count = len(entry.sides) if entry.__class__ is run_type else 1
+            count = entry.last - entry.first + 1 if entry.__class__ is run_type else 1
             if held - count < size:
                 break
             entries[head] = None

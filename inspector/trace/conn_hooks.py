@@ -6,8 +6,8 @@ the chunk's key (the transport's ``capture_keys()``, one per direction) and its 
 to the tracer's two capture lists by two C-level appends, no Python call. The Python
 :meth:`bytes_in` and :meth:`bytes_out` (TLS layers, child processes) append the
 connection's :class:`_Side` instead. Everything else is worked out when the records are
-decoded or dropped: which side a key stands for (:meth:`ConnectionHooks._sides_for`), the
-bytes per side (summed per run), the direction. The STAMP record written when the loop
+decoded or dropped: which side a key stands for (``Tracer._side_map``, once per key
+in a batch), the bytes per side, the direction. The STAMP record written when the loop
 turn began gives their ``(turn, start time, reactor)``; between turns the key append is a
 Python one that stamps each chunk with the time it was written. Datagrams and protocol
 messages (:meth:`datagram_in`, :meth:`datagram_out`, :meth:`message`) append a compact
@@ -201,15 +201,6 @@ class ConnectionHooks:
         self._key_sides[key] = side
         conn.keys.append(key)
         return side
-
-    def _sides_for(self, keys: list[Any]) -> list[Any]:
-        """The side each record of ``keys`` stands for (None for tuple records), mapped
-        in C; if a key no hook named is among them, resolved one by one."""
-        key_sides = self._key_sides
-        try:
-            return list(map(key_sides.__getitem__, keys))
-        except KeyError:
-            return [key_sides[key] if key in key_sides else self._unknown_key(key) for key in keys]
 
     def _sides_of(self, transport: Any) -> tuple[_Side, ...]:
         """The in and out sides of TCP ``transport``, first seen by a bytes hook."""

@@ -81,14 +81,6 @@ def _sum_sizes(keys: list[Any], sizes: list[int], counts: Counter[Any], empty: i
     return totals
 
 
-def _bytes_per_side(sides: list[Any], sizes: list[int], chunks: Counter[Any]) -> dict[Any, int]:
-    """The bytes each side carried: ``sides[i]`` carried ``sizes[i]``, and ``chunks``
-    counts the sides (None, a tuple record's place, of size 0, is left out)."""
-    totals = _sum_sizes(sides, sizes, chunks, chunks.get(None, 0))
-    totals.pop(None, None)
-    return totals
-
-
 class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
     """Turns hook calls into events in a :class:`Trace`, and raises warnings.
 
@@ -313,23 +305,32 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         """Decode records in order (``positions`` are those of the tuple records).
 
         The TCP bytes records, most of them, come in runs between tuple records, and a
-        run shares its loop turn's stamp; their keys are mapped to sides first, in C
-        (:meth:`_sides_for`), then each run becomes one
-        :class:`~inspector.trace.buffers.BytesRun`, with no Python code per record once
-        the connections' capture budgets are spent, its events made only when read.
-        The runs and the loop turns' events (made here, as :meth:`Trace.add` would
-        store them) go to the feed together, before any other record's event and at
-        the end; the runs go to the bytes rings once, at the end, with their chunks
-        counted per side once (:meth:`_credit`, which also adds their bytes to their
-        connections' summaries)."""
+        run shares its loop turn's stamp. Their keys are counted first, in C, once per
+        stretch between CLOSED records (a close's summary says its bytes, so they are
+        added before it), and only the distinct keys are mapped to sides
+        (:meth:`_side_map`); each run becomes one
+        :class:`~inspector.trace.buffers.BytesRun` holding its keys and that map, with no
+        Python code per record once the connections' capture budgets are spent: its
+        sides are made when a reader reads them, its events too. The runs and the loop
+        turns' events (made here, as :meth:`Trace.add` would store them) go to the feed
+        together, before any other record's event and at the end; the runs go to the
+        bytes rings once, at the end, with their chunks counted per key
+        (:meth:`_credit`, which also adds their bytes to their connections' summaries)."""
         trace = self.trace
-        sides = self._sides_for(keys)
         sizes = list(map(len, items))
         for position in positions:  # a tuple record's place counts no bytes
             sizes[position] = 0
+        closes = [position for position in positions if keys[position] == CLOSED]
+        if closes:
+            bounds = [0, *closes, len(keys)]
+            counts = [Counter(keys[bounds[i]:bounds[i + 1]]) for i in range(len(bounds) - 1)]
+        else:
+            counts = [Counter(keys)]
+        side_of = self._side_map(counts)
         fresh = self._fresh
+        fresh_keys = {key for key, side in side_of.items() if side in fresh} if fresh else None
         fresh_run = self._fresh_run
-        new_run = BytesRun
+        keyed_run = BytesRun.keyed
         loop_turn = ev.LoopTurn
         turns = trace.buffers[loop_turn.kind]
         keep_turn = turns._items.append
@@ -340,6 +341,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         held = 0  # the events of ``entries``
         turn_count = 0
         credited = 0
+        stretch = 0  # the stretch (between closes) being decoded
         inbound = 0  # chunks that arrived among those credited
         done = False
         seq = next(trace._seq) - 1  # numbers are taken here and handed back at the end
@@ -347,12 +349,13 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             start = 0
             for position in positions:
                 if position > start:
-                    run_sides = sides[start:position]
-                    if fresh and not fresh.isdisjoint(run_sides):
-                        run = fresh_run(run_sides, items, start, sizes[start:position], seq)
+                    run_keys = keys[start:position]
+                    if fresh_keys and not fresh_keys.isdisjoint(run_keys):
+                        run = fresh_run([side_of[key] for key in run_keys], items, start,
+                                        sizes[start:position], seq)
                     else:
                         turn, ts, _reactor = self._dec_stamp
-                        run = new_run(seq + 1, ts, turn, run_sides, sizes[start:position], None)
+                        run = keyed_run(seq + 1, ts, turn, run_keys, side_of, sizes[start:position])
                     entries.append(run)
                     firsts.append(seq + 1)
                     runs.append(run)
@@ -375,23 +378,25 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                         add_entries(entries, firsts, held)
                         entries, firsts, held = [], [], 0
                     if key == CLOSED:  # its summary says its bytes: count them first
-                        inbound += self._credit(sides[credited:position], sizes[credited:position])
+                        inbound += self._credit(counts[stretch], keys[credited:position],
+                                                sizes[credited:position], side_of)
                         credited = position
+                        stretch += 1
                     trace._seq = count(seq + 1)
                     decoders[key](items[position])
                     seq = next(trace._seq) - 1
                 start = position + 1
             if start < len(keys):
-                run_sides = sides[start:]
-                if fresh and not fresh.isdisjoint(run_sides):
-                    run = fresh_run(run_sides, items, start, sizes[start:], seq)
+                run_keys = keys[start:]
+                if fresh_keys and not fresh_keys.isdisjoint(run_keys):
+                    run = fresh_run([side_of[key] for key in run_keys], items, start, sizes[start:], seq)
                 else:
                     turn, ts, _reactor = self._dec_stamp
-                    run = new_run(seq + 1, ts, turn, run_sides, sizes[start:], None)
+                    run = keyed_run(seq + 1, ts, turn, run_keys, side_of, sizes[start:])
                 entries.append(run)
                 firsts.append(seq + 1)
                 runs.append(run)
-                held += len(run_sides)
+                held += len(run_keys)
                 seq = run.last
             done = True
         finally:
@@ -399,7 +404,11 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             if entries:
                 add_entries(entries, firsts, held)
             turns.total += turn_count
-            inbound += self._credit(sides[credited:], sizes[credited:])
+            if not credited:
+                inbound += self._credit(counts[0], keys, sizes, side_of)
+            else:  # the last stretch (or, cut short, all that is left)
+                rest = counts[stretch] if stretch == len(counts) - 1 else Counter(keys[credited:])
+                inbound += self._credit(rest, keys[credited:], sizes[credited:], side_of)
             if runs:
                 chunks = len(keys) - len(positions)
                 if not done:  # cut short: count the runs that were made
@@ -407,27 +416,48 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                     chunks = sum(map(len, runs))
                 trace.add_runs(runs, inbound, chunks - inbound)
 
-    def _credit(self, sides: list[Any], sizes: list[int]) -> int:
-        """Add the bytes of the TCP bytes records ``sides``/``sizes`` (tuple records' places
-        hold None and 0) to their connections' summaries, once per side; return how many
-        of the records were bytes that arrived."""
+    def _side_map(self, counts: list[Counter[Any]]) -> dict[Any, _Side | None]:
+        """Each key counted in ``counts`` -> the side it stands for (None for a tuple
+        record's code); a key no hook named is numbered now, in the order of its first
+        record."""
+        key_sides = self._key_sides
+        side_of: dict[Any, _Side | None] = {}
+        for counted in counts:
+            for key in counted:
+                if key not in side_of:
+                    side_of[key] = key_sides[key] if key in key_sides else self._unknown_key(key)
+        return side_of
+
+    def _credit(self, counts: Counter[Any], keys: list[Any], sizes: list[int],
+                side_of: dict[Any, _Side | None]) -> int:
+        """Add the bytes of the TCP bytes records among ``keys``/``sizes`` (``counts``
+        counts the keys; tuple records' places hold their code and 0) to their
+        connections' summaries, once per key; return how many of the records were bytes
+        that arrived."""
         inbound = 0
-        if sides:
-            chunks = Counter(sides)
-            summaries = self.trace._connections
-            for side, size in _bytes_per_side(sides, sizes, chunks).items():
-                summary = summaries.get(side.cid)
-                if summary is None:
-                    self._add_bytes(side, size)  # makes the summary
-                elif side.inbound:
-                    summary.bytes_in += size
-                else:
-                    summary.bytes_out += size
-                if side.inbound:
-                    inbound += chunks[side]
+        empty = 0
+        for key, chunks in counts.items():
+            if side_of[key] is None:
+                empty += chunks
+        if empty == len(keys):
+            return 0
+        summaries = self.trace._connections
+        for key, size in _sum_sizes(keys, sizes, counts, empty).items():
+            side = side_of[key]
+            if side is None:
+                continue
+            summary = summaries.get(side.cid)
+            if summary is None:
+                self._add_bytes(side, size)  # makes the summary
+            elif side.inbound:
+                summary.bytes_in += size
+            else:
+                summary.bytes_out += size
+            if side.inbound:
+                inbound += counts[key]
         return inbound
 
-    def _fresh_run(self, sides: list[_Side], items: list[Any], start: int, sizes: list[int],
+    def _fresh_run(self, sides: list[Any], items: list[Any], start: int, sizes: list[int],
                    seq: int) -> BytesRun:
         """The :class:`BytesRun` numbered after ``seq`` of the TCP bytes records ``sides``
         (``sides[i]`` carried ``items[start + i]``, of ``sizes[i]`` bytes, all under the
