@@ -68,8 +68,14 @@ class BytesRun:
               sizes: Sequence[int]) -> BytesRun:
         """The run of chunks captured under ``keys`` (``side_of`` maps each key to its
         side, and may be shared by many runs), no payload kept; ``sides`` is made when
-        first read."""
-        run = cls(first, ts, turn, None, sizes, None)
+        first read. Made without ``__init__``: a live tracer makes one every loop turn."""
+        run = _new(cls)
+        run.first = first
+        run.last = first + len(keys) - 1
+        run.ts = ts
+        run.turn = turn
+        run._sides = run.data = run._inbound = run._built = None
+        run.sizes = sizes
         run._keys = keys
         run._side_of = side_of
         return run

@@ -331,6 +331,7 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         fresh_keys = {key for key, side in side_of.items() if side in fresh} if fresh else None
         fresh_run = self._fresh_run
         keyed_run = BytesRun.keyed
+        new = object.__new__
         loop_turn = ev.LoopTurn
         turns = trace.buffers[loop_turn.kind]
         keep_turn = turns._items.append
@@ -365,7 +366,11 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 if key == TURN:
                     seq += 1
                     _, (turn, ts, reactor), duration, fds, timers, threads = items[position]
-                    event = loop_turn(seq, ts, reactor, turn, 0, duration, fds, timers, threads)
+                    # Made without __init__ (a nested call for each loop turn).
+                    event = new(loop_turn)
+                    event.seq, event.ts, event.reactor, event.turn, event.conn = seq, ts, reactor, turn, 0
+                    event.duration, event.fds_ready, event.timers_run = duration, fds, timers
+                    event.thread_calls = threads
                     keep_turn(event)
                     turn_count += 1
                     entries.append(event)
