@@ -162,6 +162,19 @@ class ConnectionClosed(Event):
 
 @_register
 @dataclass(slots=True)
+class ConnectionTotals(Event):
+    """A connection still open had moved exactly ``bytes_in`` and ``bytes_out`` bytes by
+    this point of the stream, though some of its bytes events are not in it (a live
+    server left them out to keep within its CPU budget, or a late viewer's snapshot is
+    older than them): readers raise their counts to these."""
+
+    kind: ClassVar[str] = "conn.totals"
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+@_register
+@dataclass(slots=True)
 class ConnectionLinked(Event):
     """Connection ``conn`` and connection ``other`` are the two legs of one relayed
     session (a proxy: ``conn`` the client's leg, ``other`` the upstream one)."""

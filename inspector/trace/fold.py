@@ -10,8 +10,8 @@ reason and on every Deferred's state. The rules live here and nowhere else:
   error and ``closed`` if it is a clean end (:data:`CLEAN_CLOSE`). States are
   :class:`~inspector.states.ConnectionState` members (a recording's strings are read
   as the members they name; one this version does not know is kept as its text). Byte counts are the
-  sum of the byte events, or the totals the close event carries if those are larger
-  (some byte events may have been dropped).
+  sum of the byte events, or the totals a close or ``conn.totals`` event carries if
+  those are larger (some byte events may have been dropped).
 * A Deferred is ``pending`` until it has a result; ``paused`` while it waits on another
   Deferred or is paused; then ``succeeded``, ``failed``, ``recovered`` (it failed and an
   errback handled it), ``cancelled``, or ``abandoned`` (garbage-collected unfired).
@@ -170,6 +170,7 @@ class Fold:
             ev.BytesIn: self._on_bytes_in,
             ev.BytesOut: self._on_bytes_out,
             ev.ConnectionClosed: self._on_closed,
+            ev.ConnectionTotals: self._on_totals,
             ev.ConnectionLinked: self._on_linked,
             ev.ProtocolMessage: self._on_message,
             ev.DeferredCreated: self._on_d_created,
@@ -273,6 +274,16 @@ class Fold:
         while len(closed) > self.limits.closed_connections:
             if self._connections.pop(closed.popleft(), None) is not None:
                 self.connections_dropped += 1
+        return summary
+
+    def _on_totals(self, event: ev.ConnectionTotals) -> ConnectionSummary:
+        """Exact totals for a point in the stream: the events before it are all counted,
+        so a count below them missed some (never lowered: a repeated snapshot repeats them)."""
+        summary = self._connection(event)
+        if event.bytes_in > summary.bytes_in:
+            summary.bytes_in = event.bytes_in
+        if event.bytes_out > summary.bytes_out:
+            summary.bytes_out = event.bytes_out
         return summary
 
     def _on_linked(self, event: ev.ConnectionLinked) -> ConnectionSummary:

@@ -37,6 +37,7 @@ import logging
 import os
 import sys
 import time
+from time import monotonic  # the events' clock
 from typing import Any, cast
 
 from zope.interface import implementer
@@ -236,6 +237,7 @@ class TraceServer:
             trace = self.tracer.trace
             trace.sync()
             self._cursor = Cursor(trace.feed, trace.feed.last_seq)
+            self.tracer.uncounted = set()  # whose bytes a drop counts: their totals follow
             self._missed = 0
             self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
             self._credit = 0.0
@@ -255,6 +257,7 @@ class TraceServer:
             self._forget.append(conn)
         if not self.viewers and not self._new:
             self._cursor = None  # no reader left: the trace need not keep events for us
+            self.tracer.uncounted = None
 
     def _stop_flushing(self) -> None:
         if self._timer is not None and self._timer.active():
@@ -307,9 +310,18 @@ class TraceServer:
         kept = last_seq - self._last_seq
         missed = (seen - self._seen) - kept
         self._seen, self._last_seq = seen, last_seq
-        drained = cursor.drain(MAX_BATCH)
+        # Everything decoded is drained, so the trace's byte totals are as of the
+        # stream's end: exact for the totals sent with it (the sync bounded the work).
+        drained = cursor.drain()
         self._sent = len(drained)
         events = self._keep(drained)
+        uncounted = self.tracer.uncounted
+        if cursor.missed != self._missed:  # fell out of the feed unread: anyone's bytes
+            events += self._totals(None)
+        elif uncounted:
+            events += self._totals(uncounted)
+        if uncounted:
+            uncounted.clear()
         missed += cursor.missed - self._missed
         self._missed = cursor.missed
         former = self._former
@@ -320,8 +332,15 @@ class TraceServer:
                 del former[next(iter(former))]
         if self.viewers:
             text = self._encoder.events(events).encode("utf-8") if events else b""
+            every: bytes | None = None  # every open connection's totals
             for viewer in list(self.viewers):
-                viewer.send(text, len(events), missed)
+                if viewer.behind and not viewer.paused:  # it missed events while paused
+                    if every is None:
+                        every = self._encoder.events(self._totals(None)).encode("utf-8")
+                    viewer.behind = False
+                    viewer.send(text + every, len(events), missed)
+                else:
+                    viewer.send(text, len(events), missed)
         # What serving cost beyond tracing: sending, and the share of the sync that
         # decoded what it kept (dropping the rest is what the tracer does anyway when
         # nobody reads). A new viewer's snapshot, once, is not counted.
@@ -335,6 +354,28 @@ class TraceServer:
             for viewer in new:
                 self.viewers.append(viewer)
                 viewer.start(start)
+
+    def _totals(self, conns: Any) -> list[ev.Event]:
+        """The exact byte totals of the open connections among ``conns`` (``None``: all),
+        for viewers that were not sent some of their bytes events. Each is numbered in the
+        trace's sequence (readers check the numbers rise), a number no kept event has."""
+        tracer = self.tracer
+        trace = tracer.trace
+        summaries = trace._connections
+        own, former = self._own, self._former
+        ts, turn = monotonic(), tracer.turn
+        if conns is None:
+            conns = list(summaries)
+        totals: list[ev.Event] = []
+        for conn in conns:
+            summary = summaries.get(conn)
+            if (summary is None or summary.closed is not None or conn in own or conn in former
+                    or not (summary.bytes_in or summary.bytes_out)):
+                continue
+            totals.append(ev.ConnectionTotals(trace.next_seq(), ts, summary.reactor, turn, conn,
+                                              summary.bytes_in, summary.bytes_out))
+        self._last_seq += len(totals)  # (the next flush counts numbers it kept from here)
+        return totals
 
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
@@ -352,6 +393,9 @@ class TraceServer:
         header = recording_header(trace, self._secrets)
         header.update(live=True, pid=os.getpid(), process=_process_name())
         snapshot = self._keep(snapshot_events(trace, upto, self.snapshot_limit))
+        # The snapshot leaves out older bytes events: every open connection's totals,
+        # exact as of ``upto`` (the stream's end: flush drains everything decoded).
+        snapshot += self._totals(None)
         return (self._encoder.line(header) + self._encoder.events(snapshot)).encode("utf-8")
 
 
@@ -410,6 +454,9 @@ class _Viewer(Protocol):
         self.started = False
         #: Events this viewer did not get (it read too slowly, or the feed overflowed).
         self.missed = 0
+        #: Events were dropped while it was paused: it gets every open connection's
+        #: byte totals with the next events it is sent.
+        self.behind = False
         self._reported = 0
         self._hello = bytearray()
         self._greeted = False
@@ -474,6 +521,7 @@ class _Viewer(Protocol):
         self.missed += missed
         if self.paused:
             self.missed += count
+            self.behind = self.behind or count > 0
             return
         if self.missed != self._reported:
             self._reported = self.missed

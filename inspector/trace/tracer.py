@@ -107,6 +107,9 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         #: Records a drop leaves for a late reader: few, as every drop reads them.
         self._keep = max(limit // 16, min(limit // 2, 64))
         self._syncing = False
+        #: Ids of the connections whose bytes a drop counted without their events, kept
+        #: while a reader that must correct its counts sets it (the live trace server).
+        self.uncounted: set[int] | None = None
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
         self.installed = False
         decoders: dict[int, Callable[[tuple], None]] = {
@@ -575,6 +578,8 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 direction = "in" if side.inbound else "out"
                 trace.count_bytes(side.cid, direction, total, now)
                 trace.count_dropped("conn." + direction, chunks)
+            if self.uncounted is not None:
+                self.uncounted.update(side.cid for side in per_side)
         turns = messages = 0
         for mark in marks:
             code = keys[mark]
@@ -587,8 +592,10 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             elif code == BYTES_IN or code == BYTES_OUT:  # a datagram
                 _, key, data, _peer, _stamp = items[mark]
                 inbound = code == BYTES_IN
-                trace.count_bytes(self._decoded_conn(key).id, "in" if inbound else "out",
-                                  len(data), _now())
+                cid = self._decoded_conn(key).id
+                trace.count_bytes(cid, "in" if inbound else "out", len(data), _now())
+                if self.uncounted is not None:
+                    self.uncounted.add(cid)
                 trace.count_dropped("conn.in" if inbound else "conn.out")
             else:
                 decoders[code](items[mark])

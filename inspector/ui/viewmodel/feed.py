@@ -92,6 +92,7 @@ HANDLERS: dict[str, Callable[[Store, Any], None]] = {
     ev.BytesIn.kind: Store.fold_event,
     ev.BytesOut.kind: Store.fold_event,
     ev.ConnectionClosed.kind: Store.fold_event,
+    ev.ConnectionTotals.kind: Store.fold_event,
     ev.ConnectionLinked.kind: Store.fold_event,
     ev.ProtocolMessage.kind: _message,
     ev.PortStarted.kind: _port_started,

@@ -236,6 +236,7 @@ class Store:
             ev.BytesIn: self._show_bytes_in,
             ev.BytesOut: self._show_bytes_out,
             ev.ConnectionClosed: self._show_closed,
+            ev.ConnectionTotals: self._show_totals,
             ev.ConnectionLinked: self._show_linked,
             ev.DeferredCreated: self._show_d_created,
             ev.CallbackAdded: self._show_d_added,
@@ -344,6 +345,14 @@ class Store:
         self._move(conn, e.ts, summary.state, reason)
         conn.close_reason = reason
         self._show_connection(conn, summary, e.ts)
+
+    def _show_totals(self, e: ev.ConnectionTotals, summary: ConnectionSummary) -> None:
+        """Bytes whose events never came count when the totals say so (in the rates too)."""
+        conn = self.connections.get(e.conn) or self._row(summary, e.ts)
+        if summary.bytes_in > conn.bytes_in:
+            self._add_bytes(conn, e.ts, "in", summary.bytes_in - conn.bytes_in, b"")
+        if summary.bytes_out > conn.bytes_out:
+            self._add_bytes(conn, e.ts, "out", summary.bytes_out - conn.bytes_out, b"")
 
     def _show_linked(self, e: ev.ConnectionLinked, summary: ConnectionSummary) -> None:
         """Both legs of a relayed session learn of each other (rows made if not seen yet)."""

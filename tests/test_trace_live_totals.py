@@ -1,0 +1,195 @@
+"""A viewer's byte counts for a connection still open are exact even when it never saw
+some of that connection's bytes events: the live server left them out (its CPU budget),
+the viewer came late (its snapshot holds only the newest events), or the viewer read too
+slowly for a while. Over real loopback sockets, on every reactor; the counts are read as
+the window reads them (the shared fold, and the window's store)."""
+
+from __future__ import annotations
+
+import gc
+import socket
+from typing import Any
+
+import pytest
+
+import inspector.trace as trace_module
+from inspector.defer import Deferred
+from inspector.protocol import Factory
+from inspector.protocols.echo import Echo
+from inspector.trace import events as ev
+from inspector.trace.fold import Fold
+from inspector.trace.model import TraceConfig
+from inspector.trace.stream import StreamReader
+from inspector.trace.viewer import attach
+from inspector.ui.viewmodel.feed import apply
+from inspector.ui.viewmodel.store import Store
+from tests.test_trace_listen import Collector, echo_once
+
+
+@pytest.fixture
+def tracing() -> Any:
+    gc.collect()
+    yield
+    trace_module.disable()
+
+
+def counts(events: list[ev.Event], conn: int) -> tuple[int, int]:
+    """Connection ``conn``'s (in, out) byte counts as the shared fold makes them."""
+    fold = Fold()
+    for event in events:
+        fold.fold(event)
+    summary = fold.connection(conn)
+    assert summary is not None
+    return summary.bytes_in, summary.bytes_out
+
+
+def shown(events: list[ev.Event], conn: int) -> tuple[int, int]:
+    """Connection ``conn``'s (in, out) byte counts in the window's Connections rows."""
+    store = Store()
+    apply(store, events)
+    row = store.connections[conn]
+    return row.bytes_in, row.bytes_out
+
+
+async def round_trips(reactor: Any, client: socket.socket, payload: bytes, times: int) -> None:
+    """Echo ``payload`` ``times`` times over the blocking ``client``, letting the loop run."""
+    client.setblocking(False)
+    for _ in range(times):
+        client.sendall(payload)
+        got = b""
+        while len(got) < len(payload):
+            d: Deferred = Deferred()
+            reactor.callLater(0.001, d.callback, None)
+            await d
+            try:
+                got += client.recv(1 << 16)
+            except BlockingIOError:
+                pass
+        assert got == payload
+
+
+def held_side(got: Collector) -> int:
+    """The echo server's side of the held connection, the first it accepted (the
+    viewer's own connection is traced too, and the marker's came later)."""
+    ids = [e.conn for e in got.opened() if e.role == "server" and e.protocol == "Echo"]
+    assert len(ids) == 2, ids
+    return ids[0]
+
+
+def test_bytes_left_out_under_the_cpu_budget_still_count_for_an_open_connection(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    """Past its budget the server drops most bytes events; the viewer's count for a
+    connection that stays open is nevertheless exact, in the fold and in the window."""
+    got = Collector()
+    trace_module.enable(TraceConfig(raw_size=256))
+    payload = b"q" * 300 + b"\n"
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        server.cpu_budget = 1e-6  # every flush is over budget: hot events are dropped
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: "connected" in c.state_names())
+        held = socket.create_connection(("127.0.0.1", echo.getHost().port))
+        await round_trips(reactor, held, payload, 200)
+        # A connection opened and closed afterwards: once the viewer has its close, it has
+        # everything the server sent before it.
+        await echo_once(reactor, echo.getHost().port, b"marker\n")
+        await got.until(lambda c: any(isinstance(e, ev.ConnectionClosed)
+                                      and (e.bytes_in, e.bytes_out) == (7, 7) for e in c.events))
+        missed = viewer.missed
+        viewer.stop()
+        held.close()
+        await echo.stopListening()
+        await server.stopListening()
+        return missed
+
+    missed = run(scenario, timeout=60)
+    held_id = held_side(got)
+    assert not any(isinstance(e, ev.ConnectionClosed) and e.conn == held_id for e in got.events)
+    sent = sum(e.size for e in got.events if isinstance(e, ev.BytesIn) and e.conn == held_id)
+    assert missed > 0 and sent < 200 * len(payload)  # some of its bytes events were left out
+    exact = (200 * len(payload), 200 * len(payload))
+    assert counts(got.events, held_id) == exact
+    assert shown(got.events, held_id) == exact
+
+
+def test_a_late_viewer_counts_the_bytes_of_an_open_connection_from_before_it_came(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    """The snapshot holds only the newest events, yet a connection that moved bytes long
+    before the viewer attached shows its exact counts."""
+    got = Collector()
+    payload = b"r" * 50 + b"\n"
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        server.snapshot_limit = 5
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        held = socket.create_connection(("127.0.0.1", echo.getHost().port))
+        await round_trips(reactor, held, payload, 20)
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: any(e.role == "server" and e.protocol == "Echo" for e in c.opened()))
+        await round_trips(reactor, held, payload, 3)  # and bytes after it came add on top
+        await echo_once(reactor, echo.getHost().port, b"marker\n")
+        await got.until(lambda c: any(isinstance(e, ev.ConnectionClosed)
+                                      and (e.bytes_in, e.bytes_out) == (7, 7) for e in c.events))
+        viewer.stop()
+        held.close()
+        await echo.stopListening()
+        await server.stopListening()
+
+    run(scenario, timeout=60)
+    held_id = held_side(got)
+    exact = (23 * len(payload), 23 * len(payload))
+    assert counts(got.events, held_id) == exact
+    assert shown(got.events, held_id) == exact
+
+
+def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    """While a viewer reads nothing its events are dropped; once it reads again, a
+    connection that was busy meanwhile, and is still open, shows its exact counts."""
+    payload = b"s" * 2000 + b"\n"
+
+    async def scenario() -> Any:
+        server = await trace_module.listen(reactor, "tcp:0")
+        server.cpu_budget = 1.0  # send every event: the viewer's own pace is what drops them
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", server.port.getHost().port))
+        stuck.sendall(b'{"token": null}\n')
+        while not server.viewers:
+            await echo_once(reactor, echo.getHost().port, b"warm-up\n")
+        viewer = server.viewers[0]
+        held = socket.create_connection(("127.0.0.1", echo.getHost().port))
+        trips = 0
+        while not viewer.paused or viewer.missed < 100:
+            await round_trips(reactor, held, payload, 1)
+            trips += 1
+            assert trips < 5000, "the viewer was never paused"
+        paused_at = reactor.seconds()
+        while reactor.seconds() - paused_at < 0.5:  # flushes go by: events dropped for it
+            await round_trips(reactor, held, payload, 1)
+            trips += 1
+        assert viewer.paused
+        stuck.setblocking(False)
+        reader = StreamReader(trace_module.Trace())
+        for marker in (b"marker 1\n", b"marker 22\n"):  # the second, once it reads apace
+            while not any(s.closed is not None and s.bytes_in == len(marker)
+                          for s in reader.trace._connections.values()):
+                await echo_once(reactor, echo.getHost().port, marker)
+                try:
+                    reader.feed(stuck.recv(1 << 20))
+                except BlockingIOError:
+                    pass
+        stuck.close()
+        held.close()
+        await echo.stopListening()
+        await server.stopListening()
+        return reader.trace, trips
+
+    trace, trips = run(scenario, timeout=60)
+    servers = [s for s in trace._connections.values() if s.role == "server" and s.protocol == "Echo"]
+    held = min((s for s in servers if s.closed is None), key=lambda s: s.id)  # (a marker may be open)
+    assert (held.bytes_in, held.bytes_out) == (trips * len(payload),) * 2
