@@ -597,9 +597,11 @@ def main(argv: list[str] | None = None) -> int:
     _pin(CLIENT_CPU)  # the parent only waits; keep it off the server's core
     c_client = build_c_client() if args.client == "c" else None
     load_before = os.getloadavg()[0]
-    servers = {name: _start(name, args.baseline) for name in names}
+    servers: dict[str, Server | CommandServer] = {}
     results: dict[tuple[str, str], list[dict]] = {}
     try:
+        for name in names:  # (inside the try: a server that fails to start stops the others)
+            servers[name] = _start(name, args.baseline)
         for rnd in range(args.rounds):
             order = names[rnd % len(names):] + names[: rnd % len(names)]  # rotate who goes first
             for workload in workloads:
