@@ -55,9 +55,18 @@ def test_a_20000_connection_recording_lists_in_few_batches_and_sorts_and_filters
 
     path = tmp_path / "many.jsonl"
     _write_recording(path)
-    # Small slices: the load spans many refreshes of the window, as a big file's does.
+    # Small slices, each a little slower than this machine reads them: the load spans
+    # many refreshes of the window, as a big file's does (the reader alone got fast
+    # enough to read this one in half a second, too short to tell the two apart).
     monkeypatch.setattr(recordings, "SLICE_SECONDS", 0.0)
     monkeypatch.setattr(recordings, "LINES_PER_SLICE", 200)
+    step = recordings.RecordingReader.step
+
+    def slow_step(reader: Any, *args: Any) -> Any:
+        time.sleep(0.004)
+        return step(reader, *args)
+
+    monkeypatch.setattr(recordings.RecordingReader, "step", slow_step)
     items = window.connections.model.items
     inserted: list[int] = []
     items.rowsInserted.connect(lambda _parent, first, last: inserted.append(last - first + 1))
