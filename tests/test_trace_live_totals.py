@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import inspector.trace as trace_module
+import inspector.trace.live as live
 from inspector.defer import Deferred
 from inspector.protocol import Factory
 from inspector.protocols.echo import Echo
@@ -49,6 +50,17 @@ def shown(events: list[ev.Event], conn: int) -> tuple[int, int]:
     apply(store, events)
     row = store.connections[conn]
     return row.bytes_in, row.bytes_out
+
+
+def held_counts(trace: Any) -> tuple[int, int] | None:
+    """The (in, out) counts a reader's trace has for the held echo connection, the first
+    the echo server accepted that is still open (a marker's may be open too)."""
+    held = [s for s in trace._connections.values()
+            if s.role == "server" and s.protocol == "Echo" and s.closed is None]
+    if not held:
+        return None
+    first = min(held, key=lambda s: s.id)
+    return first.bytes_in, first.bytes_out
 
 
 async def round_trips(reactor: Any, client: socket.socket, payload: bytes, times: int) -> None:
@@ -175,14 +187,18 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
         assert viewer.paused
         stuck.setblocking(False)
         reader = StreamReader(trace_module.Trace())
-        for marker in (b"marker 1\n", b"marker 22\n"):  # the second, once it reads apace
-            while not any(s.closed is not None and s.bytes_in == len(marker)
-                          for s in reader.trace._connections.values()):
-                await echo_once(reactor, echo.getHost().port, marker)
-                try:
-                    reader.feed(stuck.recv(1 << 20))
-                except BlockingIOError:
-                    pass
+        exact = (trips * len(payload),) * 2
+        # It reads on until the count is right, or 20 s (the server first sends what the
+        # load left it behind with, then the totals).
+        began = reactor.seconds()
+        while held_counts(reader.trace) != exact and reactor.seconds() - began < 20:
+            d: Deferred = Deferred()
+            reactor.callLater(0.01, d.callback, None)
+            await d
+            try:
+                reader.feed(stuck.recv(1 << 20))
+            except BlockingIOError:
+                pass
         stuck.close()
         held.close()
         await echo.stopListening()
@@ -190,6 +206,51 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
         return reader.trace, trips
 
     trace, trips = run(scenario, timeout=60)
-    servers = [s for s in trace._connections.values() if s.role == "server" and s.protocol == "Echo"]
-    held = min((s for s in servers if s.closed is None), key=lambda s: s.id)  # (a marker may be open)
-    assert (held.bytes_in, held.bytes_out) == (trips * len(payload),) * 2
+    assert held_counts(trace) == (trips * len(payload),) * 2
+
+
+def test_totals_wait_until_the_server_has_caught_up_and_never_overcount(
+        reactor: Any, run: Any, tracing: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that sends at most a few dozen events a flush falls behind what the
+    trace decoded; totals then wait until it has caught up (sent earlier, the events
+    still to come would be counted twice), and the count ends exact."""
+    monkeypatch.setattr(live, "MAX_BATCH", 40)
+    got = Collector()
+    payload = b"t" * 100 + b"\n"
+    exact = (60 * len(payload), 60 * len(payload))
+    lagged: list[bool] = []
+
+    def held_now() -> tuple[int, int] | None:
+        ids = [e.conn for e in got.opened() if e.role == "server" and e.protocol == "Echo"]
+        return counts(got.events, ids[0]) if ids else None
+
+    async def scenario() -> None:
+        server = await trace_module.listen(reactor, "tcp:0")
+        flush = server.flush
+
+        def watched(*args: Any) -> None:
+            flush(*args)
+            if server._cursor is not None:
+                lagged.append(server._cursor.position < server.tracer.trace.feed.last_seq)
+
+        server.flush = watched
+        echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
+        viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
+        await got.until(lambda c: "connected" in c.state_names())
+        held = socket.create_connection(("127.0.0.1", echo.getHost().port))
+        await round_trips(reactor, held, payload, 60)
+        began = reactor.seconds()
+        while held_now() != exact and reactor.seconds() - began < 20:
+            d: Deferred = Deferred()
+            reactor.callLater(0.05, d.callback, None)
+            await d
+        viewer.stop()
+        held.close()
+        await echo.stopListening()
+        await server.stopListening()
+
+    run(scenario, timeout=60)
+    assert any(lagged)  # it did fall behind
+    assert held_now() == exact
+    [held_id] = [e.conn for e in got.opened() if e.role == "server" and e.protocol == "Echo"]
+    assert shown(got.events, held_id) == exact

@@ -21,6 +21,10 @@ processes (:mod:`inspector.trace.stream`):
   is over the transport's high-water mark (the transport pauses us, as a producer), its
   events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
   comes before the next events it gets;
+* byte counts stay exact: where an open connection's bytes events were left out (by the
+  budget, a slow viewer, or a late viewer's snapshot), a ``conn.totals`` event with its
+  exact totals follows, once the server has sent everything the trace decoded (totals
+  sent earlier would count the events still to come twice);
 * a viewer with a missing or wrong token (when one is required) gets one line
   ``{"refused": "REASON"}`` and is closed.
 
@@ -199,6 +203,8 @@ class TraceServer:
         self._flushed_at = 0.0  # the reactor's clock at the last flush
         self._seen = 0  # events the trace had seen (kept or dropped) at the last flush
         self._last_seq = 0  # and the newest one it kept
+        #: Events fell out of the feed unread: every open connection's totals are due.
+        self._all_uncounted = False
 
     @property
     def address(self) -> str:
@@ -310,18 +316,20 @@ class TraceServer:
         kept = last_seq - self._last_seq
         missed = (seen - self._seen) - kept
         self._seen, self._last_seq = seen, last_seq
-        # Everything decoded is drained, so the trace's byte totals are as of the
-        # stream's end: exact for the totals sent with it (the sync bounded the work).
-        drained = cursor.drain()
+        drained = cursor.drain(MAX_BATCH)
         self._sent = len(drained)
         events = self._keep(drained)
-        uncounted = self.tracer.uncounted
         if cursor.missed != self._missed:  # fell out of the feed unread: anyone's bytes
-            events += self._totals(None)
-        elif uncounted:
-            events += self._totals(uncounted)
-        if uncounted:
-            uncounted.clear()
+            self._all_uncounted = True
+        # Once everything decoded is drained, the trace's byte totals are those as of
+        # the end of what is sent: exact, so they can follow it (until then they wait).
+        caught_up = cursor.position >= trace.feed.last_seq
+        uncounted = self.tracer.uncounted
+        if caught_up and (uncounted or self._all_uncounted):
+            events += self._totals(None if self._all_uncounted else uncounted)
+            self._all_uncounted = False
+            if uncounted:
+                uncounted.clear()
         missed += cursor.missed - self._missed
         self._missed = cursor.missed
         former = self._former
@@ -334,7 +342,7 @@ class TraceServer:
             text = self._encoder.events(events).encode("utf-8") if events else b""
             every: bytes | None = None  # every open connection's totals
             for viewer in list(self.viewers):
-                if viewer.behind and not viewer.paused:  # it missed events while paused
+                if viewer.behind and caught_up and not viewer.paused:  # it missed some
                     if every is None:
                         every = self._encoder.events(self._totals(None)).encode("utf-8")
                     viewer.behind = False
@@ -350,10 +358,11 @@ class TraceServer:
             self._event_cost = max(self._cost / len(drained), 1e-6)
         if self._new:
             new, self._new = self._new, []
-            start = self._start_text(cursor.position)
+            start = self._start_text(cursor.position, caught_up)
             for viewer in new:
                 self.viewers.append(viewer)
                 viewer.start(start)
+                viewer.behind = not caught_up  # its totals come once they are exact
 
     def _totals(self, conns: Any) -> list[ev.Event]:
         """The exact byte totals of the open connections among ``conns`` (``None``: all),
@@ -387,15 +396,16 @@ class TraceServer:
                 if e.conn not in own and e.conn not in former
                 and not (e.__class__ in timer_kinds and e.name == name)]
 
-    def _start_text(self, upto: int) -> bytes:
-        """The header and the snapshot a new viewer begins with (events up to ``upto``)."""
+    def _start_text(self, upto: int, totals: bool) -> bytes:
+        """The header and the snapshot a new viewer begins with (events up to ``upto``),
+        with every open connection's byte totals if ``totals`` (they are those as of
+        ``upto``: nothing decoded is left undrained)."""
         trace = self.tracer.trace
         header = recording_header(trace, self._secrets)
         header.update(live=True, pid=os.getpid(), process=_process_name())
         snapshot = self._keep(snapshot_events(trace, upto, self.snapshot_limit))
-        # The snapshot leaves out older bytes events: every open connection's totals,
-        # exact as of ``upto`` (the stream's end: flush drains everything decoded).
-        snapshot += self._totals(None)
+        if totals:  # the snapshot leaves out older bytes events
+            snapshot += self._totals(None)
         return (self._encoder.line(header) + self._encoder.events(snapshot)).encode("utf-8")
 
 
