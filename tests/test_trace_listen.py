@@ -161,6 +161,19 @@ def test_viewer_endpoints_take_host_port() -> None:
         attach(None, "nonsense:1:2:3")
 
 
+async def stuck_viewer(reactor: Any, server: Any, echo_port: int) -> tuple[socket.socket, Any]:
+    """A viewer that reads nothing (a small receive buffer, never read) of ``server``,
+    and the server's side of it; echo round trips to ``echo_port`` let the loop turn
+    until the server has taken it on."""
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", server.port.getHost().port))
+    stuck.sendall(b'{"token": null}\n')
+    while not server.viewers:
+        await echo_once(reactor, echo_port, b"warm-up\n")
+    return stuck, server.viewers[0]
+
+
 def test_a_late_viewer_gets_the_open_connections(reactor: Any, run: Any, tracing: Any) -> None:
     """Connections opened long before the viewer came, their events pushed out of the
     snapshot's newest events, are still in its view, with their peer."""
@@ -211,13 +224,7 @@ def test_a_viewer_that_never_reads_costs_bounded_memory_and_gets_a_drop_count(
         server = await trace_module.listen(reactor, "tcp:0")
         server.cpu_budget = 1.0  # send every event: the viewer's buffer is what is tested here
         echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", server.port.getHost().port))
-        stuck.sendall(b'{"token": null}\n')
-        while not server.viewers:
-            await echo_once(reactor, echo.getHost().port, b"warm-up\n")
-        viewer = server.viewers[0]
+        stuck, viewer = await stuck_viewer(reactor, server, echo.getHost().port)
         payload = b"x" * 2000 + b"\n"
         # Each round trip is about ten events and 4 kB of captured bytes. Until the
         # kernel's buffers are full the viewer's connection takes everything (how long

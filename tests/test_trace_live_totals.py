@@ -24,7 +24,7 @@ from inspector.trace.stream import StreamReader
 from inspector.trace.viewer import attach
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
-from tests.test_trace_listen import Collector, echo_once
+from tests.test_trace_listen import Collector, echo_once, stuck_viewer
 
 
 @pytest.fixture
@@ -167,13 +167,7 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
         server = await trace_module.listen(reactor, "tcp:0")
         server.cpu_budget = 1.0  # send every event: the viewer's own pace is what drops them
         echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
-        stuck = socket.socket()
-        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stuck.connect(("127.0.0.1", server.port.getHost().port))
-        stuck.sendall(b'{"token": null}\n')
-        while not server.viewers:
-            await echo_once(reactor, echo.getHost().port, b"warm-up\n")
-        viewer = server.viewers[0]
+        stuck, viewer = await stuck_viewer(reactor, server, echo.getHost().port)
         held = socket.create_connection(("127.0.0.1", echo.getHost().port))
         trips = 0
         while not viewer.paused or viewer.missed < 100:
@@ -209,16 +203,22 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
     assert held_counts(trace) == (trips * len(payload),) * 2
 
 
-def test_totals_wait_until_the_server_has_caught_up_and_never_overcount(
-        reactor: Any, run: Any, tracing: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A server that sends at most a few dozen events a flush falls behind what the
-    trace decoded; totals then wait until it has caught up (sent earlier, the events
-    still to come would be counted twice), and the count ends exact."""
-    monkeypatch.setattr(live, "MAX_BATCH", 40)
+def burst_tick() -> None:
+    """A timer that does nothing: its scheduling and firing are two events."""
+
+
+def test_a_server_behind_what_the_trace_decoded_ends_with_exact_counts_never_more(
+        reactor: Any, run: Any, tracing: Any) -> None:
+    """A burst of timer events (which always go out) leaves the server several flushes
+    behind what the trace decoded while the budget drops a held connection's bytes
+    events; its totals are nevertheless exact where they stand in the stream (sent
+    ahead of bytes events still to come, they would count those twice), so the count
+    ends exact, not above."""
     got = Collector()
     payload = b"t" * 100 + b"\n"
-    exact = (60 * len(payload), 60 * len(payload))
+    exact = (30 * len(payload), 30 * len(payload))
     lagged: list[bool] = []
+    consecutive: list[bool] = []
 
     def held_now() -> tuple[int, int] | None:
         ids = [e.conn for e in got.opened() if e.role == "server" and e.protocol == "Echo"]
@@ -226,6 +226,7 @@ def test_totals_wait_until_the_server_has_caught_up_and_never_overcount(
 
     async def scenario() -> None:
         server = await trace_module.listen(reactor, "tcp:0")
+        server.cpu_budget = 1e-6  # the held connection's bytes events are dropped
         flush = server.flush
 
         def watched(*args: Any) -> None:
@@ -233,24 +234,37 @@ def test_totals_wait_until_the_server_has_caught_up_and_never_overcount(
             if server._cursor is not None:
                 lagged.append(server._cursor.position < server.tracer.trace.feed.last_seq)
 
-        server.flush = watched
+        server.flush = watched  # type: ignore[method-assign]
         echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
         viewer = attach(reactor, server.address, on_events=got.on_events, on_state=got.on_state)
         await got.until(lambda c: "connected" in c.state_names())
         held = socket.create_connection(("127.0.0.1", echo.getHost().port))
-        await round_trips(reactor, held, payload, 60)
+        for _ in range(3):
+            for _ in range(live.MAX_BATCH):  # two batches' worth of events a burst
+                reactor.callLater(0, burst_tick)
+            await round_trips(reactor, held, payload, 10)
         began = reactor.seconds()
         while held_now() != exact and reactor.seconds() - began < 20:
             d: Deferred = Deferred()
             reactor.callLater(0.05, d.callback, None)
             await d
+        # The totals took no numbers of their own out of the trace's: its feed's stay
+        # consecutive, which is how every reader of it counts what it missed.
+        feed = server.tracer.trace.feed
+        consecutive.append(feed.last_seq - feed._firsts[feed._head] + 1 == feed._held)
         viewer.stop()
         held.close()
         await echo.stopListening()
         await server.stopListening()
 
     run(scenario, timeout=60)
+    assert consecutive == [True]
     assert any(lagged)  # it did fall behind
-    assert held_now() == exact
+    # and lost none of the events that always go out while it caught up
+    fired = [e for e in got.events if isinstance(e, ev.TimerFired) and e.name.endswith("burst_tick")]
+    assert len(fired) == 3 * live.MAX_BATCH
     [held_id] = [e.conn for e in got.opened() if e.role == "server" and e.protocol == "Echo"]
+    sent = sum(e.size for e in got.events if isinstance(e, ev.BytesIn) and e.conn == held_id)
+    assert sent < exact[0]  # some of its bytes events were left out
+    assert held_now() == exact
     assert shown(got.events, held_id) == exact

@@ -22,9 +22,10 @@ processes (:mod:`inspector.trace.stream`):
   events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
   comes before the next events it gets;
 * byte counts stay exact: where an open connection's bytes events were left out (by the
-  budget, a slow viewer, or a late viewer's snapshot), a ``conn.totals`` event with its
-  exact totals follows, once the server has sent everything the trace decoded (totals
-  sent earlier would count the events still to come twice);
+  budget, a slow viewer, or a late viewer's snapshot), the server adds a ``conn.totals``
+  event with its exact totals to the trace, after everything decoded, so a viewer gets
+  it in order, after every bytes event it counts (and a late viewer's snapshot holds
+  each open connection's latest);
 * a viewer with a missing or wrong token (when one is required) gets one line
   ``{"refused": "REASON"}`` and is closed.
 
@@ -316,20 +317,26 @@ class TraceServer:
         kept = last_seq - self._last_seq
         missed = (seen - self._seen) - kept
         self._seen, self._last_seq = seen, last_seq
-        drained = cursor.drain(MAX_BATCH)
+        # Byte totals for the open connections whose bytes events some viewer did not
+        # get, added to the trace: numbered after everything decoded, they are exact
+        # where they stand, however far behind the drain is (sent with the events, ahead
+        # of some still to come, they would count those twice).
+        uncounted = self.tracer.uncounted
+        behind = [viewer for viewer in self.viewers if viewer.behind and not viewer.paused]
+        everyone = self._all_uncounted or bool(behind) or bool(self._new)
+        added = 0
+        if uncounted or everyone:
+            added = self._add_totals(None if everyone else uncounted)
+            self._all_uncounted = False
+            if uncounted:
+                uncounted.clear()
+            for viewer in behind:
+                viewer.behind = False
+        drained = cursor.drain(MAX_BATCH + added)
         self._sent = len(drained)
         events = self._keep(drained)
         if cursor.missed != self._missed:  # fell out of the feed unread: anyone's bytes
             self._all_uncounted = True
-        # Once everything decoded is drained, the trace's byte totals are those as of
-        # the end of what is sent: exact, so they can follow it (until then they wait).
-        caught_up = cursor.position >= trace.feed.last_seq
-        uncounted = self.tracer.uncounted
-        if caught_up and (uncounted or self._all_uncounted):
-            events += self._totals(None if self._all_uncounted else uncounted)
-            self._all_uncounted = False
-            if uncounted:
-                uncounted.clear()
         missed += cursor.missed - self._missed
         self._missed = cursor.missed
         former = self._former
@@ -340,15 +347,8 @@ class TraceServer:
                 del former[next(iter(former))]
         if self.viewers:
             text = self._encoder.events(events).encode("utf-8") if events else b""
-            every: bytes | None = None  # every open connection's totals
             for viewer in list(self.viewers):
-                if viewer.behind and caught_up and not viewer.paused:  # it missed some
-                    if every is None:
-                        every = self._encoder.events(self._totals(None)).encode("utf-8")
-                    viewer.behind = False
-                    viewer.send(text + every, len(events), missed)
-                else:
-                    viewer.send(text, len(events), missed)
+                viewer.send(text, len(events), missed)
         # What serving cost beyond tracing: sending, and the share of the sync that
         # decoded what it kept (dropping the rest is what the tracer does anyway when
         # nobody reads). A new viewer's snapshot, once, is not counted.
@@ -358,16 +358,16 @@ class TraceServer:
             self._event_cost = max(self._cost / len(drained), 1e-6)
         if self._new:
             new, self._new = self._new, []
-            start = self._start_text(cursor.position, caught_up)
+            start = self._start_text(cursor.position)
             for viewer in new:
                 self.viewers.append(viewer)
                 viewer.start(start)
-                viewer.behind = not caught_up  # its totals come once they are exact
 
-    def _totals(self, conns: Any) -> list[ev.Event]:
-        """The exact byte totals of the open connections among ``conns`` (``None``: all),
-        for viewers that were not sent some of their bytes events. Each is numbered in the
-        trace's sequence (readers check the numbers rise), a number no kept event has."""
+    def _add_totals(self, conns: Any) -> int:
+        """Add to the trace the exact byte totals of the open connections among ``conns``
+        (``None``: all) that moved any; return how many. In the trace (not only in what
+        is sent) they keep its numbers consecutive, and a late viewer's snapshot finds
+        each connection's latest."""
         tracer = self.tracer
         trace = tracer.trace
         summaries = trace._connections
@@ -381,10 +381,12 @@ class TraceServer:
             if (summary is None or summary.closed is not None or conn in own or conn in former
                     or not (summary.bytes_in or summary.bytes_out)):
                 continue
-            totals.append(ev.ConnectionTotals(trace.next_seq(), ts, summary.reactor, turn, conn,
+            totals.append(ev.ConnectionTotals(0, ts, summary.reactor, turn, conn,
                                               summary.bytes_in, summary.bytes_out))
-        self._last_seq += len(totals)  # (the next flush counts numbers it kept from here)
-        return totals
+        add = trace.add
+        for event in totals:
+            add(event)
+        return len(totals)
 
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
@@ -396,23 +398,19 @@ class TraceServer:
                 if e.conn not in own and e.conn not in former
                 and not (e.__class__ in timer_kinds and e.name == name)]
 
-    def _start_text(self, upto: int, totals: bool) -> bytes:
-        """The header and the snapshot a new viewer begins with (events up to ``upto``),
-        with every open connection's byte totals if ``totals`` (they are those as of
-        ``upto``: nothing decoded is left undrained)."""
+    def _start_text(self, upto: int) -> bytes:
+        """The header and the snapshot a new viewer begins with (events up to ``upto``)."""
         trace = self.tracer.trace
         header = recording_header(trace, self._secrets)
         header.update(live=True, pid=os.getpid(), process=_process_name())
         snapshot = self._keep(snapshot_events(trace, upto, self.snapshot_limit))
-        if totals:  # the snapshot leaves out older bytes events
-            snapshot += self._totals(None)
         return (self._encoder.line(header) + self._encoder.events(snapshot)).encode("utf-8")
 
 
 def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list[ev.Event]:
     """What a late viewer needs for a complete view, in ``seq`` order: the newest
-    ``limit`` kept events, plus the openings and latest states of the connections still
-    open, the listening ports, and the creation of the Deferreds still pending."""
+    ``limit`` kept events, plus the openings, latest states and latest byte totals of the
+    connections still open, the listening ports, and the creation of the Deferreds still pending."""
     kept: list[ev.Event] = [e for e in trace.events() if e.seq <= upto]
     newest = kept[-limit:] if limit > 0 else []
     if len(newest) == len(kept):
@@ -420,16 +418,19 @@ def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list
     chosen = {e.seq: e for e in newest}
     open_conns = {cid for cid, summary in trace._connections.items() if summary.closed is None}
     latest_state: dict[int, ev.Event] = {}
+    latest_totals: dict[int, ev.Event] = {}  # (the bytes events it leaves out still count)
     for event in kept[: len(kept) - len(newest)]:
         if event.__class__ is ev.ConnectionOpened and event.conn in open_conns:
             chosen[event.seq] = event
         elif event.__class__ is ev.ConnectionState and event.conn in open_conns:
             latest_state[event.conn] = event
+        elif event.__class__ is ev.ConnectionTotals and event.conn in open_conns:
+            latest_totals[event.conn] = event
         elif event.__class__ is ev.PortStarted and event.port in trace.ports:
             chosen[event.seq] = event
         elif event.__class__ is ev.DeferredCreated and event.deferred in trace._pending:
             chosen[event.seq] = event
-    for event in latest_state.values():
+    for event in (*latest_state.values(), *latest_totals.values()):
         chosen[event.seq] = event
     return [chosen[seq] for seq in sorted(chosen)]
 
