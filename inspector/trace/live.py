@@ -66,6 +66,11 @@ log = logging.getLogger("inspector.trace")
 #: tokio-console's port, which users of live consoles know.
 DEFAULT_PORT = 6669
 DEFAULT_ENDPOINT = f"tcp:{DEFAULT_PORT}:interface=127.0.0.1"
+#: Seconds between two rounds of byte totals for connections whose bytes events were
+#: dropped, and the most connections one round covers (the rest wait for the next).
+TOTALS_INTERVAL = 1.0
+MAX_TOTALS = 1_000
+
 #: Seconds between two sends of new events, and the longest wait when over budget.
 FLUSH_INTERVAL = 0.1
 MAX_INTERVAL = 1.0
@@ -206,6 +211,7 @@ class TraceServer:
         self._last_seq = 0  # and the newest one it kept
         #: Events fell out of the feed unread: every open connection's totals are due.
         self._all_uncounted = False
+        self._totals_at = 0.0  # the reactor's clock when totals were last added
 
     @property
     def address(self) -> str:
@@ -311,6 +317,7 @@ class TraceServer:
         trace = self.tracer.trace
         self.tracer.sync_newest(batch)  # older records are dropped (counted), not decoded
         synced = time.thread_time()
+        now = self.reactor.seconds()
         # Events the tracer dropped since the last flush (it numbers only those it keeps),
         # and those that fell out of the feed before we read them.
         seen, last_seq = _seen(trace), trace.feed.last_seq
@@ -325,13 +332,19 @@ class TraceServer:
         behind = [viewer for viewer in self.viewers if viewer.behind and not viewer.paused]
         everyone = self._all_uncounted or bool(behind) or bool(self._new)
         added = 0
-        if uncounted or everyone:
-            added = self._add_totals(None if everyone else uncounted)
+        if everyone:  # (a new, lagging or resumed viewer: rare) every open connection's
+            added = self._add_totals(None)
             self._all_uncounted = False
             if uncounted:
                 uncounted.clear()
             for viewer in behind:
                 viewer.behind = False
+        elif uncounted and now - self._totals_at >= TOTALS_INTERVAL:
+            # Under a steady load most flushes drop bytes of most busy connections: their
+            # totals go at most once a TOTALS_INTERVAL, MAX_TOTALS at a time.
+            added = self._add_totals([uncounted.pop() for _ in range(min(len(uncounted), MAX_TOTALS))])
+        if added:
+            self._totals_at = now
         drained = cursor.drain(MAX_BATCH + added)
         self._sent = len(drained)
         events = self._keep(drained)
