@@ -11,6 +11,7 @@ import socket
 from typing import Any, Callable
 
 import pytest
+from test_trace_listen import Collector, echo_once, stuck_viewer
 
 import inspector.trace as trace_module
 import inspector.trace.live as live
@@ -24,7 +25,6 @@ from inspector.trace.stream import StreamReader
 from inspector.trace.viewer import attach
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
-from tests.test_trace_listen import Collector, echo_once, stuck_viewer
 
 
 @pytest.fixture
