@@ -64,7 +64,7 @@ def held_counts(trace: Any) -> tuple[int, int] | None:
 
 
 async def round_trips(reactor: Any, client: socket.socket, payload: bytes, times: int) -> None:
-    """Echo ``payload`` ``times`` times over the blocking ``client``, letting the loop run."""
+    """Echo ``payload`` ``times`` times over ``client`` (made non-blocking), letting the loop run."""
     client.setblocking(False)
     for _ in range(times):
         client.sendall(payload)
