@@ -13,10 +13,11 @@ processes (:mod:`inspector.trace.stream`):
   then new events as lines, about ten times a second;
 * serving takes at most a share of the process's CPU time (``cpu_budget``, 5%): each
   tenth of a second the server earns that share of the CPU time the loop used, and a
-  flush sends only as many of the newest hot events (bytes, loop turns, messages) as
-  what it has earned pays for, at what an event cost in the flushes before; the older
-  ones are dropped by the tracer in its cheap mode and counted, while connection, port
-  and Deferred events always go out; viewers are told the count, as below;
+  flush sends only as many of the newest hot events (bytes, loop turns, messages,
+  timers) as what it has earned pays for, at what an event cost in the flushes before;
+  the older ones are dropped by the tracer in its cheap mode and counted, while
+  connection, port and Deferred events always go out; viewers are told the count, as
+  below;
 * a viewer that reads too slowly is not waited for: while its connection's write buffer
   is over the transport's high-water mark (the transport pauses us, as a producer), its
   events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
@@ -88,7 +89,8 @@ MIN_BATCH = 20
 #: the last (a quiet loop is counted as using QUIET_SHARE of the time that passed, so
 #: its viewers still get events promptly); a flush spends what it cost. The hot events a
 #: flush decodes and sends are those its credit pays for; the tracer drops the older ones
-#: (counted) as it does with nobody reading, and keeps connection, port and Deferred events.
+#: (counted) as it does with nobody reading, timer events among them (``hot_timers``), and
+#: keeps connection, port and Deferred events.
 CPU_BUDGET = 0.05
 QUIET_SHARE = 0.05
 #: What a flush is first assumed to cost per hot event sent (CPU seconds); then measured
@@ -251,6 +253,7 @@ class TraceServer:
             trace.sync()
             self._cursor = Cursor(trace.feed, trace.feed.last_seq)
             self.tracer.uncounted = set()  # whose bytes a drop counts: their totals follow
+            self.tracer.hot_timers = True  # timer events go under the budget too
             self._missed = 0
             self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
             self._credit = 0.0
@@ -271,6 +274,7 @@ class TraceServer:
         if not self.viewers and not self._new:
             self._cursor = None  # no reader left: the trace need not keep events for us
             self.tracer.uncounted = None
+            self.tracer.hot_timers = False
 
     def _stop_flushing(self) -> None:
         if self._timer is not None and self._timer.active():

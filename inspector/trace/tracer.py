@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 __all__ = ["Tracer", "skip_frames_in"]
 
 _now = time.monotonic
+#: The timer events a drop counts instead of keeping while ``Tracer.hot_timers`` is set.
+_TIMER_EVENTS = (ev.TimerScheduled, ev.TimerFired)
 log = logging.getLogger("inspector.trace")
 
 
@@ -110,6 +112,11 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
         #: Ids of the connections whose bytes a drop counted without their events, kept
         #: while a reader that must correct its counts sets it (the live trace server).
         self.uncounted: set[int] | None = None
+        #: True while a reader with a CPU budget reads (the live trace server): a drop then
+        #: counts timer events as it counts loop turns, instead of keeping them (a process
+        #: firing timers by the thousand would otherwise push the connection events that
+        #: reader must send out of the trace's feed before it could send them).
+        self.hot_timers = False
         #: True while :func:`inspector.trace.hooks.install` has this tracer in the hooks.
         self.installed = False
         decoders: dict[int, Callable[[tuple], None]] = {
@@ -547,8 +554,9 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
 
     def _reduce(self, keys: list[Any], items: list[Any], marks: list[int]) -> None:
         """Fold dropped records into exact counts: bytes and chunks per connection and
-        direction, and how many loop-turn and message events they held; decode the other
-        records (connection, port and Deferred events, BIND and CLOSED) in order.
+        direction, and how many loop-turn and message events (and timer events, while
+        ``hot_timers``) they held; decode the other records (connection, port and
+        Deferred events, BIND and CLOSED) in order.
 
         TCP bytes records are counted per key first (in C), then each key's counts go to
         the side it stands for, so a connection whose close is among them has its bytes
@@ -581,12 +589,16 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
             if self.uncounted is not None:
                 self.uncounted.update(side.cid for side in per_side)
         turns = messages = 0
+        hot_timers = self.hot_timers
+        timers = {ev.TimerScheduled.kind: 0, ev.TimerFired.kind: 0}
         for mark in marks:
             code = keys[mark]
             if code == TURN:
                 turns += 1
             elif code == MESSAGE:
                 messages += 1
+            elif code == EVENT and hot_timers and items[mark][1].__class__ in _TIMER_EVENTS:
+                timers[items[mark][1].kind] += 1
             elif code == STAMP:
                 self._dec_stamp = items[mark]
             elif code == BYTES_IN or code == BYTES_OUT:  # a datagram
@@ -601,6 +613,8 @@ class Tracer(ConnectionHooks, DeferredHooks, TraceHooks):
                 decoders[code](items[mark])
         trace.count_dropped("loop.turn", turns)
         trace.count_dropped("proto.message", messages)
+        for kind, dropped in timers.items():
+            trace.count_dropped(kind, dropped)
 
     def _stamp_now(self) -> tuple[int, float, str]:
         """The (turn, time) stamp for a hot event outside any loop turn."""
