@@ -16,12 +16,19 @@ processes (:mod:`inspector.trace.stream`):
   flush sends only as many of the newest hot events (bytes, loop turns, messages,
   timers) as what it has earned pays for, at what an event cost in the flushes before;
   the older ones are dropped by the tracer in its cheap mode and counted, while
-  connection, port and Deferred events always go out; viewers are told the count, as
-  below;
+  connection, port and Deferred events go out as long as the server keeps up with them;
+  viewers are told the count, as below;
 * a viewer that reads too slowly is not waited for: while its connection's write buffer
   is over the transport's high-water mark (the transport pauses us, as a producer), its
   events are dropped and counted, and ``{"meta": {"missed": N}}`` (the running count)
   comes before the next events it gets;
+* connections stay true when events are missed: a process that makes connection, port
+  and Deferred events faster than the budget sends them leaves the server behind; past
+  ``MAX_BEHIND`` events it skips what waits (counted as missed) rather than drift ever
+  further, and, as for a viewer that reads again after a pause, adds to the trace where
+  the connections stand: the close of every connection the viewer was shown open that
+  closed meanwhile, and the opening and state of every connection open now (connections
+  that began and ended in between are among the missed);
 * byte counts stay exact: where an open connection's bytes events were left out (by the
   budget, a slow viewer, or a late viewer's snapshot), the server adds a ``conn.totals``
   event with its exact totals to the trace, after everything decoded, so a viewer gets
@@ -52,6 +59,7 @@ from inspector.defer import Deferred, maybeDeferred, succeed
 from inspector.failure import Failure
 from inspector.interfaces import IPushProducer, IReactorTime, IStreamServerEndpoint, ReactorLike
 from inspector.protocol import Factory, Protocol, connectionDone
+from inspector.states import ConnectionState
 from inspector.trace import events as ev
 from inspector.trace.buffers import Cursor
 from inspector.trace.recording import EventEncoder, recording_header
@@ -81,6 +89,13 @@ HELLO_TIMEOUT = 10.0
 #: the trace's observer feed overflows meanwhile): keeps each flush short, and bounds
 #: what one write adds to a viewer's buffer past the transport's high-water mark.
 MAX_BATCH = 2_000
+#: Events a flush may find waiting unsent before it stops catching up: past this (the
+#: process makes connection, port and Deferred events faster than its budget sends
+#: them) the server skips what waits, counts it as missed, and brings its viewers up to
+#: date instead (every connection they show, and every open one, as it stands now), so
+#: a viewer stays within about a second of the process rather than drifting minutes
+#: behind and then losing events from the middle of its connections' lives.
+MAX_BEHIND = 5 * MAX_BATCH
 #: Hot events a flush may send at least. A flush happens once nothing is owed, or when
 #: a second has passed without one; what it overspends, the flushes after it pay back.
 MIN_BATCH = 20
@@ -97,6 +112,10 @@ QUIET_SHARE = 0.05
 #: (sending, and the share of the tracer's sync that decoded what is sent: dropping the
 #: rest is what tracing costs anyway when nobody reads).
 EVENT_COST = 20e-6
+#: The reason a restated close gives when the trace no longer knows how the connection
+#: ended (it keeps the latest closes only).
+MISSED_CLOSE = "closed while this viewer was behind (how it ended was among the events it missed)"
+_CLOSED = ConnectionState.CLOSED.value
 #: Former viewers' connections remembered, to leave out of later viewers' snapshots.
 FORMER_VIEWERS = 1024
 
@@ -213,6 +232,9 @@ class TraceServer:
         self._last_seq = 0  # and the newest one it kept
         #: Events fell out of the feed unread: every open connection's totals are due.
         self._all_uncounted = False
+        #: The connections the stream sent so far showed as open (opened, not closed):
+        #: what a viewer that got every event shows open.
+        self._shown_open: set[int] = set()
         self._totals_at = 0.0  # the reactor's clock when totals were last added
 
     @property
@@ -254,6 +276,7 @@ class TraceServer:
             self._cursor = Cursor(trace.feed, trace.feed.last_seq)
             self.tracer.uncounted = set()  # whose bytes a drop counts: their totals follow
             self.tracer.hot_timers = True  # timer events go under the budget too
+            self._shown_open = set()
             self._missed = 0
             self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
             self._credit = 0.0
@@ -334,15 +357,26 @@ class TraceServer:
         # of some still to come, they would count those twice).
         uncounted = self.tracer.uncounted
         behind = [viewer for viewer in self.viewers if viewer.behind and not viewer.paused]
-        everyone = self._all_uncounted or bool(behind) or bool(self._new)
+        # Too far behind to catch up within the budget: skip what waits (missed), and
+        # restate below where the connections stand now, as for a resumed viewer.
+        backlog = last_seq - cursor.position
+        shown_sets = [viewer.shown for viewer in behind]
+        if backlog > min(MAX_BEHIND, self.tracer.config.feed_size // 2):  # (before the feed drops them)
+            cursor.position = last_seq
+            missed += backlog
+            shown_sets.append(self._shown_open)
+        everyone = self._all_uncounted or bool(shown_sets) or bool(self._new)
         added = 0
+        if shown_sets:  # (a resumed or lagging viewer: rare) what changed while it was behind
+            added += self._restate(shown_sets)
         if everyone:  # (a new, lagging or resumed viewer: rare) every open connection's
-            added = self._add_totals(None)
+            added += self._add_totals(None)
             self._all_uncounted = False
             if uncounted:
                 uncounted.clear()
             for viewer in behind:
                 viewer.behind = False
+                viewer.shown = set()
         elif uncounted and now - self._totals_at >= TOTALS_INTERVAL:
             # Under a steady load most flushes drop bytes of most busy connections: their
             # totals go at most once a TOTALS_INTERVAL, MAX_TOTALS at a time.
@@ -366,6 +400,7 @@ class TraceServer:
             text = self._encoder.events(events).encode("utf-8") if events else b""
             for viewer in list(self.viewers):
                 viewer.send(text, len(events), missed)
+        self._track_shown(events)
         # What serving cost beyond tracing: sending, and the share of the sync that
         # decoded what it kept (dropping the rest is what the tracer does anyway when
         # nobody reads). A new viewer's snapshot, once, is not counted.
@@ -375,7 +410,7 @@ class TraceServer:
             self._event_cost = max(self._cost / len(drained), 1e-6)
         if self._new:
             new, self._new = self._new, []
-            start = self._start_text(cursor.position)
+            start = self._start_text(cursor.position)  # (its openings join _shown_open)
             for viewer in new:
                 self.viewers.append(viewer)
                 viewer.start(start)
@@ -405,6 +440,54 @@ class TraceServer:
             add(event)
         return len(totals)
 
+    def _track_shown(self, events: list[ev.Event]) -> None:
+        """Keep ``_shown_open`` as the events sent leave it."""
+        shown = self._shown_open
+        opened, closed = ev.ConnectionOpened, ev.ConnectionClosed
+        for event in events:
+            cls = event.__class__
+            if cls is opened:
+                shown.add(event.conn)
+            elif cls is closed:
+                shown.discard(event.conn)
+
+    def _restate(self, shown_sets: list[set[int]]) -> int:
+        """Add to the trace what brings a viewer that shows the connections of any of
+        ``shown_sets`` as open up to date: the close of each of those that closed since,
+        and the opening and state of each connection open now (every viewer gets them;
+        to one that has them already they change nothing). Return how many."""
+        trace = self.tracer.trace
+        summaries = trace._connections
+        own, former = self._own, self._former
+        ts, turn = monotonic(), self.tracer.turn
+        everyone_shows = set.intersection(*shown_sets)
+        restated: list[ev.Event] = []
+        for conn in sorted(set.union(*shown_sets)):
+            summary = summaries.get(conn)
+            if summary is not None and summary.closed is None:
+                continue
+            if summary is None:  # its summary is gone too (the trace keeps the latest closes)
+                restated.append(ev.ConnectionState(0, ts, "", turn, conn, "", _CLOSED))
+                restated.append(ev.ConnectionClosed(0, ts, "", turn, conn, "", MISSED_CLOSE))
+            else:
+                restated.append(ev.ConnectionClosed(0, summary.closed or ts, summary.reactor, turn, conn,
+                                                    summary.reason_type, summary.reason,
+                                                    summary.bytes_in, summary.bytes_out))
+        for conn, summary in list(summaries.items()):
+            if summary.closed is not None or conn in own or conn in former:
+                continue
+            if conn not in everyone_shows:
+                restated.append(ev.ConnectionOpened(0, summary.opened, summary.reactor, turn, conn, summary.role,
+                                                    summary.transport, summary.protocol, summary.local,
+                                                    summary.peer))
+            state = summary.state
+            restated.append(ev.ConnectionState(0, ts, summary.reactor, turn, conn, "",
+                                               state.value if isinstance(state, ConnectionState) else state))
+        add = trace.add
+        for event in restated:
+            add(event)
+        return len(restated)
+
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
         own = self._own
@@ -421,6 +504,7 @@ class TraceServer:
         header = recording_header(trace, self._secrets)
         header.update(live=True, pid=os.getpid(), process=_process_name())
         snapshot = self._keep(snapshot_events(trace, upto, self.snapshot_limit))
+        self._track_shown(snapshot)
         return (self._encoder.line(header) + self._encoder.events(snapshot)).encode("utf-8")
 
 
@@ -485,6 +569,9 @@ class _Viewer(Protocol):
         #: Events were dropped while it was paused: it gets every open connection's
         #: byte totals with the next events it is sent.
         self.behind = False
+        #: The connections the stream had shown open when it began dropping this viewer's
+        #: events (what it still shows open): restated when it reads again.
+        self.shown: set[int] = set()
         self._reported = 0
         self._hello = bytearray()
         self._greeted = False
@@ -549,7 +636,9 @@ class _Viewer(Protocol):
         self.missed += missed
         if self.paused:
             self.missed += count
-            self.behind = self.behind or count > 0
+            if count > 0 and not self.behind:
+                self.behind = True
+                self.shown = set(self.server._shown_open)  # (before this batch: what it has)
             return
         if self.missed != self._reported:
             self._reported = self.missed
