@@ -232,9 +232,10 @@ class TraceServer:
         self._last_seq = 0  # and the newest one it kept
         #: Events fell out of the feed unread: every open connection's totals are due.
         self._all_uncounted = False
-        #: The connections the stream sent so far showed as open (opened, not closed):
-        #: what a viewer that got every event shows open.
-        self._shown_open: set[int] = set()
+        #: The connections the stream sent so far showed as open (opened, not closed),
+        #: each with the last state it showed ("" before any): what a viewer that got
+        #: every event shows.
+        self._shown_open: dict[int, str] = {}
         self._totals_at = 0.0  # the reactor's clock when totals were last added
 
     @property
@@ -276,7 +277,7 @@ class TraceServer:
             self._cursor = Cursor(trace.feed, trace.feed.last_seq)
             self.tracer.uncounted = set()  # whose bytes a drop counts: their totals follow
             self.tracer.hot_timers = True  # timer events go under the budget too
-            self._shown_open = set()
+            self._shown_open = {}
             self._missed = 0
             self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
             self._credit = 0.0
@@ -376,7 +377,7 @@ class TraceServer:
                 uncounted.clear()
             for viewer in behind:
                 viewer.behind = False
-                viewer.shown = set()
+                viewer.shown = {}
         elif uncounted and now - self._totals_at >= TOTALS_INTERVAL:
             # Under a steady load most flushes drop bytes of most busy connections: their
             # totals go at most once a TOTALS_INTERVAL, MAX_TOTALS at a time.
@@ -443,26 +444,30 @@ class TraceServer:
     def _track_shown(self, events: list[ev.Event]) -> None:
         """Keep ``_shown_open`` as the events sent leave it."""
         shown = self._shown_open
-        opened, closed = ev.ConnectionOpened, ev.ConnectionClosed
+        opened, state, closed = ev.ConnectionOpened, ev.ConnectionState, ev.ConnectionClosed
         for event in events:
             cls = event.__class__
             if cls is opened:
-                shown.add(event.conn)
+                shown.setdefault(event.conn, "")
+            elif cls is state:
+                if event.conn in shown:
+                    shown[event.conn] = cast(ev.ConnectionState, event).state
             elif cls is closed:
-                shown.discard(event.conn)
+                shown.pop(event.conn, None)
 
-    def _restate(self, shown_sets: list[set[int]]) -> int:
+    def _restate(self, shown_sets: list[dict[int, str]]) -> int:
         """Add to the trace what brings a viewer that shows the connections of any of
-        ``shown_sets`` as open up to date: the close of each of those that closed since,
-        and the opening and state of each connection open now (every viewer gets them;
-        to one that has them already they change nothing). Return how many."""
+        ``shown_sets`` as open (in the states they map to) up to date: the close of each
+        of those that closed since, the opening of each connection open now that one of
+        them lacks, and the state of each whose state one of them shows otherwise (every
+        viewer gets them; to one that has them already they change nothing). Return how
+        many."""
         trace = self.tracer.trace
         summaries = trace._connections
         own, former = self._own, self._former
         ts, turn = monotonic(), self.tracer.turn
-        everyone_shows = set.intersection(*shown_sets)
         restated: list[ev.Event] = []
-        for conn in sorted(set.union(*shown_sets)):
+        for conn in sorted(set().union(*shown_sets)):
             summary = summaries.get(conn)
             if summary is not None and summary.closed is None:
                 continue
@@ -476,13 +481,14 @@ class TraceServer:
         for conn, summary in list(summaries.items()):
             if summary.closed is not None or conn in own or conn in former:
                 continue
-            if conn not in everyone_shows:
+            state = summary.state
+            value = state.value if isinstance(state, ConnectionState) else state
+            if any(conn not in shown for shown in shown_sets):
                 restated.append(ev.ConnectionOpened(0, summary.opened, summary.reactor, turn, conn, summary.role,
                                                     summary.transport, summary.protocol, summary.local,
                                                     summary.peer))
-            state = summary.state
-            restated.append(ev.ConnectionState(0, ts, summary.reactor, turn, conn, "",
-                                               state.value if isinstance(state, ConnectionState) else state))
+            if any(shown.get(conn) != value for shown in shown_sets):
+                restated.append(ev.ConnectionState(0, ts, summary.reactor, turn, conn, "", value))
         add = trace.add
         for event in restated:
             add(event)
@@ -571,7 +577,7 @@ class _Viewer(Protocol):
         self.behind = False
         #: The connections the stream had shown open when it began dropping this viewer's
         #: events (what it still shows open): restated when it reads again.
-        self.shown: set[int] = set()
+        self.shown: dict[int, str] = {}
         self._reported = 0
         self._hello = bytearray()
         self._greeted = False
@@ -638,7 +644,7 @@ class _Viewer(Protocol):
             self.missed += count
             if count > 0 and not self.behind:
                 self.behind = True
-                self.shown = set(self.server._shown_open)  # (before this batch: what it has)
+                self.shown = dict(self.server._shown_open)  # (before this batch: what it has)
             return
         if self.missed != self._reported:
             self._reported = self.missed
