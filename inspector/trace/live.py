@@ -26,9 +26,10 @@ processes (:mod:`inspector.trace.stream`):
   and Deferred events faster than the budget sends them leaves the server behind; past
   ``MAX_BEHIND`` events it skips what waits (counted as missed) rather than drift ever
   further, and, as for a viewer that reads again after a pause, adds to the trace where
-  the connections stand: the close of every connection the viewer was shown open that
-  closed meanwhile, and the opening and state of every connection open now (connections
-  that began and ended in between are among the missed);
+  the connections and Deferreds stand: the close of every connection the viewer was
+  shown open that closed meanwhile, the opening and state of every connection open now,
+  the result of every Deferred it was shown pending that got one, and the making of
+  every Deferred pending now (what began and ended in between is among the missed);
 * byte counts stay exact: where an open connection's bytes events were left out (by the
   budget, a slow viewer, or a late viewer's snapshot), the server adds a ``conn.totals``
   event with its exact totals to the trace, after everything decoded, so a viewer gets
@@ -116,6 +117,8 @@ EVENT_COST = 20e-6
 #: ended (it keeps the latest closes only).
 MISSED_CLOSE = "closed while this viewer was behind (how it ended was among the events it missed)"
 _CLOSED = ConnectionState.CLOSED.value
+#: The result a restated Deferred gives when the trace no longer knows it.
+MISSED_RESULT = "(its result was among the events this viewer missed)"
 #: Former viewers' connections remembered, to leave out of later viewers' snapshots.
 FORMER_VIEWERS = 1024
 
@@ -236,6 +239,8 @@ class TraceServer:
         #: each with the last state it showed ("" before any): what a viewer that got
         #: every event shows.
         self._shown_open: dict[int, str] = {}
+        #: The Deferreds it showed made and not yet given a result (or abandoned).
+        self._shown_pending: set[int] = set()
         self._totals_at = 0.0  # the reactor's clock when totals were last added
 
     @property
@@ -278,6 +283,7 @@ class TraceServer:
             self.tracer.uncounted = set()  # whose bytes a drop counts: their totals follow
             self.tracer.hot_timers = True  # timer events go under the budget too
             self._shown_open = {}
+            self._shown_pending = set()
             self._missed = 0
             self._seen, self._last_seq = _seen(trace), trace.feed.last_seq
             self._credit = 0.0
@@ -362,14 +368,16 @@ class TraceServer:
         # restate below where the connections stand now, as for a resumed viewer.
         backlog = last_seq - cursor.position
         shown_sets = [viewer.shown for viewer in behind]
+        pending_sets = [viewer.shown_pending for viewer in behind]
         if backlog > min(MAX_BEHIND, self.tracer.config.feed_size // 2):  # (before the feed drops them)
             cursor.position = last_seq
             missed += backlog
             shown_sets.append(self._shown_open)
+            pending_sets.append(self._shown_pending)
         everyone = self._all_uncounted or bool(shown_sets) or bool(self._new)
         added = 0
         if shown_sets:  # (a resumed or lagging viewer: rare) what changed while it was behind
-            added += self._restate(shown_sets)
+            added += self._restate(shown_sets) + self._restate_deferreds(pending_sets)
         if everyone:  # (a new, lagging or resumed viewer: rare) every open connection's
             added += self._add_totals(None)
             self._all_uncounted = False
@@ -378,6 +386,7 @@ class TraceServer:
             for viewer in behind:
                 viewer.behind = False
                 viewer.shown = {}
+                viewer.shown_pending = set()
         elif uncounted and now - self._totals_at >= TOTALS_INTERVAL:
             # Under a steady load most flushes drop bytes of most busy connections: their
             # totals go at most once a TOTALS_INTERVAL, MAX_TOTALS at a time.
@@ -444,7 +453,9 @@ class TraceServer:
     def _track_shown(self, events: list[ev.Event]) -> None:
         """Keep ``_shown_open`` as the events sent leave it."""
         shown = self._shown_open
+        pending = self._shown_pending
         opened, state, closed = ev.ConnectionOpened, ev.ConnectionState, ev.ConnectionClosed
+        created, fired, failed, warning = ev.DeferredCreated, ev.DeferredFired, ev.DeferredFailed, ev.TraceWarning
         for event in events:
             cls = event.__class__
             if cls is opened:
@@ -454,6 +465,12 @@ class TraceServer:
                     shown[event.conn] = cast(ev.ConnectionState, event).state
             elif cls is closed:
                 shown.pop(event.conn, None)
+            elif cls is created:
+                pending.add(cast(ev.DeferredCreated, event).deferred)
+            elif cls is fired or cls is failed:
+                pending.discard(cast(ev.DeferredFired, event).deferred)
+            elif cls is warning and cast(ev.TraceWarning, event).category == "abandoned":
+                pending.discard(cast(ev.TraceWarning, event).subject)
 
     def _restate(self, shown_sets: list[dict[int, str]]) -> int:
         """Add to the trace what brings a viewer that shows the connections of any of
@@ -489,6 +506,40 @@ class TraceServer:
                                                     summary.peer))
             if any(shown.get(conn) != value for shown in shown_sets):
                 restated.append(ev.ConnectionState(0, ts, summary.reactor, turn, conn, "", value))
+        add = trace.add
+        for event in restated:
+            add(event)
+        return len(restated)
+
+    def _restate_deferreds(self, pending_sets: list[set[int]]) -> int:
+        """Add to the trace what brings a viewer that shows the Deferreds of any of
+        ``pending_sets`` as pending up to date: the result of each of those that got one
+        since (as the trace knows it), and the making of each Deferred pending now that
+        one of them lacks. Return how many."""
+        trace = self.tracer.trace
+        pending_now, finished = trace._pending, trace._finished
+        ts, turn = monotonic(), self.tracer.turn
+        restated: list[ev.Event] = []
+        for did in sorted(set().union(*pending_sets)):
+            if did in pending_now:
+                continue
+            summary = finished.get(did)
+            if summary is None:  # gone from the trace too: how it ended is not known
+                restated.append(ev.DeferredFired(0, ts, "", turn, 0, did, "", MISSED_RESULT))
+            elif summary.state == "abandoned":
+                restated.append(ev.TraceWarning(0, summary.fired or ts, summary.reactor, turn, summary.conn,
+                                                "abandoned", "a Deferred was never given a result", did))
+            else:
+                if summary.cancelled:
+                    restated.append(ev.DeferredCancelled(0, summary.fired or ts, summary.reactor, turn,
+                                                         summary.conn, did))
+                kind = ev.DeferredFailed if summary.state in ("failed", "cancelled") else ev.DeferredFired
+                restated.append(kind(0, summary.fired or ts, summary.reactor, turn, summary.conn, did,
+                                     summary.result_type, summary.result_repr))
+        for did, summary in list(pending_now.items()):
+            if any(did not in pending for pending in pending_sets):
+                restated.append(ev.DeferredCreated(0, summary.created, summary.reactor, summary.turn, summary.conn,
+                                                   did, summary.site, summary.function, summary.timer))
         add = trace.add
         for event in restated:
             add(event)
@@ -578,6 +629,7 @@ class _Viewer(Protocol):
         #: The connections the stream had shown open when it began dropping this viewer's
         #: events (what it still shows open): restated when it reads again.
         self.shown: dict[int, str] = {}
+        self.shown_pending: set[int] = set()
         self._reported = 0
         self._hello = bytearray()
         self._greeted = False
@@ -645,6 +697,7 @@ class _Viewer(Protocol):
             if count > 0 and not self.behind:
                 self.behind = True
                 self.shown = dict(self.server._shown_open)  # (before this batch: what it has)
+                self.shown_pending = set(self.server._shown_pending)
             return
         if self.missed != self._reported:
             self._reported = self.missed
