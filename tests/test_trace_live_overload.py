@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from test_trace_listen import Collector, echo_once, stuck_viewer
-from test_trace_live_totals import round_trips
+from test_trace_live_totals import read_stuck, round_trips
 
 import inspector.trace as trace_module
 from inspector.defer import Deferred
@@ -24,7 +24,6 @@ from inspector.protocols.echo import Echo
 from inspector.trace import events as ev
 from inspector.trace.fold import Fold
 from inspector.trace.model import Trace, TraceConfig
-from inspector.trace.stream import StreamReader
 from inspector.trace.viewer import attach
 from inspector.ui.viewmodel.feed import apply
 from inspector.ui.viewmodel.store import Store
@@ -197,22 +196,14 @@ def test_a_viewer_that_stopped_reading_is_restated_when_it_reads_again(
         while reactor.seconds() - paused_at < 0.5:  # flushes go by: events dropped for it
             await round_trips(reactor, busy, payload, 1)
         assert viewer.paused
-        stuck.setblocking(False)
-        reader = StreamReader(Trace())
-        began = reactor.seconds()
-        while reactor.seconds() - began < 20 and open_in(reader.trace) != 2:
-            await pause(reactor, 0.01)
-            try:
-                reader.feed(stuck.recv(1 << 20))
-            except BlockingIOError:
-                pass
+        trace = await read_stuck(reactor, stuck, lambda t: open_in(t) == 2)
         missed = viewer.missed
         stuck.close()
         busy.close()
         newcomer.close()
         await echo.stopListening()
         await server.stopListening()
-        return reader.trace, missed
+        return trace, missed
 
     trace, missed = run(scenario, timeout=60)
     assert missed > 0

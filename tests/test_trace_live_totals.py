@@ -192,28 +192,35 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
             await round_trips(reactor, held, payload, 1)
             trips += 1
         assert viewer.paused
-        stuck.setblocking(False)
-        reader = StreamReader(trace_module.Trace())
         exact = (trips * len(payload),) * 2
-        # It reads on until the count is right, or 20 s (the server first sends what the
-        # load left it behind with, then the totals).
-        began = reactor.seconds()
-        while held_counts(reader.trace) != exact and reactor.seconds() - began < 20:
-            d: Deferred = Deferred()
-            reactor.callLater(0.01, d.callback, None)
-            await d
-            try:
-                reader.feed(stuck.recv(1 << 20))
-            except BlockingIOError:
-                pass
+        # It reads on until the count is right (the server first sends what the load left
+        # it behind with, then the totals).
+        trace = await read_stuck(reactor, stuck, lambda t: held_counts(t) == exact)
         stuck.close()
         held.close()
         await echo.stopListening()
         await server.stopListening()
-        return reader.trace, trips
+        return trace, trips
 
     trace, trips = run(scenario, timeout=60)
     assert held_counts(trace) == (trips * len(payload),) * 2
+
+
+async def read_stuck(reactor: Any, stuck: socket.socket, done: Callable[[Any], bool], seconds: float = 20) -> Any:
+    """Read what the server sent a viewer that had stopped reading (``stuck``), into a
+    trace of its own, until ``done(trace)`` holds or ``seconds`` pass; return the trace."""
+    stuck.setblocking(False)
+    reader = StreamReader(trace_module.Trace())
+    began = reactor.seconds()
+    while not done(reader.trace) and reactor.seconds() - began < seconds:
+        d: Deferred = Deferred()
+        reactor.callLater(0.01, d.callback, None)
+        await d
+        try:
+            reader.feed(stuck.recv(1 << 20))
+        except BlockingIOError:
+            pass
+    return reader.trace
 
 
 def burst_callback(result: object) -> object:
