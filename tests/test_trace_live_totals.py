@@ -182,11 +182,7 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
         echo = reactor.listenTCP(0, Factory.forProtocol(Echo), interface="127.0.0.1")
         stuck, viewer = await stuck_viewer(reactor, server, echo.getHost().port)
         held = socket.create_connection(("127.0.0.1", echo.getHost().port))
-        trips = 0
-        while not viewer.paused or viewer.missed < 100:
-            await round_trips(reactor, held, payload, 1)
-            trips += 1
-            assert trips < 5000, "the viewer was never paused"
+        trips = await load_until_paused(reactor, viewer, held, payload)
         paused_at = reactor.seconds()
         while reactor.seconds() - paused_at < 0.5:  # flushes go by: events dropped for it
             await round_trips(reactor, held, payload, 1)
@@ -204,6 +200,17 @@ def test_a_viewer_that_stopped_reading_for_a_while_gets_exact_counts_after(
 
     trace, trips = run(scenario, timeout=60)
     assert held_counts(trace) == (trips * len(payload),) * 2
+
+
+async def load_until_paused(reactor: Any, viewer: Any, client: socket.socket, payload: bytes) -> int:
+    """Echo ``payload`` over ``client`` until the server has paused ``viewer`` (it reads
+    nothing) and dropped events for it; return how many round trips that took."""
+    trips = 0
+    while not viewer.paused or viewer.missed < 100:
+        await round_trips(reactor, client, payload, 1)
+        trips += 1
+        assert trips < 5000, "the viewer was never paused"
+    return trips
 
 
 async def read_stuck(reactor: Any, stuck: socket.socket, done: Callable[[Any], bool], seconds: float = 20) -> Any:
