@@ -524,8 +524,9 @@ class TraceServer:
             if did in pending_now:
                 continue
             summary = finished.get(did)
-            if summary is None:  # gone from the trace too: how it ended is not known
-                restated.append(ev.DeferredFired(0, ts, "", turn, 0, did, "", MISSED_RESULT))
+            if summary is None:  # gone from the trace too: how it ended is not known, and
+                if not trace.deferreds_dropped:  # it did end unless the trace had too many pending
+                    restated.append(ev.DeferredFired(0, ts, "", turn, 0, did, "", MISSED_RESULT))
             elif summary.state == "abandoned":
                 restated.append(ev.TraceWarning(0, summary.fired or ts, summary.reactor, turn, summary.conn,
                                                 "abandoned", "a Deferred was never given a result", did))

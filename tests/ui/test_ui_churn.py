@@ -439,6 +439,58 @@ def test_a_window_far_behind_skips_to_the_present(
         inspector.trace.disable()
 
 
+def test_a_window_far_behind_shows_no_deferred_pending_that_got_its_result(monkeypatch: Any) -> None:
+    """Deferreds the window listed as pending whose results came among the events it
+    skipped show their results after the skip, and one made among the skipped events
+    and still waiting is listed as pending."""
+    import inspector.trace
+    from inspector.defer import Deferred
+    from inspector.ui.viewmodel import feed as feed_module
+    from inspector.ui.viewmodel.feed import LiveFeed
+    from inspector.ui.viewmodel.store import Store
+
+    monkeypatch.setattr(feed_module, "LAG_LIMIT", 400)
+    monkeypatch.setattr(feed_module, "CATCH_UP", 100)
+    monkeypatch.setattr(feed_module, "SLICE", 50)
+    inspector.trace.disable()
+    tracer = inspector.trace.enable()
+    try:
+        store = Store()
+        feed = LiveFeed(tracer.trace, store)
+        waiting = [Deferred() for _ in range(5)]
+        failing = Deferred()
+        failing.addErrback(lambda failure: None)
+        while feed.poll(store.now):
+            pass
+        listed = {info.id for info in store.deferreds.values() if info.state == "pending"}
+        assert len(listed) == 6  # the window shows them waiting
+        noise = 5_000  # thousands of events the window has not read (decoded as the capture lists fill)
+        for _ in range(noise):
+            Deferred().callback(None)
+        for d in waiting:
+            d.callback("done")
+        failing.errback(ValueError("no"))
+        late = Deferred()  # made among the events the window will skip, and still waiting
+        for _ in range(1_000):  # (fewer than the trace's finished Deferreds: it keeps their results)
+            Deferred().callback(None)
+        clock = store.now
+        while feed.poll(clock):
+            pass
+        feed.poll(clock + 1.0)  # a refresh a second later: the window looks at the trace's summaries
+        assert feed.skipped > 0
+        states = {info.id: info.state for info in store.deferreds.values()}
+        assert all(states[did] != "pending" for did in listed), states
+        *made_first, made_last = sorted(listed)  # (numbered as they were made)
+        assert [states[did] for did in made_first] == ["succeeded"] * 5
+        assert states[made_last] == "recovered"  # the failed one, its errback handled it
+        pending_now = {did for did, s in tracer.trace.pending.items()}
+        assert {did for did, state in states.items() if state == "pending"} == pending_now
+        assert len(pending_now) == 1  # the late one
+        del late
+    finally:
+        inspector.trace.disable()
+
+
 def test_a_live_store_under_churn_stays_bounded() -> None:
     """Hours of churn: the live store, its fold and its rate series hold about the newest
     "Keep closed" connections, not one entry per connection ever seen."""

@@ -232,6 +232,9 @@ CATCH_UP = 3_000
 
 #: The close reason of a connection whose close was among the events the window missed.
 MISSED_CLOSE = "closed (the window fell behind and missed how)"
+#: What a Deferred shows whose result was among the events the window missed, once the
+#: trace no longer knows it either.
+MISSED_RESULT = "(the window fell behind and missed its result)"
 
 
 class LiveFeed:
@@ -286,9 +289,11 @@ class LiveFeed:
         return applied
 
     def _reconcile(self, now: float) -> None:
-        """Take open connections' byte counts and closes from the trace's summaries, which
-        stay exact when the window falls behind and misses events (about once a second,
-        only then): a connection whose close was missed must not be listed as open."""
+        """Take open connections' byte counts and closes, and Deferreds' results, from
+        the trace's summaries, which stay exact when the window falls behind and misses
+        events (about once a second, only then): a connection whose close was missed must
+        not be listed as open, nor a Deferred whose result was missed as pending."""
+        self._reconcile_deferreds()
         self._reconciled = now
         self._behind = self.cursor.missed + self.skipped > 0
         summaries = self.trace.connections
@@ -319,3 +324,23 @@ class LiveFeed:
                 conn.bytes_in = max(conn.bytes_in, summary.bytes_in)
                 conn.bytes_out = max(conn.bytes_out, summary.bytes_out)
                 store.changed_connections.add(conn.id)
+
+    def _reconcile_deferreds(self) -> None:
+        """List the Deferreds the trace has pending that the window missed the making of,
+        and give those it lists as waiting that the trace has seen finish their results."""
+        pending = self.trace.pending
+        finished = self.trace.finished
+        store = self.store
+        for summary in pending.values():
+            if summary.id not in store.deferreds:
+                store.deferred_created(summary.id, summary.created, summary.site, summary.function,
+                                       summary.conn or None)
+        for info in list(store.deferreds.values()):
+            if info.state not in ("pending", "paused") or info.id in pending:
+                continue
+            summary = finished.get(info.id)
+            if summary is None:  # the trace keeps the latest finished ones only ...
+                if not self.trace.deferreds_dropped:  # ... and every pending one, unless it had too many
+                    store.deferred_state(info.id, store.now, "succeeded", MISSED_RESULT)
+            else:
+                store.deferred_state(info.id, summary.fired or store.now, summary.state, summary.result_repr)
