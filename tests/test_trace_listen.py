@@ -463,3 +463,27 @@ def test_viewer_and_proxy_read_an_address_the_same_way() -> None:
             client_endpoint_text(bad)
         with pytest.raises(ValueError, match="not"):
             client_endpoint_string(bad)
+
+
+def test_a_late_viewers_snapshot_names_every_connection_it_mentions() -> None:
+    """A snapshot holds the newest events: the close of a connection opened long before
+    comes with that connection's opening (its role, protocol and addresses), so the
+    late viewer's row for it is not a nameless one."""
+    from inspector.trace.live import snapshot_events
+    from inspector.ui.viewmodel.feed import apply
+    from inspector.ui.viewmodel.store import Store
+
+    trace = trace_module.Trace()
+    add = trace.add
+    add(ev.ConnectionOpened(0, 1.0, "r", 1, 1, "server", "tcp", "Echo", "127.0.0.1:7", "127.0.0.1:5000"))
+    for n in range(100):  # newer events push the opening out of the snapshot's newest
+        add(ev.PortStarted(0, 2.0, "r", 2, 0, n + 1, "tcp", f"127.0.0.1:{7000 + n}", "F"))
+        add(ev.PortStopped(0, 2.0, "r", 2, 0, n + 1, f"127.0.0.1:{7000 + n}"))
+    add(ev.ConnectionClosed(0, 3.0, "r", 3, 1, "ConnectionDone", "closed cleanly", 5, 5))
+    snapshot = snapshot_events(trace, trace.feed.last_seq, limit=10)
+    opened = [e for e in snapshot if isinstance(e, ev.ConnectionOpened)]
+    assert [(e.conn, e.role, e.protocol, e.peer) for e in opened] == [(1, "server", "Echo", "127.0.0.1:5000")]
+    store = Store()
+    apply(store, snapshot)
+    row = store.connections[1]
+    assert (row.role, row.protocol, row.peer, row.is_open) == ("server", "Echo", "127.0.0.1:5000", False)

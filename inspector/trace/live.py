@@ -569,17 +569,20 @@ class TraceServer:
 def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list[ev.Event]:
     """What a late viewer needs for a complete view, in ``seq`` order: the newest
     ``limit`` kept events, plus the openings, latest states and latest byte totals of the
-    connections still open, the listening ports, and the creation of the Deferreds still pending."""
+    connections still open, the openings of the connections the newest events mention
+    (a close without its opening would make a nameless row), the listening ports, and
+    the creation of the Deferreds still pending."""
     kept: list[ev.Event] = [e for e in trace.events() if e.seq <= upto]
     newest = kept[-limit:] if limit > 0 else []
     if len(newest) == len(kept):
         return newest
     chosen = {e.seq: e for e in newest}
     open_conns = {cid for cid, summary in trace._connections.items() if summary.closed is None}
+    named = open_conns | {e.conn for e in newest if e.conn}
     latest_state: dict[int, ev.Event] = {}
     latest_totals: dict[int, ev.Event] = {}  # (the bytes events it leaves out still count)
     for event in kept[: len(kept) - len(newest)]:
-        if event.__class__ is ev.ConnectionOpened and event.conn in open_conns:
+        if event.__class__ is ev.ConnectionOpened and event.conn in named:
             chosen[event.seq] = event
         elif event.__class__ is ev.ConnectionState and event.conn in open_conns:
             latest_state[event.conn] = event
