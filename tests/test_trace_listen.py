@@ -487,3 +487,29 @@ def test_a_late_viewers_snapshot_names_every_connection_it_mentions() -> None:
     apply(store, snapshot)
     row = store.connections[1]
     assert (row.role, row.protocol, row.peer, row.is_open) == ("server", "Echo", "127.0.0.1:5000", False)
+
+
+def test_a_big_catch_up_reaches_the_viewer_in_slices(reactor: Any, run: Any, tracing: Any) -> None:
+    """A late viewer's snapshot of thousands of events is handed over in slices of a few
+    hundred, between which the viewer's loop (the window's) runs, never in one callback
+    that holds it for a tenth of a second."""
+    got = Collector()
+    batches: list[int] = []
+
+    def on_events(attachment: Any, events: list[ev.Event]) -> None:
+        batches.append(len(events))
+        got.on_events(attachment, events)
+
+    async def scenario() -> None:
+        server = await trace_module.listen(reactor, "tcp:0")
+        for _ in range(3_000):  # a trace full of Deferred events for the snapshot
+            d: Deferred = Deferred()
+            d.callback(None)
+        viewer = attach(reactor, server.address, on_events=on_events, on_state=got.on_state)
+        await got.until(lambda c: len(c.events) >= 5_000)
+        viewer.stop()
+        await server.stopListening()
+
+    run(scenario, timeout=30)
+    assert sum(batches) >= 5_000
+    assert max(batches) <= 1_000, batches

@@ -36,6 +36,9 @@ __all__ = ["ViewerState", "Attachment", "attach", "client_endpoint_text", "copie
 
 log = logging.getLogger("inspector.trace")
 
+#: The most a viewer reads at once, in bytes (about 600 events).
+READ_SIZE = 64 * 1024
+
 
 class ViewerState(str, enum.Enum):
     """Where an :class:`Attachment` stands."""
@@ -231,6 +234,12 @@ class _ViewerProtocol(Protocol):
         self._started = False
 
     def connectionMade(self) -> None:
+        # At most READ_SIZE bytes a read: a big catch-up (a late viewer's snapshot, a
+        # restatement) is then decoded and shown in slices between which the viewer's
+        # loop (the window's) runs, not in one callback that holds it for a tenth of a
+        # second (a TCP transport's reads otherwise grow to 1 MiB while they fill).
+        if hasattr(self.transport, "max_read_size"):
+            self.transport.max_read_size = READ_SIZE
         self.transport.write(hello_line(self.attachment.token))
 
     def dataReceived(self, data: bytes) -> None:
