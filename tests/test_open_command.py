@@ -194,3 +194,25 @@ def test_summary_of_a_busy_recording_counts_what_it_saw_and_lists_a_readable_par
     assert "[late-timer] timer 9 ran 50 ms late" in out and "timer 10 ran" not in out
     assert "... and 30 more [late-timer]" in out
     assert "[slow] slow callback: App.parse took 0.3 s" in out
+
+
+def test_open_says_who_missed_the_events_a_recording_lacks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A recording made in the process whose reader fell behind, and one made by
+    ``inspector attach`` (the process sent a sample, within its CPU budget), say so in
+    their own words: the second is not only the recorder's doing, and the user is told
+    where to record for every event."""
+    own = tmp_path / "own.jsonl"
+    _recording(own)
+    own.write_text(own.read_text() + '{"meta":{"missed":42}}\n')
+    assert cli.main(["open", str(own)]) == 0
+    assert "WARNING: the recorder fell behind and missed 42 events" in capsys.readouterr().out
+    attached = tmp_path / "attached.jsonl"
+    _recording(attached)
+    text = attached.read_text().splitlines()
+    text.insert(1, '{"meta":{"process.0":"127.0.0.1:6669: app.py (pid 7)"}}')
+    attached.write_text("\n".join(text) + '\n{"meta":{"missed":42}}\n')
+    assert cli.main(["open", str(attached)]) == 0
+    out = capsys.readouterr().out
+    assert "WARNING: the recorder fell behind" not in out
+    assert "WARNING: 42 events are not in this recording: the attached processes sent a sample" in out
+    assert "record in the process itself: --record FILE" in out

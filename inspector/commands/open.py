@@ -155,7 +155,12 @@ def print_summary(trace: Trace, out: TextIO) -> None:
     for problem in trace.problems:
         w(f"WARNING: {problem}")
     if h.get("missed"):
-        w(f"WARNING: the recorder fell behind and missed {h['missed']} events")
+        if any(str(key).startswith("process.") for key in h):  # written by `inspector attach`
+            w(f"WARNING: {h['missed']} events are not in this recording: the attached processes sent a "
+              "sample, within their CPU budget, or the recorder fell behind (for every event, record in "
+              "the process itself: --record FILE)")
+        else:
+            w(f"WARNING: the recorder fell behind and missed {h['missed']} events")
     totals = trace.totals()
     w(f"events: {sum(totals.values())}"
       + (" (" + ", ".join(f"{kind} {n}" for kind, n in sorted(totals.items())) + ")" if totals else ""))
