@@ -445,10 +445,7 @@ class TraceServer:
                 continue
             totals.append(ev.ConnectionTotals(0, ts, summary.reactor, turn, conn,
                                               summary.bytes_in, summary.bytes_out))
-        add = trace.add
-        for event in totals:
-            add(event)
-        return len(totals)
+        return _add_to(trace, totals)
 
     def _track_shown(self, events: list[ev.Event]) -> None:
         """Keep ``_shown_open`` as the events sent leave it."""
@@ -506,10 +503,7 @@ class TraceServer:
                                                     summary.peer))
             if any(shown.get(conn) != value for shown in shown_sets):
                 restated.append(ev.ConnectionState(0, ts, summary.reactor, turn, conn, "", value))
-        add = trace.add
-        for event in restated:
-            add(event)
-        return len(restated)
+        return _add_to(trace, restated)
 
     def _restate_deferreds(self, pending_sets: list[set[int]]) -> int:
         """Add to the trace what brings a viewer that shows the Deferreds of any of
@@ -541,10 +535,7 @@ class TraceServer:
             if any(did not in pending for pending in pending_sets):
                 restated.append(ev.DeferredCreated(0, summary.created, summary.reactor, summary.turn, summary.conn,
                                                    did, summary.site, summary.function, summary.timer))
-        add = trace.add
-        for event in restated:
-            add(event)
-        return len(restated)
+        return _add_to(trace, restated)
 
     def _keep(self, events: list[ev.Event]) -> list[ev.Event]:
         """``events`` without those about the viewers' own connections and our timer."""
@@ -595,6 +586,14 @@ def snapshot_events(trace: Any, upto: int, limit: int = SNAPSHOT_EVENTS) -> list
     for event in (*latest_state.values(), *latest_totals.values()):
         chosen[event.seq] = event
     return [chosen[seq] for seq in sorted(chosen)]
+
+
+def _add_to(trace: Any, events: list[ev.Event]) -> int:
+    """Add ``events`` to ``trace`` (numbered after everything in it); return how many."""
+    add = trace.add
+    for event in events:
+        add(event)
+    return len(events)
 
 
 def _seen(trace: Any) -> int:
